@@ -1,0 +1,31 @@
+# Two entry points for a fresh machine with only Python 3.11+:
+#   make demo   installs into .venv and runs the demo on SQLite + local workbooks
+#   make test   installs into .venv and runs the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/sheetsync demo --dir demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check sync tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/cycle.py --agents 50 --rows 2000
+
+clean:
+	rm -rf $(VENV) demo .pytest_cache .hypothesis

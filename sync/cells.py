@@ -1,0 +1,101 @@
+"""Plain data exchanged between the backends and the cycle: grids, snapshots, cell writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+CellValue = str | int | float | bool | dt.date | dt.datetime | None
+Grid = list[list[CellValue]]
+
+
+@dataclass
+class SourceSnapshot:
+    """Every tab of one spreadsheet as read in one request.
+
+    Attributes:
+        source: the source's address (a workbook path, a spreadsheet id, a memory key).
+        version: an opaque fingerprint of the whole source at read time.
+        tabs: tab title -> rows as read (row 0 is the sheet's first row). Trailing empty
+            cells and rows may be missing; readers treat a missing cell as empty.
+    """
+
+    source: str
+    version: str
+    tabs: dict[str, Grid]
+
+
+@dataclass(frozen=True)
+class CellWrite:
+    """One cell the cycle wants to change, with what it read there.
+
+    The backend applies it only if, at write time, the row is still the one the
+    cycle meant (every ``anchor`` pair matches) and the cell still holds ``old``.
+    Otherwise the write is skipped and reported; the next cycle re-reads.
+
+    Attributes:
+        tab: tab title.
+        header_row: 0-based index of the tab's header row as read.
+        column: header text of the target column (matched case/space-insensitively).
+            A column missing from the header row is added at its end.
+        row: 0-based index of the row as read, or None to append a new row.
+        old: the value read there ("" or None for a new row or a new column).
+        new: the value to write. Strings are always written as text (RAW).
+        anchor: (column header, value read) pairs identifying the row. An empty
+            anchor means the position alone identifies it (sync-owned tabs).
+        group: for appended rows, cells with the same group land on the same new row.
+        col: 0-based column index for positional writes to sync-owned tabs (then
+            ``column`` is ignored and the anchor must be empty).
+    """
+
+    tab: str
+    header_row: int
+    column: str
+    row: int | None
+    old: CellValue
+    new: CellValue
+    anchor: tuple[tuple[str, CellValue], ...] = ()
+    group: str | None = None
+    col: int | None = None
+
+
+@dataclass
+class WriteResult:
+    """What a write did.
+
+    Attributes:
+        applied: cells set (or already holding the new value).
+        skipped: writes not applied, with the reason.
+        version: the source's fingerprint after the write.
+        concurrent: the source changed between the cycle's read and this write; the
+            next cycle must read it again even if nothing else changes.
+    """
+
+    applied: int = 0
+    skipped: list[tuple[CellWrite, str]] = field(default_factory=list)
+    version: str | None = None
+    concurrent: bool = False
+
+
+def is_blank(value: CellValue) -> bool:
+    return value is None or (isinstance(value, str) and value.strip() == "")
+
+
+def cell_text(value: CellValue) -> str:
+    """A cell's value as the text a person sees, for comparisons and anchors."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ") if value.time() != dt.time() else value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def same_cell(a: CellValue, b: CellValue) -> bool:
+    """Whether two cell values show the same thing (None and "" are the same, 5 and 5.0 too)."""
+    return cell_text(a) == cell_text(b)

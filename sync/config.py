@@ -1,0 +1,178 @@
+"""Configuration: one TOML file, validated with pydantic.
+
+Relative paths (the SQLite file, workbooks) are relative to the configuration
+file, so a deployment directory can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import zoneinfo
+from pathlib import Path
+from typing import Literal
+
+import phonenumbers
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sync.errors import ConfigError
+from sync.fields import AGENT_TABS, FIELDS_BY_KEY, FOLLOW_UP_FIELDS_BY_KEY
+
+DEFAULT_CONFIG = "sheetsync.toml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Strict):
+    url: str = "sqlite:///sheetsync.db"
+
+
+class PhonesConfig(_Strict):
+    default_region: str = "EG"
+
+    @field_validator("default_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        region = value.upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"'{value}' is not an ISO 3166 region code libphonenumber knows (e.g. EG, SA, GB)")
+        return region
+
+
+class SyncConfig(_Strict):
+    backend: Literal["xlsx"] = "xlsx"
+    mass_removal_threshold: float = Field(0.5, gt=0, le=1)
+    mass_removal_min_rows: int = Field(5, ge=1)
+    commission_rule: Literal["first_to_complete", "split", "separate_opportunities"] = "first_to_complete"
+    day_first: bool = True
+    timezone: str = "Africa/Cairo"
+    admin: str = "admin"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone (e.g. Africa/Cairo, UTC)") from None
+        return value
+
+
+class MasterConfig(_Strict):
+    workbook: str = "master.xlsx"
+
+
+class AgentConfig(_Strict):
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)
+    name: str = Field(min_length=1)
+    email: str = ""
+    workbook: str
+
+
+class Config(_Strict):
+    database: DatabaseConfig = DatabaseConfig()
+    phones: PhonesConfig = PhonesConfig()
+    sync: SyncConfig = SyncConfig()
+    master: MasterConfig = MasterConfig()
+    aliases: dict[str, list[str]] = {}
+    agents: list[AgentConfig] = []
+    base_dir: Path = Path(".")
+
+    @field_validator("aliases")
+    @classmethod
+    def _known_fields(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        known = set(FIELDS_BY_KEY) | set(FOLLOW_UP_FIELDS_BY_KEY)
+        for key in value:
+            if key not in known:
+                raise ValueError(f"'{key}' is not a field; known fields: {', '.join(sorted(known))}")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_agents(self) -> Config:
+        seen_keys: set[str] = set()
+        seen_books: set[str] = set()
+        for agent in self.agents:
+            if agent.key in seen_keys:
+                raise ValueError(f"agent key '{agent.key}' appears twice")
+            if agent.workbook in seen_books:
+                raise ValueError(f"workbook '{agent.workbook}' is used by two agents")
+            seen_keys.add(agent.key)
+            seen_books.add(agent.workbook)
+        return self
+
+    def path(self, relative: str) -> Path:
+        """A path from the configuration, resolved against the configuration's folder."""
+        p = Path(relative).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def database_url(self) -> str:
+        """The database URL, with a relative SQLite path made relative to the config file."""
+        url = self.database.url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and url != "sqlite:///:memory:":
+            file = url[len(prefix):]
+            if file and not Path(file).is_absolute():
+                return prefix + str(self.path(file).resolve())
+        return url
+
+    def agent_source(self, agent: AgentConfig) -> str:
+        return str(self.path(agent.workbook))
+
+    def master_source(self) -> str:
+        return str(self.path(self.master.workbook))
+
+
+def agent_tab_titles() -> list[str]:
+    return list(AGENT_TABS)
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a configuration file.
+
+    Raises:
+        ConfigError: naming the file and, for invalid values, the key and the problem.
+    """
+    file = Path(path)
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            "configuration file not found", where=str(file),
+            hint="pass --config PATH, or run `sheetsync demo` to see a working one",
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", where=str(file)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", where=str(file)) from None
+    return config_from_dict(raw, base_dir=file.resolve().parent, where=str(file))
+
+
+def config_from_dict(raw: dict, *, base_dir: Path, where: str = "configuration") -> Config:
+    """Validate a configuration given as a dict (tests, the demo)."""
+    if "base_dir" in raw:
+        raise ConfigError("'base_dir' is not a configuration key", where=where)
+    try:
+        return Config.model_validate({**raw, "base_dir": base_dir})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = _key_path(raw, err["loc"])
+            problems.append(f"{key}: {err['msg']}" if key else err["msg"])
+        raise ConfigError("; ".join(problems), where=where) from None
+
+
+def _key_path(raw: dict, loc: tuple) -> str:
+    parts: list[str] = []
+    node: object = raw
+    for item in loc:
+        if isinstance(item, int):
+            name = ""
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
+                name = node[item].get("key", "")
+            parts[-1] += f"[{item}]" + (f" ({name})" if name else "") if parts else f"[{item}]"
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts)

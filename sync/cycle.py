@@ -1,0 +1,544 @@
+"""One sync cycle over every agent source and the master workbook.
+
+Phase 1 ingests every agent source whose fingerprint moved (one transaction per
+agent). Phase 2 writes back every agent view that differs from what the sheet
+holds — the last snapshot tells without reading. Phase 3 renders the master.
+Agents are taken in order of their key, so the result does not depend on the
+order of the configuration file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from sync import commission
+from sync.cells import SourceSnapshot
+from sync.config import AgentConfig, Config
+from sync.db import session_factory, transaction
+from sync.dedupe import format_phone, value_text
+from sync.errors import SourceError
+from sync.fields import (
+    AGENT_KEYS,
+    AGENT_TABS,
+    CUSTOMERS_TAB,
+    FIELDS_BY_KEY,
+    FOLLOW_UP_FIELDS_BY_KEY,
+    FOLLOW_UP_KEYS,
+    FOLLOW_UPS_TAB,
+    SHARED_KEYS,
+)
+from sync.ingest import AgentPlan, Counters, Ingest, TabPlan
+from sync.master import MASTER_TABS, load_master, read_resolutions, render_master
+from sync.model import Agent, Conflict, Customer, FollowUp, SheetState, SyncRun, Tracking, utcnow
+from sync.rows import ParseOptions
+from sync.sheets import Backend
+from sync.views import (
+    AgentRow,
+    CoTracker,
+    RowPlan,
+    plan_grid_writes,
+    plan_writes,
+    render_agent_row,
+    render_new_agent_row,
+)
+
+log = logging.getLogger("sheetsync")
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did; ``sheetsync sync --json`` prints it."""
+
+    run_id: int | None = None
+    customers_created: int = 0
+    trackings_added: int = 0
+    trackings_archived: int = 0
+    trackings_updated: int = 0
+    customers_updated: int = 0
+    follow_ups_created: int = 0
+    follow_ups_updated: int = 0
+    follow_ups_archived: int = 0
+    rows_read: int = 0
+    cells_written: int = 0
+    writes_skipped: int = 0
+    conflicts_opened: int = 0
+    conflicts_closed: int = 0
+    audit_events: int = 0
+    sources_read: int = 0
+    agents_synced: int = 0
+    agents_unchanged: int = 0
+    agents_failed: int = 0
+    agents_quarantined: int = 0
+    failures: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def absorb(self, counters: Counters) -> None:
+        for name, value in asdict(counters).items():
+            setattr(self, name, getattr(self, name) + value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def idle(self) -> bool:
+        return (self.sources_read == 0 and self.cells_written == 0 and self.agents_failed == 0)
+
+
+class Cycle:
+    """Runs cycles for one configuration against one backend and one database."""
+
+    def __init__(self, config: Config, engine: Engine, backend: Backend,
+                 progress: Progress | None = None):
+        self.config = config
+        self.engine = engine
+        self.sessions = session_factory(engine)
+        self.backend = backend
+        self.progress = progress or (lambda _label: None)
+        self.options = ParseOptions(day_first=config.sync.day_first, extra_aliases=config.aliases)
+        self.zone = zoneinfo.ZoneInfo(config.sync.timezone)
+
+    # -- the cycle ------------------------------------------------------------------------
+
+    def run(self) -> CycleReport:
+        report = CycleReport()
+        agents = sorted(self.config.agents, key=lambda a: a.key)
+        with transaction(self.sessions) as s:
+            self._ensure_agents(s, agents)
+        run_id = self._start_run()
+        report.run_id = run_id
+        plans: dict[str, tuple[SourceSnapshot, AgentPlan]] = {}
+        touched: set[int] = set()
+
+        for agent_cfg in agents:
+            self.progress(f"read {agent_cfg.key}")
+            try:
+                result = self._ingest_if_changed(agent_cfg, run_id, report, touched)
+            except SourceError as exc:
+                self._fail(agent_cfg, exc, report)
+                continue
+            if result is not None:
+                plans[agent_cfg.key] = result
+
+        if touched:
+            with transaction(self.sessions) as s:
+                report.conflicts_opened += commission.settle(s, self.config.sync.commission_rule, touched,
+                                                             run_id)
+
+        for agent_cfg in agents:
+            if agent_cfg.key in report.failures:
+                continue
+            self.progress(f"write {agent_cfg.key}")
+            try:
+                self._write_back(agent_cfg, plans.get(agent_cfg.key), run_id, report)
+            except SourceError as exc:
+                self._fail(agent_cfg, exc, report)
+
+        # The Sync log tab shows finished runs, so a cycle that did something is
+        # recorded before the master is rendered; an idle one is only recorded if the
+        # master needed repair, which keeps a cycle after a cycle write-free (promise 4).
+        agents_idle = report.idle and not report.failures and report.conflicts_opened == 0
+        if not agents_idle:
+            self._finish_run(run_id, report)
+        self.progress("master")
+        try:
+            master_cells = self._write_master(report)
+        except SourceError as exc:
+            master_cells = 0
+            report.failures["master"] = str(exc)
+            report.warnings.append(str(exc))
+        if agents_idle and not master_cells and "master" not in report.failures:
+            self._drop_idle_run(run_id, report)
+        else:
+            if agents_idle:
+                self._finish_run(run_id, report)
+            self._record_master_cells(run_id, master_cells)
+        return report
+
+    def _ensure_agents(self, s: Session, agents: list[AgentConfig]) -> None:
+        existing = {a.key: a for a in s.execute(select(Agent)).scalars()}
+        for cfg in agents:
+            agent = existing.get(cfg.key)
+            if agent is None:
+                s.add(Agent(key=cfg.key, name=cfg.name, email=cfg.email))
+            elif (agent.name, agent.email, agent.active) != (cfg.name, cfg.email, True):
+                agent.name, agent.email, agent.active = cfg.name, cfg.email, True
+
+    def _start_run(self) -> int:
+        with transaction(self.sessions) as s:
+            run = SyncRun(started_at=utcnow())
+            s.add(run)
+            s.flush()
+            return run.id
+
+    def _finish_run(self, run_id: int, report: CycleReport) -> None:
+        with transaction(self.sessions) as s:
+            run = s.get(SyncRun, run_id)
+            assert run is not None
+            run.finished_at = utcnow()
+            run.last_checked_at = run.finished_at
+            run.status = "partial" if report.failures else "ok"
+            run.stats = {k: v for k, v in report.as_dict().items() if isinstance(v, int)}
+            run.errors = dict(report.failures)
+
+    def _record_master_cells(self, run_id: int, cells: int) -> None:
+        with transaction(self.sessions) as s:
+            run = s.get(SyncRun, run_id)
+            if run is not None and cells:
+                run.stats = {**(run.stats or {}), "master_cells_written": cells}
+
+    def _drop_idle_run(self, run_id: int, report: CycleReport) -> None:
+        """An idle cycle leaves no row behind (promise 4), only a heartbeat on the last run."""
+        with transaction(self.sessions) as s:
+            run = s.get(SyncRun, run_id)
+            if run is not None:
+                s.delete(run)
+            last = s.execute(
+                select(SyncRun).where(SyncRun.id != run_id).order_by(SyncRun.id.desc()).limit(1)
+            ).scalar_one_or_none()
+            if last is not None:
+                last.last_checked_at = utcnow()
+            report.run_id = last.id if last else None
+
+    def _fail(self, agent_cfg: AgentConfig, exc: Exception, report: CycleReport) -> None:
+        report.agents_failed += 1
+        report.failures[agent_cfg.key] = str(exc)
+        log.warning("agent %s skipped: %s", agent_cfg.key, exc)
+        with transaction(self.sessions) as s:
+            agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
+            agent.failures_in_a_row += 1
+            agent.last_error = str(exc)
+
+    # -- phase 1: ingest ------------------------------------------------------------------
+
+    def _states(self, s: Session, source: str, tabs: tuple[str, ...]) -> dict[str, SheetState]:
+        rows = s.execute(select(SheetState).where(SheetState.source == source, SheetState.tab.in_(tabs)))
+        return {state.tab: state for state in rows.scalars()}
+
+    def _ingest_if_changed(self, agent_cfg: AgentConfig, run_id: int, report: CycleReport,
+                           touched: set[int]) -> tuple[SourceSnapshot, AgentPlan] | None:
+        source = self.config.agent_source(agent_cfg)
+        with transaction(self.sessions) as s:
+            states = self._states(s, source, tuple(AGENT_TABS))
+        version = self.backend.fingerprint(source)
+        if version is None:
+            raise SourceError("workbook not found; run `sheetsync init` to create it", where=source)
+        if states and all(st.version == version for st in states.values()) and len(states) == len(AGENT_TABS):
+            report.agents_unchanged += 1
+            return None
+        return self._ingest(agent_cfg, run_id, report, touched)
+
+    def _ingest(self, agent_cfg: AgentConfig, run_id: int, report: CycleReport,
+                touched: set[int]) -> tuple[SourceSnapshot, AgentPlan]:
+        source = self.config.agent_source(agent_cfg)
+        snapshot = self.backend.read(source)
+        report.sources_read += 1
+        with transaction(self.sessions) as s:
+            agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
+            states = self._states(s, source, tuple(AGENT_TABS))
+            ingest = Ingest(
+                s, agent, source=source, options=self.options,
+                default_region=self.config.phones.default_region,
+                mass_removal_threshold=self.config.sync.mass_removal_threshold,
+                mass_removal_min_rows=self.config.sync.mass_removal_min_rows,
+                run_id=run_id, today=dt.datetime.now(self.zone).date(),
+            )
+            customers = ingest.customers(snapshot.tabs.get(CUSTOMERS_TAB), _rows(states.get(CUSTOMERS_TAB)))
+            s.flush()
+            follow_ups = ingest.follow_ups(snapshot.tabs.get(FOLLOW_UPS_TAB), _rows(states.get(FOLLOW_UPS_TAB)))
+            ingest.flag_possible_duplicates()
+            ingest.close_resolved_conflicts(
+                tab for tab, plan in ((CUSTOMERS_TAB, customers), (FOLLOW_UPS_TAB, follow_ups))
+                if plan.tab in snapshot.tabs or plan.quarantined == "missing_tab"
+            )
+            agent.failures_in_a_row = 0
+            agent.last_error = None
+            touched |= ingest.touched_customers
+        report.absorb(ingest.counters)
+        if customers.quarantined or follow_ups.quarantined:
+            report.agents_quarantined += 1
+            report.warnings.append(
+                f"{agent_cfg.key}: quarantined "
+                + ", ".join(f"{p.tab} ({p.quarantined})" for p in (customers, follow_ups) if p.quarantined)
+            )
+        report.agents_synced += 1
+        return snapshot, AgentPlan(customers, follow_ups)
+
+    # -- phase 2: write back ----------------------------------------------------------------
+
+    def _write_back(self, agent_cfg: AgentConfig, planned: tuple[SourceSnapshot, AgentPlan] | None,
+                    run_id: int, report: CycleReport) -> None:
+        source = self.config.agent_source(agent_cfg)
+        with transaction(self.sessions) as s:
+            agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
+            view = self._agent_rows(s, agent)
+            follow_ups = self._agent_follow_ups(s, agent)
+            states = self._states(s, source, tuple(AGENT_TABS))
+        if planned is None:
+            if not self._view_moved(view, follow_ups, states):
+                return
+            planned = self._ingest(agent_cfg, run_id, report, set())
+            with transaction(self.sessions) as s:
+                agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
+                view = self._agent_rows(s, agent)
+                follow_ups = self._agent_follow_ups(s, agent)
+        snapshot, plan = planned
+        writes, new_rows = [], {}
+        if plan.customers.header is not None:
+            w, new_rows[CUSTOMERS_TAB] = self._plan_customers(plan.customers, view, states.get(CUSTOMERS_TAB))
+            writes += w
+        if plan.follow_ups.header is not None:
+            w, new_rows[FOLLOW_UPS_TAB] = self._plan_follow_ups(plan.follow_ups, follow_ups,
+                                                                states.get(FOLLOW_UPS_TAB))
+            writes += w
+        version = snapshot.version
+        exact = True
+        if writes:
+            result = self.backend.write(source, writes, read_version=snapshot.version)
+            report.cells_written += result.applied
+            report.writes_skipped += len(result.skipped)
+            version = result.version or version
+            exact = not result.skipped and not result.concurrent
+            for write, reason in result.skipped:
+                log.info("%s: %s!%s row %s not written: %s", agent_cfg.key, write.tab, write.column,
+                         (write.row or 0) + 1, reason)
+        with transaction(self.sessions) as s:
+            agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
+            states = self._states(s, source, tuple(AGENT_TABS))
+            for tab in AGENT_TABS:
+                state = states.get(tab)
+                if state is None:
+                    state = SheetState(source=source, tab=tab, agent_id=agent.id, snapshot={})
+                    s.add(state)
+                new_version = version if exact else None
+                new_snapshot = new_rows.get(tab, state.snapshot or {})
+                if state.version != new_version:
+                    state.version = new_version
+                if state.snapshot != new_snapshot:
+                    state.snapshot = new_snapshot
+                    state.synced_at = utcnow()
+
+    def _agent_rows(self, s: Session, agent: Agent) -> dict[str, AgentRow]:
+        """Everything this agent may see, per customer number — nothing of other agents'
+        tracking except their name and since-date."""
+        mine = s.execute(
+            select(Tracking, Customer).join(Customer, Customer.id == Tracking.customer_id)
+            .where(Tracking.agent_id == agent.id, Tracking.active.is_(True))
+        ).all()
+        ids = [c.id for _, c in mine]
+        co: dict[int, list[CoTracker]] = defaultdict(list)
+        for i in range(0, len(ids), 500):
+            for t, a in s.execute(
+                select(Tracking, Agent).join(Agent, Agent.id == Tracking.agent_id)
+                .where(Tracking.customer_id.in_(ids[i:i + 500]), Tracking.agent_id != agent.id,
+                       Tracking.active.is_(True))
+            ).all():
+                co[t.customer_id].append(CoTracker(a.name, t.tracked_since.date()))
+        pending: dict[int, set[str]] = defaultdict(set)
+        races: set[int] = set()
+        for conflict in s.execute(
+            select(Conflict).where(Conflict.status == "open",
+                                   Conflict.kind.in_(("shared_field", "completion_race")))
+        ).scalars():
+            if conflict.kind == "shared_field" and conflict.agent_id == agent.id and conflict.field:
+                pending[conflict.customer_id or 0].add(conflict.field)
+            elif conflict.kind == "completion_race" and conflict.customer_id:
+                races.add(conflict.customer_id)
+        rows = {}
+        for t, c in mine:
+            notes = []
+            if t.lost_to_colleague:
+                notes.append("lost to colleague: another agent completed this customer first")
+            if c.id in races and t.status == "Completed":
+                notes.append("completed in the same cycle as a colleague: an admin decides the commission")
+            rows[c.number] = AgentRow(
+                number=c.number, phone=c.phone,
+                shared={k: getattr(c, k) for k in SHARED_KEYS},
+                tracking={k: getattr(t, k) for k in AGENT_KEYS},
+                commission_pct=t.commission_pct, co_trackers=co[c.id], db_notes=notes,
+                pending=frozenset(pending[c.id]),
+            )
+        return rows
+
+    def _agent_follow_ups(self, s: Session, agent: Agent) -> dict[str, dict[str, object]]:
+        found = s.execute(
+            select(FollowUp, Customer).join(Tracking, Tracking.id == FollowUp.tracking_id)
+            .join(Customer, Customer.id == Tracking.customer_id)
+            .where(Tracking.agent_id == agent.id, Tracking.active.is_(True), FollowUp.active.is_(True))
+        ).all()
+        return {
+            f.number: {"follow_up_number": f.number, "customer_number": c.number, "phone": c.phone,
+                       **{k: getattr(f, k) for k in FOLLOW_UP_KEYS}}
+            for f, c in found
+        }
+
+    def _view_moved(self, view: dict[str, AgentRow], follow_ups: dict[str, dict[str, object]],
+                    states: dict[str, SheetState]) -> bool:
+        """Whether the database now wants something the sheet (as last written) doesn't show."""
+        if len(states) < len(AGENT_TABS) or any(st.version is None for st in states.values()):
+            return True
+        snap = states[CUSTOMERS_TAB].snapshot or {}
+        rows, notes, leave = snap.get("rows", {}), snap.get("notes", {}), snap.get("leave", {})
+        if set(view) - set(rows):
+            return True  # a tracking the sheet doesn't have yet
+        for number, row in view.items():
+            desired = render_agent_row(row, notes.get(number, []))
+            for key, value in desired.items():
+                if key not in leave.get(number, []) and rows[number].get(key, "") != value_text(value):
+                    return True
+        fsnap = (states[FOLLOW_UPS_TAB].snapshot or {}).get("rows", {})
+        return bool(set(follow_ups) - set(fsnap))
+
+    def _plan_customers(self, plan: TabPlan, view: dict[str, AgentRow],
+                        state: SheetState | None) -> tuple[list, dict[str, Any]]:
+        header = plan.header
+        assert header is not None
+        titles = header.titles
+        base_rows = ((state.snapshot or {}).get("rows", {}) if state else {})
+        row_plans: list[RowPlan] = []
+        snap_rows: dict[str, dict[str, str]] = {}
+        snap_notes: dict[str, list[str]] = {}
+        snap_leave: dict[str, list[str]] = {}
+        current_text: dict[str, str] = {}
+        present: set[str] = set()
+        for row in plan.rows:
+            anchor = tuple((titles[k], row.raw.get(k)) for k in ("phone", "customer_number") if k in titles)
+            number = plan.bound.get(row.index)
+            sheet_notes = plan.notes.get(row.index, [])
+            for key, value in row.values.items():
+                current_text[f"{row.index}:{key}"] = value_text(value)
+            if number is None or number not in view:
+                if number is not None:
+                    present.add(number)
+                row_plans.append(RowPlan(row.index, {"sync_notes": "; ".join(dict.fromkeys(sheet_notes)) or None},
+                                         row.raw, anchor))
+                continue
+            present.add(number)
+            leave = plan.leave.get(row.index, set())
+            desired = {k: v for k, v in render_agent_row(view[number], sheet_notes).items() if k not in leave}
+            row_plans.append(RowPlan(row.index, desired, row.raw, anchor))
+            final = {k: current_text.get(f"{row.index}:{k}", "") for k in (*SHARED_KEYS, *AGENT_KEYS)}
+            final.update({k: value_text(v) for k, v in desired.items()})
+            for key in leave:
+                final.pop(key, None)
+            snap_rows[number] = final
+            if sheet_notes:
+                snap_notes[number] = list(dict.fromkeys(sheet_notes))
+            if leave:
+                snap_leave[number] = sorted(leave)
+        present |= {n for n in base_rows if n in plan.kept}
+        appended = [(f"new:{n}", render_new_agent_row(row)) for n, row in sorted(view.items())
+                    if n not in present and n not in base_rows]
+        for n, values in appended:
+            snap_rows[n.removeprefix("new:")] = {k: value_text(v) for k, v in values.items()}
+        writes = plan_writes(CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, appended,
+                             current_text)
+        return writes, {"rows": snap_rows, "notes": snap_notes, "leave": snap_leave}
+
+    def _plan_follow_ups(self, plan: TabPlan, follow_ups: dict[str, dict[str, object]],
+                         state: SheetState | None) -> tuple[list, dict[str, Any]]:
+        header = plan.header
+        assert header is not None
+        titles = header.titles
+        base_rows = ((state.snapshot or {}).get("rows", {}) if state else {})
+        row_plans: list[RowPlan] = []
+        snap_rows: dict[str, dict[str, str]] = {}
+        current_text: dict[str, str] = {}
+        for row in plan.rows:
+            anchor = tuple((titles[k], row.raw.get(k)) for k in ("phone", "follow_up_number", "date", "notes")
+                           if k in titles)
+            for key, value in row.values.items():
+                current_text[f"{row.index}:{key}"] = value_text(value)
+            notes = "; ".join(dict.fromkeys(plan.notes.get(row.index, []))) or None
+            number = plan.bound.get(row.index)
+            desired: dict[str, object] = {"sync_notes": notes}
+            if number is not None:
+                desired |= {"follow_up_number": number, "customer_number": plan.customer_of[row.index]}
+                snap_rows[number] = {k: current_text.get(f"{row.index}:{k}", "") for k in FOLLOW_UP_KEYS}
+            row_plans.append(RowPlan(row.index, desired, row.raw, anchor))
+        bound = set(plan.bound.values())
+        appended = []
+        for number, values in sorted(follow_ups.items()):
+            if number not in bound and number not in base_rows:
+                appended.append((f"new:{number}", {**values, "phone": _display_phone(values["phone"])}))
+                snap_rows[number] = {k: value_text(values.get(k)) for k in FOLLOW_UP_KEYS}
+        writes = plan_writes(FOLLOW_UPS_TAB, header.row, FOLLOW_UP_FIELDS_BY_KEY, titles, row_plans,
+                             appended, current_text)
+        return writes, {"rows": snap_rows}
+
+    # -- phase 3: master ----------------------------------------------------------------------
+
+    def _write_master(self, report: CycleReport) -> int:
+        """Bring the master workbook up to date; returns the cells written."""
+        source = self.config.master_source()
+        with transaction(self.sessions) as s:
+            data = load_master(s)
+            states = self._states(s, source, MASTER_TABS)
+        stored = (states.get("Conflicts").snapshot or {}).get("resolutions", {}) if "Conflicts" in states else {}
+        grids, warnings = render_master(data, stored)
+        digests = {tab: _digest(grid) for tab, grid in grids.items()}
+        version = self.backend.fingerprint(source)
+        if version is None:
+            raise SourceError("master workbook not found; run `sheetsync init`", where=source)
+        if len(states) == len(MASTER_TABS) and all(
+            st.version == version and (st.snapshot or {}).get("digest") == digests[st.tab]
+            for st in states.values()
+        ):
+            return 0
+        snapshot = self.backend.read(source)
+        report.sources_read += 1
+        resolutions = read_resolutions(snapshot.tabs.get("Conflicts", []))
+        grids, warnings = render_master(data, resolutions)
+        report.warnings += warnings
+        writes = []
+        for tab, grid in grids.items():
+            writes += plan_grid_writes(tab, snapshot.tabs.get(tab, []), grid)
+        version = snapshot.version
+        exact = True
+        written = 0
+        if writes:
+            result = self.backend.write(source, writes, read_version=snapshot.version)
+            written = result.applied
+            report.cells_written += result.applied
+            report.writes_skipped += len(result.skipped)
+            version = result.version or version
+            exact = not result.skipped and not result.concurrent
+        with transaction(self.sessions) as s:
+            states = self._states(s, source, MASTER_TABS)
+            for tab, grid in grids.items():
+                state = states.get(tab) or SheetState(source=source, tab=tab, snapshot={})
+                if state.id is None:
+                    s.add(state)
+                snap = {"digest": _digest(grid)}
+                if tab == "Conflicts":
+                    snap["resolutions"] = resolutions
+                state.version = version if exact else None
+                if state.snapshot != snap:
+                    state.snapshot = snap
+                    state.synced_at = utcnow()
+        return written
+
+
+def _rows(state: SheetState | None) -> dict[str, dict[str, str]]:
+    return dict((state.snapshot or {}).get("rows", {})) if state is not None else {}
+
+
+def _digest(grid: list[list[object]]) -> str:
+    text = json.dumps([[value_text(v) for v in row] for row in grid], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _display_phone(e164: object) -> str:
+    return format_phone(str(e164))

@@ -1,0 +1,199 @@
+"""Pure rules of deduplication: phones, binding rows to customers, three-way merges.
+
+Nothing here touches a database or a spreadsheet: callers pass plain data in
+and act on the decisions that come out, which keeps the rules table-testable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from sync.phones import PhoneResult, format_phone, normalize_phone, normalize_phones, parse_phone
+
+__all__ = [
+    "Binding",
+    "KnownCustomer",
+    "PhoneResult",
+    "PrivateAction",
+    "RowIdentity",
+    "SharedAction",
+    "bind_rows",
+    "format_phone",
+    "merge_private",
+    "merge_shared",
+    "normalize_phone",
+    "normalize_phones",
+    "parse_phone",
+    "value_text",
+]
+
+
+def value_text(value: object) -> str:
+    """The canonical text of a parsed value, used to compare values and to store snapshots.
+
+    >>> value_text(dt.date(2026, 1, 15)), value_text(50.0), value_text("  x "), value_text(None)
+    ('2026-01-15', '50', 'x', '')
+    """
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value).strip()
+
+
+class SharedAction(str, Enum):
+    """What to do with a shared field of a row (DESIGN.md "Ownership of fields")."""
+
+    SAME = "same"  # the sheet shows the canonical value
+    PUSH = "push"  # the agent didn't touch it; the canonical value changed elsewhere: write it
+    FILL = "fill"  # the canonical value is empty: the agent's value becomes canonical
+    RESTORE = "restore"  # the agent cleared a shared value: not applied, write it back
+    PROPOSE = "propose"  # the agent changed a non-empty shared value: a conflict for the admin
+
+
+def merge_shared(base: str | None, mine: str, canonical: str) -> SharedAction:
+    """Three-way merge of one shared field.
+
+    Args:
+        base: the value the sheet held after the last cycle (None: the row is new to us).
+        mine: the value in the sheet now.
+        canonical: the customer's value in the database.
+    """
+    if mine == canonical:
+        return SharedAction.SAME
+    if base is not None and mine == base:
+        return SharedAction.PUSH
+    if canonical == "":
+        return SharedAction.FILL
+    if mine == "":
+        return SharedAction.RESTORE
+    return SharedAction.PROPOSE
+
+
+class PrivateAction(str, Enum):
+    """What to do with an agent-owned field: the agent's sheet is its truth."""
+
+    SAME = "same"
+    TAKE = "take"  # the agent changed it (or the row is new): store it
+    PUSH = "push"  # the agent didn't touch it and the database changed (import, admin): write it
+
+
+def merge_private(base: str | None, mine: str, stored: str) -> PrivateAction:
+    """Three-way merge of one agent-owned field (arguments as in merge_shared)."""
+    if mine == stored:
+        return PrivateAction.SAME
+    if base is not None and mine == base:
+        return PrivateAction.PUSH
+    return PrivateAction.TAKE
+
+
+@dataclass(frozen=True)
+class RowIdentity:
+    """What identifies one row: its position, its Customer # cell and its phone."""
+
+    index: int
+    number: str
+    phone_raw: str
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class KnownCustomer:
+    number: str
+    phone: str
+
+
+@dataclass(frozen=True)
+class Binding:
+    """The decision for one row.
+
+    Attributes:
+        outcome: ``bound`` (an existing customer), ``new`` (create one for ``phone``),
+            ``invalid_phone``, ``mismatch`` (Customer # and phone disagree) or
+            ``duplicate`` (another row of this tab has the same phone).
+        number: the customer bound, or the Customer # the row claims (mismatch).
+        keeps: a customer number this row keeps alive (its tracking is not archived
+            even though the row is not applied).
+        note: a plain-words note for the row's Sync notes, or None.
+    """
+
+    index: int
+    outcome: str
+    phone: str | None
+    number: str | None = None
+    keeps: str | None = None
+    note: str | None = None
+    duplicate_of: int | None = None
+
+
+def bind_rows(
+    rows: Sequence[RowIdentity],
+    by_number: Mapping[str, KnownCustomer],
+    by_phone: Mapping[str, KnownCustomer],
+) -> list[Binding]:
+    """Bind the rows of one tab to customers (DESIGN.md promises 1 and 7).
+
+    The phone decides the customer; the Customer # is only trusted when it agrees
+    with the phone. Of several rows with one phone, the row whose Customer #
+    agrees (else the first) is applied and the others are duplicates.
+    """
+    first: list[Binding] = []
+    for row in rows:
+        claimed = by_number.get(row.number) if row.number else None
+        if row.phone is None:
+            what = f"'{row.phone_raw}' is not a valid phone number" if row.phone_raw else "Phone is empty"
+            first.append(
+                Binding(row.index, "invalid_phone", None, row.number or None,
+                        keeps=claimed.number if claimed else None,
+                        note=f"{what}; this row is not synced until it is fixed")
+            )
+            continue
+        if claimed is not None and claimed.phone != row.phone:
+            first.append(
+                Binding(row.index, "mismatch", row.phone, claimed.number, keeps=claimed.number,
+                        note=(f"Customer # {claimed.number} belongs to {format_phone(claimed.phone)}, "
+                              f"not {format_phone(row.phone)}; not synced: fix the phone, or clear "
+                              "Customer # if this is another customer"))
+            )
+            continue
+        existing = by_phone.get(row.phone)
+        note = None
+        if row.number and claimed is None:
+            note = f"Customer # '{row.number}' is not known; replaced"
+        if existing is None:
+            first.append(Binding(row.index, "new", row.phone, None, note=note))
+        else:
+            first.append(Binding(row.index, "bound", row.phone, existing.number,
+                                 keeps=existing.number, note=note))
+
+    primary: dict[str, int] = {}
+    for pos, (row, binding) in enumerate(zip(rows, first, strict=True)):
+        if binding.outcome not in ("bound", "new") or binding.phone is None:
+            continue
+        held = primary.get(binding.phone)
+        agrees = bool(row.number) and row.number == binding.number
+        if held is None or (agrees and rows[held].number != binding.number):
+            primary[binding.phone] = pos
+    result: list[Binding] = []
+    for pos, (row, binding) in enumerate(zip(rows, first, strict=True)):
+        if binding.outcome in ("bound", "new") and binding.phone is not None:
+            main = primary[binding.phone]
+            if main != pos:
+                result.append(
+                    Binding(row.index, "duplicate", binding.phone, binding.number,
+                            note=(f"same phone as row {rows[main].index + 1}; only that row is "
+                                  "synced: merge the two rows into one"),
+                            duplicate_of=rows[main].index)
+                )
+                continue
+        result.append(binding)
+    return result

@@ -1,0 +1,583 @@
+"""Ingest one agent's spreadsheet into the database (one transaction per agent source).
+
+read grid -> parse by header -> bind rows to customers -> three-way merge against
+the last snapshot -> apply, with audit events and keyed conflicts. What the sheet
+should show afterwards is decided in ``cycle.py`` from the plan this returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sync.cells import CellValue, Grid, cell_text
+from sync.db import next_number
+from sync.dedupe import (
+    KnownCustomer,
+    PrivateAction,
+    RowIdentity,
+    SharedAction,
+    bind_rows,
+    merge_private,
+    merge_shared,
+    parse_phone,
+    value_text,
+)
+from sync.errors import LayoutError
+from sync.fields import (
+    AGENT_KEYS,
+    CUSTOMER_FIELDS,
+    CUSTOMERS_TAB,
+    FIELDS_BY_KEY,
+    FOLLOW_UP_FIELDS,
+    FOLLOW_UP_FIELDS_BY_KEY,
+    FOLLOW_UP_KEYS,
+    FOLLOW_UPS_TAB,
+    SHARED_KEYS,
+)
+from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, Tracking, utcnow
+from sync.rows import Header, ParseOptions, ParsedRow, column_letter, find_header, parse_rows
+
+# Conflict kinds an agent's own sheet causes: they close by themselves once the sheet is fixed.
+ROW_CONFLICT_KINDS = ("shared_field", "invalid_phone", "duplicate_row", "identity_mismatch", "quarantine")
+CHUNK = 500
+
+
+@dataclass
+class Counters:
+    customers_created: int = 0
+    trackings_added: int = 0
+    trackings_archived: int = 0
+    trackings_updated: int = 0
+    customers_updated: int = 0
+    follow_ups_created: int = 0
+    follow_ups_updated: int = 0
+    follow_ups_archived: int = 0
+    rows_read: int = 0
+    conflicts_opened: int = 0
+    conflicts_closed: int = 0
+    audit_events: int = 0
+
+    def add(self, other: Counters) -> None:
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+
+@dataclass
+class TabPlan:
+    """What one tab looked like and what the ingest decided about each row."""
+
+    tab: str
+    header: Header | None = None
+    rows: list[ParsedRow] = field(default_factory=list)
+    bound: dict[int, str] = field(default_factory=dict)  # row index -> customer / follow-up number
+    notes: dict[int, list[str]] = field(default_factory=dict)  # row index -> sheet-derived notes
+    leave: dict[int, set[str]] = field(default_factory=dict)  # row index -> fields not to overwrite
+    customer_of: dict[int, str] = field(default_factory=dict)  # follow-up row -> customer number
+    kept: set[str] = field(default_factory=set)  # numbers a row still holds, applied or not
+    quarantined: str | None = None
+
+    def note(self, index: int, text: str) -> None:
+        self.notes.setdefault(index, []).append(text)
+
+
+@dataclass
+class AgentPlan:
+    customers: TabPlan
+    follow_ups: TabPlan
+    completed: set[int] = field(default_factory=set)  # customer ids whose completions changed
+
+
+class Ingest:
+    """Applies one agent's sheet to the database inside the caller's transaction."""
+
+    def __init__(
+        self,
+        session: Session,
+        agent: Agent,
+        *,
+        source: str,
+        options: ParseOptions,
+        default_region: str,
+        mass_removal_threshold: float,
+        mass_removal_min_rows: int,
+        run_id: int | None,
+        today: dt.date,
+    ):
+        self.s = session
+        self.agent = agent
+        self.source = source
+        self.options = options
+        self.region = default_region
+        self.threshold = mass_removal_threshold
+        self.min_rows = mass_removal_min_rows
+        self.run_id = run_id
+        self.today = today
+        self.counters = Counters()
+        self.detected: set[str] = set()
+        self.touched_customers: set[int] = set()
+
+    # -- conflicts and audit -------------------------------------------------------------
+
+    def open_conflict(self, key: str, kind: str, **values: Any) -> Conflict:
+        """Open a keyed conflict once; later sightings update it instead of opening another."""
+        self.detected.add(key)
+        conflict = self.s.execute(select(Conflict).where(Conflict.key == key)).scalar_one_or_none()
+        if conflict is None:
+            conflict = Conflict(key=key, kind=kind, agent_id=self.agent.id, **values)
+            self.s.add(conflict)
+            self.counters.conflicts_opened += 1
+            return conflict
+        if conflict.status != "open":
+            conflict.status = "open"
+            conflict.closed_at = None
+            conflict.resolution = None
+            self.counters.conflicts_opened += 1
+        for name, value in values.items():
+            if getattr(conflict, name) != value:
+                setattr(conflict, name, value)
+        return conflict
+
+    def audit(self, action: str, entity: str, entity_id: int, customer_id: int | None,
+              before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+        self.s.add(AuditEvent(actor=f"agent:{self.agent.key}", action=action, entity=entity,
+                              entity_id=entity_id, customer_id=customer_id, before=before,
+                              after=after, run_id=self.run_id))
+        self.counters.audit_events += 1
+
+    def quarantine(self, tab: str, reason: str, message: str) -> None:
+        self.open_conflict(
+            f"quarantine:{self.agent.key}:{tab}:{reason}", "quarantine",
+            field=tab, proposed_value=None, current_value=None,
+            details={"source": self.source, "tab": tab, "reason": reason, "message": message},
+        )
+
+    def close_resolved_conflicts(self, tabs_read: Iterable[str]) -> None:
+        """Close this agent's sheet-caused conflicts that this read no longer shows."""
+        tabs = set(tabs_read)
+        open_ones = self.s.execute(
+            select(Conflict).where(Conflict.agent_id == self.agent.id, Conflict.status == "open",
+                                   Conflict.kind.in_(ROW_CONFLICT_KINDS))
+        ).scalars()
+        now = utcnow()
+        for conflict in open_ones:
+            tab = (conflict.details or {}).get("tab", CUSTOMERS_TAB)
+            if conflict.key in self.detected or tab not in tabs:
+                continue
+            conflict.status = "resolved"
+            conflict.closed_at = now
+            conflict.resolution = "cause disappeared"
+            conflict.resolved_by = "sheetsync"
+            self.counters.conflicts_closed += 1
+
+    # -- customers tab --------------------------------------------------------------------
+
+    def customers(self, grid: Grid | None, base: dict[str, dict[str, str]]) -> TabPlan:
+        plan = TabPlan(CUSTOMERS_TAB)
+        where = f"{self.source}, tab {CUSTOMERS_TAB}"
+        if grid is None:
+            plan.quarantined = "missing_tab"
+            self.quarantine(CUSTOMERS_TAB, "missing_tab",
+                            f"{where} is missing; nothing of this agent was synced")
+            return plan
+        try:
+            header = find_header(grid, CUSTOMER_FIELDS, required=("phone",), options=self.options,
+                                 where=where)
+        except LayoutError as exc:
+            plan.quarantined = "broken_header"
+            self.quarantine(CUSTOMERS_TAB, "broken_header", str(exc))
+            return plan
+        plan.header = header
+        plan.rows = [r for r in parse_rows(grid, header, CUSTOMER_FIELDS, self.options) if not r.blank]
+        self.counters.rows_read += len(plan.rows)
+
+        phones = {r.index: parse_phone(r.raw.get("phone"), self.region) for r in plan.rows}
+        identities = [
+            RowIdentity(r.index, cell_text(r.raw.get("customer_number")), cell_text(r.raw.get("phone")),
+                        phones[r.index].e164)
+            for r in plan.rows
+        ]
+        known = self._known_customers({i.number for i in identities if i.number},
+                                      {i.phone for i in identities if i.phone})
+        by_number = {c.number: KnownCustomer(c.number, c.phone) for c in known.values()}
+        by_phone = {c.phone: KnownCustomer(c.number, c.phone) for c in known.values()}
+        bindings = bind_rows(identities, by_number, by_phone)
+
+        kept = {b.keeps for b in bindings if b.keeps}
+        plan.kept = kept
+        removed = [number for number in base if number not in kept]
+        if base and len(removed) >= self.min_rows and len(removed) > self.threshold * len(base):
+            plan.quarantined = "mass_removal"
+            self.quarantine(
+                CUSTOMERS_TAB, "mass_removal",
+                f"{where}: {len(removed)} of {len(base)} rows disappeared at once; nothing was "
+                "archived or applied. Undo the removal, or ask an admin to accept it",
+            )
+            plan.header = None
+            return plan
+
+        rows = {r.index: r for r in plan.rows}
+        trackings = self._trackings_by_customer()
+        for binding in bindings:
+            row = rows[binding.index]
+            if binding.note:
+                plan.note(row.index, binding.note)
+            phone = phones[row.index]
+            if phone.warning and binding.outcome in ("bound", "new"):
+                plan.note(row.index, phone.warning)
+            details = {"tab": CUSTOMERS_TAB, "row": row.index + 1,
+                       "values": {k: cell_text(v) for k, v in row.raw.items() if cell_text(v)}}
+            if binding.outcome == "invalid_phone":
+                self.open_conflict(f"invalid_phone:{self.agent.key}:{CUSTOMERS_TAB}:{cell_text(row.raw.get('phone'))}",
+                                   "invalid_phone", proposed_value=cell_text(row.raw.get("phone")),
+                                   details=details)
+                continue
+            if binding.outcome == "mismatch":
+                claimed = known[binding.number] if binding.number else None
+                self.open_conflict(
+                    f"identity_mismatch:{self.agent.key}:{binding.number}:{binding.phone}",
+                    "identity_mismatch", customer_id=claimed.id if claimed else None, field="phone",
+                    current_value=claimed.phone if claimed else None, proposed_value=binding.phone,
+                    details=details)
+                continue
+            if binding.outcome == "duplicate":
+                self.open_conflict(f"duplicate_row:{self.agent.key}:{binding.phone}", "duplicate_row",
+                                   field="phone", proposed_value=binding.phone,
+                                   details={**details, "same_as_row": (binding.duplicate_of or 0) + 1})
+                continue
+            assert binding.phone is not None
+            customer = known.get(binding.number or "") if binding.number else None
+            if customer is None:
+                customer = self._create_customer(binding.phone, row)
+                known[customer.number] = customer
+            tracking = trackings.get(customer.id)
+            if tracking is None or not tracking.active:
+                tracking = self._attach_tracking(customer, tracking)
+                trackings[customer.id] = tracking
+            plan.bound[row.index] = customer.number
+            base_row = base.get(customer.number)
+            self._merge_shared(plan, row, customer, base_row)
+            self._merge_private(plan, row, tracking, base_row)
+
+        if plan.quarantined is None:
+            for number in removed:
+                customer = self._customer_by_number(number)
+                tracking = trackings.get(customer.id) if customer else None
+                if tracking is not None and tracking.active:
+                    tracking.active = False
+                    tracking.archived_at = utcnow()
+                    self.counters.trackings_archived += 1
+                    self.audit("archive_tracking", "tracking", tracking.id, customer.id if customer else None,
+                               {"active": True}, {"active": False, "reason": "row removed from sheet"})
+        return plan
+
+    def _known_customers(self, numbers: set[str], phones: set[str]) -> dict[str, Customer]:
+        found: dict[str, Customer] = {}
+        nums, phs = sorted(numbers), sorted(phones)
+        for i in range(0, max(len(nums), len(phs)), CHUNK):
+            cond = []
+            if nums[i:i + CHUNK]:
+                cond.append(Customer.number.in_(nums[i:i + CHUNK]))
+            if phs[i:i + CHUNK]:
+                cond.append(Customer.phone.in_(phs[i:i + CHUNK]))
+            for customer in self.s.execute(select(Customer).where(or_(*cond))).scalars():
+                found[customer.number] = customer
+        return found
+
+    def _customer_by_number(self, number: str) -> Customer | None:
+        return self.s.execute(select(Customer).where(Customer.number == number)).scalar_one_or_none()
+
+    def _trackings_by_customer(self) -> dict[int, Tracking]:
+        rows = self.s.execute(select(Tracking).where(Tracking.agent_id == self.agent.id)).scalars()
+        return {t.customer_id: t for t in rows}
+
+    def _create_customer(self, phone: str, row: ParsedRow) -> Customer:
+        """Create the customer for a phone; if another worker just did, use theirs."""
+        shared = {k: row.values.get(k) for k in SHARED_KEYS if k != "phone" and row.values.get(k) is not None}
+        try:
+            with self.s.begin_nested():
+                seq = next_number(self.s, f"customer-{self.today.year}")
+                customer = Customer(number=f"CUS-{self.today.year}-{seq:05d}", phone=phone,
+                                    created_by_agent_id=self.agent.id, **shared)
+                self.s.add(customer)
+                self.s.flush()
+        except IntegrityError:
+            existing = self.s.execute(select(Customer).where(Customer.phone == phone)).scalar_one()
+            return existing
+        self.counters.customers_created += 1
+        self.touched_customers.add(customer.id)
+        self.audit("create_customer", "customer", customer.id, customer.id, None,
+                   {"number": customer.number, "phone": phone, **{k: value_text(v) for k, v in shared.items()}})
+        return customer
+
+    def _attach_tracking(self, customer: Customer, archived: Tracking | None) -> Tracking:
+        """The seed's "Add my tracking": a row whose phone exists gets this agent's tracking."""
+        if archived is not None:
+            archived.active = True
+            archived.archived_at = None
+            self.audit("reactivate_tracking", "tracking", archived.id, customer.id,
+                       {"active": False}, {"active": True})
+            return archived
+        tracking = Tracking(customer_id=customer.id, agent_id=self.agent.id, tracked_since=utcnow())
+        self.s.add(tracking)
+        self.s.flush()
+        self.counters.trackings_added += 1
+        self.audit("add_tracking", "tracking", tracking.id, customer.id, None,
+                   {"agent": self.agent.key, "customer": customer.number})
+        return tracking
+
+    def _merge_shared(self, plan: TabPlan, row: ParsedRow, customer: Customer,
+                      base_row: dict[str, str] | None) -> None:
+        before: dict[str, str] = {}
+        after: dict[str, str] = {}
+        issues = {i.field: i for i in row.issues}
+        for key in SHARED_KEYS:
+            if key == "phone" or key not in plan.header.columns:  # type: ignore[union-attr]
+                continue
+            title = FIELDS_BY_KEY[key].header
+            if key in issues:
+                plan.note(row.index, f"{title}: {issues[key].message}; not synced")
+                plan.leave.setdefault(row.index, set()).add(key)
+                continue
+            mine = value_text(row.values.get(key))
+            canonical = value_text(getattr(customer, key))
+            base_value = base_row.get(key) if base_row is not None else None
+            action = merge_shared(base_value, mine, canonical)
+            conflict_key = f"shared_field:{customer.number}:{key}:{self.agent.key}"
+            if action is SharedAction.FILL:
+                before[key], after[key] = canonical, mine
+                setattr(customer, key, row.values.get(key))
+            elif action is SharedAction.RESTORE:
+                plan.note(row.index, f"{title} is shared: clearing it is not applied (ask an admin)")
+            elif action is SharedAction.PROPOSE or (
+                action is SharedAction.PUSH and self._proposal(conflict_key) == mine
+            ):
+                self.open_conflict(conflict_key, "shared_field", customer_id=customer.id, field=key,
+                                   current_value=canonical, proposed_value=mine,
+                                   details={"tab": CUSTOMERS_TAB, "row": row.index + 1})
+                plan.note(row.index, f"{title}: your change to '{mine}' awaits an admin "
+                                     f"(shared value: '{canonical}')")
+                plan.leave.setdefault(row.index, set()).add(key)
+        if after:
+            customer.updated_at = utcnow()
+            self.counters.customers_updated += 1
+            self.touched_customers.add(customer.id)
+            self.audit("update_customer", "customer", customer.id, customer.id, before, after)
+
+    def _proposal(self, key: str) -> str | None:
+        conflict = self.s.execute(
+            select(Conflict).where(Conflict.key == key, Conflict.status == "open")
+        ).scalar_one_or_none()
+        return conflict.proposed_value if conflict is not None else None
+
+    def _merge_private(self, plan: TabPlan, row: ParsedRow, tracking: Tracking,
+                       base_row: dict[str, str] | None) -> None:
+        before: dict[str, str] = {}
+        after: dict[str, str] = {}
+        issues = {i.field: i for i in row.issues}
+        for key in AGENT_KEYS:
+            if key not in plan.header.columns:  # type: ignore[union-attr]
+                continue
+            if key in issues:
+                plan.note(row.index, f"{FIELDS_BY_KEY[key].header}: {issues[key].message}; not synced")
+                plan.leave.setdefault(row.index, set()).add(key)
+                continue
+            mine = value_text(row.values.get(key))
+            stored = value_text(getattr(tracking, key))
+            base_value = base_row.get(key) if base_row is not None else None
+            if merge_private(base_value, mine, stored) is PrivateAction.TAKE:
+                before[key], after[key] = stored, mine
+                setattr(tracking, key, row.values.get(key))
+        if after:
+            if "status" in after:
+                self._status_changed(tracking)
+            tracking.last_update = utcnow()
+            self.counters.trackings_updated += 1
+            self.audit("update_tracking", "tracking", tracking.id, tracking.customer_id, before, after)
+
+    def _status_changed(self, tracking: Tracking) -> None:
+        if tracking.status == "Completed" and tracking.completed_at is None:
+            tracking.completed_at = utcnow()
+            tracking.completed_run_id = self.run_id
+        elif tracking.status != "Completed" and tracking.completed_at is not None:
+            tracking.completed_at = None
+            tracking.completed_run_id = None
+        self.touched_customers.add(tracking.customer_id)
+
+    # -- follow-ups tab -------------------------------------------------------------------
+
+    def follow_ups(self, grid: Grid | None, base: dict[str, dict[str, str]]) -> TabPlan:
+        plan = TabPlan(FOLLOW_UPS_TAB)
+        where = f"{self.source}, tab {FOLLOW_UPS_TAB}"
+        if grid is None:
+            plan.quarantined = "missing_tab"
+            self.quarantine(FOLLOW_UPS_TAB, "missing_tab", f"{where} is missing; run `sheetsync init`")
+            return plan
+        try:
+            header = find_header(grid, FOLLOW_UP_FIELDS, required=("phone",), options=self.options,
+                                 where=where)
+        except LayoutError as exc:
+            plan.quarantined = "broken_header"
+            self.quarantine(FOLLOW_UPS_TAB, "broken_header", str(exc))
+            return plan
+        plan.header = header
+        plan.rows = [r for r in parse_rows(grid, header, FOLLOW_UP_FIELDS, self.options) if not r.blank]
+        self.counters.rows_read += len(plan.rows)
+
+        trackings = {
+            t.id: (t, c)
+            for t, c in self.s.execute(
+                select(Tracking, Customer).join(Customer, Customer.id == Tracking.customer_id)
+                .where(Tracking.agent_id == self.agent.id, Tracking.active.is_(True))
+            ).all()
+        }
+        by_number = {c.number: t for t, c in trackings.values()}
+        by_phone = {c.phone: t for t, c in trackings.values()}
+        mine = {
+            f.number: f
+            for f in self.s.execute(
+                select(FollowUp).where(FollowUp.tracking_id.in_(list(trackings) or [-1]))
+            ).scalars()
+        }
+        numbers_in_sheet = {cell_text(r.raw.get("follow_up_number")) for r in plan.rows}
+        kept = {n for n in numbers_in_sheet if n in mine}
+        removed = [n for n in base if n not in kept]
+        if base and len(removed) >= self.min_rows and len(removed) > self.threshold * len(base):
+            plan.quarantined = "mass_removal"
+            self.quarantine(FOLLOW_UPS_TAB, "mass_removal",
+                            f"{where}: {len(removed)} of {len(base)} rows disappeared at once; "
+                            "nothing was archived. Undo the removal, or ask an admin to accept it")
+            plan.header = None
+            return plan
+
+        unseen = {n: f for n, f in mine.items() if n not in kept and f.active}
+        taken: set[str] = set()
+        for row in plan.rows:
+            issues = {i.field: i for i in row.issues}
+            number = cell_text(row.raw.get("follow_up_number"))
+            phone = parse_phone(row.raw.get("phone"), self.region).e164
+            claimed = by_number.get(cell_text(row.raw.get("customer_number")))
+            tracking = claimed if claimed is not None and (phone is None or
+                                                          trackings[claimed.id][1].phone == phone) else None
+            if tracking is None and phone is not None:
+                tracking = by_phone.get(phone)
+            if tracking is None:
+                plan.note(row.index, "no customer with this Customer # or phone in your Customers tab; "
+                                     "not synced")
+                continue
+            for key, issue in issues.items():
+                plan.note(row.index, f"{FOLLOW_UP_FIELDS_BY_KEY[key].header}: {issue.message}; not synced")
+                plan.leave.setdefault(row.index, set()).add(key)
+            values = {k: row.values.get(k) for k in FOLLOW_UP_KEYS if k in header.columns and k not in issues}
+            follow_up = mine.get(number) if number in mine and number not in taken else None
+            if follow_up is not None and follow_up.tracking_id != tracking.id:
+                follow_up = None
+            if follow_up is None:
+                follow_up = self._match_unseen(unseen, tracking.id, values)
+            if follow_up is None:
+                seq = next_number(self.s, "follow-up")
+                follow_up = FollowUp(number=f"FU-{seq:06d}", tracking_id=tracking.id, **values)
+                self.s.add(follow_up)
+                self.s.flush()
+                self.counters.follow_ups_created += 1
+                self.audit("create_follow_up", "follow_up", follow_up.id, tracking.customer_id, None,
+                           {k: value_text(v) for k, v in values.items()})
+            else:
+                self._update_follow_up(follow_up, values, base.get(follow_up.number), tracking)
+            taken.add(follow_up.number)
+            plan.bound[row.index] = follow_up.number
+            plan.customer_of[row.index] = trackings[tracking.id][1].number
+
+        if plan.quarantined is None:
+            for number in removed:
+                follow_up = mine.get(number)
+                if follow_up is not None and follow_up.active and number not in taken:
+                    follow_up.active = False
+                    self.counters.follow_ups_archived += 1
+                    self.audit("archive_follow_up", "follow_up", follow_up.id, None,
+                               {"active": True}, {"active": False})
+        return plan
+
+    def _match_unseen(self, unseen: dict[str, FollowUp], tracking_id: int,
+                      values: dict[str, object]) -> FollowUp | None:
+        """A row without its Follow-up # that matches a follow-up we created before.
+
+        This happens when the write of the number was skipped (the agent was typing);
+        matching it keeps the next cycle from creating the follow-up twice.
+        """
+        for number, candidate in unseen.items():
+            if candidate.tracking_id == tracking_id and all(
+                value_text(getattr(candidate, k)) == value_text(v) for k, v in values.items()
+            ):
+                del unseen[number]
+                return candidate
+        return None
+
+    def _update_follow_up(self, follow_up: FollowUp, values: dict[str, object],
+                          base_row: dict[str, str] | None, tracking: Tracking) -> None:
+        before: dict[str, str] = {}
+        after: dict[str, str] = {}
+        for key, value in values.items():
+            mine, stored = value_text(value), value_text(getattr(follow_up, key))
+            base_value = base_row.get(key) if base_row is not None else None
+            if merge_private(base_value, mine, stored) is PrivateAction.TAKE:
+                before[key], after[key] = stored, mine
+                setattr(follow_up, key, value)
+        if not follow_up.active:
+            follow_up.active = True
+            after["active"] = "TRUE"
+        if after:
+            follow_up.updated_at = utcnow()
+            self.counters.follow_ups_updated += 1
+            self.audit("update_follow_up", "follow_up", follow_up.id, tracking.customer_id, before, after)
+
+    # -- cross-customer checks ---------------------------------------------------------------
+
+    def flag_possible_duplicates(self) -> None:
+        """Same email, or same name and date of birth, under different phones."""
+        for customer_id in sorted(self.touched_customers):
+            customer = self.s.get(Customer, customer_id)
+            if customer is None:
+                continue
+            conds = []
+            if customer.email:
+                conds.append(func.lower(Customer.email) == customer.email.lower())
+            if customer.name and customer.date_of_birth:
+                conds.append((func.lower(Customer.name) == customer.name.lower())
+                             & (Customer.date_of_birth == customer.date_of_birth))
+            if not conds:
+                continue
+            others = self.s.execute(
+                select(Customer).where(or_(*conds), Customer.id != customer.id)
+            ).scalars()
+            for other in others:
+                first, second = sorted((customer, other), key=lambda c: c.id)
+                same = "email" if customer.email and other.email and \
+                    customer.email.lower() == other.email.lower() else "name and date of birth"
+                key = f"possible_duplicate:{first.number}:{second.number}"
+                self.detected.add(key)
+                if self.s.execute(select(Conflict.id).where(Conflict.key == key)).first() is None:
+                    self.s.add(Conflict(key=key, kind="possible_duplicate", customer_id=first.id,
+                                        field=same, current_value=first.number,
+                                        proposed_value=second.number,
+                                        details={"customers": [first.number, second.number],
+                                                 "phones": [first.phone, second.phone],
+                                                 "same": same}))
+                    self.counters.conflicts_opened += 1
+
+
+def column_name(header: Header, key: str) -> str:
+    """'Next follow-up (column S)' for messages."""
+    index = header.columns.get(key)
+    title = header.titles.get(key, key)
+    return f"{title} (column {column_letter(index)})" if index is not None else title
+
+
+def cell(row: ParsedRow, key: str) -> CellValue:
+    return row.raw.get(key)

@@ -1,0 +1,215 @@
+"""The database: SQLAlchemy 2 models.
+
+One ``Customer`` per E.164 phone (unique constraint), one ``Tracking`` per
+customer and agent (unique constraint), follow-ups under trackings, a keyed
+``Conflict`` queue, an ``AuditEvent`` for every change to canonical data,
+``SheetState`` (the last-synced snapshot of each tab, the base of three-way
+merges) and ``SyncRun``. Schema changes go through Alembic (``migrations/``);
+``tests/test_migrations.py`` checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, str: String(255)}
+
+
+class Agent(Base):
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str]
+    email: Mapped[str] = mapped_column(default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    failures_in_a_row: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    trackings: Mapped[list[Tracking]] = relationship(back_populates="agent")
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text, index=True)
+    other_phone: Mapped[str | None] = mapped_column(Text)
+    nationality: Mapped[str | None] = mapped_column(Text)
+    country: Mapped[str | None] = mapped_column(Text)
+    city: Mapped[str | None] = mapped_column(Text)
+    gender: Mapped[str | None] = mapped_column(String(16))
+    date_of_birth: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    created_by_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    trackings: Mapped[list[Tracking]] = relationship(back_populates="customer")
+
+
+class Tracking(Base):
+    """One agent's private work on one customer."""
+
+    __tablename__ = "trackings"
+    __table_args__ = (UniqueConstraint("customer_id", "agent_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    desired_university: Mapped[str | None] = mapped_column(Text)
+    desired_college: Mapped[str | None] = mapped_column(Text)
+    desired_program: Mapped[str | None] = mapped_column(Text)
+    degree: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str | None] = mapped_column(String(16))
+    interest: Mapped[str | None] = mapped_column(String(16))
+    notes: Mapped[str | None] = mapped_column(Text)
+    technical_opinion: Mapped[str | None] = mapped_column(Text)
+    next_follow_up: Mapped[dt.date | None] = mapped_column(Date)
+    first_contact: Mapped[dt.date | None] = mapped_column(Date)
+    completed_on: Mapped[dt.date | None] = mapped_column(Date)
+    certificate: Mapped[str | None] = mapped_column(Text)
+    graduation_year: Mapped[int | None] = mapped_column(Integer)
+    grade: Mapped[str | None] = mapped_column(Text)
+    counselor_notes: Mapped[str | None] = mapped_column(Text)
+    documents: Mapped[str | None] = mapped_column(Text)
+    commission_pct: Mapped[float | None] = mapped_column(Float)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    lost_to_colleague: Mapped[bool] = mapped_column(Boolean, default=False)
+    tracked_since: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_update: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    archived_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # When sheetsync first saw this tracking Completed, and in which run: the order of
+    # completions decides commission under first_to_complete (same run = a race).
+    completed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    completed_run_id: Mapped[int | None] = mapped_column(Integer)
+
+    customer: Mapped[Customer] = relationship(back_populates="trackings")
+    agent: Mapped[Agent] = relationship(back_populates="trackings")
+    follow_ups: Mapped[list[FollowUp]] = relationship(back_populates="tracking")
+
+
+class FollowUp(Base):
+    __tablename__ = "follow_ups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    tracking_id: Mapped[int] = mapped_column(ForeignKey("trackings.id"), index=True)
+    date: Mapped[dt.date | None] = mapped_column(Date)
+    type: Mapped[str | None] = mapped_column(String(16))
+    method: Mapped[str | None] = mapped_column(Text)
+    notes: Mapped[str | None] = mapped_column(Text)
+    next_action: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    tracking: Mapped[Tracking] = relationship(back_populates="follow_ups")
+
+
+class Conflict(Base):
+    """An item of the admin's queue. ``key`` makes opening idempotent."""
+
+    __tablename__ = "conflicts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(512), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    field: Mapped[str | None] = mapped_column(String(64))
+    current_value: Mapped[str | None] = mapped_column(Text)
+    proposed_value: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    resolution: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[str | None] = mapped_column(String(255))
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_entity", "entity", "entity_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    run_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class SheetState(Base):
+    """What a tab held after the last cycle wrote it: the base of the next three-way merge."""
+
+    __tablename__ = "sheet_states"
+    __table_args__ = (UniqueConstraint("source", "tab"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(1024))
+    tab: Mapped[str] = mapped_column(String(255))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    version: Mapped[str | None] = mapped_column(String(255))
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    synced_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SyncRun(Base):
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    errors: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class NumberSequence(Base):
+    """Counters for customer and follow-up numbers (row-locked by the UPDATE that bumps them)."""
+
+    __tablename__ = "number_sequences"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    next_value: Mapped[int] = mapped_column(Integer, default=1)

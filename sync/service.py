@@ -1,0 +1,188 @@
+"""What the CLI commands do, as plain functions over a configuration (no printing here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from sync.config import Config
+from sync.cycle import Cycle, CycleReport, Progress
+from sync.db import make_engine, session_factory, transaction, upgrade_schema
+from sync.dedupe import format_phone, parse_phone
+from sync.errors import ConfigError
+from sync.fields import (
+    AGENT_TABS,
+    CUSTOMERS_TAB,
+    DEGREES,
+    FIELDS_BY_KEY,
+    FOLLOW_UP_FIELDS_BY_KEY,
+    FOLLOW_UP_TYPES,
+    FOLLOW_UPS_TAB,
+    GENDERS,
+    INTERESTS,
+    STATUSES,
+    Owner,
+)
+from sync.master import (
+    COMMISSION_HEADERS,
+    CONFLICT_HEADERS,
+    CUSTOMER_HEADERS,
+    FOLLOW_UP_HEADERS,
+    SYNC_LOG_HEADERS,
+    TRACKING_HEADERS,
+)
+from sync.model import Agent, Conflict, Customer, SyncRun, Tracking
+from sync.sheets import Backend, XlsxBackend
+
+MASTER_LAYOUT = {
+    "Customers": CUSTOMER_HEADERS, "Tracking": TRACKING_HEADERS, "Follow-ups": FOLLOW_UP_HEADERS,
+    "Conflicts": CONFLICT_HEADERS, "Commission": COMMISSION_HEADERS, "Sync log": SYNC_LOG_HEADERS,
+}
+
+
+def make_backend(config: Config) -> Backend:
+    if config.sync.backend == "xlsx":
+        return XlsxBackend()
+    raise ConfigError(f"unknown backend '{config.sync.backend}'", where="sync.backend")
+
+
+def open_database(config: Config) -> Engine:
+    return make_engine(config.database_url())
+
+
+def agent_layout() -> dict[str, Any]:
+    """Headers, text columns, dropdowns and protected columns of an agent's tabs."""
+    fields = {CUSTOMERS_TAB: FIELDS_BY_KEY, FOLLOW_UPS_TAB: FOLLOW_UP_FIELDS_BY_KEY}
+    return {
+        "tabs": {tab: [f.header for f in fs] for tab, fs in AGENT_TABS.items()},
+        "text_columns": {CUSTOMERS_TAB: ["Phone", "Other phone"], FOLLOW_UPS_TAB: ["Phone"]},
+        "dropdowns": {
+            CUSTOMERS_TAB: {"Status": list(STATUSES), "Interest": list(INTERESTS),
+                            "Degree": list(DEGREES), "Gender": list(GENDERS)},
+            FOLLOW_UPS_TAB: {"Type": list(FOLLOW_UP_TYPES)},
+        },
+        "protected": {
+            tab: [f.header for f in fs.values() if f.owner in (Owner.SYNC, Owner.ADMIN)]
+            for tab, fs in fields.items()
+        },
+    }
+
+
+def init(config: Config, engine: Engine, backend: Backend) -> list[str]:
+    """Create or upgrade the schema, register agents, create missing workbooks and tabs."""
+    upgrade_schema(engine)
+    changes: list[str] = []
+    with transaction(session_factory(engine)) as s:
+        known = {a.key: a for a in s.execute(select(Agent)).scalars()}
+        for cfg in config.agents:
+            if cfg.key not in known:
+                s.add(Agent(key=cfg.key, name=cfg.name, email=cfg.email))
+                changes.append(f"registered agent {cfg.key}")
+    layout = agent_layout()
+    every = {**FOLLOW_UP_FIELDS_BY_KEY, **FIELDS_BY_KEY}
+    aliases = {every[key].header: names for key, names in config.aliases.items()}
+    for cfg in config.agents:
+        changes += backend.ensure_layout(
+            config.agent_source(cfg), layout["tabs"], text_columns=layout["text_columns"],
+            dropdowns=layout["dropdowns"], protected=layout["protected"], aliases=aliases,
+        )
+    changes += backend.ensure_layout(config.master_source(), MASTER_LAYOUT)
+    return changes
+
+
+def sync_once(config: Config, engine: Engine, backend: Backend, progress: Progress | None = None) -> CycleReport:
+    return Cycle(config, engine, backend, progress).run()
+
+
+@dataclass
+class Lookup:
+    phone: str | None
+    warning: str | None
+    customer: dict[str, Any] | None
+    tracked_by: list[dict[str, str]]
+
+
+def lookup(engine: Engine, raw_phone: str, default_region: str) -> Lookup:
+    """The seed's "check": does this customer exist, who tracks them and since when.
+
+    Shows shared contact data and tracking agents' names and since-dates only —
+    never anyone's tracking.
+    """
+    parsed = parse_phone(raw_phone, default_region)
+    if parsed.e164 is None:
+        return Lookup(None, f"'{raw_phone}' is not a valid phone number", None, [])
+    with session_factory(engine)() as s:
+        customer = s.execute(select(Customer).where(Customer.phone == parsed.e164)).scalar_one_or_none()
+        if customer is None:
+            return Lookup(parsed.e164, parsed.warning, None, [])
+        trackers = s.execute(
+            select(Agent.name, Tracking.tracked_since).join(Agent, Agent.id == Tracking.agent_id)
+            .where(Tracking.customer_id == customer.id, Tracking.active.is_(True))
+            .order_by(Tracking.tracked_since)
+        ).all()
+        shared = {f.header: _text(getattr(customer, f.key)) for f in FIELDS_BY_KEY.values()
+                  if f.owner is Owner.SHARED}
+        shared["Phone"] = format_phone(customer.phone)
+        return Lookup(
+            parsed.e164, parsed.warning, {"Customer #": customer.number, **shared},
+            [{"agent": name, "since": since.date().isoformat()} for name, since in trackers],
+        )
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def open_conflicts(session: Session, kind: str | None = None) -> list[dict[str, Any]]:
+    agents = {a.id: a.key for a in session.execute(select(Agent)).scalars()}
+    customers = dict(session.execute(select(Customer.id, Customer.number)).all())
+    stmt = select(Conflict).where(Conflict.status == "open").order_by(Conflict.id)
+    if kind:
+        stmt = stmt.where(Conflict.kind == kind)
+    return [
+        {
+            "id": f"C{c.id}", "kind": c.kind, "customer": customers.get(c.customer_id or -1),
+            "agent": agents.get(c.agent_id or -1), "field": c.field, "current": c.current_value,
+            "proposed": c.proposed_value, "opened": c.opened_at.isoformat(timespec="seconds"),
+            "details": c.details or {},
+        }
+        for c in session.execute(stmt).scalars()
+    ]
+
+
+def status(engine: Engine, limit: int = 10) -> dict[str, Any]:
+    with session_factory(engine)() as s:
+        runs = list(s.execute(select(SyncRun).order_by(SyncRun.id.desc()).limit(limit)).scalars())
+        by_kind = dict(
+            s.execute(select(Conflict.kind, func.count()).where(Conflict.status == "open")
+                      .group_by(Conflict.kind)).all()
+        )
+        failing = [
+            {"agent": a.key, "failures_in_a_row": a.failures_in_a_row, "last_error": a.last_error}
+            for a in s.execute(select(Agent).where(Agent.failures_in_a_row > 0)).scalars()
+        ]
+        counts = {
+            "customers": s.scalar(select(func.count()).select_from(Customer)) or 0,
+            "active_trackings": s.scalar(select(func.count()).select_from(Tracking)
+                                         .where(Tracking.active.is_(True))) or 0,
+        }
+    last_ok = next((r for r in runs if r.status == "ok"), None)
+    return {
+        "runs": [
+            {"id": r.id, "started": r.started_at.isoformat(timespec="seconds"),
+             "finished": r.finished_at.isoformat(timespec="seconds") if r.finished_at else None,
+             "status": r.status, "stats": r.stats, "errors": r.errors,
+             "last_checked": r.last_checked_at.isoformat(timespec="seconds") if r.last_checked_at else None}
+            for r in runs
+        ],
+        "last_success": last_ok.finished_at.isoformat(timespec="seconds")
+        if last_ok and last_ok.finished_at else None,
+        "open_conflicts": by_kind,
+        "failing_agents": failing,
+        **counts,
+    }

@@ -1,0 +1,163 @@
+"""Rendering: what each agent's rows and the master tabs should show. Pure functions.
+
+The agent view holds the shared contact fields, that agent's own tracking, the
+names and since-dates of co-tracking agents, and that agent's sync notes —
+nothing else of any other agent (DESIGN.md promise 2). Callers hand in plain
+data built from the database; nothing here queries or writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sync.cells import CellValue, CellWrite
+from sync.dedupe import format_phone, value_text
+from sync.fields import AGENT_KEYS, SHARED_KEYS, Field
+
+MASTER_CELL_LIMIT = 10_000_000  # a Google spreadsheet holds at most 10 million cells
+
+
+@dataclass(frozen=True)
+class CoTracker:
+    """Another agent tracking the same customer: name and since when, nothing else."""
+
+    name: str
+    since: dt.date
+
+
+@dataclass
+class AgentRow:
+    """The data one agent may see for one customer."""
+
+    number: str
+    phone: str
+    shared: dict[str, object]
+    tracking: dict[str, object]
+    commission_pct: float | None
+    co_trackers: list[CoTracker] = field(default_factory=list)
+    db_notes: list[str] = field(default_factory=list)
+    pending: frozenset[str] = frozenset()  # shared fields with this agent's open proposal
+
+
+def also_tracked_by(co_trackers: Iterable[CoTracker]) -> str:
+    """'Sara Ahmed (since 2026-01-11); ...', oldest first."""
+    ordered = sorted(co_trackers, key=lambda c: (c.since, c.name))
+    return "; ".join(f"{c.name} (since {c.since.isoformat()})" for c in ordered)
+
+
+def render_agent_row(row: AgentRow, sheet_notes: Sequence[str]) -> dict[str, object]:
+    """The value every sync-managed column of one bound row should hold.
+
+    Fields with a pending proposal of this agent are left out (the sheet keeps
+    the proposed value while the admin decides); so is Phone, which the agent
+    typed and which already identifies this customer.
+    """
+    values: dict[str, object] = {"customer_number": row.number}
+    for key in SHARED_KEYS:
+        if key != "phone" and key not in row.pending:
+            values[key] = row.shared.get(key)
+    for key in AGENT_KEYS:
+        values[key] = row.tracking.get(key)
+    values["commission_pct"] = row.commission_pct
+    values["also_tracked_by"] = also_tracked_by(row.co_trackers) or None
+    values["sync_notes"] = join_notes([*sheet_notes, *row.db_notes])
+    return values
+
+
+def render_new_agent_row(row: AgentRow) -> dict[str, object]:
+    """All columns of a row appended to an agent's tab (a tracking the sheet doesn't have yet)."""
+    values = render_agent_row(row, [])
+    values["phone"] = format_phone(row.phone)
+    return values
+
+
+def join_notes(notes: Iterable[str]) -> str | None:
+    unique = list(dict.fromkeys(n for n in notes if n))
+    return "; ".join(unique) if unique else None
+
+
+def cell_for(value: object) -> CellValue:
+    """The cell value written for a typed value: text stays text, dates stay dates."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date | int | float | str):
+        return value
+    return str(value)
+
+
+@dataclass
+class RowPlan:
+    """Desired values for one existing row, and how to find that row again."""
+
+    index: int
+    values: Mapping[str, object]
+    current: Mapping[str, CellValue]
+    anchor: tuple[tuple[str, CellValue], ...]
+
+
+def plan_writes(
+    tab: str,
+    header_row: int,
+    fields: Mapping[str, Field],
+    titles: Mapping[str, str],
+    rows: Iterable[RowPlan],
+    appended: Iterable[tuple[str, Mapping[str, object]]] = (),
+    current_text: Mapping[str, str] | None = None,
+) -> list[CellWrite]:
+    """The cells of one agent tab that differ from what they should be.
+
+    A cell is written only when its value, read as its field's type, differs
+    from the desired value (so ``15/01/2026`` typed by an agent is not rewritten
+    as ``2026-01-15``).
+
+    Args:
+        fields: field key -> field, for the tab's fields.
+        titles: field key -> header text in this sheet (missing keys get the default header).
+        rows: existing rows and their desired values.
+        appended: (group id, values) for rows to append.
+        current_text: "row index:key" -> canonical text of the parsed cell, used instead
+            of the raw cell when given.
+    """
+    texts = current_text or {}
+    writes: list[CellWrite] = []
+    for plan in rows:
+        for key, desired in plan.values.items():
+            raw = plan.current.get(key)
+            now = texts.get(f"{plan.index}:{key}")
+            if now is None:
+                now = value_text(raw)
+            if now == value_text(desired):
+                continue
+            writes.append(
+                CellWrite(tab, header_row, titles.get(key) or fields[key].header, plan.index,
+                          raw if raw is not None else "", cell_for(desired), plan.anchor)
+            )
+    for group, values in appended:
+        for key, desired in values.items():
+            if key in fields and desired is not None and desired != "":
+                writes.append(
+                    CellWrite(tab, header_row, titles.get(key) or fields[key].header, None, "",
+                              cell_for(desired), (), group)
+                )
+    return writes
+
+
+def plan_grid_writes(
+    tab: str, current: Sequence[Sequence[CellValue]], desired: Sequence[Sequence[CellValue]]
+) -> list[CellWrite]:
+    """Positional cell diff of a sync-owned tab (the master): write what differs, clear what is extra."""
+    writes: list[CellWrite] = []
+    height = max(len(current), len(desired))
+    for r in range(height):
+        have = current[r] if r < len(current) else []
+        want = desired[r] if r < len(desired) else []
+        for c in range(max(len(have), len(want))):
+            old = have[c] if c < len(have) else None
+            new = want[c] if c < len(want) else None
+            if value_text(old) != value_text(new):
+                writes.append(CellWrite(tab, 0, "", r, old if old is not None else "", new, col=c))
+    return writes

@@ -1,0 +1,65 @@
+"""Shared fixtures: one database per backend (SQLite always; PostgreSQL when configured).
+
+PostgreSQL runs when SHEETSYNC_TEST_PG_URL is set (e.g.
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``); otherwise those tests are
+skipped with a visible reason. Under CI (CI=true) an unreachable PostgreSQL fails
+the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from sync.db import make_engine, upgrade_schema
+
+PG_URL = os.environ.get("SHEETSYNC_TEST_PG_URL", "")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _pg_schema_url() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test, dropped afterwards."""
+    if not PG_URL:
+        if IN_CI:
+            pytest.fail("CI=true but SHEETSYNC_TEST_PG_URL is not set: the PostgreSQL half must run in CI")
+        pytest.skip("PostgreSQL tests need SHEETSYNC_TEST_PG_URL (e.g. postgresql+psycopg://postgres@127.0.0.1/test)")
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # noqa: BLE001 - the reason is shown in the skip/fail message
+        admin.dispose()
+        message = f"PostgreSQL at SHEETSYNC_TEST_PG_URL is unreachable: {exc.__class__.__name__}: {exc}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A database URL with nothing in it, once per database backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'sheetsync.db'}"
+    else:
+        yield from _pg_schema_url()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on an upgraded (migrated) empty schema."""
+    eng = make_engine(db_url)
+    upgrade_schema(eng)
+    yield eng
+    eng.dispose()

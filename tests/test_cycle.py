@@ -1,0 +1,373 @@
+"""The cycle, scenario by scenario (the seed's Ali, Sara and Ahmed), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from sync import service
+from sync.dedupe import format_phone
+from sync.cells import cell_text
+from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, Tracking
+from tests.world import World
+
+AHMED_ALI = {"Name": "Ahmed Mohamed", "Phone": "+20 100 123 4567", "Email": "ahmed@example.com",
+             "Desired university": "Cairo University", "Status": "In progress",
+             "Notes": "Customer interested in scholarship"}
+AHMED_SARA = {"Name": "Ahmed Mohamed", "Phone": 1001234567, "Desired university": "Alexandria University",
+              "Status": "negotiating", "Notes": "Customer also interested in medical program"}
+
+
+@pytest.fixture
+def world(engine):
+    return World(engine)
+
+
+def open_conflicts(world: World, kind: str | None = None) -> list[Conflict]:
+    with world.session() as s:
+        stmt = select(Conflict).where(Conflict.status == "open")
+        if kind:
+            stmt = stmt.where(Conflict.kind == kind)
+        return list(s.execute(stmt).scalars())
+
+
+def test_same_phone_typed_by_two_agents_is_one_customer_with_two_private_trackings(world):
+    world.type_rows("ali", [AHMED_ALI])
+    world.type_rows("sara", [AHMED_SARA])
+    report = world.cycle()
+
+    assert report.customers_created == 1
+    assert report.trackings_added == 2
+    with world.session() as s:
+        customer = s.execute(select(Customer)).scalar_one()
+        assert customer.phone == "+201001234567"
+        assert customer.number == f"CUS-{dt.date.today().year}-00001"
+        statuses = {t.agent.key: (t.status, t.desired_university) for t in customer.trackings}
+    assert statuses == {"ali": ("In progress", "Cairo University"),
+                        "sara": ("Negotiating", "Alexandria University")}
+    ali, sara = world.rows("ali")[0], world.rows("sara")[0]
+    assert ali["Customer #"] == sara["Customer #"] == customer.number
+    assert ali["Also tracked by"].startswith("Sara Ahmed (since ")
+    assert sara["Also tracked by"].startswith("Ali Hassan (since ")
+    assert ali["Desired university"] == "Cairo University" and ali["Status"] == "In progress"
+    assert sara["Desired university"] == "Alexandria University"
+    every_ali_cell = " ".join(" ".join(r.values()) for r in world.rows("ali"))
+    assert "Alexandria" not in every_ali_cell and "Negotiating" not in every_ali_cell
+    assert "medical" not in every_ali_cell
+
+
+def test_a_cycle_after_a_cycle_writes_nothing(world):
+    world.type_rows("ali", [AHMED_ALI, {"Name": "Fatima Ali", "Phone": "0111 222 3344"}])
+    world.type_rows("sara", [AHMED_SARA])
+    world.cycle()
+    counts, audits = world.table_counts(), world.audit_count()
+    version = {a: world.backend.fingerprint(world.source(a)) for a in ("ali", "sara")}
+
+    again = world.cycle()
+
+    assert again.cells_written == 0
+    assert again.sources_read == 0
+    assert world.table_counts() == counts
+    assert world.audit_count() == audits
+    assert {a: world.backend.fingerprint(world.source(a)) for a in ("ali", "sara")} == version
+
+
+def test_empty_shared_field_is_filled_by_the_first_agent_and_shown_to_the_other(world):
+    world.type_rows("ali", [{"Name": "Ahmed Mohamed", "Phone": "01001234567"}])
+    world.type_rows("sara", [{"Phone": "0020 100 123 4567", "Email": "ahmed@example.com"}])
+    world.cycle()
+
+    assert world.rows("ali")[0]["Email"] == "ahmed@example.com"
+    assert world.rows("sara")[0]["Name"] == "Ahmed Mohamed"
+
+
+def test_changed_shared_field_becomes_one_conflict_and_stays_in_the_agents_cell(world):
+    world.type_rows("ali", [AHMED_ALI])
+    world.cycle()
+    world.type_rows("sara", [{**AHMED_SARA, "Email": "ahmed.m@example.com"}])
+    world.cycle()
+
+    conflicts = open_conflicts(world, "shared_field")
+    assert len(conflicts) == 1
+    assert (conflicts[0].field, conflicts[0].current_value, conflicts[0].proposed_value) == (
+        "email", "ahmed@example.com", "ahmed.m@example.com")
+    sara = world.rows("sara")[0]
+    assert sara["Email"] == "ahmed.m@example.com"
+    assert "awaits an admin" in sara["Sync notes"]
+    assert world.rows("ali")[0]["Email"] == "ahmed@example.com"
+
+    world.edit("sara", {"Email": "ahmed.m@example.com"}, {"Notes": "still waiting"})
+    report = world.cycle()
+    assert report.conflicts_opened == 0
+    assert len(open_conflicts(world, "shared_field")) == 1
+
+    world.edit("sara", {"Email": "ahmed.m@example.com"}, {"Email": "ahmed@example.com"})
+    world.cycle()
+    assert open_conflicts(world, "shared_field") == []
+    assert "awaits" not in world.rows("sara")[0]["Sync notes"]
+
+
+def test_removed_row_archives_only_that_agents_tracking(world):
+    world.type_rows("ali", [AHMED_ALI])
+    world.type_rows("sara", [AHMED_SARA])
+    world.cycle()
+    world.delete_rows("sara", {"Name": "Ahmed Mohamed"})
+    report = world.cycle()
+
+    assert report.trackings_archived == 1
+    with world.session() as s:
+        trackings = {t.agent.key: t.active for t in s.execute(select(Tracking)).scalars()}
+        assert s.execute(select(Customer)).scalar_one() is not None
+    assert trackings == {"ali": True, "sara": False}
+    assert world.rows("ali")[0]["Also tracked by"] == ""
+
+
+def test_mass_removal_is_quarantined_not_applied(engine):
+    world = World(engine, mass_removal_threshold=0.5, mass_removal_min_rows=3)
+    world.type_rows("ali", [{"Name": f"C{i}", "Phone": f"0100123450{i}"} for i in range(6)])
+    world.cycle()
+    grid = world.grid("ali")
+    world.backend.set_tab(world.source("ali"), "Customers", grid[:2])
+    report = world.cycle()
+
+    assert report.trackings_archived == 0
+    assert report.agents_quarantined == 1
+    quarantined = open_conflicts(world, "quarantine")
+    assert [c.details["reason"] for c in quarantined] == ["mass_removal"]
+    with world.session() as s:
+        assert all(t.active for t in s.execute(select(Tracking)).scalars())
+
+    world.backend.set_tab(world.source("ali"), "Customers", grid)
+    world.cycle()
+    assert open_conflicts(world, "quarantine") == []
+
+
+@pytest.mark.parametrize("damage", ["missing_tab", "broken_header"])
+def test_missing_tab_or_broken_header_is_quarantined_and_nothing_is_lost(world, damage):
+    world.type_rows("ali", [AHMED_ALI])
+    world.cycle()
+    if damage == "missing_tab":
+        world.backend.delete_tab(world.source("ali"), "Customers")
+    else:
+        grid = world.grid("ali")
+        grid[0] = ["what", "ever"]
+        world.backend.set_tab(world.source("ali"), "Customers", grid)
+    report = world.cycle()
+
+    assert report.agents_quarantined == 1
+    assert [c.details["reason"] for c in open_conflicts(world, "quarantine")] == [damage]
+    with world.session() as s:
+        tracking = s.execute(select(Tracking)).scalar_one()
+        assert tracking.active and tracking.desired_university == "Cairo University"
+
+
+def test_invalid_phone_stays_in_the_sheet_with_a_note_until_fixed(world):
+    world.type_rows("ali", [{"Name": "Typo", "Phone": "12345", "Notes": "keep me"}])
+    world.cycle()
+
+    row = world.rows("ali")[0]
+    assert row["Phone"] == "12345" and row["Notes"] == "keep me"
+    assert "not a valid phone number" in row["Sync notes"]
+    assert row["Customer #"] == ""
+    assert len(open_conflicts(world, "invalid_phone")) == 1
+    assert world.count(Customer) == 0
+
+    world.edit("ali", {"Name": "Typo"}, {"Phone": "0100 555 1234"})
+    world.cycle()
+    assert open_conflicts(world, "invalid_phone") == []
+    row = world.rows("ali")[0]
+    assert row["Customer #"].startswith("CUS-") and row["Sync notes"] == ""
+    with world.session() as s:
+        assert s.execute(select(Tracking.notes)).scalar_one() == "keep me"
+
+
+def test_same_phone_twice_in_one_tab_syncs_one_row_and_flags_the_other(world):
+    world.type_rows("ali", [AHMED_ALI, {"Name": "Ahmed M.", "Phone": "01001234567", "Notes": "again"}])
+    world.cycle()
+
+    rows = world.rows("ali")
+    assert rows[0]["Customer #"].startswith("CUS-")
+    assert "same phone as row 2" in rows[1]["Sync notes"]
+    assert rows[1]["Notes"] == "again"
+    conflict = open_conflicts(world, "duplicate_row")[0]
+    assert conflict.details["values"]["notes"] == "again"
+    assert world.count(Customer) == 1
+
+
+def test_customer_number_pasted_on_another_phone_is_not_trusted(world):
+    world.type_rows("ali", [AHMED_ALI, {"Name": "Fatima Ali", "Phone": "0111 222 3344"}])
+    world.cycle()
+    ahmed_number = world.rows("ali")[0]["Customer #"]
+    world.type_rows("ali", [{"Customer #": ahmed_number, "Name": "Omar Hassan", "Phone": "0122 333 4455"}])
+    world.cycle()
+
+    omar = world.rows("ali")[2]
+    assert "belongs to" in omar["Sync notes"]
+    assert len(open_conflicts(world, "identity_mismatch")) == 1
+    with world.session() as s:
+        ahmed = s.execute(select(Customer).where(Customer.number == ahmed_number)).scalar_one()
+        assert ahmed.name == "Ahmed Mohamed" and ahmed.phone == "+201001234567"
+    assert world.count(Customer) == 2
+
+
+def test_sorting_rows_never_rebinds_them(world):
+    world.type_rows("ali", [AHMED_ALI, {"Name": "Fatima Ali", "Phone": "0111 222 3344", "Notes": "f"}])
+    world.cycle()
+    grid = world.grid("ali")
+    world.backend.set_tab(world.source("ali"), "Customers", [grid[0], grid[2], grid[1]])
+    world.edit("ali", {"Name": "Fatima Ali"}, {"Notes": "fatima's notes"})
+    report = world.cycle()
+
+    assert report.customers_created == 0 and report.trackings_archived == 0
+    with world.session() as s:
+        notes = dict(s.execute(select(Customer.name, Tracking.notes).join(Tracking)).all())
+    assert notes == {"Ahmed Mohamed": "Customer interested in scholarship", "Fatima Ali": "fatima's notes"}
+
+
+def test_write_back_never_overwrites_a_cell_typed_after_the_read(world):
+    world.type_rows("ali", [{"Name": "Ahmed Mohamed", "Phone": "01001234567"}])
+    world.type_rows("sara", [AHMED_SARA])
+
+    def agent_types_meanwhile(source: str) -> None:
+        if source == world.source("ali"):
+            grid = world.backend.get_tab(source, "Customers")
+            grid.insert(1, ["", "New Person", "0100 999 8888"])
+            world.backend.set_tab(source, "Customers", grid)
+            world.backend.before_write = None
+
+    world.backend.before_write = agent_types_meanwhile
+    world.cycle()
+
+    rows = world.rows("ali")
+    assert rows[0]["Name"] == "New Person" and rows[0]["Customer #"] == ""
+    assert rows[1]["Name"] == "Ahmed Mohamed" and rows[1]["Customer #"].startswith("CUS-")
+    assert rows[1]["Also tracked by"].startswith("Sara Ahmed")
+    world.cycle()
+    assert world.rows("ali")[0]["Customer #"].startswith("CUS-")
+    assert world.count(Customer) == 2
+
+
+def test_text_that_looks_like_a_formula_is_carried_as_text(world):
+    payload = '=IMPORTXML("http://evil.example/x","//a")'
+    world.type_rows("ali", [{"Name": payload, "Phone": "01001234567", "Notes": "+cmd|' /C calc'!A0"}])
+    world.type_rows("sara", [{"Phone": "01001234567", "Notes": "@SUM(1+1)"}])
+    world.cycle()
+
+    assert world.rows("sara")[0]["Name"] == payload
+    master = world.backend.get_tab(world.master, "Customers")
+    assert payload in [cell_text(c) for c in master[1]]
+    sara_cells = [c for row in world.grid("sara") for c in row]
+    assert "+cmd|' /C calc'!A0" not in sara_cells
+
+
+def test_follow_ups_get_numbers_and_stay_with_their_agent(world):
+    world.type_rows("ali", [AHMED_ALI])
+    world.type_rows("sara", [AHMED_SARA])
+    world.type_rows("ali", [{"Phone": "01001234567", "Date": "10/01/2026", "Type": "call",
+                             "Notes": "Called customer"}], tab="Follow-ups")
+    world.type_rows("sara", [{"Phone": "+201001234567", "Date": dt.date(2026, 1, 11), "Type": "Email",
+                              "Notes": "Sent medical program information"}], tab="Follow-ups")
+    world.cycle()
+
+    ali = world.rows("ali", "Follow-ups")
+    assert len(ali) == 1 and ali[0]["Follow-up #"].startswith("FU-")
+    assert ali[0]["Customer #"] == world.rows("ali")[0]["Customer #"]
+    assert "medical" not in str(world.grid("ali", "Follow-ups"))
+    with world.session() as s:
+        follow_ups = {f.notes: (f.date, f.type) for f in s.execute(select(FollowUp)).scalars()}
+    assert follow_ups["Called customer"] == (dt.date(2026, 1, 10), "Call")
+    assert world.cycle().cells_written == 0
+
+
+def test_unreadable_cell_is_noted_and_the_stored_value_kept(world):
+    world.type_rows("ali", [{**AHMED_ALI, "Next follow-up": "15/01/2026"}])
+    world.cycle()
+    world.edit("ali", {"Name": "Ahmed Mohamed"}, {"Next follow-up": "31/31/2026"})
+    world.cycle()
+
+    row = world.rows("ali")[0]
+    assert row["Next follow-up"] == "31/31/2026"
+    assert "Next follow-up" in row["Sync notes"]
+    with world.session() as s:
+        assert s.execute(select(Tracking.next_follow_up)).scalar_one() == dt.date(2026, 1, 15)
+
+
+def test_first_to_complete_marks_the_later_agent_lost_to_colleague(world):
+    world.type_rows("ali", [AHMED_ALI])
+    world.type_rows("sara", [AHMED_SARA])
+    world.cycle()
+    world.edit("ali", {"Name": "Ahmed Mohamed"}, {"Status": "Completed"})
+    world.cycle()
+    world.edit("sara", {"Name": "Ahmed Mohamed"}, {"Status": "Completed"})
+    world.cycle()
+
+    with world.session() as s:
+        got = {t.agent.key: (t.commission_pct, t.lost_to_colleague) for t in s.execute(select(Tracking)).scalars()}
+    assert got == {"ali": (100.0, False), "sara": (0.0, True)}
+    assert "lost to colleague" in world.rows("sara")[0]["Sync notes"]
+    assert world.rows("ali")[0]["Commission %"] == "100"
+
+
+def test_completions_in_the_same_cycle_open_a_completion_race(world):
+    world.type_rows("ali", [{**AHMED_ALI, "Status": "Completed"}])
+    world.type_rows("sara", [{**AHMED_SARA, "Status": "Completed"}])
+    world.cycle()
+
+    assert len(open_conflicts(world, "completion_race")) == 1
+    with world.session() as s:
+        assert {t.commission_pct for t in s.execute(select(Tracking)).scalars()} == {None}
+
+
+def test_a_tracking_created_elsewhere_is_appended_to_the_agents_sheet(world):
+    world.type_rows("ali", [AHMED_ALI])
+    world.cycle()
+    with world.session() as s, s.begin():
+        customer = s.execute(select(Customer)).scalar_one()
+        sara = s.execute(select(Agent).where(Agent.key == "sara")).scalar_one()
+        s.add(Tracking(customer_id=customer.id, agent_id=sara.id, status="Prospect"))
+    world.cycle()
+
+    rows = world.rows("sara")
+    assert [(r["Name"], r["Status"]) for r in rows] == [("Ahmed Mohamed", "Prospect")]
+    assert rows[0]["Phone"] == format_phone("+201001234567")
+    assert world.cycle().cells_written == 0
+
+
+def test_every_change_writes_an_audit_event(world):
+    world.type_rows("ali", [AHMED_ALI])
+    world.cycle()
+    world.edit("ali", {"Name": "Ahmed Mohamed"}, {"Status": "Negotiating"})
+    world.cycle()
+
+    with world.session() as s:
+        events = [(e.action, e.before, e.after) for e in s.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars()]
+    actions = [a for a, _, _ in events]
+    assert actions[:2] == ["create_customer", "add_tracking"]
+    assert ("update_tracking", {"status": "In progress"}, {"status": "Negotiating"}) in events
+
+
+def test_lookup_shows_who_tracks_since_when_and_no_tracking(world):
+    world.type_rows("ali", [AHMED_ALI])
+    world.type_rows("sara", [AHMED_SARA])
+    world.cycle()
+
+    found = service.lookup(world.engine, "٠١٠٠١٢٣٤٥٦٧", "EG")
+    assert found.customer is not None and found.customer["Name"] == "Ahmed Mohamed"
+    assert [t["agent"] for t in found.tracked_by] == ["Ali Hassan", "Sara Ahmed"]
+    assert "Cairo" not in str(found) and "Negotiating" not in str(found)
+    assert service.lookup(world.engine, "0100 000 0000", "EG").customer is None
+
+
+def test_master_has_every_customer_once_and_every_tracking(world):
+    world.type_rows("ali", [AHMED_ALI, {"Name": "Fatima Ali", "Phone": "0111 222 3344"}])
+    world.type_rows("sara", [AHMED_SARA])
+    world.cycle()
+
+    customers = world.backend.get_tab(world.master, "Customers")
+    tracking = world.backend.get_tab(world.master, "Tracking")
+    assert [r[0] for r in customers[1:]] == sorted(r[0] for r in customers[1:])
+    assert len(customers) == 3 and len(tracking) == 4
+    names = sorted(cell_text(r[3]) for r in tracking[1:])
+    assert names == ["Ali Hassan", "Ali Hassan", "Sara Ahmed"]

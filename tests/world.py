@@ -1,0 +1,140 @@
+"""A small world for scenario tests: agents with in-memory sheets, one database, cycles.
+
+Rows are given as dicts keyed by header text, like a person reads a sheet:
+``world.type_rows("ali", [{"Name": "Ahmed Mohamed", "Phone": "+20 100 123 4567"}])``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from sync import service
+from sync.cells import CellValue, Grid, cell_text
+from sync.config import Config, config_from_dict
+from sync.cycle import Cycle, CycleReport
+from sync.db import session_factory
+from sync.fields import CUSTOMER_FIELDS, FOLLOW_UP_FIELDS
+from sync.model import AuditEvent, Base
+from sync.sheets import MemoryBackend
+
+CUSTOMER_HEADERS = [f.header for f in CUSTOMER_FIELDS]
+FOLLOW_UP_HEADERS = [f.header for f in FOLLOW_UP_FIELDS]
+NAMES = {"ali": "Ali Hassan", "sara": "Sara Ahmed", "mohamed": "Mohamed Sayed", "nour": "Nour Adel"}
+
+
+class World:
+    def __init__(self, engine: Engine, agents: Iterable[str] = ("ali", "sara"), **sync: Any):
+        self.engine = engine
+        self.backend = MemoryBackend()
+        raw = {
+            "database": {"url": "sqlite:///unused.db"},
+            "sync": {"backend": "xlsx", **sync},
+            "master": {"workbook": "master.xlsx"},
+            "agents": [
+                {"key": key, "name": NAMES.get(key, key.title()), "email": f"{key}@company.com",
+                 "workbook": f"agents/{key}.xlsx"}
+                for key in agents
+            ],
+        }
+        self.config: Config = config_from_dict(raw, base_dir=Path("/world"))
+        service.init(self.config, engine, self.backend)
+
+    def source(self, agent: str) -> str:
+        cfg = next(a for a in self.config.agents if a.key == agent)
+        return self.config.agent_source(cfg)
+
+    @property
+    def master(self) -> str:
+        return self.config.master_source()
+
+    # -- the sheets ---------------------------------------------------------------------
+
+    def grid(self, agent: str, tab: str = "Customers") -> Grid:
+        return self.backend.get_tab(self.source(agent), tab)
+
+    def rows(self, agent: str, tab: str = "Customers") -> list[dict[str, str]]:
+        """The tab as a list of dicts (header text -> cell text), blank rows dropped."""
+        grid = self.grid(agent, tab)
+        if not grid:
+            return []
+        header = [cell_text(h) for h in grid[0]]
+        out = []
+        for row in grid[1:]:
+            cells = {h: cell_text(row[i]) if i < len(row) else "" for i, h in enumerate(header) if h}
+            if any(cells.values()):
+                out.append(cells)
+        return out
+
+    def type_rows(self, agent: str, rows: Iterable[Mapping[str, CellValue]], tab: str = "Customers") -> None:
+        """Append rows as an agent would type them (only the given columns)."""
+        grid = self.grid(agent, tab)
+        header = [cell_text(h) for h in grid[0]]
+        for row in rows:
+            new: list[CellValue] = [None] * len(header)
+            for key, value in row.items():
+                if key not in header:
+                    header.append(key)
+                    grid[0].append(key)
+                    new.append(None)
+                new[header.index(key)] = value
+            grid.append(new)
+        self.backend.set_tab(self.source(agent), tab, grid)
+
+    def edit(self, agent: str, match: Mapping[str, str], changes: Mapping[str, CellValue],
+             tab: str = "Customers") -> None:
+        """Change cells of the row(s) whose cells equal ``match``."""
+        grid = self.grid(agent, tab)
+        header = [cell_text(h) for h in grid[0]]
+        hit = 0
+        for row in grid[1:]:
+            if all(cell_text(row[header.index(k)] if header.index(k) < len(row) else None) == v
+                   for k, v in match.items()):
+                for key, value in changes.items():
+                    i = header.index(key)
+                    row.extend([None] * (i + 1 - len(row)))
+                    row[i] = value
+                hit += 1
+        assert hit, f"no row of {agent}/{tab} matches {match}"
+        self.backend.set_tab(self.source(agent), tab, grid)
+
+    def delete_rows(self, agent: str, match: Mapping[str, str], tab: str = "Customers") -> None:
+        grid = self.grid(agent, tab)
+        header = [cell_text(h) for h in grid[0]]
+        kept = [grid[0]] + [
+            row for row in grid[1:]
+            if not all(cell_text(row[header.index(k)] if header.index(k) < len(row) else None) == v
+                       for k, v in match.items())
+        ]
+        assert len(kept) < len(grid), f"no row of {agent}/{tab} matches {match}"
+        self.backend.set_tab(self.source(agent), tab, kept)
+
+    # -- cycles and the database ------------------------------------------------------------
+
+    def cycle(self) -> CycleReport:
+        return Cycle(self.config, self.engine, self.backend).run()
+
+    def session(self) -> Session:
+        return session_factory(self.engine)()
+
+    def count(self, model: type[Base]) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count()).select_from(model)) or 0
+
+    def table_counts(self) -> dict[str, int]:
+        with self.session() as s:
+            return {
+                table.name: s.scalar(select(func.count()).select_from(table)) or 0
+                for table in Base.metadata.sorted_tables
+            }
+
+    def audit_count(self) -> int:
+        return self.count(AuditEvent)
+
+
+def empty_customers() -> Grid:
+    return [list(CUSTOMER_HEADERS)]
