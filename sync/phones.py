@@ -42,7 +42,7 @@ class PhoneResult:
         valid: whether libphonenumber's metadata knows the number as assigned
             (``phonenumbers.is_valid_number``). Always False when ``e164`` is None.
         warning: human-readable text when the number is possible but not valid,
-            e.g. ``"+20 100 123 45 is possible but not a valid number for Egypt"``;
+            e.g. ``"+20 10012345 is possible but not a valid number for Egypt"``;
             None otherwise.
     """
 
@@ -75,14 +75,14 @@ _SPACES = re.compile(r"\s+")
 _SEPARATORS = str.maketrans("", "", " -./()[]~")
 
 # A cell Excel or a CSV export rendered as a float: "201001234567.0", "2.01001234567E+11".
-_FLOAT_TEXT = re.compile(r"\+?([0-9]{6,})\.0+")
+_FLOAT_TEXT = re.compile(r"(\+?[0-9]{6,})\.0+")
 _SCIENTIFIC_TEXT = re.compile(r"\+?([0-9])(?:[.,]([0-9]+))?[eE]\+?([0-9]{1,2})")
 
 # Characters after which a matcher's hit is an extension or a comment, not the number.
 _AFTER_NUMBER = re.compile(r"[^0-9+ \-./()\[\]~]")
 
-# Digit runs in free text, used when PhoneNumberMatcher finds nothing usable (it skips
-# e.g. "966501234567" under region EG, which we read as an international number).
+# Digit runs in free text. PhoneNumberMatcher alone would miss what only our extra
+# readings make possible (e.g. "966501234567" under region EG: Saudi, "+" lost).
 _DIGIT_RUN = re.compile(r"[+(\[]*[0-9](?:[0-9 \-./()\[\]~]*[0-9])?")
 
 _CACHE_SIZE = 65536
@@ -97,9 +97,11 @@ def parse_phone(raw: object, default_region: str = "EG") -> PhoneResult:
 
     Accepted inputs: text in any common national or international format (spaces,
     dashes, dots, brackets, slashes, ``+``/``00`` prefixes, a trunk ``0``), Arabic-Indic,
-    Persian and full-width digits, invisible bidi/zero-width marks, text around the
-    number (the first number found wins), and integers or integral floats from a
-    numeric cell, including ones that lost their leading ``0`` or ``+``.
+    Persian and any other Unicode digits, full-width digits, invisible bidi and
+    zero-width marks, text around the number (the first valid number found wins, else
+    the first possible one; a piece of a longer digit run counts only if valid), and
+    integers or integral floats from a numeric cell, including ones that lost their
+    leading ``0`` or ``+``, also as CSV text (``"2.01001234567E+11"``).
 
     When several readings are plausible, a valid one is preferred over a merely
     possible one: the digits as given with ``default_region``, then after ``00`` or
@@ -168,7 +170,10 @@ def normalize_phones(values: Iterable[object], default_region: str = "EG") -> li
 
 
 def format_phone(e164: str) -> str:
-    """Format an E.164 number for display, e.g. ``"+20 100 123 4567"``.
+    """Format an E.164 number for display in libphonenumber's international layout.
+
+    E.g. ``"+447911123456"`` -> ``"+44 7911 123456"``. Egyptian mobiles come out as
+    ``"+20 10 01234567"``: that is the grouping in libphonenumber's metadata.
 
     Args:
         e164: a number as returned by ``normalize_phone``.

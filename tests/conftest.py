@@ -63,3 +63,43 @@ def engine(db_url: str) -> Iterator[Engine]:
     upgrade_schema(eng)
     yield eng
     eng.dispose()
+
+
+class EngineFactory:
+    """Makes fresh, empty, migrated databases on one backend (for hypothesis examples)."""
+
+    def __init__(self, kind: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+        self.kind = kind
+        self.tmp_path = tmp_path
+        self.engines: list[Engine] = []
+        self.cleanups: list[Iterator[str]] = []
+
+    def __call__(self) -> Engine:
+        if self.kind == "sqlite":
+            url = f"sqlite:///{self.tmp_path / f'db{len(self.engines)}.sqlite'}"
+        else:
+            gen = _pg_schema_url()
+            url = next(gen)
+            self.cleanups.append(gen)
+        eng = make_engine(url)
+        upgrade_schema(eng)
+        self.engines.append(eng)
+        return eng
+
+    def close(self) -> None:
+        for eng in self.engines:
+            eng.dispose()
+        for gen in self.cleanups:
+            next(gen, None)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_factory(request: pytest.FixtureRequest, tmp_path) -> Iterator[EngineFactory]:  # type: ignore[no-untyped-def]
+    """A factory of fresh databases, once per database backend."""
+    if request.param == "postgresql":
+        gen = _pg_schema_url()  # skips (or fails under CI) when PostgreSQL is not there
+        next(gen)
+        next(gen, None)
+    factory = EngineFactory(request.param, tmp_path)
+    yield factory
+    factory.close()
