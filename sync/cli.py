@@ -49,14 +49,23 @@ state = State()
 
 @app.callback()
 def _main(
-    config: Annotated[Path, typer.Option("--config", "-c", help="Configuration file (TOML).",
-                                         envvar="SHEETSYNC_CONFIG")] = Path(DEFAULT_CONFIG),
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step to stderr.")] = False,
+    config: Annotated[
+        Path,
+        typer.Option(
+            "--config", "-c", help="Configuration file (TOML).", envvar="SHEETSYNC_CONFIG"
+        ),
+    ] = Path(DEFAULT_CONFIG),
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log each step to stderr.")
+    ] = False,
 ) -> None:
     """Global options."""
     state.config_path = config
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
 
 @app.command()
@@ -76,7 +85,9 @@ def init() -> None:
 
 @app.command()
 def sync(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the cycle's figures.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object with the cycle's figures.")
+    ] = False,
 ) -> None:
     """Run one sync cycle over every agent workbook and the master.
 
@@ -85,8 +96,9 @@ def sync(
     config = state.config()
     engine = service.open_database(config)
     backend = service.make_backend(config)
-    report = _run_with_progress(config, lambda progress: service.sync_once(config, engine, backend, progress),
-                                quiet=as_json)
+    report = _run_with_progress(
+        config, lambda progress: service.sync_once(config, engine, backend, progress), quiet=as_json
+    )
     if as_json:
         out.print_json(json.dumps(report.as_dict()))
     else:
@@ -98,8 +110,14 @@ def _run_with_progress(config: Config, job: Any, quiet: bool) -> Any:
     steps = 2 * len(config.agents) + 1
     if quiet or not err.is_terminal:
         return job(None)
-    with Progress(TextColumn("{task.description:<24}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
         task = bar.add_task("sync", total=steps)
 
         def advance(label: str) -> None:
@@ -111,10 +129,24 @@ def _run_with_progress(config: Config, job: Any, quiet: bool) -> Any:
 def _print_report(report: Any) -> None:
     data = report.as_dict()
     table = Table(title="sync cycle", show_header=False)
-    for key in ("customers_created", "trackings_added", "trackings_updated", "trackings_archived",
-                "customers_updated", "follow_ups_created", "rows_read", "sources_read", "cells_written",
-                "writes_skipped", "conflicts_opened", "conflicts_closed", "agents_synced",
-                "agents_unchanged", "agents_quarantined", "agents_failed"):
+    for key in (
+        "customers_created",
+        "trackings_added",
+        "trackings_updated",
+        "trackings_archived",
+        "customers_updated",
+        "follow_ups_created",
+        "rows_read",
+        "sources_read",
+        "cells_written",
+        "writes_skipped",
+        "conflicts_opened",
+        "conflicts_closed",
+        "agents_synced",
+        "agents_unchanged",
+        "agents_quarantined",
+        "agents_failed",
+    ):
         table.add_row(key.replace("_", " "), str(data[key]))
     out.print(table)
     for key, message in report.failures.items():
@@ -125,7 +157,9 @@ def _print_report(report: Any) -> None:
 
 @app.command()
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output for health checks.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output for health checks.")
+    ] = False,
     limit: Annotated[int, typer.Option(help="How many recent runs to show.")] = 10,
 ) -> None:
     """Show recent runs, open conflicts by kind, and failing agent sources.
@@ -138,21 +172,39 @@ def status(
         out.print_json(json.dumps(data))
         return
     table = Table(title="recent runs")
-    for col in ("run", "started", "status", "rows read", "cells written", "conflicts opened", "failed"):
+    for col in (
+        "run",
+        "started",
+        "status",
+        "rows read",
+        "cells written",
+        "conflicts opened",
+        "failed",
+    ):
         table.add_column(col)
     for run in data["runs"]:
         st = run["stats"] or {}
-        table.add_row(str(run["id"]), run["started"], run["status"], str(st.get("rows_read", "")),
-                      str(st.get("cells_written", "")), str(st.get("conflicts_opened", "")),
-                      str(st.get("agents_failed", "")))
+        table.add_row(
+            str(run["id"]),
+            run["started"],
+            run["status"],
+            str(st.get("rows_read", "")),
+            str(st.get("cells_written", "")),
+            str(st.get("conflicts_opened", "")),
+            str(st.get("agents_failed", "")),
+        )
     out.print(table)
-    out.print(f"customers: {data['customers']}  active trackings: {data['active_trackings']}  "
-              f"last success: {data['last_success'] or 'never'}")
+    out.print(
+        f"customers: {data['customers']}  active trackings: {data['active_trackings']}  "
+        f"last success: {data['last_success'] or 'never'}"
+    )
     kinds = ", ".join(f"{k}: {v}" for k, v in sorted(data["open_conflicts"].items())) or "none"
     out.print(f"open conflicts: {kinds}")
     for agent in data["failing_agents"]:
-        out.print(f"[red]failing[/red] {agent['agent']} ({agent['failures_in_a_row']} in a row): "
-                  f"{agent['last_error']}")
+        out.print(
+            f"[red]failing[/red] {agent['agent']} ({agent['failures_in_a_row']} in a row): "
+            f"{agent['last_error']}"
+        )
 
 
 @app.command()
@@ -174,8 +226,15 @@ def conflicts(
     for col in ("id", "kind", "customer", "agent", "field", "current", "proposed"):
         table.add_column(col)
     for c in items:
-        table.add_row(c["id"], c["kind"], c["customer"] or "", c["agent"] or "", c["field"] or "",
-                      c["current"] or "", c["proposed"] or "")
+        table.add_row(
+            c["id"],
+            c["kind"],
+            c["customer"] or "",
+            c["agent"] or "",
+            c["field"] or "",
+            c["current"] or "",
+            c["proposed"] or "",
+        )
     out.print(table)
 
 
@@ -191,8 +250,17 @@ def lookup(
     config = state.config()
     found = service.lookup(service.open_database(config), phone, config.phones.default_region)
     if as_json:
-        out.print_json(json.dumps({"phone": found.phone, "warning": found.warning, "exists": found.customer is not None,
-                                   "customer": found.customer, "tracked_by": found.tracked_by}))
+        out.print_json(
+            json.dumps(
+                {
+                    "phone": found.phone,
+                    "warning": found.warning,
+                    "exists": found.customer is not None,
+                    "customer": found.customer,
+                    "tracked_by": found.tracked_by,
+                }
+            )
+        )
         return
     if found.phone is None:
         err.print(found.warning)
@@ -210,9 +278,11 @@ def lookup(
 
 @app.command()
 def demo(
-    directory: Annotated[Path, typer.Option("--dir", help="Where to write the demo files.")] = Path("demo"),
+    directory: Annotated[Path, typer.Option("--dir", help="Where to write the demo files.")] = Path(
+        "demo"
+    ),
 ) -> None:
-    """Write a demo (config + agent workbooks with the seed's scenario), run init and sync, show the views.
+    """Write a demo (config and agent workbooks of the seed's scenario), sync it, show the views.
 
     Example: sheetsync demo --dir /tmp/sheetsync-demo
     """
@@ -223,7 +293,9 @@ def demo(
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # With standalone_mode off, click returns the code of a typer.Exit instead of raising it.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
     except SyncError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(exc.exit_code)

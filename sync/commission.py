@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync.db import insert_once
 from sync.model import AuditEvent, Conflict, Customer, Tracking
 
 RULES = ("first_to_complete", "split", "separate_opportunities")
@@ -19,19 +20,30 @@ def settle(session: Session, rule: str, customer_ids: Iterable[int], run_id: int
     """
     opened = 0
     for customer_id in sorted(set(customer_ids)):
-        trackings = list(session.execute(
-            select(Tracking).where(Tracking.customer_id == customer_id, Tracking.active.is_(True))
-            .order_by(Tracking.id)
-        ).scalars())
-        desired: dict[int, tuple[float | None, bool]] = {t.id: (t.commission_pct, False) for t in trackings}
-        done = sorted((t for t in trackings if t.status == "Completed" and t.completed_at),
-                      key=lambda t: (t.completed_run_id or 0, t.completed_at, t.id))
+        trackings = list(
+            session.execute(
+                select(Tracking)
+                .where(Tracking.customer_id == customer_id, Tracking.active.is_(True))
+                .order_by(Tracking.id)
+            ).scalars()
+        )
+        desired: dict[int, tuple[float | None, bool]] = {
+            t.id: (t.commission_pct, False) for t in trackings
+        }
+        done = sorted(
+            (t for t in trackings if t.status == "Completed" and t.completed_at),
+            key=lambda t: (t.completed_run_id or 0, t.completed_at, t.id),
+        )
         if rule == "separate_opportunities":
             for t in trackings:
                 desired[t.id] = (100.0 if t.status == "Completed" else None, False)
         elif rule == "first_to_complete" and done:
             first_run = done[0].completed_run_id
-            racers = [t for t in done if t.completed_run_id == first_run] if first_run is not None else done[:1]
+            racers = (
+                [t for t in done if t.completed_run_id == first_run]
+                if first_run is not None
+                else done[:1]
+            )
             if len(racers) > 1:
                 opened += _open(session, customer_id, "completion_race", racers)
                 for t in trackings:
@@ -49,12 +61,21 @@ def settle(session: Session, rule: str, customer_ids: Iterable[int], run_id: int
         for t in trackings:
             pct, lost = desired[t.id]
             if (t.commission_pct, t.lost_to_colleague) != (pct, lost):
-                session.add(AuditEvent(
-                    actor="sheetsync", action="commission", entity="tracking", entity_id=t.id,
-                    customer_id=customer_id, run_id=run_id,
-                    before={"commission_pct": t.commission_pct, "lost_to_colleague": t.lost_to_colleague},
-                    after={"commission_pct": pct, "lost_to_colleague": lost},
-                ))
+                session.add(
+                    AuditEvent(
+                        actor="sheetsync",
+                        action="commission",
+                        entity="tracking",
+                        entity_id=t.id,
+                        customer_id=customer_id,
+                        run_id=run_id,
+                        before={
+                            "commission_pct": t.commission_pct,
+                            "lost_to_colleague": t.lost_to_colleague,
+                        },
+                        after={"commission_pct": pct, "lost_to_colleague": lost},
+                    )
+                )
                 t.commission_pct, t.lost_to_colleague = pct, lost
     return opened
 
@@ -66,11 +87,23 @@ def _open(session: Session, customer_id: int, kind: str, trackings: list[Trackin
     if session.execute(select(Conflict.id).where(Conflict.key == key)).first() is not None:
         return 0
     agents = [t.agent.name for t in trackings]
-    session.add(Conflict(
-        key=key, kind=kind, customer_id=customer_id, field="commission",
-        details={"agents": agents, "message": (
-            f"{' and '.join(agents)} completed in the same cycle; an admin decides the commission"
-            if kind == "completion_race" else
-            f"commission percentages of {', '.join(agents)} add up to more than 100")},
-    ))
-    return 1
+    return int(
+        insert_once(
+            session,
+            Conflict(
+                key=key,
+                kind=kind,
+                customer_id=customer_id,
+                field="commission",
+                details={
+                    "agents": agents,
+                    "message": (
+                        f"{' and '.join(agents)} completed in the same cycle; "
+                        "an admin decides the commission"
+                        if kind == "completion_race"
+                        else f"commission percentages of {', '.join(agents)} add up to over 100"
+                    ),
+                },
+            ),
+        )
+    )

@@ -36,7 +36,9 @@ class PhonesConfig(_Strict):
     def _known_region(cls, value: str) -> str:
         region = value.upper()
         if region not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"'{value}' is not an ISO 3166 region code libphonenumber knows (e.g. EG, SA, GB)")
+            raise ValueError(
+                f"'{value}' is not an ISO 3166 region code libphonenumber knows (e.g. EG, SA, GB)"
+            )
         return region
 
 
@@ -44,7 +46,9 @@ class SyncConfig(_Strict):
     backend: Literal["xlsx"] = "xlsx"
     mass_removal_threshold: float = Field(0.5, gt=0, le=1)
     mass_removal_min_rows: int = Field(5, ge=1)
-    commission_rule: Literal["first_to_complete", "split", "separate_opportunities"] = "first_to_complete"
+    commission_rule: Literal["first_to_complete", "split", "separate_opportunities"] = (
+        "first_to_complete"
+    )
     day_first: bool = True
     timezone: str = "Africa/Cairo"
     admin: str = "admin"
@@ -55,7 +59,9 @@ class SyncConfig(_Strict):
         try:
             zoneinfo.ZoneInfo(value)
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{value}' is not an IANA time zone (e.g. Africa/Cairo, UTC)") from None
+            raise ValueError(
+                f"'{value}' is not an IANA time zone (e.g. Africa/Cairo, UTC)"
+            ) from None
         return value
 
 
@@ -85,7 +91,9 @@ class Config(_Strict):
         known = set(FIELDS_BY_KEY) | set(FOLLOW_UP_FIELDS_BY_KEY)
         for key in value:
             if key not in known:
-                raise ValueError(f"'{key}' is not a field; known fields: {', '.join(sorted(known))}")
+                raise ValueError(
+                    f"'{key}' is not a field; known fields: {', '.join(sorted(known))}"
+                )
         return value
 
     @model_validator(mode="after")
@@ -111,7 +119,7 @@ class Config(_Strict):
         url = self.database.url
         prefix = "sqlite:///"
         if url.startswith(prefix) and url != "sqlite:///:memory:":
-            file = url[len(prefix):]
+            file = url[len(prefix) :]
             if file and not Path(file).is_absolute():
                 return prefix + str(self.path(file).resolve())
         return url
@@ -138,7 +146,8 @@ def load_config(path: str | Path) -> Config:
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(
-            "configuration file not found", where=str(file),
+            "configuration file not found",
+            where=str(file),
             hint="pass --config PATH, or run `sheetsync demo` to see a working one",
         ) from None
     except tomllib.TOMLDecodeError as exc:

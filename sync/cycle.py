@@ -15,7 +15,7 @@ import json
 import logging
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -94,14 +94,15 @@ class CycleReport:
 
     @property
     def idle(self) -> bool:
-        return (self.sources_read == 0 and self.cells_written == 0 and self.agents_failed == 0)
+        return self.sources_read == 0 and self.cells_written == 0 and self.agents_failed == 0
 
 
 class Cycle:
     """Runs cycles for one configuration against one backend and one database."""
 
-    def __init__(self, config: Config, engine: Engine, backend: Backend,
-                 progress: Progress | None = None):
+    def __init__(
+        self, config: Config, engine: Engine, backend: Backend, progress: Progress | None = None
+    ):
         self.config = config
         self.engine = engine
         self.sessions = session_factory(engine)
@@ -134,8 +135,9 @@ class Cycle:
 
         if touched:
             with transaction(self.sessions) as s:
-                report.conflicts_opened += commission.settle(s, self.config.sync.commission_rule, touched,
-                                                             run_id)
+                report.conflicts_opened += commission.settle(
+                    s, self.config.sync.commission_rule, touched, run_id
+                )
 
         for agent_cfg in agents:
             if agent_cfg.key in report.failures:
@@ -224,24 +226,32 @@ class Cycle:
     # -- phase 1: ingest ------------------------------------------------------------------
 
     def _states(self, s: Session, source: str, tabs: tuple[str, ...]) -> dict[str, SheetState]:
-        rows = s.execute(select(SheetState).where(SheetState.source == source, SheetState.tab.in_(tabs)))
+        rows = s.execute(
+            select(SheetState).where(SheetState.source == source, SheetState.tab.in_(tabs))
+        )
         return {state.tab: state for state in rows.scalars()}
 
-    def _ingest_if_changed(self, agent_cfg: AgentConfig, run_id: int, report: CycleReport,
-                           touched: set[int]) -> tuple[SourceSnapshot, AgentPlan] | None:
+    def _ingest_if_changed(
+        self, agent_cfg: AgentConfig, run_id: int, report: CycleReport, touched: set[int]
+    ) -> tuple[SourceSnapshot, AgentPlan] | None:
         source = self.config.agent_source(agent_cfg)
         with transaction(self.sessions) as s:
             states = self._states(s, source, tuple(AGENT_TABS))
         version = self.backend.fingerprint(source)
         if version is None:
             raise SourceError("workbook not found; run `sheetsync init` to create it", where=source)
-        if states and all(st.version == version for st in states.values()) and len(states) == len(AGENT_TABS):
+        if (
+            states
+            and all(st.version == version for st in states.values())
+            and len(states) == len(AGENT_TABS)
+        ):
             report.agents_unchanged += 1
             return None
         return self._ingest(agent_cfg, run_id, report, touched)
 
-    def _ingest(self, agent_cfg: AgentConfig, run_id: int, report: CycleReport,
-                touched: set[int]) -> tuple[SourceSnapshot, AgentPlan]:
+    def _ingest(
+        self, agent_cfg: AgentConfig, run_id: int, report: CycleReport, touched: set[int]
+    ) -> tuple[SourceSnapshot, AgentPlan]:
         source = self.config.agent_source(agent_cfg)
         snapshot = self.backend.read(source)
         report.sources_read += 1
@@ -249,18 +259,27 @@ class Cycle:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
             states = self._states(s, source, tuple(AGENT_TABS))
             ingest = Ingest(
-                s, agent, source=source, options=self.options,
+                s,
+                agent,
+                source=source,
+                options=self.options,
                 default_region=self.config.phones.default_region,
                 mass_removal_threshold=self.config.sync.mass_removal_threshold,
                 mass_removal_min_rows=self.config.sync.mass_removal_min_rows,
-                run_id=run_id, today=dt.datetime.now(self.zone).date(),
+                run_id=run_id,
+                today=dt.datetime.now(self.zone).date(),
             )
-            customers = ingest.customers(snapshot.tabs.get(CUSTOMERS_TAB), _rows(states.get(CUSTOMERS_TAB)))
+            customers = ingest.customers(
+                snapshot.tabs.get(CUSTOMERS_TAB), _rows(states.get(CUSTOMERS_TAB))
+            )
             s.flush()
-            follow_ups = ingest.follow_ups(snapshot.tabs.get(FOLLOW_UPS_TAB), _rows(states.get(FOLLOW_UPS_TAB)))
+            follow_ups = ingest.follow_ups(
+                snapshot.tabs.get(FOLLOW_UPS_TAB), _rows(states.get(FOLLOW_UPS_TAB))
+            )
             ingest.flag_possible_duplicates()
             ingest.close_resolved_conflicts(
-                tab for tab, plan in ((CUSTOMERS_TAB, customers), (FOLLOW_UPS_TAB, follow_ups))
+                tab
+                for tab, plan in ((CUSTOMERS_TAB, customers), (FOLLOW_UPS_TAB, follow_ups))
                 if plan.tab in snapshot.tabs or plan.quarantined == "missing_tab"
             )
             agent.failures_in_a_row = 0
@@ -271,15 +290,22 @@ class Cycle:
             report.agents_quarantined += 1
             report.warnings.append(
                 f"{agent_cfg.key}: quarantined "
-                + ", ".join(f"{p.tab} ({p.quarantined})" for p in (customers, follow_ups) if p.quarantined)
+                + ", ".join(
+                    f"{p.tab} ({p.quarantined})" for p in (customers, follow_ups) if p.quarantined
+                )
             )
         report.agents_synced += 1
         return snapshot, AgentPlan(customers, follow_ups)
 
     # -- phase 2: write back ----------------------------------------------------------------
 
-    def _write_back(self, agent_cfg: AgentConfig, planned: tuple[SourceSnapshot, AgentPlan] | None,
-                    run_id: int, report: CycleReport) -> None:
+    def _write_back(
+        self,
+        agent_cfg: AgentConfig,
+        planned: tuple[SourceSnapshot, AgentPlan] | None,
+        run_id: int,
+        report: CycleReport,
+    ) -> None:
         source = self.config.agent_source(agent_cfg)
         with transaction(self.sessions) as s:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
@@ -297,11 +323,14 @@ class Cycle:
         snapshot, plan = planned
         writes, new_rows = [], {}
         if plan.customers.header is not None:
-            w, new_rows[CUSTOMERS_TAB] = self._plan_customers(plan.customers, view, states.get(CUSTOMERS_TAB))
+            w, new_rows[CUSTOMERS_TAB] = self._plan_customers(
+                plan.customers, view, states.get(CUSTOMERS_TAB)
+            )
             writes += w
         if plan.follow_ups.header is not None:
-            w, new_rows[FOLLOW_UPS_TAB] = self._plan_follow_ups(plan.follow_ups, follow_ups,
-                                                                states.get(FOLLOW_UPS_TAB))
+            w, new_rows[FOLLOW_UPS_TAB] = self._plan_follow_ups(
+                plan.follow_ups, follow_ups, states.get(FOLLOW_UPS_TAB)
+            )
             writes += w
         version = snapshot.version
         exact = True
@@ -312,8 +341,14 @@ class Cycle:
             version = result.version or version
             exact = not result.skipped and not result.concurrent
             for write, reason in result.skipped:
-                log.info("%s: %s!%s row %s not written: %s", agent_cfg.key, write.tab, write.column,
-                         (write.row or 0) + 1, reason)
+                log.info(
+                    "%s: %s!%s row %s not written: %s",
+                    agent_cfg.key,
+                    write.tab,
+                    write.column,
+                    (write.row or 0) + 1,
+                    reason,
+                )
         with transaction(self.sessions) as s:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
             states = self._states(s, source, tuple(AGENT_TABS))
@@ -334,23 +369,29 @@ class Cycle:
         """Everything this agent may see, per customer number — nothing of other agents'
         tracking except their name and since-date."""
         mine = s.execute(
-            select(Tracking, Customer).join(Customer, Customer.id == Tracking.customer_id)
+            select(Tracking, Customer)
+            .join(Customer, Customer.id == Tracking.customer_id)
             .where(Tracking.agent_id == agent.id, Tracking.active.is_(True))
         ).all()
         ids = [c.id for _, c in mine]
         co: dict[int, list[CoTracker]] = defaultdict(list)
         for i in range(0, len(ids), 500):
             for t, a in s.execute(
-                select(Tracking, Agent).join(Agent, Agent.id == Tracking.agent_id)
-                .where(Tracking.customer_id.in_(ids[i:i + 500]), Tracking.agent_id != agent.id,
-                       Tracking.active.is_(True))
+                select(Tracking, Agent)
+                .join(Agent, Agent.id == Tracking.agent_id)
+                .where(
+                    Tracking.customer_id.in_(ids[i : i + 500]),
+                    Tracking.agent_id != agent.id,
+                    Tracking.active.is_(True),
+                )
             ).all():
                 co[t.customer_id].append(CoTracker(a.name, t.tracked_since.date()))
         pending: dict[int, set[str]] = defaultdict(set)
         races: set[int] = set()
         for conflict in s.execute(
-            select(Conflict).where(Conflict.status == "open",
-                                   Conflict.kind.in_(("shared_field", "completion_race")))
+            select(Conflict).where(
+                Conflict.status == "open", Conflict.kind.in_(("shared_field", "completion_race"))
+            )
         ).scalars():
             if conflict.kind == "shared_field" and conflict.agent_id == agent.id and conflict.field:
                 pending[conflict.customer_id or 0].add(conflict.field)
@@ -362,30 +403,46 @@ class Cycle:
             if t.lost_to_colleague:
                 notes.append("lost to colleague: another agent completed this customer first")
             if c.id in races and t.status == "Completed":
-                notes.append("completed in the same cycle as a colleague: an admin decides the commission")
+                notes.append(
+                    "completed in the same cycle as a colleague: an admin decides the commission"
+                )
             rows[c.number] = AgentRow(
-                number=c.number, phone=c.phone,
+                number=c.number,
+                phone=c.phone,
                 shared={k: getattr(c, k) for k in SHARED_KEYS},
                 tracking={k: getattr(t, k) for k in AGENT_KEYS},
-                commission_pct=t.commission_pct, co_trackers=co[c.id], db_notes=notes,
+                commission_pct=t.commission_pct,
+                co_trackers=co[c.id],
+                db_notes=notes,
                 pending=frozenset(pending[c.id]),
             )
         return rows
 
     def _agent_follow_ups(self, s: Session, agent: Agent) -> dict[str, dict[str, object]]:
         found = s.execute(
-            select(FollowUp, Customer).join(Tracking, Tracking.id == FollowUp.tracking_id)
+            select(FollowUp, Customer)
+            .join(Tracking, Tracking.id == FollowUp.tracking_id)
             .join(Customer, Customer.id == Tracking.customer_id)
-            .where(Tracking.agent_id == agent.id, Tracking.active.is_(True), FollowUp.active.is_(True))
+            .where(
+                Tracking.agent_id == agent.id, Tracking.active.is_(True), FollowUp.active.is_(True)
+            )
         ).all()
         return {
-            f.number: {"follow_up_number": f.number, "customer_number": c.number, "phone": c.phone,
-                       **{k: getattr(f, k) for k in FOLLOW_UP_KEYS}}
+            f.number: {
+                "follow_up_number": f.number,
+                "customer_number": c.number,
+                "phone": c.phone,
+                **{k: getattr(f, k) for k in FOLLOW_UP_KEYS},
+            }
             for f, c in found
         }
 
-    def _view_moved(self, view: dict[str, AgentRow], follow_ups: dict[str, dict[str, object]],
-                    states: dict[str, SheetState]) -> bool:
+    def _view_moved(
+        self,
+        view: dict[str, AgentRow],
+        follow_ups: dict[str, dict[str, object]],
+        states: dict[str, SheetState],
+    ) -> bool:
         """Whether the database now wants something the sheet (as last written) doesn't show."""
         if len(states) < len(AGENT_TABS) or any(st.version is None for st in states.values()):
             return True
@@ -396,17 +453,20 @@ class Cycle:
         for number, row in view.items():
             desired = render_agent_row(row, notes.get(number, []))
             for key, value in desired.items():
-                if key not in leave.get(number, []) and rows[number].get(key, "") != value_text(value):
+                if key not in leave.get(number, []) and rows[number].get(key, "") != value_text(
+                    value
+                ):
                     return True
         fsnap = (states[FOLLOW_UPS_TAB].snapshot or {}).get("rows", {})
         return bool(set(follow_ups) - set(fsnap))
 
-    def _plan_customers(self, plan: TabPlan, view: dict[str, AgentRow],
-                        state: SheetState | None) -> tuple[list, dict[str, Any]]:
+    def _plan_customers(
+        self, plan: TabPlan, view: dict[str, AgentRow], state: SheetState | None
+    ) -> tuple[list, dict[str, Any]]:
         header = plan.header
         assert header is not None
         titles = header.titles
-        base_rows = ((state.snapshot or {}).get("rows", {}) if state else {})
+        base_rows = (state.snapshot or {}).get("rows", {}) if state else {}
         row_plans: list[RowPlan] = []
         snap_rows: dict[str, dict[str, str]] = {}
         snap_notes: dict[str, list[str]] = {}
@@ -414,7 +474,9 @@ class Cycle:
         current_text: dict[str, str] = {}
         present: set[str] = set()
         for row in plan.rows:
-            anchor = tuple((titles[k], row.raw.get(k)) for k in ("phone", "customer_number") if k in titles)
+            anchor = tuple(
+                (titles[k], row.raw.get(k)) for k in ("phone", "customer_number") if k in titles
+            )
             number = plan.bound.get(row.index)
             sheet_notes = plan.notes.get(row.index, [])
             for key, value in row.values.items():
@@ -422,14 +484,26 @@ class Cycle:
             if number is None or number not in view:
                 if number is not None:
                     present.add(number)
-                row_plans.append(RowPlan(row.index, {"sync_notes": "; ".join(dict.fromkeys(sheet_notes)) or None},
-                                         row.raw, anchor))
+                row_plans.append(
+                    RowPlan(
+                        row.index,
+                        {"sync_notes": "; ".join(dict.fromkeys(sheet_notes)) or None},
+                        row.raw,
+                        anchor,
+                    )
+                )
                 continue
             present.add(number)
             leave = plan.leave.get(row.index, set())
-            desired = {k: v for k, v in render_agent_row(view[number], sheet_notes).items() if k not in leave}
+            desired = {
+                k: v
+                for k, v in render_agent_row(view[number], sheet_notes).items()
+                if k not in leave
+            }
             row_plans.append(RowPlan(row.index, desired, row.raw, anchor))
-            final = {k: current_text.get(f"{row.index}:{k}", "") for k in (*SHARED_KEYS, *AGENT_KEYS)}
+            final = {
+                k: current_text.get(f"{row.index}:{k}", "") for k in (*SHARED_KEYS, *AGENT_KEYS)
+            }
             final.update({k: value_text(v) for k, v in desired.items()})
             for key in leave:
                 final.pop(key, None)
@@ -439,43 +513,65 @@ class Cycle:
             if leave:
                 snap_leave[number] = sorted(leave)
         present |= {n for n in base_rows if n in plan.kept}
-        appended = [(f"new:{n}", render_new_agent_row(row)) for n, row in sorted(view.items())
-                    if n not in present and n not in base_rows]
+        appended = [
+            (f"new:{n}", render_new_agent_row(row))
+            for n, row in sorted(view.items())
+            if n not in present and n not in base_rows
+        ]
         for n, values in appended:
             snap_rows[n.removeprefix("new:")] = {k: value_text(v) for k, v in values.items()}
-        writes = plan_writes(CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, appended,
-                             current_text)
+        writes = plan_writes(
+            CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, appended, current_text
+        )
         return writes, {"rows": snap_rows, "notes": snap_notes, "leave": snap_leave}
 
-    def _plan_follow_ups(self, plan: TabPlan, follow_ups: dict[str, dict[str, object]],
-                         state: SheetState | None) -> tuple[list, dict[str, Any]]:
+    def _plan_follow_ups(
+        self, plan: TabPlan, follow_ups: dict[str, dict[str, object]], state: SheetState | None
+    ) -> tuple[list, dict[str, Any]]:
         header = plan.header
         assert header is not None
         titles = header.titles
-        base_rows = ((state.snapshot or {}).get("rows", {}) if state else {})
+        base_rows = (state.snapshot or {}).get("rows", {}) if state else {}
         row_plans: list[RowPlan] = []
         snap_rows: dict[str, dict[str, str]] = {}
         current_text: dict[str, str] = {}
         for row in plan.rows:
-            anchor = tuple((titles[k], row.raw.get(k)) for k in ("phone", "follow_up_number", "date", "notes")
-                           if k in titles)
+            anchor = tuple(
+                (titles[k], row.raw.get(k))
+                for k in ("phone", "follow_up_number", "date", "notes")
+                if k in titles
+            )
             for key, value in row.values.items():
                 current_text[f"{row.index}:{key}"] = value_text(value)
             notes = "; ".join(dict.fromkeys(plan.notes.get(row.index, []))) or None
             number = plan.bound.get(row.index)
             desired: dict[str, object] = {"sync_notes": notes}
             if number is not None:
-                desired |= {"follow_up_number": number, "customer_number": plan.customer_of[row.index]}
-                snap_rows[number] = {k: current_text.get(f"{row.index}:{k}", "") for k in FOLLOW_UP_KEYS}
+                desired |= {
+                    "follow_up_number": number,
+                    "customer_number": plan.customer_of[row.index],
+                }
+                snap_rows[number] = {
+                    k: current_text.get(f"{row.index}:{k}", "") for k in FOLLOW_UP_KEYS
+                }
             row_plans.append(RowPlan(row.index, desired, row.raw, anchor))
         bound = set(plan.bound.values())
         appended = []
         for number, values in sorted(follow_ups.items()):
             if number not in bound and number not in base_rows:
-                appended.append((f"new:{number}", {**values, "phone": _display_phone(values["phone"])}))
+                appended.append(
+                    (f"new:{number}", {**values, "phone": _display_phone(values["phone"])})
+                )
                 snap_rows[number] = {k: value_text(values.get(k)) for k in FOLLOW_UP_KEYS}
-        writes = plan_writes(FOLLOW_UPS_TAB, header.row, FOLLOW_UP_FIELDS_BY_KEY, titles, row_plans,
-                             appended, current_text)
+        writes = plan_writes(
+            FOLLOW_UPS_TAB,
+            header.row,
+            FOLLOW_UP_FIELDS_BY_KEY,
+            titles,
+            row_plans,
+            appended,
+            current_text,
+        )
         return writes, {"rows": snap_rows}
 
     # -- phase 3: master ----------------------------------------------------------------------
@@ -486,7 +582,8 @@ class Cycle:
         with transaction(self.sessions) as s:
             data = load_master(s)
             states = self._states(s, source, MASTER_TABS)
-        stored = (states.get("Conflicts").snapshot or {}).get("resolutions", {}) if "Conflicts" in states else {}
+        conflicts_state = states.get("Conflicts")
+        stored = (conflicts_state.snapshot or {}).get("resolutions", {}) if conflicts_state else {}
         grids, warnings = render_master(data, stored)
         digests = {tab: _digest(grid) for tab, grid in grids.items()}
         version = self.backend.fingerprint(source)
@@ -521,7 +618,7 @@ class Cycle:
                 state = states.get(tab) or SheetState(source=source, tab=tab, snapshot={})
                 if state.id is None:
                     s.add(state)
-                snap = {"digest": _digest(grid)}
+                snap: dict[str, Any] = {"digest": _digest(grid)}
                 if tab == "Conflicts":
                     snap["resolutions"] = resolutions
                 state.version = version if exact else None
@@ -535,7 +632,7 @@ def _rows(state: SheetState | None) -> dict[str, dict[str, str]]:
     return dict((state.snapshot or {}).get("rows", {})) if state is not None else {}
 
 
-def _digest(grid: list[list[object]]) -> str:
+def _digest(grid: Sequence[Sequence[object]]) -> str:
     text = json.dumps([[value_text(v) for v in row] for row in grid], ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -25,12 +25,22 @@ def make_engine(url: str) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30})
 
             @event.listens_for(engine, "connect")
-            def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            def _sqlite_pragmas(dbapi_conn, _record):
+                # pysqlite's own transaction handling is turned off so that BEGIN below
+                # is the one that counts (SQLAlchemy's documented recipe).
+                dbapi_conn.isolation_level = None
                 cur = dbapi_conn.cursor()
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.execute("PRAGMA journal_mode=WAL")
                 cur.execute("PRAGMA synchronous=NORMAL")
                 cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _begin_immediate(conn):
+                # Take the write lock up front: a deferred transaction that reads, then
+                # writes after another process committed, fails at once with
+                # SQLITE_BUSY_SNAPSHOT instead of waiting for the busy timeout.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
             return engine
         return create_engine(url, pool_pre_ping=True)
@@ -82,6 +92,21 @@ def next_number(session: Session, name: str) -> int:
         except IntegrityError:
             value = session.execute(stmt).scalar_one()
     return int(value) - 1
+
+
+def insert_once(session: Session, row: object) -> bool:
+    """Insert a row whose unique key another worker may insert at the same moment.
+
+    Returns:
+        False when the row was already there (the insert is rolled back to a savepoint).
+    """
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
 
 
 def current_number(session: Session, name: str) -> int:

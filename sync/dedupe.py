@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from sync.phones import PhoneResult, format_phone, normalize_phone, normalize_phones, parse_phone
 
@@ -50,7 +50,7 @@ def value_text(value: object) -> str:
     return str(value).strip()
 
 
-class SharedAction(str, Enum):
+class SharedAction(StrEnum):
     """What to do with a shared field of a row (DESIGN.md "Ownership of fields")."""
 
     SAME = "same"  # the sheet shows the canonical value
@@ -79,7 +79,7 @@ def merge_shared(base: str | None, mine: str, canonical: str) -> SharedAction:
     return SharedAction.PROPOSE
 
 
-class PrivateAction(str, Enum):
+class PrivateAction(StrEnum):
     """What to do with an agent-owned field: the agent's sheet is its truth."""
 
     SAME = "same"
@@ -150,19 +150,36 @@ def bind_rows(
     for row in rows:
         claimed = by_number.get(row.number) if row.number else None
         if row.phone is None:
-            what = f"'{row.phone_raw}' is not a valid phone number" if row.phone_raw else "Phone is empty"
+            what = (
+                f"'{row.phone_raw}' is not a valid phone number"
+                if row.phone_raw
+                else "Phone is empty"
+            )
             first.append(
-                Binding(row.index, "invalid_phone", None, row.number or None,
-                        keeps=claimed.number if claimed else None,
-                        note=f"{what}; this row is not synced until it is fixed")
+                Binding(
+                    row.index,
+                    "invalid_phone",
+                    None,
+                    row.number or None,
+                    keeps=claimed.number if claimed else None,
+                    note=f"{what}; this row is not synced until it is fixed",
+                )
             )
             continue
         if claimed is not None and claimed.phone != row.phone:
             first.append(
-                Binding(row.index, "mismatch", row.phone, claimed.number, keeps=claimed.number,
-                        note=(f"Customer # {claimed.number} belongs to {format_phone(claimed.phone)}, "
-                              f"not {format_phone(row.phone)}; not synced: fix the phone, or clear "
-                              "Customer # if this is another customer"))
+                Binding(
+                    row.index,
+                    "mismatch",
+                    row.phone,
+                    claimed.number,
+                    keeps=claimed.number,
+                    note=(
+                        f"Customer # {claimed.number} belongs to {format_phone(claimed.phone)}, "
+                        f"not {format_phone(row.phone)}; not synced: fix the phone, or clear "
+                        "Customer # if this is another customer"
+                    ),
+                )
             )
             continue
         existing = by_phone.get(row.phone)
@@ -172,8 +189,11 @@ def bind_rows(
         if existing is None:
             first.append(Binding(row.index, "new", row.phone, None, note=note))
         else:
-            first.append(Binding(row.index, "bound", row.phone, existing.number,
-                                 keeps=existing.number, note=note))
+            first.append(
+                Binding(
+                    row.index, "bound", row.phone, existing.number, keeps=existing.number, note=note
+                )
+            )
 
     primary: dict[str, int] = {}
     for pos, (row, binding) in enumerate(zip(rows, first, strict=True)):
@@ -189,10 +209,17 @@ def bind_rows(
             main = primary[binding.phone]
             if main != pos:
                 result.append(
-                    Binding(row.index, "duplicate", binding.phone, binding.number,
-                            note=(f"same phone as row {rows[main].index + 1}; only that row is "
-                                  "synced: merge the two rows into one"),
-                            duplicate_of=rows[main].index)
+                    Binding(
+                        row.index,
+                        "duplicate",
+                        binding.phone,
+                        binding.number,
+                        note=(
+                            f"same phone as row {rows[main].index + 1}; only that row is "
+                            "synced: merge the two rows into one"
+                        ),
+                        duplicate_of=rows[main].index,
+                    )
                 )
                 continue
         result.append(binding)

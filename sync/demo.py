@@ -8,6 +8,7 @@ column order; a few messy rows show what the sync does with bad input.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from pathlib import Path
 
 import openpyxl
@@ -58,45 +59,181 @@ email = "mohamed@company.com"
 workbook = "agents/mohamed.xlsx"
 """
 
-ALI_CUSTOMERS = [
-    ["Customer #", "Name", "Phone", "Email", "Nationality", "Desired university", "Desired college",
-     "Desired program", "Status", "Interest", "Notes", "Next follow-up", "First contact"],
-    [None, "Ahmed Mohamed", "+20 100 123 4567", "ahmed@example.com", "Egyptian", "Cairo University",
-     "Engineering", "Computer Science", "In progress", "High", "Customer interested in scholarship",
-     "15/01/2026", dt.date(2026, 1, 10)],
-    [None, "Fatima Ali", "0111 222 3344", None, "Egyptian", "Ain Shams University", "Commerce",
-     "Accounting", "completed", "high", "Signed", None, dt.date(2026, 1, 5)],
-    [None, "Omar Hassan", "0122-333-4455", "omar@example.com", None, "Helwan University", "Arts",
-     "English", "contacted", "Medium", "=HYPERLINK(\"http://example.com\",\"x\")", "31/31/2026", None],
-    [None, "Broken Number", "12345", None, None, None, None, None, "Prospect", None, "typo in phone",
-     None, None],
+ALI_CUSTOMERS: list[list[object]] = [
+    [
+        "Customer #",
+        "Name",
+        "Phone",
+        "Email",
+        "Nationality",
+        "Desired university",
+        "Desired college",
+        "Desired program",
+        "Status",
+        "Interest",
+        "Notes",
+        "Next follow-up",
+        "First contact",
+    ],
+    [
+        None,
+        "Ahmed Mohamed",
+        "+20 100 123 4567",
+        "ahmed@example.com",
+        "Egyptian",
+        "Cairo University",
+        "Engineering",
+        "Computer Science",
+        "In progress",
+        "High",
+        "Customer interested in scholarship",
+        "15/01/2026",
+        dt.date(2026, 1, 10),
+    ],
+    [
+        None,
+        "Fatima Ali",
+        "0111 222 3344",
+        None,
+        "Egyptian",
+        "Ain Shams University",
+        "Commerce",
+        "Accounting",
+        "completed",
+        "high",
+        "Signed",
+        None,
+        dt.date(2026, 1, 5),
+    ],
+    [
+        None,
+        "Omar Hassan",
+        "0122-333-4455",
+        "omar@example.com",
+        None,
+        "Helwan University",
+        "Arts",
+        "English",
+        "contacted",
+        "Medium",
+        '=HYPERLINK("http://example.com","x")',
+        "31/31/2026",
+        None,
+    ],
+    [
+        None,
+        "Broken Number",
+        "12345",
+        None,
+        None,
+        None,
+        None,
+        None,
+        "Prospect",
+        None,
+        "typo in phone",
+        None,
+        None,
+    ],
 ]
-ALI_FOLLOW_UPS = [
+ALI_FOLLOW_UPS: list[list[object]] = [
     ["Follow-up #", "Customer #", "Phone", "Date", "Type", "Method", "Notes", "Next action"],
-    [None, None, "+20 100 123 4567", dt.date(2026, 1, 10), "Call", "Phone",
-     "Called customer, discussed Cairo University", "Send application requirements"],
-    [None, None, "01001234567", dt.date(2026, 1, 12), "Meeting", "Office",
-     "Met in office, showed campus photos", "Customer will decide by Friday"],
+    [
+        None,
+        None,
+        "+20 100 123 4567",
+        dt.date(2026, 1, 10),
+        "Call",
+        "Phone",
+        "Called customer, discussed Cairo University",
+        "Send application requirements",
+    ],
+    [
+        None,
+        None,
+        "01001234567",
+        dt.date(2026, 1, 12),
+        "Meeting",
+        "Office",
+        "Met in office, showed campus photos",
+        "Customer will decide by Friday",
+    ],
 ]
 # Sara: Arabic headers, her own column order; Ahmed's phone lost its leading 0 (stored as a number).
-SARA_CUSTOMERS = [
-    ["الاسم", "الهاتف", "Email", "الجامعة المرغوبة", "الكلية", "Desired program", "الحالة", "Interest",
-     "ملاحظات", "First contact"],
-    ["Ahmed Mohamed", 1001234567, "ahmed.m@example.com", "Alexandria University", "Medicine",
-     "General Medicine", "Negotiating", "Medium", "Customer also interested in medical program",
-     "11/01/2026"],
-    ["Sarah Ibrahim", "٠١٠٩٨٧٦٥٤٣٢", "sarah@example.com", "Alexandria University", "Pharmacy", "Pharmacy",
-     "Completed", "High", "Paid deposit", "03/01/2026"],
-    ["Sarah Ibrahim", "01098765432", None, None, None, None, "Completed", None, "typed twice", None],
+SARA_CUSTOMERS: list[list[object]] = [
+    [
+        "الاسم",
+        "الهاتف",
+        "Email",
+        "الجامعة المرغوبة",
+        "الكلية",
+        "Desired program",
+        "الحالة",
+        "Interest",
+        "ملاحظات",
+        "First contact",
+    ],
+    [
+        "Ahmed Mohamed",
+        1001234567,
+        "ahmed.m@example.com",
+        "Alexandria University",
+        "Medicine",
+        "General Medicine",
+        "Negotiating",
+        "Medium",
+        "Customer also interested in medical program",
+        "11/01/2026",
+    ],
+    [
+        "Sarah Ibrahim",
+        "٠١٠٩٨٧٦٥٤٣٢",
+        "sarah@example.com",
+        "Alexandria University",
+        "Pharmacy",
+        "Pharmacy",
+        "Completed",
+        "High",
+        "Paid deposit",
+        "03/01/2026",
+    ],
+    [
+        "Sarah Ibrahim",
+        "01098765432",
+        None,
+        None,
+        None,
+        None,
+        "Completed",
+        None,
+        "typed twice",
+        None,
+    ],
 ]
-SARA_FOLLOW_UPS = [
+SARA_FOLLOW_UPS: list[list[object]] = [
     ["Follow-up #", "Customer #", "Phone", "Date", "Type", "Method", "Notes", "Next action"],
-    [None, None, "01001234567", dt.date(2026, 1, 11), "Email", "Email", "Sent medical program information",
-     "Wait for customer response"],
-    [None, None, "01001234567", dt.date(2026, 1, 13), "WhatsApp", "WhatsApp",
-     "Customer asked about tuition fees", "Send fee structure"],
+    [
+        None,
+        None,
+        "01001234567",
+        dt.date(2026, 1, 11),
+        "Email",
+        "Email",
+        "Sent medical program information",
+        "Wait for customer response",
+    ],
+    [
+        None,
+        None,
+        "01001234567",
+        dt.date(2026, 1, 13),
+        "WhatsApp",
+        "WhatsApp",
+        "Customer asked about tuition fees",
+        "Send fee structure",
+    ],
 ]
-MOHAMED_CUSTOMERS = [
+MOHAMED_CUSTOMERS: list[list[object]] = [
     ["Customer #", "Name", "Phone", "Desired university", "Status", "Notes"],
     [None, "Omar Hassan", "00201223334455", "Cairo University", "Prospect", "Met at the fair"],
 ]
@@ -123,8 +260,12 @@ def run_demo(directory: Path, console: Console) -> None:
     config_path.write_text(CONFIG, encoding="utf-8")
     for stale in ("sheetsync.db", "sheetsync.db-wal", "sheetsync.db-shm", "master.xlsx"):
         (directory / stale).unlink(missing_ok=True)
-    write_workbook(directory / "agents/ali.xlsx", {"Customers": ALI_CUSTOMERS, "Follow-ups": ALI_FOLLOW_UPS})
-    write_workbook(directory / "agents/sara.xlsx", {"Customers": SARA_CUSTOMERS, "Follow-ups": SARA_FOLLOW_UPS})
+    write_workbook(
+        directory / "agents/ali.xlsx", {"Customers": ALI_CUSTOMERS, "Follow-ups": ALI_FOLLOW_UPS}
+    )
+    write_workbook(
+        directory / "agents/sara.xlsx", {"Customers": SARA_CUSTOMERS, "Follow-ups": SARA_FOLLOW_UPS}
+    )
     write_workbook(directory / "agents/mohamed.xlsx", {"Customers": MOHAMED_CUSTOMERS})
 
     config = load_config(config_path)
@@ -133,11 +274,15 @@ def run_demo(directory: Path, console: Console) -> None:
     changes = service.init(config, engine, backend)
     console.print(f"[bold]init[/bold]: {len(changes)} change(s)")
     report = service.sync_once(config, engine, backend)
-    console.print(f"[bold]sync[/bold]: {report.customers_created} customers, {report.trackings_added} "
-                  f"trackings, {report.cells_written} cells written, {report.conflicts_opened} conflicts")
+    console.print(
+        f"[bold]sync[/bold]: {report.customers_created} customers, {report.trackings_added} "
+        f"trackings, {report.cells_written} cells written, {report.conflicts_opened} conflicts"
+    )
     again = service.sync_once(config, engine, backend)
-    console.print(f"[bold]sync again[/bold] (no edits): {again.cells_written} cells written, "
-                  f"{again.sources_read} sources read")
+    console.print(
+        f"[bold]sync again[/bold] (no edits): {again.cells_written} cells written, "
+        f"{again.sources_read} sources read"
+    )
 
     for agent in config.agents:
         snapshot = backend.read(config.agent_source(agent))
@@ -153,10 +298,25 @@ def run_demo(directory: Path, console: Console) -> None:
     console.print(f"try: sheetsync --config {config_path} conflicts")
 
 
-def _shown_columns(header: list[object]) -> list[tuple[int, object]]:
-    wanted = {"customer #", "name", "phone", "email", "desired university", "status", "also tracked by",
-              "sync notes", "follow-up #", "date", "notes", "الاسم", "الهاتف", "الجامعة المرغوبة", "الحالة",
-              "commission %"}
+def _shown_columns(header: Sequence[object]) -> list[tuple[int, object]]:
+    wanted = {
+        "customer #",
+        "name",
+        "phone",
+        "email",
+        "desired university",
+        "status",
+        "also tracked by",
+        "sync notes",
+        "follow-up #",
+        "date",
+        "notes",
+        "الاسم",
+        "الهاتف",
+        "الجامعة المرغوبة",
+        "الحالة",
+        "commission %",
+    }
     return [(i, h) for i, h in enumerate(header) if str(h).strip().lower() in wanted]
 
 

@@ -11,17 +11,17 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Owner(str, Enum):
+class Owner(StrEnum):
     SYNC = "sync"
     SHARED = "shared"
     AGENT = "agent"
     ADMIN = "admin"
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     TEXT = "text"
     PHONE = "phone"
     DATE = "date"
@@ -53,51 +53,139 @@ FOLLOW_UPS_TAB = "Follow-ups"
 
 # Order here is the column order of a new agent tab (DESIGN.md "Default sheet layout").
 CUSTOMER_FIELDS: tuple[Field, ...] = (
-    Field("customer_number", "Customer #", Owner.SYNC, aliases=("customer no", "customer id", "رقم العميل")),
-    Field("name", "Name", Owner.SHARED, aliases=("customer name", "full name", "الاسم", "اسم العميل")),
-    Field("phone", "Phone", Owner.SHARED, Kind.PHONE,
-          aliases=("phone number", "mobile", "customer phone", "الهاتف", "رقم الهاتف", "الجوال", "الموبايل")),
-    Field("email", "Email", Owner.SHARED, aliases=("e-mail", "customer email", "البريد الإلكتروني", "الايميل")),
-    Field("other_phone", "Other phone", Owner.SHARED,
-          aliases=("another contact number", "other contact", "second phone", "هاتف آخر")),
+    Field(
+        "customer_number",
+        "Customer #",
+        Owner.SYNC,
+        aliases=("customer no", "customer id", "رقم العميل"),
+    ),
+    Field(
+        "name", "Name", Owner.SHARED, aliases=("customer name", "full name", "الاسم", "اسم العميل")
+    ),
+    Field(
+        "phone",
+        "Phone",
+        Owner.SHARED,
+        Kind.PHONE,
+        aliases=(
+            "phone number",
+            "mobile",
+            "customer phone",
+            "الهاتف",
+            "رقم الهاتف",
+            "الجوال",
+            "الموبايل",
+        ),
+    ),
+    Field(
+        "email",
+        "Email",
+        Owner.SHARED,
+        aliases=("e-mail", "customer email", "البريد الإلكتروني", "الايميل"),
+    ),
+    Field(
+        "other_phone",
+        "Other phone",
+        Owner.SHARED,
+        aliases=("another contact number", "other contact", "second phone", "هاتف آخر"),
+    ),
     Field("nationality", "Nationality", Owner.SHARED, aliases=("الجنسية",)),
     Field("country", "Country", Owner.SHARED, aliases=("الدولة", "البلد")),
-    Field("city", "City/Region", Owner.SHARED, aliases=("city", "region", "city region", "المدينة")),
+    Field(
+        "city", "City/Region", Owner.SHARED, aliases=("city", "region", "city region", "المدينة")
+    ),
     Field("gender", "Gender", Owner.SHARED, Kind.ENUM, GENDERS, aliases=("sex", "الجنس", "النوع")),
-    Field("date_of_birth", "Date of birth", Owner.SHARED, Kind.DATE,
-          aliases=("dob", "birth date", "birthday", "تاريخ الميلاد")),
-    Field("desired_university", "Desired university", Owner.AGENT,
-          aliases=("university", "الجامعة", "الجامعة المطلوبة")),
-    Field("desired_college", "Desired college", Owner.AGENT, aliases=("college", "faculty", "الكلية")),
-    Field("desired_program", "Desired program", Owner.AGENT, aliases=("program", "major", "البرنامج", "التخصص")),
+    Field(
+        "date_of_birth",
+        "Date of birth",
+        Owner.SHARED,
+        Kind.DATE,
+        aliases=("dob", "birth date", "birthday", "تاريخ الميلاد"),
+    ),
+    Field(
+        "desired_university",
+        "Desired university",
+        Owner.AGENT,
+        aliases=("university", "الجامعة", "الجامعة المطلوبة"),
+    ),
+    Field(
+        "desired_college", "Desired college", Owner.AGENT, aliases=("college", "faculty", "الكلية")
+    ),
+    Field(
+        "desired_program",
+        "Desired program",
+        Owner.AGENT,
+        aliases=("program", "major", "البرنامج", "التخصص"),
+    ),
     Field("degree", "Degree", Owner.AGENT, Kind.ENUM, DEGREES, aliases=("degree type", "الدرجة")),
     Field("status", "Status", Owner.AGENT, Kind.ENUM, STATUSES, aliases=("sales status", "الحالة")),
-    Field("interest", "Interest", Owner.AGENT, Kind.ENUM, INTERESTS,
-          aliases=("interest level", "مستوى الاهتمام", "الاهتمام")),
+    Field(
+        "interest",
+        "Interest",
+        Owner.AGENT,
+        Kind.ENUM,
+        INTERESTS,
+        aliases=("interest level", "مستوى الاهتمام", "الاهتمام"),
+    ),
     Field("notes", "Notes", Owner.AGENT, aliases=("agent notes", "ملاحظات")),
-    Field("technical_opinion", "Technical opinion", Owner.AGENT, aliases=("opinion", "الرأي الفني")),
-    Field("next_follow_up", "Next follow-up", Owner.AGENT, Kind.DATE,
-          aliases=("next followup", "next follow up date", "next followup date", "المتابعة القادمة")),
-    Field("first_contact", "First contact", Owner.AGENT, Kind.DATE,
-          aliases=("first contact date", "أول تواصل")),
-    Field("completed_on", "Completed on", Owner.AGENT, Kind.DATE,
-          aliases=("completed date", "completion date", "تاريخ الإتمام")),
+    Field(
+        "technical_opinion", "Technical opinion", Owner.AGENT, aliases=("opinion", "الرأي الفني")
+    ),
+    Field(
+        "next_follow_up",
+        "Next follow-up",
+        Owner.AGENT,
+        Kind.DATE,
+        aliases=("next followup", "next follow up date", "next followup date", "المتابعة القادمة"),
+    ),
+    Field(
+        "first_contact",
+        "First contact",
+        Owner.AGENT,
+        Kind.DATE,
+        aliases=("first contact date", "أول تواصل"),
+    ),
+    Field(
+        "completed_on",
+        "Completed on",
+        Owner.AGENT,
+        Kind.DATE,
+        aliases=("completed date", "completion date", "تاريخ الإتمام"),
+    ),
     Field("certificate", "Certificate", Owner.AGENT, aliases=("certificate name", "الشهادة")),
     Field("graduation_year", "Graduation year", Owner.AGENT, Kind.INT, aliases=("سنة التخرج",)),
     Field("grade", "Grade", Owner.AGENT, aliases=("gpa", "التقدير", "المعدل")),
-    Field("counselor_notes", "Counselor notes", Owner.AGENT, aliases=("counsellor notes", "ملاحظات المرشد")),
+    Field(
+        "counselor_notes",
+        "Counselor notes",
+        Owner.AGENT,
+        aliases=("counsellor notes", "ملاحظات المرشد"),
+    ),
     Field("documents", "Documents", Owner.AGENT, aliases=("docs", "المستندات")),
-    Field("commission_pct", "Commission %", Owner.ADMIN, Kind.PERCENT, aliases=("commission", "العمولة")),
+    Field(
+        "commission_pct",
+        "Commission %",
+        Owner.ADMIN,
+        Kind.PERCENT,
+        aliases=("commission", "العمولة"),
+    ),
     Field("also_tracked_by", "Also tracked by", Owner.SYNC, aliases=("shared with",)),
     Field("sync_notes", "Sync notes", Owner.SYNC, aliases=("sync note",)),
 )
 
 FOLLOW_UP_FIELDS: tuple[Field, ...] = (
-    Field("follow_up_number", "Follow-up #", Owner.SYNC, aliases=("follow up #", "followup #", "follow-up id")),
+    Field(
+        "follow_up_number",
+        "Follow-up #",
+        Owner.SYNC,
+        aliases=("follow up #", "followup #", "follow-up id"),
+    ),
     Field("customer_number", "Customer #", Owner.SYNC, aliases=("customer no", "رقم العميل")),
     Field("phone", "Phone", Owner.AGENT, Kind.PHONE, aliases=("phone number", "mobile", "الهاتف")),
     Field("date", "Date", Owner.AGENT, Kind.DATE, aliases=("follow-up date", "التاريخ")),
-    Field("type", "Type", Owner.AGENT, Kind.ENUM, FOLLOW_UP_TYPES, aliases=("follow-up type", "النوع")),
+    Field(
+        "type", "Type", Owner.AGENT, Kind.ENUM, FOLLOW_UP_TYPES, aliases=("follow-up type", "النوع")
+    ),
     Field("method", "Method", Owner.AGENT, aliases=("contact method", "الطريقة")),
     Field("notes", "Notes", Owner.AGENT, aliases=("ملاحظات",)),
     Field("next_action", "Next action", Owner.AGENT, aliases=("الإجراء التالي",)),
@@ -117,7 +205,9 @@ AGENT_TABS: dict[str, tuple[Field, ...]] = {
 }
 
 _SPACES = re.compile(r"[\s_\-./]+")
-_MARKS = dict.fromkeys(map(ord, "\u200e\u200f\u200b\u200c\u200d\u2066\u2067\u2068\u2069\u061c\ufeff"), None)
+_MARKS = dict.fromkeys(
+    map(ord, "\u200e\u200f\u200b\u200c\u200d\u2066\u2067\u2068\u2069\u061c\ufeff"), None
+)
 
 
 def header_key(text: object) -> str:
@@ -132,7 +222,9 @@ def header_key(text: object) -> str:
     return _SPACES.sub("", folded).strip()
 
 
-def header_index(fields: tuple[Field, ...], extra_aliases: dict[str, list[str]] | None = None) -> dict[str, str]:
+def header_index(
+    fields: tuple[Field, ...], extra_aliases: dict[str, list[str]] | None = None
+) -> dict[str, str]:
     """Map every folded header and alias to its field key.
 
     Args:

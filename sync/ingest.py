@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sync.cells import CellValue, Grid, cell_text
-from sync.db import next_number
+from sync.db import insert_once, next_number
 from sync.dedupe import (
     KnownCustomer,
     PrivateAction,
@@ -42,10 +42,16 @@ from sync.fields import (
     SHARED_KEYS,
 )
 from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, Tracking, utcnow
-from sync.rows import Header, ParseOptions, ParsedRow, column_letter, find_header, parse_rows
+from sync.rows import Header, ParsedRow, ParseOptions, column_letter, find_header, parse_rows
 
 # Conflict kinds an agent's own sheet causes: they close by themselves once the sheet is fixed.
-ROW_CONFLICT_KINDS = ("shared_field", "invalid_phone", "duplicate_row", "identity_mismatch", "quarantine")
+ROW_CONFLICT_KINDS = (
+    "shared_field",
+    "invalid_phone",
+    "duplicate_row",
+    "identity_mismatch",
+    "quarantine",
+)
 CHUNK = 500
 
 
@@ -144,17 +150,36 @@ class Ingest:
                 setattr(conflict, name, value)
         return conflict
 
-    def audit(self, action: str, entity: str, entity_id: int, customer_id: int | None,
-              before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
-        self.s.add(AuditEvent(actor=f"agent:{self.agent.key}", action=action, entity=entity,
-                              entity_id=entity_id, customer_id=customer_id, before=before,
-                              after=after, run_id=self.run_id))
+    def audit(
+        self,
+        action: str,
+        entity: str,
+        entity_id: int,
+        customer_id: int | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        self.s.add(
+            AuditEvent(
+                actor=f"agent:{self.agent.key}",
+                action=action,
+                entity=entity,
+                entity_id=entity_id,
+                customer_id=customer_id,
+                before=before,
+                after=after,
+                run_id=self.run_id,
+            )
+        )
         self.counters.audit_events += 1
 
     def quarantine(self, tab: str, reason: str, message: str) -> None:
         self.open_conflict(
-            f"quarantine:{self.agent.key}:{tab}:{reason}", "quarantine",
-            field=tab, proposed_value=None, current_value=None,
+            f"quarantine:{self.agent.key}:{tab}:{reason}",
+            "quarantine",
+            field=tab,
+            proposed_value=None,
+            current_value=None,
             details={"source": self.source, "tab": tab, "reason": reason, "message": message},
         )
 
@@ -162,8 +187,11 @@ class Ingest:
         """Close this agent's sheet-caused conflicts that this read no longer shows."""
         tabs = set(tabs_read)
         open_ones = self.s.execute(
-            select(Conflict).where(Conflict.agent_id == self.agent.id, Conflict.status == "open",
-                                   Conflict.kind.in_(ROW_CONFLICT_KINDS))
+            select(Conflict).where(
+                Conflict.agent_id == self.agent.id,
+                Conflict.status == "open",
+                Conflict.kind.in_(ROW_CONFLICT_KINDS),
+            )
         ).scalars()
         now = utcnow()
         for conflict in open_ones:
@@ -183,28 +211,39 @@ class Ingest:
         where = f"{self.source}, tab {CUSTOMERS_TAB}"
         if grid is None:
             plan.quarantined = "missing_tab"
-            self.quarantine(CUSTOMERS_TAB, "missing_tab",
-                            f"{where} is missing; nothing of this agent was synced")
+            self.quarantine(
+                CUSTOMERS_TAB,
+                "missing_tab",
+                f"{where} is missing; nothing of this agent was synced",
+            )
             return plan
         try:
-            header = find_header(grid, CUSTOMER_FIELDS, required=("phone",), options=self.options,
-                                 where=where)
+            header = find_header(
+                grid, CUSTOMER_FIELDS, required=("phone",), options=self.options, where=where
+            )
         except LayoutError as exc:
             plan.quarantined = "broken_header"
             self.quarantine(CUSTOMERS_TAB, "broken_header", str(exc))
             return plan
         plan.header = header
-        plan.rows = [r for r in parse_rows(grid, header, CUSTOMER_FIELDS, self.options) if not r.blank]
+        plan.rows = [
+            r for r in parse_rows(grid, header, CUSTOMER_FIELDS, self.options) if not r.blank
+        ]
         self.counters.rows_read += len(plan.rows)
 
         phones = {r.index: parse_phone(r.raw.get("phone"), self.region) for r in plan.rows}
         identities = [
-            RowIdentity(r.index, cell_text(r.raw.get("customer_number")), cell_text(r.raw.get("phone")),
-                        phones[r.index].e164)
+            RowIdentity(
+                r.index,
+                cell_text(r.raw.get("customer_number")),
+                cell_text(r.raw.get("phone")),
+                phones[r.index].e164,
+            )
             for r in plan.rows
         ]
-        known = self._known_customers({i.number for i in identities if i.number},
-                                      {i.phone for i in identities if i.phone})
+        known = self._known_customers(
+            {i.number for i in identities if i.number}, {i.phone for i in identities if i.phone}
+        )
         by_number = {c.number: KnownCustomer(c.number, c.phone) for c in known.values()}
         by_phone = {c.phone: KnownCustomer(c.number, c.phone) for c in known.values()}
         bindings = bind_rows(identities, by_number, by_phone)
@@ -215,7 +254,8 @@ class Ingest:
         if base and len(removed) >= self.min_rows and len(removed) > self.threshold * len(base):
             plan.quarantined = "mass_removal"
             self.quarantine(
-                CUSTOMERS_TAB, "mass_removal",
+                CUSTOMERS_TAB,
+                "mass_removal",
                 f"{where}: {len(removed)} of {len(base)} rows disappeared at once; nothing was "
                 "archived or applied. Undo the removal, or ask an admin to accept it",
             )
@@ -231,25 +271,39 @@ class Ingest:
             phone = phones[row.index]
             if phone.warning and binding.outcome in ("bound", "new"):
                 plan.note(row.index, phone.warning)
-            details = {"tab": CUSTOMERS_TAB, "row": row.index + 1,
-                       "values": {k: cell_text(v) for k, v in row.raw.items() if cell_text(v)}}
+            details = {
+                "tab": CUSTOMERS_TAB,
+                "row": row.index + 1,
+                "values": {k: cell_text(v) for k, v in row.raw.items() if cell_text(v)},
+            }
             if binding.outcome == "invalid_phone":
-                self.open_conflict(f"invalid_phone:{self.agent.key}:{CUSTOMERS_TAB}:{cell_text(row.raw.get('phone'))}",
-                                   "invalid_phone", proposed_value=cell_text(row.raw.get("phone")),
-                                   details=details)
+                self.open_conflict(
+                    f"invalid_phone:{self.agent.key}:{CUSTOMERS_TAB}:{cell_text(row.raw.get('phone'))}",
+                    "invalid_phone",
+                    proposed_value=cell_text(row.raw.get("phone")),
+                    details=details,
+                )
                 continue
             if binding.outcome == "mismatch":
                 claimed = known[binding.number] if binding.number else None
                 self.open_conflict(
                     f"identity_mismatch:{self.agent.key}:{binding.number}:{binding.phone}",
-                    "identity_mismatch", customer_id=claimed.id if claimed else None, field="phone",
-                    current_value=claimed.phone if claimed else None, proposed_value=binding.phone,
-                    details=details)
+                    "identity_mismatch",
+                    customer_id=claimed.id if claimed else None,
+                    field="phone",
+                    current_value=claimed.phone if claimed else None,
+                    proposed_value=binding.phone,
+                    details=details,
+                )
                 continue
             if binding.outcome == "duplicate":
-                self.open_conflict(f"duplicate_row:{self.agent.key}:{binding.phone}", "duplicate_row",
-                                   field="phone", proposed_value=binding.phone,
-                                   details={**details, "same_as_row": (binding.duplicate_of or 0) + 1})
+                self.open_conflict(
+                    f"duplicate_row:{self.agent.key}:{binding.phone}",
+                    "duplicate_row",
+                    field="phone",
+                    proposed_value=binding.phone,
+                    details={**details, "same_as_row": (binding.duplicate_of or 0) + 1},
+                )
                 continue
             assert binding.phone is not None
             customer = known.get(binding.number or "") if binding.number else None
@@ -273,8 +327,14 @@ class Ingest:
                     tracking.active = False
                     tracking.archived_at = utcnow()
                     self.counters.trackings_archived += 1
-                    self.audit("archive_tracking", "tracking", tracking.id, customer.id if customer else None,
-                               {"active": True}, {"active": False, "reason": "row removed from sheet"})
+                    self.audit(
+                        "archive_tracking",
+                        "tracking",
+                        tracking.id,
+                        customer.id if customer else None,
+                        {"active": True},
+                        {"active": False, "reason": "row removed from sheet"},
+                    )
         return plan
 
     def _known_customers(self, numbers: set[str], phones: set[str]) -> dict[str, Customer]:
@@ -282,16 +342,18 @@ class Ingest:
         nums, phs = sorted(numbers), sorted(phones)
         for i in range(0, max(len(nums), len(phs)), CHUNK):
             cond = []
-            if nums[i:i + CHUNK]:
-                cond.append(Customer.number.in_(nums[i:i + CHUNK]))
-            if phs[i:i + CHUNK]:
-                cond.append(Customer.phone.in_(phs[i:i + CHUNK]))
+            if nums[i : i + CHUNK]:
+                cond.append(Customer.number.in_(nums[i : i + CHUNK]))
+            if phs[i : i + CHUNK]:
+                cond.append(Customer.phone.in_(phs[i : i + CHUNK]))
             for customer in self.s.execute(select(Customer).where(or_(*cond))).scalars():
                 found[customer.number] = customer
         return found
 
     def _customer_by_number(self, number: str) -> Customer | None:
-        return self.s.execute(select(Customer).where(Customer.number == number)).scalar_one_or_none()
+        return self.s.execute(
+            select(Customer).where(Customer.number == number)
+        ).scalar_one_or_none()
 
     def _trackings_by_customer(self) -> dict[int, Tracking]:
         rows = self.s.execute(select(Tracking).where(Tracking.agent_id == self.agent.id)).scalars()
@@ -299,12 +361,20 @@ class Ingest:
 
     def _create_customer(self, phone: str, row: ParsedRow) -> Customer:
         """Create the customer for a phone; if another worker just did, use theirs."""
-        shared = {k: row.values.get(k) for k in SHARED_KEYS if k != "phone" and row.values.get(k) is not None}
+        shared = {
+            k: row.values.get(k)
+            for k in SHARED_KEYS
+            if k != "phone" and row.values.get(k) is not None
+        }
         try:
             with self.s.begin_nested():
                 seq = next_number(self.s, f"customer-{self.today.year}")
-                customer = Customer(number=f"CUS-{self.today.year}-{seq:05d}", phone=phone,
-                                    created_by_agent_id=self.agent.id, **shared)
+                customer = Customer(
+                    number=f"CUS-{self.today.year}-{seq:05d}",
+                    phone=phone,
+                    created_by_agent_id=self.agent.id,
+                    **shared,
+                )
                 self.s.add(customer)
                 self.s.flush()
         except IntegrityError:
@@ -312,8 +382,18 @@ class Ingest:
             return existing
         self.counters.customers_created += 1
         self.touched_customers.add(customer.id)
-        self.audit("create_customer", "customer", customer.id, customer.id, None,
-                   {"number": customer.number, "phone": phone, **{k: value_text(v) for k, v in shared.items()}})
+        self.audit(
+            "create_customer",
+            "customer",
+            customer.id,
+            customer.id,
+            None,
+            {
+                "number": customer.number,
+                "phone": phone,
+                **{k: value_text(v) for k, v in shared.items()},
+            },
+        )
         return customer
 
     def _attach_tracking(self, customer: Customer, archived: Tracking | None) -> Tracking:
@@ -321,19 +401,32 @@ class Ingest:
         if archived is not None:
             archived.active = True
             archived.archived_at = None
-            self.audit("reactivate_tracking", "tracking", archived.id, customer.id,
-                       {"active": False}, {"active": True})
+            self.audit(
+                "reactivate_tracking",
+                "tracking",
+                archived.id,
+                customer.id,
+                {"active": False},
+                {"active": True},
+            )
             return archived
         tracking = Tracking(customer_id=customer.id, agent_id=self.agent.id, tracked_since=utcnow())
         self.s.add(tracking)
         self.s.flush()
         self.counters.trackings_added += 1
-        self.audit("add_tracking", "tracking", tracking.id, customer.id, None,
-                   {"agent": self.agent.key, "customer": customer.number})
+        self.audit(
+            "add_tracking",
+            "tracking",
+            tracking.id,
+            customer.id,
+            None,
+            {"agent": self.agent.key, "customer": customer.number},
+        )
         return tracking
 
-    def _merge_shared(self, plan: TabPlan, row: ParsedRow, customer: Customer,
-                      base_row: dict[str, str] | None) -> None:
+    def _merge_shared(
+        self, plan: TabPlan, row: ParsedRow, customer: Customer, base_row: dict[str, str] | None
+    ) -> None:
         before: dict[str, str] = {}
         after: dict[str, str] = {}
         issues = {i.field: i for i in row.issues}
@@ -354,15 +447,26 @@ class Ingest:
                 before[key], after[key] = canonical, mine
                 setattr(customer, key, row.values.get(key))
             elif action is SharedAction.RESTORE:
-                plan.note(row.index, f"{title} is shared: clearing it is not applied (ask an admin)")
+                plan.note(
+                    row.index, f"{title} is shared: clearing it is not applied (ask an admin)"
+                )
             elif action is SharedAction.PROPOSE or (
                 action is SharedAction.PUSH and self._proposal(conflict_key) == mine
             ):
-                self.open_conflict(conflict_key, "shared_field", customer_id=customer.id, field=key,
-                                   current_value=canonical, proposed_value=mine,
-                                   details={"tab": CUSTOMERS_TAB, "row": row.index + 1})
-                plan.note(row.index, f"{title}: your change to '{mine}' awaits an admin "
-                                     f"(shared value: '{canonical}')")
+                self.open_conflict(
+                    conflict_key,
+                    "shared_field",
+                    customer_id=customer.id,
+                    field=key,
+                    current_value=canonical,
+                    proposed_value=mine,
+                    details={"tab": CUSTOMERS_TAB, "row": row.index + 1},
+                )
+                plan.note(
+                    row.index,
+                    f"{title}: your change to '{mine}' awaits an admin "
+                    f"(shared value: '{canonical}')",
+                )
                 plan.leave.setdefault(row.index, set()).add(key)
         if after:
             customer.updated_at = utcnow()
@@ -376,8 +480,9 @@ class Ingest:
         ).scalar_one_or_none()
         return conflict.proposed_value if conflict is not None else None
 
-    def _merge_private(self, plan: TabPlan, row: ParsedRow, tracking: Tracking,
-                       base_row: dict[str, str] | None) -> None:
+    def _merge_private(
+        self, plan: TabPlan, row: ParsedRow, tracking: Tracking, base_row: dict[str, str] | None
+    ) -> None:
         before: dict[str, str] = {}
         after: dict[str, str] = {}
         issues = {i.field: i for i in row.issues}
@@ -385,7 +490,9 @@ class Ingest:
             if key not in plan.header.columns:  # type: ignore[union-attr]
                 continue
             if key in issues:
-                plan.note(row.index, f"{FIELDS_BY_KEY[key].header}: {issues[key].message}; not synced")
+                plan.note(
+                    row.index, f"{FIELDS_BY_KEY[key].header}: {issues[key].message}; not synced"
+                )
                 plan.leave.setdefault(row.index, set()).add(key)
                 continue
             mine = value_text(row.values.get(key))
@@ -399,7 +506,9 @@ class Ingest:
                 self._status_changed(tracking)
             tracking.last_update = utcnow()
             self.counters.trackings_updated += 1
-            self.audit("update_tracking", "tracking", tracking.id, tracking.customer_id, before, after)
+            self.audit(
+                "update_tracking", "tracking", tracking.id, tracking.customer_id, before, after
+            )
 
     def _status_changed(self, tracking: Tracking) -> None:
         if tracking.status == "Completed" and tracking.completed_at is None:
@@ -417,23 +526,29 @@ class Ingest:
         where = f"{self.source}, tab {FOLLOW_UPS_TAB}"
         if grid is None:
             plan.quarantined = "missing_tab"
-            self.quarantine(FOLLOW_UPS_TAB, "missing_tab", f"{where} is missing; run `sheetsync init`")
+            self.quarantine(
+                FOLLOW_UPS_TAB, "missing_tab", f"{where} is missing; run `sheetsync init`"
+            )
             return plan
         try:
-            header = find_header(grid, FOLLOW_UP_FIELDS, required=("phone",), options=self.options,
-                                 where=where)
+            header = find_header(
+                grid, FOLLOW_UP_FIELDS, required=("phone",), options=self.options, where=where
+            )
         except LayoutError as exc:
             plan.quarantined = "broken_header"
             self.quarantine(FOLLOW_UPS_TAB, "broken_header", str(exc))
             return plan
         plan.header = header
-        plan.rows = [r for r in parse_rows(grid, header, FOLLOW_UP_FIELDS, self.options) if not r.blank]
+        plan.rows = [
+            r for r in parse_rows(grid, header, FOLLOW_UP_FIELDS, self.options) if not r.blank
+        ]
         self.counters.rows_read += len(plan.rows)
 
         trackings = {
             t.id: (t, c)
             for t, c in self.s.execute(
-                select(Tracking, Customer).join(Customer, Customer.id == Tracking.customer_id)
+                select(Tracking, Customer)
+                .join(Customer, Customer.id == Tracking.customer_id)
                 .where(Tracking.agent_id == self.agent.id, Tracking.active.is_(True))
             ).all()
         }
@@ -450,9 +565,12 @@ class Ingest:
         removed = [n for n in base if n not in kept]
         if base and len(removed) >= self.min_rows and len(removed) > self.threshold * len(base):
             plan.quarantined = "mass_removal"
-            self.quarantine(FOLLOW_UPS_TAB, "mass_removal",
-                            f"{where}: {len(removed)} of {len(base)} rows disappeared at once; "
-                            "nothing was archived. Undo the removal, or ask an admin to accept it")
+            self.quarantine(
+                FOLLOW_UPS_TAB,
+                "mass_removal",
+                f"{where}: {len(removed)} of {len(base)} rows disappeared at once; "
+                "nothing was archived. Undo the removal, or ask an admin to accept it",
+            )
             plan.header = None
             return plan
 
@@ -463,18 +581,30 @@ class Ingest:
             number = cell_text(row.raw.get("follow_up_number"))
             phone = parse_phone(row.raw.get("phone"), self.region).e164
             claimed = by_number.get(cell_text(row.raw.get("customer_number")))
-            tracking = claimed if claimed is not None and (phone is None or
-                                                          trackings[claimed.id][1].phone == phone) else None
+            tracking = (
+                claimed
+                if claimed is not None
+                and (phone is None or trackings[claimed.id][1].phone == phone)
+                else None
+            )
             if tracking is None and phone is not None:
                 tracking = by_phone.get(phone)
             if tracking is None:
-                plan.note(row.index, "no customer with this Customer # or phone in your Customers tab; "
-                                     "not synced")
+                plan.note(
+                    row.index,
+                    "no customer with this Customer # or phone in your Customers tab; not synced",
+                )
                 continue
             for key, issue in issues.items():
-                plan.note(row.index, f"{FOLLOW_UP_FIELDS_BY_KEY[key].header}: {issue.message}; not synced")
+                plan.note(
+                    row.index, f"{FOLLOW_UP_FIELDS_BY_KEY[key].header}: {issue.message}; not synced"
+                )
                 plan.leave.setdefault(row.index, set()).add(key)
-            values = {k: row.values.get(k) for k in FOLLOW_UP_KEYS if k in header.columns and k not in issues}
+            values = {
+                k: row.values.get(k)
+                for k in FOLLOW_UP_KEYS
+                if k in header.columns and k not in issues
+            }
             follow_up = mine.get(number) if number in mine and number not in taken else None
             if follow_up is not None and follow_up.tracking_id != tracking.id:
                 follow_up = None
@@ -486,8 +616,14 @@ class Ingest:
                 self.s.add(follow_up)
                 self.s.flush()
                 self.counters.follow_ups_created += 1
-                self.audit("create_follow_up", "follow_up", follow_up.id, tracking.customer_id, None,
-                           {k: value_text(v) for k, v in values.items()})
+                self.audit(
+                    "create_follow_up",
+                    "follow_up",
+                    follow_up.id,
+                    tracking.customer_id,
+                    None,
+                    {k: value_text(v) for k, v in values.items()},
+                )
             else:
                 self._update_follow_up(follow_up, values, base.get(follow_up.number), tracking)
             taken.add(follow_up.number)
@@ -500,12 +636,19 @@ class Ingest:
                 if follow_up is not None and follow_up.active and number not in taken:
                     follow_up.active = False
                     self.counters.follow_ups_archived += 1
-                    self.audit("archive_follow_up", "follow_up", follow_up.id, None,
-                               {"active": True}, {"active": False})
+                    self.audit(
+                        "archive_follow_up",
+                        "follow_up",
+                        follow_up.id,
+                        None,
+                        {"active": True},
+                        {"active": False},
+                    )
         return plan
 
-    def _match_unseen(self, unseen: dict[str, FollowUp], tracking_id: int,
-                      values: dict[str, object]) -> FollowUp | None:
+    def _match_unseen(
+        self, unseen: dict[str, FollowUp], tracking_id: int, values: dict[str, object]
+    ) -> FollowUp | None:
         """A row without its Follow-up # that matches a follow-up we created before.
 
         This happens when the write of the number was skipped (the agent was typing);
@@ -519,8 +662,13 @@ class Ingest:
                 return candidate
         return None
 
-    def _update_follow_up(self, follow_up: FollowUp, values: dict[str, object],
-                          base_row: dict[str, str] | None, tracking: Tracking) -> None:
+    def _update_follow_up(
+        self,
+        follow_up: FollowUp,
+        values: dict[str, object],
+        base_row: dict[str, str] | None,
+        tracking: Tracking,
+    ) -> None:
         before: dict[str, str] = {}
         after: dict[str, str] = {}
         for key, value in values.items():
@@ -535,7 +683,9 @@ class Ingest:
         if after:
             follow_up.updated_at = utcnow()
             self.counters.follow_ups_updated += 1
-            self.audit("update_follow_up", "follow_up", follow_up.id, tracking.customer_id, before, after)
+            self.audit(
+                "update_follow_up", "follow_up", follow_up.id, tracking.customer_id, before, after
+            )
 
     # -- cross-customer checks ---------------------------------------------------------------
 
@@ -549,8 +699,10 @@ class Ingest:
             if customer.email:
                 conds.append(func.lower(Customer.email) == customer.email.lower())
             if customer.name and customer.date_of_birth:
-                conds.append((func.lower(Customer.name) == customer.name.lower())
-                             & (Customer.date_of_birth == customer.date_of_birth))
+                conds.append(
+                    (func.lower(Customer.name) == customer.name.lower())
+                    & (Customer.date_of_birth == customer.date_of_birth)
+                )
             if not conds:
                 continue
             others = self.s.execute(
@@ -558,17 +710,33 @@ class Ingest:
             ).scalars()
             for other in others:
                 first, second = sorted((customer, other), key=lambda c: c.id)
-                same = "email" if customer.email and other.email and \
-                    customer.email.lower() == other.email.lower() else "name and date of birth"
+                same = (
+                    "email"
+                    if customer.email
+                    and other.email
+                    and customer.email.lower() == other.email.lower()
+                    else "name and date of birth"
+                )
                 key = f"possible_duplicate:{first.number}:{second.number}"
                 self.detected.add(key)
-                if self.s.execute(select(Conflict.id).where(Conflict.key == key)).first() is None:
-                    self.s.add(Conflict(key=key, kind="possible_duplicate", customer_id=first.id,
-                                        field=same, current_value=first.number,
-                                        proposed_value=second.number,
-                                        details={"customers": [first.number, second.number],
-                                                 "phones": [first.phone, second.phone],
-                                                 "same": same}))
+                if self.s.execute(
+                    select(Conflict.id).where(Conflict.key == key)
+                ).first() is None and insert_once(
+                    self.s,
+                    Conflict(
+                        key=key,
+                        kind="possible_duplicate",
+                        customer_id=first.id,
+                        field=same,
+                        current_value=first.number,
+                        proposed_value=second.number,
+                        details={
+                            "customers": [first.number, second.number],
+                            "phones": [first.phone, second.phone],
+                            "same": same,
+                        },
+                    ),
+                ):
                     self.counters.conflicts_opened += 1
 
 

@@ -27,18 +27,70 @@ RESOLUTION = "Resolution"
 SYNC_LOG_RUNS = 200
 STATUS_RANK = {s: i for i, s in enumerate(STATUSES)} | {"Lost": -1}
 
-CUSTOMER_HEADERS = ["Customer #", *(FIELDS_BY_KEY[k].header for k in SHARED_KEYS),
-                    "Agents", "Tracked by", "Closest to completion", "Created"]
-TRACKING_HEADERS = ["Customer #", "Name", "Phone", "Agent", *(FIELDS_BY_KEY[k].header for k in AGENT_KEYS),
-                    "Commission %", "Active", "Lost to colleague", "Tracked since", "Last update"]
-FOLLOW_UP_HEADERS = ["Follow-up #", "Customer #", "Name", "Agent", "Date", "Type", "Method", "Notes",
-                     "Next action", "Active"]
-CONFLICT_HEADERS = ["ID", "Kind", "Customer #", "Agent", "Field", "Current value", "Proposed value",
-                    "Details", "Opened", RESOLUTION]
-COMMISSION_HEADERS = ["Agent", "Active trackings", "Completed", "Commission (customers)",
-                      "Lost to colleague"]
-SYNC_LOG_HEADERS = ["Run", "Started", "Finished", "Status", "Rows read", "Customers created",
-                    "Trackings added", "Cells written", "Conflicts opened", "Agents failed", "Errors"]
+CUSTOMER_HEADERS = [
+    "Customer #",
+    *(FIELDS_BY_KEY[k].header for k in SHARED_KEYS),
+    "Agents",
+    "Tracked by",
+    "Closest to completion",
+    "Created",
+]
+TRACKING_HEADERS = [
+    "Customer #",
+    "Name",
+    "Phone",
+    "Agent",
+    *(FIELDS_BY_KEY[k].header for k in AGENT_KEYS),
+    "Commission %",
+    "Active",
+    "Lost to colleague",
+    "Tracked since",
+    "Last update",
+]
+FOLLOW_UP_HEADERS = [
+    "Follow-up #",
+    "Customer #",
+    "Name",
+    "Agent",
+    "Date",
+    "Type",
+    "Method",
+    "Notes",
+    "Next action",
+    "Active",
+]
+CONFLICT_HEADERS = [
+    "ID",
+    "Kind",
+    "Customer #",
+    "Agent",
+    "Field",
+    "Current value",
+    "Proposed value",
+    "Details",
+    "Opened",
+    RESOLUTION,
+]
+COMMISSION_HEADERS = [
+    "Agent",
+    "Active trackings",
+    "Completed",
+    "Commission (customers)",
+    "Lost to colleague",
+]
+SYNC_LOG_HEADERS = [
+    "Run",
+    "Started",
+    "Finished",
+    "Status",
+    "Rows read",
+    "Customers created",
+    "Trackings added",
+    "Cells written",
+    "Conflicts opened",
+    "Agents failed",
+    "Errors",
+]
 
 
 @dataclass
@@ -54,19 +106,30 @@ class MasterData:
 def load_master(session: Session) -> MasterData:
     agents = {a.id: a for a in session.execute(select(Agent)).scalars()}
     customers = list(session.execute(select(Customer).order_by(Customer.number)).scalars())
-    trackings = list(session.execute(select(Tracking).order_by(Tracking.customer_id, Tracking.agent_id)).scalars())
+    trackings = list(
+        session.execute(
+            select(Tracking).order_by(Tracking.customer_id, Tracking.agent_id)
+        ).scalars()
+    )
     follow_ups = [
         (f, t)
         for f, t in session.execute(
-            select(FollowUp, Tracking).join(Tracking, Tracking.id == FollowUp.tracking_id).order_by(FollowUp.number)
+            select(FollowUp, Tracking)
+            .join(Tracking, Tracking.id == FollowUp.tracking_id)
+            .order_by(FollowUp.number)
         ).all()
     ]
     conflicts = list(
-        session.execute(select(Conflict).where(Conflict.status == "open").order_by(Conflict.id)).scalars()
+        session.execute(
+            select(Conflict).where(Conflict.status == "open").order_by(Conflict.id)
+        ).scalars()
     )
     runs = list(
         session.execute(
-            select(SyncRun).where(SyncRun.finished_at.is_not(None)).order_by(SyncRun.id.desc()).limit(SYNC_LOG_RUNS)
+            select(SyncRun)
+            .where(SyncRun.finished_at.is_not(None))
+            .order_by(SyncRun.id.desc())
+            .limit(SYNC_LOG_RUNS)
         ).scalars()
     )
     return MasterData(agents, customers, trackings, follow_ups, conflicts, runs)
@@ -84,7 +147,9 @@ def _cell(value: object) -> CellValue:
     return str(value)
 
 
-def render_master(data: MasterData, resolutions: Mapping[str, str]) -> tuple[dict[str, Grid], list[str]]:
+def render_master(
+    data: MasterData, resolutions: Mapping[str, str]
+) -> tuple[dict[str, Grid], list[str]]:
     """The master tabs as grids, and warnings (e.g. trimmed to stay under Google's cell limit).
 
     Args:
@@ -99,70 +164,135 @@ def render_master(data: MasterData, resolutions: Mapping[str, str]) -> tuple[dic
     customers: Grid = [list(CUSTOMER_HEADERS)]
     for c in data.customers:
         active = [t for t in by_customer[c.id] if t.active]
-        closest = max(active, key=lambda t: (STATUS_RANK.get(t.status or "", 0), -t.id), default=None)
-        customers.append([
-            c.number, *(_cell(format_phone(c.phone) if k == "phone" else getattr(c, k)) for k in SHARED_KEYS),
-            len(active), ", ".join(name[t.agent_id] for t in active) or None,
-            f"{name[closest.agent_id]} ({closest.status or 'no status'})" if closest else None,
-            _cell(c.created_at),
-        ])
+        closest = max(
+            active, key=lambda t: (STATUS_RANK.get(t.status or "", 0), -t.id), default=None
+        )
+        customers.append(
+            [
+                c.number,
+                *(
+                    _cell(format_phone(c.phone) if k == "phone" else getattr(c, k))
+                    for k in SHARED_KEYS
+                ),
+                len(active),
+                ", ".join(name[t.agent_id] for t in active) or None,
+                f"{name[closest.agent_id]} ({closest.status or 'no status'})" if closest else None,
+                _cell(c.created_at),
+            ]
+        )
 
     tracking: Grid = [list(TRACKING_HEADERS)]
     for t in data.trackings:
         c = numbers[t.customer_id]
-        tracking.append([
-            c.number, c.name, format_phone(c.phone), name[t.agent_id],
-            *(_cell(getattr(t, k)) for k in AGENT_KEYS),
-            t.commission_pct, _cell(t.active), _cell(t.lost_to_colleague), _cell(t.tracked_since),
-            _cell(t.last_update),
-        ])
+        tracking.append(
+            [
+                c.number,
+                c.name,
+                format_phone(c.phone),
+                name[t.agent_id],
+                *(_cell(getattr(t, k)) for k in AGENT_KEYS),
+                t.commission_pct,
+                _cell(t.active),
+                _cell(t.lost_to_colleague),
+                _cell(t.tracked_since),
+                _cell(t.last_update),
+            ]
+        )
 
     follow_ups: Grid = [list(FOLLOW_UP_HEADERS)]
     for f, t in data.follow_ups:
         c = numbers[t.customer_id]
-        follow_ups.append([f.number, c.number, c.name, name[t.agent_id], _cell(f.date), f.type, f.method,
-                           f.notes, f.next_action, _cell(f.active)])
+        follow_ups.append(
+            [
+                f.number,
+                c.number,
+                c.name,
+                name[t.agent_id],
+                _cell(f.date),
+                f.type,
+                f.method,
+                f.notes,
+                f.next_action,
+                _cell(f.active),
+            ]
+        )
 
     conflicts: Grid = [list(CONFLICT_HEADERS)]
     for k in data.conflicts:
         cid = f"C{k.id}"
         customer = numbers.get(k.customer_id) if k.customer_id else None
         details = (k.details or {}).get("message") or _details_text(k.details or {})
-        conflicts.append([cid, k.kind, customer.number if customer else None,
-                          name.get(k.agent_id) if k.agent_id else None, k.field, k.current_value,
-                          k.proposed_value, details, _cell(k.opened_at), resolutions.get(cid)])
+        conflicts.append(
+            [
+                cid,
+                k.kind,
+                customer.number if customer else None,
+                name.get(k.agent_id) if k.agent_id else None,
+                k.field,
+                k.current_value,
+                k.proposed_value,
+                details,
+                _cell(k.opened_at),
+                resolutions.get(cid),
+            ]
+        )
 
     commission: Grid = [list(COMMISSION_HEADERS)]
     for agent in sorted(data.agents.values(), key=lambda a: a.key):
         own = [t for t in data.trackings if t.agent_id == agent.id]
         done = [t for t in own if t.active and t.status == "Completed"]
-        commission.append([
-            agent.name, sum(1 for t in own if t.active), len(done),
-            round(sum((t.commission_pct or 0) for t in done) / 100, 2),
-            sum(1 for t in own if t.lost_to_colleague),
-        ])
+        commission.append(
+            [
+                agent.name,
+                sum(1 for t in own if t.active),
+                len(done),
+                round(sum((t.commission_pct or 0) for t in done) / 100, 2),
+                sum(1 for t in own if t.lost_to_colleague),
+            ]
+        )
 
     log: Grid = [list(SYNC_LOG_HEADERS)]
     for run in data.runs:
         s = run.stats or {}
-        log.append([run.id, _cell(run.started_at), _cell(run.finished_at), run.status, s.get("rows_read"),
-                    s.get("customers_created"), s.get("trackings_added"), s.get("cells_written"),
-                    s.get("conflicts_opened"), s.get("agents_failed"),
-                    "; ".join(f"{k}: {v}" for k, v in (run.errors or {}).items()) or None])
+        log.append(
+            [
+                run.id,
+                _cell(run.started_at),
+                _cell(run.finished_at),
+                run.status,
+                s.get("rows_read"),
+                s.get("customers_created"),
+                s.get("trackings_added"),
+                s.get("cells_written"),
+                s.get("conflicts_opened"),
+                s.get("agents_failed"),
+                "; ".join(f"{k}: {v}" for k, v in (run.errors or {}).items()) or None,
+            ]
+        )
 
-    grids = {"Customers": customers, "Tracking": tracking, "Follow-ups": follow_ups,
-             "Conflicts": conflicts, "Commission": commission, "Sync log": log}
+    grids = {
+        "Customers": customers,
+        "Tracking": tracking,
+        "Follow-ups": follow_ups,
+        "Conflicts": conflicts,
+        "Commission": commission,
+        "Sync log": log,
+    }
     return grids, _trim_to_limit(grids)
 
 
 def _details_text(details: Mapping[str, object]) -> str | None:
-    parts = [f"{k}: {cell_text(v) if not isinstance(v, dict | list) else v}"
-             for k, v in details.items() if k not in ("values",)]
+    parts = [
+        f"{k}: {v}"
+        for k, v in details.items()
+        if k not in ("values",)
+    ]
     return "; ".join(parts) or None
 
 
 def _trim_to_limit(grids: dict[str, Grid]) -> list[str]:
     """Keep the master under Google's 10-million-cell limit by trimming the longest logs first."""
+
     def cells() -> int:
         return sum(len(g) * max((len(r) for r in g), default=0) for g in grids.values())
 
@@ -173,8 +303,9 @@ def _trim_to_limit(grids: dict[str, Grid]) -> list[str]:
             break
         width = len(grids[tab][0])
         keep = max(1, len(grids[tab]) - (total - MASTER_CELL_LIMIT) // width - 1)
-        warnings.append(f"master tab {tab} trimmed to {keep - 1} rows to stay under "
-                        f"{MASTER_CELL_LIMIT:,} cells")
+        warnings.append(
+            f"master tab {tab} trimmed to {keep - 1} rows to stay under {MASTER_CELL_LIMIT:,} cells"
+        )
         del grids[tab][keep:]
     return warnings
 

@@ -9,6 +9,7 @@ instead of being dropped.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 import unicodedata
@@ -108,7 +109,8 @@ _ARABIC_NUMERALS = str.maketrans(
 )
 # Spellings that differ only by hamza, alef maqsura or ta marbuta count as the same word.
 _ARABIC_LETTERS = str.maketrans(
-    "أإآىة", "اااي" + "ه", "\u0640\u064b\u064c\u064d\u064e\u064f\u0650\u0651\u0652"
+    {"أ": "ا", "إ": "ا", "آ": "ا", "ى": "ي", "ة": "ه"}
+    | dict.fromkeys("\u0640\u064b\u064c\u064d\u064e\u064f\u0650\u0651\u0652")  # tatweel, harakat
 )
 
 _SHOWN_MAX = 60
@@ -360,7 +362,7 @@ def parse_value(field: Field, raw: CellValue, options: ParseOptions) -> object:
     if _is_empty(raw):
         return None
     if field.kind is Kind.TEXT:
-        return _strip(cell_text(raw)) if not isinstance(raw, str) else _strip(raw)
+        return _strip(raw if isinstance(raw, str) else cell_text(raw))
     if field.kind is Kind.PHONE:
         return _strip(raw) if isinstance(raw, str) else raw
     if field.kind is Kind.DATE:
@@ -379,7 +381,13 @@ def _is_empty(value: CellValue) -> bool:
 
 
 def _strip(text: str) -> str:
+    if text and not (_is_edge(text[0]) or _is_edge(text[-1])):
+        return text  # the common case: no regex needed
     return _EDGES.sub("", text)
+
+
+def _is_edge(char: str) -> bool:
+    return char.isspace() or char in _MARKS
 
 
 def _shown(raw: CellValue) -> str:
@@ -423,6 +431,16 @@ def _fold_choice(text: str) -> str:
     return header_key(text).translate(_ARABIC_LETTERS)
 
 
+@functools.cache
+def _choice_index(choices: tuple[str, ...]) -> dict[str, str]:
+    """Folded choice or synonym -> canonical choice; the first choice wins a tie."""
+    index: dict[str, str] = {}
+    for choice in choices:
+        for name in (choice, *_CHOICE_SYNONYMS.get(choice, ())):
+            index.setdefault(_fold_choice(name), choice)
+    return index
+
+
 def parse_choice(field: Field, raw: CellValue) -> str:
     """The canonical choice a cell means.
 
@@ -434,11 +452,9 @@ def parse_choice(field: Field, raw: CellValue) -> str:
         ValueError: the cell names none of the field's choices.
     """
     if isinstance(raw, str):
-        folded = _fold_choice(raw)
-        for choice in field.choices:
-            names = (choice, *_CHOICE_SYNONYMS.get(choice, ()))
-            if any(_fold_choice(name) == folded for name in names):
-                return choice
+        choice = _choice_index(field.choices).get(_fold_choice(raw))
+        if choice is not None:
+            return choice
     raise ValueError(f"{_shown(raw)} is not one of {', '.join(field.choices)}")
 
 
@@ -531,6 +547,22 @@ _DAY_MONTH_YEAR = re.compile(_DAY + r"[ ./-]?" + _MONTH + r"[ ,./-]{0,2}" + _YEA
 # A separator must follow the day here: "March 2026" is no day 20 of year 26.
 _MONTH_DAY_YEAR = re.compile(_MONTH + r"[ ./-]?" + _DAY + r"[ ,./-]{1,2}" + _YEAR + _TIME)
 
+# Words the dateutil fallback may meet besides one month name; any other word means the
+# cell is not a date ("tomorrow", "next week"), whatever dateutil would make of it.
+# fmt: off
+_DATE_NOISE = frozenset((
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+    "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun",
+    "of", "at", "on", "the", "st", "nd", "rd", "th", "am", "pm", "utc", "gmt", "z",
+))
+_ARABIC_DATE_NOISE = frozenset(word.translate(_ARABIC_LETTERS) for word in (
+    "الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد", "يوم", "في",
+))
+# fmt: on
+_TIME_OF_DAY = re.compile(
+    r"\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s?(?:[ap]\.?m\.?)?\s?(?:[+-]\d{2}:?\d{2})?"
+)
+_TOKEN = re.compile(r"[^\W\d_]+|\d+")
 # Two fallback defaults differing in year, month and day: a part dateutil filled in
 # from a default (it silently uses today's) shows up as a difference between them.
 _DEFAULT_A = dt.datetime(2001, 1, 1)
@@ -601,23 +633,66 @@ def _parse_date_text(raw: str, *, day_first: bool) -> dt.date:
 
 
 def _parse_date_fallback(raw: str, text: str, *, day_first: bool) -> dt.date:
-    """Anything else with words in it ("Thu, 15 Jan 2026 10:00"), read by dateutil."""
-    if not re.search(r"[^\W\d_]", text):
-        # Digits alone ("15", "45306", "1 2 3") are no format we know; dateutil would guess.
-        raise ValueError(f"could not read {_shown(raw)} as a date")
+    """Anything else naming a month ("Thu, 15 Jan 2026 10:00 GMT"), read by dateutil.
+
+    dateutil guesses freely ("8 8 t t March" is a date to it), so the text must first
+    hold exactly one month name, one day, one year, an optional time and only harmless
+    words (weekdays, "of", "at", ...); dateutil's reading must then agree with those parts.
+    """
+    unreadable = ValueError(f"could not read {_shown(raw)} as a date")
+    incomplete = ValueError(
+        f"could not read {_shown(raw)} as a date: it needs a day, a month and a year"
+    )
+
+    def fold(token: str) -> str:
+        return token.casefold().translate(_ARABIC_LETTERS)
+
+    months: list[tuple[int, int]] = []  # (token position, month)
+    numbers: list[tuple[int, str]] = []  # (token position, digits)
+    for position, token in enumerate(map(fold, _TOKEN.findall(_TIME_OF_DAY.sub(" ", text)))):
+        if token.isdigit():
+            numbers.append((position, token))
+        elif token in _MONTHS:
+            months.append((position, _MONTHS[token]))
+        elif token not in _DATE_NOISE and token not in _ARABIC_DATE_NOISE:
+            raise unreadable
+    days = [digits for _, digits in numbers if len(digits) <= 2]
+    years = [digits for _, digits in numbers if len(digits) == 4]
+    # "Thu, 15 Jan 26": a two-digit year only as the last number, after day and month.
+    if (
+        not years
+        and len(days) == 2
+        and len(months) == 1
+        and len(numbers[-1][1]) == 2
+        and months[0][0] < numbers[-1][0]
+    ):
+        years = [days.pop()]
+    if len(months) > 1 or len(days) > 1 or len(years) > 1 or len(days) + len(years) < len(numbers):
+        raise unreadable
+    if not (months and days and years):
+        raise incomplete
+    year, month, day = _full_year(years[0]), months[0][1], int(days[0])
+
+    def for_dateutil(match: re.Match[str]) -> str:
+        token = fold(match[0])
+        if token in _MONTHS:
+            return _MONTH_NAMES[_MONTHS[token] - 1]  # it knows English month names only
+        if token in _ARABIC_DATE_NOISE:
+            return ""
+        return token.upper() if token in ("utc", "gmt", "z") else match[0]
+
+    english = _TOKEN.sub(for_dateutil, text)
     try:
-        first = date_parser.parse(text, default=_DEFAULT_A, dayfirst=day_first, ignoretz=True)
-        second = date_parser.parse(text, default=_DEFAULT_B, dayfirst=day_first, ignoretz=True)
-    except (ValueError, OverflowError) as exc:
-        raise ValueError(f"could not read {_shown(raw)} as a date") from exc
-    if first.date() != second.date():
-        raise ValueError(
-            f"could not read {_shown(raw)} as a date: it needs a day, a month and a year"
-        )
-    year = first.year
-    if not re.search(r"\d{3}", text):
-        year = _full_year(f"{year % 100:02d}")  # dateutil's own two-digit window moves yearly
-    return _make_date(raw, year, first.month, first.day)
+        first = date_parser.parse(english, default=_DEFAULT_A, dayfirst=day_first, ignoretz=True)
+        second = date_parser.parse(english, default=_DEFAULT_B, dayfirst=day_first, ignoretz=True)
+    except (ValueError, OverflowError):
+        # dateutil refuses impossible days too: say which, if that is the reason.
+        _make_date(raw, year, month, day)
+        raise unreadable from None
+    # dateutil has its own window for two-digit years: only the last two digits must agree.
+    if first != second or (first.year % 100, first.month, first.day) != (year % 100, month, day):
+        raise unreadable
+    return _make_date(raw, year, month, day)
 
 
 def _check_time(raw: str, match: re.Match[str]) -> None:

@@ -38,8 +38,12 @@ from sync.model import Agent, Conflict, Customer, SyncRun, Tracking
 from sync.sheets import Backend, XlsxBackend
 
 MASTER_LAYOUT = {
-    "Customers": CUSTOMER_HEADERS, "Tracking": TRACKING_HEADERS, "Follow-ups": FOLLOW_UP_HEADERS,
-    "Conflicts": CONFLICT_HEADERS, "Commission": COMMISSION_HEADERS, "Sync log": SYNC_LOG_HEADERS,
+    "Customers": CUSTOMER_HEADERS,
+    "Tracking": TRACKING_HEADERS,
+    "Follow-ups": FOLLOW_UP_HEADERS,
+    "Conflicts": CONFLICT_HEADERS,
+    "Commission": COMMISSION_HEADERS,
+    "Sync log": SYNC_LOG_HEADERS,
 }
 
 
@@ -60,8 +64,12 @@ def agent_layout() -> dict[str, Any]:
         "tabs": {tab: [f.header for f in fs] for tab, fs in AGENT_TABS.items()},
         "text_columns": {CUSTOMERS_TAB: ["Phone", "Other phone"], FOLLOW_UPS_TAB: ["Phone"]},
         "dropdowns": {
-            CUSTOMERS_TAB: {"Status": list(STATUSES), "Interest": list(INTERESTS),
-                            "Degree": list(DEGREES), "Gender": list(GENDERS)},
+            CUSTOMERS_TAB: {
+                "Status": list(STATUSES),
+                "Interest": list(INTERESTS),
+                "Degree": list(DEGREES),
+                "Gender": list(GENDERS),
+            },
             FOLLOW_UPS_TAB: {"Type": list(FOLLOW_UP_TYPES)},
         },
         "protected": {
@@ -86,14 +94,20 @@ def init(config: Config, engine: Engine, backend: Backend) -> list[str]:
     aliases = {every[key].header: names for key, names in config.aliases.items()}
     for cfg in config.agents:
         changes += backend.ensure_layout(
-            config.agent_source(cfg), layout["tabs"], text_columns=layout["text_columns"],
-            dropdowns=layout["dropdowns"], protected=layout["protected"], aliases=aliases,
+            config.agent_source(cfg),
+            layout["tabs"],
+            text_columns=layout["text_columns"],
+            dropdowns=layout["dropdowns"],
+            protected=layout["protected"],
+            aliases=aliases,
         )
     changes += backend.ensure_layout(config.master_source(), MASTER_LAYOUT)
     return changes
 
 
-def sync_once(config: Config, engine: Engine, backend: Backend, progress: Progress | None = None) -> CycleReport:
+def sync_once(
+    config: Config, engine: Engine, backend: Backend, progress: Progress | None = None
+) -> CycleReport:
     return Cycle(config, engine, backend, progress).run()
 
 
@@ -115,19 +129,27 @@ def lookup(engine: Engine, raw_phone: str, default_region: str) -> Lookup:
     if parsed.e164 is None:
         return Lookup(None, f"'{raw_phone}' is not a valid phone number", None, [])
     with session_factory(engine)() as s:
-        customer = s.execute(select(Customer).where(Customer.phone == parsed.e164)).scalar_one_or_none()
+        customer = s.execute(
+            select(Customer).where(Customer.phone == parsed.e164)
+        ).scalar_one_or_none()
         if customer is None:
             return Lookup(parsed.e164, parsed.warning, None, [])
         trackers = s.execute(
-            select(Agent.name, Tracking.tracked_since).join(Agent, Agent.id == Tracking.agent_id)
+            select(Agent.name, Tracking.tracked_since)
+            .join(Agent, Agent.id == Tracking.agent_id)
             .where(Tracking.customer_id == customer.id, Tracking.active.is_(True))
             .order_by(Tracking.tracked_since)
         ).all()
-        shared = {f.header: _text(getattr(customer, f.key)) for f in FIELDS_BY_KEY.values()
-                  if f.owner is Owner.SHARED}
+        shared = {
+            f.header: _text(getattr(customer, f.key))
+            for f in FIELDS_BY_KEY.values()
+            if f.owner is Owner.SHARED
+        }
         shared["Phone"] = format_phone(customer.phone)
         return Lookup(
-            parsed.e164, parsed.warning, {"Customer #": customer.number, **shared},
+            parsed.e164,
+            parsed.warning,
+            {"Customer #": customer.number, **shared},
             [{"agent": name, "since": since.date().isoformat()} for name, since in trackers],
         )
 
@@ -146,9 +168,14 @@ def open_conflicts(session: Session, kind: str | None = None) -> list[dict[str, 
         stmt = stmt.where(Conflict.kind == kind)
     return [
         {
-            "id": f"C{c.id}", "kind": c.kind, "customer": customers.get(c.customer_id or -1),
-            "agent": agents.get(c.agent_id or -1), "field": c.field, "current": c.current_value,
-            "proposed": c.proposed_value, "opened": c.opened_at.isoformat(timespec="seconds"),
+            "id": f"C{c.id}",
+            "kind": c.kind,
+            "customer": customers.get(c.customer_id or -1),
+            "agent": agents.get(c.agent_id or -1),
+            "field": c.field,
+            "current": c.current_value,
+            "proposed": c.proposed_value,
+            "opened": c.opened_at.isoformat(timespec="seconds"),
             "details": c.details or {},
         }
         for c in session.execute(stmt).scalars()
@@ -159,8 +186,11 @@ def status(engine: Engine, limit: int = 10) -> dict[str, Any]:
     with session_factory(engine)() as s:
         runs = list(s.execute(select(SyncRun).order_by(SyncRun.id.desc()).limit(limit)).scalars())
         by_kind = dict(
-            s.execute(select(Conflict.kind, func.count()).where(Conflict.status == "open")
-                      .group_by(Conflict.kind)).all()
+            s.execute(
+                select(Conflict.kind, func.count())
+                .where(Conflict.status == "open")
+                .group_by(Conflict.kind)
+            ).all()
         )
         failing = [
             {"agent": a.key, "failures_in_a_row": a.failures_in_a_row, "last_error": a.last_error}
@@ -168,20 +198,30 @@ def status(engine: Engine, limit: int = 10) -> dict[str, Any]:
         ]
         counts = {
             "customers": s.scalar(select(func.count()).select_from(Customer)) or 0,
-            "active_trackings": s.scalar(select(func.count()).select_from(Tracking)
-                                         .where(Tracking.active.is_(True))) or 0,
+            "active_trackings": s.scalar(
+                select(func.count()).select_from(Tracking).where(Tracking.active.is_(True))
+            )
+            or 0,
         }
     last_ok = next((r for r in runs if r.status == "ok"), None)
     return {
         "runs": [
-            {"id": r.id, "started": r.started_at.isoformat(timespec="seconds"),
-             "finished": r.finished_at.isoformat(timespec="seconds") if r.finished_at else None,
-             "status": r.status, "stats": r.stats, "errors": r.errors,
-             "last_checked": r.last_checked_at.isoformat(timespec="seconds") if r.last_checked_at else None}
+            {
+                "id": r.id,
+                "started": r.started_at.isoformat(timespec="seconds"),
+                "finished": r.finished_at.isoformat(timespec="seconds") if r.finished_at else None,
+                "status": r.status,
+                "stats": r.stats,
+                "errors": r.errors,
+                "last_checked": r.last_checked_at.isoformat(timespec="seconds")
+                if r.last_checked_at
+                else None,
+            }
             for r in runs
         ],
         "last_success": last_ok.finished_at.isoformat(timespec="seconds")
-        if last_ok and last_ok.finished_at else None,
+        if last_ok and last_ok.finished_at
+        else None,
         "open_conflicts": by_kind,
         "failing_agents": failing,
         **counts,

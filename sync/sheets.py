@@ -918,7 +918,8 @@ class XlsxBackend:
                 result = WriteResult(
                     applied=len(writes) - len(skipped),
                     skipped=skipped,
-                    concurrent=read_version is not None and _fingerprint_bytes(data) != read_version,
+                    concurrent=read_version is not None
+                    and _fingerprint_bytes(data) != read_version,
                 )
                 if not cells:
                     result.version = _fingerprint_bytes(data)

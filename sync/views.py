@@ -133,15 +133,30 @@ def plan_writes(
             if now == value_text(desired):
                 continue
             writes.append(
-                CellWrite(tab, header_row, titles.get(key) or fields[key].header, plan.index,
-                          raw if raw is not None else "", cell_for(desired), plan.anchor)
+                CellWrite(
+                    tab,
+                    header_row,
+                    titles.get(key) or fields[key].header,
+                    plan.index,
+                    raw if raw is not None else "",
+                    cell_for(desired),
+                    plan.anchor,
+                )
             )
     for group, values in appended:
         for key, desired in values.items():
             if key in fields and desired is not None and desired != "":
                 writes.append(
-                    CellWrite(tab, header_row, titles.get(key) or fields[key].header, None, "",
-                              cell_for(desired), (), group)
+                    CellWrite(
+                        tab,
+                        header_row,
+                        titles.get(key) or fields[key].header,
+                        None,
+                        "",
+                        cell_for(desired),
+                        (),
+                        group,
+                    )
                 )
     return writes
 
@@ -149,7 +164,7 @@ def plan_writes(
 def plan_grid_writes(
     tab: str, current: Sequence[Sequence[CellValue]], desired: Sequence[Sequence[CellValue]]
 ) -> list[CellWrite]:
-    """Positional cell diff of a sync-owned tab (the master): write what differs, clear what is extra."""
+    """Positional cell diff of a sync-owned tab (the master): write what differs, clear the rest."""
     writes: list[CellWrite] = []
     height = max(len(current), len(desired))
     for r in range(height):

@@ -25,8 +25,12 @@ def _pg_schema_url() -> Iterator[str]:
     """A fresh PostgreSQL schema for one test, dropped afterwards."""
     if not PG_URL:
         if IN_CI:
-            pytest.fail("CI=true but SHEETSYNC_TEST_PG_URL is not set: the PostgreSQL half must run in CI")
-        pytest.skip("PostgreSQL tests need SHEETSYNC_TEST_PG_URL (e.g. postgresql+psycopg://postgres@127.0.0.1/test)")
+            pytest.fail(
+                "CI=true but SHEETSYNC_TEST_PG_URL is not set: the PostgreSQL half must run in CI"
+            )
+        pytest.skip(
+            "PostgreSQL tests need SHEETSYNC_TEST_PG_URL (e.g. postgresql+psycopg://postgres@127.0.0.1/test)"
+        )
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     schema = f"t_{uuid.uuid4().hex[:12]}"
     try:
@@ -34,7 +38,9 @@ def _pg_schema_url() -> Iterator[str]:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:  # noqa: BLE001 - the reason is shown in the skip/fail message
         admin.dispose()
-        message = f"PostgreSQL at SHEETSYNC_TEST_PG_URL is unreachable: {exc.__class__.__name__}: {exc}"
+        message = (
+            f"PostgreSQL at SHEETSYNC_TEST_PG_URL is unreachable: {exc.__class__.__name__}: {exc}"
+        )
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)

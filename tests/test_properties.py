@@ -120,11 +120,18 @@ class Player:
     def play(self, s: object) -> None:
         w = self.world
         if isinstance(s, Add):
-            w.type_rows(s.agent, [{
-                "Name": f"Customer {s.name % 7}", "Phone": typed(NUMBERS[s.number], s.style),
-                "Desired university": self.token(s.agent, "uni"), "Status": STATUSES[s.status % 5],
-                "Notes": self.token(s.agent, "notes"),
-            }])
+            w.type_rows(
+                s.agent,
+                [
+                    {
+                        "Name": f"Customer {s.name % 7}",
+                        "Phone": typed(NUMBERS[s.number], s.style),
+                        "Desired university": self.token(s.agent, "uni"),
+                        "Status": STATUSES[s.status % 5],
+                        "Notes": self.token(s.agent, "notes"),
+                    }
+                ],
+            )
         elif isinstance(s, EditPrivate | EditShared | Remove | Duplicate | Sort):
             grid = w.grid(s.agent)
             rows = grid[1:]
@@ -133,14 +140,20 @@ class Player:
             header = [cell_text(h) for h in grid[0]]
             if isinstance(s, Sort):
                 col = header.index("Name")
-                rows.sort(key=lambda r: cell_text(r[col] if col < len(r) else None), reverse=s.reverse)
+                rows.sort(
+                    key=lambda r: cell_text(r[col] if col < len(r) else None), reverse=s.reverse
+                )
             else:
                 target = rows[s.row % len(rows)]
                 if isinstance(s, EditPrivate):
                     field = PRIVATE[s.field]
                     col = header.index(field)
                     target.extend([None] * (col + 1 - len(target)))
-                    target[col] = STATUSES[self.counter % 5] if field == "Status" else self.token(s.agent, "edit")
+                    target[col] = (
+                        STATUSES[self.counter % 5]
+                        if field == "Status"
+                        else self.token(s.agent, "edit")
+                    )
                 elif isinstance(s, EditShared):
                     col = header.index("Email")
                     target.extend([None] * (col + 1 - len(target)))
@@ -155,13 +168,15 @@ class Player:
 
 
 def private_cells(world: World) -> dict[str, list[tuple[str, ...]]]:
-    """Every agent's private cells, as a sorted multiset of rows (sorting rows doesn't change it)."""
+    """Every agent's private cells as a sorted multiset of rows (sorting rows doesn't change it)."""
     found = {}
     for key in AGENTS:
         grid = world.grid(key)
         header = [cell_text(h) for h in grid[0]]
         cols = [header.index(f) for f in ("Desired university", "Notes", "Counselor notes")]
-        found[key] = sorted(tuple(cell_text(r[c]) if c < len(r) else "" for c in cols) for r in grid[1:])
+        found[key] = sorted(
+            tuple(cell_text(r[c]) if c < len(r) else "" for c in cols) for r in grid[1:]
+        )
     return found
 
 
@@ -188,7 +203,9 @@ def check_promises(world: World) -> None:
                 assert not leaked, f"{key}'s sheet shows {other}'s tracking: {leaked}"
         for row in grid[1:]:
             get = {h: cell_text(row[i]) if i < len(row) else "" for i, h in enumerate(header)}
-            phone = normalize_phone(row[header.index("Phone")] if header.index("Phone") < len(row) else None)
+            phone = normalize_phone(
+                row[header.index("Phone")] if header.index("Phone") < len(row) else None
+            )
             if phone is None:
                 continue
             # Promise 1: a valid phone has exactly one customer, and the row shows its number.
@@ -205,8 +222,9 @@ def check_promises(world: World) -> None:
             assert cell_text(tracking.counselor_notes) == get["Counselor notes"]
             email = get["Email"]
             if email and email != (customer.email or ""):
-                assert (customer.id, "email", agent_ids[key], email) in proposals, \
+                assert (customer.id, "email", agent_ids[key], email) in proposals, (
                     f"{key}'s email {email!r} for {phone} is neither canonical nor proposed"
+                )
 
 
 def dump(world: World) -> dict[str, object]:
@@ -227,7 +245,10 @@ def dump(world: World) -> dict[str, object]:
 
 
 PROPERTY_SETTINGS = settings(
-    max_examples=25, deadline=None, derandomize=False, print_blob=True,
+    max_examples=25,
+    deadline=None,
+    derandomize=False,
+    print_blob=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 

@@ -80,6 +80,11 @@ DATES = [
     pytest.param("15-JAN-2026", True, JAN_15, id="d-mon-y-dashes-upper"),
     pytest.param("Sept 3 2026", True, dt.date(2026, 9, 3), id="sept"),
     pytest.param("Thu, 15 Jan 2026 10:00:00 GMT", True, JAN_15, id="rfc-2822-via-dateutil"),
+    pytest.param("Thu, 15 Jan 26", False, JAN_15, id="weekday-and-two-digit-year"),
+    pytest.param("Thursday, January 15, 2026 at 10:30 AM", True, JAN_15, id="long-english"),
+    pytest.param("15th of January 2026", True, JAN_15, id="dth-of-month"),
+    pytest.param("2026 January 15", True, JAN_15, id="y-month-d"),
+    pytest.param("الخميس ١٥ يناير ٢٠٢٦", True, JAN_15, id="arabic-weekday-and-month"),
     pytest.param("١٥/٠١/٢٠٢٦", True, JAN_15, id="arabic-indic-digits"),
     pytest.param("۱۵/۰۱/۲۰۲۶", True, JAN_15, id="persian-digits"),
     pytest.param("١٥ يناير ٢٠٢٦", True, JAN_15, id="arabic-month-name"),
@@ -119,6 +124,12 @@ DATE_REJECTS = [
     pytest.param("0202-01-15", "the year 202 is not between", id="typo-year"),
     pytest.param("2026-01-15T25:00", "the time is not a time", id="bad-time"),
     pytest.param("15 Janvier 2026", "could not read '15 Janvier 2026'", id="unknown-month"),
+    pytest.param("next Monday", "could not read 'next Monday' as a date", id="next-monday"),
+    pytest.param("8 8 t t March", "could not read '8 8 t t March' as a date", id="dateutil-bait"),
+    pytest.param("15 15 Jan", "could not read '15 15 Jan' as a date", id="two-days-no-year"),
+    pytest.param("Jan 15 2026 Feb", "could not read 'Jan 15 2026 Feb'", id="two-months"),
+    pytest.param("March 15 5", "could not read 'March 15 5' as a date", id="one-digit-year"),
+    pytest.param("Thu, 31 Feb 2026", "February 2026 has no day 31", id="fallback-no-such-day"),
     pytest.param(0, "date serials, from 1 to 80000", id="serial-0"),
     pytest.param(80001, "date serials, from 1 to 80000", id="serial-too-big"),
     pytest.param(-3.5, "date serials", id="serial-negative"),
@@ -313,8 +324,17 @@ def test_phones_are_kept_as_read(raw: CellValue, expected: CellValue) -> None:
 
 @pytest.mark.parametrize(
     ("index", "letter"),
-    [(0, "A"), (2, "C"), (25, "Z"), (26, "AA"), (27, "AB"), (51, "AZ"), (52, "BA"), (701, "ZZ"),
-     (702, "AAA")],
+    [
+        (0, "A"),
+        (2, "C"),
+        (25, "Z"),
+        (26, "AA"),
+        (27, "AB"),
+        (51, "AZ"),
+        (52, "BA"),
+        (701, "ZZ"),
+        (702, "AAA"),
+    ],
     ids=str,
 )
 def test_column_letters(index: int, letter: str) -> None:
@@ -359,7 +379,11 @@ def test_arabic_headers_are_understood() -> None:
     grid: Grid = [["الاسم", "\u200fالهاتف\u200f", "الحالة", "ملاحظات", "تاريخ الميلاد"]]
     header = header_of(grid)
     assert header.columns == {
-        "name": 0, "phone": 1, "status": 2, "notes": 3, "date_of_birth": 4,
+        "name": 0,
+        "phone": 1,
+        "status": 2,
+        "notes": 3,
+        "date_of_birth": 4,
     }
     assert header.titles["phone"] == "الهاتف"
 
@@ -368,7 +392,11 @@ def test_headers_match_whatever_the_case_spaces_and_underscores() -> None:
     grid: Grid = [["  NAME ", "phone_number", "Date-of-Birth", "next follow up", "commission_pct"]]
     header = header_of(grid)
     assert header.columns == {
-        "name": 0, "phone": 1, "date_of_birth": 2, "next_follow_up": 3, "commission_pct": 4,
+        "name": 0,
+        "phone": 1,
+        "date_of_birth": 2,
+        "next_follow_up": 3,
+        "commission_pct": 4,
     }
     assert header.titles["name"] == "NAME"
 
@@ -428,7 +456,9 @@ def test_missing_phone_names_the_place_and_the_header() -> None:
 def test_header_beyond_the_scanned_rows_is_not_found() -> None:
     grid: Grid = [["Ali's customers"]] * 3 + [["Name", "Phone"]]
     assert header_of(grid).row == 3
-    with pytest.raises(LayoutError, match="header row not found in the first 3 rows: missing Name and Phone"):
+    with pytest.raises(
+        LayoutError, match="header row not found in the first 3 rows: missing Name and Phone"
+    ):
         header_of(grid, ParseOptions(header_scan_rows=3))
 
 
@@ -452,7 +482,9 @@ def test_two_columns_meaning_phone_are_refused_naming_both() -> None:
 
 def test_three_columns_meaning_one_field_are_all_named() -> None:
     grid: Grid = [["Name", "Phone", "Mobile", "الهاتف"]]
-    with pytest.raises(LayoutError, match=r"columns B \(Phone\), C \(Mobile\) and D \(الهاتف\) all"):
+    with pytest.raises(
+        LayoutError, match=r"columns B \(Phone\), C \(Mobile\) and D \(الهاتف\) all"
+    ):
         header_of(grid)
 
 
@@ -466,8 +498,14 @@ def test_follow_up_headers() -> None:
     header = find_header(
         grid, FOLLOW_UP_FIELDS, required=["phone", "date"], options=DAY_FIRST, where=WHERE
     )
-    assert list(header.columns) == ["follow_up_number", "customer_number", "phone", "date",
-                                    "type", "notes"]
+    assert list(header.columns) == [
+        "follow_up_number",
+        "customer_number",
+        "phone",
+        "date",
+        "type",
+        "notes",
+    ]
 
 
 # --------------------------------------------------------------------------- rows
@@ -544,8 +582,20 @@ def test_rows_above_the_header_are_not_parsed() -> None:
 
 # --------------------------------------------------------------------------- properties
 
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December"]
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 ARABIC_DIGITS = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 
 
@@ -565,10 +615,14 @@ DATE_FORMATS = {
     "mon-d-y": (lambda d: f"{MONTHS[d.month - 1][:3]} {d.day}, {d.year}", (True, False), False),
     "d-month-y": (lambda d: f"{d.day} {MONTHS[d.month - 1]} {d.year}", (True, False), False),
     "d-mon-yy": (
-        lambda d: f"{d.day} {MONTHS[d.month - 1][:3]} {d.year % 100:02d}", (True, False), True
+        lambda d: f"{d.day} {MONTHS[d.month - 1][:3]} {d.year % 100:02d}",
+        (True, False),
+        True,
     ),
     "arabic-dmy": (
-        lambda d: f"{d.day}/{d.month}/{d.year}".translate(ARABIC_DIGITS), (True,), False
+        lambda d: f"{d.day}/{d.month}/{d.year}".translate(ARABIC_DIGITS),
+        (True,),
+        False,
     ),
     "iso-datetime": (lambda d: f"{d.isoformat()}T13:45:10Z", (True, False), False),
     "serial": (_serial, (True, False), False),

@@ -36,8 +36,12 @@ class World:
             "sync": {"backend": "xlsx", **sync},
             "master": {"workbook": "master.xlsx"},
             "agents": [
-                {"key": key, "name": NAMES.get(key, key.title()), "email": f"{key}@company.com",
-                 "workbook": f"agents/{key}.xlsx"}
+                {
+                    "key": key,
+                    "name": NAMES.get(key, key.title()),
+                    "email": f"{key}@company.com",
+                    "workbook": f"agents/{key}.xlsx",
+                }
                 for key in agents
             ],
         }
@@ -65,12 +69,16 @@ class World:
         header = [cell_text(h) for h in grid[0]]
         out = []
         for row in grid[1:]:
-            cells = {h: cell_text(row[i]) if i < len(row) else "" for i, h in enumerate(header) if h}
+            cells = {
+                h: cell_text(row[i]) if i < len(row) else "" for i, h in enumerate(header) if h
+            }
             if any(cells.values()):
                 out.append(cells)
         return out
 
-    def type_rows(self, agent: str, rows: Iterable[Mapping[str, CellValue]], tab: str = "Customers") -> None:
+    def type_rows(
+        self, agent: str, rows: Iterable[Mapping[str, CellValue]], tab: str = "Customers"
+    ) -> None:
         """Append rows as an agent would type them (only the given columns)."""
         grid = self.grid(agent, tab)
         header = [cell_text(h) for h in grid[0]]
@@ -85,15 +93,22 @@ class World:
             grid.append(new)
         self.backend.set_tab(self.source(agent), tab, grid)
 
-    def edit(self, agent: str, match: Mapping[str, str], changes: Mapping[str, CellValue],
-             tab: str = "Customers") -> None:
+    def edit(
+        self,
+        agent: str,
+        match: Mapping[str, str],
+        changes: Mapping[str, CellValue],
+        tab: str = "Customers",
+    ) -> None:
         """Change cells of the row(s) whose cells equal ``match``."""
         grid = self.grid(agent, tab)
         header = [cell_text(h) for h in grid[0]]
         hit = 0
         for row in grid[1:]:
-            if all(cell_text(row[header.index(k)] if header.index(k) < len(row) else None) == v
-                   for k, v in match.items()):
+            if all(
+                cell_text(row[header.index(k)] if header.index(k) < len(row) else None) == v
+                for k, v in match.items()
+            ):
                 for key, value in changes.items():
                     i = header.index(key)
                     row.extend([None] * (i + 1 - len(row)))
@@ -106,9 +121,12 @@ class World:
         grid = self.grid(agent, tab)
         header = [cell_text(h) for h in grid[0]]
         kept = [grid[0]] + [
-            row for row in grid[1:]
-            if not all(cell_text(row[header.index(k)] if header.index(k) < len(row) else None) == v
-                       for k, v in match.items())
+            row
+            for row in grid[1:]
+            if not all(
+                cell_text(row[header.index(k)] if header.index(k) < len(row) else None) == v
+                for k, v in match.items()
+            )
         ]
         assert len(kept) < len(grid), f"no row of {agent}/{tab} matches {match}"
         self.backend.set_tab(self.source(agent), tab, kept)

@@ -1,0 +1,210 @@
+"""The command line, run as a user runs it (a real process), on .xlsx workbooks and SQLite."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+CONFIG = """
+[database]
+url = "sqlite:///sheetsync.db"
+[master]
+workbook = "master.xlsx"
+[[agents]]
+key = "ali"
+name = "Ali Hassan"
+workbook = "agents/ali.xlsx"
+[[agents]]
+key = "sara"
+name = "Sara Ahmed"
+workbook = "agents/sara.xlsx"
+"""
+
+
+def sheetsync(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "sync", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Path:
+    (tmp_path / "sheetsync.toml").write_text(CONFIG, encoding="utf-8")
+    assert sheetsync(tmp_path, "init").returncode == 0
+    return tmp_path
+
+
+def type_row(book: Path, values: dict[str, object]) -> None:
+    wb = openpyxl.load_workbook(book)
+    ws = wb["Customers"]
+    header = [c.value for c in ws[1]]
+    ws.append([values.get(h) for h in header])
+    wb.save(book)
+
+
+def test_init_is_idempotent_and_creates_the_layout(deployment: Path):
+    again = sheetsync(deployment, "init")
+    assert again.returncode == 0
+    assert "init: 0 change(s)" in again.stdout
+    wb = openpyxl.load_workbook(deployment / "agents/ali.xlsx")
+    assert wb.sheetnames == ["Customers", "Follow-ups"]
+    assert [c.value for c in wb["Customers"][1]][:3] == ["Customer #", "Name", "Phone"]
+    master = openpyxl.load_workbook(deployment / "master.xlsx")
+    assert master.sheetnames == [
+        "Customers",
+        "Tracking",
+        "Follow-ups",
+        "Conflicts",
+        "Commission",
+        "Sync log",
+    ]
+
+
+def test_sync_json_status_conflicts_and_lookup(deployment: Path):
+    type_row(
+        deployment / "agents/ali.xlsx",
+        {
+            "Name": "Ahmed Mohamed",
+            "Phone": "+20 100 123 4567",
+            "Status": "In progress",
+            "Notes": "ali private",
+        },
+    )
+    type_row(
+        deployment / "agents/sara.xlsx",
+        {
+            "Name": "Ahmed Mohamed",
+            "Phone": "01001234567",
+            "Email": "a@example.com",
+            "Notes": "sara private",
+        },
+    )
+    type_row(deployment / "agents/sara.xlsx", {"Name": "Typo", "Phone": "12"})
+
+    run = sheetsync(deployment, "sync", "--json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    for key in (
+        "customers_created",
+        "trackings_added",
+        "rows_read",
+        "cells_written",
+        "conflicts_opened",
+        "agents_failed",
+    ):
+        assert key in report
+    assert (report["customers_created"], report["trackings_added"], report["rows_read"]) == (
+        1,
+        2,
+        3,
+    )
+    assert report["conflicts_opened"] == 1 and report["agents_failed"] == 0
+
+    idle = json.loads(sheetsync(deployment, "sync", "--json").stdout)
+    assert idle["cells_written"] == 0 and idle["sources_read"] == 0
+
+    status = json.loads(sheetsync(deployment, "status", "--json").stdout)
+    assert status["customers"] == 1 and status["open_conflicts"] == {"invalid_phone": 1}
+    assert status["last_success"] is not None
+
+    conflicts = json.loads(sheetsync(deployment, "conflicts", "--json").stdout)
+    assert [(c["kind"], c["agent"], c["proposed"]) for c in conflicts] == [
+        ("invalid_phone", "sara", "12")
+    ]
+
+    found = json.loads(sheetsync(deployment, "lookup", "0020 100 123 4567", "--json").stdout)
+    assert found["exists"] and found["customer"]["Email"] == "a@example.com"
+    assert [t["agent"] for t in found["tracked_by"]] == ["Ali Hassan", "Sara Ahmed"]
+    assert "private" not in json.dumps(found)
+
+
+def test_a_locked_workbook_is_skipped_with_a_message_and_exit_code_1(deployment: Path):
+    type_row(deployment / "agents/sara.xlsx", {"Name": "Ahmed Mohamed", "Phone": "01001234567"})
+    (deployment / "agents/.~lock.ali.xlsx#").write_text("user,host", encoding="utf-8")
+    run = sheetsync(deployment, "sync")
+    assert run.returncode == 1
+    assert "ali.xlsx is open in LibreOffice or Excel" in run.stderr
+    assert json.loads(sheetsync(deployment, "status", "--json").stdout)["customers"] == 1
+
+
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path):
+    (tmp_path / "sheetsync.toml").write_text(
+        CONFIG.replace('key = "sara"', 'key = "Sara!"'), encoding="utf-8"
+    )
+    run = sheetsync(tmp_path, "sync")
+    assert run.returncode == 2
+    assert "agents[1]" in run.stderr and ".key" in run.stderr
+    missing = sheetsync(tmp_path, "--config", "nowhere.toml", "status")
+    assert missing.returncode == 2 and "configuration file not found" in missing.stderr
+
+
+def test_every_command_has_help_with_an_example():
+    for command in ("init", "sync", "status", "conflicts", "lookup", "demo"):
+        run = sheetsync(Path.cwd(), command, "-h")
+        assert run.returncode == 0
+        assert "Example: sheetsync" in run.stdout, f"{command} help lacks an example"
+
+
+def test_demo_shows_the_seeds_split_and_opens_in_libreoffice(tmp_path: Path):
+    run = sheetsync(tmp_path, "demo", "--dir", "d")
+    assert run.returncode == 0, run.stderr
+    assert "sync again (no edits): 0 cells written" in run.stdout
+    demo = tmp_path / "d"
+    ali = _rows(demo / "agents/ali.xlsx")
+    ahmed = next(r for r in ali if r.get("Name") == "Ahmed Mohamed")
+    assert ahmed["Desired university"] == "Cairo University"
+    assert ahmed["Also tracked by"].startswith("Sara Ahmed (since ")
+    assert "Alexandria" not in json.dumps(ali, default=str)
+    sara = _rows(demo / "agents/sara.xlsx")
+    ahmed_sara = next(r for r in sara if r.get("الاسم") == "Ahmed Mohamed")
+    assert ahmed_sara["Also tracked by"].startswith("Ali Hassan (since ")
+    assert "Cairo" not in json.dumps(sara, default=str)
+    ali_follow_ups = _rows(demo / "agents/ali.xlsx", "Follow-ups")
+    assert len(ali_follow_ups) == 2 and "Sent medical" not in json.dumps(
+        ali_follow_ups, default=str
+    )
+
+    office = shutil.which("soffice") or shutil.which("libreoffice")
+    if office is None:
+        pytest.skip("LibreOffice is not installed: the csv conversion check needs `soffice`")
+    out = tmp_path / "csv"
+    conv = subprocess.run(
+        [
+            office,
+            "--headless",
+            "--convert-to",
+            "csv",
+            "--outdir",
+            str(out),
+            str(demo / "agents/ali.xlsx"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    assert conv.returncode == 0, conv.stderr
+    text = (out / "ali.csv").read_text(encoding="utf-8", errors="replace")
+    assert "Cairo University" in text and "Sara Ahmed (since" in text
+    assert "Alexandria" not in text
+
+
+def _rows(book: Path, tab: str = "Customers") -> list[dict[str, object]]:
+    ws = openpyxl.load_workbook(book)[tab]
+    header = [c.value for c in ws[1]]
+    return [
+        dict(zip(header, (c.value for c in row), strict=False)) for row in ws.iter_rows(min_row=2)
+    ]
