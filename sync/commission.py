@@ -80,6 +80,20 @@ def settle(session: Session, rule: str, customer_ids: Iterable[int], run_id: int
     return opened
 
 
+def unsettled(session: Session) -> set[int]:
+    """Customers with an active Completed tracking whose commission was never decided."""
+    return set(
+        session.scalars(
+            select(Tracking.customer_id).where(
+                Tracking.active.is_(True),
+                Tracking.status == "Completed",
+                Tracking.commission_pct.is_(None),
+                Tracking.completed_at.is_not(None),
+            )
+        )
+    )
+
+
 def _open(session: Session, customer_id: int, kind: str, trackings: list[Tracking]) -> int:
     customer = session.get(Customer, customer_id)
     number = customer.number if customer else str(customer_id)

@@ -17,7 +17,7 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -58,6 +58,22 @@ log = logging.getLogger("sheetsync")
 Progress = Callable[[str], None]
 
 
+class Lease(Protocol):
+    """Which sources this worker syncs this cycle (PostgreSQL advisory locks, see worker.py)."""
+
+    def acquire_agents(self, keys: list[str]) -> list[str]:
+        """Try to take each agent source without waiting; return the keys taken."""
+        ...
+
+    def acquire_master(self) -> bool:
+        """Try to take the master workbook for this cycle without waiting."""
+        ...
+
+    def release(self) -> None:
+        """Give back everything taken this cycle."""
+        ...
+
+
 @dataclass
 class CycleReport:
     """What one cycle did; ``sheetsync sync --json`` prints it."""
@@ -82,6 +98,8 @@ class CycleReport:
     agents_unchanged: int = 0
     agents_failed: int = 0
     agents_quarantined: int = 0
+    agents_leased_elsewhere: int = 0
+    stopped: bool = False
     failures: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -101,8 +119,26 @@ class Cycle:
     """Runs cycles for one configuration against one backend and one database."""
 
     def __init__(
-        self, config: Config, engine: Engine, backend: Backend, progress: Progress | None = None
+        self,
+        config: Config,
+        engine: Engine,
+        backend: Backend,
+        progress: Progress | None = None,
+        *,
+        lease: Lease | None = None,
+        should_stop: Callable[[], bool] | None = None,
     ):
+        """Prepare cycles.
+
+        Args:
+            progress: called with a label at each step (a progress bar advances).
+            lease: which agent sources and whether the master this worker may sync
+                this cycle (several workers); None: all of them.
+            should_stop: checked at every agent boundary; True abandons the rest of
+                the cycle safely (what was not ingested is read again next cycle).
+        """
+        self.lease = lease
+        self.should_stop = should_stop or (lambda: False)
         self.config = config
         self.engine = engine
         self.sessions = session_factory(engine)
@@ -118,12 +154,26 @@ class Cycle:
         agents = sorted(self.config.agents, key=lambda a: a.key)
         with transaction(self.sessions) as s:
             self._ensure_agents(s, agents)
+        if self.lease is None:
+            return self._run(agents, report, master=True)
+        try:
+            owned = set(self.lease.acquire_agents([a.key for a in agents]))
+            mine = [a for a in agents if a.key in owned]
+            report.agents_leased_elsewhere = len(agents) - len(mine)
+            return self._run(mine, report, master=self.lease.acquire_master())
+        finally:
+            self.lease.release()
+
+    def _run(self, agents: list[AgentConfig], report: CycleReport, *, master: bool) -> CycleReport:
         run_id = self._start_run()
         report.run_id = run_id
         plans: dict[str, tuple[SourceSnapshot, AgentPlan]] = {}
         touched: set[int] = set()
 
         for agent_cfg in agents:
+            if self.should_stop():
+                report.stopped = True
+                break
             self.progress(f"read {agent_cfg.key}")
             try:
                 result = self._ingest_if_changed(agent_cfg, run_id, report, touched)
@@ -133,14 +183,16 @@ class Cycle:
             if result is not None:
                 plans[agent_cfg.key] = result
 
-        if touched:
-            with transaction(self.sessions) as s:
+        with transaction(self.sessions) as s:
+            # Completions a killed cycle ingested but did not settle are settled now.
+            touched |= commission.unsettled(s)
+            if touched:
                 report.conflicts_opened += commission.settle(
                     s, self.config.sync.commission_rule, touched, run_id
                 )
 
         for agent_cfg in agents:
-            if agent_cfg.key in report.failures:
+            if agent_cfg.key in report.failures or agent_cfg.key not in plans and report.stopped:
                 continue
             self.progress(f"write {agent_cfg.key}")
             try:
@@ -156,7 +208,7 @@ class Cycle:
             self._finish_run(run_id, report)
         self.progress("master")
         try:
-            master_cells = self._write_master(report)
+            master_cells = self._write_master(report) if master and not report.stopped else 0
         except SourceError as exc:
             master_cells = 0
             report.failures["master"] = str(exc)

@@ -175,8 +175,10 @@ def bind_rows(
                     claimed.number,
                     keeps=claimed.number,
                     note=(
-                        f"Customer # {claimed.number} belongs to {format_phone(claimed.phone)}, "
-                        f"not {format_phone(row.phone)}; not synced: fix the phone, or clear "
+                        # The note never shows the other customer's phone: an agent could
+                        # otherwise read anyone's number by typing their Customer #.
+                        f"Customer # {claimed.number} belongs to another phone, not "
+                        f"{format_phone(row.phone)}; not synced: fix the phone, or clear "
                         "Customer # if this is another customer"
                     ),
                 )

@@ -223,7 +223,8 @@ def test_customer_number_pasted_on_another_phone_is_not_trusted(world):
     world.cycle()
 
     omar = world.rows("ali")[2]
-    assert "belongs to" in omar["Sync notes"]
+    assert "belongs to another phone" in omar["Sync notes"]
+    assert "+20 10 01234567" not in omar["Sync notes"]
     assert len(open_conflicts(world, "identity_mismatch")) == 1
     with world.session() as s:
         ahmed = s.execute(select(Customer).where(Customer.number == ahmed_number)).scalar_one()
@@ -423,3 +424,32 @@ def test_master_has_every_customer_once_and_every_tracking(world):
     assert len(customers) == 3 and len(tracking) == 4
     names = sorted(cell_text(r[3]) for r in tracking[1:])
     assert names == ["Ali Hassan", "Ali Hassan", "Sara Ahmed"]
+
+
+def test_possible_but_invalid_number_is_taken_with_a_warning(world):
+    world.type_rows("ali", [{"Name": "Odd Number", "Phone": "+20 123 456 789"}])
+    world.cycle()
+
+    row = world.rows("ali")[0]
+    assert row["Customer #"].startswith("CUS-")
+    assert "not a valid number for Egypt" in row["Sync notes"]
+    with world.session() as s:
+        assert s.execute(select(Customer.phone)).scalar_one() == "+20123456789"
+
+
+def test_stopping_at_an_agent_boundary_leaves_the_rest_for_the_next_cycle(world):
+    world.type_rows("ali", [AHMED_ALI])
+    world.type_rows("sara", [AHMED_SARA])
+    calls = iter([False, True])
+    from sync.cycle import Cycle
+
+    report = Cycle(
+        world.config, world.engine, world.backend, should_stop=lambda: next(calls, True)
+    ).run()
+    assert report.stopped and report.trackings_added == 1
+    assert world.rows("sara")[0]["Customer #"] == ""
+
+    world.cycle()
+    assert world.rows("sara")[0]["Customer #"] == world.rows("ali")[0]["Customer #"] != ""
+    with world.session() as s:
+        assert len(list(s.execute(select(Tracking)).scalars())) == 2
