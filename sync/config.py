@@ -15,7 +15,7 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sync.errors import ConfigError
-from sync.fields import AGENT_TABS, FIELDS_BY_KEY, FOLLOW_UP_FIELDS_BY_KEY
+from sync.fields import FIELDS_BY_KEY, FOLLOW_UP_FIELDS_BY_KEY
 
 DEFAULT_CONFIG = "sheetsync.toml"
 
@@ -52,6 +52,7 @@ class SyncConfig(_Strict):
     day_first: bool = True
     timezone: str = "Africa/Cairo"
     admin: str = "admin"
+    flag_after_failures: int = Field(5, ge=1)
 
     @field_validator("timezone")
     @classmethod
@@ -129,10 +130,6 @@ class Config(_Strict):
 
     def master_source(self) -> str:
         return str(self.path(self.master.workbook))
-
-
-def agent_tab_titles() -> list[str]:
-    return list(AGENT_TABS)
 
 
 def load_config(path: str | Path) -> Config:

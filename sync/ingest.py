@@ -40,6 +40,7 @@ from sync.fields import (
     FOLLOW_UP_KEYS,
     FOLLOW_UPS_TAB,
     SHARED_KEYS,
+    Field,
 )
 from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, Tracking, utcnow
 from sync.rows import Header, ParsedRow, ParseOptions, column_letter, find_header, parse_rows
@@ -206,30 +207,32 @@ class Ingest:
 
     # -- customers tab --------------------------------------------------------------------
 
-    def customers(self, grid: Grid | None, base: dict[str, dict[str, str]]) -> TabPlan:
-        plan = TabPlan(CUSTOMERS_TAB)
-        where = f"{self.source}, tab {CUSTOMERS_TAB}"
+    def _open_tab(
+        self, plan: TabPlan, grid: Grid | None, fields: tuple[Field, ...], missing: str
+    ) -> bool:
+        """Find the header and parse the rows of a tab, or quarantine it (missing, broken)."""
+        where = f"{self.source}, tab {plan.tab}"
         if grid is None:
             plan.quarantined = "missing_tab"
-            self.quarantine(
-                CUSTOMERS_TAB,
-                "missing_tab",
-                f"{where} is missing; nothing of this agent was synced",
-            )
-            return plan
+            self.quarantine(plan.tab, "missing_tab", f"{where} is missing; {missing}")
+            return False
         try:
-            header = find_header(
-                grid, CUSTOMER_FIELDS, required=("phone",), options=self.options, where=where
+            plan.header = find_header(
+                grid, fields, required=("phone",), options=self.options, where=where
             )
         except LayoutError as exc:
             plan.quarantined = "broken_header"
-            self.quarantine(CUSTOMERS_TAB, "broken_header", str(exc))
-            return plan
-        plan.header = header
-        plan.rows = [
-            r for r in parse_rows(grid, header, CUSTOMER_FIELDS, self.options) if not r.blank
-        ]
+            self.quarantine(plan.tab, "broken_header", str(exc))
+            return False
+        plan.rows = [r for r in parse_rows(grid, plan.header, fields, self.options) if not r.blank]
         self.counters.rows_read += len(plan.rows)
+        return True
+
+    def customers(self, grid: Grid | None, base: dict[str, dict[str, str]]) -> TabPlan:
+        plan = TabPlan(CUSTOMERS_TAB)
+        where = f"{self.source}, tab {CUSTOMERS_TAB}"
+        if not self._open_tab(plan, grid, CUSTOMER_FIELDS, "nothing of this agent was synced"):
+            return plan
 
         phones = {r.index: parse_phone(r.raw.get("phone"), self.region) for r in plan.rows}
         identities = [
@@ -524,25 +527,10 @@ class Ingest:
     def follow_ups(self, grid: Grid | None, base: dict[str, dict[str, str]]) -> TabPlan:
         plan = TabPlan(FOLLOW_UPS_TAB)
         where = f"{self.source}, tab {FOLLOW_UPS_TAB}"
-        if grid is None:
-            plan.quarantined = "missing_tab"
-            self.quarantine(
-                FOLLOW_UPS_TAB, "missing_tab", f"{where} is missing; run `sheetsync init`"
-            )
+        if not self._open_tab(plan, grid, FOLLOW_UP_FIELDS, "run `sheetsync init`"):
             return plan
-        try:
-            header = find_header(
-                grid, FOLLOW_UP_FIELDS, required=("phone",), options=self.options, where=where
-            )
-        except LayoutError as exc:
-            plan.quarantined = "broken_header"
-            self.quarantine(FOLLOW_UPS_TAB, "broken_header", str(exc))
-            return plan
-        plan.header = header
-        plan.rows = [
-            r for r in parse_rows(grid, header, FOLLOW_UP_FIELDS, self.options) if not r.blank
-        ]
-        self.counters.rows_read += len(plan.rows)
+        header = plan.header
+        assert header is not None
 
         trackings = {
             t.id: (t, c)
