@@ -102,6 +102,7 @@ class CycleReport:
     stopped: bool = False
     failures: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     def absorb(self, counters: Counters) -> None:
         for name, value in asdict(counters).items():

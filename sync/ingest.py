@@ -70,6 +70,8 @@ class Counters:
     conflicts_opened: int = 0
     conflicts_closed: int = 0
     audit_events: int = 0
+    # "file, tab Customers, row 7, column Next follow-up (S): could not read ..." for ops.
+    problems: list[str] = field(default_factory=list)
 
     def add(self, other: Counters) -> None:
         for name, value in vars(other).items():
@@ -184,6 +186,14 @@ class Ingest:
             details={"source": self.source, "tab": tab, "reason": reason, "message": message},
         )
 
+    def flag(self, plan: TabPlan, index: int, text: str, key: str | None = None) -> None:
+        """Note a row problem in the row's Sync notes and, with its location, for the run's log."""
+        plan.note(index, text)
+        where = f"{self.source}, tab {plan.tab}, row {index + 1}"
+        if key is not None and plan.header is not None:
+            where += f", column {column_name(plan.header, key)}"
+        self.counters.problems.append(f"{where}: {text}")
+
     def close_resolved_conflicts(self, tabs_read: Iterable[str]) -> None:
         """Close this agent's sheet-caused conflicts that this read no longer shows."""
         tabs = set(tabs_read)
@@ -270,10 +280,10 @@ class Ingest:
         for binding in bindings:
             row = rows[binding.index]
             if binding.note:
-                plan.note(row.index, binding.note)
+                self.flag(plan, row.index, binding.note, "phone")
             phone = phones[row.index]
             if phone.warning and binding.outcome in ("bound", "new"):
-                plan.note(row.index, phone.warning)
+                self.flag(plan, row.index, phone.warning, "phone")
             details = {
                 "tab": CUSTOMERS_TAB,
                 "row": row.index + 1,
@@ -438,7 +448,7 @@ class Ingest:
                 continue
             title = FIELDS_BY_KEY[key].header
             if key in issues:
-                plan.note(row.index, f"{title}: {issues[key].message}; not synced")
+                self.flag(plan, row.index, f"{title}: {issues[key].message}; not synced", key)
                 plan.leave.setdefault(row.index, set()).add(key)
                 continue
             mine = value_text(row.values.get(key))
@@ -450,8 +460,11 @@ class Ingest:
                 before[key], after[key] = canonical, mine
                 setattr(customer, key, row.values.get(key))
             elif action is SharedAction.RESTORE:
-                plan.note(
-                    row.index, f"{title} is shared: clearing it is not applied (ask an admin)"
+                self.flag(
+                    plan,
+                    row.index,
+                    f"{title} is shared: clearing it is not applied (ask an admin)",
+                    key,
                 )
             elif action is SharedAction.PROPOSE or (
                 action is SharedAction.PUSH and self._proposal(conflict_key) == mine
@@ -465,10 +478,12 @@ class Ingest:
                     proposed_value=mine,
                     details={"tab": CUSTOMERS_TAB, "row": row.index + 1},
                 )
-                plan.note(
+                self.flag(
+                    plan,
                     row.index,
                     f"{title}: your change to '{mine}' awaits an admin "
                     f"(shared value: '{canonical}')",
+                    key,
                 )
                 plan.leave.setdefault(row.index, set()).add(key)
         if after:
@@ -493,8 +508,11 @@ class Ingest:
             if key not in plan.header.columns:  # type: ignore[union-attr]
                 continue
             if key in issues:
-                plan.note(
-                    row.index, f"{FIELDS_BY_KEY[key].header}: {issues[key].message}; not synced"
+                self.flag(
+                    plan,
+                    row.index,
+                    f"{FIELDS_BY_KEY[key].header}: {issues[key].message}; not synced",
+                    key,
                 )
                 plan.leave.setdefault(row.index, set()).add(key)
                 continue
@@ -578,14 +596,19 @@ class Ingest:
             if tracking is None and phone is not None:
                 tracking = by_phone.get(phone)
             if tracking is None:
-                plan.note(
+                self.flag(
+                    plan,
                     row.index,
                     "no customer with this Customer # or phone in your Customers tab; not synced",
+                    "phone",
                 )
                 continue
             for key, issue in issues.items():
-                plan.note(
-                    row.index, f"{FOLLOW_UP_FIELDS_BY_KEY[key].header}: {issue.message}; not synced"
+                self.flag(
+                    plan,
+                    row.index,
+                    f"{FOLLOW_UP_FIELDS_BY_KEY[key].header}: {issue.message}; not synced",
+                    key,
                 )
                 plan.leave.setdefault(row.index, set()).add(key)
             values = {
@@ -729,10 +752,10 @@ class Ingest:
 
 
 def column_name(header: Header, key: str) -> str:
-    """'Next follow-up (column S)' for messages."""
+    """'S (Next follow-up)' for messages: the column's letter and its header as typed."""
     index = header.columns.get(key)
     title = header.titles.get(key, key)
-    return f"{title} (column {column_letter(index)})" if index is not None else title
+    return f"{column_letter(index)} ({title})" if index is not None else title
 
 
 def cell(row: ParsedRow, key: str) -> CellValue:

@@ -332,7 +332,13 @@ def test_unreadable_cell_is_noted_and_the_stored_value_kept(world):
     world.type_rows("ali", [{**AHMED_ALI, "Next follow-up": "15/01/2026"}])
     world.cycle()
     world.edit("ali", {"Name": "Ahmed Mohamed"}, {"Next follow-up": "31/31/2026"})
-    world.cycle()
+    report = world.cycle()
+
+    assert any(
+        p.startswith(f"{world.source('ali')}, tab Customers, row 2, column S (Next follow-up): ")
+        and "31/31/2026" in p
+        for p in report.problems
+    ), report.problems
 
     row = world.rows("ali")[0]
     assert row["Next follow-up"] == "31/31/2026"
