@@ -17,12 +17,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from sync import service
+from sync import logs, service
+from sync.admin import cli as admin_cli
 from sync.config import DEFAULT_CONFIG, Config, load_config
-from sync.db import session_factory
 from sync.errors import SyncError
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+PROBLEMS_SHOWN = 20
 
 app = typer.Typer(
     name="sheetsync",
@@ -58,14 +59,18 @@ def _main(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log each step to stderr.")
     ] = False,
+    log_format: Annotated[
+        logs.LogFormat,
+        typer.Option(
+            "--log-format",
+            help="Logs on stderr as text or as JSON lines (one object per line).",
+            envvar="SHEETSYNC_LOG_FORMAT",
+        ),
+    ] = logs.LogFormat.text,
 ) -> None:
     """Global options."""
     state.config_path = config
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(log_format.value, verbose=verbose, stream=sys.stderr)
 
 
 @app.command()
@@ -153,6 +158,11 @@ def _print_report(report: Any) -> None:
         err.print(f"[red]failed[/red] {key}: {message}")
     for warning in report.warnings:
         err.print(f"[yellow]warning[/yellow] {warning}")
+    shown = report.problems[:PROBLEMS_SHOWN]
+    for problem in shown:
+        err.print(f"[yellow]row[/yellow] {problem}", highlight=False)
+    if len(report.problems) > len(shown):
+        err.print(f"... and {len(report.problems) - len(shown)} more (see Sync notes, or --json)")
 
 
 @app.command()
@@ -207,35 +217,8 @@ def status(
         )
 
 
-@app.command()
-def conflicts(
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
-    kind: Annotated[str | None, typer.Option(help="Only this kind, e.g. shared_field.")] = None,
-) -> None:
-    """List open conflicts (the admin's queue).
-
-    Example: sheetsync conflicts --kind shared_field
-    """
-    config = state.config()
-    with session_factory(service.open_database(config))() as s:
-        items = service.open_conflicts(s, kind)
-    if as_json:
-        out.print_json(json.dumps(items))
-        return
-    table = Table(title=f"open conflicts ({len(items)})")
-    for col in ("id", "kind", "customer", "agent", "field", "current", "proposed"):
-        table.add_column(col)
-    for c in items:
-        table.add_row(
-            c["id"],
-            c["kind"],
-            c["customer"] or "",
-            c["agent"] or "",
-            c["field"] or "",
-            c["current"] or "",
-            c["proposed"] or "",
-        )
-    out.print(table)
+# The admin's commands: conflicts (list, resolve), merge, undo, history, report.
+admin_cli.register(app, state.config, out)
 
 
 @app.command()
@@ -291,6 +274,397 @@ def demo(
     run_demo(directory, out)
 
 
+@app.command()
+def run(
+    every: Annotated[
+        str, typer.Option("--every", help="Interval between cycle starts, e.g. 30s, 5m, 1h.")
+    ] = "5m",
+    once: Annotated[
+        bool, typer.Option("--once", help="Run one cycle and exit (cron, timers, CronJobs).")
+    ] = False,
+    jitter: Annotated[
+        str, typer.Option(help="Delay each cycle's start by a random 0..JITTER, e.g. 20s.")
+    ] = "0s",
+    grace: Annotated[
+        str,
+        typer.Option(
+            help="After SIGTERM/SIGINT, let the cycle in flight run this long, then abandon "
+            "it at the next agent source."
+        ),
+    ] = "20s",
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait", help="SQLite: wait for another worker to exit instead of refusing to start."
+        ),
+    ] = False,
+    max_backoff: Annotated[
+        int,
+        typer.Option(
+            min=1, help="A failing source sits out at most this many cycles between retries."
+        ),
+    ] = 12,
+    worker_id: Annotated[
+        str | None, typer.Option(help="Name in the logs (default: host:pid).")
+    ] = None,
+) -> None:
+    """Run cycles on an interval until SIGTERM/SIGINT (or one cycle with --once).
+
+    Never two cycles at once; a cycle longer than the interval delays the next one.
+
+    A first signal lets the cycle in flight finish (after --grace it stops at the next agent).
+
+    A second signal exits at once (code 128 + signal), safely.
+
+    PostgreSQL: several workers split the agent sources. SQLite: one worker (see --wait).
+
+    Exit codes: 0 ok or stopped, 1 partial (--once), 2 config, lock held or schema behind.
+
+    Example: sheetsync --log-format json run --every 5m --jitter 30s
+    """
+    from sync.worker import Worker, WorkerOptions, parse_duration
+
+    try:
+        options = WorkerOptions(
+            interval=parse_duration(every),
+            jitter=parse_duration(jitter),
+            grace=parse_duration(grace),
+            once=once,
+            wait=wait,
+            max_backoff=max_backoff,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if options.interval <= 0:
+        raise typer.BadParameter("--every must be more than 0s")
+    if worker_id:
+        options.worker_id = worker_id
+    verbose = logging.getLogger().getEffectiveLevel() <= logging.INFO
+    logging.getLogger("sheetsync.worker").setLevel(logging.INFO)
+    logging.getLogger("sheetsync.worker.sources").setLevel(
+        logging.INFO if verbose else logging.WARNING
+    )
+    config = state.config()
+    worker = Worker(config, service.open_database(config), service.make_backend(config), options)
+    worker.install_signal_handlers()
+    raise typer.Exit(worker.run())
+
+
+@app.command()
+def health(
+    max_lag: Annotated[
+        str,
+        typer.Option(
+            help="Unhealthy when no cycle completed for this long (e.g. 3 intervals: 15m)."
+        ),
+    ] = "15m",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Health check: last completed cycle, lag, last success, failing sources.
+
+    Exit codes: 0 healthy, 1 unhealthy (no cycle within --max-lag, or never ran).
+
+    Example: sheetsync health --max-lag 15m --json
+    """
+    from sync.worker import health as health_of
+    from sync.worker import parse_duration
+
+    try:
+        limit = parse_duration(max_lag)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    config = state.config()
+    try:
+        data = health_of(service.open_database(config), limit)
+    except SyncError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a health check reports, it does not crash
+        from sync.logs import safe_error
+
+        err.print(f"unhealthy: cannot read the database: {safe_error(exc)}", highlight=False)
+        raise typer.Exit(EXIT_PARTIAL) from None
+    if as_json:
+        out.print_json(json.dumps(data))
+    else:
+        state_text = "healthy" if data["ok"] else "[red]unhealthy[/red]"
+        lag = data["lag_seconds"]
+        out.print(
+            f"{state_text}: last cycle {data['last_cycle'] or 'never'}"
+            + (f" ({lag:.0f}s ago, limit {limit:g}s)" if lag is not None else "")
+            + f"; last success {data['last_success'] or 'never'}"
+        )
+        for src in data["failing_sources"]:
+            flag = " [red]flagged[/red]" if src["flagged"] else ""
+            out.print(
+                f"failing {src['agent']}: {src['failures_in_a_row']} in a row since "
+                f"{src['failing_since'] or '?'}{flag}: {src['last_error']}"
+            )
+    raise typer.Exit(EXIT_OK if data["ok"] else EXIT_PARTIAL)
+
+
+@app.command("import")
+def import_sheet(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="The shared sheet: a .csv or .xlsx file, or a Google spreadsheet id or URL."
+        ),
+    ],
+    tab: Annotated[
+        str | None,
+        typer.Option(
+            "--tab",
+            "--sheet",
+            help="Tab of the workbook (default: the first tab with a Phone and an Agent column).",
+        ),
+    ] = None,
+    agent_column: Annotated[
+        str | None,
+        typer.Option(
+            "--agent-column",
+            help='Header of the column naming each row\'s agent (default: "Agent" and common '
+            "spellings). Agents match by key, name or email.",
+        ),
+    ] = None,
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            metavar="HEADER=FIELD",
+            help='Read a column as a field (key or header), e.g. --map "Tel=phone"; '
+            "HEADER=- skips the column. Repeatable.",
+        ),
+    ] = None,
+    fill_down: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fill-down",
+            metavar="HEADER",
+            help="Blank cells of this column take the value above them (a column that was "
+            "merged across rows before export). Repeatable.",
+        ),
+    ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(help="CSV encoding, e.g. utf-8, cp1256 (default: detected)."),
+    ] = None,
+    delimiter: Annotated[
+        str | None, typer.Option(help="CSV delimiter (default: detected).")
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Write nothing; print what the import would do."),
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            metavar="FILE",
+            help="Also write an .xlsx report: customers, duplicates and how they merge, rows "
+            "not imported and why, conflicts.",
+        ),
+    ] = None,
+    create_agents: Annotated[
+        bool,
+        typer.Option(
+            "--create-agents",
+            help="Add agents the configuration does not know (they need a [[agents]] entry "
+            "to get a sheet).",
+        ),
+    ] = False,
+    chunk_rows: Annotated[
+        int, typer.Option(min=1, help="Rows per transaction (an interrupted import resumes).")
+    ] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Import the team's existing shared sheet: one customer per phone, a tracking per agent.
+
+    Rows of one phone by different agents become one customer with several trackings;
+    rows of one phone by the same agent merge into one tracking (later notes appended).
+    Disagreeing shared fields open conflicts, as the sync does. Rows that cannot be
+    imported (invalid phone, unknown agent...) are listed, never guessed.
+
+    Safe to run again: rows already imported are skipped, so an interrupted import
+    resumes. Then run `sheetsync init` and `sheetsync sync`: every agent's own sheet
+    gets exactly their rows.
+
+    Example: sheetsync import team.csv --agent-column "Agent" --dry-run --report plan.xlsx
+    """
+    from sync.importing import ImportOptions, run_import
+    from sync.importing.report import COUNT_LABELS, detail_lines, summary_lines, write_report
+
+    config = state.config()
+    options = ImportOptions(
+        source=source,
+        tab=tab,
+        agent_column=agent_column,
+        maps=tuple(mapping or ()),
+        fill_down=tuple(fill_down or ()),
+        encoding=encoding,
+        delimiter=delimiter,
+        dry_run=dry_run,
+        create_agents=create_agents,
+        chunk_rows=chunk_rows,
+    )
+    engine = service.open_database(config)
+    if as_json or not err.is_terminal:
+        outcome = run_import(config, engine, options)
+    else:
+        with Progress(
+            TextColumn("{task.description:<32}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("import", total=None)
+
+            def chunk_done(done: int, total: int) -> None:
+                bar.update(task, description="importing (chunks)", completed=done, total=total)
+
+            outcome = run_import(
+                config,
+                engine,
+                options,
+                progress=lambda text: bar.update(task, description=text),
+                on_chunk=chunk_done,
+            )
+    if report is not None:
+        write_report(outcome, report)
+    counts = outcome.counts.as_dict()
+    if as_json:
+        plan = outcome.plan
+        data = {
+            "dry_run": outcome.dry_run,
+            "source": outcome.read.where,
+            "encoding": outcome.read.encoding,
+            "header_row": outcome.read.header_row,
+            "columns": outcome.read.columns,
+            "unmapped": outcome.read.unmapped,
+            "counts": counts,
+            "unknown_agents": dict(plan.unknown_agents),
+            "new_agents": [
+                {"key": a.key, "name": a.name, "email": a.email} for a in plan.new_agents
+            ],
+            "rejected": [
+                {
+                    "row": r.row,
+                    "column": r.column,
+                    "value": r.value,
+                    "reason": r.reason,
+                    "whole_row": r.whole_row,
+                }
+                for r in plan.rejections
+            ],
+            "conflicts": [
+                {
+                    "kind": c.kind,
+                    "phone": c.phone,
+                    "agent": c.agent,
+                    "field": c.field,
+                    "current": c.current,
+                    "proposed": c.proposed if c.kind == "shared_field" else c.other_phone,
+                    "rows": sorted(c.rows),
+                }
+                for c in plan.conflicts
+                if c.changes
+            ],
+            "report": str(report) if report is not None else None,
+            "timings": {k: round(v, 3) for k, v in outcome.timings.items()},
+        }
+        typer.echo(json.dumps(data, ensure_ascii=False))
+        raise typer.Exit(EXIT_OK)
+    for line in summary_lines(outcome):
+        out.print(line, highlight=False)
+    title = "import: dry run (nothing was written)" if outcome.dry_run else "import: done"
+    table = Table(title=title, show_header=False)
+    for key, value in counts.items():
+        table.add_row(COUNT_LABELS.get(key, key), str(value))
+    out.print(table)
+    for line in detail_lines(outcome):
+        err.print(line, highlight=False, markup=False)
+    if report is not None:
+        out.print(f"report written to {report}", highlight=False)
+    if outcome.dry_run:
+        out.print("run again without --dry-run to import")
+    else:
+        out.print("next: `sheetsync init` then `sheetsync sync` to fill each agent's sheet")
+
+
+@app.command()
+def check(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Check credentials, access to every spreadsheet, layout drift and who can see each one.
+
+    Google: every agent spreadsheet shared with anyone other than its agent, the service
+    account and the admins is reported (the master: admins only), and agents sharing one
+    spreadsheet (a tab per agent) are reported as not private. Nothing is changed; `init`
+    repairs the layout drift. Exit code 1 when anything needs attention.
+
+    Example: sheetsync check --json
+    """
+    config = state.config()
+    report = service.check(config, service.make_backend(config))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        raise typer.Exit(EXIT_PARTIAL if report["problems"] else EXIT_OK)
+    if report.get("identity"):
+        out.print(f"acting as: {report['identity']}", highlight=False)
+    table = Table(title=f"check ({report['backend']})")
+    for col in ("source", "spreadsheet", "access", "layout (init repairs)", "also shared with"):
+        table.add_column(col)
+    for entry in report["sources"]:
+        table.add_row(
+            entry["source"],
+            entry.get("title") or entry["spreadsheet"],
+            entry["access"],
+            "\n".join(entry.get("drift", [])) or "none",
+            "\n".join(entry.get("sharing", [])) or "nobody else",
+        )
+    out.print(table)
+    for line in report.get("layout", []):
+        err.print(f"[yellow]not private[/yellow] {line}", highlight=False)
+    if report["problems"]:
+        err.print(f"{report['problems']} problem(s); `sheetsync init` repairs the layout drift")
+        raise typer.Exit(EXIT_PARTIAL)
+    out.print("check: everything is in order")
+
+
+@app.command()
+def emulator(
+    port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1 (0: any free port).")] = 8765,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option("--state", help="Directory keeping the emulator's state between runs."),
+    ] = None,
+    for_config: Annotated[
+        bool,
+        typer.Option(
+            "--for-config/--empty",
+            help="Create the spreadsheets the configuration names (agents' and master).",
+        ),
+    ] = True,
+) -> None:
+    """Serve a local Sheets/Drive emulator (until Ctrl-C), to try sheetsync without Google.
+
+    With the configuration's spreadsheet ids created in it, and `google.endpoint` set to
+    the URL it prints, `init`, `sync` and `check` run against it.
+
+    Example: sheetsync emulator --port 8765 --state .emulator
+    """
+    from sync.google.emulated import serve_for_config
+
+    config = state.config() if for_config else None
+    serve_for_config(
+        config,
+        port=port,
+        state_dir=str(state_dir) if state_dir is not None else None,
+        announce=lambda line: out.print(line, highlight=False),
+    )
+
+
 def main() -> None:
     try:
         # With standalone_mode off, click returns the code of a typer.Exit instead of raising it.
@@ -305,9 +679,10 @@ def main() -> None:
         err.print("aborted")
         sys.exit(130)
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
+        # Usage errors are click's ClickException (typer vendors click in newer releases,
+        # so the class is recognised by what it has rather than imported).
+        show = getattr(exc, "show", None)
+        if callable(show) and hasattr(exc, "exit_code"):
+            show()
             sys.exit(EXIT_USAGE)
         raise

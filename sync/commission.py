@@ -1,4 +1,12 @@
-"""The seed's three commission rules, applied to the customers whose completions changed."""
+"""The seed's three commission rules, applied to the customers whose completions changed.
+
+* ``first_to_complete``: the first agent whose Status becomes Completed gets 100 %, the
+  others are *lost to colleague*. Two in the same cycle open a ``completion_race`` that
+  an admin resolves (``value: <agent>``, or ``dismiss``: each completion counts).
+* ``split``: the admin's percentages (master Tracking tab) stand; over 100 in total
+  opens ``split_over_100``, which closes by itself once they are fixed.
+* ``separate_opportunities``: every completion counts 100 %.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sync.db import insert_once
-from sync.model import AuditEvent, Conflict, Customer, Tracking
+from sync.model import AuditEvent, Conflict, Customer, Tracking, utcnow
 
 RULES = ("first_to_complete", "split", "separate_opportunities")
 
@@ -44,10 +52,15 @@ def settle(session: Session, rule: str, customer_ids: Iterable[int], run_id: int
                 if first_run is not None
                 else done[:1]
             )
-            if len(racers) > 1:
+            winner = _race_winner(session, customer_id, racers) if len(racers) > 1 else None
+            if len(racers) > 1 and winner is None:
                 opened += _open(session, customer_id, "completion_race", racers)
                 for t in trackings:
                     desired[t.id] = (None, False)
+            elif len(racers) > 1:
+                for t in trackings:
+                    wins = t in racers if winner == "*" else t.agent.key == winner
+                    desired[t.id] = (100.0, False) if wins else (0.0, True)
             else:
                 for t in trackings:
                     desired[t.id] = (100.0, False) if t is racers[0] else (0.0, True)
@@ -58,6 +71,8 @@ def settle(session: Session, rule: str, customer_ids: Iterable[int], run_id: int
             total = sum(t.commission_pct or 0 for t in trackings)
             if total > 100:
                 opened += _open(session, customer_id, "split_over_100", trackings)
+            else:
+                _close(session, customer_id, "split_over_100")
         for t in trackings:
             pct, lost = desired[t.id]
             if (t.commission_pct, t.lost_to_colleague) != (pct, lost):
@@ -94,11 +109,46 @@ def unsettled(session: Session) -> set[int]:
     )
 
 
-def _open(session: Session, customer_id: int, kind: str, trackings: list[Tracking]) -> int:
+def _key(session: Session, customer_id: int, kind: str) -> str:
     customer = session.get(Customer, customer_id)
-    number = customer.number if customer else str(customer_id)
-    key = f"{kind}:{number}"
-    if session.execute(select(Conflict.id).where(Conflict.key == key)).first() is not None:
+    return f"{kind}:{customer.number if customer else customer_id}"
+
+
+def _race_winner(session: Session, customer_id: int, racers: list[Tracking]) -> str | None:
+    """The admin's decision of a completion race: an agent key, ``*`` (each counts) or None."""
+    key = _key(session, customer_id, "completion_race")
+    conflict = session.execute(select(Conflict).where(Conflict.key == key)).scalar_one_or_none()
+    if conflict is None or conflict.status != "resolved":
+        return None
+    winner = (conflict.details or {}).get("winner")
+    if winner == "*" or winner in {t.agent.key for t in racers}:
+        return str(winner)
+    return None
+
+
+def _close(session: Session, customer_id: int, kind: str) -> None:
+    key = _key(session, customer_id, kind)
+    conflict = session.execute(
+        select(Conflict).where(Conflict.key == key, Conflict.status == "open")
+    ).scalar_one_or_none()
+    if conflict is not None:
+        conflict.status, conflict.closed_at = "resolved", utcnow()
+        conflict.resolution, conflict.resolved_by = "cause disappeared", "sheetsync"
+
+
+def _open(session: Session, customer_id: int, kind: str, trackings: list[Tracking]) -> int:
+    key = _key(session, customer_id, kind)
+    existing = session.execute(select(Conflict).where(Conflict.key == key)).scalar_one_or_none()
+    if existing is not None:
+        if existing.status == "resolved" and existing.resolved_by == "sheetsync":
+            existing.status, existing.closed_at, existing.resolution = "open", None, None
+            existing.resolved_by = None
+            return 1
+        if existing.status == "resolved" and kind == "completion_race":
+            # The admin's decision no longer fits who completed: decide again.
+            existing.status, existing.closed_at, existing.resolution = "open", None, None
+            existing.resolved_by = None
+            return 1
         return 0
     agents = [t.agent.name for t in trackings]
     return int(

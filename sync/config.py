@@ -13,6 +13,7 @@ from typing import Literal
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from sync.errors import ConfigError
 from sync.fields import FIELDS_BY_KEY, FOLLOW_UP_FIELDS_BY_KEY
@@ -43,7 +44,7 @@ class PhonesConfig(_Strict):
 
 
 class SyncConfig(_Strict):
-    backend: Literal["xlsx"] = "xlsx"
+    backend: Literal["xlsx", "google"] = "xlsx"
     mass_removal_threshold: float = Field(0.5, gt=0, le=1)
     mass_removal_min_rows: int = Field(5, ge=1)
     commission_rule: Literal["first_to_complete", "split", "separate_opportunities"] = (
@@ -66,15 +67,59 @@ class SyncConfig(_Strict):
         return value
 
 
+class GoogleConfig(_Strict):
+    """The ``[google]`` section: credentials, endpoint, quotas (see docs/google.md)."""
+
+    credentials_file: str = ""  # service-account JSON key (path, relative to this file)
+    credentials_env: str = ""  # name of an environment variable holding that JSON
+    oauth_token_file: str = ""  # authorized-user JSON (OAuth user credentials), optional
+    endpoint: str = ""  # e.g. "http://127.0.0.1:8765" for the emulator; empty: Google
+    read_per_minute: int = Field(60, ge=1)
+    write_per_minute: int = Field(60, ge=1)
+    max_retries: int = Field(5, ge=0, le=20)
+    timeout: float = Field(30.0, gt=0)
+    revalidate: bool = True  # re-read the target tabs right before every write
+    admins: list[str] = []
+    service_account_email: str = ""
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> GoogleConfig:
+        given = [
+            name
+            for name in ("credentials_file", "credentials_env", "oauth_token_file")
+            if getattr(self, name)
+        ]
+        if len(given) > 1:
+            raise ValueError(f"set only one of {', '.join(given)}")
+        if self.endpoint and not self.endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint '{self.endpoint}' is not an http(s) URL")
+        return self
+
+
 class MasterConfig(_Strict):
     workbook: str = "master.xlsx"
+    spreadsheet: str = ""  # Google spreadsheet id (backend "google")
 
 
 class AgentConfig(_Strict):
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)
     name: str = Field(min_length=1)
     email: str = ""
-    workbook: str
+    workbook: str = ""
+    spreadsheet: str = ""  # Google spreadsheet id (backend "google")
+    # Tab titles in this agent's spreadsheet when they differ from "Customers"/"Follow-ups"
+    # (a tab per agent inside one shared spreadsheet; reported by `check` as not private).
+    tabs: dict[str, str] = {}
+
+    @field_validator("tabs")
+    @classmethod
+    def _known_tabs(cls, value: dict[str, str]) -> dict[str, str]:
+        for logical, title in value.items():
+            if logical not in ("Customers", "Follow-ups"):
+                raise ValueError(f"'{logical}' is not a tab; tabs are Customers and Follow-ups")
+            if not title.strip():
+                raise ValueError(f"the title of tab '{logical}' is empty")
+        return value
 
 
 class Config(_Strict):
@@ -82,6 +127,7 @@ class Config(_Strict):
     phones: PhonesConfig = PhonesConfig()
     sync: SyncConfig = SyncConfig()
     master: MasterConfig = MasterConfig()
+    google: GoogleConfig = GoogleConfig()
     aliases: dict[str, list[str]] = {}
     agents: list[AgentConfig] = []
     base_dir: Path = Path(".")
@@ -101,14 +147,47 @@ class Config(_Strict):
     def _unique_agents(self) -> Config:
         seen_keys: set[str] = set()
         seen_books: set[str] = set()
-        for agent in self.agents:
+        google = self.sync.backend == "google"
+        for i, agent in enumerate(self.agents):
             if agent.key in seen_keys:
                 raise ValueError(f"agent key '{agent.key}' appears twice")
+            seen_keys.add(agent.key)
+            where = "spreadsheet" if google else "workbook"
+            if not getattr(agent, where):
+                raise PydanticCustomError(
+                    "missing_source", f"agents[{i}] ({agent.key}).{where}: Field required"
+                )
+            if google:
+                continue
             if agent.workbook in seen_books:
                 raise ValueError(f"workbook '{agent.workbook}' is used by two agents")
-            seen_keys.add(agent.key)
             seen_books.add(agent.workbook)
+        if google:
+            self._check_google_sources()
         return self
+
+    def _check_google_sources(self) -> None:
+        if not self.master.spreadsheet:
+            raise PydanticCustomError("missing_source", "master.spreadsheet: Field required")
+        seen: dict[tuple[str, str], str] = {}
+        for i, agent in enumerate(self.agents):
+            if agent.spreadsheet == self.master.spreadsheet:
+                raise PydanticCustomError(
+                    "master_shared",
+                    f"agents[{i}] ({agent.key}).spreadsheet: is the master spreadsheet; "
+                    "agents must never see the master",
+                )
+            for logical in ("Customers", "Follow-ups"):
+                spot = (agent.spreadsheet, agent.tabs.get(logical, logical).strip().casefold())
+                if spot in seen:
+                    raise PydanticCustomError(
+                        "tab_shared",
+                        f"agents[{i}] ({agent.key}).tabs: tab "
+                        f"'{agent.tabs.get(logical, logical)}' of spreadsheet "
+                        f"{agent.spreadsheet} is already agent {seen[spot]}'s; give each "
+                        "agent its own spreadsheet (or its own tab names)",
+                    )
+                seen[spot] = agent.key
 
     def path(self, relative: str) -> Path:
         """A path from the configuration, resolved against the configuration's folder."""
@@ -126,9 +205,16 @@ class Config(_Strict):
         return url
 
     def agent_source(self, agent: AgentConfig) -> str:
+        """The source address of an agent: a workbook path, or (backend "google") the
+        spreadsheet id, followed by ``#<agent key>`` when the agent's tabs are renamed
+        (several agents may then share one spreadsheet, each with its own source)."""
+        if self.sync.backend == "google":
+            return f"{agent.spreadsheet}#{agent.key}" if agent.tabs else agent.spreadsheet
         return str(self.path(agent.workbook))
 
     def master_source(self) -> str:
+        if self.sync.backend == "google":
+            return self.master.spreadsheet
         return str(self.path(self.master.workbook))
 
 

@@ -23,6 +23,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from sync import commission
+from sync.admin.core import Admin
+from sync.admin.from_master import apply_master
 from sync.cells import SourceSnapshot
 from sync.config import AgentConfig, Config
 from sync.db import session_factory, transaction
@@ -39,7 +41,13 @@ from sync.fields import (
     SHARED_KEYS,
 )
 from sync.ingest import AgentPlan, Counters, Ingest, TabPlan
-from sync.master import MASTER_TABS, load_master, read_resolutions, render_master
+from sync.master import (
+    MASTER_TABS,
+    load_master,
+    master_bases,
+    read_resolutions,
+    render_master,
+)
 from sync.model import Agent, Conflict, Customer, FollowUp, SheetState, SyncRun, Tracking, utcnow
 from sync.rows import ParseOptions
 from sync.sheets import Backend
@@ -93,6 +101,7 @@ class CycleReport:
     conflicts_opened: int = 0
     conflicts_closed: int = 0
     audit_events: int = 0
+    admin_changes: int = 0
     sources_read: int = 0
     agents_synced: int = 0
     agents_unchanged: int = 0
@@ -171,6 +180,17 @@ class Cycle:
         plans: dict[str, tuple[SourceSnapshot, AgentPlan]] = {}
         touched: set[int] = set()
 
+        # What the admin typed in the master is applied first, so that this cycle's
+        # write-back already carries it to the agents' sheets.
+        master_read: tuple[SourceSnapshot, dict[str, str]] | None = None
+        if master:
+            self.progress("read master")
+            try:
+                master_read = self._apply_master(run_id, report, touched)
+            except SourceError as exc:
+                report.failures["master"] = str(exc)
+                report.warnings.append(str(exc))
+
         for agent_cfg in agents:
             if self.should_stop():
                 report.stopped = True
@@ -202,23 +222,32 @@ class Cycle:
                 self._fail(agent_cfg, exc, report)
 
         # The Sync log tab shows finished runs, so a cycle that did something is
-        # recorded before the master is rendered; an idle one is only recorded if the
-        # master needed repair, which keeps a cycle after a cycle write-free (promise 4).
+        # recorded before the master is rendered. An idle cycle writes the master only
+        # to repair it (the database changed from the CLI, a cell was overwritten); it
+        # is then recorded first too, so that the master it writes is final. Otherwise
+        # it leaves no run behind, which keeps a cycle after a cycle write-free (promise 4).
         agents_idle = report.idle and not report.failures and report.conflicts_opened == 0
+        master_due = master and not report.stopped and "master" not in report.failures
+        if agents_idle and master_due:
+            try:
+                master_due = self._master_stale()
+                agents_idle = not master_due
+            except SourceError as exc:
+                report.failures["master"] = str(exc)
+                report.warnings.append(str(exc))
+                agents_idle = master_due = False
         if not agents_idle:
             self._finish_run(run_id, report)
         self.progress("master")
         try:
-            master_cells = self._write_master(report) if master and not report.stopped else 0
+            master_cells = self._write_master(report, master_read) if master_due else 0
         except SourceError as exc:
             master_cells = 0
             report.failures["master"] = str(exc)
             report.warnings.append(str(exc))
-        if agents_idle and not master_cells and "master" not in report.failures:
+        if agents_idle:
             self._drop_idle_run(run_id, report)
         else:
-            if agents_idle:
-                self._finish_run(run_id, report)
             self._record_master_cells(run_id, master_cells)
         return report
 
@@ -322,13 +351,18 @@ class Cycle:
                 run_id=run_id,
                 today=dt.datetime.now(self.zone).date(),
             )
+            # An admin accepted a mass removal (sync.admin.resolve): apply it this once.
+            threshold = ingest.threshold
+            ingest.threshold = _threshold(states.get(CUSTOMERS_TAB), threshold)
             customers = ingest.customers(
                 snapshot.tabs.get(CUSTOMERS_TAB), _rows(states.get(CUSTOMERS_TAB))
             )
             s.flush()
+            ingest.threshold = _threshold(states.get(FOLLOW_UPS_TAB), threshold)
             follow_ups = ingest.follow_ups(
                 snapshot.tabs.get(FOLLOW_UPS_TAB), _rows(states.get(FOLLOW_UPS_TAB))
             )
+            ingest.threshold = threshold
             ingest.flag_possible_duplicates()
             ingest.close_resolved_conflicts(
                 tab
@@ -629,28 +663,104 @@ class Cycle:
 
     # -- phase 3: master ----------------------------------------------------------------------
 
-    def _write_master(self, report: CycleReport) -> int:
-        """Bring the master workbook up to date; returns the cells written."""
+    def _apply_master(
+        self, run_id: int, report: CycleReport, touched: set[int]
+    ) -> tuple[SourceSnapshot, dict[str, str]] | None:
+        """Read the master if an admin typed in it since the last cycle, and apply that.
+
+        Returns:
+            The master as read and, per conflict ID, why its resolution was not
+            applied; None when the master did not change (nothing is read).
+        """
+        source = self.config.master_source()
+        with transaction(self.sessions) as s:
+            states = self._states(s, source, MASTER_TABS)
+        if len(states) < len(MASTER_TABS):
+            return None  # never written: nothing an admin could have edited yet
+        version = self.backend.fingerprint(source)
+        if version is None or all(st.version == version for st in states.values()):
+            return None
+        snapshot = self.backend.read(source)
+        report.sources_read += 1
+        with transaction(self.sessions) as s:
+            states = self._states(s, source, MASTER_TABS)
+            admin = Admin(
+                s,
+                self.config.sync.admin,
+                rule=self.config.sync.commission_rule,
+                options=self.options,
+                region=self.config.phones.default_region,
+                run_id=run_id,
+            )
+            edits = apply_master(
+                admin, snapshot.tabs, {tab: st.snapshot or {} for tab, st in states.items()}
+            )
+        touched |= admin.touched
+        report.audit_events += admin.events
+        report.conflicts_closed += admin.closed
+        report.admin_changes += admin.changes + len(edits.applied)
+        report.warnings += edits.warnings
+        for line in edits.applied:
+            log.info("master: %s", line)
+        return snapshot, edits.errors
+
+    def _master_stale(self) -> bool:
+        """Whether the master differs from what the database wants (no read: fingerprints)."""
+        source = self.config.master_source()
+        with transaction(self.sessions) as s:
+            data = load_master(s)
+            states = self._states(s, source, MASTER_TABS)
+        if len(states) < len(MASTER_TABS):
+            return True
+        stored = states["Conflicts"].snapshot or {}
+        grids, _ = render_master(data, stored.get("resolutions", {}), stored.get("errors", {}))
+        version = self.backend.fingerprint(source)
+        if version is None:
+            raise SourceError("master workbook not found; run `sheetsync init`", where=source)
+        return not all(
+            st.version == version and (st.snapshot or {}).get("digest") == _digest(grids[st.tab])
+            for st in states.values()
+        )
+
+    def _write_master(
+        self, report: CycleReport, read: tuple[SourceSnapshot, dict[str, str]] | None = None
+    ) -> int:
+        """Bring the master workbook up to date; returns the cells written.
+
+        Args:
+            read: the master as read at the start of this cycle, and the reasons
+                resolutions typed there were not applied (then it is not read again).
+        """
         source = self.config.master_source()
         with transaction(self.sessions) as s:
             data = load_master(s)
             states = self._states(s, source, MASTER_TABS)
         conflicts_state = states.get("Conflicts")
-        stored = (conflicts_state.snapshot or {}).get("resolutions", {}) if conflicts_state else {}
-        grids, warnings = render_master(data, stored)
-        digests = {tab: _digest(grid) for tab, grid in grids.items()}
-        version = self.backend.fingerprint(source)
-        if version is None:
-            raise SourceError("master workbook not found; run `sheetsync init`", where=source)
-        if len(states) == len(MASTER_TABS) and all(
-            st.version == version and (st.snapshot or {}).get("digest") == digests[st.tab]
-            for st in states.values()
-        ):
-            return 0
-        snapshot = self.backend.read(source)
-        report.sources_read += 1
-        resolutions = read_resolutions(snapshot.tabs.get("Conflicts", []))
-        grids, warnings = render_master(data, resolutions)
+        stored = dict((conflicts_state.snapshot or {}) if conflicts_state else {})
+        if read is None:
+            grids, warnings = render_master(
+                data, stored.get("resolutions", {}), stored.get("errors", {})
+            )
+            digests = {tab: _digest(grid) for tab, grid in grids.items()}
+            version = self.backend.fingerprint(source)
+            if version is None:
+                raise SourceError("master workbook not found; run `sheetsync init`", where=source)
+            if len(states) == len(MASTER_TABS) and all(
+                st.version == version and (st.snapshot or {}).get("digest") == digests[st.tab]
+                for st in states.values()
+            ):
+                return 0
+            snapshot = self.backend.read(source)
+            report.sources_read += 1
+            errors = stored.get("errors", {})
+        else:
+            snapshot, errors = read
+        typed = read_resolutions(snapshot.tabs.get("Conflicts", []))
+        open_ids = {f"C{k.id}" for k in data.conflicts}
+        resolutions = {cid: text for cid, text in typed.items() if cid in open_ids}
+        errors = {cid: why for cid, why in errors.items() if resolutions.get(cid)}
+        grids, warnings = render_master(data, resolutions, errors)
+        bases = master_bases(data)
         report.warnings += warnings
         writes = []
         for tab, grid in grids.items():
@@ -671,14 +781,21 @@ class Cycle:
                 state = states.get(tab) or SheetState(source=source, tab=tab, snapshot={})
                 if state.id is None:
                     s.add(state)
-                snap: dict[str, Any] = {"digest": _digest(grid)}
+                snap: dict[str, Any] = {"digest": _digest(grid), **bases.get(tab, {})}
                 if tab == "Conflicts":
                     snap["resolutions"] = resolutions
+                    if errors:
+                        snap["errors"] = errors
                 state.version = version if exact else None
                 if state.snapshot != snap:
                     state.snapshot = snap
                     state.synced_at = utcnow()
         return written
+
+
+def _threshold(state: SheetState | None, threshold: float) -> float:
+    accepted = state is not None and (state.snapshot or {}).get("accept_removal")
+    return float("inf") if accepted else threshold
 
 
 def _rows(state: SheetState | None) -> dict[str, dict[str, str]]:

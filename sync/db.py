@@ -71,8 +71,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def next_number(session: Session, name: str) -> int:
-    """Take the next value of a named sequence.
+def next_number(session: Session, name: str, count: int = 1) -> int:
+    """Take the next ``count`` values of a named sequence; returns the first.
 
     The UPDATE holds a row lock until the transaction ends (PostgreSQL) or the
     database write lock (SQLite), so two workers never get the same value.
@@ -80,18 +80,18 @@ def next_number(session: Session, name: str) -> int:
     stmt = (
         update(NumberSequence)
         .where(NumberSequence.name == name)
-        .values(next_value=NumberSequence.next_value + 1)
+        .values(next_value=NumberSequence.next_value + count)
         .returning(NumberSequence.next_value)
     )
     value = session.execute(stmt).scalar_one_or_none()
     if value is None:
         try:
             with session.begin_nested():
-                session.execute(insert(NumberSequence).values(name=name, next_value=2))
+                session.execute(insert(NumberSequence).values(name=name, next_value=1 + count))
             return 1
         except IntegrityError:
             value = session.execute(stmt).scalar_one()
-    return int(value) - 1
+    return int(value) - count
 
 
 def insert_once(session: Session, row: object) -> bool:

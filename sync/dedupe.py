@@ -7,7 +7,7 @@ and act on the decisions that come out, which keeps the rules table-testable.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -139,16 +139,26 @@ def bind_rows(
     rows: Sequence[RowIdentity],
     by_number: Mapping[str, KnownCustomer],
     by_phone: Mapping[str, KnownCustomer],
+    trusted: Collection[tuple[str, str]] = (),
 ) -> list[Binding]:
     """Bind the rows of one tab to customers (DESIGN.md promises 1 and 7).
 
     The phone decides the customer; the Customer # is only trusted when it agrees
-    with the phone. Of several rows with one phone, the row whose Customer #
+    with the phone. Of several rows with one customer, the row whose Customer #
     agrees (else the first) is applied and the others are duplicates.
+
+    Args:
+        by_number: Customer # -> that customer.
+        by_phone: E.164 phone -> the customer it binds to; besides customers' own
+            phones, a merged customer's phone maps to the customer it was merged into
+            (then the binding's phone is that customer's).
+        trusted: (Customer #, phone) pairs the sync itself wrote that mean the phone's
+            customer although the number is another's (after a merge was undone).
     """
     first: list[Binding] = []
     for row in rows:
         claimed = by_number.get(row.number) if row.number else None
+        owner = by_phone.get(row.phone) if row.phone else None
         if row.phone is None:
             what = (
                 f"'{row.phone_raw}' is not a valid phone number"
@@ -166,7 +176,14 @@ def bind_rows(
                 )
             )
             continue
-        if claimed is not None and claimed.phone != row.phone:
+        if (
+            claimed is not None
+            and claimed.phone != row.phone
+            and not (
+                owner is not None
+                and (owner.number == claimed.number or (row.number, row.phone) in trusted)
+            )
+        ):
             first.append(
                 Binding(
                     row.index,
@@ -184,7 +201,7 @@ def bind_rows(
                 )
             )
             continue
-        existing = by_phone.get(row.phone)
+        existing = owner
         note = None
         if row.number and claimed is None:
             note = f"Customer # '{row.number}' is not known; replaced"
@@ -193,7 +210,12 @@ def bind_rows(
         else:
             first.append(
                 Binding(
-                    row.index, "bound", row.phone, existing.number, keeps=existing.number, note=note
+                    row.index,
+                    "bound",
+                    existing.phone,
+                    existing.number,
+                    keeps=existing.number,
+                    note=note,
                 )
             )
 
@@ -219,6 +241,10 @@ def bind_rows(
                         note=(
                             f"same phone as row {rows[main].index + 1}; only that row is "
                             "synced: merge the two rows into one"
+                            if row.phone == rows[main].phone
+                            else f"same customer as row {rows[main].index + 1} (an admin "
+                            "merged them); only that row is synced: move what you need "
+                            "there and delete this row"
                         ),
                         duplicate_of=rows[main].index,
                     )

@@ -16,10 +16,10 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sync.admin.identity import binding_maps, merged_keys
 from sync.cells import CellValue, Grid, cell_text
 from sync.db import insert_once, next_number
 from sync.dedupe import (
-    KnownCustomer,
     PrivateAction,
     RowIdentity,
     SharedAction,
@@ -143,6 +143,12 @@ class Ingest:
             self.s.add(conflict)
             self.counters.conflicts_opened += 1
             return conflict
+        if conflict.status == "dismissed" and all(
+            getattr(conflict, name) == value
+            for name, value in values.items()
+            if name in ("current_value", "proposed_value")
+        ):
+            return conflict  # an admin dismissed exactly this; it stays dismissed
         if conflict.status != "open":
             conflict.status = "open"
             conflict.closed_at = None
@@ -254,12 +260,13 @@ class Ingest:
             )
             for r in plan.rows
         ]
-        known = self._known_customers(
-            {i.number for i in identities if i.number}, {i.phone for i in identities if i.phone}
+        maps = binding_maps(
+            self.s,
+            {i.number for i in identities if i.number},
+            {i.phone for i in identities if i.phone},
         )
-        by_number = {c.number: KnownCustomer(c.number, c.phone) for c in known.values()}
-        by_phone = {c.phone: KnownCustomer(c.number, c.phone) for c in known.values()}
-        bindings = bind_rows(identities, by_number, by_phone)
+        known = maps.known
+        bindings = bind_rows(identities, maps.by_number, maps.by_phone, maps.trusted)
 
         kept = {b.keeps for b in bindings if b.keeps}
         plan.kept = kept
@@ -349,19 +356,6 @@ class Ingest:
                         {"active": False, "reason": "row removed from sheet"},
                     )
         return plan
-
-    def _known_customers(self, numbers: set[str], phones: set[str]) -> dict[str, Customer]:
-        found: dict[str, Customer] = {}
-        nums, phs = sorted(numbers), sorted(phones)
-        for i in range(0, max(len(nums), len(phs)), CHUNK):
-            cond = []
-            if nums[i : i + CHUNK]:
-                cond.append(Customer.number.in_(nums[i : i + CHUNK]))
-            if phs[i : i + CHUNK]:
-                cond.append(Customer.phone.in_(phs[i : i + CHUNK]))
-            for customer in self.s.execute(select(Customer).where(or_(*cond))).scalars():
-                found[customer.number] = customer
-        return found
 
     def _customer_by_number(self, number: str) -> Customer | None:
         return self.s.execute(
@@ -560,6 +554,14 @@ class Ingest:
         }
         by_number = {c.number: t for t, c in trackings.values()}
         by_phone = {c.phone: t for t, c in trackings.values()}
+        # Rows still showing a merged customer's number or phone bind to the tracking
+        # of the customer it was merged into.
+        of_customer = {c.id: t for t, c in trackings.values()}
+        merged_numbers, merged_phones = merged_keys(self.s, of_customer)
+        for number, customer_id in merged_numbers.items():
+            by_number.setdefault(number, of_customer[customer_id])
+        for phone_, customer_id in merged_phones.items():
+            by_phone.setdefault(phone_, of_customer[customer_id])
         mine = {
             f.number: f
             for f in self.s.execute(
@@ -716,8 +718,12 @@ class Ingest:
                 )
             if not conds:
                 continue
+            if customer.merged_into_id is not None:
+                continue
             others = self.s.execute(
-                select(Customer).where(or_(*conds), Customer.id != customer.id)
+                select(Customer).where(
+                    or_(*conds), Customer.id != customer.id, Customer.merged_into_id.is_(None)
+                )
             ).scalars()
             for other in others:
                 first, second = sorted((customer, other), key=lambda c: c.id)

@@ -3,7 +3,9 @@
 ``load_master`` reads what the tabs need from the database in a few queries;
 ``render_master`` turns it into grids (pure). The tabs are sync-owned and
 rewritten by a positional cell diff, except the Conflicts tab's Resolution
-column, which is the admin's and is carried over by conflict ID.
+column, which is the admin's and is carried over by conflict ID. What the admin
+types elsewhere (shared fields in Customers, Commission % in Tracking) is read back
+by ``sync.admin.from_master`` against :func:`master_bases`, what was last written.
 """
 
 from __future__ import annotations
@@ -16,14 +18,20 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync.admin.resolve import hint
 from sync.cells import CellValue, Grid, cell_text
-from sync.dedupe import format_phone
+from sync.dedupe import format_phone, value_text
 from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, STATUSES
 from sync.model import Agent, Conflict, Customer, FollowUp, SyncRun, Tracking
+from sync.reports import commission_rows
 from sync.views import MASTER_CELL_LIMIT
 
 MASTER_TABS = ("Customers", "Tracking", "Follow-ups", "Conflicts", "Commission", "Sync log")
 RESOLUTION = "Resolution"
+RESOLUTION_NOTE = "Resolution note"
+HOW_TO_RESOLVE = "How to resolve"
+TRACKING_ID = "Tracking ID"
+COMMISSION_PCT = "Commission %"
 SYNC_LOG_RUNS = 200
 STATUS_RANK = {s: i for i, s in enumerate(STATUSES)} | {"Lost": -1}
 
@@ -41,11 +49,12 @@ TRACKING_HEADERS = [
     "Phone",
     "Agent",
     *(FIELDS_BY_KEY[k].header for k in AGENT_KEYS),
-    "Commission %",
+    COMMISSION_PCT,
     "Active",
     "Lost to colleague",
     "Tracked since",
     "Last update",
+    TRACKING_ID,
 ]
 FOLLOW_UP_HEADERS = [
     "Follow-up #",
@@ -69,12 +78,15 @@ CONFLICT_HEADERS = [
     "Proposed value",
     "Details",
     "Opened",
+    HOW_TO_RESOLVE,
     RESOLUTION,
+    RESOLUTION_NOTE,
 ]
 COMMISSION_HEADERS = [
+    "Month",
     "Agent",
-    "Active trackings",
     "Completed",
+    "Completed customers",
     "Commission (customers)",
     "Lost to colleague",
 ]
@@ -148,13 +160,17 @@ def _cell(value: object) -> CellValue:
 
 
 def render_master(
-    data: MasterData, resolutions: Mapping[str, str]
+    data: MasterData,
+    resolutions: Mapping[str, str],
+    errors: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Grid], list[str]]:
     """The master tabs as grids, and warnings (e.g. trimmed to stay under Google's cell limit).
 
     Args:
         resolutions: conflict ID -> what the admin typed in the Resolution column.
+        errors: conflict ID -> why that resolution could not be applied.
     """
+    errors = errors or {}
     by_customer: dict[int, list[Tracking]] = defaultdict(list)
     for t in data.trackings:
         by_customer[t.customer_id].append(t)
@@ -163,6 +179,8 @@ def render_master(
 
     customers: Grid = [list(CUSTOMER_HEADERS)]
     for c in data.customers:
+        if c.merged_into_id is not None:
+            continue
         active = [t for t in by_customer[c.id] if t.active]
         closest = max(
             active, key=lambda t: (STATUS_RANK.get(t.status or "", 0), -t.id), default=None
@@ -196,6 +214,7 @@ def render_master(
                 _cell(t.lost_to_colleague),
                 _cell(t.tracked_since),
                 _cell(t.last_update),
+                f"T{t.id}",
             ]
         )
 
@@ -233,21 +252,24 @@ def render_master(
                 k.proposed_value,
                 details,
                 _cell(k.opened_at),
+                hint(k.kind),
                 resolutions.get(cid),
+                errors.get(cid) if resolutions.get(cid) else None,
             ]
         )
 
     commission: Grid = [list(COMMISSION_HEADERS)]
-    for agent in sorted(data.agents.values(), key=lambda a: a.key):
-        own = [t for t in data.trackings if t.agent_id == agent.id]
-        done = [t for t in own if t.active and t.status == "Completed"]
+    for row in commission_rows(
+        data.agents.values(), {c.id: c.number for c in data.customers}, data.trackings
+    ):
         commission.append(
             [
-                agent.name,
-                sum(1 for t in own if t.active),
-                len(done),
-                round(sum((t.commission_pct or 0) for t in done) / 100, 2),
-                sum(1 for t in own if t.lost_to_colleague),
+                row.month,
+                row.name,
+                row.completed,
+                ", ".join(row.customers),
+                round(row.commission, 2),
+                row.lost_to_colleague,
             ]
         )
 
@@ -282,11 +304,7 @@ def render_master(
 
 
 def _details_text(details: Mapping[str, object]) -> str | None:
-    parts = [
-        f"{k}: {v}"
-        for k, v in details.items()
-        if k not in ("values",)
-    ]
+    parts = [f"{k}: {v}" for k, v in details.items() if k not in ("values",)]
     return "; ".join(parts) or None
 
 
@@ -325,3 +343,22 @@ def read_resolutions(grid: Grid) -> dict[str, str]:
         if cid and text:
             found[cid] = text
     return found
+
+
+def master_bases(data: MasterData) -> dict[str, dict[str, object]]:
+    """What the admin may edit in the master, as last written: the base of a three-way merge.
+
+    Returns:
+        master tab -> extra snapshot keys: ``Customers`` -> ``shared`` (Customer # ->
+        shared field -> text), ``Tracking`` -> ``commission`` (tracking ID -> text).
+    """
+    shared = {
+        c.number: {
+            k: value_text(format_phone(c.phone) if k == "phone" else getattr(c, k))
+            for k in SHARED_KEYS
+        }
+        for c in data.customers
+        if c.merged_into_id is None
+    }
+    commission = {f"T{t.id}": value_text(t.commission_pct) for t in data.trackings}
+    return {"Customers": {"shared": shared}, "Tracking": {"commission": commission}}

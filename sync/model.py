@@ -58,6 +58,12 @@ class Agent(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     failures_in_a_row: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Workers (sync/worker.py, sync/lease.py): cycles a failing source sat out since its
+    # last attempt, when it started failing (None while it syncs), and when a worker last
+    # leased it (workers take the least recently leased sources first).
+    backoff_skipped: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failing_since: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    leased_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     trackings: Mapped[list[Tracking]] = relationship(back_populates="agent")
 
@@ -79,8 +85,28 @@ class Customer(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     created_by_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Set when an admin merged this customer into another (sync/admin/merge.py); the row
+    # is kept so that the merge can be undone from the audit log.
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
 
     trackings: Mapped[list[Tracking]] = relationship(back_populates="customer")
+
+
+class CustomerPhone(Base):
+    """Another phone that binds agents' rows to a customer (a merged customer's phone).
+
+    ``old_number`` is a Customer # the sync once wrote next to this phone in agents'
+    sheets and that now means ``customer_id`` (after a merge was undone), so such a row
+    is rebound instead of being flagged as an identity mismatch.
+    """
+
+    __tablename__ = "customer_phones"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    old_number: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Tracking(Base):

@@ -12,7 +12,7 @@ from sync.config import Config
 from sync.cycle import Cycle, CycleReport, Progress
 from sync.db import make_engine, session_factory, transaction, upgrade_schema
 from sync.dedupe import format_phone, parse_phone
-from sync.errors import ConfigError
+from sync.errors import ConfigError, SyncError
 from sync.fields import (
     AGENT_TABS,
     CUSTOMERS_TAB,
@@ -50,7 +50,39 @@ MASTER_LAYOUT = {
 def make_backend(config: Config) -> Backend:
     if config.sync.backend == "xlsx":
         return XlsxBackend()
+    if config.sync.backend == "google":
+        from sync.google import backend_from_config
+
+        return backend_from_config(config)
     raise ConfigError(f"unknown backend '{config.sync.backend}'", where="sync.backend")
+
+
+def check(config: Config, backend: Backend) -> dict[str, Any]:
+    """`sheetsync check`: access to every source, layout drift, and (Google) a privacy audit.
+
+    Returns:
+        A JSON-able report; ``problems`` counts everything that needs attention.
+    """
+    every = {**FOLLOW_UP_FIELDS_BY_KEY, **FIELDS_BY_KEY}
+    aliases = {every[key].header: names for key, names in config.aliases.items()}
+    if config.sync.backend == "google":
+        from sync.google import GoogleBackend
+        from sync.google.audit import check_google
+
+        assert isinstance(backend, GoogleBackend)
+        layout = agent_layout()
+        return check_google(config, backend, layout, MASTER_LAYOUT, aliases).as_dict()
+    sources = []
+    targets = [(f"agent {a.key}", config.agent_source(a)) for a in config.agents]
+    for label, source in [*targets, ("master", config.master_source())]:
+        try:
+            found = backend.fingerprint(source) is not None
+            access = "ok" if found else "missing (run init)"
+        except SyncError as exc:
+            access = str(exc)
+        sources.append({"source": label, "spreadsheet": source, "access": access})
+    problems = sum(s["access"] != "ok" for s in sources)
+    return {"backend": config.sync.backend, "sources": sources, "problems": problems}
 
 
 def open_database(config: Config) -> Engine:
@@ -204,7 +236,12 @@ def status(engine: Engine, limit: int = 10) -> dict[str, Any]:
             or 0,
         }
     last_ok = next((r for r in runs if r.status == "ok"), None)
+    from sync.worker import health  # the worker's view: heartbeats and lag
+
+    beat = health(engine)
     return {
+        "last_cycle": beat.get("last_cycle"),
+        "lag_seconds": beat.get("lag_seconds"),
         "runs": [
             {
                 "id": r.id,

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -119,6 +120,7 @@ def test_sync_json_status_conflicts_and_lookup(deployment: Path):
     status = json.loads(sheetsync(deployment, "status", "--json").stdout)
     assert status["customers"] == 1 and status["open_conflicts"] == {"invalid_phone": 1}
     assert status["last_success"] is not None
+    assert status["lag_seconds"] is not None and status["lag_seconds"] < 600
 
     conflicts = json.loads(sheetsync(deployment, "conflicts", "--json").stdout)
     assert [(c["kind"], c["agent"], c["proposed"]) for c in conflicts] == [
@@ -151,11 +153,32 @@ def test_bad_config_exits_2_naming_the_key(tmp_path: Path):
     assert missing.returncode == 2 and "configuration file not found" in missing.stderr
 
 
+def test_usage_errors_exit_2_with_a_message(tmp_path: Path):
+    unknown = sheetsync(tmp_path, "--bogus")
+    assert unknown.returncode == 2 and "No such option" in unknown.stderr
+    missing = sheetsync(tmp_path, "lookup")
+    assert missing.returncode == 2 and "Missing argument" in missing.stderr
+
+
 def test_every_command_has_help_with_an_example():
-    for command in ("init", "sync", "status", "conflicts", "lookup", "demo"):
-        run = sheetsync(Path.cwd(), command, "-h")
-        assert run.returncode == 0
-        assert "Example: sheetsync" in run.stdout, f"{command} help lacks an example"
+    import typer
+    from typer.testing import CliRunner
+
+    from sync.cli import app
+
+    def paths(command: Any, prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
+        found = [prefix] if prefix else []
+        for name, sub in getattr(command, "commands", {}).items():
+            found += paths(sub, (*prefix, name))
+        return found
+
+    every = paths(typer.main.get_command(app), ())
+    assert {("init",), ("sync",), ("conflicts", "resolve"), ("lookup",), ("demo",)} <= set(every)
+    runner = CliRunner()
+    for path in every:
+        run = runner.invoke(app, [*path, "-h"], env={"COLUMNS": "200"})
+        assert run.exit_code == 0, run.output
+        assert "Example: sheetsync" in run.output, f"{' '.join(path)} help lacks an example"
 
 
 def test_demo_shows_the_seeds_split_and_opens_in_libreoffice(tmp_path: Path):

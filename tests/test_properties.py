@@ -16,9 +16,12 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from sync.admin import commands
+from sync.admin.core import AdminError
+from sync.admin.resolve import parse_resolution
 from sync.cells import cell_text
 from sync.dedupe import normalize_phone
-from sync.model import Agent, Conflict, Customer, Tracking
+from sync.model import Agent, AuditEvent, Conflict, Customer, CustomerPhone, Tracking
 from tests.world import World
 
 AGENTS = ("ali", "sara", "mohamed")
@@ -181,17 +184,31 @@ def private_cells(world: World) -> dict[str, list[tuple[str, ...]]]:
 
 
 def check_promises(world: World) -> None:
-    """Promises 1, 2 and 3 on the current sheets and database."""
+    """Promises 1, 2 and 3 on the current sheets and database.
+
+    A phone binds to its customer, or (after an admin merged customers) to the
+    customer it was merged into.
+    """
     with world.session() as s:
-        customers = {c.phone: c for c in s.execute(select(Customer)).scalars()}
-        trackings = {
-            (t.customer.phone, t.agent.key): t for t in s.execute(select(Tracking)).scalars()
-        }
+        every = list(s.execute(select(Customer)).scalars())
+        by_id = {c.id: c for c in every}
+        by_phone = {c.phone: c for c in every}
+        aliases = {a.phone: a.customer_id for a in s.execute(select(CustomerPhone)).scalars()}
+        trackings = {(t.customer_id, t.agent.key): t for t in s.execute(select(Tracking)).scalars()}
         proposals = {
             (c.customer_id, c.field, c.agent_id, c.proposed_value)
             for c in s.execute(select(Conflict).where(Conflict.status == "open")).scalars()
         }
         agent_ids = {a.key: a.id for a in s.execute(select(Agent)).scalars()}
+
+    def customer_of(phone: str) -> Customer | None:
+        found = by_phone.get(phone)
+        if (found is None or found.merged_into_id is not None) and phone in aliases:
+            found = by_id[aliases[phone]]
+        while found is not None and found.merged_into_id is not None:
+            found = by_id[found.merged_into_id]
+        return found
+
     for key in AGENTS:
         grid = world.grid(key)
         header = [cell_text(h) for h in grid[0]]
@@ -209,12 +226,12 @@ def check_promises(world: World) -> None:
             if phone is None:
                 continue
             # Promise 1: a valid phone has exactly one customer, and the row shows its number.
-            assert phone in customers, f"{key}: no customer for {phone}"
+            customer = customer_of(phone)
+            assert customer is not None, f"{key}: no customer for {phone}"
             if get["Sync notes"]:
                 continue  # promise 3: kept in the sheet, with a note saying why
-            customer = customers[phone]
             assert get["Customer #"] == customer.number
-            tracking = trackings[(phone, key)]
+            tracking = trackings[(customer.id, key)]
             assert tracking.active
             # Promise 3: every typed private value is in the database.
             assert cell_text(tracking.desired_university) == get["Desired university"]
@@ -288,3 +305,175 @@ def test_results_do_not_depend_on_the_order_of_agents(engine_factory, history, s
         for s in [*history, Cycle()]:
             player.play(s)
     assert dump(first) == dump(second)
+
+
+# -- the admin's paths interleaved: resolutions, edits in the master, merges, undo ---------------
+
+
+@dataclass(frozen=True)
+class Resolve:
+    """The admin resolves the n-th open conflict, typed in the master or from the CLI."""
+
+    index: int
+    word: int
+    in_master: bool
+
+
+@dataclass(frozen=True)
+class AdminEdit:
+    """The admin types an email into the master's Customers tab."""
+
+    row: int
+    value: int
+
+
+@dataclass(frozen=True)
+class Merge:
+    source: int
+    target: int
+
+
+@dataclass(frozen=True)
+class Undo:
+    pass
+
+
+admin_step = st.one_of(
+    st.builds(Resolve, small, small, st.booleans()),
+    st.builds(AdminEdit, small, small),
+    st.builds(Merge, small, small),
+    st.just(Undo()),
+)
+add = st.builds(Add, agent, st.integers(0, len(NUMBERS) - 1), st.integers(0, 6), small, small)
+# A few customers first, so that there is something to merge, resolve and edit.
+admin_histories = st.builds(
+    lambda first, rest: [*first, Cycle(), *rest],
+    st.lists(add, min_size=2, max_size=5),
+    st.lists(st.one_of(step, admin_step, admin_step), min_size=1, max_size=14),
+)
+
+
+class AdminPlayer(Player):
+    """Plays agents' steps and the admin's; remembers when private cells may change."""
+
+    def __init__(self, world: World):
+        super().__init__(world)
+        self.reshaped = False  # a merge or an undo since the last cycle rewrites private cells
+
+    def play(self, s: object) -> None:
+        if isinstance(s, Resolve):
+            self.resolve(s)
+        elif isinstance(s, AdminEdit):
+            self.edit_master(s)
+        elif isinstance(s, Merge | Undo):
+            self.reshape(s)
+        else:
+            super().play(s)
+            if isinstance(s, Cycle):
+                self.reshaped = False
+
+    def resolve(self, s: Resolve) -> None:
+        with self.world.session() as session:
+            found = list(
+                session.execute(
+                    select(Conflict).where(Conflict.status == "open").order_by(Conflict.id)
+                ).scalars()
+            )
+        if not found:
+            return
+        conflict = found[s.index % len(found)]
+        words = {
+            "shared_field": ["keep", "accept", f"value: admin{s.word}@example.com", "dismiss"],
+            "possible_duplicate": ["merge", "dismiss", "keep"],
+        }.get(conflict.kind, ["dismiss", "accept"])
+        text = words[s.word % len(words)]
+        if s.in_master and self.type_resolution(f"C{conflict.id}", text):
+            return
+        try:
+            commands.resolve_conflict(
+                self.world.config, self.world.engine, f"C{conflict.id}", parse_resolution(text)
+            )
+        except AdminError:
+            return
+        self.reshaped |= text == "merge"
+
+    def type_resolution(self, cid: str, text: str) -> bool:
+        w = self.world
+        grid = w.backend.get_tab(w.master, "Conflicts")
+        header = [cell_text(h) for h in grid[0]]
+        col = header.index("Resolution")
+        for row in grid[1:]:
+            if cell_text(row[0]) == cid:
+                row.extend([None] * (col + 1 - len(row)))
+                row[col] = text
+                w.backend.set_tab(w.master, "Conflicts", grid)
+                self.reshaped |= text == "merge"
+                return True
+        return False
+
+    def edit_master(self, s: AdminEdit) -> None:
+        w = self.world
+        grid = w.backend.get_tab(w.master, "Customers")
+        if len(grid) < 2:
+            return
+        header = [cell_text(h) for h in grid[0]]
+        row = grid[1 + s.row % (len(grid) - 1)]
+        col = header.index("Email")
+        row.extend([None] * (col + 1 - len(row)))
+        row[col] = f"admin{s.value % 3}@example.com"
+        w.backend.set_tab(w.master, "Customers", grid)
+
+    def reshape(self, s: Merge | Undo) -> None:
+        w = self.world
+        with w.session() as session:
+            live = sorted(
+                session.execute(
+                    select(Customer.number).where(Customer.merged_into_id.is_(None))
+                ).scalars()
+            )
+            merges = list(
+                session.execute(
+                    select(AuditEvent.id)
+                    .where(AuditEvent.action == "merge_customers")
+                    .order_by(AuditEvent.id.desc())
+                ).scalars()
+            )
+        try:
+            if isinstance(s, Merge) and len(live) > 1:
+                source = live[s.source % len(live)]
+                target = live[s.target % len(live)]
+                commands.merge(w.config, w.engine, source, target)
+                self.reshaped = True
+            elif isinstance(s, Undo) and merges:
+                commands.undo_event(w.config, w.engine, merges[0])
+                self.reshaped = True
+        except AdminError:
+            return
+
+
+@PROPERTY_SETTINGS
+@given(history=admin_histories)
+def test_promises_hold_when_the_admin_resolves_edits_and_merges(engine_factory, history):
+    world = World(engine_factory(), agents=AGENTS, mass_removal_min_rows=50)
+    player = AdminPlayer(world)
+    for s in [*history, Cycle(), Cycle()]:
+        note(repr(s))
+        typed_before = private_cells(world)
+        reshaped = player.reshaped
+        player.play(s)
+        if isinstance(s, Cycle):
+            if not reshaped:
+                # Resolutions and admin edits touch shared data only, never private cells.
+                assert private_cells(world) == typed_before
+            check_promises(world)
+
+    counts, audits = world.table_counts(), world.audit_count()
+    again = world.cycle()
+    assert again.cells_written == 0, "promise 4: a cycle after a cycle writes nothing"
+    assert again.sources_read == 0
+    assert world.table_counts() == counts and world.audit_count() == audits
+    with world.session() as s:
+        # Nothing lost: every tracking an agent ever had is still there (archived at most),
+        # and every admin change is audited as the admin.
+        admin = {e.actor for e in s.execute(select(AuditEvent)).scalars()}
+        assert admin <= {"admin", "sheetsync"} | {f"agent:{a}" for a in AGENTS}

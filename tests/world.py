@@ -6,9 +6,9 @@ Rows are given as dicts keyed by header text, like a person reads a sheet:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -27,10 +27,44 @@ FOLLOW_UP_HEADERS = [f.header for f in FOLLOW_UP_FIELDS]
 NAMES = {"ali": "Ali Hassan", "sara": "Sara Ahmed", "mohamed": "Mohamed Sayed", "nour": "Nour Adel"}
 
 
+class Harness(Protocol):
+    """Where a World's sheets live. Its backend also has MemoryBackend's editing helpers
+    (``get_tab``, ``set_tab``, ``delete_tab``, ``before_write``), which World uses to type."""
+
+    def configure(self, raw: dict[str, Any]) -> dict[str, Any]:
+        """The configuration dict, adapted to this backend (sources, backend name)."""
+        ...
+
+    def backend(self, config: Config) -> Any:
+        """The backend for that configuration."""
+        ...
+
+
+class MemoryHarness:
+    """Sheets in memory (the default)."""
+
+    def configure(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return raw
+
+    def backend(self, config: Config) -> MemoryBackend:
+        return MemoryBackend()
+
+
+HARNESS: Callable[[], Harness] = MemoryHarness
+"""The harness a World uses when none is given (tests/test_google_scenarios.py swaps it)."""
+
+
 class World:
-    def __init__(self, engine: Engine, agents: Iterable[str] = ("ali", "sara"), **sync: Any):
+    def __init__(
+        self,
+        engine: Engine,
+        agents: Iterable[str] = ("ali", "sara"),
+        *,
+        harness: Harness | None = None,
+        **sync: Any,
+    ):
         self.engine = engine
-        self.backend = MemoryBackend()
+        harness = harness or HARNESS()
         raw = {
             "database": {"url": "sqlite:///unused.db"},
             "sync": {"backend": "xlsx", **sync},
@@ -45,7 +79,9 @@ class World:
                 for key in agents
             ],
         }
+        raw = harness.configure(raw)
         self.config: Config = config_from_dict(raw, base_dir=Path("/world"))
+        self.backend = harness.backend(self.config)
         service.init(self.config, engine, self.backend)
 
     def source(self, agent: str) -> str:

@@ -1,0 +1,301 @@
+"""Benchmark the Google backend: N agents x M rows through gspread against the emulator.
+
+    .venv/bin/python bench/google_cycle.py                    # 50 agents x 2,000 rows
+    .venv/bin/python bench/google_cycle.py --agents 5 --rows 200 --json
+    .venv/bin/python bench/google_cycle.py --prefetch          # one Drive changes.list per cycle
+    .venv/bin/python bench/google_cycle.py --no-revalidate     # trust Drive versions on write
+
+The emulator runs in its own process (python -m sync.emulator), so the figures of the sync
+process (time, peak memory) are its own, and gspread talks to it over real HTTP. Requests
+are counted by the backend (per kind; retries included) for each cycle kind:
+
+* cold: every agent sheet typed, nothing synced yet (the first ``sync`` after ``init``);
+* idle: nothing changed since (promise 4: no Sheets request at all);
+* edit: a few agents changed a few rows (Status and Notes).
+
+The limiter is set far above Google's quota so that the run measures work, not waiting;
+the time the same requests would take at 60 reads/60 writes per minute is printed too.
+Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from gc import collect
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `sync` and `bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import func, select
+
+from bench.generate import STATUSES, generate
+from sync import service
+from sync.cells import cell_text
+from sync.config import config_from_dict
+from sync.cycle import Cycle
+from sync.db import make_engine, session_factory, upgrade_schema
+from sync.emulator.client import gspread_client
+from sync.fields import CUSTOMER_FIELDS, header_index, header_key
+from sync.google.emulated import _typed
+from sync.google.values import a1, quote
+from sync.model import Customer
+
+_err = sys.stderr
+OWNER = "sheetsync@bench.iam.gserviceaccount.com"
+
+
+def say(*parts: object) -> None:
+    print(*parts, file=_err, flush=True)
+
+
+def _hwm_mb(pid: int | str = "self") -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _reset_hwm() -> None:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def start_emulator() -> tuple[subprocess.Popen[str], str]:
+    """``python -m sync.emulator --port 0`` in a child process; returns it and its URL."""
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sync.emulator", "--port", "0"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        found = re.search(r"listening on (http://\S+)", line)
+        if found:
+            return proc, found.group(1)
+    raise RuntimeError("the emulator did not start")
+
+
+def seed(gc: Any, title: str, tabs: dict[str, list[list[Any]]]) -> str:
+    """A spreadsheet holding ``tabs`` (values as an agent typed them); returns its id."""
+    sh = gc.create(title)
+    requests: list[dict[str, Any]] = []
+    for i, (name, grid) in enumerate(tabs.items()):
+        props = {"title": name, "gridProperties": {"rowCount": max(1000, len(grid) + 50)}}
+        if i == 0:
+            requests.append(
+                {
+                    "updateSheetProperties": {
+                        "properties": {"sheetId": 0, **props},
+                        "fields": "title,gridProperties.rowCount",
+                    }
+                }
+            )
+        else:
+            requests.append({"addSheet": {"properties": props}})
+    sh.batch_update({"requests": requests})
+    data = [
+        {"range": f"{quote(name)}!A1", "values": [[_typed(v) for v in row] for row in grid]}
+        for name, grid in tabs.items()
+        if grid
+    ]
+    sh.values_batch_update({"valueInputOption": "RAW", "data": data})
+    return str(sh.id)
+
+
+def edit_sheets(gc: Any, config: Any, agents: int, rows: int, rng: random.Random) -> int:
+    """Change Status and Notes of ``rows`` rows in ``agents`` agents' Customers tabs."""
+    index = header_index(CUSTOMER_FIELDS)
+    edited = 0
+    for agent in rng.sample(list(config.agents), k=min(agents, len(config.agents))):
+        sh = gc.open_by_key(agent.spreadsheet)
+        grid = sh.values_get("Customers").get("values", [])
+        cols = {index.get(header_key(cell_text(h))): c for c, h in enumerate(grid[0])}
+        status, notes = cols["status"], cols["notes"]
+        data = []
+        for r in rng.sample(range(1, len(grid)), k=min(rows, len(grid) - 1)):
+            data.append(
+                {"range": a1("Customers", r, status), "values": [[rng.choice(STATUSES[:6])]]}
+            )
+            data.append({"range": a1("Customers", r, notes), "values": [[f"bench edit {r}"]]})
+            edited += 1
+        sh.values_batch_update({"valueInputOption": "USER_ENTERED", "data": data})
+    return edited
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="sheetsync-gbench-"))
+    data = generate(args.agents, args.rows, args.overlap, args.seed)
+    say(f"generated {args.agents} agents x {args.rows} rows ({data.distinct_phones} customers)")
+    proc, url = start_emulator()
+    out: dict[str, Any] = {
+        "agents": args.agents,
+        "rows_per_agent": args.rows,
+        "expected_customers": data.distinct_phones,
+        "prefetch": args.prefetch,
+        "revalidate": not args.no_revalidate,
+    }
+    try:
+        gc = gspread_client(url, timeout=600)
+        start = time.perf_counter()
+        agents = []
+        for agent in data.agents:
+            sid = seed(
+                gc,
+                f"{agent.name} customers",
+                {"Customers": agent.customers, "Follow-ups": agent.follow_ups},
+            )
+            agents.append(
+                {
+                    "key": agent.key,
+                    "name": agent.name,
+                    "email": f"{agent.key}@company.com",
+                    "spreadsheet": sid,
+                }
+            )
+        master = str(gc.create("sheetsync master").id)
+        out["seed_s"] = round(time.perf_counter() - start, 1)
+        say(f"seeded {len(agents)} spreadsheets in {out['seed_s']} s")
+        config = config_from_dict(
+            {
+                "database": {"url": f"sqlite:///{work / 'bench.db'}"},
+                "sync": {"backend": "google"},
+                "google": {
+                    "endpoint": url,
+                    "service_account_email": OWNER,
+                    "read_per_minute": 1_000_000,
+                    "write_per_minute": 1_000_000,
+                    "timeout": 600,
+                    "revalidate": not args.no_revalidate,
+                },
+                "master": {"spreadsheet": master},
+                "agents": agents,
+            },
+            base_dir=work,
+        )
+        engine = make_engine(config.database_url())
+        upgrade_schema(engine)
+        backend = service.make_backend(config)
+        counts: Counter[str] = backend.api.counts  # type: ignore[attr-defined]
+        sources = [config.agent_source(a) for a in config.agents] + [config.master_source()]
+        phases: dict[str, Any] = {}
+
+        def phase(name: str, job: Any) -> Any:
+            collect()
+            _reset_hwm()
+            before = Counter(counts)
+            t0, c0 = time.perf_counter(), time.process_time()
+            result = job()
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            delta = {k: v - before.get(k, 0) for k, v in counts.items() if v - before.get(k, 0)}
+            reads = sum(v for k, v in delta.items() if _quota(k) == "read")
+            writes = sum(v for k, v in delta.items() if _quota(k) == "write")
+            drive = sum(v for k, v in delta.items() if k.startswith(("drive.", "oauth.")))
+            phases[name] = {
+                "wall_s": round(wall, 2),
+                "cpu_s": round(cpu, 2),
+                "peak_rss_mb": _hwm_mb(),
+                "sheets_reads": reads,
+                "sheets_writes": writes,
+                "drive_requests": drive,
+                "at_google_quota_min": round(max(reads, writes) / 60, 1),
+                "requests": dict(sorted(delta.items())),
+            }
+            say(
+                f"{name:>5}: {wall:7.1f} s  {phases[name]['peak_rss_mb'] or 0:7.0f} MB  "
+                f"Sheets {reads} read / {writes} write, Drive {drive}"
+            )
+            return result
+
+        def cycle() -> Any:
+            if args.prefetch:
+                backend.prefetch_fingerprints(sources)  # type: ignore[attr-defined]
+            return Cycle(config, engine, backend).run()
+
+        phase("init", lambda: service.init(config, engine, backend))
+        reports = {"cold": phase("cold", cycle), "idle": phase("idle", cycle)}
+        rng = random.Random(args.seed)
+        out["rows_edited"] = edit_sheets(gc, config, args.edit_agents, args.edit_rows, rng)
+        reports["edit"] = phase("edit", cycle)
+        reports["idle after edit"] = phase("idle after edit", cycle)
+        for name, report in reports.items():
+            phases[name]["report"] = {
+                k: v
+                for k, v in report.as_dict().items()
+                if k in ("sources_read", "cells_written", "writes_skipped", "agents_failed")
+            }
+        with session_factory(engine)() as s:
+            out["customers"] = s.scalar(select(func.count()).select_from(Customer))
+        out["phases"] = phases
+        out["emulator_peak_rss_mb"] = _hwm_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return out
+
+
+def _quota(kind: str) -> str | None:
+    from sync.google.api import quota_of
+
+    return quota_of(kind)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--rows", type=int, default=2000)
+    parser.add_argument("--overlap", type=float, default=0.2)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--edit-agents", type=int, default=5)
+    parser.add_argument("--edit-rows", type=int, default=3)
+    parser.add_argument("--prefetch", action="store_true", help="prefetch fingerprints per cycle")
+    parser.add_argument("--no-revalidate", action="store_true", help="google.revalidate = false")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the emulator child too
+    out = run(args)
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return
+    print(
+        f"\n{out['agents']} agents x {out['rows_per_agent']} rows: {out['customers']} customers "
+        f"(expected {out['expected_customers']}); prefetch={out['prefetch']}, "
+        f"revalidate={out['revalidate']}"
+    )
+    print(
+        f"{'cycle':<16}{'time s':>8}{'peak MB':>9}{'reads':>7}{'writes':>7}{'drive':>7}"
+        f"{'@60/min':>9}  requests"
+    )
+    for name, p in out["phases"].items():
+        detail = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in p["requests"].items())
+        print(
+            f"{name:<16}{p['wall_s']:>8.1f}{p['peak_rss_mb'] or 0:>9.0f}{p['sheets_reads']:>7}"
+            f"{p['sheets_writes']:>7}{p['drive_requests']:>7}{p['at_google_quota_min']:>8.1f}m"
+            f"  {detail}"
+        )
+    print(f"emulator process peak RSS: {out['emulator_peak_rss_mb'] or 0:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

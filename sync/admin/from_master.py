@@ -1,0 +1,187 @@
+"""What the admin typed in the master workbook, applied at the start of a cycle.
+
+The cycle reads the master only when its fingerprint moved since the cycle last
+wrote it (an admin typed), and applies three kinds of edits in its transaction:
+
+* **Customers tab**: a shared field that differs from what the cycle last wrote
+  there (three-way: the master's snapshot keeps the last-written values) is an
+  admin edit. It is authoritative: the canonical value changes (audited), open
+  proposals for that field are settled, and every tracking agent's sheet gets the
+  value. A changed *Phone* is a phone change (the old phone keeps binding).
+* **Tracking tab**: *Commission %* under the ``split`` rule.
+* **Conflicts tab**: the Resolution words (``sync.admin.resolve``). One that cannot
+  be applied stays open; the reason is shown next to it.
+
+Edits that cannot be applied are reported as warnings and the master shows the
+database's value again at the end of the cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from sync.admin.core import Admin, AdminError
+from sync.admin.merge import change_phone
+from sync.admin.resolve import parse_resolution, resolve
+from sync.cells import CellValue, Grid, cell_text
+from sync.dedupe import parse_phone
+from sync.fields import FIELDS_BY_KEY, SHARED_KEYS
+from sync.master import COMMISSION_PCT, TRACKING_ID, read_resolutions
+from sync.model import Conflict, Customer, Tracking
+from sync.rows import parse_value
+
+CHUNK = 500
+WHY = "admin edit in the master"
+
+
+@dataclass
+class MasterEdits:
+    """What applying the master did.
+
+    Attributes:
+        applied: what was applied, in words.
+        errors: conflict ID -> why the resolution typed for it was not applied.
+        warnings: edits that were not applied (their cells are put back).
+    """
+
+    applied: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def apply_master(
+    admin: Admin, tabs: Mapping[str, Grid], snapshots: Mapping[str, Mapping[str, Any]]
+) -> MasterEdits:
+    """Apply the admin's edits of the master (tabs as read) against the last-written values.
+
+    Args:
+        snapshots: master tab -> its SheetState snapshot (``shared``: Customer # -> field ->
+            text last written; ``commission``: tracking ID -> text last written).
+    """
+    result = MasterEdits()
+    _customers(admin, tabs.get("Customers") or [], snapshots.get("Customers", {}), result)
+    _commission(admin, tabs.get("Tracking") or [], snapshots.get("Tracking", {}), result)
+    _resolutions(admin, tabs.get("Conflicts") or [], result)
+    return result
+
+
+def _columns(grid: Grid) -> dict[str, int]:
+    return {cell_text(h): i for i, h in enumerate(grid[0])} if grid else {}
+
+
+def _cell(row: list[CellValue], col: int) -> CellValue:
+    return row[col] if col < len(row) else None
+
+
+def _customers(admin: Admin, grid: Grid, snap: Mapping[str, Any], result: MasterEdits) -> None:
+    base: Mapping[str, Mapping[str, str]] = snap.get("shared") or {}
+    cols = _columns(grid)
+    if not base or "Customer #" not in cols:
+        return
+    editable = [
+        (key, cols[FIELDS_BY_KEY[key].header])
+        for key in SHARED_KEYS
+        if FIELDS_BY_KEY[key].header in cols
+    ]
+    edits: dict[str, dict[str, CellValue]] = {}
+    for row in grid[1:]:
+        number = cell_text(_cell(row, cols["Customer #"]))
+        was = base.get(number)
+        if was is None:
+            continue
+        for key, col in editable:
+            raw = _cell(row, col)
+            if cell_text(raw) != was.get(key, ""):
+                edits.setdefault(number, {})[key] = raw
+    if not edits:
+        return
+    numbers = sorted(edits)
+    customers: dict[str, Customer] = {}
+    for i in range(0, len(numbers), CHUNK):
+        for customer in admin.s.execute(
+            select(Customer).where(Customer.number.in_(numbers[i : i + CHUNK]))
+        ).scalars():
+            customers[customer.number] = customer
+    for number in numbers:
+        found = customers.get(number)
+        if found is None or found.merged_into_id is not None:
+            continue
+        customer = found
+        for key, raw in edits[number].items():
+            header = FIELDS_BY_KEY[key].header
+            try:
+                with admin.s.begin_nested():
+                    if key == "phone":
+                        phone = parse_phone(raw, admin.region)
+                        if phone.e164 is None:
+                            raise AdminError(f"'{cell_text(raw)}' is not a valid phone number")
+                        if phone.e164 != customer.phone:
+                            change_phone(admin, customer, phone.e164)
+                    else:
+                        admin.set_shared(customer, key, admin.parse(key, cell_text(raw)), WHY)
+                result.applied.append(f"{number}: {header} set by the admin")
+            except AdminError as exc:
+                result.warnings.append(
+                    f"master Customers, {number}, {header}: {exc}; the cell is put back"
+                )
+
+
+def _commission(admin: Admin, grid: Grid, snap: Mapping[str, Any], result: MasterEdits) -> None:
+    base: Mapping[str, str] = snap.get("commission") or {}
+    cols = _columns(grid)
+    if not base or TRACKING_ID not in cols or COMMISSION_PCT not in cols:
+        return
+    spec = FIELDS_BY_KEY["commission_pct"]
+    for row in grid[1:]:
+        tid = cell_text(_cell(row, cols[TRACKING_ID]))
+        raw = _cell(row, cols[COMMISSION_PCT])
+        if tid not in base or cell_text(raw) == base[tid]:
+            continue
+        where = f"master Tracking, {tid}, {COMMISSION_PCT}"
+        if admin.rule != "split":
+            result.warnings.append(
+                f"{where}: commission is decided by the {admin.rule} rule (set "
+                'sync.commission_rule = "split" to set percentages by hand); the cell is put back'
+            )
+            continue
+        try:
+            pct = parse_value(spec, raw, admin.options)
+        except ValueError as exc:
+            result.warnings.append(f"{where}: {exc}; the cell is put back")
+            continue
+        tracking = admin.s.get(Tracking, int(tid.removeprefix("T")))
+        if tracking is None:
+            continue
+        before = tracking.commission_pct
+        if before != pct:
+            tracking.commission_pct = float(pct) if isinstance(pct, int | float) else None
+            admin.changes += 1
+            admin.touched.add(tracking.customer_id)
+            admin.audit(
+                "admin_commission",
+                "tracking",
+                tracking.id,
+                tracking.customer_id,
+                {"commission_pct": before},
+                {"commission_pct": tracking.commission_pct},
+            )
+            result.applied.append(f"{tid}: Commission % set by the admin")
+
+
+def _resolutions(admin: Admin, grid: Grid, result: MasterEdits) -> None:
+    typed = read_resolutions(grid)
+    ids = sorted((int(cid[1:]), cid) for cid in typed if cid[:1] == "C" and cid[1:].isdigit())
+    for number, cid in ids:
+        conflict = admin.s.get(Conflict, number)
+        if conflict is None or conflict.status != "open":
+            continue
+        try:
+            decision = parse_resolution(typed[cid])
+            with admin.s.begin_nested():
+                result.applied.append(resolve(admin, conflict, decision))
+        except AdminError as exc:
+            result.errors[cid] = exc.message

@@ -1,0 +1,128 @@
+"""Which customer a phone or a Customer # means once customers have been merged.
+
+A merged customer keeps its row (``merged_into_id`` set) so that the merge can be
+undone; its phone is kept in ``customer_phones`` and binds agents' rows to the
+customer it was merged into. These helpers give ingest the maps it binds rows with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from sync.dedupe import KnownCustomer
+from sync.model import Customer, CustomerPhone
+
+CHUNK = 500
+MAX_CHAIN = 64
+
+
+def final(session: Session, customer: Customer) -> Customer:
+    """The customer a (possibly merged) customer stands for now: follow merges to the end."""
+    seen = {customer.id}
+    while customer.merged_into_id is not None and len(seen) < MAX_CHAIN:
+        target = session.get(Customer, customer.merged_into_id)
+        if target is None or target.id in seen:
+            break
+        seen.add(target.id)
+        customer = target
+    return customer
+
+
+@dataclass
+class BindingMaps:
+    """What ``dedupe.bind_rows`` needs, with merges taken into account.
+
+    Attributes:
+        known: Customer # -> customer, for every customer a row names or binds to.
+        by_number: Customer # -> that customer's own number and phone.
+        by_phone: phone -> the customer it binds to now (a merged customer's phone -> the
+            customer it was merged into).
+        trusted: (Customer #, phone) pairs the sync wrote that now mean the phone's customer.
+    """
+
+    known: dict[str, Customer] = field(default_factory=dict)
+    by_number: dict[str, KnownCustomer] = field(default_factory=dict)
+    by_phone: dict[str, KnownCustomer] = field(default_factory=dict)
+    trusted: set[tuple[str, str]] = field(default_factory=set)
+
+
+def binding_maps(session: Session, numbers: Iterable[str], phones: Iterable[str]) -> BindingMaps:
+    """The binding maps for the Customer # values and phones of one tab."""
+    maps = BindingMaps()
+    nums, phs = sorted(set(numbers)), sorted(set(phones))
+    found: list[Customer] = []
+    for i in range(0, max(len(nums), len(phs)), CHUNK):
+        cond = []
+        if nums[i : i + CHUNK]:
+            cond.append(Customer.number.in_(nums[i : i + CHUNK]))
+        if phs[i : i + CHUNK]:
+            cond.append(Customer.phone.in_(phs[i : i + CHUNK]))
+        found += session.execute(select(Customer).where(or_(*cond))).scalars()
+    aliases: list[CustomerPhone] = []
+    for i in range(0, len(phs), CHUNK):
+        aliases += session.execute(
+            select(CustomerPhone).where(CustomerPhone.phone.in_(phs[i : i + CHUNK]))
+        ).scalars()
+
+    def add(customer: Customer) -> Customer:
+        maps.known[customer.number] = customer
+        maps.by_number[customer.number] = KnownCustomer(customer.number, customer.phone)
+        return customer
+
+    own = {c.phone: c for c in found}
+    primary: dict[str, Customer] = {}
+    for customer in found:
+        add(customer)
+        primary[customer.phone] = add(final(session, customer))
+    for alias in aliases:
+        if alias.old_number:
+            maps.trusted.add((alias.old_number, alias.phone))
+        holder = own.get(alias.phone)
+        if holder is not None and holder.merged_into_id is None:
+            continue  # a customer's own phone wins over an alias
+        owner = session.get(Customer, alias.customer_id)
+        if owner is not None:
+            primary[alias.phone] = add(final(session, owner))
+    maps.by_phone = {p: KnownCustomer(c.number, c.phone) for p, c in primary.items()}
+    return maps
+
+
+def merged_keys(
+    session: Session, customer_ids: Iterable[int]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Numbers and phones of customers merged (directly or not) into these customers.
+
+    Returns:
+        (Customer # -> customer id it now means, phone -> customer id it now binds to),
+        for merged customers and phone aliases only.
+    """
+    targets = set(customer_ids)
+    numbers: dict[str, int] = {}
+    phones: dict[str, int] = {}
+    root: dict[int, int] = {i: i for i in targets}
+    frontier = set(targets)
+    while frontier:
+        ids = sorted(frontier)
+        frontier = set()
+        for i in range(0, len(ids), CHUNK):
+            for merged in session.execute(
+                select(Customer).where(Customer.merged_into_id.in_(ids[i : i + CHUNK]))
+            ).scalars():
+                if merged.id in root:
+                    continue
+                assert merged.merged_into_id is not None
+                root[merged.id] = root[merged.merged_into_id]
+                numbers[merged.number] = root[merged.id]
+                phones.setdefault(merged.phone, root[merged.id])
+                frontier.add(merged.id)
+    ids = sorted(root)
+    for i in range(0, len(ids), CHUNK):
+        for alias in session.execute(
+            select(CustomerPhone).where(CustomerPhone.customer_id.in_(ids[i : i + CHUNK]))
+        ).scalars():
+            phones[alias.phone] = root[alias.customer_id]
+    return numbers, phones

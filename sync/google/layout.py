@@ -1,0 +1,397 @@
+"""Sheet set-up (``init``) and layout drift (``check``) for the Google backend.
+
+Two reads — the tab list with protected ranges, then the first 11 rows of the existing tabs
+with their formats and validation — and, when something is missing, ONE atomic
+``spreadsheets.batchUpdate``: new tabs (header row bold and frozen), missing header
+columns, phone columns formatted as plain text, dropdowns (a list validation that warns,
+as the .xlsx backend does), and sync/admin-owned columns protected (only the service
+account and the spreadsheet's owner may edit them). Data is never touched.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sync.cells import CellValue, Grid
+from sync.sheets import CellSet, _find_tab, _Header, _header_row, alias_folder
+
+from .api import SHEETS, TransientFailure
+from .values import quote
+
+if TYPE_CHECKING:
+    from .backend import GoogleBackend, SourceSpec
+
+NEW_TAB_ROWS = 1000
+PROBE_ROWS = 11  # header search looks at the first 10 rows, plus the first data row
+
+
+def protection_key(logical: str, header: str) -> str:
+    """The description that marks a protected range as sheetsync's."""
+    return f"sheetsync: {logical}/{header} is filled by sheetsync"
+
+
+@dataclass
+class _Tab:
+    """What the reads told about one existing tab."""
+
+    sheet_id: int
+    title: str
+    rows: int
+    cols: int
+    frozen: int
+    cells: list[list[dict[str, Any]]] = field(default_factory=list)
+
+    def grid(self) -> Grid:
+        out: Grid = []
+        for row in self.cells:
+            values: list[CellValue] = [c.get("formattedValue") for c in row]
+            out.append(values)
+        return out
+
+    def cell(self, row: int, col: int) -> dict[str, Any]:
+        if 0 <= row < len(self.cells) and 0 <= col < len(self.cells[row]):
+            return self.cells[row][col]
+        return {}
+
+
+@dataclass
+class _Plan:
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+
+
+def _range(sheet_id: int, first_row: int, col: int) -> dict[str, Any]:
+    """A column from ``first_row`` down to the end of the sheet (no end row: unbounded)."""
+    return {
+        "sheetId": sheet_id,
+        "startRowIndex": first_row,
+        "startColumnIndex": col,
+        "endColumnIndex": col + 1,
+    }
+
+
+def _header_cells(sheet_id: int, row: int, col: int, names: Sequence[str]) -> dict[str, Any]:
+    return {
+        "updateCells": {
+            "range": {
+                "sheetId": sheet_id,
+                "startRowIndex": row,
+                "endRowIndex": row + 1,
+                "startColumnIndex": col,
+                "endColumnIndex": col + len(names),
+            },
+            "rows": [
+                {
+                    "values": [
+                        {
+                            "userEnteredValue": {"stringValue": name},
+                            "userEnteredFormat": {"textFormat": {"bold": True}},
+                        }
+                        for name in names
+                    ]
+                }
+            ],
+            "fields": "userEnteredValue,userEnteredFormat.textFormat.bold",
+        }
+    }
+
+
+def _is_text(cell: Mapping[str, Any]) -> bool:
+    fmt = cell.get("userEnteredFormat", {}).get("numberFormat", {})
+    return bool(fmt.get("type") == "TEXT")
+
+
+def _list_of(cell: Mapping[str, Any]) -> list[str] | None:
+    condition = cell.get("dataValidation", {}).get("condition", {})
+    if condition.get("type") != "ONE_OF_LIST":
+        return None
+    return [str(v.get("userEnteredValue", "")) for v in condition.get("values", [])]
+
+
+def _formats(
+    plan: _Plan,
+    tab: _Tab,
+    logical: str,
+    header_row: int,
+    columns: Mapping[str, int],
+    text: Sequence[str],
+    dropdowns: Mapping[str, Sequence[str]],
+    protected: Sequence[str],
+    ranges: Sequence[Mapping[str, Any]],
+) -> None:
+    """Plan the text formats, dropdowns and protected ranges one tab lacks."""
+    probe = header_row + 1
+    sid = tab.sheet_id
+    for name in text:
+        col = columns[name]
+        if not _is_text(tab.cell(probe, col)):
+            plan.requests.append(
+                {
+                    "repeatCell": {
+                        "range": _range(sid, probe, col),
+                        "cell": {"userEnteredFormat": {"numberFormat": {"type": "TEXT"}}},
+                        "fields": "userEnteredFormat.numberFormat",
+                    }
+                }
+            )
+            plan.changes.append(f"formatted {tab.title}/{name} as text")
+    for name, values in dropdowns.items():
+        col = columns[name]
+        if _list_of(tab.cell(probe, col)) != [str(v) for v in values]:
+            rule = {
+                "condition": {
+                    "type": "ONE_OF_LIST",
+                    "values": [{"userEnteredValue": str(v)} for v in values],
+                },
+                "strict": False,
+                "showCustomUi": True,
+            }
+            plan.requests.append(
+                {"setDataValidation": {"range": _range(sid, probe, col), "rule": rule}}
+            )
+            plan.changes.append(f"set dropdown of {tab.title}/{name}")
+    for name in protected:
+        col = columns[name]
+        key = protection_key(logical, name)
+        wanted = _range(sid, header_row, col)
+        mine = [r for r in ranges if r.get("description") == key]
+        good = [
+            r
+            for r in mine
+            if not r.get("warningOnly")
+            and {k: r.get("range", {}).get(k, 0) for k in wanted} == wanted
+            and "endRowIndex" not in r.get("range", {})
+        ]
+        if good:
+            continue
+        if mine:
+            plan.requests.append(
+                {
+                    "updateProtectedRange": {
+                        "protectedRange": {
+                            "protectedRangeId": mine[0]["protectedRangeId"],
+                            "range": wanted,
+                            "warningOnly": False,
+                        },
+                        "fields": "range,warningOnly",
+                    }
+                }
+            )
+        else:
+            plan.requests.append(
+                {
+                    "addProtectedRange": {
+                        "protectedRange": {
+                            "range": wanted,
+                            "description": key,
+                            "warningOnly": False,
+                        }
+                    }
+                }
+            )
+        plan.changes.append(f"protected {tab.title}/{name} (only sheetsync edits it)")
+
+
+def ensure_layout(
+    backend: GoogleBackend,
+    spec: SourceSpec,
+    tabs: Mapping[str, Sequence[str]],
+    *,
+    text_columns: Mapping[str, Sequence[str]],
+    dropdowns: Mapping[str, Mapping[str, Sequence[str]]],
+    protected: Mapping[str, Sequence[str]],
+    aliases: Mapping[str, Sequence[str]],
+    dry_run: bool = False,
+) -> list[str]:
+    """See :meth:`GoogleBackend.ensure_layout`.
+
+    The set-up request is not blindly resent when its answer is lost (adding a tab twice
+    fails): the spreadsheet is looked at again and what is still missing is planned anew.
+    """
+    attempt = 0
+    first: list[str] | None = None  # what this call set out to change
+    while True:
+        plan = _plan(backend, spec, tabs, text_columns, dropdowns, protected, aliases)
+        if dry_run:
+            return plan.changes
+        if first is None:
+            first = plan.changes
+        if not plan.requests:
+            return first
+        try:
+            backend.api.call(
+                "sheets.spreadsheets.batchUpdate",
+                "POST",
+                f"{SHEETS}/{spec.spreadsheet}:batchUpdate",
+                body={"requests": plan.requests},
+                where=spec.where,
+                retry=False,
+            )
+        except TransientFailure as failure:
+            if attempt >= backend.api.retry.max_retries:
+                raise failure.error from None
+            backend.api.retry.wait(attempt, failure.transient.retry_after)
+            attempt += 1
+            continue
+        finally:
+            backend.forget(spec.spreadsheet)
+        return first
+
+
+def _plan(
+    backend: GoogleBackend,
+    spec: SourceSpec,
+    tabs: Mapping[str, Sequence[str]],
+    text_columns: Mapping[str, Sequence[str]],
+    dropdowns: Mapping[str, Mapping[str, Sequence[str]]],
+    protected: Mapping[str, Sequence[str]],
+    aliases: Mapping[str, Sequence[str]],
+) -> _Plan:
+    """Read the spreadsheet (two reads) and plan what its layout lacks."""
+    api = backend.api
+    sid = spec.spreadsheet
+    meta = api.call(
+        "sheets.spreadsheets.get",
+        "GET",
+        f"{SHEETS}/{sid}",
+        params={
+            "fields": "sheets(properties(sheetId,title,gridProperties),"
+            "protectedRanges(protectedRangeId,description,warningOnly,range))"
+        },
+        where=spec.where,
+    )
+    sheets = meta.get("sheets", [])
+    backend.remember_sheets(sid, sheets)
+    known: dict[str, _Tab] = {}
+    protections: dict[int, list[Mapping[str, Any]]] = {}
+    for sheet in sheets:
+        props = sheet["properties"]
+        grid = props.get("gridProperties", {})
+        tab = _Tab(
+            int(props.get("sheetId", 0)),
+            props["title"],
+            int(grid.get("rowCount", 0)),
+            int(grid.get("columnCount", 0)),
+            int(grid.get("frozenRowCount", 0)),
+        )
+        known[tab.title] = tab
+        protections[tab.sheet_id] = list(sheet.get("protectedRanges", []))
+    found = {logical: _find_tab(known, spec.title(logical)) for logical in tabs}
+    probes = [
+        f"{quote(t)}!1:{min(PROBE_ROWS, known[t].rows)}"
+        for t in found.values()
+        if t is not None and known[t].rows
+    ]
+    if probes:
+        data = api.call(
+            "sheets.spreadsheets.get",
+            "GET",
+            f"{SHEETS}/{sid}",
+            params={
+                "ranges": probes,
+                "includeGridData": "true",
+                "fields": "sheets(properties(title),data(rowData(values("
+                "formattedValue,userEnteredFormat(numberFormat),dataValidation))))",
+            },
+            where=spec.where,
+        )
+        for sheet in data.get("sheets", []):
+            title = sheet.get("properties", {}).get("title", "")
+            if title in known:
+                rows = (sheet.get("data") or [{}])[0].get("rowData", [])
+                known[title].cells = [list(r.get("values", [])) for r in rows]
+
+    plan = _Plan()
+    fold = alias_folder(aliases)
+    taken = {t.sheet_id for t in known.values()}
+    rng = random.Random()
+    for logical, headers in tabs.items():
+        title = found[logical]
+        text = text_columns.get(logical, ())
+        lists = dropdowns.get(logical, {})
+        owned = protected.get(logical, ())
+        if title is None:
+            sheet_id = rng.randrange(1, 2**31 - 1)
+            while sheet_id in taken:
+                sheet_id = rng.randrange(1, 2**31 - 1)
+            taken.add(sheet_id)
+            new = _Tab(sheet_id, spec.title(logical), NEW_TAB_ROWS, max(26, len(headers)), 1)
+            plan.requests.append(
+                {
+                    "addSheet": {
+                        "properties": {
+                            "sheetId": sheet_id,
+                            "title": new.title,
+                            "gridProperties": {
+                                "rowCount": new.rows,
+                                "columnCount": new.cols,
+                                "frozenRowCount": 1,
+                            },
+                        }
+                    }
+                }
+            )
+            plan.requests.append(_header_cells(sheet_id, 0, 0, list(headers)))
+            columns = {name: i for i, name in enumerate(headers)}
+            quiet = _Plan()
+            _formats(quiet, new, logical, 0, columns, text, lists, owned, [])
+            plan.requests += quiet.requests
+            plan.changes.append(f"added tab {new.title}")
+            continue
+        tab = known[title]
+        grid = tab.grid()
+        row = _header_row(grid, headers, spec.where, title, fold)
+        header = _Header(grid, row, fold)
+        added: list[CellSet] = []
+        for name in headers:
+            if header.find(name) is None:
+                header.add(grid, name, added, title)
+                plan.changes.append(f"added column {name} to {title}")
+        if added:
+            width = max(c for _, _, c, _ in added) + 1
+            if width > tab.cols:
+                plan.requests.append(
+                    {
+                        "appendDimension": {
+                            "sheetId": tab.sheet_id,
+                            "dimension": "COLUMNS",
+                            "length": width - tab.cols,
+                        }
+                    }
+                )
+            for _, r, c, value in added:
+                plan.requests.append(_header_cells(tab.sheet_id, r, c, [str(value)]))
+        if tab.frozen < row + 1:
+            plan.requests.append(
+                {
+                    "updateSheetProperties": {
+                        "properties": {
+                            "sheetId": tab.sheet_id,
+                            "gridProperties": {"frozenRowCount": row + 1},
+                        },
+                        "fields": "gridProperties.frozenRowCount",
+                    }
+                }
+            )
+            plan.changes.append(f"froze the header row of {title}")
+        columns = {}
+        for name in {*text, *lists, *owned}:
+            col = header.find(name)
+            if col is None:  # not in ``headers``: a layout without that column
+                continue
+            columns[name] = col
+        _formats(
+            plan,
+            tab,
+            logical,
+            row,
+            columns,
+            [n for n in text if n in columns],
+            {n: v for n, v in lists.items() if n in columns},
+            [n for n in owned if n in columns],
+            protections.get(tab.sheet_id, []),
+        )
+    return plan

@@ -1,0 +1,220 @@
+"""How a write is sent and checked: payload chunks, rows that moved, writes that landed.
+
+Pure functions over grids and ``ValueRange`` dicts (no requests), used by
+``GoogleBackend.write``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from sync.cells import CellValue, CellWrite, Grid, cell_text, is_blank, same_cell
+from sync.fields import header_key
+from sync.sheets import _find_tab, _Header, apply_writes
+
+from .values import CellAt, a1, from_api, range_start
+
+MAX_PAYLOAD = 2_000_000
+"""Bytes of values per ``values.batchUpdate``: Google recommends at most 2 MB per request
+and refuses more than 10 MB, so a large write is sent in several requests."""
+
+Written = dict[tuple[str, int], dict[int, Any]]
+"""(logical tab, row) -> column -> value sent (API form)."""
+
+
+def _copy(tabs: Mapping[str, Grid]) -> dict[str, Grid]:
+    return {title: [list(row) for row in grid] for title, grid in tabs.items()}
+
+
+def _at(grid: Grid, row: int, col: int) -> CellValue:
+    if 0 <= row < len(grid) and 0 <= col < len(grid[row]):
+        return grid[row][col]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# chunks
+# ---------------------------------------------------------------------------------------------
+
+
+def chunks(
+    ranges: Sequence[dict[str, Any]], budget: int = MAX_PAYLOAD
+) -> list[list[dict[str, Any]]]:
+    """ValueRanges packed into requests of at most ``budget`` bytes (big ranges split by rows)."""
+    pieces: list[tuple[int, dict[str, Any]]] = []
+    for vr in ranges:
+        size = len(json.dumps(vr["values"], ensure_ascii=False))
+        rows = vr["values"]
+        if size <= budget or len(rows) == 1:
+            pieces.append((size, vr))
+            continue
+        title, top, left = range_start(vr["range"])
+        right = left + max(len(r) for r in rows) - 1
+        step = max(1, budget * len(rows) // size)
+        for start in range(0, len(rows), step):
+            part = rows[start : start + step]
+            pieces.append(
+                (
+                    len(json.dumps(part, ensure_ascii=False)),
+                    {
+                        "range": a1(title, top + start, left, top + start + len(part) - 1, right),
+                        "majorDimension": "ROWS",
+                        "values": part,
+                    },
+                )
+            )
+    out: list[list[dict[str, Any]]] = []
+    total = budget + 1
+    for size, vr in pieces:
+        if total + size > budget:
+            out.append([])
+            total = 0
+        out[-1].append(vr)
+        total += size
+    return out
+
+
+def written(data: Sequence[Mapping[str, Any]], logical: Mapping[str, str]) -> Written:
+    """The cells a request sets (``null`` holes left out), by logical tab and row."""
+    out: Written = defaultdict(dict)
+    for vr in data:
+        title, top, left = range_start(vr["range"])
+        for r, values in enumerate(vr["values"]):
+            for c, value in enumerate(values):
+                if value is not None:
+                    out[(logical.get(title, title), top + r)][left + c] = value
+    return out
+
+
+def rows_after(
+    data: Sequence[Mapping[str, Any]], answer: Any, logical: Mapping[str, str]
+) -> dict[tuple[str, int], list[CellValue]]:
+    """(logical tab, row) -> the row right after the write, from its answer (whole rows)."""
+    after: dict[tuple[str, int], list[CellValue]] = {}
+    responses = (answer or {}).get("responses") or []
+    for sent, response in zip(data, responses, strict=False):
+        updated = response.get("updatedData")
+        if not isinstance(updated, Mapping):
+            continue
+        title, row, col = range_start(sent["range"])
+        if col != 0:
+            continue  # not a whole-row range: nothing to check
+        rows = updated.get("values") or []
+        for offset in range(len(sent["values"])):
+            values = rows[offset] if offset < len(rows) else []
+            after[(logical.get(title, title), row + offset)] = [from_api(v) for v in values]
+    return after
+
+
+# ---------------------------------------------------------------------------------------------
+# rows that moved between the check and the write
+# ---------------------------------------------------------------------------------------------
+
+
+def displaced(
+    before: Mapping[str, Grid],
+    cells: Written,
+    after: Mapping[tuple[str, int], Sequence[CellValue]],
+) -> tuple[list[CellAt], list[CellAt]]:
+    """Cells a write put on a row that had moved since the check before it.
+
+    A written row is checked on the cells the write did not touch: they must be what the
+    re-validation read saw. When they are not, the row now there is looked up in that read
+    (same untouched cells): its overwritten cells are to be put back as they were; a new
+    blank row gets its cells cleared. A row that cannot be told is reported.
+
+    Returns:
+        (cells to put back, with their old values; cells on rows that could not be told).
+    """
+    restores: list[CellAt] = []
+    ambiguous: list[CellAt] = []
+    index: dict[tuple[str, frozenset[int], int], dict[tuple[str, ...], list[int]]] = {}
+
+    def rest(values: Sequence[CellValue], skip: frozenset[int], width: int) -> tuple[str, ...]:
+        return tuple(
+            cell_text(values[c] if c < len(values) else None) for c in range(width) if c not in skip
+        )
+
+    for (tab, row), cols in cells.items():
+        now = after.get((tab, row))
+        grid = before.get(tab)
+        if now is None or grid is None:
+            continue
+        skip = frozenset(cols)
+        width = max(len(now), max(cols) + 1, max((len(r) for r in grid), default=0))
+        here = rest(now, skip, width)
+        if here == rest(grid[row] if row < len(grid) else [], skip, width):
+            continue
+        key = (tab, skip, width)
+        if key not in index:
+            index[key] = defaultdict(list)
+            for k, values in enumerate(grid):
+                index[key][rest(values, skip, width)].append(k)
+        found = [k for k in index[key].get(here, []) if k != row]
+        if len(found) == 1:
+            restores += [(tab, row, c, _at(grid, found[0], c)) for c in sorted(cols)]
+        elif all(is_blank(now[c]) for c in range(len(now)) if c not in skip):
+            restores += [(tab, row, c, None) for c in sorted(cols)]
+        else:
+            ambiguous += [(tab, row, c, from_api(v)) for c, v in sorted(cols.items())]
+    return restores, ambiguous
+
+
+# ---------------------------------------------------------------------------------------------
+# which writes are in place
+# ---------------------------------------------------------------------------------------------
+
+
+def not_landed(tabs: Mapping[str, Grid], writes: Sequence[CellWrite]) -> list[CellWrite]:
+    """The writes whose value is not where it belongs (after a lost answer or a put-back).
+
+    A cell write is in place when, located against the contents now, its cell holds the new
+    value: it is applied on a copy with ``old`` set to its new value, and with the anchors
+    its own batch changed on that row (a Customer # just written) read as changed. An
+    appended row is in place when some row holds all of its values.
+    """
+    placed = [w for w in writes if w.row is not None]
+    new_of: dict[tuple[Any, ...], dict[str, CellValue]] = defaultdict(dict)
+    for w in placed:
+        new_of[(w.tab, w.header_row, w.row, w.anchor)][header_key(w.column)] = w.new
+    probes = [
+        replace(
+            w,
+            old=w.new,
+            anchor=tuple(
+                (h, new_of[(w.tab, w.header_row, w.row, w.anchor)].get(header_key(h), v))
+                for h, v in w.anchor
+            ),
+        )
+        for w in placed
+    ]
+    origin = {id(p): w for p, w in zip(probes, placed, strict=True)}
+    _, missed = apply_writes(_copy(tabs), probes)
+    redo = [origin[id(p)] for p, _ in missed]
+    groups: dict[tuple[str, str | None], list[CellWrite]] = {}
+    for w in writes:
+        if w.row is None:
+            groups.setdefault((w.tab, w.group), []).append(w)
+    for (tab, _), group in groups.items():
+        title = _find_tab(tabs, tab)
+        grid = tabs.get(title) if title is not None else None
+        if grid is None or not _row_with(grid, group):
+            redo += group
+    return redo
+
+
+def _row_with(grid: Grid, group: Sequence[CellWrite]) -> bool:
+    """Whether a row below the header holds every value of an appended row."""
+    header = _Header(grid, group[0].header_row)
+    cols = [w.col if w.col is not None else header.find(w.column) for w in group]
+    for row in grid[group[0].header_row + 1 :]:
+        if all(
+            c is not None and same_cell(_at([row], 0, c), w.new)
+            for w, c in zip(group, cols, strict=True)
+        ):
+            return True
+    return False

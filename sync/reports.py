@@ -1,0 +1,337 @@
+"""Reports for admins: commission per agent and month, and each agent's pipeline.
+
+The tables are computed by pure functions over model objects (the master's
+Commission tab uses them too); ``*_report`` functions load what they need from a
+session the caller passes in. CSV goes through :mod:`csv`; the chart is drawn with
+matplotlib's Agg canvas (no display, no global pyplot state).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sync.fields import STATUSES
+from sync.model import Agent, Customer, FollowUp, Tracking
+
+NO_STATUS = "No status"
+PIPELINE_STATUSES = (*STATUSES, NO_STATUS)
+CLOSED = ("Completed", "Lost")
+RECENT_DAYS = 30
+
+
+def completion_month(tracking: Tracking) -> str | None:
+    """``YYYY-MM`` of a completion: *Completed on* if the agent set it, else when it was seen."""
+    day = tracking.completed_on or (
+        tracking.completed_at.date() if tracking.completed_at is not None else None
+    )
+    return f"{day.year:04d}-{day.month:02d}" if day is not None else None
+
+
+# -- commission -----------------------------------------------------------------------------------
+
+
+@dataclass
+class CommissionRow:
+    """One agent's completions in one month.
+
+    Attributes:
+        commission: in customers: the sum of the agent's Commission % / 100 over the
+            completions (1.0 is one customer's full commission).
+        lost_to_colleague: this agent's trackings marked *lost to colleague* on customers
+            first completed (by a colleague) that month.
+    """
+
+    month: str
+    agent: str
+    name: str
+    completed: int = 0
+    customers: list[str] = field(default_factory=list)
+    commission: float = 0.0
+    lost_to_colleague: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["commission"] = round(self.commission, 2)
+        return data
+
+
+def commission_rows(
+    agents: Iterable[Agent],
+    numbers: Mapping[int, str],
+    trackings: Iterable[Tracking],
+    month: str | None = None,
+) -> list[CommissionRow]:
+    """Completed customers and commission per agent and month.
+
+    Args:
+        numbers: customer id -> Customer #.
+        month: ``YYYY-MM`` for one month (every agent gets a row, zeros included);
+            None for every month with a completion, newest first.
+    """
+    by_id = {a.id: a for a in agents}
+    every = [t for t in trackings if t.active and t.agent_id in by_id]
+    rows: dict[tuple[str, int], CommissionRow] = {}
+
+    def row(when: str, agent_id: int) -> CommissionRow:
+        agent = by_id[agent_id]
+        key = (when, agent_id)
+        if key not in rows:
+            rows[key] = CommissionRow(when, agent.key, agent.name)
+        return rows[key]
+
+    first: dict[int, str] = {}
+    for t in every:
+        when = completion_month(t) if t.status == "Completed" else None
+        if when is None:
+            continue
+        first[t.customer_id] = min(first.get(t.customer_id, when), when)
+        if month is not None and when != month:
+            continue
+        r = row(when, t.agent_id)
+        r.completed += 1
+        r.customers.append(numbers.get(t.customer_id, str(t.customer_id)))
+        r.commission += (t.commission_pct or 0.0) / 100
+    for t in every:
+        when = first.get(t.customer_id)
+        if t.lost_to_colleague and when is not None and (month is None or when == month):
+            row(when, t.agent_id).lost_to_colleague += 1
+    if month is not None:
+        for agent_id in by_id:
+            row(month, agent_id)
+    for r in rows.values():
+        r.customers.sort()
+    return sorted(rows.values(), key=lambda r: (_desc(r.month), r.agent))
+
+
+def _desc(month: str) -> tuple[int, int]:
+    year, _, mon = month.partition("-")
+    return (-int(year), -int(mon))
+
+
+def commission_report(session: Session, month: str | None = None) -> list[CommissionRow]:
+    """:func:`commission_rows` over the database."""
+    agents = list(session.execute(select(Agent).order_by(Agent.key)).scalars())
+    numbers = {i: n for i, n in session.execute(select(Customer.id, Customer.number)).all()}
+    trackings = session.execute(
+        select(Tracking).where(Tracking.active.is_(True), Tracking.status == "Completed")
+        if month is not None
+        else select(Tracking).where(Tracking.active.is_(True))
+    ).scalars()
+    if month is not None:
+        # Lost-to-colleague counts need the losers too: load them per customer.
+        done = list(trackings)
+        ids = sorted({t.customer_id for t in done})
+        lost = [
+            t
+            for i in range(0, len(ids), 500)
+            for t in session.execute(
+                select(Tracking).where(
+                    Tracking.customer_id.in_(ids[i : i + 500]),
+                    Tracking.lost_to_colleague.is_(True),
+                )
+            ).scalars()
+        ]
+        unique = {t.id: t for t in [*done, *lost]}
+        return commission_rows(agents, numbers, unique.values(), month)
+    return commission_rows(agents, numbers, trackings, month)
+
+
+def write_commission_csv(rows: Sequence[CommissionRow], out: IO[str]) -> None:
+    writer = csv.writer(out)
+    writer.writerow(
+        ["month", "agent", "name", "completed", "customers", "commission", "lost_to_colleague"]
+    )
+    for r in rows:
+        writer.writerow(
+            [
+                r.month,
+                r.agent,
+                r.name,
+                r.completed,
+                " ".join(r.customers),
+                f"{r.commission:.2f}",
+                r.lost_to_colleague,
+            ]
+        )
+
+
+# -- pipeline -------------------------------------------------------------------------------------
+
+
+@dataclass
+class PipelineRow:
+    """One agent's pipeline.
+
+    Attributes:
+        active: active trackings.
+        statuses: status -> active trackings in it (``No status`` for none).
+        conversion: completed / active trackings, in percent.
+        follow_ups: active follow-ups.
+        recent_follow_ups: follow-ups dated (else created) in the last 30 days.
+        overdue: open trackings (not Completed or Lost) whose Next follow-up is past.
+    """
+
+    agent: str
+    name: str
+    active: int = 0
+    statuses: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PIPELINE_STATUSES, 0))
+    conversion: float = 0.0
+    follow_ups: int = 0
+    recent_follow_ups: int = 0
+    overdue: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def pipeline_rows(
+    agents: Iterable[Agent],
+    trackings: Iterable[Tracking],
+    follow_ups: Iterable[tuple[FollowUp, int]],
+    today: dt.date,
+) -> list[PipelineRow]:
+    """Per-agent pipeline figures.
+
+    Args:
+        follow_ups: (follow-up, agent id) pairs of active follow-ups of active trackings.
+        today: the day overdue and recent are measured from.
+    """
+    rows = {a.id: PipelineRow(a.key, a.name) for a in sorted(agents, key=lambda a: a.key)}
+    for t in trackings:
+        r = rows.get(t.agent_id)
+        if r is None or not t.active:
+            continue
+        r.active += 1
+        r.statuses[t.status if t.status in STATUSES else NO_STATUS] += 1
+        if t.status not in CLOSED and t.next_follow_up is not None and t.next_follow_up < today:
+            r.overdue += 1
+    since = today - dt.timedelta(days=RECENT_DAYS)
+    for f, agent_id in follow_ups:
+        r = rows.get(agent_id)
+        if r is None:
+            continue
+        r.follow_ups += 1
+        day = f.date or f.created_at.date()
+        if since <= day <= today:
+            r.recent_follow_ups += 1
+    for r in rows.values():
+        r.conversion = round(100 * r.statuses["Completed"] / r.active, 1) if r.active else 0.0
+    return list(rows.values())
+
+
+def pipeline_report(session: Session, today: dt.date) -> list[PipelineRow]:
+    """:func:`pipeline_rows` over the database."""
+    agents = list(session.execute(select(Agent).where(Agent.active.is_(True))).scalars())
+    trackings = session.execute(select(Tracking).where(Tracking.active.is_(True))).scalars()
+    follow_ups = session.execute(
+        select(FollowUp, Tracking.agent_id)
+        .join(Tracking, Tracking.id == FollowUp.tracking_id)
+        .where(FollowUp.active.is_(True), Tracking.active.is_(True))
+    ).all()
+    return pipeline_rows(agents, trackings, [(f, a) for f, a in follow_ups], today)
+
+
+PIPELINE_COLUMNS = (
+    "agent",
+    "name",
+    "active",
+    *(s.lower().replace(" ", "_") for s in PIPELINE_STATUSES),
+    "conversion_pct",
+    "follow_ups",
+    "follow_ups_last_30_days",
+    "overdue_next_follow_ups",
+)
+
+
+def write_pipeline_csv(rows: Sequence[PipelineRow], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out)
+        writer.writerow(PIPELINE_COLUMNS)
+        for r in rows:
+            writer.writerow(
+                [
+                    r.agent,
+                    r.name,
+                    r.active,
+                    *(r.statuses[s] for s in PIPELINE_STATUSES),
+                    f"{r.conversion:.1f}",
+                    r.follow_ups,
+                    r.recent_follow_ups,
+                    r.overdue,
+                ]
+            )
+
+
+COLORS = {
+    "Prospect": "#c6dbef",
+    "Contacted": "#9ecae1",
+    "In progress": "#6baed6",
+    "Negotiating": "#3182bd",
+    "Completed": "#31a354",
+    "Lost": "#bdbdbd",
+    NO_STATUS: "#f0f0f0",
+}
+
+
+def write_pipeline_chart(rows: Sequence[PipelineRow], path: Path, title: str = "") -> None:
+    """A PNG: active trackings by status per agent, and follow-up activity beside it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    names = [r.name for r in rows]
+    fig = Figure(figsize=(11, max(3.2, 0.6 * len(rows) + 2.2)), dpi=100)
+    FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]}, sharey=True)
+    ys = list(range(len(rows)))
+    starts = [0] * len(rows)
+    for status in PIPELINE_STATUSES:
+        counts = [r.statuses[status] for r in rows]
+        if any(counts):
+            left.barh(
+                ys, counts, left=starts, color=COLORS[status], label=status, edgecolor="white"
+            )
+            starts = [a + b for a, b in zip(starts, counts, strict=True)]
+    for y, r in zip(ys, rows, strict=True):
+        left.text(starts[y] + 0.1, y, f"{r.conversion:.0f}% completed", va="center", fontsize=8)
+    left.set_yticks(ys, names)
+    left.invert_yaxis()
+    left.set_xlabel("active trackings")
+    left.set_title("Pipeline by status")
+    left.set_xlim(0, max([*starts, 1]) * 1.25)
+    bar = 0.38
+    right.barh(
+        [y - bar / 2 for y in ys],
+        [r.recent_follow_ups for r in rows],
+        height=bar,
+        color="#3182bd",
+        label=f"follow-ups, last {RECENT_DAYS} days",
+    )
+    right.barh(
+        [y + bar / 2 for y in ys],
+        [r.overdue for r in rows],
+        height=bar,
+        color="#e6550d",
+        label="overdue next follow-ups",
+    )
+    most = max([1, *(r.recent_follow_ups for r in rows), *(r.overdue for r in rows)])
+    right.set_xlim(0, most * 1.1)
+    right.set_title("Follow-up activity")
+    for axis in (left, right):
+        axis.spines[["top", "right"]].set_visible(False)
+        axis.xaxis.get_major_locator().set_params(integer=True)
+        if rows:
+            axis.legend(
+                loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, fontsize=8, frameon=False
+            )
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, format="png")

@@ -1,0 +1,748 @@
+"""The scheduled worker: ``sheetsync run --every 5m`` (or ``--once``).
+
+One process runs cycles (:class:`sync.cycle.Cycle`) on an interval, with the
+``schedule`` library, never two at once: cycles start every *interval* (plus an optional
+random *jitter*); a cycle that takes longer than the interval delays the next one, which
+then starts as soon as it ends, and the log says so.
+
+Signals: the first SIGTERM or SIGINT lets the cycle in flight finish; after the grace
+period it is abandoned at the next agent boundary (what was not ingested is read again
+next time); then the worker exits 0. A second signal exits at once (code 128 + signal):
+every database change is a transaction and every workbook save an atomic rename, so
+this is as safe as being killed, which the tests do.
+
+Several workers: on PostgreSQL each cycle leases agent sources and the master with
+advisory locks (:mod:`sync.lease`), so no source is synced by two workers at once; the
+unique constraints keep customers single. On SQLite one worker holds
+``<db>.worker.lock`` for its life; a second refuses to start (exit 2) or waits
+(``--wait``).
+
+Failing sources: a source that fails (unreadable workbook, revoked access, API errors)
+is recorded by the cycle (``failures_in_a_row``, ``last_error``, the run's errors in the
+Sync log tab) and never stops the others. The worker then backs off: a source that failed
+``k`` times in a row is skipped for ``min(2**(k-1), max_backoff)`` cycles before it is
+tried again (state in the database, ``agents.backoff_skipped``, so it survives restarts
+and is shared by workers). At ``sync.flag_after_failures`` failures in a row a
+``source_failing`` conflict is opened for the admin (once); it is closed when the source
+syncs again.
+
+Logs: one summary line per cycle (counts and agent keys, never cell values); with
+``--verbose`` also one line per source read or written. ``--log-format json`` makes them
+JSON lines whose fields tests and log pipelines can read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import os
+import random
+import re
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+import schedule
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from sync.cells import CellWrite, SourceSnapshot, WriteResult
+from sync.config import Config
+from sync.cycle import Cycle, CycleReport, Lease
+from sync.db import MIGRATIONS, insert_once, session_factory, transaction
+from sync.errors import ConfigError, SyncError
+from sync.lease import (
+    AllLease,
+    PgAdvisoryLease,
+    SqliteWorkerLock,
+    namespace_for,
+    sqlite_path,
+)
+from sync.logs import safe_error
+from sync.model import Agent, Conflict, SyncRun, utcnow
+from sync.sheets import Backend
+
+log = logging.getLogger("sheetsync.worker")
+source_log = logging.getLogger("sheetsync.worker.sources")
+
+SOURCE_FAILING = "source_failing"
+DEFAULT_MAX_BACKOFF = 12
+# Test hook: seconds to sleep after each source read or write, so that a test can signal
+# or kill a worker in the middle of a cycle. Not an option: nothing else should want it.
+DELAY_ENV = "SHEETSYNC_TEST_SOURCE_DELAY"
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration such as ``300``, ``90s``, ``5m``, ``1h30m``, ``500ms``.
+
+    Raises:
+        ValueError: with a message that shows the accepted forms.
+    """
+    value = text.strip().lower()
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", value)
+    if not parts or re.sub(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", "", value).strip():
+        raise ValueError(f"'{text}' is not a duration (e.g. 30s, 5m, 1h, 1h30m, 500ms)")
+    return sum(float(n) * _UNITS[unit] for n, unit in parts)
+
+
+def backoff_cycles(failures_in_a_row: int, max_backoff: int = DEFAULT_MAX_BACKOFF) -> int:
+    """How many cycles a source that failed this many times in a row sits out."""
+    if failures_in_a_row <= 0:
+        return 0
+    return min(2 ** min(failures_in_a_row - 1, 30), max_backoff)
+
+
+def check_schema(engine: Engine) -> None:
+    """Refuse to work on a database whose schema is not the one this code expects.
+
+    Raises:
+        ConfigError: naming both revisions and telling to run ``sheetsync init`` (exit 2).
+        SyncError: the database cannot be reached (exit 1).
+    """
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except DBAPIError as exc:
+        raise SyncError(
+            f"cannot reach the database: {safe_error(exc)}", where="database.url"
+        ) from None
+    if current != head:
+        raise ConfigError(
+            f"the database schema is at revision {current or 'none'}, this sheetsync needs {head}",
+            where="database.url",
+            hint="run `sheetsync init`; it is safe while workers run",
+        )
+
+
+# ---------------------------------------------------------------------------------------
+# What a cycle touched: a backend wrapper and a lease wrapper that record it
+# ---------------------------------------------------------------------------------------
+
+
+class ObservedBackend:
+    """A backend that records which sources a cycle read and wrote (and logs it)."""
+
+    def __init__(self, inner: Backend, names: dict[str, str], delay: float = 0.0) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.names = names
+        self.delay = delay
+        self.read_keys: list[str] = []
+        self.written_keys: list[str] = []
+        self.context: dict[str, Any] = {}
+
+    def reset(self, **context: Any) -> None:
+        self.read_keys, self.written_keys, self.context = [], [], context
+
+    def _key(self, source: str) -> str:
+        return self.names.get(source, source)
+
+    def fingerprint(self, source: str) -> str | None:
+        return self.inner.fingerprint(source)
+
+    def read(self, source: str) -> SourceSnapshot:
+        snapshot = self.inner.read(source)
+        key = self._key(source)
+        self.read_keys.append(key)
+        source_log.info(
+            "read %s", key, extra={"event": "source_read", "agent": key, **self.context}
+        )
+        if self.delay:
+            time.sleep(self.delay)
+        return snapshot
+
+    def write(
+        self, source: str, writes: Sequence[CellWrite], *, read_version: str | None = None
+    ) -> WriteResult:
+        result = self.inner.write(source, writes, read_version=read_version)
+        key = self._key(source)
+        self.written_keys.append(key)
+        source_log.info(
+            "wrote %s: %d cell(s), %d skipped",
+            key,
+            result.applied,
+            len(result.skipped),
+            extra={
+                "event": "source_written",
+                "agent": key,
+                "cells": result.applied,
+                "skipped": len(result.skipped),
+                **self.context,
+            },
+        )
+        if self.delay:
+            time.sleep(self.delay)
+        return result
+
+    def ensure_layout(self, source: str, tabs: Any, **kwargs: Any) -> list[str]:
+        return self.inner.ensure_layout(source, tabs, **kwargs)
+
+
+class WorkerLease:
+    """The lease a worker hands to a cycle: locks (inner) + backoff + a record of it all.
+
+    The inner lease is released by :meth:`finish`, after the worker's own bookkeeping on
+    the sources it held, not when the cycle calls ``release``.
+    """
+
+    def __init__(self, inner: Lease, engine: Engine, max_backoff: int) -> None:
+        self.inner = inner
+        self.sessions = session_factory(engine)
+        self.max_backoff = max_backoff
+        self.reset()
+
+    def reset(self) -> None:
+        self.leased: list[str] = []
+        self.attempted: list[str] = []
+        self.backed_off: list[str] = []
+        self.master = False
+        # A span inside which every lease of this cycle was held (wall clock, for logs):
+        # from when the last one was taken to just before they are given back.
+        self.held_from: float | None = None
+        self.held_until: float | None = None
+
+    def acquire_agents(self, keys: list[str]) -> list[str]:
+        self.leased = list(self.inner.acquire_agents(keys))
+        self.held_from = time.time()
+        with transaction(self.sessions) as s:
+            agents = {
+                a.key: a
+                for a in s.execute(select(Agent).where(Agent.key.in_(self.leased))).scalars()
+            }
+            for key in self.leased:
+                agent = agents.get(key)
+                wait = backoff_cycles(agent.failures_in_a_row, self.max_backoff) if agent else 0
+                if agent is not None and agent.backoff_skipped < wait:
+                    agent.backoff_skipped += 1
+                    self.backed_off.append(key)
+                    continue
+                if agent is not None and agent.backoff_skipped:
+                    agent.backoff_skipped = 0
+                self.attempted.append(key)
+        return list(self.attempted)
+
+    def acquire_master(self) -> bool:
+        self.master = self.inner.acquire_master()
+        self.held_from = time.time()
+        return self.master
+
+    def release(self) -> None:
+        """Called by the cycle; the locks are kept until :meth:`finish`."""
+
+    def finish(self) -> None:
+        self.held_until = time.time()
+        self.inner.release()
+
+
+# ---------------------------------------------------------------------------------------
+# The worker
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class WorkerOptions:
+    """How ``sheetsync run`` behaves (its options, in seconds)."""
+
+    interval: float = 300.0
+    jitter: float = 0.0
+    grace: float = 20.0
+    once: bool = False
+    wait: bool = False
+    max_backoff: int = DEFAULT_MAX_BACKOFF
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+
+@dataclass
+class CycleOutcome:
+    """One cycle as the worker saw it (the summary line's fields)."""
+
+    number: int
+    status: str  # ok | partial | stopped | error
+    started: float
+    duration: float
+    report: CycleReport | None = None
+    error: str | None = None
+    read: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+    leased: list[str] = field(default_factory=list)
+    backed_off: list[str] = field(default_factory=list)
+    master: bool = False
+    held_from: float | None = None
+    held_until: float | None = None
+    flagged: list[str] = field(default_factory=list)
+    unflagged: list[str] = field(default_factory=list)
+
+    def fields(self) -> dict[str, Any]:
+        r = self.report
+        counts = (
+            {
+                k: getattr(r, k)
+                for k in (
+                    "agents_synced",
+                    "agents_unchanged",
+                    "agents_failed",
+                    "agents_quarantined",
+                    "customers_created",
+                    "trackings_added",
+                    "trackings_updated",
+                    "trackings_archived",
+                    "customers_updated",
+                    "follow_ups_created",
+                    "rows_read",
+                    "sources_read",
+                    "cells_written",
+                    "writes_skipped",
+                    "conflicts_opened",
+                    "conflicts_closed",
+                )
+            }
+            if r is not None
+            else {}
+        )
+        return {
+            "event": "cycle",
+            "cycle": self.number,
+            "status": self.status,
+            "run_id": r.run_id if r else None,
+            "started": round(self.started, 3),
+            "duration_s": round(self.duration, 3),
+            **counts,
+            "agents_backed_off": len(self.backed_off),
+            "agents_leased_elsewhere": (
+                r.agents_leased_elsewhere - len(self.backed_off) if r else None
+            ),
+            "failed": sorted(r.failures) if r else [],
+            "read": self.read,
+            "written": self.written,
+            "leased": self.leased,
+            "backed_off": self.backed_off,
+            "master": self.master,
+            "held_from": self.held_from,
+            "held_until": self.held_until,
+            "flagged": self.flagged,
+            "unflagged": self.unflagged,
+            "error": self.error,
+        }
+
+    def summary(self) -> str:
+        r = self.report
+        if r is None or self.error:
+            return f"cycle {self.number} error after {self.duration:.2f}s: {self.error}"
+        text = (
+            f"cycle {self.number} {self.status} in {self.duration:.2f}s: "
+            f"{len(self.read)} read, {r.agents_synced} synced, {r.agents_unchanged} unchanged, "
+            f"{r.agents_failed} failed, {len(self.backed_off)} backed off, "
+            f"{r.agents_leased_elsewhere - len(self.backed_off)} leased elsewhere; "
+            f"{r.customers_created} customers created, {r.cells_written} cells written, "
+            f"conflicts +{r.conflicts_opened} -{r.conflicts_closed}"
+        )
+        if self.flagged:
+            text += f"; flagged for admin: {', '.join(self.flagged)}"
+        if r.failures:
+            text += f"; failed: {', '.join(sorted(r.failures))}"
+        return text
+
+
+class Worker:
+    """Runs cycles for one deployment: once, or on an interval until a signal.
+
+    Args:
+        config: the deployment.
+        engine: its database.
+        backend: its spreadsheet backend.
+        options: interval, jitter, grace, once, wait, max_backoff, worker_id.
+        lease: the lock lease to use (default: advisory locks on PostgreSQL, everything
+            on SQLite, where the worker lock keeps other workers out).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        backend: Backend,
+        options: WorkerOptions | None = None,
+        *,
+        lease: Lease | None = None,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.options = options or WorkerOptions()
+        self.sessions = session_factory(engine)
+        names = {config.agent_source(a): a.key for a in config.agents}
+        names[config.master_source()] = "master"
+        delay = float(os.environ.get(DELAY_ENV) or 0)
+        self.backend = ObservedBackend(backend, names, delay)
+        self._lock_lease = lease
+        self._sqlite_lock: SqliteWorkerLock | None = None
+        self.cycles = 0
+        self._stop = threading.Event()
+        self._stop_at: float | None = None
+        self._signals = 0
+        self._cycle_thread: threading.Thread | None = None
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Finish the cycle in flight (abandon it after the grace period), then stop."""
+        if self._stop_at is None:
+            self._stop_at = time.monotonic()
+            busy = self._cycle_thread is not None and self._cycle_thread.is_alive()
+            log.warning(
+                "%s: %s; a second signal exits at once",
+                reason,
+                f"finishing the cycle in flight (abandoned at the next agent boundary after "
+                f"{self.options.grace:g}s)"
+                if busy
+                else "no cycle in flight, exiting",
+                extra={"event": "stopping", "reason": reason},
+            )
+        self._stop.set()
+
+    def should_stop(self) -> bool:
+        """The cycle's hook: True once a stop was requested and the grace period is over."""
+        return self._stop_at is not None and time.monotonic() - self._stop_at >= self.options.grace
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals += 1
+        name = signal.Signals(signum).name
+        if self._signals == 1:
+            self.request_stop(f"{name} received")
+            return
+        log.error(
+            "%s received again: exiting at once (the cycle in flight is dropped; its work "
+            "is redone next time)",
+            name,
+            extra={"event": "exit_now", "signal": name},
+        )
+        logging.shutdown()
+        os._exit(128 + signum)
+
+    def install_signal_handlers(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_signal)
+
+    # -- one cycle ---------------------------------------------------------------------------
+
+    def _inner_lease(self) -> Lease:
+        if self._lock_lease is None:
+            if self.engine.dialect.name == "postgresql":
+                self._lock_lease = PgAdvisoryLease(self.engine, namespace_for(self.engine))
+            else:
+                self._lock_lease = AllLease()
+        return self._lock_lease
+
+    def run_cycle(self) -> CycleOutcome:
+        """Run one cycle now, in this thread; never raises for a cycle's error."""
+        self.cycles += 1
+        number = self.cycles
+        started, clock = time.time(), time.monotonic()
+        self.backend.reset(cycle=number, worker=self.options.worker_id)
+        report: CycleReport | None = None
+        error: str | None = None
+        outcome = CycleOutcome(number, "error", started, 0.0)
+        lease: WorkerLease | None = None
+        try:
+            lease = WorkerLease(self._inner_lease(), self.engine, self.options.max_backoff)
+            report = Cycle(
+                self.config,
+                self.engine,
+                self.backend,
+                lease=lease,
+                should_stop=self.should_stop,
+            ).run()
+            outcome.flagged, outcome.unflagged = self._flag_failing(lease.attempted)
+        except Exception as exc:  # noqa: BLE001 - a cycle's error must not end the worker
+            error = safe_error(exc)
+            logging.getLogger("sheetsync.trace").info(
+                "cycle %d failed", number, exc_info=True, extra={"event": "traceback"}
+            )
+        finally:
+            if lease is not None:
+                try:
+                    lease.finish()
+                except Exception as exc:  # noqa: BLE001 - logged; the session ends anyway
+                    error = error or safe_error(exc)
+        outcome.report, outcome.error = report, error
+        outcome.duration = time.monotonic() - clock
+        if report is not None and error is None:
+            outcome.status = "stopped" if report.stopped else "partial" if report.failures else "ok"
+        outcome.read = list(self.backend.read_keys)
+        outcome.written = list(self.backend.written_keys)
+        if lease is not None:
+            outcome.leased, outcome.backed_off = lease.leased, lease.backed_off
+            outcome.master = lease.master
+            outcome.held_from, outcome.held_until = lease.held_from, lease.held_until
+        level = logging.ERROR if error is not None else logging.INFO
+        log.log(
+            level,
+            outcome.summary(),
+            extra={**outcome.fields(), "worker": self.options.worker_id},
+        )
+        return outcome
+
+    def _flag_failing(self, keys: list[str]) -> tuple[list[str], list[str]]:
+        """Open (once) or close the admin's source_failing conflicts of these agents."""
+        threshold = self.config.sync.flag_after_failures
+        flagged: list[str] = []
+        unflagged: list[str] = []
+        if not keys:
+            return flagged, unflagged
+        now = utcnow()
+        with transaction(self.sessions) as s:
+            agents = s.execute(select(Agent).where(Agent.key.in_(keys))).scalars().all()
+            for agent in agents:
+                conflict = s.execute(
+                    select(Conflict).where(Conflict.key == f"{SOURCE_FAILING}:{agent.key}")
+                ).scalar_one_or_none()
+                if agent.failures_in_a_row > 0:
+                    if agent.failing_since is None:
+                        agent.failing_since = now
+                    if agent.failures_in_a_row >= threshold and _open_flag(s, agent, conflict):
+                        flagged.append(agent.key)
+                else:
+                    if agent.failing_since is not None:
+                        agent.failing_since = None
+                    if agent.backoff_skipped:
+                        agent.backoff_skipped = 0
+                    if conflict is not None and conflict.status == "open":
+                        conflict.status = "resolved"
+                        conflict.closed_at = now
+                        conflict.resolution = "the source syncs again"
+                        conflict.resolved_by = "sheetsync"
+                        unflagged.append(agent.key)
+        for key in flagged:
+            log.warning(
+                "agent %s failed %d cycles in a row: flagged for the admin",
+                key,
+                threshold,
+                extra={"event": "source_flagged", "agent": key},
+            )
+        return flagged, unflagged
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def _in_thread(self, job: Callable[[], CycleOutcome]) -> CycleOutcome:
+        """Run a cycle in a thread so that the main thread keeps handling signals."""
+        box: list[CycleOutcome] = []
+        thread = threading.Thread(target=lambda: box.append(job()), name="sheetsync-cycle")
+        self._cycle_thread = thread
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.2)
+        self._cycle_thread = None
+        if not box:
+            raise SyncError("the cycle thread ended without a result")
+        return box[0]
+
+    def _acquire_sqlite_lock(self) -> bool:
+        path = sqlite_path(self.config.database_url())
+        if path is None:
+            return True
+        self._sqlite_lock = SqliteWorkerLock(path)
+        if self.options.wait:
+            log.info(
+                "waiting for the worker lock %s",
+                self._sqlite_lock.path,
+                extra={"event": "waiting"},
+            )
+        return self._sqlite_lock.acquire(wait=self.options.wait, should_stop=self._stop.is_set)
+
+    def run(self) -> int:
+        """Run until stopped (or one cycle with ``once``); returns the exit code.
+
+        Raises:
+            WorkerLockHeld: SQLite, another worker runs, and not ``wait`` (exit code 2).
+            SyncError: the database is unreachable or its schema is behind.
+        """
+        check_schema(self.engine)
+        if not self._acquire_sqlite_lock():
+            return 0
+        try:
+            mode = "once" if self.options.once else f"every {self.options.interval:g}s"
+            log.info(
+                "worker %s started (%s, %d agent sources, %s)",
+                self.options.worker_id,
+                mode,
+                len(self.config.agents),
+                "advisory leases" if self.engine.dialect.name == "postgresql" else "sole worker",
+                extra={
+                    "event": "started",
+                    "worker": self.options.worker_id,
+                    "interval_s": self.options.interval,
+                    "once": self.options.once,
+                },
+            )
+            if self.options.once:
+                outcome = self._in_thread(self.run_cycle)
+                code = 0 if outcome.status in ("ok", "stopped") else 1
+            else:
+                self._loop()
+                code = 0
+            log.info(
+                "worker %s stopped after %d cycle(s)",
+                self.options.worker_id,
+                self.cycles,
+                extra={"event": "stopped", "worker": self.options.worker_id},
+            )
+            return code
+        finally:
+            if isinstance(self._lock_lease, PgAdvisoryLease):
+                self._lock_lease.dispose()
+            if self._sqlite_lock is not None:
+                self._sqlite_lock.release()
+
+    def _jitter(self) -> float:
+        return random.uniform(0, self.options.jitter) if self.options.jitter > 0 else 0.0
+
+    def _loop(self) -> None:
+        interval = self.options.interval
+        scheduler = schedule.Scheduler()
+        last: list[CycleOutcome] = []
+        job = scheduler.every(max(1, math.ceil(interval))).seconds.do(
+            lambda: last.append(self._in_thread(self.run_cycle))
+        )
+        job.next_run = _now() + dt.timedelta(seconds=self._jitter())
+        while not self._stop.is_set():
+            scheduler.run_pending()
+            if last:
+                outcome = last.pop()
+                due = outcome.started + interval
+                late = time.time() - due
+                if late > 0:
+                    log.warning(
+                        "cycle %d took %.1fs, longer than the interval (%gs): the next cycle "
+                        "starts %.1fs late",
+                        outcome.number,
+                        outcome.duration,
+                        interval,
+                        late,
+                        extra={"event": "overrun", "cycle": outcome.number, "late_s": late},
+                    )
+                job.next_run = _now() + dt.timedelta(
+                    seconds=max(0.0, due - time.time()) + self._jitter()
+                )
+            if self._stop.is_set():
+                break
+            wait = job.next_run - _now() if job.next_run else dt.timedelta(0)
+            limit = dt.timedelta(seconds=interval + self.options.jitter + 1)
+            if wait > limit:  # the wall clock went back (or DST): don't sleep for hours
+                job.next_run = _now()
+                wait = dt.timedelta(0)
+            self._stop.wait(max(0.0, wait.total_seconds()))
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now()
+
+
+def _open_flag(s: Session, agent: Agent, conflict: Conflict | None) -> bool:
+    """Open the agent's source_failing conflict unless it is open; True when opened."""
+    message = (
+        f"{agent.name}'s workbook failed {agent.failures_in_a_row} cycles in a row "
+        f"(last error: {agent.last_error or 'unknown'}); it is retried with backoff"
+    )
+    if conflict is None:
+        return insert_once(
+            s,
+            Conflict(
+                key=f"{SOURCE_FAILING}:{agent.key}",
+                kind=SOURCE_FAILING,
+                agent_id=agent.id,
+                field="source",
+                details={"message": message, "agent": agent.key},
+            ),
+        )
+    if conflict.status == "open":
+        return False
+    conflict.status = "open"
+    conflict.closed_at = None
+    conflict.resolution = None
+    conflict.resolved_by = None
+    conflict.opened_at = utcnow()
+    conflict.details = {"message": message, "agent": agent.key}
+    return True
+
+
+# ---------------------------------------------------------------------------------------
+# Health
+# ---------------------------------------------------------------------------------------
+
+
+def health(
+    engine: Engine,
+    max_lag: float | None = None,
+    *,
+    max_backoff: int = DEFAULT_MAX_BACKOFF,
+    recent: int = 50,
+) -> dict[str, Any]:
+    """What a health check needs: when a cycle last completed, the lag, failing sources.
+
+    ``last_cycle`` is the newest heartbeat of any worker (a cycle that changed nothing
+    leaves no run, only a heartbeat on the last one); ``lag_seconds`` is the time since.
+    ``ok`` is False when no cycle ever completed, or when the lag exceeds ``max_lag``.
+    """
+    now = utcnow()
+    with session_factory(engine)() as s:
+        runs = list(s.execute(select(SyncRun).order_by(SyncRun.id.desc()).limit(recent)).scalars())
+        agents = list(
+            s.execute(select(Agent).where(Agent.failures_in_a_row > 0).order_by(Agent.key))
+            .scalars()
+            .all()
+        )
+        flags = set(
+            s.execute(
+                select(Conflict.key).where(
+                    Conflict.kind == SOURCE_FAILING, Conflict.status == "open"
+                )
+            ).scalars()
+        )
+    beats = [t for r in runs for t in (r.last_checked_at, r.finished_at) if t is not None]
+    last_cycle = max(beats, default=None)
+    last_ok = next((r for r in runs if r.status == "ok" and r.finished_at), None)
+    lag = (now - last_cycle).total_seconds() if last_cycle else None
+    ok = lag is not None and (max_lag is None or lag <= max_lag)
+    return {
+        "ok": ok,
+        "last_cycle": _iso(last_cycle),
+        "lag_seconds": round(lag, 1) if lag is not None else None,
+        "max_lag_seconds": max_lag,
+        "last_success": _iso(last_ok.finished_at) if last_ok else None,
+        "last_run_status": runs[0].status if runs else None,
+        "failing_sources": [
+            {
+                "agent": a.key,
+                "failures_in_a_row": a.failures_in_a_row,
+                "failing_since": _iso(a.failing_since),
+                "last_error": a.last_error,
+                "flagged": f"{SOURCE_FAILING}:{a.key}" in flags,
+                "cycles_until_retry": max(
+                    0, backoff_cycles(a.failures_in_a_row, max_backoff) - a.backoff_skipped
+                ),
+            }
+            for a in agents
+        ],
+        "flagged_sources": len(flags),
+    }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.replace(microsecond=0).isoformat() + "Z" if value else None
