@@ -27,71 +27,83 @@ def settle(session: Session, rule: str, customer_ids: Iterable[int], run_id: int
     Returns the number of conflicts opened (a completion race, or split percentages over 100).
     """
     opened = 0
-    for customer_id in sorted(set(customer_ids)):
-        trackings = list(
-            session.execute(
-                select(Tracking)
-                .where(Tracking.customer_id == customer_id, Tracking.active.is_(True))
-                .order_by(Tracking.id)
-            ).scalars()
+    ids = sorted(set(customer_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        active: dict[int, list[Tracking]] = {c: [] for c in chunk}
+        for tracking in session.execute(
+            select(Tracking)
+            .where(Tracking.customer_id.in_(chunk), Tracking.active.is_(True))
+            .order_by(Tracking.id)
+        ).scalars():
+            active[tracking.customer_id].append(tracking)
+        for customer_id in chunk:
+            opened += _settle_one(session, rule, customer_id, active[customer_id], run_id)
+    return opened
+
+
+def _settle_one(
+    session: Session, rule: str, customer_id: int, trackings: list[Tracking], run_id: int | None
+) -> int:
+    """Settle one customer's active trackings (in id order); returns conflicts opened."""
+    opened = 0
+    desired: dict[int, tuple[float | None, bool]] = {
+        t.id: (t.commission_pct, False) for t in trackings
+    }
+    done = sorted(
+        (t for t in trackings if t.status == "Completed" and t.completed_at),
+        key=lambda t: (t.completed_run_id or 0, t.completed_at, t.id),
+    )
+    if rule == "separate_opportunities":
+        for t in trackings:
+            desired[t.id] = (100.0 if t.status == "Completed" else None, False)
+    elif rule == "first_to_complete" and done:
+        first_run = done[0].completed_run_id
+        racers = (
+            [t for t in done if t.completed_run_id == first_run]
+            if first_run is not None
+            else done[:1]
         )
-        desired: dict[int, tuple[float | None, bool]] = {
-            t.id: (t.commission_pct, False) for t in trackings
-        }
-        done = sorted(
-            (t for t in trackings if t.status == "Completed" and t.completed_at),
-            key=lambda t: (t.completed_run_id or 0, t.completed_at, t.id),
-        )
-        if rule == "separate_opportunities":
-            for t in trackings:
-                desired[t.id] = (100.0 if t.status == "Completed" else None, False)
-        elif rule == "first_to_complete" and done:
-            first_run = done[0].completed_run_id
-            racers = (
-                [t for t in done if t.completed_run_id == first_run]
-                if first_run is not None
-                else done[:1]
-            )
-            winner = _race_winner(session, customer_id, racers) if len(racers) > 1 else None
-            if len(racers) > 1 and winner is None:
-                opened += _open(session, customer_id, "completion_race", racers)
-                for t in trackings:
-                    desired[t.id] = (None, False)
-            elif len(racers) > 1:
-                for t in trackings:
-                    wins = t in racers if winner == "*" else t.agent.key == winner
-                    desired[t.id] = (100.0, False) if wins else (0.0, True)
-            else:
-                for t in trackings:
-                    desired[t.id] = (100.0, False) if t is racers[0] else (0.0, True)
-        elif rule == "first_to_complete":
+        winner = _race_winner(session, customer_id, racers) if len(racers) > 1 else None
+        if len(racers) > 1 and winner is None:
+            opened += _open(session, customer_id, "completion_race", racers)
             for t in trackings:
                 desired[t.id] = (None, False)
-        elif rule == "split":
-            total = sum(t.commission_pct or 0 for t in trackings)
-            if total > 100:
-                opened += _open(session, customer_id, "split_over_100", trackings)
-            else:
-                _close(session, customer_id, "split_over_100")
+        elif len(racers) > 1:
+            for t in trackings:
+                wins = t in racers if winner == "*" else t.agent.key == winner
+                desired[t.id] = (100.0, False) if wins else (0.0, True)
+        else:
+            for t in trackings:
+                desired[t.id] = (100.0, False) if t is racers[0] else (0.0, True)
+    elif rule == "first_to_complete":
         for t in trackings:
-            pct, lost = desired[t.id]
-            if (t.commission_pct, t.lost_to_colleague) != (pct, lost):
-                session.add(
-                    AuditEvent(
-                        actor="sheetsync",
-                        action="commission",
-                        entity="tracking",
-                        entity_id=t.id,
-                        customer_id=customer_id,
-                        run_id=run_id,
-                        before={
-                            "commission_pct": t.commission_pct,
-                            "lost_to_colleague": t.lost_to_colleague,
-                        },
-                        after={"commission_pct": pct, "lost_to_colleague": lost},
-                    )
+            desired[t.id] = (None, False)
+    elif rule == "split":
+        total = sum(t.commission_pct or 0 for t in trackings)
+        if total > 100:
+            opened += _open(session, customer_id, "split_over_100", trackings)
+        else:
+            _close(session, customer_id, "split_over_100")
+    for t in trackings:
+        pct, lost = desired[t.id]
+        if (t.commission_pct, t.lost_to_colleague) != (pct, lost):
+            session.add(
+                AuditEvent(
+                    actor="sheetsync",
+                    action="commission",
+                    entity="tracking",
+                    entity_id=t.id,
+                    customer_id=customer_id,
+                    run_id=run_id,
+                    before={
+                        "commission_pct": t.commission_pct,
+                        "lost_to_colleague": t.lost_to_colleague,
+                    },
+                    after={"commission_pct": pct, "lost_to_colleague": lost},
                 )
-                t.commission_pct, t.lost_to_colleague = pct, lost
+            )
+            t.commission_pct, t.lost_to_colleague = pct, lost
     return opened
 
 

@@ -57,6 +57,7 @@ from sync.views import (
     RowPlan,
     plan_grid_writes,
     plan_writes,
+    proposal_notes,
     render_agent_row,
     render_new_agent_row,
 )
@@ -474,6 +475,7 @@ class Cycle:
             ).all():
                 co[t.customer_id].append(CoTracker(a.name, t.tracked_since.date()))
         pending: dict[int, set[str]] = defaultdict(set)
+        proposals: dict[int, dict[str, str]] = defaultdict(dict)
         races: set[int] = set()
         for conflict in s.execute(
             select(Conflict).where(
@@ -482,6 +484,7 @@ class Cycle:
         ).scalars():
             if conflict.kind == "shared_field" and conflict.agent_id == agent.id and conflict.field:
                 pending[conflict.customer_id or 0].add(conflict.field)
+                proposals[conflict.customer_id or 0][conflict.field] = conflict.proposed_value or ""
             elif conflict.kind == "completion_race" and conflict.customer_id:
                 races.add(conflict.customer_id)
         rows = {}
@@ -502,6 +505,7 @@ class Cycle:
                 co_trackers=co[c.id],
                 db_notes=notes,
                 pending=frozenset(pending[c.id]),
+                proposals=proposals[c.id],
             )
         return rows
 
@@ -606,7 +610,11 @@ class Cycle:
             if n not in present and n not in base_rows
         ]
         for n, values in appended:
-            snap_rows[n.removeprefix("new:")] = {k: value_text(v) for k, v in values.items()}
+            number = n.removeprefix("new:")
+            snap_rows[number] = {k: value_text(v) for k, v in values.items()}
+            if notes := proposal_notes(view[number]):  # as if the agent had typed them
+                snap_notes[number] = notes
+                snap_leave[number] = sorted(view[number].proposals)
         writes = plan_writes(
             CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, appended, current_text
         )
@@ -803,7 +811,7 @@ def _rows(state: SheetState | None) -> dict[str, dict[str, str]]:
 
 
 def _digest(grid: Sequence[Sequence[object]]) -> str:
-    text = json.dumps([[value_text(v) for v in row] for row in grid], ensure_ascii=False)
+    text = json.dumps(grid, ensure_ascii=False, default=value_text)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -75,7 +75,9 @@ def merge_shared(base: str | None, mine: str, canonical: str) -> SharedAction:
     if canonical == "":
         return SharedAction.FILL
     if mine == "":
-        return SharedAction.RESTORE
+        # A new row that leaves the field blank shows the shared value; clearing a
+        # value the sheet showed is not applied and is said so.
+        return SharedAction.PUSH if base is None else SharedAction.RESTORE
     return SharedAction.PROPOSE
 
 

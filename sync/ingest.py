@@ -131,16 +131,35 @@ class Ingest:
         self.counters = Counters()
         self.detected: set[str] = set()
         self.touched_customers: set[int] = set()
+        self._conflicts: dict[str, Conflict | None] | None = None
+
+    def _conflict(self, key: str) -> Conflict | None:
+        """The conflict with this key: this agent's are loaded once, others asked for."""
+        if self._conflicts is None:
+            self._conflicts = {
+                c.key: c
+                for c in self.s.execute(
+                    select(Conflict).where(Conflict.agent_id == self.agent.id)
+                ).scalars()
+            }
+        if key not in self._conflicts:
+            with self.s.no_autoflush:  # new conflicts are in the dict already
+                self._conflicts[key] = self.s.execute(
+                    select(Conflict).where(Conflict.key == key)
+                ).scalar_one_or_none()
+        return self._conflicts[key]
 
     # -- conflicts and audit -------------------------------------------------------------
 
     def open_conflict(self, key: str, kind: str, **values: Any) -> Conflict:
         """Open a keyed conflict once; later sightings update it instead of opening another."""
         self.detected.add(key)
-        conflict = self.s.execute(select(Conflict).where(Conflict.key == key)).scalar_one_or_none()
+        conflict = self._conflict(key)
         if conflict is None:
             conflict = Conflict(key=key, kind=kind, agent_id=self.agent.id, **values)
             self.s.add(conflict)
+            assert self._conflicts is not None
+            self._conflicts[key] = conflict
             self.counters.conflicts_opened += 1
             return conflict
         if conflict.status == "dismissed" and all(
@@ -284,6 +303,7 @@ class Ingest:
 
         rows = {r.index: r for r in plan.rows}
         trackings = self._trackings_by_customer()
+        ready: list[tuple[ParsedRow, str, Customer | None]] = []
         for binding in bindings:
             row = rows[binding.index]
             if binding.note:
@@ -327,13 +347,23 @@ class Ingest:
                 continue
             assert binding.phone is not None
             customer = known.get(binding.number or "") if binding.number else None
-            if customer is None:
-                customer = self._create_customer(binding.phone, row)
-                known[customer.number] = customer
-            tracking = trackings.get(customer.id)
-            if tracking is None or not tracking.active:
-                tracking = self._attach_tracking(customer, tracking)
-                trackings[customer.id] = tracking
+            ready.append((row, binding.phone, customer))
+
+        # Customers and trackings are created in bulk (one flush each), then merged.
+        created = self._create_customers(
+            [(phone, row) for row, phone, customer in ready if customer is None]
+        )
+        bound = [(row, customer or created[phone]) for row, phone, customer in ready]
+        for _, customer in bound:
+            known[customer.number] = customer
+        attach = {
+            customer.id: customer
+            for _, customer in bound
+            if customer.id not in trackings or not trackings[customer.id].active
+        }
+        trackings.update(self._attach_trackings(list(attach.values()), trackings))
+        for row, customer in bound:
+            tracking = trackings[customer.id]
             plan.bound[row.index] = customer.number
             base_row = base.get(customer.number)
             self._merge_shared(plan, row, customer, base_row)
@@ -342,15 +372,15 @@ class Ingest:
         if plan.quarantined is None:
             for number in removed:
                 customer = self._customer_by_number(number)
-                tracking = trackings.get(customer.id) if customer else None
-                if tracking is not None and tracking.active:
-                    tracking.active = False
-                    tracking.archived_at = utcnow()
+                gone = trackings.get(customer.id) if customer else None
+                if gone is not None and gone.active:
+                    gone.active = False
+                    gone.archived_at = utcnow()
                     self.counters.trackings_archived += 1
                     self.audit(
                         "archive_tracking",
                         "tracking",
-                        tracking.id,
+                        gone.id,
                         customer.id if customer else None,
                         {"active": True},
                         {"active": False, "reason": "row removed from sheet"},
@@ -366,13 +396,37 @@ class Ingest:
         rows = self.s.execute(select(Tracking).where(Tracking.agent_id == self.agent.id)).scalars()
         return {t.customer_id: t for t in rows}
 
+    def _create_customers(self, wanted: list[tuple[str, ParsedRow]]) -> dict[str, Customer]:
+        """Create the customers for new phones in one insert, numbered in row order.
+
+        If another worker created one of these phones meanwhile, the batch is rolled
+        back to its savepoint and the phones are taken one by one.
+        """
+        if not wanted:
+            return {}
+        year = self.today.year
+        try:
+            with self.s.begin_nested():
+                first = next_number(self.s, f"customer-{year}", len(wanted))
+                made = [
+                    Customer(
+                        number=f"CUS-{year}-{first + i:05d}",
+                        phone=phone,
+                        created_by_agent_id=self.agent.id,
+                        **_shared_values(row),
+                    )
+                    for i, (phone, row) in enumerate(wanted)
+                ]
+                self.s.add_all(made)
+                self.s.flush()
+        except IntegrityError:
+            return {phone: self._create_customer(phone, row) for phone, row in wanted}
+        for customer in made:
+            self._created(customer)
+        return {c.phone: c for c in made}
+
     def _create_customer(self, phone: str, row: ParsedRow) -> Customer:
         """Create the customer for a phone; if another worker just did, use theirs."""
-        shared = {
-            k: row.values.get(k)
-            for k in SHARED_KEYS
-            if k != "phone" and row.values.get(k) is not None
-        }
         try:
             with self.s.begin_nested():
                 seq = next_number(self.s, f"customer-{self.today.year}")
@@ -380,13 +434,17 @@ class Ingest:
                     number=f"CUS-{self.today.year}-{seq:05d}",
                     phone=phone,
                     created_by_agent_id=self.agent.id,
-                    **shared,
+                    **_shared_values(row),
                 )
                 self.s.add(customer)
                 self.s.flush()
         except IntegrityError:
             existing = self.s.execute(select(Customer).where(Customer.phone == phone)).scalar_one()
             return existing
+        self._created(customer)
+        return customer
+
+    def _created(self, customer: Customer) -> None:
         self.counters.customers_created += 1
         self.touched_customers.add(customer.id)
         self.audit(
@@ -397,39 +455,58 @@ class Ingest:
             None,
             {
                 "number": customer.number,
-                "phone": phone,
-                **{k: value_text(v) for k, v in shared.items()},
+                "phone": customer.phone,
+                **{
+                    k: value_text(getattr(customer, k))
+                    for k in SHARED_KEYS
+                    if k != "phone" and getattr(customer, k) is not None
+                },
             },
         )
-        return customer
 
-    def _attach_tracking(self, customer: Customer, archived: Tracking | None) -> Tracking:
-        """The seed's "Add my tracking": a row whose phone exists gets this agent's tracking."""
-        if archived is not None:
-            archived.active = True
-            archived.archived_at = None
+    def _attach_trackings(
+        self, customers: list[Customer], existing: dict[int, Tracking]
+    ) -> dict[int, Tracking]:
+        """The seed's "Add my tracking": rows whose phone exists get this agent's tracking.
+
+        An archived tracking of this agent comes back; the others are inserted in one flush.
+        """
+        attached: dict[int, Tracking] = {}
+        fresh: list[tuple[Customer, Tracking]] = []
+        for customer in customers:
+            archived = existing.get(customer.id)
+            if archived is not None:
+                archived.active = True
+                archived.archived_at = None
+                self.audit(
+                    "reactivate_tracking",
+                    "tracking",
+                    archived.id,
+                    customer.id,
+                    {"active": False},
+                    {"active": True},
+                )
+                attached[customer.id] = archived
+            else:
+                tracking = Tracking(
+                    customer_id=customer.id, agent_id=self.agent.id, tracked_since=utcnow()
+                )
+                fresh.append((customer, tracking))
+                attached[customer.id] = tracking
+        if fresh:
+            self.s.add_all([t for _, t in fresh])
+            self.s.flush()
+        for customer, tracking in fresh:
+            self.counters.trackings_added += 1
             self.audit(
-                "reactivate_tracking",
+                "add_tracking",
                 "tracking",
-                archived.id,
+                tracking.id,
                 customer.id,
-                {"active": False},
-                {"active": True},
+                None,
+                {"agent": self.agent.key, "customer": customer.number},
             )
-            return archived
-        tracking = Tracking(customer_id=customer.id, agent_id=self.agent.id, tracked_since=utcnow())
-        self.s.add(tracking)
-        self.s.flush()
-        self.counters.trackings_added += 1
-        self.audit(
-            "add_tracking",
-            "tracking",
-            tracking.id,
-            customer.id,
-            None,
-            {"agent": self.agent.key, "customer": customer.number},
-        )
-        return tracking
+        return attached
 
     def _merge_shared(
         self, plan: TabPlan, row: ParsedRow, customer: Customer, base_row: dict[str, str] | None
@@ -487,10 +564,10 @@ class Ingest:
             self.audit("update_customer", "customer", customer.id, customer.id, before, after)
 
     def _proposal(self, key: str) -> str | None:
-        conflict = self.s.execute(
-            select(Conflict).where(Conflict.key == key, Conflict.status == "open")
-        ).scalar_one_or_none()
-        return conflict.proposed_value if conflict is not None else None
+        conflict = self._conflict(key)
+        return (
+            conflict.proposed_value if conflict is not None and conflict.status == "open" else None
+        )
 
     def _merge_private(
         self, plan: TabPlan, row: ParsedRow, tracking: Tracking, base_row: dict[str, str] | None
@@ -584,6 +661,7 @@ class Ingest:
 
         unseen = {n: f for n, f in mine.items() if n not in kept and f.active}
         taken: set[str] = set()
+        fresh: list[tuple[int, Tracking, dict[str, Any]]] = []
         for row in plan.rows:
             issues = {i.field: i for i in row.issues}
             number = cell_text(row.raw.get("follow_up_number"))
@@ -623,25 +701,14 @@ class Ingest:
                 follow_up = None
             if follow_up is None:
                 follow_up = self._match_unseen(unseen, tracking.id, values)
+            plan.customer_of[row.index] = trackings[tracking.id][1].number
             if follow_up is None:
-                seq = next_number(self.s, "follow-up")
-                follow_up = FollowUp(number=f"FU-{seq:06d}", tracking_id=tracking.id, **values)
-                self.s.add(follow_up)
-                self.s.flush()
-                self.counters.follow_ups_created += 1
-                self.audit(
-                    "create_follow_up",
-                    "follow_up",
-                    follow_up.id,
-                    tracking.customer_id,
-                    None,
-                    {k: value_text(v) for k, v in values.items()},
-                )
-            else:
-                self._update_follow_up(follow_up, values, base.get(follow_up.number), tracking)
+                fresh.append((row.index, tracking, values))
+                continue
+            self._update_follow_up(follow_up, values, base.get(follow_up.number), tracking)
             taken.add(follow_up.number)
             plan.bound[row.index] = follow_up.number
-            plan.customer_of[row.index] = trackings[tracking.id][1].number
+        self._create_follow_ups(plan, fresh)
 
         if plan.quarantined is None:
             for number in removed:
@@ -658,6 +725,31 @@ class Ingest:
                         {"active": False},
                     )
         return plan
+
+    def _create_follow_ups(
+        self, plan: TabPlan, fresh: list[tuple[int, Tracking, dict[str, Any]]]
+    ) -> None:
+        """Number and insert the follow-ups new rows typed, in one flush."""
+        if not fresh:
+            return
+        first = next_number(self.s, "follow-up", len(fresh))
+        made = [
+            FollowUp(number=f"FU-{first + i:06d}", tracking_id=tracking.id, **values)
+            for i, (_, tracking, values) in enumerate(fresh)
+        ]
+        self.s.add_all(made)
+        self.s.flush()
+        for follow_up, (index, tracking, values) in zip(made, fresh, strict=True):
+            plan.bound[index] = follow_up.number
+            self.counters.follow_ups_created += 1
+            self.audit(
+                "create_follow_up",
+                "follow_up",
+                follow_up.id,
+                tracking.customer_id,
+                None,
+                {k: value_text(v) for k, v in values.items()},
+            )
 
     def _match_unseen(
         self, unseen: dict[str, FollowUp], tracking_id: int, values: dict[str, object]
@@ -704,57 +796,84 @@ class Ingest:
 
     def flag_possible_duplicates(self) -> None:
         """Same email, or same name and date of birth, under different phones."""
-        for customer_id in sorted(self.touched_customers):
-            customer = self.s.get(Customer, customer_id)
-            if customer is None:
-                continue
-            conds = []
-            if customer.email:
-                conds.append(func.lower(Customer.email) == customer.email.lower())
-            if customer.name and customer.date_of_birth:
-                conds.append(
-                    (func.lower(Customer.name) == customer.name.lower())
-                    & (Customer.date_of_birth == customer.date_of_birth)
-                )
-            if not conds:
-                continue
-            if customer.merged_into_id is not None:
-                continue
-            others = self.s.execute(
-                select(Customer).where(
-                    or_(*conds), Customer.id != customer.id, Customer.merged_into_id.is_(None)
-                )
+        touched = sorted(self.touched_customers)
+        for start in range(0, len(touched), CHUNK):
+            self._flag_duplicates_among(touched[start : start + CHUNK])
+
+    def _flag_duplicates_among(self, ids: list[int]) -> None:
+        customers = [
+            c
+            for c in self.s.execute(
+                select(Customer).where(Customer.id.in_(ids), Customer.merged_into_id.is_(None))
             ).scalars()
-            for other in others:
+            if c.email or (c.name and c.date_of_birth)
+        ]
+        emails = {c.email.lower() for c in customers if c.email}
+        names = {c.name.lower() for c in customers if c.name and c.date_of_birth}
+        if not customers:
+            return
+        conds = []
+        if emails:
+            conds.append(func.lower(Customer.email).in_(emails))
+        if names:
+            conds.append(func.lower(Customer.name).in_(names))
+        by_email: dict[str, list[Customer]] = {}
+        by_name: dict[tuple[str, dt.date], list[Customer]] = {}
+        for other in self.s.execute(
+            select(Customer).where(or_(*conds), Customer.merged_into_id.is_(None))
+        ).scalars():
+            if other.email:
+                by_email.setdefault(other.email.lower(), []).append(other)
+            if other.name and other.date_of_birth:
+                by_name.setdefault((other.name.lower(), other.date_of_birth), []).append(other)
+        pairs: dict[str, tuple[Customer, Customer, str]] = {}
+        for customer in customers:
+            same_email = by_email.get(customer.email.lower(), []) if customer.email else []
+            same_name = (
+                by_name.get((customer.name.lower(), customer.date_of_birth), [])
+                if customer.name and customer.date_of_birth
+                else []
+            )
+            for other in [*same_email, *same_name]:
+                if other.id == customer.id:
+                    continue
                 first, second = sorted((customer, other), key=lambda c: c.id)
-                same = (
-                    "email"
-                    if customer.email
-                    and other.email
-                    and customer.email.lower() == other.email.lower()
-                    else "name and date of birth"
-                )
                 key = f"possible_duplicate:{first.number}:{second.number}"
-                self.detected.add(key)
-                if self.s.execute(
-                    select(Conflict.id).where(Conflict.key == key)
-                ).first() is None and insert_once(
-                    self.s,
-                    Conflict(
-                        key=key,
-                        kind="possible_duplicate",
-                        customer_id=first.id,
-                        field=same,
-                        current_value=first.number,
-                        proposed_value=second.number,
-                        details={
-                            "customers": [first.number, second.number],
-                            "phones": [first.phone, second.phone],
-                            "same": same,
-                        },
-                    ),
-                ):
-                    self.counters.conflicts_opened += 1
+                same = "email" if other in same_email else "name and date of birth"
+                pairs.setdefault(key, (first, second, same))
+        if not pairs:
+            return
+        self.detected.update(pairs)
+        existing = set(
+            self.s.execute(select(Conflict.key).where(Conflict.key.in_(list(pairs)))).scalars()
+        )
+        for key, (first, second, same) in pairs.items():
+            if key in existing:
+                continue
+            if insert_once(
+                self.s,
+                Conflict(
+                    key=key,
+                    kind="possible_duplicate",
+                    customer_id=first.id,
+                    field=same,
+                    current_value=first.number,
+                    proposed_value=second.number,
+                    details={
+                        "customers": [first.number, second.number],
+                        "phones": [first.phone, second.phone],
+                        "same": same,
+                    },
+                ),
+            ):
+                self.counters.conflicts_opened += 1
+
+
+def _shared_values(row: ParsedRow) -> dict[str, object]:
+    """A new customer's shared fields (but the phone) as the row typed them."""
+    return {
+        k: row.values.get(k) for k in SHARED_KEYS if k != "phone" and row.values.get(k) is not None
+    }
 
 
 def column_name(header: Header, key: str) -> str:

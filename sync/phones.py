@@ -169,6 +169,7 @@ def normalize_phones(values: Iterable[object], default_region: str = "EG") -> li
     return out
 
 
+@functools.lru_cache(maxsize=65536)
 def format_phone(e164: str) -> str:
     """Format an E.164 number for display in libphonenumber's international layout.
 

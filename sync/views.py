@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from sync.cells import CellValue, CellWrite
 from sync.dedupe import format_phone, value_text
-from sync.fields import AGENT_KEYS, SHARED_KEYS, Field
+from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, Field
 
 MASTER_CELL_LIMIT = 10_000_000  # a Google spreadsheet holds at most 10 million cells
 
@@ -39,6 +39,7 @@ class AgentRow:
     co_trackers: list[CoTracker] = field(default_factory=list)
     db_notes: list[str] = field(default_factory=list)
     pending: frozenset[str] = frozenset()  # shared fields with this agent's open proposal
+    proposals: dict[str, str] = field(default_factory=dict)  # pending field -> proposed value
 
 
 def also_tracked_by(co_trackers: Iterable[CoTracker]) -> str:
@@ -67,10 +68,28 @@ def render_agent_row(row: AgentRow, sheet_notes: Sequence[str]) -> dict[str, obj
 
 
 def render_new_agent_row(row: AgentRow) -> dict[str, object]:
-    """All columns of a row appended to an agent's tab (a tracking the sheet doesn't have yet)."""
-    values = render_agent_row(row, [])
+    """All columns of a row appended to an agent's tab (a tracking the sheet doesn't have yet).
+
+    A shared field this agent has an open proposal for (an import found it in the team's
+    old sheet) shows that proposal, with the Sync notes the agent's own typing would get.
+    """
+    values = render_agent_row(row, proposal_notes(row))
+    for key in row.pending:
+        if key in row.proposals:
+            values[key] = row.proposals[key]
     values["phone"] = format_phone(row.phone)
     return values
+
+
+def proposal_notes(row: AgentRow) -> list[str]:
+    """The Sync notes of the row's pending proposals, worded as ``Ingest`` flags them (so a
+    re-read of the appended row writes nothing)."""
+    return [
+        f"{FIELDS_BY_KEY[key].header}: your change to '{row.proposals[key]}' awaits an admin "
+        f"(shared value: '{value_text(row.shared.get(key))}')"
+        for key in SHARED_KEYS
+        if key in row.pending and key in row.proposals
+    ]
 
 
 def join_notes(notes: Iterable[str]) -> str | None:
@@ -170,6 +189,8 @@ def plan_grid_writes(
     for r in range(height):
         have = current[r] if r < len(current) else []
         want = desired[r] if r < len(desired) else []
+        if list(have) == list(want):
+            continue  # the common case, compared in C; types that differ go cell by cell
         for c in range(max(len(have), len(want))):
             old = have[c] if c < len(have) else None
             new = want[c] if c < len(want) else None

@@ -459,3 +459,36 @@ def test_stopping_at_an_agent_boundary_leaves_the_rest_for_the_next_cycle(world)
     assert world.rows("sara")[0]["Customer #"] == world.rows("ali")[0]["Customer #"] != ""
     with world.session() as s:
         assert len(list(s.execute(select(Tracking)).scalars())) == 2
+
+
+def test_an_overwritten_master_cell_is_repaired_once_then_cycles_are_idle(world):
+    world.type_rows("ali", [AHMED_ALI])
+    world.cycle()
+    world.cycle()
+    grid = [list(row) for row in world.backend.get_tab(world.master, "Customers")]
+    grid[1][11] = "typed over by someone"  # Tracked by: the sync owns it
+    world.backend.set_tab(world.master, "Customers", grid)
+
+    repair = world.cycle()
+    settled = world.cycle()
+    after = world.cycle()
+
+    assert repair.cells_written >= 1
+    assert world.backend.get_tab(world.master, "Customers")[1][11] != "typed over by someone"
+    assert (settled.cells_written, settled.sources_read) == (0, 0)
+    assert (after.cells_written, after.sources_read) == (0, 0)
+
+
+def test_a_new_row_leaving_a_shared_field_blank_shows_it_without_a_clearing_note(world):
+    world.type_rows("ali", [AHMED_ALI])
+    world.type_rows("sara", [AHMED_SARA])  # no Email: not a clearing, she never saw one
+    world.cycle()
+    sara = world.rows("sara")[0]
+    assert sara["Email"] == "ahmed@example.com"
+    assert "clearing" not in sara["Sync notes"]
+
+    world.edit("sara", {"Name": "Ahmed Mohamed"}, {"Email": ""})  # now she clears it
+    world.cycle()
+    sara = world.rows("sara")[0]
+    assert sara["Email"] == "ahmed@example.com"
+    assert "clearing it is not applied" in sara["Sync notes"]
