@@ -646,6 +646,18 @@ def emulator(
             help="Create the spreadsheets the configuration names (agents' and master).",
         ),
     ] = True,
+    seed_xlsx: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--seed-xlsx",
+            help="Load a workbook first: FILE, or KEY=FILE for the spreadsheet of agent KEY "
+            "(or master, or a spreadsheet id). Repeatable.",
+        ),
+    ] = None,
+    dump_xlsx: Annotated[
+        Path | None,
+        typer.Option("--dump-xlsx", help="On exit, write every spreadsheet here as .xlsx."),
+    ] = None,
 ) -> None:
     """Serve a local Sheets/Drive emulator (until Ctrl-C), to try sheetsync without Google.
 
@@ -653,6 +665,8 @@ def emulator(
     the URL it prints, `init`, `sync` and `check` run against it.
 
     Example: sheetsync emulator --port 8765 --state .emulator
+
+    Example: sheetsync emulator --seed-xlsx ali=agents/ali.xlsx --dump-xlsx out/
     """
     from sync.google.emulated import serve_for_config
 
@@ -661,7 +675,9 @@ def emulator(
         config,
         port=port,
         state_dir=str(state_dir) if state_dir is not None else None,
-        announce=lambda line: out.print(line, highlight=False),
+        announce=lambda line: out.print(line, highlight=False, soft_wrap=True),
+        seeds=seed_xlsx or [],
+        dump_dir=str(dump_xlsx) if dump_xlsx is not None else None,
     )
 
 

@@ -475,11 +475,17 @@ class Emulator:
         """The Drive file resource (all fields)."""
         return dict(self.call("drive.files.get", {"id": spreadsheet_id}, query={"fields": "*"}))
 
-    def seed_from_xlsx(self, path: str | PathLike[str], title: str | None = None) -> str:
-        """Create a spreadsheet from an .xlsx workbook; returns its id."""
+    def seed_from_xlsx(
+        self,
+        path: str | PathLike[str],
+        title: str | None = None,
+        spreadsheet_id: str | None = None,
+    ) -> str:
+        """Create a spreadsheet from an .xlsx workbook (with the given id, if any); returns
+        its id."""
         from .xlsx import seed_from_xlsx
 
-        return seed_from_xlsx(self, path, title)
+        return seed_from_xlsx(self, path, title, spreadsheet_id)
 
     def dump_to_xlsx(self, spreadsheet_id: str, path: str | PathLike[str]) -> None:
         """Write a spreadsheet to an .xlsx workbook."""

@@ -23,8 +23,17 @@ def _format_of(number_format: str, is_date: bool) -> dict[str, Any] | None:
     return None
 
 
-def seed_from_xlsx(emulator: Emulator, path: str | PathLike[str], title: str | None = None) -> str:
-    """Create a spreadsheet holding every worksheet of the workbook at ``path``."""
+def seed_from_xlsx(
+    emulator: Emulator,
+    path: str | PathLike[str],
+    title: str | None = None,
+    spreadsheet_id: str | None = None,
+) -> str:
+    """Create a spreadsheet holding every worksheet of the workbook at ``path``.
+
+    Args:
+        spreadsheet_id: the new spreadsheet's id (default: a fresh one); it must be free.
+    """
     from pathlib import Path
 
     import openpyxl
@@ -65,7 +74,11 @@ def seed_from_xlsx(emulator: Emulator, path: str | PathLike[str], title: str | N
                     target.set(col, value)
                     target.set_fmt(col, fmt)
             sheets.append(sheet)
-        ss = store.create_spreadsheet(title or Path(path).stem, sheets=sheets or None)
+        if spreadsheet_id is not None and spreadsheet_id in store.files:
+            raise ValueError(f"spreadsheet {spreadsheet_id} already exists")
+        ss = store.create_spreadsheet(
+            title or Path(path).stem, sheets=sheets or None, file_id=spreadsheet_id
+        )
         store.touch(ss.spreadsheet_id)
         return ss.spreadsheet_id
 

@@ -121,8 +121,14 @@ def _formats(
     dropdowns: Mapping[str, Sequence[str]],
     protected: Sequence[str],
     ranges: Sequence[Mapping[str, Any]],
+    editor: str | None = None,
 ) -> None:
-    """Plan the text formats, dropdowns and protected ranges one tab lacks."""
+    """Plan the text formats, dropdowns and protected ranges one tab lacks.
+
+    ``editor`` (the service account) is named as the protected ranges' only editor; Google
+    adds the spreadsheet's owner, who can always edit. Without it (OAuth user credentials)
+    Google's default applies: the account that adds the protection, and the owner.
+    """
     probe = header_row + 1
     sid = tab.sheet_id
     for name in text:
@@ -168,30 +174,26 @@ def _formats(
         if good:
             continue
         if mine:
+            repaired: dict[str, Any] = {
+                "protectedRangeId": mine[0]["protectedRangeId"],
+                "range": wanted,
+                "warningOnly": False,
+            }
+            if editor:
+                repaired["editors"] = {"users": [editor]}
+            fields = "range,warningOnly" + (",editors" if editor else "")
             plan.requests.append(
-                {
-                    "updateProtectedRange": {
-                        "protectedRange": {
-                            "protectedRangeId": mine[0]["protectedRangeId"],
-                            "range": wanted,
-                            "warningOnly": False,
-                        },
-                        "fields": "range,warningOnly",
-                    }
-                }
+                {"updateProtectedRange": {"protectedRange": repaired, "fields": fields}}
             )
         else:
-            plan.requests.append(
-                {
-                    "addProtectedRange": {
-                        "protectedRange": {
-                            "range": wanted,
-                            "description": key,
-                            "warningOnly": False,
-                        }
-                    }
-                }
-            )
+            protection: dict[str, Any] = {
+                "range": wanted,
+                "description": key,
+                "warningOnly": False,
+            }
+            if editor:
+                protection["editors"] = {"users": [editor]}
+            plan.requests.append({"addProtectedRange": {"protectedRange": protection}})
         plan.changes.append(f"protected {tab.title}/{name} (only sheetsync edits it)")
 
 
@@ -337,7 +339,7 @@ def _plan(
             plan.requests.append(_header_cells(sheet_id, 0, 0, list(headers)))
             columns = {name: i for i, name in enumerate(headers)}
             quiet = _Plan()
-            _formats(quiet, new, logical, 0, columns, text, lists, owned, [])
+            _formats(quiet, new, logical, 0, columns, text, lists, owned, [], api.identity)
             plan.requests += quiet.requests
             plan.changes.append(f"added tab {new.title}")
             continue
@@ -393,5 +395,6 @@ def _plan(
             {n: v for n, v in lists.items() if n in columns},
             [n for n in owned if n in columns],
             protections.get(tab.sheet_id, []),
+            api.identity,
         )
     return plan
