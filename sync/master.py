@@ -183,7 +183,9 @@ def render_master(
             continue
         active = [t for t in by_customer[c.id] if t.active]
         closest = max(
-            active, key=lambda t: (STATUS_RANK.get(t.status or "", 0), -t.id), default=None
+            active,
+            key=lambda t: (not t.lost_to_colleague, STATUS_RANK.get(t.status or "", 0), -t.id),
+            default=None,
         )
         customers.append(
             [

@@ -413,7 +413,8 @@ def test_merge_errors(world):
         commands.undo_event(world.config, world.engine, 1)
 
 
-def test_identity_mismatch_accepted_changes_the_phone(world):
+@pytest.mark.parametrize("via", ["master", "cli"])
+def test_identity_mismatch_accepted_changes_the_phone(world, via):
     world.type_rows("ali", [ALI_ROW])
     world.type_rows("sara", [SARA_ROW])
     world.cycle()
@@ -422,7 +423,7 @@ def test_identity_mismatch_accepted_changes_the_phone(world):
     world.cycle()
     [mismatch] = open_conflicts(world, "identity_mismatch")
 
-    resolve(world, "master", mismatch.id, "accept")
+    resolve(world, via, mismatch.id, "accept")
 
     with world.session() as s:
         assert s.execute(select(Customer.phone)).scalar_one() == "+201009998888"
@@ -462,6 +463,9 @@ def test_first_to_complete_marks_the_other_lost_without_revealing_their_tracking
     assert commission(world) == {"ali": (100.0, False), "sara": (0.0, True)}
     sara = world.rows("sara")[0]
     assert "lost to colleague" in sara["Sync notes"]
+    # ... naming nobody: only "Also tracked by" names colleagues, as it did before.
+    assert "Ali" not in sara["Sync notes"] and "Hassan" not in sara["Sync notes"]
+    assert sara["Commission %"] == "0" and world.rows("ali")[0]["Commission %"] == "100"
     assert "Cairo" not in str(world.grid("sara")) and "In progress" not in str(world.grid("sara"))
     assert "sara's secret" not in str(world.grid("ali"))
     [ali, sara_row] = commands.commission_table(world.engine, month())
@@ -570,7 +574,8 @@ def test_separate_opportunities_counts_every_completion(engine):
 # -- quarantine, history -----------------------------------------------------------------------
 
 
-def test_accepting_a_mass_removal_archives_the_rows(engine):
+@pytest.mark.parametrize("via", ["master", "cli"])
+def test_accepting_a_mass_removal_archives_the_rows(engine, via):
     world = World(engine, mass_removal_threshold=0.5, mass_removal_min_rows=3)
     world.type_rows("ali", [{"Name": f"C{i}", "Phone": f"0100123450{i}"} for i in range(6)])
     world.cycle()
@@ -579,7 +584,7 @@ def test_accepting_a_mass_removal_archives_the_rows(engine):
     world.cycle()
     [quarantine] = open_conflicts(world, "quarantine")
 
-    resolve(world, "master", quarantine.id, "accept")
+    resolve(world, via, quarantine.id, "accept")
 
     with world.session() as s:
         assert sorted(t.active for t in s.execute(select(Tracking)).scalars()) == [
@@ -613,3 +618,99 @@ def test_history_shows_every_change_with_who_and_when(world):
     assert {"field": "status", "before": "", "after": "Completed"} in status["changes"]
     with pytest.raises(AdminError, match="no customer"):
         commands.history(world.engine, "CUS-1999-00001")
+
+
+# -- added: phone changes, three-way admin edits, who is closest -----------------------------
+
+
+def test_admin_changes_a_phone_in_the_master_and_can_undo_it(world):
+    world.type_rows("ali", [ALI_ROW])
+    world.type_rows("sara", [SARA_ROW])
+    world.cycle()
+    number = world.rows("ali")[0]["Customer #"]
+
+    type_in_master(world, "Customers", {"Customer #": number}, {"Phone": "0100 999 8888"})
+    world.cycle()
+
+    with world.session() as s:
+        assert s.execute(select(Customer.phone)).scalar_one() == "+201009998888"
+    [change] = admin_events(world, "change_phone")
+    assert change.actor == "boss@company.com"
+    assert (change.before, change.after) == ({"phone": "+201001234567"}, {"phone": "+201009998888"})
+    # The master shows the new phone; agents' rows keep the phone they typed, which still
+    # binds to the customer (no second customer, nothing proposed), and so does the new one.
+    assert master_rows(world, "Customers")[0]["Phone"] == format_phone("+201009998888")
+    assert [world.rows(a)[0]["Customer #"] for a in ("ali", "sara")] == [number, number]
+    assert open_conflicts(world) == []
+    assert_idle(world)
+
+    # A phone that is another customer's is not taken: merge them instead.
+    world.type_rows("ali", [{"Name": "Fatma", "Phone": "0111 222 3344"}])
+    world.cycle()
+    type_in_master(world, "Customers", {"Customer #": number}, {"Phone": "01112223344"})
+    report = world.cycle()
+    assert any("merge the two customers instead" in w for w in report.warnings)
+    assert master_rows(world, "Customers")[0]["Phone"] == format_phone("+201009998888")
+
+    commands.undo_event(world.config, world.engine, change.id)
+    world.cycle()
+    with world.session() as s:
+        phones = {c.number: c.phone for c in s.execute(select(Customer)).scalars()}
+    assert phones[number] == "+201001234567"
+    assert master_rows(world, "Customers")[0]["Phone"] == format_phone("+201001234567")
+    assert_idle(world)
+
+
+def test_admin_and_agents_edit_the_same_customer_in_one_cycle(world):
+    """Three-way: only cells the admin changed since the last write count as admin edits."""
+    world.type_rows("ali", [ALI_ROW])
+    world.type_rows("sara", [SARA_ROW])
+    world.cycle()
+    number = world.rows("ali")[0]["Customer #"]
+
+    # The master still shows the old (empty) City when Ali fills it: that is no admin edit.
+    world.edit("ali", {"Customer #": number}, {"City/Region": "Alexandria"})
+    world.edit("sara", {"Customer #": number}, {"Name": "Ahmed M."})
+    type_in_master(world, "Customers", {"Customer #": number}, {"Name": "Ahmed Mohamed Ali"})
+    world.cycle()
+
+    assert canonical(world, "city") == "Alexandria"
+    assert canonical(world, "name") == "Ahmed Mohamed Ali"
+    # Sara's concurrent rename is a proposal against the admin's value, kept for the admin.
+    [proposal] = open_conflicts(world, "shared_field")
+    assert (proposal.current_value, proposal.proposed_value) == ("Ahmed Mohamed Ali", "Ahmed M.")
+    assert world.rows("ali")[0]["Name"] == "Ahmed Mohamed Ali"
+    assert world.rows("sara")[0]["City/Region"] == "Alexandria"
+    row = master_rows(world, "Customers")[0]
+    assert (row["Name"], row["City/Region"]) == ("Ahmed Mohamed Ali", "Alexandria")
+    [edit] = admin_events(world, "admin_update_customer")
+    assert edit.after == {"name": "Ahmed Mohamed Ali"}
+    assert_idle(world)
+
+
+def test_master_customers_show_who_is_closest_to_completion(engine):
+    world = World(engine, agents=("ali", "sara", "nour"))
+    world.type_rows("ali", [{**ALI_ROW, "Status": "Contacted"}])
+    world.type_rows("sara", [{**SARA_ROW, "Status": "Negotiating"}])
+    world.type_rows("nour", [{"Phone": "01001234567", "Status": "Lost"}])
+    world.type_rows("nour", [{"Name": "Fatma", "Phone": "0111 222 3344"}])
+    world.cycle()
+    rows = {r["Name"]: r for r in master_rows(world, "Customers")}
+    assert rows["Ahmed Mohamed"]["Closest to completion"] == "Sara Ahmed (Negotiating)"
+    assert rows["Ahmed Mohamed"]["Tracked by"] == "Ali Hassan, Sara Ahmed, Nour Adel"
+    assert rows["Fatma"]["Closest to completion"] == "Nour Adel (no status)"
+
+    complete(world, "ali")
+    world.cycle()
+    rows = {r["Name"]: r for r in master_rows(world, "Customers")}
+    assert rows["Ahmed Mohamed"]["Closest to completion"] == "Ali Hassan (Completed)"
+
+
+def test_closest_to_completion_is_who_won_a_completion_race(world):
+    world.type_rows("ali", [{**ALI_ROW, "Status": "Completed"}])
+    world.type_rows("sara", [{**SARA_ROW, "Status": "Completed"}])
+    world.cycle()
+    [race] = open_conflicts(world, "completion_race")
+    resolve(world, "master", race.id, "value: Sara Ahmed")
+    [row] = master_rows(world, "Customers")
+    assert row["Closest to completion"] == "Sara Ahmed (Completed)"

@@ -20,7 +20,8 @@ from sync.admin import commands
 from sync.admin.core import AdminError
 from sync.admin.resolve import parse_resolution
 from sync.cells import cell_text
-from sync.dedupe import normalize_phone
+from sync.commission import RULES
+from sync.dedupe import normalize_phone, value_text
 from sync.model import Agent, AuditEvent, Conflict, Customer, CustomerPhone, Tracking
 from tests.world import World
 
@@ -338,11 +339,29 @@ class Undo:
     pass
 
 
+@dataclass(frozen=True)
+class Complete:
+    """An agent marks a row Completed (commission is settled by the rule in force)."""
+
+    agent: str
+    row: int
+
+
+@dataclass(frozen=True)
+class Percent:
+    """The admin types a Commission % into the master's Tracking tab."""
+
+    row: int
+    value: int
+
+
 admin_step = st.one_of(
     st.builds(Resolve, small, small, st.booleans()),
     st.builds(AdminEdit, small, small),
     st.builds(Merge, small, small),
     st.just(Undo()),
+    st.builds(Complete, agent, small),
+    st.builds(Percent, small, st.sampled_from([0, 30, 70, 100])),
 )
 add = st.builds(Add, agent, st.integers(0, len(NUMBERS) - 1), st.integers(0, 6), small, small)
 # A few customers first, so that there is something to merge, resolve and edit.
@@ -367,6 +386,10 @@ class AdminPlayer(Player):
             self.edit_master(s)
         elif isinstance(s, Merge | Undo):
             self.reshape(s)
+        elif isinstance(s, Complete):
+            self.complete(s)
+        elif isinstance(s, Percent):
+            self.type_percent(s)
         else:
             super().play(s)
             if isinstance(s, Cycle):
@@ -423,6 +446,30 @@ class AdminPlayer(Player):
         row[col] = f"admin{s.value % 3}@example.com"
         w.backend.set_tab(w.master, "Customers", grid)
 
+    def complete(self, s: Complete) -> None:
+        w = self.world
+        grid = w.grid(s.agent)
+        if len(grid) < 2:
+            return
+        header = [cell_text(h) for h in grid[0]]
+        row = grid[1 + s.row % (len(grid) - 1)]
+        col = header.index("Status")
+        row.extend([None] * (col + 1 - len(row)))
+        row[col] = "Completed"
+        w.backend.set_tab(w.source(s.agent), "Customers", grid)
+
+    def type_percent(self, s: Percent) -> None:
+        w = self.world
+        grid = w.backend.get_tab(w.master, "Tracking")
+        if len(grid) < 2:
+            return
+        header = [cell_text(h) for h in grid[0]]
+        row = grid[1 + s.row % (len(grid) - 1)]
+        col = header.index("Commission %")
+        row.extend([None] * (col + 1 - len(row)))
+        row[col] = s.value
+        w.backend.set_tab(w.master, "Tracking", grid)
+
     def reshape(self, s: Merge | Undo) -> None:
         w = self.world
         with w.session() as session:
@@ -451,10 +498,28 @@ class AdminPlayer(Player):
             return
 
 
+def check_commission_privacy(world: World) -> None:
+    """An agent's row shows that agent's own Commission %, and no note names a colleague."""
+    with world.session() as s:
+        own = {
+            (t.customer.number, t.agent.key): t.commission_pct
+            for t in s.execute(select(Tracking).where(Tracking.active.is_(True))).scalars()
+        }
+        names = {a.key: a.name for a in s.execute(select(Agent)).scalars()}
+    for key in AGENTS:
+        for row in world.rows(key):
+            for other in AGENTS:
+                if other != key:
+                    assert names[other] not in row["Sync notes"], (key, row["Sync notes"])
+            mine = (row["Customer #"], key)
+            if mine in own and "same customer as row" not in row["Sync notes"]:
+                assert row["Commission %"] == value_text(own[mine]), (key, row)
+
+
 @PROPERTY_SETTINGS
-@given(history=admin_histories)
-def test_promises_hold_when_the_admin_resolves_edits_and_merges(engine_factory, history):
-    world = World(engine_factory(), agents=AGENTS, mass_removal_min_rows=50)
+@given(history=admin_histories, rule=st.sampled_from(RULES))
+def test_promises_hold_when_the_admin_resolves_edits_and_merges(engine_factory, history, rule):
+    world = World(engine_factory(), agents=AGENTS, mass_removal_min_rows=50, commission_rule=rule)
     player = AdminPlayer(world)
     for s in [*history, Cycle(), Cycle()]:
         note(repr(s))
@@ -466,6 +531,7 @@ def test_promises_hold_when_the_admin_resolves_edits_and_merges(engine_factory, 
                 # Resolutions and admin edits touch shared data only, never private cells.
                 assert private_cells(world) == typed_before
             check_promises(world)
+            check_commission_privacy(world)
 
     counts, audits = world.table_counts(), world.audit_count()
     again = world.cycle()

@@ -6,14 +6,21 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
+from typer.testing import CliRunner
 
+from sync.cli import app
+from sync.errors import SyncError
 from sync.model import Agent, FollowUp, Tracking
 from sync.reports import (
     PIPELINE_COLUMNS,
@@ -156,6 +163,7 @@ workbook = "agents/sara.xlsx"
 
 
 def sheetsync(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A real ``sheetsync`` process (its entry point, exit codes and stderr)."""
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "sync", *args],
@@ -165,6 +173,42 @@ def sheetsync(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         env=env,
         timeout=120,
     )
+
+
+@dataclass
+class Ran:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        assert self.code == 0, self.stderr
+        return json.loads(self.stdout)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Callable[..., Ran]]:
+    """``sheetsync`` in this process (most steps: a process costs a second of imports).
+
+    Errors become a message and an exit code as in ``sync.cli.main``.
+    """
+    runner = CliRunner()
+    config = str(tmp_path / "sheetsync.toml")
+
+    def run(*args: str) -> Ran:
+        result = runner.invoke(app, ["--config", config, *args], env={"COLUMNS": "200"})
+        exc = result.exception
+        if isinstance(exc, SyncError):
+            return Ran(exc.exit_code, result.stdout, str(exc))
+        if exc is not None and not isinstance(exc, SystemExit):
+            raise exc
+        return Ran(result.exit_code, result.stdout, result.stderr)
+
+    yield run
+    root = logging.getLogger()  # the CLI logs to the runner's (now closed) stderr
+    for handler in list(root.handlers):
+        if getattr(handler, "_sheetsync", False):
+            root.removeHandler(handler)
 
 
 def type_row(book: Path, values: dict[str, object]) -> None:
@@ -183,88 +227,122 @@ def sheet_rows(book: Path, tab: str = "Customers") -> list[dict[str, object]]:
     ]
 
 
-def test_the_admins_week_from_the_command_line(tmp_path: Path):
+def test_the_admins_week_from_the_command_line(tmp_path: Path, cli: Callable[..., Ran]):
     (tmp_path / "sheetsync.toml").write_text(CONFIG, encoding="utf-8")
-    assert sheetsync(tmp_path, "init").returncode == 0
-    type_row(
-        tmp_path / "agents/ali.xlsx",
-        {
-            "Name": "Ahmed Mohamed",
-            "Phone": "01001234567",
-            "Email": "a@example.com",
-            "Status": "Completed",
-        },
-    )
-    type_row(
-        tmp_path / "agents/ali.xlsx",
-        {
-            "Name": "Fatma",
-            "Phone": "01112223344",
-            "Email": "f@example.com",
-            "Next follow-up": "01/01/2020",
-        },
-    )
-    type_row(
-        tmp_path / "agents/sara.xlsx",
+    assert cli("init").code == 0
+    ali, sara = tmp_path / "agents/ali.xlsx", tmp_path / "agents/sara.xlsx"
+    jan = dt.date(2026, 1, 15)
+    for row in (
+        {"Name": "Ahmed Mohamed", "Phone": "01001234567", "Email": "a@example.com"},
+        {"Name": "Fatma", "Phone": "01112223344", "Email": "f@example.com"},
+        {"Name": "Omar Hassan", "Phone": "01005556677", "City/Region": "Cairo"},
+    ):
+        extra = {
+            "Ahmed Mohamed": {"Status": "Completed", "Completed on": jan},
+            "Fatma": {"Next follow-up": dt.date(2020, 1, 1)},
+        }.get(str(row["Name"]), {})
+        type_row(ali, {**row, **extra})
+    for row in (
         {"Name": "Fatma A.", "Phone": "01223334455", "Email": "f@example.com", "Notes": "sara's"},
-    )
-    type_row(tmp_path / "agents/sara.xlsx", {"Phone": "01001234567", "Email": "b@example.com"})
-    assert sheetsync(tmp_path, "sync").returncode == 0
+        {"Phone": "01001234567", "Email": "b@example.com"},
+        {"Name": "Omar H.", "Phone": "01005556677", "City/Region": "Giza"},
+        {"Name": "Typo", "Phone": "12345"},
+    ):
+        type_row(sara, row)
+    assert cli("sync").code == 0
 
-    listed = json.loads(sheetsync(tmp_path, "conflicts", "--json").stdout)
-    kinds = {c["kind"]: c["id"] for c in listed}
-    assert set(kinds) == {"shared_field", "possible_duplicate"}
-    only = json.loads(sheetsync(tmp_path, "conflicts", "--kind", "shared_field", "--json").stdout)
-    assert [c["id"] for c in only] == [kinds["shared_field"]]
+    listed = cli("conflicts", "--json").json()
+    ids = {(c["kind"], c["field"]): c["id"] for c in listed}
+    assert set(ids) == {
+        ("shared_field", "email"),
+        ("shared_field", "city"),
+        ("shared_field", "name"),
+        ("possible_duplicate", "email"),
+        ("invalid_phone", None),
+    }, listed
+    only = cli("conflicts", "--kind", "invalid_phone", "--json").json()
+    assert [c["id"] for c in only] == [ids["invalid_phone", None]]
+    assert "possible_duplicate" in cli("conflicts").stdout
 
-    usage = sheetsync(
-        tmp_path, "conflicts", "resolve", kinds["shared_field"], "--keep", "--dismiss"
-    )
+    # One real process: a usage error is one clean message and exit code 2.
+    usage = sheetsync(tmp_path, "conflicts", "resolve", only[0]["id"], "--keep", "--dismiss")
     assert usage.returncode == 2 and "exactly one" in usage.stderr
-    kept = sheetsync(tmp_path, "conflicts", "resolve", kinds["shared_field"], "--keep")
-    assert kept.returncode == 0, kept.stderr
+    assert "Traceback" not in usage.stderr
+    # Every way of resolving, from the command line.
     pair = next(c for c in listed if c["kind"] == "possible_duplicate")["details"]["customers"]
-    merged = sheetsync(
-        tmp_path, "conflicts", "resolve", kinds["possible_duplicate"], "--merge-into", pair[0]
+    wrong = cli(
+        "conflicts", "resolve", ids["possible_duplicate", "email"], "--merge-into", "CUS-1999-00001"
     )
-    assert merged.returncode == 0 and "merged into" in merged.stdout
-    assert sheetsync(tmp_path, "sync").returncode == 0
-    assert json.loads(sheetsync(tmp_path, "conflicts", "--json").stdout) == []
-    sara = sheet_rows(tmp_path / "agents/sara.xlsx")
-    assert [r["Customer #"] for r in sara] == [pair[0], "CUS-" + pair[0][4:8] + "-00001"]
-    assert sara[1]["Email"] == "a@example.com"
+    assert wrong.code == 2 and "not one of them" in wrong.stderr
+    steps = [
+        (("shared_field", "email"), ["--keep"]),
+        (("shared_field", "city"), ["--accept"]),
+        (("shared_field", "name"), ["--value", "Omar Hassan Ali"]),
+        (("invalid_phone", None), ["--dismiss"]),
+        (("possible_duplicate", "email"), ["--merge-into", pair[0]]),
+    ]
+    for which, flags in steps:
+        done = cli("conflicts", "resolve", ids[which], *flags)
+        assert done.code == 0, (which, done.stderr)
+    assert "merged into" in done.stdout
+    again = cli("conflicts", "resolve", ids["shared_field", "email"], "--accept")
+    assert again.code == 2 and "already resolved" in again.stderr
+    assert cli("sync").code == 0
+    assert cli("conflicts", "--json").json() == []
 
-    month = dt.date.today().strftime("%Y-%m")
-    as_json = json.loads(
-        sheetsync(tmp_path, "report", "commission", "--month", month, "--json").stdout
-    )
+    by_phone = {str(r["Phone"]): r for r in sheet_rows(sara)}
+    assert by_phone["01001234567"]["Email"] == "a@example.com"  # kept
+    assert by_phone["01223334455"]["Customer #"] == pair[0]  # merged: the number is rewritten
+    assert "not a valid phone" in str(by_phone["12345"]["Sync notes"])  # dismissed, still noted
+    for book in (ali, sara):
+        omar = next(r for r in sheet_rows(book) if str(r["Phone"]) == "01005556677")
+        assert (omar["Name"], omar["City/Region"]) == ("Omar Hassan Ali", "Giza")
+
+    # Commission for January, three ways.
+    as_json = cli("report", "commission", "--month", "2026-01", "--json").json()
     assert [(r["agent"], r["completed"], r["commission"]) for r in as_json] == [
         ("ali", 1, 1.0),
         ("sara", 0, 0.0),
     ]
-    as_csv = sheetsync(tmp_path, "report", "commission", "--month", month, "--csv").stdout
-    assert as_csv.splitlines()[0].startswith("month,agent,name,completed")
-    bad = sheetsync(tmp_path, "report", "commission", "--month", "Jan")
-    assert bad.returncode == 2 and "not a month" in bad.stderr
+    assert as_json[1]["lost_to_colleague"] == 1
+    as_csv = list(
+        csv.DictReader(
+            io.StringIO(cli("report", "commission", "--month", "2026-01", "--csv").stdout)
+        )
+    )
+    assert [(r["agent"], r["completed"], r["commission"]) for r in as_csv] == [
+        ("ali", "1", "1.00"),
+        ("sara", "0", "0.00"),
+    ]
+    table = cli("report", "commission", "--month", "2026-01").stdout
+    assert "Ali Hassan" in table and "1.00" in table and "2026-01" in table
+    assert cli("report", "commission", "--month", "2025-12", "--json").json()[0]["completed"] == 0
+    bad = cli("report", "commission", "--month", "Jan")
+    assert bad.code == 2 and "not a month" in bad.stderr
 
     out = tmp_path / "reports"
-    pipe = sheetsync(tmp_path, "report", "pipeline", "--out", str(out))
-    assert pipe.returncode == 0, pipe.stderr
+    pipe = cli("report", "pipeline", "--out", str(out))
+    assert pipe.code == 0, pipe.stderr
+    assert "Ali Hassan" in pipe.stdout and "pipeline.png" in pipe.stdout
     assert (out / "pipeline.png").read_bytes()[:4] == b"\x89PNG"
     with (out / "pipeline.csv").open(encoding="utf-8") as f:
-        ali = next(csv.DictReader(f))
-    assert (ali["agent"], ali["active"], ali["overdue_next_follow_ups"]) == ("ali", "2", "1")
+        figures = {r["agent"]: r for r in csv.DictReader(f)}
+    assert (figures["ali"]["active"], figures["ali"]["completed"]) == ("3", "1")
+    assert figures["ali"]["overdue_next_follow_ups"] == "1"
+    assert figures["sara"]["active"] == "3"  # Typo's row has no customer
 
-    history = json.loads(sheetsync(tmp_path, "history", pair[0], "--json").stdout)
+    history = cli("history", pair[0], "--json").json()
     merge = next(e for e in history if e["action"] == "merge_customers")
     assert merge["actor"] == "boss@company.com"
-    text = sheetsync(tmp_path, "history", pair[0]).stdout
+    text = cli("history", pair[0]).stdout
     assert "merge_customers" in text and "boss@company.com" in text
-    undone = sheetsync(tmp_path, "undo", str(merge["id"]))
-    assert undone.returncode == 0 and "separate" in undone.stdout
-    again = sheetsync(tmp_path, "undo", str(merge["id"]))
-    assert again.returncode == 2 and "already undone" in again.stderr
-    assert sheetsync(tmp_path, "sync").returncode == 0
-    assert [r["Customer #"] for r in sheet_rows(tmp_path / "agents/sara.xlsx")][0] == pair[1]
-    idle = json.loads(sheetsync(tmp_path, "sync", "--json").stdout)
+    undone = cli("undo", str(merge["id"]))
+    assert undone.code == 0 and "separate" in undone.stdout
+    # The second real process: an admin error is one message on stderr, exit code 2.
+    twice = sheetsync(tmp_path, "undo", str(merge["id"]))
+    assert twice.returncode == 2 and "already undone" in twice.stderr
+    assert cli("sync").code == 0
+    fatma = next(r for r in sheet_rows(sara) if str(r["Phone"]) == "01223334455")
+    assert fatma["Customer #"] == pair[1]
+    idle = cli("sync", "--json").json()
     assert idle["cells_written"] == 0 and idle["sources_read"] == 0
