@@ -156,6 +156,11 @@ def _print_report(report: Any) -> None:
     out.print(table)
     for key, message in report.failures.items():
         err.print(f"[red]failed[/red] {key}: {message}")
+    if report.agents_leased_elsewhere:
+        err.print(
+            f"{report.agents_leased_elsewhere} agent source(s) were being synced by a "
+            "worker and were left to it"
+        )
     for warning in report.warnings:
         err.print(f"[yellow]warning[/yellow] {warning}")
     shown = report.problems[:PROBLEMS_SHOWN]

@@ -95,10 +95,13 @@ class PgAdvisoryLease:
     Args:
         engine: the deployment's engine (its URL is used for the lease connection).
         namespace: the first int of the two-int lock form; see :func:`namespace_for`.
+        fair_share: take at most sources / live workers (a worker); False takes every
+            source no worker holds (``sheetsync sync``, which is not counted as a worker).
     """
 
-    def __init__(self, engine: Engine, namespace: int) -> None:
+    def __init__(self, engine: Engine, namespace: int, *, fair_share: bool = True) -> None:
         self.namespace = namespace
+        self.fair_share = fair_share
         self.presence_namespace = stable_key(f"presence:{namespace}")
         self.sessions = sessionmaker(engine)
         self._engine = create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
@@ -145,7 +148,7 @@ class PgAdvisoryLease:
         return bool(got.scalar_one())
 
     def acquire_agents(self, keys: list[str]) -> list[str]:
-        quota = math.ceil(len(keys) / self.workers())
+        quota = math.ceil(len(keys) / self.workers()) if self.fair_share else len(keys)
         taken: list[str] = []
         with self.sessions() as s, s.begin():
             found = s.execute(select(Agent.key, Agent.leased_at).where(Agent.key.in_(keys)))

@@ -26,6 +26,7 @@ from sync.fields import (
     STATUSES,
     Owner,
 )
+from sync.lease import PgAdvisoryLease, SqliteWorkerLock, namespace_for, sqlite_path
 from sync.master import (
     COMMISSION_HEADERS,
     CONFLICT_HEADERS,
@@ -140,7 +141,30 @@ def init(config: Config, engine: Engine, backend: Backend) -> list[str]:
 def sync_once(
     config: Config, engine: Engine, backend: Backend, progress: Progress | None = None
 ) -> CycleReport:
-    return Cycle(config, engine, backend, progress).run()
+    """One cycle, side by side with any running workers.
+
+    On PostgreSQL the sources a worker is syncing right now are left to it (advisory
+    leases, as between workers; ``agents_leased_elsewhere`` counts them). On SQLite a
+    running worker holds the database's worker lock and this refuses (exit 2).
+
+    Raises:
+        WorkerLockHeld: a worker runs on this SQLite database.
+    """
+    if engine.dialect.name == "postgresql":
+        lease = PgAdvisoryLease(engine, namespace_for(engine), fair_share=False)
+        try:
+            return Cycle(config, engine, backend, progress, lease=lease).run()
+        finally:
+            lease.dispose()
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    lock = SqliteWorkerLock(path) if path is not None else None
+    if lock is not None:
+        lock.acquire(wait=False)
+    try:
+        return Cycle(config, engine, backend, progress).run()
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 @dataclass

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 from sqlalchemy import func, select
 
+from sync import service
 from sync.cycle import Cycle
+from sync.dedupe import normalize_phone
+from sync.lease import PgAdvisoryLease, namespace_for
 from sync.model import Customer, Tracking
 from tests.world import World
 
@@ -59,3 +63,27 @@ def test_two_workers_typing_the_same_phones_create_each_customer_once(engine):
     world.cycle()
     for key in agents:
         assert all(r["Customer #"].startswith("CUS-") for r in world.rows(key))
+
+
+def test_sync_by_hand_leaves_a_source_a_postgresql_worker_is_syncing_to_it(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip(
+            "advisory leases are PostgreSQL's; on SQLite `sync` refuses while a worker runs"
+        )
+    world = World(engine)
+    world.type_rows("ali", [{"Name": "Ahmed", "Phone": PHONES[0]}])
+    world.type_rows("sara", [{"Name": "Mona", "Phone": PHONES[1]}])
+    worker = PgAdvisoryLease(engine, namespace_for(engine))
+    try:
+        assert worker.acquire_agents(["ali"]) == ["ali"]  # a worker is syncing ali now
+        report = service.sync_once(world.config, engine, world.backend)
+    finally:
+        worker.dispose()
+    assert report.agents_leased_elsewhere == 1
+    with world.session() as s:
+        phones = set(s.execute(select(Customer.phone)).scalars())
+    assert phones == {normalize_phone(PHONES[1])}  # sara's row only; ali's is the worker's
+
+    after = service.sync_once(world.config, engine, world.backend)  # the worker is gone
+    assert after.agents_leased_elsewhere == 0
+    assert world.count(Customer) == 2

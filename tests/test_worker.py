@@ -561,6 +561,16 @@ def test_a_second_sqlite_worker_refuses_to_start_or_waits(
     )
     assert second.returncode == 2
     assert "sheetsync.db.worker.lock" in second.stderr.replace("\n", "")
+    by_hand = subprocess.run(
+        [sys.executable, "-m", "sync", "--config", str(dep.config_path), "sync"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert by_hand.returncode == 2
+    assert "sheetsync.db.worker.lock" in by_hand.stderr.replace("\n", "")
 
     waiting = WorkerProcess(dep, "waiting", "--once", "--wait")
     workers.append(waiting)
