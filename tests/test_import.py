@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -21,8 +22,11 @@ import pytest
 from sqlalchemy import select
 
 from sync.cells import cell_text
+from sync.db import make_engine, upgrade_schema
 from sync.dedupe import format_phone, normalize_phone, value_text
-from sync.errors import LayoutError, SyncError
+from sync.emulator import Emulator
+from sync.errors import ConfigError, LayoutError, SyncError
+from sync.google.emulated import GoogleHarness
 from sync.importing import ImportOptions, ImportOutcome, run_import
 from sync.importing.plan import (
     AGENT_EMPTY,
@@ -31,6 +35,7 @@ from sync.importing.plan import (
     UNKNOWN_AGENT,
 )
 from sync.importing.report import write_report
+from sync.importing.source import SourceSpec, classify
 from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, Tracking
 from tests.fixtures.legacy.legacy_sheet import (
     HEADER,
@@ -155,12 +160,19 @@ def test_the_dry_run_writes_nothing_and_its_numbers_are_what_the_import_then_doe
         if row[4] == "yes" and row[3] != "above the header row"
     }
     assert len(rejected_rows) == n.rows_rejected
+    conflicts = Counter(
+        row[0] for row in report["Conflicts"].iter_rows(min_row=2, values_only=True)
+    )
+    assert conflicts == {
+        "shared_field": n.shared_field_conflicts,
+        "possible_duplicate": n.possible_duplicates,
+    }
 
 
 @pytest.mark.parametrize("kind", ["csv", "xlsx"])
 def test_nothing_in_the_source_is_lost(world, tmp_path, kind):
     path = (write_csv if kind == "csv" else write_xlsx)(SHEET, tmp_path / f"legacy.{kind}")
-    outcome = do_import(world, path)
+    outcome = do_import(world, path, tab="ALL customers" if kind == "xlsx" else None)
     assert outcome.read.header_row == SHEET.header_row == 4
     rejected = {r.row: r for r in outcome.plan.rejections if r.whole_row}
     cell_issues = Counter((r.row, r.column) for r in outcome.plan.rejections if not r.whole_row)
@@ -233,28 +245,46 @@ def test_a_rerun_is_a_no_op(world, legacy_csv):
     assert do_import(world, legacy_csv, dry_run=True).counts == again.counts
 
 
-def test_an_interrupted_import_resumes_without_duplicates(engine_factory, legacy_csv):
+KILLED_MID_CHUNK = """
+import os, sys
+from sync.db import make_engine
+from sync.importing import ImportOptions, apply, run_import
+from tests.world import World
+
+real, calls = apply.Applier._trackings, []
+
+def trackings_then_killed(self, s, trackings):
+    real(self, s, trackings)  # the chunk's customers and trackings are sent, not committed
+    calls.append(1)
+    if len(calls) == 3:
+        os._exit(9)  # no rollback, no cleanup: as kill -9 or a power cut
+
+apply.Applier._trackings = trackings_then_killed
+world = World(make_engine(sys.argv[1]), agents=sys.argv[3].split(","))
+run_import(world.config, world.engine, ImportOptions(source=sys.argv[2], chunk_rows=40))
+"""
+
+
+def test_an_import_killed_mid_chunk_resumes_without_duplicates(engine_factory, legacy_csv):
     clean = World(engine_factory(), agents=AGENT_KEYS)
     do_import(clean, legacy_csv, chunk_rows=40)
 
     broken = World(engine_factory(), agents=AGENT_KEYS)
-
-    class Killed(Exception):
-        pass
-
-    def kill_after_third_chunk(done: int, total: int) -> None:
-        if done == 3:
-            raise Killed
-
-    with pytest.raises(Killed):
-        run_import(
-            broken.config,
-            broken.engine,
-            ImportOptions(source=str(legacy_csv), chunk_rows=40),
-            on_chunk=kill_after_third_chunk,
-        )
+    url = broken.engine.url.render_as_string(hide_password=False)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_MID_CHUNK, url, str(legacy_csv), ",".join(AGENT_KEYS)],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == 9, killed.stderr
     half = broken.count(Customer)
-    assert 0 < half < clean.count(Customer)
+    assert 0 < half < clean.count(Customer)  # two whole chunks, nothing of the third
+    with broken.session() as s:  # every committed tracking has its ledgered rows, no more
+        ledger = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "import_row")))
+        trackings = {(t.customer.number, t.agent.key) for t in s.scalars(select(Tracking))}
+    assert {(e.after["customer"], e.after["agent"]) for e in ledger} == trackings
     dry = do_import(broken, legacy_csv, chunk_rows=40, dry_run=True)
     resumed = do_import(broken, legacy_csv, chunk_rows=40)
     assert resumed.counts == dry.counts
@@ -423,18 +453,38 @@ def test_two_agents_completed_in_the_old_sheet_is_a_race_for_the_admin(world, tm
     assert completed_at["ali"].date().isoformat() == "2025-01-10"
 
 
-@pytest.mark.xfail(
-    reason="cycle.py renders a row it appends without the shared fields the agent has a "
-    "pending proposal for (the cell stays blank): it should show the proposal and say so "
-    "in Sync notes, as it does for a row the agent typed (see docs/import.md)",
-    strict=False,
-)
 def test_an_appended_row_shows_the_agents_pending_proposal(world, tmp_path):
     do_import(world, write_rows(tmp_path / "team.csv", SMALL))
+    with world.session() as s:
+        number = s.execute(select(Customer.number).where(Customer.phone == "+201001234567"))
+        conflict_key = f"shared_field:{number.scalar_one()}:name:ali"
     world.cycle()
-    ali = {r["Phone"]: r for r in world.rows("ali")}[format_phone("+201001234567")]
-    assert ali["Name"] == "Ahmed M."
-    assert "awaits an admin" in ali["Sync notes"]
+    phone = format_phone("+201001234567")
+    awaits = "Name: your change to 'Ahmed M.' awaits an admin (shared value: 'Ahmed Mohamed')"
+    ali = {r["Phone"]: r for r in world.rows("ali")}[phone]
+    assert (ali["Name"], ali["Sync notes"]) == ("Ahmed M.", awaits)
+    sara = {r["Phone"]: r for r in world.rows("sara")}[phone]
+    assert (sara["Name"], sara["Sync notes"]) == ("Ahmed Mohamed", "")
+
+    # As for a row Ali typed: nothing to do next cycle, not even a read.
+    tables = world.table_counts()
+    idle = world.cycle()
+    assert (idle.sources_read, idle.cells_written) == (0, 0)
+    assert world.table_counts() == tables
+    # Ali edits another cell: the row is read again, the proposal still waits, no rewrite.
+    world.edit("ali", {"Phone": phone}, {"Notes": "visited the office"})
+    typed = world.grid("ali")
+    edited = world.cycle()
+    assert edited.trackings_updated == 1 and edited.conflicts_opened == 0
+    assert world.grid("ali") == typed
+    with world.session() as s:
+        conflict = s.execute(select(Conflict).where(Conflict.key == conflict_key)).scalar_one()
+        assert (conflict.status, conflict.proposed_value) == ("open", "Ahmed M.")
+    # Ali takes the shared name back: the cause is gone, so is the conflict, so is the note.
+    world.edit("ali", {"Phone": phone}, {"Name": "Ahmed Mohamed"})
+    assert world.cycle().conflicts_closed == 1
+    ali = {r["Phone"]: r for r in world.rows("ali")}[phone]
+    assert (ali["Name"], ali["Sync notes"]) == ("Ahmed Mohamed", "")
 
 
 def test_unknown_agents_are_listed_not_invented_unless_asked(world, tmp_path):
@@ -503,9 +553,62 @@ def test_map_and_agent_column_options(world, tmp_path):
         do_import(world, path, dry_run=True, maps=("Tel=telephone",))
 
 
-def test_a_google_spreadsheet_is_refused_until_the_backend_exists(world):
-    url = "https://docs.google.com/spreadsheets/d/1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdEf/edit"
-    with pytest.raises(SyncError, match="Google Sheets backend.*not configured yet"):
+@pytest.fixture
+def emu() -> Iterator[Emulator]:
+    with Emulator(seed=6) as emulator:
+        yield emulator
+        emulator.wait_idle()
+
+
+def test_a_google_tab_imports_like_its_csv_export_then_agents_get_their_google_sheets(
+    emu, tmp_path
+):
+    # SQLite only: the database half is the same as for a file (covered on both above).
+    engine = make_engine(f"sqlite:///{tmp_path / 'sheetsync.db'}")
+    upgrade_schema(engine)
+    world = World(engine, agents=AGENT_KEYS, harness=GoogleHarness(emu))
+    legacy = emu.seed_from_xlsx(write_xlsx(SHEET, tmp_path / "legacy.xlsx"), "Team sheet")
+    url = f"https://docs.google.com/spreadsheets/d/{legacy}/edit#gid=0"
+    exported = do_import(world, write_csv(SHEET, tmp_path / "legacy.csv"), dry_run=True)
+
+    def google_import(**options: object) -> ImportOutcome:
+        return run_import(
+            world.config,
+            world.engine,
+            ImportOptions(source=url, **options),  # type: ignore[arg-type]
+            google=world.backend,
+        )
+
+    with pytest.raises(SyncError, match="no tab 'Customers 2024'"):
+        google_import(tab="Customers 2024", dry_run=True)
+    emu.reset_counts()
+    # Without --tab: the first tab with the header row ("Read me" has none).
+    dry = google_import(dry_run=True)
+    assert emu.count("sheets.values.batchGet") == 1
+    assert emu.count("sheets.values.get") == 0  # one request for all the rows, never per row
+    assert dry.read.where.endswith("tab All customers") and dry.read.header_row == 4
+    assert dry.counts == exported.counts  # values read unformatted parse as the export's text
+    real = google_import(tab="All customers")
+    assert real.counts == dry.counts and world.count(Customer) == real.counts.customers_created
+    assert google_import(tab="all customers").counts.changes == 0
+
+    world.cycle()
+    with world.session() as s:
+        for key in AGENT_KEYS:
+            agent = s.execute(select(Agent).where(Agent.key == key)).scalar_one()
+            phones = {
+                t.customer.phone
+                for t in s.execute(select(Tracking).where(Tracking.agent_id == agent.id)).scalars()
+            }
+            assert sorted(normalize_phone(r["Phone"]) for r in world.rows(key)) == sorted(phones)
+
+
+def test_a_google_source_needs_the_google_settings(world):
+    sid = "1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdEf"
+    url = f"https://docs.google.com/spreadsheets/d/{sid}/edit#gid=0"
+    for source in (url, sid, f"gsheet:{sid}"):
+        assert classify(source, "Customers") == SourceSpec("google", sid, "Customers")
+    with pytest.raises(ConfigError, match="no Google credentials configured"):
         do_import(world, url, tab="Customers", dry_run=True)
     assert world.count(Customer) == 0
 
@@ -592,15 +695,6 @@ def test_cli_dry_run_import_init_sync(tmp_path):
         rows = [r for r in book["Customers"].iter_rows(min_row=2, values_only=True) if any(r)]
         total += len(rows)
     assert total == predicted["counts"]["trackings_created"]
-
-    google = sheetsync(
-        tmp_path,
-        "import",
-        "https://docs.google.com/spreadsheets/d/abc123/edit",
-        "--tab",
-        "Customers",
-    )
-    assert google.returncode == 1 and "not configured yet" in google.stderr
 
 
 def test_phones_of_the_fixture_are_what_the_truth_says():

@@ -242,11 +242,22 @@ AUDIT: Table = Base.metadata.tables["audit_events"]
 CONFLICTS: Table = Base.metadata.tables["conflicts"]
 
 
-def _insert(
-    s: Session, table: Table, params: list[dict[str, Any]], *returning: Any
-) -> list[tuple[Any, ...]]:
-    """Bulk INSERT ... RETURNING (Core: batched multi-row statements on SQLite and PostgreSQL)."""
-    return [tuple(row) for row in s.execute(table.insert().returning(*returning), params)]
+def _insert(s: Session, table: Table, params: list[dict[str, Any]], key: str) -> dict[Any, int]:
+    """Bulk INSERT (a plain executemany), then the new rows' ids by a unique ``key`` column.
+
+    Not INSERT ... RETURNING: SQLAlchemy renders that as multi-row statements with
+    thousands of placeholders, which psycopg re-parses for every page (two thirds of a
+    50,000-row import's time on PostgreSQL, see bench/import_csv.py); an executemany is
+    parsed once, and the ids come back with one indexed SELECT per 500 keys.
+    """
+    s.execute(table.insert(), params)
+    column = table.c[key]
+    ids: dict[Any, int] = {}
+    for part in _chunks([p[key] for p in params]):
+        ids.update(
+            (k, id_) for k, id_ in s.execute(select(column, table.c.id).where(column.in_(part)))
+        )
+    return ids
 
 
 def reserve_numbers(session: Session, name: str, count: int) -> int:
@@ -435,7 +446,7 @@ class Applier:
             ]
             # One multi-row INSERT ... RETURNING per batch, matched back by the unique phone
             # (asking for rows in parameter order makes SQLite insert one row at a time).
-            returned = dict(_insert(s, CUSTOMERS, params, CUSTOMERS.c.phone, CUSTOMERS.c.id))
+            returned = _insert(s, CUSTOMERS, params, "phone")
             for values in params:
                 phone = str(values["phone"])
                 id_ = returned[phone]
@@ -496,17 +507,15 @@ class Applier:
                         **{k: t.values.get(k) for k in TRACKING_KEYS},
                     }
                 )
-            returned = {
-                (customer_id, agent_id): id_
-                for customer_id, agent_id, id_ in _insert(
-                    s,
-                    TRACKINGS,
-                    params,
-                    TRACKINGS.c.customer_id,
-                    TRACKINGS.c.agent_id,
-                    TRACKINGS.c.id,
-                )
-            }
+            s.execute(TRACKINGS.insert(), params)  # no RETURNING: see _insert
+            returned: dict[tuple[Any, Any], int] = {}
+            for part in _chunks(sorted({p["customer_id"] for p in params})):
+                for customer_id, agent_id, id_ in s.execute(
+                    select(TRACKINGS.c.customer_id, TRACKINGS.c.agent_id, TRACKINGS.c.id).where(
+                        TRACKINGS.c.customer_id.in_(part)
+                    )
+                ):
+                    returned[(customer_id, agent_id)] = id_
             for t, param in zip(new, params, strict=True):
                 id_ = returned[(param["customer_id"], param["agent_id"])]
                 ids[(t.phone, t.agent)] = id_
@@ -612,7 +621,7 @@ class Applier:
             }
             for i, (t, f) in enumerate(planned)
         ]
-        returned = dict(_insert(s, FOLLOW_UPS, params, FOLLOW_UPS.c.number, FOLLOW_UPS.c.id))
+        returned = _insert(s, FOLLOW_UPS, params, "number")
         for (t, f), values in zip(planned, params, strict=True):
             id_ = returned[values["number"]]
             self.counts.follow_ups_created += 1

@@ -27,7 +27,7 @@ from sync.importing.plan import (
     phone_reader,
     plan_import,
 )
-from sync.importing.source import SourceRead, classify, read_source
+from sync.importing.source import GoogleReader, SourceRead, classify, read_source
 from sync.rows import ParseOptions
 
 Progress = Callable[[str], None]
@@ -76,11 +76,18 @@ def run_import(
     *,
     progress: Progress | None = None,
     on_chunk: ChunkHook | None = None,
+    google: GoogleReader | None = None,
 ) -> ImportOutcome:
     """Import a legacy shared sheet (or, with ``dry_run``, only say what that would do).
 
     A dry run writes nothing, not even an empty database file; the real import creates or
     upgrades the schema first (the import may come before ``init``).
+
+    Args:
+        progress: called with the name of each step.
+        on_chunk: called with (chunks done, chunks) after each committed chunk.
+        google: the Google backend a spreadsheet source is read with; None builds one
+            from the configuration's ``[google]`` section when the source is Google.
     """
     import time
 
@@ -88,6 +95,10 @@ def run_import(
     timings: dict[str, float] = {}
     start = time.perf_counter()
     spec = classify(options.source, options.tab)
+    if spec.kind == "google" and google is None:
+        from sync.google import backend_from_config
+
+        google = backend_from_config(config)
     say("reading the sheet")
     read = read_source(
         spec,
@@ -97,6 +108,7 @@ def run_import(
         fill_down=options.fill_down,
         encoding=options.encoding,
         delimiter=options.delimiter,
+        google=google,
     )
     timings["read_s"] = time.perf_counter() - start
     factory = session_factory(engine)

@@ -1,4 +1,4 @@
-"""Reading the team's legacy shared sheet: a .csv file, an .xlsx workbook tab, or (later) Google.
+"""Reading the team's legacy shared sheet: a .csv file, an .xlsx workbook tab or a Google tab.
 
 The sheet is read once, row by row, into :class:`SourceRow` values: the header row is
 found by name (it need not be row 1; ``sync.rows.find_header``), every cell is parsed by
@@ -19,12 +19,12 @@ import re
 import warnings
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from sync.cells import CellValue, Grid, cell_text
+from sync.cells import CellValue, Grid, SourceSnapshot, cell_text
 from sync.errors import LayoutError, SourceError, SyncError
 from sync.fields import (
     CUSTOMER_FIELDS,
@@ -262,6 +262,7 @@ def read_source(
     fill_down: Sequence[str] = (),
     encoding: str | None = None,
     delimiter: str | None = None,
+    google: GoogleReader | None = None,
 ) -> SourceRead:
     """Read every row of a legacy sheet.
 
@@ -274,18 +275,12 @@ def read_source(
             merged across rows before the sheet was exported).
         encoding: CSV only; None detects it (BOM, UTF-8, else charset-normalizer).
         delimiter: CSV only; None sniffs it.
+        google: Google only: the backend that reads the spreadsheet (``sync.google``).
 
     Raises:
-        SyncError: the source cannot be read (Google: not configured yet).
+        SyncError: the source cannot be read (Google: no backend or no such tab).
         LayoutError: no header row with a phone and an agent column.
     """
-    if spec.kind == "google":
-        raise SyncError(
-            "reading a Google spreadsheet needs the Google Sheets backend, which is not "
-            "configured yet",
-            where=f"spreadsheet {spec.location}" + (f", tab {spec.tab}" if spec.tab else ""),
-            hint="download the tab as .xlsx or .csv (File > Download) and import that file",
-        )
     fields = import_fields(agent_column)
     mapped, skipped = parse_maps(maps, fields)
     extra: dict[str, list[str]] = {
@@ -297,6 +292,26 @@ def read_source(
         extra["agent"] = [*extra.get("agent", []), agent_column]
     opts = dataclasses.replace(options, extra_aliases=extra, header_scan_rows=HEADER_SCAN_ROWS)
 
+    if spec.kind == "google":
+        if google is None:
+            raise SyncError(
+                "reading a Google spreadsheet needs the Google Sheets backend",
+                where=f"spreadsheet {spec.location}",
+                hint="configure [google] (docs/google.md), or download the tab as .xlsx or "
+                ".csv (File > Download) and import that file",
+            )
+        where = f"spreadsheet {spec.location}"
+        tabs = google_tabs(google, spec)
+        return _first_with_header(
+            ((title, iter(grid), None) for title, grid in tabs),
+            fields,
+            opts,
+            skipped,
+            fill_down,
+            lambda title: (f"Google tab {title}", f"{where}, tab {title}"),
+            where,
+            "google",
+        )
     path = Path(spec.location)
     if spec.kind == "csv":
         text, used_encoding = decode(path.read_bytes(), encoding, where=str(path))
@@ -307,35 +322,101 @@ def read_source(
         return read
     book, sheets = _open_xlsx(path, spec.tab)
     try:
-        first_error: LayoutError | None = None
-        for sheet in sheets:
-            merged = MergedCells(sheet)
-            rows = (merged.fill(i, cells) for i, cells in enumerate(_xlsx_rows(sheet)))
-            try:
-                read = _read(
-                    rows,
-                    fields,
-                    opts,
-                    skipped,
-                    fill_down,
-                    f"{path.name}, tab {sheet.title}",
-                    f"{path}, tab {sheet.title}",
-                )
-            except LayoutError as exc:
-                first_error = first_error or exc
-                continue  # without --tab: the first tab that has the header row
-            read.kind, read.merged_filled = "xlsx", merged.filled
-            return read
-        assert first_error is not None
-        if len(sheets) > 1:
-            raise LayoutError(
-                f"no tab has a header row with Phone and Agent ({first_error.message})",
-                where=str(path),
-                hint="pass --tab; tabs: " + ", ".join(ws.title for ws in sheets),
-            )
-        raise first_error
+
+        def xlsx_tabs() -> Iterator[tuple[str, Iterator[list[CellValue]], MergedCells]]:
+            for sheet in sheets:
+                merged = MergedCells(sheet)
+                rows = (merged.fill(i, cells) for i, cells in enumerate(_xlsx_rows(sheet)))
+                yield sheet.title, rows, merged
+
+        return _first_with_header(
+            xlsx_tabs(),
+            fields,
+            opts,
+            skipped,
+            fill_down,
+            lambda title: (f"{path.name}, tab {title}", f"{path}, tab {title}"),
+            str(path),
+            "xlsx",
+        )
     finally:
         book.close()
+
+
+def _first_with_header(
+    tabs: Iterable[tuple[str, Iterator[list[CellValue]], MergedCells | None]],
+    fields: tuple[Field, ...],
+    opts: ParseOptions,
+    skipped: set[str],
+    fill_down: Sequence[str],
+    names: Callable[[str], tuple[str, str]],
+    where: str,
+    kind: str,
+) -> SourceRead:
+    """The first tab (of a workbook or a spreadsheet) that has the header row, read."""
+    first_error: LayoutError | None = None
+    titles: list[str] = []
+    for title, rows, merged in tabs:
+        titles.append(title)
+        label, tab_where = names(title)
+        try:
+            read = _read(rows, fields, opts, skipped, fill_down, label, tab_where)
+        except LayoutError as exc:
+            first_error = first_error or exc
+            continue  # without --tab: the first tab that has the header row
+        read.kind = kind
+        read.merged_filled = merged.filled if merged is not None else 0
+        return read
+    if first_error is None:
+        raise SyncError("the spreadsheet has no tab", where=where)
+    if len(titles) > 1:
+        raise LayoutError(
+            f"no tab has a header row with Phone and Agent ({first_error.message})",
+            where=where,
+            hint="pass --tab; tabs: " + ", ".join(titles),
+        )
+    raise first_error
+
+
+# -- Google ----------------------------------------------------------------------------------------
+
+
+class GoogleReader(Protocol):
+    """What an import needs of ``sync.google.GoogleBackend``: its sources and ``read``."""
+
+    sources: dict[str, Any]
+
+    def read(self, source: str) -> SourceSnapshot: ...
+
+
+def google_tabs(google: GoogleReader, spec: SourceSpec) -> list[tuple[str, Grid]]:
+    """The tab ``spec.tab`` (or, without it, every tab in order) of a Google spreadsheet.
+
+    One Drive ``files.get`` and one ``values.batchGet`` (plus one ``spreadsheets.get``
+    listing the tabs when no tab is named or the named one is missing), through the
+    backend's rate limiter and bounded retries. Values are read unformatted: dates arrive
+    as serial numbers, which the date fields parse.
+
+    Raises:
+        SourceError: the spreadsheet cannot be read (Google's status and message kept).
+        SyncError: the named tab does not exist.
+    """
+    from sync.google import SourceSpec as GoogleSpec
+
+    address = f"{spec.location}#import"
+    google.sources[address] = GoogleSpec(
+        spreadsheet=spec.location,
+        expected=(spec.tab,) if spec.tab else (),
+        label="legacy sheet",
+    )
+    snapshot = google.read(address)
+    if spec.tab is not None and not snapshot.tabs:
+        raise SyncError(
+            f"no tab '{spec.tab}'",
+            where=f"spreadsheet {spec.location}",
+            hint="pass the tab's title as it shows in Google Sheets, or leave out --tab",
+        )
+    return list(snapshot.tabs.items())
 
 
 def _read(
