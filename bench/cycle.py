@@ -350,14 +350,14 @@ def _run(args: argparse.Namespace, seed: int, work: Path, db_url: str, out: dict
     def cycle(label: str) -> CycleReport:
         say(f"{label} cycle ...")
         calls_before = dict(getattr(backend, "calls", {}))
-        if args.profile and label == "cold":
+        if args.profile and label == args.profile_phase:
             profiler = cProfile.Profile()
             report, figures = measure(
                 lambda: profiler.runcall(service.sync_once, config, engine, backend, progress),
                 trace,
             )
             profiler.dump_stats(args.profile)
-            out["profile"] = top_functions(args.profile, args.profile_top)
+            out["profile"] = {**top_functions(args.profile, args.profile_top), "phase": label}
         else:
             report, figures = measure(
                 lambda: service.sync_once(config, engine, backend, progress), trace
@@ -575,10 +575,11 @@ def table(out: dict[str, Any]) -> str:
         f"{cold['open_conflicts'] or 'none'}\n"
     )
     if out.get("profile"):
-        w("profile of the cold cycle (cProfile; cumulative):\n")
+        phase = out["profile"]["phase"]
+        w(f"profile of the {phase} cycle (cProfile; cumulative):\n")
         for r in out["profile"]["by_cumulative"]:
             w(f"  {r['cumtime_s']:9.2f} s  {r['calls']:>9}  {r['function']}\n")
-        w("profile of the cold cycle (cProfile; own time):\n")
+        w(f"profile of the {phase} cycle (cProfile; own time):\n")
         for r in out["profile"]["by_own_time"]:
             w(f"  {r['tottime_s']:9.2f} s  {r['calls']:>9}  {r['function']}\n")
     for message in out["warnings"]:
@@ -620,6 +621,12 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", metavar="FILE", help="cProfile the cold cycle into FILE and list hotspots"
     )
     p.add_argument("--profile-top", type=int, default=15, help="hotspots listed (default 15)")
+    p.add_argument(
+        "--profile-phase",
+        choices=("cold", "idle", "edit"),
+        default="cold",
+        help="the cycle --profile profiles (default cold)",
+    )
     args = p.parse_args(argv)
     if args.agents < 1 or args.rows < 1 or not 0 <= args.overlap <= 1:
         p.error("--agents and --rows must be positive, --overlap between 0 and 1")

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from sync import commission
@@ -48,7 +48,17 @@ from sync.master import (
     read_resolutions,
     render_master,
 )
-from sync.model import Agent, Conflict, Customer, FollowUp, SheetState, SyncRun, Tracking, utcnow
+from sync.model import (
+    Agent,
+    AuditEvent,
+    Conflict,
+    Customer,
+    FollowUp,
+    SheetState,
+    SyncRun,
+    Tracking,
+    utcnow,
+)
 from sync.rows import ParseOptions
 from sync.sheets import Backend
 from sync.views import (
@@ -212,13 +222,15 @@ class Cycle:
                 report.conflicts_opened += commission.settle(
                     s, self.config.sync.commission_rule, touched, run_id
                 )
+        with transaction(self.sessions) as s:
+            marker = database_marker(s, exclude_run=run_id)
 
         for agent_cfg in agents:
             if agent_cfg.key in report.failures or agent_cfg.key not in plans and report.stopped:
                 continue
             self.progress(f"write {agent_cfg.key}")
             try:
-                self._write_back(agent_cfg, plans.get(agent_cfg.key), run_id, report)
+                self._write_back(agent_cfg, plans.get(agent_cfg.key), run_id, report, marker)
             except SourceError as exc:
                 self._fail(agent_cfg, exc, report)
 
@@ -231,7 +243,7 @@ class Cycle:
         master_due = master and not report.stopped and "master" not in report.failures
         if agents_idle and master_due:
             try:
-                master_due = self._master_stale()
+                master_due = self._master_stale(run_id)
                 agents_idle = not master_due
             except SourceError as exc:
                 report.failures["master"] = str(exc)
@@ -393,8 +405,27 @@ class Cycle:
         planned: tuple[SourceSnapshot, AgentPlan] | None,
         run_id: int,
         report: CycleReport,
+        marker: str,
     ) -> None:
+        """Write what the database wants into one agent's sheet.
+
+        Args:
+            planned: the sheet as read and ingested this cycle; None when it did not change.
+            marker: :func:`database_marker` before this write-back. An unchanged sheet
+                whose last exact write saw the same marker is left alone unread.
+        """
         source = self.config.agent_source(agent_cfg)
+        if planned is None:
+            with transaction(self.sessions) as s:
+                states = self._states(s, source, tuple(AGENT_TABS))
+                customers = states.get(CUSTOMERS_TAB)
+                if (
+                    len(states) == len(AGENT_TABS)
+                    and all(st.version is not None for st in states.values())
+                    and customers is not None
+                    and (customers.snapshot or {}).get("marker") == marker
+                ):
+                    return  # nothing the view is made of changed since it was written
         with transaction(self.sessions) as s:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
             view = self._agent_rows(s, agent)
@@ -402,6 +433,10 @@ class Cycle:
             states = self._states(s, source, tuple(AGENT_TABS))
         if planned is None:
             if not self._view_moved(view, follow_ups, states):
+                with transaction(self.sessions) as s:
+                    customers = self._states(s, source, (CUSTOMERS_TAB,)).get(CUSTOMERS_TAB)
+                    if customers is not None and customers.version is not None:
+                        customers.snapshot = {**(customers.snapshot or {}), "marker": marker}
                 return
             planned = self._ingest(agent_cfg, run_id, report, set())
             with transaction(self.sessions) as s:
@@ -446,7 +481,10 @@ class Cycle:
                     state = SheetState(source=source, tab=tab, agent_id=agent.id, snapshot={})
                     s.add(state)
                 new_version = version if exact else None
-                new_snapshot = new_rows.get(tab, state.snapshot or {})
+                new_snapshot = dict(new_rows.get(tab, state.snapshot or {}))
+                new_snapshot.pop("marker", None)
+                if tab == CUSTOMERS_TAB and exact:
+                    new_snapshot["marker"] = marker
                 if state.version != new_version:
                     state.version = new_version
                 if state.snapshot != new_snapshot:
@@ -712,19 +750,23 @@ class Cycle:
             log.info("master: %s", line)
         return snapshot, edits.errors
 
-    def _master_stale(self) -> bool:
+    def _master_stale(self, run_id: int) -> bool:
         """Whether the master differs from what the database wants (no read: fingerprints)."""
         source = self.config.master_source()
         with transaction(self.sessions) as s:
-            data = load_master(s)
             states = self._states(s, source, MASTER_TABS)
+            marker = database_marker(s, exclude_run=run_id)
         if len(states) < len(MASTER_TABS):
             return True
         stored = states["Conflicts"].snapshot or {}
-        grids, _ = render_master(data, stored.get("resolutions", {}), stored.get("errors", {}))
         version = self.backend.fingerprint(source)
         if version is None:
             raise SourceError("master workbook not found; run `sheetsync init`", where=source)
+        if all(st.version == version for st in states.values()) and stored.get("marker") == marker:
+            return False  # the workbook is as written and nothing it shows changed since
+        with transaction(self.sessions) as s:
+            data = load_master(s)
+        grids, _ = render_master(data, stored.get("resolutions", {}), stored.get("errors", {}))
         return not all(
             st.version == version and (st.snapshot or {}).get("digest") == _digest(grids[st.tab])
             for st in states.values()
@@ -741,6 +783,7 @@ class Cycle:
         """
         source = self.config.master_source()
         with transaction(self.sessions) as s:
+            marker = database_marker(s, exclude_run=None)
             data = load_master(s)
             states = self._states(s, source, MASTER_TABS)
         conflicts_state = states.get("Conflicts")
@@ -794,11 +837,42 @@ class Cycle:
                     snap["resolutions"] = resolutions
                     if errors:
                         snap["errors"] = errors
+                    if exact:
+                        snap["marker"] = marker
                 state.version = version if exact else None
                 if state.snapshot != snap:
                     state.snapshot = snap
                     state.synced_at = utcnow()
         return written
+
+
+def database_marker(s: Session, exclude_run: int | None) -> str:
+    """A digest of what can change the agents' views and the master without their sheets
+    changing: every audited change (customers, trackings, follow-ups, admin actions,
+    commission), the conflicts, the agents' names and the finished runs (the Sync log).
+
+    Args:
+        exclude_run: a run in progress that an idle cycle will drop again.
+    """
+    audit = s.execute(select(func.max(AuditEvent.id))).scalar()
+    conflicts = s.execute(
+        select(
+            Conflict.id,
+            Conflict.status,
+            Conflict.current_value,
+            Conflict.proposed_value,
+            Conflict.resolution,
+            Conflict.details,
+        ).order_by(Conflict.id)
+    ).all()
+    agents = s.execute(select(Agent.key, Agent.name, Agent.active).order_by(Agent.key)).all()
+    runs = s.execute(
+        select(func.count(SyncRun.id), func.max(SyncRun.id), func.max(SyncRun.finished_at)).where(
+            SyncRun.id != (exclude_run if exclude_run is not None else -1)
+        )
+    ).one()
+    text = repr((audit, [tuple(c) for c in conflicts], [tuple(a) for a in agents], tuple(runs)))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _threshold(state: SheetState | None, threshold: float) -> float:

@@ -7,8 +7,10 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from sync import cycle as cycle_module
 from sync import service
 from sync.cells import cell_text
+from sync.cycle import Cycle
 from sync.dedupe import format_phone
 from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, Tracking
 from tests.world import World
@@ -492,3 +494,48 @@ def test_a_new_row_leaving_a_shared_field_blank_shows_it_without_a_clearing_note
     sara = world.rows("sara")[0]
     assert sara["Email"] == "ahmed@example.com"
     assert "clearing it is not applied" in sara["Sync notes"]
+
+
+def test_an_idle_cycle_renders_nothing_until_the_database_changes(world, monkeypatch):
+    world.type_rows("ali", [AHMED_ALI])
+    world.type_rows("sara", [AHMED_SARA])
+    world.cycle()
+    world.cycle()
+    rendered: list[str] = []
+    real_rows, real_master = Cycle._agent_rows, cycle_module.load_master
+
+    def counting_rows(self, s, agent):
+        rendered.append(agent.key)
+        return real_rows(self, s, agent)
+
+    def counting_master(s):
+        rendered.append("master")
+        return real_master(s)
+
+    monkeypatch.setattr(Cycle, "_agent_rows", counting_rows)
+    monkeypatch.setattr(cycle_module, "load_master", counting_master)
+
+    idle = world.cycle()
+    assert (idle.cells_written, rendered) == (0, [])
+
+    # An audited change made elsewhere (an admin's command, another worker) is shown next cycle.
+    with world.session() as s, s.begin():
+        ahmed = s.execute(select(Customer)).scalar_one()
+        s.add(
+            AuditEvent(
+                actor="admin",
+                action="update_customer",
+                entity="customer",
+                entity_id=ahmed.id,
+                customer_id=ahmed.id,
+                before={"city": ""},
+                after={"city": "Giza"},
+            )
+        )
+        ahmed.city = "Giza"
+    world.cycle()
+    assert {"ali", "sara", "master"} <= set(rendered)
+    assert [r["City/Region"] for r in (world.rows("ali")[0], world.rows("sara")[0])] == [
+        "Giza",
+        "Giza",
+    ]
