@@ -507,7 +507,8 @@ def test_a_fault_on_every_request_kind_loses_nothing(
     world = google_world(
         engine, emu, FakeTime(), credentials_file=str(_service_account_file(tmp_path))
     )
-    tighten(world)
+    if fault == "timeout":
+        tighten(world)  # only here: a loaded machine may exceed a short timeout anywhere
     spec = dict(FAULTS[fault])
     status = spec.pop("status")
     kinds = KINDS if fault != "lost answer" else ["sheets.values.batchUpdate"]

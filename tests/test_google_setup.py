@@ -86,7 +86,8 @@ def test_init_under_a_fault_sets_up_the_same_layout_once(
     clean = emu.create_spreadsheet("clean")
     expected = _set_up(world, clean)
     faulted = emu.create_spreadsheet("faulted")
-    tighten(world)
+    if fault == "timeout":
+        tighten(world)  # only here: a loaded machine may exceed a short timeout anywhere
     spec = dict(LAYOUT_FAULTS[fault])
     status = spec.pop("status")
     if kind == "sheets.spreadsheets.get" and fault == "lost answer":

@@ -512,7 +512,7 @@ def check_commission_privacy(world: World) -> None:
                 if other != key:
                     assert names[other] not in row["Sync notes"], (key, row["Sync notes"])
             mine = (row["Customer #"], key)
-            if mine in own and "same customer as row" not in row["Sync notes"]:
+            if mine in own and "only that row is synced" not in row["Sync notes"]:
                 assert row["Commission %"] == value_text(own[mine]), (key, row)
 
 
