@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/sheetsync demo --dir demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check sync tests bench

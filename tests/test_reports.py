@@ -187,11 +187,15 @@ class Ran:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Callable[..., Ran]]:
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Ran]]:
     """``sheetsync`` in this process (most steps: a process costs a second of imports).
 
-    Errors become a message and an exit code as in ``sync.cli.main``.
+    Errors become a message and an exit code as in ``sync.cli.main``. Tables are printed
+    200 characters wide, whatever terminal (or none) the tests run in.
     """
+    from sync import cli as cli_module
+
+    monkeypatch.setattr(cli_module.out, "width", 200)
     runner = CliRunner()
     config = str(tmp_path / "sheetsync.toml")
 
