@@ -30,6 +30,19 @@ MASTER_TABS = ("Customers", "Tracking", "Follow-ups", "Conflicts", "Commission",
 RESOLUTION = "Resolution"
 RESOLUTION_NOTE = "Resolution note"
 HOW_TO_RESOLVE = "How to resolve"
+RESOLUTION_HELP = (
+    "Type one of these words, then sync:\n"
+    "keep - the current value stays\n"
+    "accept - take the proposed value (a phone change: the new phone; a mass removal: "
+    "apply it)\n"
+    "value: TEXT - set this instead (a completion race: the agent who gets the commission)\n"
+    "merge into CUS-... - one person, two customers: merge the other into this one\n"
+    "dismiss - close it, change nothing\n"
+    "Each row's How to resolve column lists the words it takes. Words that cannot be "
+    "applied stay, with the reason in Resolution note."
+)
+"""The note on the Conflicts tab's Resolution header (set by ``sheetsync init``)."""
+MASTER_NOTES = {"Conflicts": {RESOLUTION: RESOLUTION_HELP}}
 TRACKING_ID = "Tracking ID"
 COMMISSION_PCT = "Commission %"
 SYNC_LOG_RUNS = 200

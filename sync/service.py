@@ -32,6 +32,7 @@ from sync.master import (
     CONFLICT_HEADERS,
     CUSTOMER_HEADERS,
     FOLLOW_UP_HEADERS,
+    MASTER_NOTES,
     SYNC_LOG_HEADERS,
     TRACKING_HEADERS,
 )
@@ -134,7 +135,7 @@ def init(config: Config, engine: Engine, backend: Backend) -> list[str]:
             protected=layout["protected"],
             aliases=aliases,
         )
-    changes += backend.ensure_layout(config.master_source(), MASTER_LAYOUT)
+    changes += backend.ensure_layout(config.master_source(), MASTER_LAYOUT, notes=MASTER_NOTES)
     return changes
 
 

@@ -65,6 +65,7 @@ CellSet = tuple[str, int, int, CellValue]
 
 _NO_TABS: Mapping[str, Sequence[str]] = MappingProxyType({})
 _NO_DROPDOWNS: Mapping[str, Mapping[str, Sequence[str]]] = MappingProxyType({})
+_NO_NOTES: Mapping[str, Mapping[str, str]] = MappingProxyType({})
 
 PROTECTED_NOTE = "Filled by sheetsync; edits are reverted"
 """Comment put on the header cell of a sync/admin-owned column."""
@@ -126,6 +127,7 @@ class Backend(Protocol):
         dropdowns: Mapping[str, Mapping[str, Sequence[str]]] = _NO_DROPDOWNS,
         protected: Mapping[str, Sequence[str]] = _NO_TABS,
         aliases: Mapping[str, Sequence[str]] = _NO_TABS,
+        notes: Mapping[str, Mapping[str, str]] = _NO_NOTES,
     ) -> list[str]:
         """Create the source, its missing tabs and missing header columns; never touch data.
 
@@ -136,6 +138,7 @@ class Backend(Protocol):
             dropdowns: tab -> header -> allowed values (a list validation).
             protected: tab -> headers of sync/admin-owned columns.
             aliases: default header -> other spellings that count as that column.
+            notes: tab -> header -> a note on that header cell (how to use the column).
 
         Returns:
             What was changed, in words; empty when the layout was already there.
@@ -458,7 +461,8 @@ class MemoryBackend:
         sources: source -> tab -> grid. Reads and writes copy in and out.
         versions: source -> integer bumped on every change (fingerprint ``v<n>``).
         layouts: source -> tab -> {"text": set of folded headers, "dropdowns": folded header
-            -> values, "protected": set of folded headers}, as set by ``ensure_layout``.
+            -> values, "protected": set of folded headers, "notes": folded header -> note}, as
+            set by ``ensure_layout``.
         calls: request counter ("read", "write", "fingerprint", "layout").
         before_write: called with the source inside ``write`` before the writes are
             applied, to simulate someone editing between a cycle's read and its write.
@@ -547,6 +551,7 @@ class MemoryBackend:
         dropdowns: Mapping[str, Mapping[str, Sequence[str]]] = _NO_DROPDOWNS,
         protected: Mapping[str, Sequence[str]] = _NO_TABS,
         aliases: Mapping[str, Sequence[str]] = _NO_TABS,
+        notes: Mapping[str, Mapping[str, str]] = _NO_NOTES,
     ) -> list[str]:
         self.calls["layout"] += 1
         if source in self.locked:
@@ -574,8 +579,12 @@ class MemoryBackend:
                         header.add(grid, name, [], title)
                         changes.append(f"added column {name} to {title}")
             layout = self.layouts.setdefault(source, {}).setdefault(
-                title, {"text": set(), "dropdowns": {}, "protected": set()}
+                title, {"text": set(), "dropdowns": {}, "protected": set(), "notes": {}}
             )
+            for name, note in notes.get(wanted, {}).items():
+                if layout["notes"].get(header_key(name)) != note:
+                    layout["notes"][header_key(name)] = note
+                    formats.append(f"noted {title}/{name}")
             for name in text_columns.get(wanted, ()):
                 if header_key(name) not in layout["text"]:
                     layout["text"].add(header_key(name))
@@ -944,6 +953,7 @@ class XlsxBackend:
         dropdowns: Mapping[str, Mapping[str, Sequence[str]]] = _NO_DROPDOWNS,
         protected: Mapping[str, Sequence[str]] = _NO_TABS,
         aliases: Mapping[str, Sequence[str]] = _NO_TABS,
+        notes: Mapping[str, Mapping[str, str]] = _NO_NOTES,
     ) -> list[str]:
         path = self.path(source)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -969,6 +979,7 @@ class XlsxBackend:
                         dropdowns.get(wanted, {}),
                         protected.get(wanted, ()),
                         alias_folder(aliases),
+                        notes.get(wanted, {}),
                     )
                 if default is not None and len(wb.worksheets) > 1:
                     wb.remove(default)
@@ -992,6 +1003,7 @@ def _layout_tab(
     dropdowns: Mapping[str, Sequence[str]],
     protected: Sequence[str],
     fold: Fold = header_key,
+    notes: Mapping[str, str] = MappingProxyType({}),
 ) -> list[str]:
     """Bring one tab of a workbook to the layout; returns what changed (quiet for a new tab)."""
     changes: list[str] = []
@@ -1082,4 +1094,10 @@ def _layout_tab(
         cell.fill = PatternFill(fill_type="solid", fgColor=_GREY)
         cell.comment = Comment(PROTECTED_NOTE, "sheetsync")
         changes.append(f"marked {title}/{name} as filled by sheetsync")
+    for name, note in notes.items():
+        cell = ws.cell(row=row + 1, column=column_of(name))
+        if cell.comment is not None and cell.comment.text == note:
+            continue
+        cell.comment = Comment(note, "sheetsync", height=160, width=320)
+        changes.append(f"noted {title}/{name}")
     return changes if not new else changes[:1]

@@ -39,6 +39,7 @@ from sync.google.values import (
     value_ranges,
 )
 from sync.limits import RateLimiter, RetryPolicy, parse_retry_after
+from sync.master import MASTER_NOTES, RESOLUTION, RESOLUTION_HELP
 from sync.model import Customer, Tracking
 from tests.test_cycle import AHMED_ALI, AHMED_SARA
 from tests.world import World
@@ -802,6 +803,42 @@ def test_init_sets_up_each_agent_spreadsheet(world: World, emu: Emulator) -> Non
     assert {"Customers", "Tracking", "Follow-ups", "Conflicts", "Commission", "Sync log"} <= set(
         titles
     )
+
+
+def test_init_notes_the_resolution_words_on_the_master_and_repairs_a_removed_note(
+    world: World, emu: Emulator
+) -> None:
+    master = world.config.master.spreadsheet
+    conflicts = _tab(emu, master, "Conflicts", grid_data=True)
+    header = conflicts["data"][0]["rowData"][0]["values"]
+    col = [c.get("formattedValue") for c in header].index(RESOLUTION)
+    assert header[col]["note"] == RESOLUTION_HELP  # set by init (the world's set-up)
+
+    emu.batch_update(
+        master,
+        [
+            {
+                "updateCells": {
+                    "range": {
+                        "sheetId": conflicts["properties"]["sheetId"],
+                        "startRowIndex": 0,
+                        "endRowIndex": 1,
+                        "startColumnIndex": col,
+                        "endColumnIndex": col + 1,
+                    },
+                    "rows": [{"values": [{}]}],
+                    "fields": "note",
+                }
+            }
+        ],
+    )
+    drift = world.backend.ensure_layout(
+        world.master, service.MASTER_LAYOUT, notes=MASTER_NOTES, dry_run=True
+    )
+    assert drift == [f"noted Conflicts/{RESOLUTION}"]
+    assert service.init(world.config, world.engine, world.backend) == drift
+    header = _tab(emu, master, "Conflicts", grid_data=True)["data"][0]["rowData"][0]["values"]
+    assert header[col]["note"] == RESOLUTION_HELP
 
 
 def test_layout_is_idempotent_and_drift_is_found_and_fixed(world: World, emu: Emulator) -> None:

@@ -20,6 +20,7 @@ from openpyxl.chart import BarChart, Reference
 
 from sync.cells import CellValue, CellWrite, Grid, cell_text
 from sync.errors import LayoutError, SourceError, SourceLocked
+from sync.service import MASTER_LAYOUT
 from sync.sheets import (
     PROTECTED_NOTE,
     Backend,
@@ -915,3 +916,32 @@ def test_xlsx_read_copes_with_a_wrong_dimension_and_gaps(xlsx: XlsxBackend, tmp_
         for name, body in parts.items():
             dst.writestr(name, body)
     assert xlsx.read("g.xlsx").tabs["T"] == [["ID", None, "Name"], [], [], ["X", None, "far"]]
+
+
+def test_xlsx_master_conflicts_header_note_documents_the_resolution_words(
+    xlsx: XlsxBackend, tmp_path: Path
+) -> None:
+    from sync.master import MASTER_NOTES, RESOLUTION
+
+    source = "master.xlsx"
+    assert xlsx.ensure_layout(source, MASTER_LAYOUT) != []  # an older master: no note yet
+    assert xlsx.ensure_layout(source, MASTER_LAYOUT, notes=MASTER_NOTES) == [
+        f"noted Conflicts/{RESOLUTION}"
+    ]
+    assert xlsx.ensure_layout(source, MASTER_LAYOUT, notes=MASTER_NOTES) == []
+    ws = openpyxl.load_workbook(tmp_path / source)["Conflicts"]
+    header = [c.value for c in ws[1]]
+    note = ws.cell(row=1, column=header.index(RESOLUTION) + 1).comment.text
+    for word in ("keep", "accept", "value: TEXT", "merge into CUS-", "dismiss"):
+        assert word in note
+
+
+def test_memory_header_notes_are_set_once() -> None:
+    from sync.master import MASTER_NOTES
+
+    backend = MemoryBackend()
+    backend.ensure_layout("m", MASTER_LAYOUT)
+    assert backend.ensure_layout("m", MASTER_LAYOUT, notes=MASTER_NOTES) == [
+        "noted Conflicts/Resolution"
+    ]
+    assert backend.ensure_layout("m", MASTER_LAYOUT, notes=MASTER_NOTES) == []

@@ -319,6 +319,9 @@ def _apply_cell(row: Row, col: int, cell: dict[str, Any], paths: list[list[str]]
             fmt = copy.deepcopy(cell.get("userEnteredFormat") or {})
             fmt_changed = True
             row.set_rule(col, copy.deepcopy(cell.get("dataValidation")))
+            row.set_note(col, cell.get("note"))
+        elif head == "note":
+            row.set_note(col, cell.get("note"))
         elif head == "userEnteredValue":
             row.set(col, from_extended(cell.get("userEnteredValue")))
         elif head == "userEnteredFormat":

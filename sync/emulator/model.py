@@ -26,12 +26,13 @@ SPREADSHEET_MIME = "application/vnd.google-apps.spreadsheet"
 class Row:
     """One materialised row of a sheet."""
 
-    __slots__ = ("values", "formats", "rules", "meta")
+    __slots__ = ("values", "formats", "rules", "notes", "meta")
 
     def __init__(self) -> None:
         self.values: list[Value] = []
         self.formats: dict[int, dict[str, Any]] | None = None
         self.rules: dict[int, dict[str, Any]] | None = None
+        self.notes: dict[int, str] | None = None
         self.meta: list[int] | None = None
 
     def clone(self) -> Row:
@@ -40,6 +41,7 @@ class Row:
         row.values = list(self.values)
         row.formats = dict(self.formats) if self.formats else None
         row.rules = dict(self.rules) if self.rules else None
+        row.notes = dict(self.notes) if self.notes else None
         row.meta = list(self.meta) if self.meta else None
         return row
 
@@ -84,9 +86,22 @@ class Row:
         elif self.rules and col in self.rules:
             del self.rules[col]
 
+    def note(self, col: int) -> str | None:
+        """The note on the cell at ``col``."""
+        return self.notes.get(col) if self.notes else None
+
+    def set_note(self, col: int, note: str | None) -> None:
+        """Set or clear the note at ``col``."""
+        if note:
+            if self.notes is None:
+                self.notes = {}
+            self.notes[col] = note
+        elif self.notes and col in self.notes:
+            del self.notes[col]
+
     def is_empty(self) -> bool:
-        """True when the row holds no value, format, rule or metadata."""
-        return not (self.values or self.formats or self.rules or self.meta)
+        """True when the row holds no value, format, rule, note or metadata."""
+        return not (self.values or self.formats or self.rules or self.notes or self.meta)
 
 
 @dataclass

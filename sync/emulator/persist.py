@@ -43,7 +43,7 @@ def dump_state(store: Store) -> dict[str, Any]:
         sheets = []
         for sh in ss.sheets:
             rows = [
-                [r, [_enc(v) for v in row.values], row.formats, row.rules, row.meta]
+                [r, [_enc(v) for v in row.values], row.formats, row.rules, row.meta, row.notes]
                 for r, row in enumerate(sh.rows)
                 if not row.is_empty()
             ]
@@ -114,12 +114,13 @@ def load_state(store: Store, data: dict[str, Any]) -> None:
             sheet.grid_extra = sh.get("gridExtra", {})
             sheet.protected = sh.get("protected", [])
             sheet.col_meta = _int_keys(sh.get("colMeta")) or {}
-            for r, values, formats, rules, meta in sh.get("rows", []):
+            for r, values, formats, rules, meta, *rest in sh.get("rows", []):
                 row = sheet.row(r)
                 row.values = [_dec(v) for v in values]
                 row.formats = _int_keys(formats)
                 row.rules = _int_keys(rules)
                 row.meta = meta
+                row.notes = _int_keys(rest[0]) if rest else None  # state saved before notes
             ss.sheets.append(sheet)
         store.spreadsheets[ss.spreadsheet_id] = ss
     store.dirty = False

@@ -74,6 +74,9 @@ def _cell_data(sheet: Sheet, r: int, c: int) -> dict[str, Any]:
     rule = row.rule(c)
     if rule:
         out["dataValidation"] = copy.deepcopy(rule)
+    note = row.note(c)
+    if note:
+        out["note"] = note
     return out
 
 

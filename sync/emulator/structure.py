@@ -67,8 +67,8 @@ def insert_columns(sheet: Sheet, start: int, count: int, inherit_before: bool) -
     for row in sheet.rows:
         if len(row.values) > start:
             row.values[start:start] = [None] * count
-        for attr in ("formats", "rules"):
-            cells: dict[int, dict[str, Any]] | None = getattr(row, attr)
+        for attr in ("formats", "rules", "notes"):
+            cells: dict[int, Any] | None = getattr(row, attr)
             if cells:
                 moved = {(c + count if c >= start else c): v for c, v in cells.items()}
                 src = start - 1 if inherit_before else start
@@ -88,7 +88,7 @@ def delete_columns(sheet: Sheet, start: int, end: int) -> None:
         del row.values[start:end]
         while row.values and row.values[-1] is None:
             row.values.pop()
-        for attr in ("formats", "rules"):
+        for attr in ("formats", "rules", "notes"):
             cells = getattr(row, attr)
             if cells:
                 moved = {
@@ -114,7 +114,7 @@ def resize(sheet: Sheet, rows: int | None, cols: int | None) -> None:
             del row.values[cols:]
             while row.values and row.values[-1] is None:
                 row.values.pop()
-            for attr in ("formats", "rules"):
+            for attr in ("formats", "rules", "notes"):
                 cells = getattr(row, attr)
                 if cells:
                     setattr(row, attr, {c: v for c, v in cells.items() if c < cols} or None)
@@ -158,7 +158,8 @@ def sort_rows(
         vals = [row.get(c) for c in range(c0, c1)]
         fmts = [row.fmt(c) for c in range(c0, c1)]
         rules = [row.rule(c) for c in range(c0, c1)]
-        lines.append((vals, fmts, rules, row.meta))
+        notes = [row.note(c) for c in range(c0, c1)]
+        lines.append((vals, fmts, rules, notes, row.meta))
 
     def compare(a: tuple[Any, ...], b: tuple[Any, ...]) -> int:
         for spec in specs:
@@ -179,11 +180,12 @@ def sort_rows(
         return 0
 
     ordered = sorted(lines, key=functools.cmp_to_key(compare))
-    for i, (vals, fmts, rules, meta) in enumerate(ordered):
+    for i, (vals, fmts, rules, notes, meta) in enumerate(ordered):
         row = sheet.row(r0 + i)
         for j, c in enumerate(range(c0, c1)):
             row.set(c, vals[j])
             row.set_fmt(c, fmts[j])
             row.set_rule(c, rules[j])
+            row.set_note(c, notes[j])
         if move_metadata:
             row.meta = meta

@@ -23,6 +23,7 @@ from typing import Any
 
 from sync.config import Config
 from sync.errors import SourceError
+from sync.master import MASTER_NOTES
 
 from .api import DRIVE
 from .backend import GoogleBackend
@@ -149,7 +150,14 @@ def check_google(
                 {**agent_layout, "aliases": aliases},
             )
         )
-    targets.append((config.master_source(), "master", [*admins, *me], {"tabs": master_layout}))
+    targets.append(
+        (
+            config.master_source(),
+            "master",
+            [*admins, *me],
+            {"tabs": master_layout, "notes": MASTER_NOTES},
+        )
+    )
     seen: set[str] = set()
     for source, label, allowed, layout in targets:
         spec = backend.spec(source)

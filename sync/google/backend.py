@@ -42,6 +42,7 @@ log = logging.getLogger("sheetsync.google")
 
 _NO_TABS: Mapping[str, Sequence[str]] = MappingProxyType({})
 _NO_DROPDOWNS: Mapping[str, Mapping[str, Sequence[str]]] = MappingProxyType({})
+_NO_NOTES: Mapping[str, Mapping[str, str]] = MappingProxyType({})
 ROW_MOVED = "row moved while writing"
 GROW_ROWS = 200
 """Rows added at least when a write needs a bigger grid (so growing stays rare)."""
@@ -559,10 +560,11 @@ class GoogleBackend:
         dropdowns: Mapping[str, Mapping[str, Sequence[str]]] = _NO_DROPDOWNS,
         protected: Mapping[str, Sequence[str]] = _NO_TABS,
         aliases: Mapping[str, Sequence[str]] = _NO_TABS,
+        notes: Mapping[str, Mapping[str, str]] = _NO_NOTES,
         dry_run: bool = False,
     ) -> list[str]:
-        """Tabs, header cells, text formats, dropdowns, protected columns and a frozen
-        header row: two reads, and one ``spreadsheets.batchUpdate`` when something is
+        """Tabs, header cells, text formats, dropdowns, protected columns, header notes and
+        a frozen header row: two reads, and one ``spreadsheets.batchUpdate`` when something is
         missing. ``dry_run`` only reports the drift (``sheetsync check``)."""
         from .layout import ensure_layout
 
@@ -574,6 +576,7 @@ class GoogleBackend:
             dropdowns=dropdowns,
             protected=protected,
             aliases=aliases,
+            notes=notes,
             dry_run=dry_run,
         )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from sync.cells import CellValue, Grid
@@ -122,6 +123,7 @@ def _formats(
     protected: Sequence[str],
     ranges: Sequence[Mapping[str, Any]],
     editor: str | None = None,
+    notes: Mapping[str, str] = MappingProxyType({}),
 ) -> None:
     """Plan the text formats, dropdowns and protected ranges one tab lacks.
 
@@ -131,6 +133,25 @@ def _formats(
     """
     probe = header_row + 1
     sid = tab.sheet_id
+    for name, note in notes.items():
+        col = columns[name]
+        if tab.cell(header_row, col).get("note") != note:
+            plan.requests.append(
+                {
+                    "updateCells": {
+                        "range": {
+                            "sheetId": sid,
+                            "startRowIndex": header_row,
+                            "endRowIndex": header_row + 1,
+                            "startColumnIndex": col,
+                            "endColumnIndex": col + 1,
+                        },
+                        "rows": [{"values": [{"note": note}]}],
+                        "fields": "note",
+                    }
+                }
+            )
+            plan.changes.append(f"noted {tab.title}/{name}")
     for name in text:
         col = columns[name]
         if not _is_text(tab.cell(probe, col)):
@@ -206,6 +227,7 @@ def ensure_layout(
     dropdowns: Mapping[str, Mapping[str, Sequence[str]]],
     protected: Mapping[str, Sequence[str]],
     aliases: Mapping[str, Sequence[str]],
+    notes: Mapping[str, Mapping[str, str]] = MappingProxyType({}),
     dry_run: bool = False,
 ) -> list[str]:
     """See :meth:`GoogleBackend.ensure_layout`.
@@ -216,7 +238,7 @@ def ensure_layout(
     attempt = 0
     first: list[str] | None = None  # what this call set out to change
     while True:
-        plan = _plan(backend, spec, tabs, text_columns, dropdowns, protected, aliases)
+        plan = _plan(backend, spec, tabs, text_columns, dropdowns, protected, aliases, notes)
         if dry_run:
             return plan.changes
         if first is None:
@@ -251,6 +273,7 @@ def _plan(
     dropdowns: Mapping[str, Mapping[str, Sequence[str]]],
     protected: Mapping[str, Sequence[str]],
     aliases: Mapping[str, Sequence[str]],
+    notes: Mapping[str, Mapping[str, str]],
 ) -> _Plan:
     """Read the spreadsheet (two reads) and plan what its layout lacks."""
     api = backend.api
@@ -296,7 +319,7 @@ def _plan(
                 "ranges": probes,
                 "includeGridData": "true",
                 "fields": "sheets(properties(title),data(rowData(values("
-                "formattedValue,userEnteredFormat(numberFormat),dataValidation))))",
+                "formattedValue,note,userEnteredFormat(numberFormat),dataValidation))))",
             },
             where=spec.where,
         )
@@ -315,6 +338,7 @@ def _plan(
         text = text_columns.get(logical, ())
         lists = dropdowns.get(logical, {})
         owned = protected.get(logical, ())
+        noted = notes.get(logical, {})
         if title is None:
             sheet_id = rng.randrange(1, 2**31 - 1)
             while sheet_id in taken:
@@ -339,7 +363,7 @@ def _plan(
             plan.requests.append(_header_cells(sheet_id, 0, 0, list(headers)))
             columns = {name: i for i, name in enumerate(headers)}
             quiet = _Plan()
-            _formats(quiet, new, logical, 0, columns, text, lists, owned, [], api.identity)
+            _formats(quiet, new, logical, 0, columns, text, lists, owned, [], api.identity, noted)
             plan.requests += quiet.requests
             plan.changes.append(f"added tab {new.title}")
             continue
@@ -380,7 +404,7 @@ def _plan(
             )
             plan.changes.append(f"froze the header row of {title}")
         columns = {}
-        for name in {*text, *lists, *owned}:
+        for name in {*text, *lists, *owned, *noted}:
             col = header.find(name)
             if col is None:  # not in ``headers``: a layout without that column
                 continue
@@ -396,5 +420,6 @@ def _plan(
             [n for n in owned if n in columns],
             protections.get(tab.sheet_id, []),
             api.identity,
+            {n: v for n, v in noted.items() if n in columns},
         )
     return plan
