@@ -13,20 +13,16 @@ from __future__ import annotations
 import argparse
 import cProfile
 import datetime as dt
-import gc
 import io
 import json
 import os
 import pstats
 import random
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +33,7 @@ import openpyxl
 from sqlalchemy import func, select
 
 from bench.generate import STATUSES, Dataset, generate, write_xlsx
+from bench.measure import measure
 from sync import service
 from sync.cells import cell_text
 from sync.config import load_config
@@ -66,62 +63,6 @@ _err = sys.stderr
 
 def say(*parts: object) -> None:
     print(*parts, file=_err, flush=True)
-
-
-# -- memory figures --------------------------------------------------------------------------
-
-
-def _maxrss_mb() -> float:
-    """The process's peak resident set (ru_maxrss: KiB on Linux, bytes on macOS)."""
-    value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return value / (1024 * 1024) if sys.platform == "darwin" else value / 1024
-
-
-def _reset_hwm() -> bool:
-    """Reset the kernel's peak-RSS mark (Linux >= 4.0), so each phase gets its own peak."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _hwm_mb() -> float | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def measure(fn: Callable[[], Any], trace: bool) -> tuple[Any, dict[str, Any]]:
-    """Run fn once: wall time, tracemalloc peak, phase peak RSS and process ru_maxrss."""
-    gc.collect()
-    reset = _reset_hwm()
-    if trace:
-        tracemalloc.start()
-    start, cpu_start = time.perf_counter(), time.process_time()
-    try:
-        result = fn()
-    finally:
-        wall = time.perf_counter() - start
-        cpu = time.process_time() - cpu_start
-        peak = tracemalloc.get_traced_memory()[1] if trace else None
-        if trace:
-            tracemalloc.stop()
-    hwm = _hwm_mb() if reset else None
-    figures = {
-        "wall_s": round(wall, 3),
-        "cpu_s": round(cpu, 3),
-        "py_peak_mb": round(peak / 2**20, 1) if peak is not None else None,
-        "rss_peak_mb": round(hwm, 1) if hwm is not None else None,
-        "maxrss_mb": round(_maxrss_mb(), 1),
-    }
-    return result, figures
 
 
 # -- set-up ------------------------------------------------------------------------------------

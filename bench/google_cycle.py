@@ -41,6 +41,7 @@ if __package__ in (None, ""):  # run as a script: make `sync` and `bench` import
 from sqlalchemy import func, select
 
 from bench.generate import STATUSES, generate
+from bench.measure import hwm_mb, reset_hwm
 from sync import service
 from sync.cells import cell_text
 from sync.config import config_from_dict
@@ -58,25 +59,6 @@ OWNER = "sheetsync@bench.iam.gserviceaccount.com"
 
 def say(*parts: object) -> None:
     print(*parts, file=_err, flush=True)
-
-
-def _hwm_mb(pid: int | str = "self") -> float | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _reset_hwm() -> None:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
 
 
 def start_emulator() -> tuple[subprocess.Popen[str], str]:
@@ -203,7 +185,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         def phase(name: str, job: Any) -> Any:
             collect()
-            _reset_hwm()
+            reset_hwm()
             before = Counter(counts)
             t0, c0 = time.perf_counter(), time.process_time()
             result = job()
@@ -215,7 +197,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             phases[name] = {
                 "wall_s": round(wall, 2),
                 "cpu_s": round(cpu, 2),
-                "peak_rss_mb": _hwm_mb(),
+                "peak_rss_mb": hwm_mb(),
                 "sheets_reads": reads,
                 "sheets_writes": writes,
                 "drive_requests": drive,
@@ -248,7 +230,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with session_factory(engine)() as s:
             out["customers"] = s.scalar(select(func.count()).select_from(Customer))
         out["phases"] = phases
-        out["emulator_peak_rss_mb"] = _hwm_mb(proc.pid)
+        out["emulator_peak_rss_mb"] = hwm_mb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -15,16 +15,11 @@ Figures are printed, never asserted.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import multiprocessing
 import platform
-import resource
 import sys
 import tempfile
-import time
-import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +28,7 @@ if __package__ in (None, ""):  # run as a script: make `sync` and `tests` import
 
 from sqlalchemy import func, select
 
+from bench.measure import measure
 from sync import service
 from sync.config import load_config
 from sync.db import make_engine, session_factory
@@ -43,53 +39,6 @@ from tests.fixtures.legacy.legacy_sheet import AGENTS, build, write_csv
 
 def say(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
-
-
-def _reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _hwm_mb() -> float | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def measure(fn: Callable[[], Any], trace: bool) -> tuple[Any, dict[str, Any]]:
-    gc.collect()
-    reset = _reset_hwm()
-    if trace:
-        tracemalloc.start()
-    start, cpu = time.perf_counter(), time.process_time()
-    try:
-        result = fn()
-    finally:
-        wall = time.perf_counter() - start
-        cpu = time.process_time() - cpu
-        peak = tracemalloc.get_traced_memory()[1] if trace else None
-        if trace:
-            tracemalloc.stop()
-    hwm = _hwm_mb() if reset else None
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return result, {
-        "wall_s": round(wall, 2),
-        "cpu_s": round(cpu, 2),  # this process only: less sensitive to a busy machine
-        "rss_peak_mb": round(hwm, 1) if hwm is not None else None,
-        "py_peak_mb": round(peak / 2**20, 1) if peak is not None else None,
-        "process_maxrss_mb": round(
-            maxrss / 1024 if sys.platform != "darwin" else maxrss / 2**20, 1
-        ),
-    }
 
 
 def make_csv(rows: int, path: Path, seed: int) -> int:

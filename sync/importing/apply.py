@@ -15,12 +15,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, insert, inspect, select, update
+from sqlalchemy import Engine, Table, func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.config import AgentConfig
-from sync.db import session_factory, transaction
+from sync.db import next_number, session_factory, transaction
 from sync.dedupe import value_text
 from sync.errors import SyncError
 from sync.importing.plan import (
@@ -48,7 +48,6 @@ from sync.model import (
     Conflict,
     Customer,
     FollowUp,
-    NumberSequence,
     Tracking,
     utcnow,
 )
@@ -260,28 +259,6 @@ def _insert(s: Session, table: Table, params: list[dict[str, Any]], key: str) ->
     return ids
 
 
-def reserve_numbers(session: Session, name: str, count: int) -> int:
-    """Take ``count`` consecutive values of a named sequence; returns the first.
-
-    The block version of ``sync.db.next_number`` (same table, same locking).
-    """
-    stmt = (
-        update(NumberSequence)
-        .where(NumberSequence.name == name)
-        .values(next_value=NumberSequence.next_value + count)
-        .returning(NumberSequence.next_value)
-    )
-    value = session.execute(stmt).scalar_one_or_none()
-    if value is None:
-        try:
-            with session.begin_nested():
-                session.execute(insert(NumberSequence).values(name=name, next_value=count + 1))
-            return 1
-        except IntegrityError:
-            value = session.execute(stmt).scalar_one()
-    return int(value) - count
-
-
 class Applier:
     """Executes an :class:`ImportPlan`, counting what it does as it does it."""
 
@@ -432,7 +409,7 @@ class Applier:
         now = utcnow()
         if new:
             name = f"customer-{self.today.year}"
-            first = reserve_numbers(s, name, len(new))
+            first = next_number(s, name, len(new))
             params = [
                 {
                     "number": f"CUS-{self.today.year}-{first + i:05d}",
@@ -609,7 +586,7 @@ class Applier:
         planned = [(t, f) for t in trackings for f in t.follow_ups]
         if not planned:
             return
-        first = reserve_numbers(s, "follow-up", len(planned))
+        first = next_number(s, "follow-up", len(planned))
         params = [
             {
                 "number": f"FU-{first + i:06d}",
