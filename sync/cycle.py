@@ -755,7 +755,7 @@ class Cycle:
         source = self.config.master_source()
         with transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
-            marker = database_marker(s, exclude_run=run_id)
+            marker = database_marker(s, exclude_run=run_id, runs=True)
         if len(states) < len(MASTER_TABS):
             return True
         stored = states["Conflicts"].snapshot or {}
@@ -783,7 +783,7 @@ class Cycle:
         """
         source = self.config.master_source()
         with transaction(self.sessions) as s:
-            marker = database_marker(s, exclude_run=None)
+            marker = database_marker(s, exclude_run=None, runs=True)
             data = load_master(s)
             states = self._states(s, source, MASTER_TABS)
         conflicts_state = states.get("Conflicts")
@@ -846,15 +846,21 @@ class Cycle:
         return written
 
 
-def database_marker(s: Session, exclude_run: int | None) -> str:
+def database_marker(s: Session, exclude_run: int | None, *, runs: bool = False) -> str:
     """A digest of what can change the agents' views and the master without their sheets
     changing: every audited change (customers, trackings, follow-ups, admin actions,
-    commission), the conflicts, the agents' names and the finished runs (the Sync log).
+    commission), how many customers, trackings and follow-ups there are, the conflicts,
+    the agents' names and, for the master, the runs (the Sync log).
 
     Args:
         exclude_run: a run in progress that an idle cycle will drop again.
+        runs: include the runs (the master shows them; the agents' sheets don't).
     """
     audit = s.execute(select(func.max(AuditEvent.id))).scalar()
+    rows = [  # rows a tool inserted without an audit event still count
+        tuple(s.execute(select(func.count(model.id), func.max(model.id))).one())
+        for model in (Customer, Tracking, FollowUp)
+    ]
     conflicts = s.execute(
         select(
             Conflict.id,
@@ -866,12 +872,18 @@ def database_marker(s: Session, exclude_run: int | None) -> str:
         ).order_by(Conflict.id)
     ).all()
     agents = s.execute(select(Agent.key, Agent.name, Agent.active).order_by(Agent.key)).all()
-    runs = s.execute(
-        select(func.count(SyncRun.id), func.max(SyncRun.id), func.max(SyncRun.finished_at)).where(
-            SyncRun.id != (exclude_run if exclude_run is not None else -1)
+    logged = (
+        tuple(
+            s.execute(
+                select(
+                    func.count(SyncRun.id), func.max(SyncRun.id), func.max(SyncRun.finished_at)
+                ).where(SyncRun.id != (exclude_run if exclude_run is not None else -1))
+            ).one()
         )
-    ).one()
-    text = repr((audit, [tuple(c) for c in conflicts], [tuple(a) for a in agents], tuple(runs)))
+        if runs
+        else ()
+    )
+    text = repr((audit, rows, [tuple(c) for c in conflicts], [tuple(a) for a in agents], logged))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

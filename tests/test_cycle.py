@@ -500,7 +500,6 @@ def test_an_idle_cycle_renders_nothing_until_the_database_changes(world, monkeyp
     world.type_rows("ali", [AHMED_ALI])
     world.type_rows("sara", [AHMED_SARA])
     world.cycle()
-    world.cycle()
     rendered: list[str] = []
     real_rows, real_master = Cycle._agent_rows, cycle_module.load_master
 
