@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -26,7 +27,7 @@ from sync.fields import (
     STATUSES,
     Owner,
 )
-from sync.lease import PgAdvisoryLease, SqliteWorkerLock, namespace_for, sqlite_path
+from sync.lease import PgAdvisoryLease, SqliteWorkerLock, WorkerLockHeld, namespace_for
 from sync.master import (
     COMMISSION_HEADERS,
     CONFLICT_HEADERS,
@@ -157,10 +158,17 @@ def sync_once(
             return Cycle(config, engine, backend, progress, lease=lease).run()
         finally:
             lease.dispose()
-    path = sqlite_path(engine.url.render_as_string(hide_password=False))
-    lock = SqliteWorkerLock(path) if path is not None else None
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    lock = SqliteWorkerLock(Path(database)) if database not in (None, "", ":memory:") else None
     if lock is not None:
-        lock.acquire(wait=False)
+        try:
+            lock.acquire(wait=False)
+        except WorkerLockHeld:
+            raise WorkerLockHeld(
+                f"a sheetsync worker is running on this SQLite database (it holds {lock.path})",
+                hint="the worker syncs on its schedule (see `sheetsync status`); stop it to "
+                "sync by hand",
+            ) from None
     try:
         return Cycle(config, engine, backend, progress).run()
     finally:
