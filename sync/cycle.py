@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from sync import commission
@@ -75,6 +75,10 @@ from sync.views import (
 log = logging.getLogger("sheetsync")
 
 Progress = Callable[[str], None]
+
+
+STALE_RUN = dt.timedelta(days=1)
+"""A run still marked running after this long was killed (no cycle takes a day)."""
 
 
 class Lease(Protocol):
@@ -148,6 +152,7 @@ class Cycle:
         *,
         lease: Lease | None = None,
         should_stop: Callable[[], bool] | None = None,
+        alone: bool = False,
     ):
         """Prepare cycles.
 
@@ -157,7 +162,11 @@ class Cycle:
                 this cycle (several workers); None: all of them.
             should_stop: checked at every agent boundary; True abandons the rest of
                 the cycle safely (what was not ingested is read again next cycle).
+            alone: no other cycle can run on this database now (the SQLite worker lock
+                is held), so a run still marked running was killed: it is marked
+                interrupted. Otherwise only runs older than a day are.
         """
+        self.alone = alone
         self.lease = lease
         self.should_stop = should_stop or (lambda: False)
         self.config = config
@@ -275,6 +284,10 @@ class Cycle:
 
     def _start_run(self) -> int:
         with transaction(self.sessions) as s:
+            killed = update(SyncRun).where(SyncRun.status == "running")
+            if not self.alone:
+                killed = killed.where(SyncRun.started_at < utcnow() - STALE_RUN)
+            s.execute(killed.values(status="interrupted"))
             run = SyncRun(started_at=utcnow())
             s.add(run)
             s.flush()

@@ -170,7 +170,7 @@ def sync_once(
                 "sync by hand",
             ) from None
     try:
-        return Cycle(config, engine, backend, progress).run()
+        return Cycle(config, engine, backend, progress, alone=lock is not None).run()
     finally:
         if lock is not None:
             lock.release()

@@ -468,6 +468,7 @@ class Worker:
                 self.backend,
                 lease=lease,
                 should_stop=self.should_stop,
+                alone=self._sqlite_lock is not None,
             ).run()
             outcome.flagged, outcome.unflagged = self._flag_failing(lease.attempted)
         except Exception as exc:  # noqa: BLE001 - a cycle's error must not end the worker

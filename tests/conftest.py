@@ -44,6 +44,7 @@ def _pg_schema_url() -> Iterator[str]:
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
+    admin.dispose()  # no idle connection per schema while the test runs
     sep = "&" if "?" in PG_URL else "?"
     try:
         yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
@@ -81,6 +82,10 @@ class EngineFactory:
         self.cleanups: list[Iterator[str]] = []
 
     def __call__(self) -> Engine:
+        # Earlier examples' engines let go of their pooled connections (they still work if
+        # used again): hypothesis makes many examples, PostgreSQL allows 100 connections.
+        for eng in self.engines:
+            eng.dispose()
         if self.kind == "sqlite":
             url = f"sqlite:///{self.tmp_path / f'db{len(self.engines)}.sqlite'}"
         else:

@@ -12,7 +12,16 @@ from sync import service
 from sync.cells import cell_text
 from sync.cycle import Cycle
 from sync.dedupe import format_phone
-from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, Tracking
+from sync.model import (
+    Agent,
+    AuditEvent,
+    Conflict,
+    Customer,
+    FollowUp,
+    SyncRun,
+    Tracking,
+    utcnow,
+)
 from tests.world import World
 
 AHMED_ALI = {
@@ -538,3 +547,23 @@ def test_an_idle_cycle_renders_nothing_until_the_database_changes(world, monkeyp
         "Giza",
         "Giza",
     ]
+
+
+def test_a_run_left_running_by_a_killed_cycle_is_marked_interrupted(world):
+    world.type_rows("ali", [AHMED_ALI])
+    with world.session() as s, s.begin():
+        old = SyncRun(started_at=utcnow() - dt.timedelta(days=2))  # killed two days ago
+        recent = SyncRun(started_at=utcnow())  # maybe another worker's cycle in flight
+        s.add_all([old, recent])
+    world.cycle()  # not alone (PostgreSQL workers): only the day-old run is certainly dead
+    with world.session() as s:
+        assert [r.status for r in s.scalars(select(SyncRun).order_by(SyncRun.id))][:2] == [
+            "interrupted",
+            "running",
+        ]
+
+    world.type_rows("sara", [AHMED_SARA])
+    Cycle(world.config, world.engine, world.backend, alone=True).run()  # the SQLite lock held
+    with world.session() as s:
+        statuses = [r.status for r in s.scalars(select(SyncRun).order_by(SyncRun.id))]
+    assert statuses[:2] == ["interrupted", "interrupted"] and "running" not in statuses
