@@ -20,6 +20,7 @@ from rich.table import Table
 from sync import logs, service
 from sync.admin import cli as admin_cli
 from sync.config import DEFAULT_CONFIG, Config, load_config
+from sync.cycle import SUMMARY_COUNTS
 from sync.errors import SyncError
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
@@ -134,24 +135,7 @@ def _run_with_progress(config: Config, job: Any, quiet: bool) -> Any:
 def _print_report(report: Any) -> None:
     data = report.as_dict()
     table = Table(title="sync cycle", show_header=False)
-    for key in (
-        "customers_created",
-        "trackings_added",
-        "trackings_updated",
-        "trackings_archived",
-        "customers_updated",
-        "follow_ups_created",
-        "rows_read",
-        "sources_read",
-        "cells_written",
-        "writes_skipped",
-        "conflicts_opened",
-        "conflicts_closed",
-        "agents_synced",
-        "agents_unchanged",
-        "agents_quarantined",
-        "agents_failed",
-    ):
+    for key in SUMMARY_COUNTS:
         table.add_row(key.replace("_", " "), str(data[key]))
     out.print(table)
     for key, message in report.failures.items():

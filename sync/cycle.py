@@ -97,6 +97,27 @@ class Lease(Protocol):
         ...
 
 
+SUMMARY_COUNTS = (
+    "customers_created",
+    "trackings_added",
+    "trackings_updated",
+    "trackings_archived",
+    "customers_updated",
+    "follow_ups_created",
+    "rows_read",
+    "sources_read",
+    "cells_written",
+    "writes_skipped",
+    "conflicts_opened",
+    "conflicts_closed",
+    "agents_synced",
+    "agents_unchanged",
+    "agents_quarantined",
+    "agents_failed",
+)
+"""The counts of a CycleReport that the sync's table and the worker's cycle line show."""
+
+
 @dataclass
 class CycleReport:
     """What one cycle did; ``sheetsync sync --json`` prints it."""

@@ -58,7 +58,7 @@ from sqlalchemy.orm import Session
 
 from sync.cells import CellWrite, SourceSnapshot, WriteResult
 from sync.config import Config
-from sync.cycle import Cycle, CycleReport, Lease
+from sync.cycle import SUMMARY_COUNTS, Cycle, CycleReport, Lease
 from sync.db import MIGRATIONS, insert_once, session_factory, transaction
 from sync.errors import ConfigError, SyncError
 from sync.lease import (
@@ -293,31 +293,7 @@ class CycleOutcome:
 
     def fields(self) -> dict[str, Any]:
         r = self.report
-        counts = (
-            {
-                k: getattr(r, k)
-                for k in (
-                    "agents_synced",
-                    "agents_unchanged",
-                    "agents_failed",
-                    "agents_quarantined",
-                    "customers_created",
-                    "trackings_added",
-                    "trackings_updated",
-                    "trackings_archived",
-                    "customers_updated",
-                    "follow_ups_created",
-                    "rows_read",
-                    "sources_read",
-                    "cells_written",
-                    "writes_skipped",
-                    "conflicts_opened",
-                    "conflicts_closed",
-                )
-            }
-            if r is not None
-            else {}
-        )
+        counts = {k: getattr(r, k) for k in SUMMARY_COUNTS} if r is not None else {}
         return {
             "event": "cycle",
             "cycle": self.number,

@@ -7,9 +7,6 @@ import datetime as dt
 import io
 import json
 import logging
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +28,7 @@ from sync.reports import (
     write_pipeline_chart,
     write_pipeline_csv,
 )
+from tests.test_cli import sheetsync
 
 TODAY = dt.date(2026, 1, 20)
 
@@ -160,19 +158,6 @@ key = "sara"
 name = "Sara Ahmed"
 workbook = "agents/sara.xlsx"
 """
-
-
-def sheetsync(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """A real ``sheetsync`` process (its entry point, exit codes and stderr)."""
-    env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run(
-        [sys.executable, "-m", "sync", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
 
 
 @dataclass
