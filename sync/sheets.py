@@ -15,6 +15,7 @@ import copy
 import datetime as dt
 import hashlib
 import io
+import logging
 import os
 import stat
 import tempfile
@@ -49,6 +50,9 @@ from .cells import (
 )
 from .errors import LayoutError, SourceError, SourceLocked
 from .fields import CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, header_key
+from .xlsx_parts import Unpatchable, Unreadable, patch_cells, read_values
+
+log = logging.getLogger("sheetsync")
 
 __all__ = [
     "Backend",
@@ -670,6 +674,29 @@ def _from_xlsx(value: object) -> CellValue:
     return text if isinstance(text, str) else str(value)
 
 
+def xlsx_values(data: bytes) -> dict[str, Grid]:
+    """Every tab's values of an .xlsx file: python-calamine, or openpyxl where calamine fails."""
+    try:
+        return read_values(data)
+    except Unreadable:
+        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, keep_links=True)
+    try:
+        tabs: dict[str, Grid] = {}
+        for ws in wb.worksheets:
+            ws.reset_dimensions()  # some writers store a wrong <dimension>
+            tabs[ws.title] = _grid_of(ws.iter_rows(values_only=True))
+        return tabs
+    finally:
+        wb.close()
+
+
+def _copy_tabs(tabs: Mapping[str, Grid]) -> dict[str, Grid]:
+    return {title: [list(row) for row in grid] for title, grid in tabs.items()}
+
+
 def _grid_of(rows: Iterable[Sequence[object]]) -> Grid:
     grid: Grid = []
     for cells in rows:
@@ -774,6 +801,8 @@ class XlsxBackend:
     def __init__(self, root: str | os.PathLike[str] | None = None, lock_timeout: float = 5.0):
         self.root = Path(root) if root is not None else None
         self.lock_timeout = lock_timeout
+        # path -> (fingerprint, values) of the last read, reused by the next write
+        self._read_cache: dict[str, tuple[str, dict[str, Grid]]] = {}
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -850,7 +879,12 @@ class XlsxBackend:
         the file changed since ``before`` was read (the caller redoes its work)."""
         buffer = io.BytesIO()
         wb.save(buffer)
-        out = buffer.getvalue()
+        return self._save_bytes(source, path, buffer.getvalue(), before)
+
+    def _save_bytes(
+        self, source: str, path: Path, out: bytes, before: bytes | None
+    ) -> bytes | None:
+        """Write ``out`` atomically in place of the file, unless it changed since ``before``."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
@@ -896,19 +930,21 @@ class XlsxBackend:
         path = self.path(source)
         self._check_open(source, path)
         data = self._bytes(source, path)
-        wb = self._load(source, data, read_only=True)
+        tabs = self._values(source, data)
+        version = _fingerprint_bytes(data)
+        # The write-back of this cycle starts from the same bytes: it reuses these values
+        # instead of parsing the workbook again.
+        self._read_cache[str(path)] = (version, tabs)
+        return SourceSnapshot(source=source, version=version, tabs=tabs)
+
+    def _values(self, source: str, data: bytes) -> dict[str, Grid]:
         try:
-            tabs: dict[str, Grid] = {}
-            for ws in wb.worksheets:
-                ws.reset_dimensions()  # some writers store a wrong <dimension>
-                tabs[ws.title] = _grid_of(ws.iter_rows(values_only=True))
-        except Exception as exc:
+            return xlsx_values(data)
+        except Exception as exc:  # calamine and zipfile raise many kinds for a damaged file
             raise SourceError(
-                f"{source} is not a readable .xlsx workbook ({type(exc).__name__}: {exc})"
+                f"{source} is not a readable .xlsx workbook ({type(exc).__name__}: {exc})",
+                hint="open it in Excel or LibreOffice and save it as .xlsx",
             ) from exc
-        finally:
-            wb.close()
-        return SourceSnapshot(source=source, version=_fingerprint_bytes(data), tabs=tabs)
 
     def write(
         self, source: str, writes: Sequence[CellWrite], *, read_version: str | None = None
@@ -921,28 +957,44 @@ class XlsxBackend:
             for _attempt in range(3):
                 self._check_open(source, path)
                 data = self._bytes(source, path)
-                wb = self._load(source, data, read_only=False)
-                tabs = {ws.title: _grid_of(ws.iter_rows(values_only=True)) for ws in wb.worksheets}
+                version = _fingerprint_bytes(data)
+                cached = self._read_cache.pop(str(path), None)
+                tabs = (
+                    _copy_tabs(cached[1])
+                    if cached and cached[0] == version
+                    else self._values(source, data)
+                )
                 cells, skipped = apply_writes(tabs, writes)
                 result = WriteResult(
                     applied=len(writes) - len(skipped),
                     skipped=skipped,
-                    concurrent=read_version is not None
-                    and _fingerprint_bytes(data) != read_version,
+                    concurrent=read_version is not None and version != read_version,
                 )
                 if not cells:
-                    result.version = _fingerprint_bytes(data)
+                    result.version = version
                     return result
                 self._refuse_unkeepable(source, data)
-                for title, row, col, value in cells:
-                    _set_cell(wb[title], row, col, value)
-                out = self._save(source, path, wb, data)
+                out = self._save_bytes(source, path, self._patched(source, data, cells), data)
                 if out is not None:
                     result.version = _fingerprint_bytes(out)
                     return result
         raise SourceError(
             f"{source} kept changing while sheetsync was writing to it; skipped this cycle"
         )
+
+    def _patched(self, source: str, data: bytes, cells: Sequence[CellSet]) -> bytes:
+        """The workbook with ``cells`` set: patched in its sheet XML, or through openpyxl
+        when the patch would not be safe (see :mod:`sync.xlsx_parts`)."""
+        try:
+            return patch_cells(data, cells)
+        except Unpatchable as why:
+            log.info("%s: written through openpyxl (%s)", source, why)
+        wb = self._load(source, data, read_only=False)
+        for title, row, col, value in cells:
+            _set_cell(wb[title], row, col, value)
+        buffer = io.BytesIO()
+        wb.save(buffer)
+        return buffer.getvalue()
 
     def ensure_layout(
         self,

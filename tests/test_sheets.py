@@ -768,21 +768,19 @@ def test_xlsx_write_retries_when_the_file_changes_under_it(
     xlsx: XlsxBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = make_workbook(xlsx)
-    load = XlsxBackend._load
+    load = XlsxBackend._values
     calls: list[int] = []
 
-    def load_then_agent_saves(
-        self: XlsxBackend, source: str, data: bytes, *, read_only: bool
-    ) -> openpyxl.Workbook:
-        wb = load(self, source, data, read_only=read_only)
+    def load_then_agent_saves(self: XlsxBackend, source: str, data: bytes) -> dict:
+        values = load(self, source, data)
         if not calls:
             other = openpyxl.load_workbook(path)
             other["Customers"]["E2"] = "agent saved meanwhile"
             other.save(path)
         calls.append(1)
-        return wb
+        return values
 
-    monkeypatch.setattr(XlsxBackend, "_load", load_then_agent_saves)
+    monkeypatch.setattr(XlsxBackend, "_values", load_then_agent_saves)
     result = xlsx.write(
         "agents/ali.xlsx",
         [

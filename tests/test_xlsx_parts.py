@@ -1,0 +1,306 @@
+"""The .xlsx part patcher and the calamine reader agree with openpyxl.
+
+A patched workbook must be what openpyxl would have saved after setting the same cells —
+in values, styles, data validations, comments and merged cells — while every part the
+patch does not touch stays byte for byte. This is the step most able to destroy an
+agent's file, so it is held by a property over random workbooks and random patches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from openpyxl.comments import Comment
+from openpyxl.styles import Font, PatternFill
+from openpyxl.worksheet.datavalidation import DataValidation
+
+from sync.cells import CellValue
+from sync.sheets import _grid_of, _set_cell, xlsx_values
+from sync.xlsx_parts import Unpatchable, patch_cells, read_values
+
+TEXT = st.text(
+    st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")) | st.sampled_from("\n\t"),
+    max_size=20,
+) | st.sampled_from(["أحمد", "سارة", "=1+2", "+cmd", "@SUM(A1)", " padded ", "a&b<c>"])
+VALUES = st.one_of(
+    st.none(),
+    TEXT,
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=False, allow_infinity=False, width=32),
+    st.booleans(),
+    st.dates(dt.date(1950, 1, 1), dt.date(2100, 12, 31)),
+    st.datetimes(dt.datetime(1950, 1, 1), dt.datetime(2100, 12, 31)).map(
+        lambda d: d.replace(microsecond=0)
+    ),
+)
+
+
+Spec = dict[str, object]
+Patch = list[tuple[str, int, int, CellValue]]
+
+
+@st.composite
+def workbook_specs(draw: st.DrawFn) -> Spec:
+    """A small random agent workbook, as data (so a failure prints readably)."""
+    cells = draw(
+        st.dictionaries(
+            st.tuples(st.integers(0, 6), st.integers(0, 5)),
+            st.tuples(VALUES, st.sampled_from(["plain", "bold red", "grey fill"])),
+            max_size=20,
+        )
+    )
+    extras = draw(
+        st.sets(
+            st.sampled_from(["text column", "dropdown", "comment", "merged", "formula", "frozen"])
+        )
+    )
+    return {"cells": cells, "extras": sorted(extras), "other tab": draw(VALUES)}
+
+
+def _workbook(spec: Spec) -> bytes:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Customers"
+    extras = spec["extras"]
+    assert isinstance(extras, list)
+    if "text column" in extras:
+        ws.column_dimensions["B"].number_format = "@"
+        ws.column_dimensions["B"].width = 22
+    cells = spec["cells"]
+    assert isinstance(cells, dict)
+    for (r, c), (value, look) in cells.items():
+        _set_cell(ws, r, c, value)
+        cell = ws.cell(row=r + 1, column=c + 1)
+        if look == "bold red":
+            cell.font = Font(bold=True, color="FFFF0000")
+        elif look == "grey fill":
+            cell.fill = PatternFill(fill_type="solid", fgColor="FFDDDDDD")
+    if "dropdown" in extras:
+        dv = DataValidation(type="list", formula1='"Prospect,Completed,Lost"', allow_blank=True)
+        dv.add("C2:C1000")
+        ws.add_data_validation(dv)
+    if "comment" in extras:
+        ws["A1"].comment = Comment("Filled by sheetsync; edits are reverted", "sheetsync")
+    if "merged" in extras:
+        ws.merge_cells("H1:I1")
+    if "formula" in extras:
+        ws["J2"] = "=SUM(1,2)"
+    if "frozen" in extras:
+        ws.freeze_panes = "A2"
+    other = wb.create_sheet("Follow-ups")
+    other["A1"] = "Follow-up #"
+    _set_cell(other, 2, 1, spec["other tab"])  # type: ignore[arg-type]
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+PATCHES = st.lists(
+    st.tuples(
+        st.sampled_from(["Customers", "Customers", "Follow-ups"]),
+        st.integers(0, 9),
+        st.integers(0, 7),
+        VALUES,
+    ),
+    max_size=10,
+    unique_by=lambda c: (c[0], c[1], c[2]),
+).map(
+    # The cells a merge covers (all but its top-left one) are read-only in openpyxl.
+    lambda cells: [c for c in cells if not (c[0] == "Customers" and c[1] == 0 and c[2] == 8)]
+)
+
+
+def _by_openpyxl(data: bytes, cells: Patch) -> bytes:
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    for title, row, col, value in cells:
+        _set_cell(wb[title], row, col, value)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def _look(data: bytes) -> dict[str, object]:
+    """What a person sees of a workbook: values, styles, validations, comments, merges."""
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    out: dict[str, object] = {}
+    for ws in wb.worksheets:
+        cells = {}
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.value is None and not cell.has_style:
+                    continue
+                value = cell.value
+                if isinstance(value, str):
+                    value = value.replace("\r\n", "\n").replace("\r", "\n")
+                elif isinstance(value, float):
+                    value = float(f"{value:.14g}")  # openpyxl writes 16 digits, the patch 17
+                cells[cell.coordinate] = (
+                    value,
+                    cell.number_format,
+                    cell.font.b,
+                    cell.font.color.rgb if cell.font.color is not None else None,
+                    cell.fill.fill_type,
+                    cell.comment.text if cell.comment else None,
+                )
+        out[ws.title] = {
+            "cells": {
+                k: v
+                for k, v in cells.items()
+                if v[0] is not None or v[1:] != ("General", False, None, None, None)
+            },
+            "validations": sorted(
+                (dv.type, dv.formula1, str(dv.sqref)) for dv in ws.data_validations.dataValidation
+            ),
+            "merged": sorted(str(r) for r in ws.merged_cells.ranges),
+            "freeze": ws.freeze_panes,
+            "B width": ws.column_dimensions["B"].width,
+        }
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workbook_specs(), PATCHES)
+def test_a_patched_workbook_is_what_openpyxl_would_save(spec: Spec, cells: Patch) -> None:
+    data = _workbook(spec)
+    patched = patch_cells(data, cells)
+    assert _look(patched) == _look(_by_openpyxl(data, cells))
+    # The fast reader agrees with openpyxl's on the patched file.
+    wb = openpyxl.load_workbook(io.BytesIO(patched), read_only=True)
+    expected = {ws.title: _grid_of(ws.iter_rows(values_only=True)) for ws in wb.worksheets}
+    assert xlsx_values(patched) == expected
+
+
+@settings(max_examples=20, deadline=None)
+@given(workbook_specs(), PATCHES)
+def test_parts_a_patch_does_not_touch_stay_byte_for_byte(spec: Spec, cells: Patch) -> None:
+    data = _workbook(spec)
+    patched = patch_cells(data, cells)
+    touched = {"xl/worksheets/sheet1.xml", "xl/worksheets/sheet2.xml", "xl/styles.xml"}
+    with zipfile.ZipFile(io.BytesIO(data)) as before, zipfile.ZipFile(io.BytesIO(patched)) as after:
+        assert before.namelist() == after.namelist()
+        for name in before.namelist():
+            if name not in touched:
+                assert before.read(name) == after.read(name), name
+
+
+def test_text_is_never_written_as_a_formula() -> None:
+    data = _plain_workbook()
+    patched = patch_cells(
+        data, [("Customers", 1, 0, '=HYPERLINK("http://x")'), ("Customers", 1, 1, "@SUM(A1)")]
+    )
+    with zipfile.ZipFile(io.BytesIO(patched)) as archive:
+        xml = archive.read("xl/worksheets/sheet1.xml")
+    assert b"<f>" not in xml and b"inlineStr" in xml
+    assert read_values(patched)["Customers"][1][:2] == ['=HYPERLINK("http://x")', "@SUM(A1)"]
+
+
+def test_overwriting_a_formula_drops_the_calculation_chain() -> None:
+    wb = openpyxl.Workbook()
+    wb.active.title = "Customers"
+    wb.active["A1"] = "=1+2"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    data = _with_calc_chain(buffer.getvalue())
+    patched = patch_cells(data, [("Customers", 0, 0, "typed")])
+    with zipfile.ZipFile(io.BytesIO(patched)) as archive:
+        assert "xl/calcChain.xml" not in archive.namelist()
+        assert b"calcChain" not in archive.read("[Content_Types].xml")
+        assert b"calcChain" not in archive.read("xl/_rels/workbook.xml.rels")
+    assert read_values(patched)["Customers"] == [["typed"]]
+
+
+def test_a_shared_formula_master_falls_back_to_openpyxl() -> None:
+    data = _plain_workbook()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        parts = {n: archive.read(n) for n in archive.namelist()}
+    parts["xl/worksheets/sheet1.xml"] = parts["xl/worksheets/sheet1.xml"].replace(
+        b'<c r="A1" t="inlineStr">',
+        b'<c r="A1"><f t="shared" ref="A1:A3" si="0">1+1</f><v>2</v></c><c r="Z1" t="inlineStr">',
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, body in parts.items():
+            archive.writestr(name, body)
+    with pytest.raises(Unpatchable):
+        patch_cells(out.getvalue(), [("Customers", 0, 0, "x")])
+
+
+def test_formula_and_error_cells_read_as_openpyxl_reads_them() -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Customers"
+    ws["A1"] = "=1+2"
+    ws["B1"] = "#N/A"
+    ws["B1"].data_type = "e"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    assert read_values(buffer.getvalue())["Customers"] == [["=1+2", "#N/A"]]
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_libreoffice_opens_a_patched_workbook(tmp_path: Path) -> None:
+    data = _plain_workbook()
+    patched = patch_cells(
+        data,
+        [
+            ("Customers", 1, 0, "أحمد"),
+            ("Customers", 5, 3, dt.date(2026, 1, 15)),
+            ("Customers", 1, 1, 12.5),
+            ("Customers", 1, 2, None),
+        ],
+    )
+    source = tmp_path / "patched.xlsx"
+    source.write_bytes(patched)
+    done = subprocess.run(
+        ["soffice", "--headless", "--convert-to", "csv", "--outdir", str(tmp_path), str(source)],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "patched.csv").read_text(encoding="utf-8")
+    assert "أحمد" in text and "2026-01-15" in text and "12.5" in text
+
+
+def _plain_workbook() -> bytes:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Customers"
+    ws.append(["Name", "Phone", "Notes", "Next follow-up"])
+    ws.append(["Ali", "01001234567", "old"])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return patch_cells(buffer.getvalue(), [("Customers", 0, 0, "Name")])
+
+
+def _with_calc_chain(data: bytes) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        parts = {n: archive.read(n) for n in archive.namelist()}
+    parts["xl/calcChain.xml"] = (
+        b'<calcChain xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        b'<c r="A1" i="1"/></calcChain>'
+    )
+    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(
+        b"</Types>",
+        b'<Override PartName="/xl/calcChain.xml" ContentType="application/'
+        b'vnd.openxmlformats-officedocument.spreadsheetml.calcChain+xml"/></Types>',
+    )
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
+        b"</Relationships>",
+        b'<Relationship Id="rId99" Type="http://schemas.openxmlformats.org/officeDocument/'
+        b'2006/relationships/calcChain" Target="calcChain.xml"/></Relationships>',
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, body in parts.items():
+            archive.writestr(name, body)
+    return out.getvalue()
