@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from sync import commission
@@ -41,6 +41,7 @@ from sync.fields import (
     SHARED_KEYS,
 )
 from sync.ingest import AgentPlan, Counters, Ingest, TabPlan
+from sync.marks import AgentMarks, database_marker
 from sync.master import (
     MASTER_TABS,
     load_master,
@@ -50,7 +51,6 @@ from sync.master import (
 )
 from sync.model import (
     Agent,
-    AuditEvent,
     Conflict,
     Customer,
     FollowUp,
@@ -253,14 +253,14 @@ class Cycle:
                     s, self.config.sync.commission_rule, touched, run_id
                 )
         with transaction(self.sessions) as s:
-            marker = database_marker(s, exclude_run=run_id)
+            marks = AgentMarks.load(s)
 
         for agent_cfg in agents:
             if agent_cfg.key in report.failures or agent_cfg.key not in plans and report.stopped:
                 continue
             self.progress(f"write {agent_cfg.key}")
             try:
-                self._write_back(agent_cfg, plans.get(agent_cfg.key), run_id, report, marker)
+                self._write_back(agent_cfg, plans.get(agent_cfg.key), run_id, report, marks)
             except SourceError as exc:
                 self._fail(agent_cfg, exc, report)
 
@@ -354,6 +354,17 @@ class Cycle:
 
     # -- phase 1: ingest ------------------------------------------------------------------
 
+    def _versions(
+        self, s: Session, source: str, tabs: tuple[str, ...]
+    ) -> dict[str, tuple[str | None, str | None]]:
+        """Tab -> (version, marker) as last written; never loads the snapshots."""
+        rows = s.execute(
+            select(SheetState.tab, SheetState.version, SheetState.marker).where(
+                SheetState.source == source, SheetState.tab.in_(tabs)
+            )
+        )
+        return {tab: (version, marker) for tab, version, marker in rows}
+
     def _states(self, s: Session, source: str, tabs: tuple[str, ...]) -> dict[str, SheetState]:
         rows = s.execute(
             select(SheetState).where(SheetState.source == source, SheetState.tab.in_(tabs))
@@ -365,15 +376,11 @@ class Cycle:
     ) -> tuple[SourceSnapshot, AgentPlan] | None:
         source = self.config.agent_source(agent_cfg)
         with transaction(self.sessions) as s:
-            states = self._states(s, source, tuple(AGENT_TABS))
+            versions = self._versions(s, source, tuple(AGENT_TABS))
         version = self.backend.fingerprint(source)
         if version is None:
             raise SourceError("workbook not found; run `sheetsync init` to create it", where=source)
-        if (
-            states
-            and all(st.version == version for st in states.values())
-            and len(states) == len(AGENT_TABS)
-        ):
+        if len(versions) == len(AGENT_TABS) and all(v == version for v, _ in versions.values()):
             report.agents_unchanged += 1
             return None
         return self._ingest(agent_cfg, run_id, report, touched)
@@ -439,25 +446,25 @@ class Cycle:
         planned: tuple[SourceSnapshot, AgentPlan] | None,
         run_id: int,
         report: CycleReport,
-        marker: str,
+        marks: AgentMarks,
     ) -> None:
         """Write what the database wants into one agent's sheet.
 
         Args:
             planned: the sheet as read and ingested this cycle; None when it did not change.
-            marker: :func:`database_marker` before this write-back. An unchanged sheet
-                whose last exact write saw the same marker is left alone unread.
+            marks: what each agent's view is made of, before this write-back. An
+                unchanged sheet whose last exact write saw the same is left alone unread.
         """
         source = self.config.agent_source(agent_cfg)
-        if planned is None:
-            with transaction(self.sessions) as s:
-                states = self._states(s, source, tuple(AGENT_TABS))
-                customers = states.get(CUSTOMERS_TAB)
+        with transaction(self.sessions) as s:
+            agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
+            marker = marks.marker(agent.id)
+            if planned is None:
+                versions = self._versions(s, source, tuple(AGENT_TABS))
                 if (
-                    len(states) == len(AGENT_TABS)
-                    and all(st.version is not None for st in states.values())
-                    and customers is not None
-                    and (customers.snapshot or {}).get("marker") == marker
+                    len(versions) == len(AGENT_TABS)
+                    and all(v is not None for v, _ in versions.values())
+                    and not marks.changed(s, agent.id, versions[CUSTOMERS_TAB][1])
                 ):
                     return  # nothing the view is made of changed since it was written
         with transaction(self.sessions) as s:
@@ -470,7 +477,7 @@ class Cycle:
                 with transaction(self.sessions) as s:
                     customers = self._states(s, source, (CUSTOMERS_TAB,)).get(CUSTOMERS_TAB)
                     if customers is not None and customers.version is not None:
-                        customers.snapshot = {**(customers.snapshot or {}), "marker": marker}
+                        customers.marker = marker
                 return
             planned = self._ingest(agent_cfg, run_id, report, set())
             with transaction(self.sessions) as s:
@@ -516,9 +523,9 @@ class Cycle:
                     s.add(state)
                 new_version = version if exact else None
                 new_snapshot = dict(new_rows.get(tab, state.snapshot or {}))
-                new_snapshot.pop("marker", None)
-                if tab == CUSTOMERS_TAB and exact:
-                    new_snapshot["marker"] = marker
+                new_marker = marker if tab == CUSTOMERS_TAB and exact else None
+                if state.marker != new_marker:
+                    state.marker = new_marker
                 if state.version != new_version:
                     state.version = new_version
                 if state.snapshot != new_snapshot:
@@ -754,11 +761,11 @@ class Cycle:
         """
         source = self.config.master_source()
         with transaction(self.sessions) as s:
-            states = self._states(s, source, MASTER_TABS)
-        if len(states) < len(MASTER_TABS):
+            versions = self._versions(s, source, MASTER_TABS)
+        if len(versions) < len(MASTER_TABS):
             return None  # never written: nothing an admin could have edited yet
         version = self.backend.fingerprint(source)
-        if version is None or all(st.version == version for st in states.values()):
+        if version is None or all(v == version for v, _ in versions.values()):
             return None
         snapshot = self.backend.read(source)
         report.sources_read += 1
@@ -788,17 +795,18 @@ class Cycle:
         """Whether the master differs from what the database wants (no read: fingerprints)."""
         source = self.config.master_source()
         with transaction(self.sessions) as s:
-            states = self._states(s, source, MASTER_TABS)
+            versions = self._versions(s, source, MASTER_TABS)
             marker = database_marker(s, exclude_run=run_id, runs=True)
-        if len(states) < len(MASTER_TABS):
+        if len(versions) < len(MASTER_TABS):
             return True
-        stored = states["Conflicts"].snapshot or {}
         version = self.backend.fingerprint(source)
         if version is None:
             raise SourceError("master workbook not found; run `sheetsync init`", where=source)
-        if all(st.version == version for st in states.values()) and stored.get("marker") == marker:
+        if all(v == version for v, _ in versions.values()) and versions["Conflicts"][1] == marker:
             return False  # the workbook is as written and nothing it shows changed since
         with transaction(self.sessions) as s:
+            states = self._states(s, source, MASTER_TABS)
+            stored = states["Conflicts"].snapshot or {}
             data = load_master(s)
         grids, _ = render_master(data, stored.get("resolutions", {}), stored.get("errors", {}))
         return not all(
@@ -871,54 +879,14 @@ class Cycle:
                     snap["resolutions"] = resolutions
                     if errors:
                         snap["errors"] = errors
-                    if exact:
-                        snap["marker"] = marker
+                new_marker = marker if tab == "Conflicts" and exact else None
+                if state.marker != new_marker:
+                    state.marker = new_marker
                 state.version = version if exact else None
                 if state.snapshot != snap:
                     state.snapshot = snap
                     state.synced_at = utcnow()
         return written
-
-
-def database_marker(s: Session, exclude_run: int | None, *, runs: bool = False) -> str:
-    """A digest of what can change the agents' views and the master without their sheets
-    changing: every audited change (customers, trackings, follow-ups, admin actions,
-    commission), how many customers, trackings and follow-ups there are, the conflicts,
-    the agents' names and, for the master, the runs (the Sync log).
-
-    Args:
-        exclude_run: a run in progress that an idle cycle will drop again.
-        runs: include the runs (the master shows them; the agents' sheets don't).
-    """
-    audit = s.execute(select(func.max(AuditEvent.id))).scalar()
-    rows = [  # rows a tool inserted without an audit event still count
-        tuple(s.execute(select(func.count(model.id), func.max(model.id))).one())
-        for model in (Customer, Tracking, FollowUp)
-    ]
-    conflicts = s.execute(
-        select(
-            Conflict.id,
-            Conflict.status,
-            Conflict.current_value,
-            Conflict.proposed_value,
-            Conflict.resolution,
-            Conflict.details,
-        ).order_by(Conflict.id)
-    ).all()
-    agents = s.execute(select(Agent.key, Agent.name, Agent.active).order_by(Agent.key)).all()
-    logged = (
-        tuple(
-            s.execute(
-                select(
-                    func.count(SyncRun.id), func.max(SyncRun.id), func.max(SyncRun.finished_at)
-                ).where(SyncRun.id != (exclude_run if exclude_run is not None else -1))
-            ).one()
-        )
-        if runs
-        else ()
-    )
-    text = repr((audit, rows, [tuple(c) for c in conflicts], [tuple(a) for a in agents], logged))
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _threshold(state: SheetState | None, threshold: float) -> float:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -120,26 +121,29 @@ SYNC_LOG_HEADERS = [
 
 @dataclass
 class MasterData:
+    """What the master shows. Customers, trackings and follow-ups are plain result rows
+    (attribute access by column name, no ORM identity map): at 100,000 trackings, building
+    ORM objects cost more than rendering them."""
+
     agents: dict[int, Agent]
-    customers: list[Customer]
-    trackings: list[Tracking]
-    follow_ups: list[tuple[FollowUp, Tracking]]
+    customers: Sequence[Any]  # rows of the customers table
+    trackings: Sequence[Any]  # rows of the trackings table
+    follow_ups: Sequence[tuple[Any, Any]]  # (follow-up row, its tracking's customer/agent ids)
     conflicts: list[Conflict]
     runs: list[SyncRun]
 
 
 def load_master(session: Session) -> MasterData:
     agents = {a.id: a for a in session.execute(select(Agent)).scalars()}
-    customers = list(session.execute(select(Customer).order_by(Customer.number)).scalars())
-    trackings = list(
-        session.execute(
-            select(Tracking).order_by(Tracking.customer_id, Tracking.agent_id)
-        ).scalars()
-    )
+    customer_table, tracking_table = Customer.__table__, Tracking.__table__
+    customers = session.execute(select(customer_table).order_by(customer_table.c.number)).all()
+    trackings = session.execute(
+        select(tracking_table).order_by(tracking_table.c.customer_id, tracking_table.c.agent_id)
+    ).all()
     follow_ups = [
-        (f, t)
-        for f, t in session.execute(
-            select(FollowUp, Tracking)
+        (row, row)
+        for row in session.execute(
+            select(FollowUp.__table__, Tracking.customer_id, Tracking.agent_id)
             .join(Tracking, Tracking.id == FollowUp.tracking_id)
             .order_by(FollowUp.number)
         ).all()
@@ -184,7 +188,7 @@ def render_master(
         errors: conflict ID -> why that resolution could not be applied.
     """
     errors = errors or {}
-    by_customer: dict[int, list[Tracking]] = defaultdict(list)
+    by_customer: dict[int, list[Any]] = defaultdict(list)
     for t in data.trackings:
         by_customer[t.customer_id].append(t)
     numbers = {c.id: c for c in data.customers}

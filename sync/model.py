@@ -216,6 +216,9 @@ class SheetState(Base):
     tab: Mapped[str] = mapped_column(String(255))
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
     version: Mapped[str | None] = mapped_column(String(255))
+    # What the tab was last written from (see sync.marks): an
+    # unchanged sheet whose marker still matches is not rendered at all.
+    marker: Mapped[str | None] = mapped_column(String(255))
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     synced_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 

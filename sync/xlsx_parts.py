@@ -103,10 +103,11 @@ def _from_calamine(value: object) -> CellValue:
         return None
     if isinstance(value, dt.datetime):
         return value.date() if value.time() == dt.time() else value
-    if isinstance(value, dt.time):
-        return value.isoformat()
-    if isinstance(value, dt.timedelta):
-        return str(value)
+    if isinstance(value, dt.time | dt.timedelta):
+        # calamine shows a date-formatted number it cannot place (a negative serial) as a
+        # time of day too; openpyxl reads those as dates. Time cells are rare in agents'
+        # sheets, so such a workbook is read by openpyxl.
+        raise Unreadable("a time-formatted cell")
     return value  # type: ignore[return-value]
 
 

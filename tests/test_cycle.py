@@ -12,12 +12,14 @@ from sync import service
 from sync.cells import cell_text
 from sync.cycle import Cycle
 from sync.dedupe import format_phone
+from sync.marks import AgentMarks
 from sync.model import (
     Agent,
     AuditEvent,
     Conflict,
     Customer,
     FollowUp,
+    SheetState,
     SyncRun,
     Tracking,
     utcnow,
@@ -567,3 +569,60 @@ def test_a_run_left_running_by_a_killed_cycle_is_marked_interrupted(world):
     with world.session() as s:
         statuses = [r.status for r in s.scalars(select(SyncRun).order_by(SyncRun.id))]
     assert statuses[:2] == ["interrupted", "interrupted"] and "running" not in statuses
+
+
+def test_an_edit_marks_dirty_only_the_sheets_that_show_the_changed_customer(world):
+    """A change to a customer re-renders the sheets of the agents tracking it, no other."""
+    omar = {"Name": "Omar Said", "Phone": "0111 222 3344", "Status": "Prospect"}
+    world.type_rows("ali", [AHMED_ALI, omar])
+    world.type_rows("sara", [AHMED_SARA])
+    world.cycle()
+
+    def sara_is_dirty() -> bool:
+        with world.session() as s:
+            sara = s.execute(select(Agent).where(Agent.key == "sara")).scalar_one()
+            stored = s.execute(
+                select(SheetState.marker).where(
+                    SheetState.source == world.source("sara"), SheetState.tab == "Customers"
+                )
+            ).scalar_one()
+            return AgentMarks.load(s).changed(s, sara.id, stored)
+
+    assert not sara_is_dirty()
+    world.edit("ali", {"Name": "Omar Said"}, {"Status": "Contacted", "Email": "omar@example.com"})
+    with world.session() as s, s.begin():  # what the cycle's ingest of Ali's sheet does
+        omar_id = s.execute(select(Customer.id).where(Customer.name == "Omar Said")).scalar_one()
+        s.add(
+            AuditEvent(
+                actor="agent:ali",
+                action="update_customer",
+                entity="customer",
+                entity_id=omar_id,
+                customer_id=omar_id,
+                before={},
+                after={},
+            )
+        )
+    assert not sara_is_dirty()  # Omar is Ali's alone
+    world.cycle()
+    assert world.rows("ali")[1]["Status"] == "Contacted"
+    assert not sara_is_dirty()
+
+    with world.session() as s, s.begin():
+        ahmed_id = s.execute(
+            select(Customer.id).where(Customer.name == "Ahmed Mohamed")
+        ).scalar_one()
+        s.add(
+            AuditEvent(
+                actor="admin",
+                action="update_customer",
+                entity="customer",
+                entity_id=ahmed_id,
+                customer_id=ahmed_id,
+                before={},
+                after={},
+            )
+        )
+    assert sara_is_dirty()  # Ahmed is on her sheet too
+    world.cycle()
+    assert not sara_is_dirty()

@@ -1,0 +1,152 @@
+"""What each sheet was last written from: the markers that let a cycle skip clean sheets.
+
+A sheet that did not change since it was written is re-rendered only when something it
+shows changed in the database. For an agent's sheet that is decided per agent
+(:class:`AgentMarks`): an audited change to a customer the agent tracks (shared fields,
+their tracking, a colleague starting or stopping to track the same customer, commission),
+a change of the agent's own open proposals, of the open completion races, of the team's
+names, or of the number of the agent's trackings and follow-ups (rows a tool inserted
+without an audit event). A change to a customer nobody else tracks re-renders one sheet,
+not the team's. The master shows everything, so it keeps one global digest
+(:func:`database_marker`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, SyncRun, Tracking
+
+
+@dataclass
+class AgentMarks:
+    """Per agent, a marker ``<audit id>:<digest>`` of what its view is made of.
+
+    The audit id is the newest audit event when the marks were taken: a view written after
+    that has seen every event up to it. The digest covers what changes without an audit
+    event that names a customer.
+    """
+
+    audit_id: int
+    digests: dict[int, str]
+
+    @classmethod
+    def load(cls, s: Session) -> AgentMarks:
+        audit_id = s.execute(select(func.max(AuditEvent.id))).scalar() or 0
+        team = [
+            tuple(a)
+            for a in s.execute(select(Agent.key, Agent.name, Agent.active).order_by(Agent.key))
+        ]
+        parts: dict[int, list[object]] = defaultdict(list)
+        races = sorted(
+            s.execute(
+                select(Conflict.customer_id).where(
+                    Conflict.status == "open", Conflict.kind == "completion_race"
+                )
+            ).scalars(),
+            key=lambda c: c or 0,
+        )
+        for agent_id, customer_id, key, proposed in s.execute(
+            select(Conflict.agent_id, Conflict.customer_id, Conflict.field, Conflict.proposed_value)
+            .where(Conflict.status == "open", Conflict.kind == "shared_field")
+            .order_by(Conflict.id)
+        ):
+            parts[agent_id or 0].append(("proposal", customer_id, key, proposed))
+        for agent_id, count, last in s.execute(
+            select(Tracking.agent_id, func.count(Tracking.id), func.max(Tracking.id))
+            .where(Tracking.active.is_(True))
+            .group_by(Tracking.agent_id)
+        ):
+            parts[agent_id].append(("trackings", count, last))
+        for agent_id, count, last in s.execute(
+            select(Tracking.agent_id, func.count(FollowUp.id), func.max(FollowUp.id))
+            .join(Tracking, Tracking.id == FollowUp.tracking_id)
+            .where(Tracking.active.is_(True), FollowUp.active.is_(True))
+            .group_by(Tracking.agent_id)
+        ):
+            parts[agent_id].append(("follow-ups", count, last))
+        agent_ids = s.execute(select(Agent.id)).scalars()
+        digests = {
+            agent_id: _hash(repr((team, races, parts.get(agent_id, [])))) for agent_id in agent_ids
+        }
+        return cls(audit_id, digests)
+
+    def marker(self, agent_id: int) -> str:
+        """The marker to store with a view of this agent written from now on."""
+        return f"{self.audit_id}:{self.digests.get(agent_id, '')}"
+
+    def changed(self, s: Session, agent_id: int, stored: str | None) -> bool:
+        """Whether the agent's view may differ from the one written under ``stored``."""
+        if not stored or ":" not in stored:
+            return True
+        audit, _, digest = stored.partition(":")
+        if digest != self.digests.get(agent_id, "") or not audit.isdigit():
+            return True
+        since = int(audit)
+        if since >= self.audit_id:
+            return False
+        # An event that names no customer could concern anyone.
+        anonymous = s.execute(
+            select(AuditEvent.id)
+            .where(AuditEvent.id > since, AuditEvent.customer_id.is_(None))
+            .limit(1)
+        ).first()
+        if anonymous is not None:
+            return True
+        mine = s.execute(
+            select(AuditEvent.id)
+            .join(Tracking, Tracking.customer_id == AuditEvent.customer_id)
+            .where(AuditEvent.id > since, Tracking.agent_id == agent_id)
+            .limit(1)
+        ).first()
+        return mine is not None
+
+
+def database_marker(s: Session, exclude_run: int | None, *, runs: bool = False) -> str:
+    """A digest of what can change the master without its sheet changing: every audited
+    change (customers, trackings, follow-ups, admin actions, commission), how many
+    customers, trackings and follow-ups there are, the conflicts, the agents' names and,
+    for the master, the runs (the Sync log).
+
+    Args:
+        exclude_run: a run in progress that an idle cycle will drop again.
+        runs: include the runs (the master shows them; the agents' sheets don't).
+    """
+    audit = s.execute(select(func.max(AuditEvent.id))).scalar()
+    rows = [  # rows a tool inserted without an audit event still count
+        tuple(s.execute(select(func.count(model.id), func.max(model.id))).one())
+        for model in (Customer, Tracking, FollowUp)
+    ]
+    conflicts = s.execute(
+        select(
+            Conflict.id,
+            Conflict.status,
+            Conflict.current_value,
+            Conflict.proposed_value,
+            Conflict.resolution,
+            Conflict.details,
+        ).order_by(Conflict.id)
+    ).all()
+    agents = s.execute(select(Agent.key, Agent.name, Agent.active).order_by(Agent.key)).all()
+    logged = (
+        tuple(
+            s.execute(
+                select(
+                    func.count(SyncRun.id), func.max(SyncRun.id), func.max(SyncRun.finished_at)
+                ).where(SyncRun.id != (exclude_run if exclude_run is not None else -1))
+            ).one()
+        )
+        if runs
+        else ()
+    )
+    text = repr((audit, rows, [tuple(c) for c in conflicts], [tuple(a) for a in agents], logged))
+    return _hash(text)
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
