@@ -269,7 +269,15 @@ def test_libreoffice_opens_a_patched_workbook(tmp_path: Path) -> None:
     source = tmp_path / "patched.xlsx"
     source.write_bytes(patched)
     done = subprocess.run(
-        ["soffice", "--headless", "--convert-to", "csv", "--outdir", str(tmp_path), str(source)],
+        [
+            "soffice",
+            "--headless",
+            "--convert-to",
+            "csv:Text - txt - csv (StarCalc):44,34,76",
+            "--outdir",
+            str(tmp_path),
+            str(source),
+        ],
         capture_output=True,
         timeout=120,
         check=False,
