@@ -14,14 +14,17 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
 from sync import logs, service
 from sync.admin import cli as admin_cli
 from sync.config import DEFAULT_CONFIG, Config, load_config
 from sync.cycle import SUMMARY_COUNTS
 from sync.errors import SyncError
+from sync.logs import safe_error
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 PROBLEMS_SHOWN = 20
@@ -34,6 +37,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 out = Console()
 err = Console(stderr=True)
@@ -83,7 +87,9 @@ def init() -> None:
     Example: sheetsync --config sheetsync.toml init
     """
     config = state.config()
-    changes = service.init(config, service.open_database(config), service.make_backend(config))
+    changes = service.init(
+        config, service.open_database(config, create=True), service.make_backend(config)
+    )
     for line in changes:
         out.print(f"  {line}")
     out.print(f"init: {len(changes)} change(s); schema is up to date")
@@ -495,7 +501,7 @@ def import_sheet(
         create_agents=create_agents,
         chunk_rows=chunk_rows,
     )
-    engine = service.open_database(config)
+    engine = service.open_database(config, create=True)
     if as_json or not err.is_terminal:
         outcome = run_import(config, engine, options)
     else:
@@ -676,7 +682,7 @@ def main() -> None:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
     except SyncError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        _print_error(str(exc))
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -690,4 +696,36 @@ def main() -> None:
         if callable(show) and hasattr(exc, "exit_code"):
             show()
             sys.exit(EXIT_USAGE)
-        raise
+        # Anything else is a bug or an environment problem (a full disk): one line that
+        # names the real cause; the traceback goes to the log with --verbose.
+        logging.getLogger("sheetsync.trace").info(
+            "unexpected error", exc_info=True, extra={"event": "traceback"}
+        )
+        _print_error(unexpected_error_line(exc))
+        sys.exit(EXIT_PARTIAL)
+
+
+def _print_error(message: str) -> None:
+    # Messages quote config patterns and keys ("^[a-z0-9]...", "[[agents]]"): never markup.
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def unexpected_error_line(exc: BaseException) -> str:
+    """One line for an error sheetsync did not foresee, naming its first cause.
+
+    A database error raised while handling another one is a consequence: a full disk
+    (``disk I/O error``) makes SQLite roll the whole transaction back, and the savepoint
+    rollback that follows then fails with ``no such savepoint``. The first one is named.
+    """
+    first = exc
+    seen: set[int] = set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if isinstance(node, DBAPIError):
+            first = node
+        node = node.__cause__ or (None if node.__suppress_context__ else node.__context__)
+    line = safe_error(first)
+    if not isinstance(first, DBAPIError):
+        return line
+    return f"{line} (run with --verbose for the traceback)"

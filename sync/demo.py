@@ -269,7 +269,7 @@ def run_demo(directory: Path, console: Console) -> None:
     write_workbook(directory / "agents/mohamed.xlsx", {"Customers": MOHAMED_CUSTOMERS})
 
     config = load_config(config_path)
-    engine = service.open_database(config)
+    engine = service.open_database(config, create=True)
     backend = XlsxBackend()
     changes = service.init(config, engine, backend)
     console.print(f"[bold]init[/bold]: {len(changes)} change(s)")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from sync.config import Config
 from sync.cycle import Cycle, CycleReport, Progress
-from sync.db import make_engine, session_factory, transaction, upgrade_schema
+from sync.db import open_existing, open_for_create, session_factory, transaction, upgrade_schema
 from sync.dedupe import format_phone, parse_phone
 from sync.errors import ConfigError, SyncError
 from sync.fields import (
@@ -88,8 +88,23 @@ def check(config: Config, backend: Backend) -> dict[str, Any]:
     return {"backend": config.sync.backend, "sources": sources, "problems": problems}
 
 
-def open_database(config: Config) -> Engine:
-    return make_engine(config.database_url())
+def open_database(config: Config, *, create: bool = False) -> Engine:
+    """The deployment's database.
+
+    Args:
+        create: for ``init`` and the import, which create the schema (and the SQLite
+            file and its folder). Otherwise the database must exist at this code's
+            schema, and nothing is created.
+
+    Raises:
+        DatabaseMissing: not created yet; says to run ``sheetsync init`` (exit 2).
+        DatabaseUnreachable: cannot be reached, named without its password (exit 1).
+        ConfigError: the URL is invalid, the SQLite folder cannot be created, or the
+            schema is behind (exit 2).
+    """
+    if create:
+        return open_for_create(config.database_url())
+    return open_existing(config.database_url())
 
 
 def agent_layout() -> dict[str, Any]:

@@ -1,0 +1,177 @@
+"""Nothing lost at the edges: every command, in every set-up problem, says one clear line.
+
+The commands are taken from the typer app itself, so a new command is driven through
+every scenario without anyone listing it here. Commands are run in-process through
+``sync.cli.main`` (what the ``sheetsync`` script runs), output captured.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+
+from sync import cli
+
+CONFIG = """
+[database]
+url = "{url}"
+[master]
+workbook = "master.xlsx"
+[[agents]]
+key = "{key}"
+name = "Ali Hassan"
+workbook = "agents/ali.xlsx"
+"""
+SQLITE = "sqlite:///sheetsync.db"
+# Port 1 on the loopback refuses at once; the user name and password must never be shown.
+UNREACHABLE = "postgresql+psycopg://bob:s3cret-pw@127.0.0.1:1/sheetsync"
+
+# Commands that never open the database, and why.
+NO_DATABASE = {
+    "demo": "writes its own configuration and database in --dir (tests/test_cli.py)",
+    "emulator": "serves spreadsheets until Ctrl-C; it has no database",
+    "check": "checks the spreadsheets, not the database",
+}
+# Commands that create the database: "before init" does not apply to them.
+CREATE_DATABASE = {"init", "import"}
+# Choices a command needs that its signature cannot say (exactly one of several flags).
+CHOICE = {("conflicts", "resolve"): ["--keep"]}
+# Commands that do not read the configuration at all.
+NO_CONFIG = {"demo"}
+
+
+@dataclass
+class Ran:
+    code: int
+    out: str
+    err: str
+
+
+def run(capsys: pytest.CaptureFixture[str], cwd: Path, *args: str) -> Ran:
+    """``sheetsync ARGS`` in ``cwd``, in this process, as the console script runs it."""
+    old_argv = sys.argv
+    sys.argv = ["sheetsync", *args]
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(cwd)
+            mp.setenv("COLUMNS", "200")
+            with pytest.raises(SystemExit) as done:
+                cli.main()
+    finally:
+        sys.argv = old_argv
+    captured = capsys.readouterr()
+    code = done.value.code
+    return Ran(code if isinstance(code, int) else 0, captured.out, captured.err)
+
+
+def command_paths() -> list[tuple[str, ...]]:
+    """Every command a user can run, e.g. ("sync",), ("conflicts",), ("conflicts", "resolve")."""
+
+    # typer vendors click in newer releases: groups are recognised by their commands.
+    def walk(command: Any, prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
+        found: list[tuple[str, ...]] = []
+        if hasattr(command, "commands"):
+            if prefix and command.invoke_without_command:
+                found.append(prefix)
+            for name, sub in command.commands.items():
+                found += walk(sub, (*prefix, name))
+        elif prefix:
+            found.append(prefix)
+        return found
+
+    return walk(typer.main.get_command(cli.app), ())
+
+
+def arguments(path: tuple[str, ...], cwd: Path) -> list[str]:
+    """The command with a value for each required argument and option."""
+    group: Any = typer.main.get_command(cli.app)
+    for name in path:
+        group = group.commands[name]
+    args: list[str] = [*path, *CHOICE.get(path, [])]
+    for param in group.params:
+        if not param.required:
+            continue
+        value = "1"  # an ID, a number, a name: every argument takes it
+        if path == ("import",):
+            value = str(cwd / "team.csv")
+        if param.param_type_name == "option":
+            args += [param.opts[0], value]
+        else:
+            args.append(value)
+    return args
+
+
+def deployment(tmp_path: Path, url: str = SQLITE, key: str = "ali") -> Path:
+    (tmp_path / "sheetsync.toml").write_text(CONFIG.format(url=url, key=key), encoding="utf-8")
+    (tmp_path / "team.csv").write_text("Name,Phone,Agent\nAhmed,01001234567,ali\n", "utf-8")
+    return tmp_path
+
+
+def one_error_line(ran: Ran) -> str:
+    assert "Traceback" not in ran.out + ran.err
+    assert ran.out == ""
+    lines = ran.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), ran.err
+    return lines[0]
+
+
+COMMANDS = command_paths()
+NAMES = [" ".join(p) for p in COMMANDS]
+
+
+def test_the_command_list_is_the_apps_and_the_exemptions_are_real_commands():
+    assert {"sync", "status", "conflicts", "conflicts resolve", "report commission"} <= set(NAMES)
+    assert set(NO_DATABASE) | CREATE_DATABASE | NO_CONFIG <= set(NAMES)
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=NAMES)
+def test_before_init_every_command_says_run_init_and_creates_nothing(tmp_path, capsys, path):
+    if path[0] in NO_DATABASE or path[0] in CREATE_DATABASE:
+        pytest.skip(f"{path[0]} does not need an initialised database")
+    root = deployment(tmp_path)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    ran = run(capsys, root, *arguments(path, root))
+    line = one_error_line(ran)
+    assert ran.code == 2
+    assert f"SQLite database {root.resolve() / 'sheetsync.db'}" in line
+    assert "run `sheetsync init` first" in line
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=NAMES)
+def test_with_the_database_unreachable_every_command_says_where_without_the_password(
+    tmp_path, capsys, path
+):
+    if path[0] in NO_DATABASE:
+        pytest.skip(f"{path[0]}: {NO_DATABASE[path[0]]}")
+    root = deployment(tmp_path, UNREACHABLE)
+    ran = run(capsys, root, *arguments(path, root))
+    line = one_error_line(ran)
+    assert ran.code == 1
+    assert "cannot reach PostgreSQL at 127.0.0.1:1/sheetsync" in line
+    assert "s3cret-pw" not in line and "bob" not in line
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=NAMES)
+def test_with_a_bad_config_every_command_names_the_file_and_key(tmp_path, capsys, path):
+    if path[0] in NO_CONFIG:
+        pytest.skip(f"{path[0]} does not read the configuration")
+    root = deployment(tmp_path, key="Ali")
+    ran = run(capsys, root, *arguments(path, root))
+    line = one_error_line(ran)
+    assert ran.code == 2
+    assert "sheetsync.toml: agents[0] (Ali).key: String should match pattern" in line
+    assert "'^[a-z0-9][a-z0-9_.-]*$'" in line  # rich markup once ate "[a-z0-9]"
+    assert not (root / "sheetsync.db").exists()
+
+
+def test_a_database_without_tables_says_run_init(tmp_path, capsys):
+    root = deployment(tmp_path)
+    (root / "sheetsync.db").write_bytes(b"")  # e.g. made by an older sheetsync's status
+    line = one_error_line(run(capsys, root, "status"))
+    assert "has no sheetsync tables yet (run `sheetsync init` first)" in line
