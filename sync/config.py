@@ -6,6 +6,7 @@ file, so a deployment directory can be moved as a whole.
 
 from __future__ import annotations
 
+import os
 import tomllib
 import zoneinfo
 from pathlib import Path
@@ -146,7 +147,6 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _unique_agents(self) -> Config:
         seen_keys: set[str] = set()
-        seen_books: set[str] = set()
         google = self.sync.backend == "google"
         for i, agent in enumerate(self.agents):
             if agent.key in seen_keys:
@@ -157,14 +157,34 @@ class Config(_Strict):
                 raise PydanticCustomError(
                     "missing_source", f"agents[{i}] ({agent.key}).{where}: Field required"
                 )
-            if google:
-                continue
-            if agent.workbook in seen_books:
-                raise ValueError(f"workbook '{agent.workbook}' is used by two agents")
-            seen_books.add(agent.workbook)
         if google:
             self._check_google_sources()
+        else:
+            self._check_workbooks()
         return self
+
+    def _check_workbooks(self) -> None:
+        """No two sources may be one file: an agent whose workbook is the master's (or a
+        colleague's) would see every colleague's tracking. Paths are compared resolved
+        (``./a.xlsx`` and ``a.xlsx``, symlinks), and as files when both exist (hard links)."""
+        keys = [("master.workbook", self.master.workbook)] + [
+            (f"agents[{i}] ({a.key}).workbook", a.workbook) for i, a in enumerate(self.agents)
+        ]
+        seen: list[tuple[str, Path]] = []
+        for key, workbook in keys:
+            path = self.path(workbook).resolve()
+            for other_key, other in seen:
+                if path == other or _same_file(path, other):
+                    why = (
+                        "agents must never see the master"
+                        if other_key == "master.workbook"
+                        else "each agent needs a workbook of their own"
+                    )
+                    raise PydanticCustomError(
+                        "source_shared",
+                        f"{key}: is the same file as {other_key} ({path}); {why}",
+                    )
+            seen.append((key, path))
 
     def _check_google_sources(self) -> None:
         if not self.master.spreadsheet:
@@ -216,6 +236,13 @@ class Config(_Strict):
         if self.sync.backend == "google":
             return self.master.spreadsheet
         return str(self.path(self.master.workbook))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def load_config(path: str | Path) -> Config:
