@@ -33,7 +33,10 @@ app = typer.Typer(
     name="sheetsync",
     help="One canonical customer per phone number from many agents' spreadsheets.\n\n"
     "Exit codes: 0 ok, 1 partial (some agent sources failed), 2 bad configuration or usage.",
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Help rewraps docstrings to the terminal (up to 100 columns) and shows "[[agents]]"
+    # as typed: rich markup mode kept the docstrings' line breaks, ate square brackets
+    # and labelled every flag "<bool>".
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -47,7 +50,12 @@ class State:
     config_path: Path = Path(DEFAULT_CONFIG)
 
     def config(self) -> Config:
-        return load_config(self.config_path)
+        config = load_config(self.config_path)
+        for warning in config.warnings():
+            err.print(
+                f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True
+            )
+        return config
 
 
 state = State()
@@ -728,4 +736,6 @@ def unexpected_error_line(exc: BaseException) -> str:
     line = safe_error(first)
     if not isinstance(first, DBAPIError):
         return line
+    if any(sign in line for sign in ("disk I/O error", "disk is full", "No space left")):
+        return f"{line} (is the disk full, or the database's folder read-only?)"
     return f"{line} (run with --verbose for the traceback)"

@@ -6,6 +6,7 @@ file, so a deployment directory can be moved as a whole.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 import zoneinfo
@@ -209,6 +210,15 @@ class Config(_Strict):
                     )
                 seen[spot] = agent.key
 
+    def warnings(self) -> list[str]:
+        """What is allowed but probably not meant (printed by every command)."""
+        if not self.agents:
+            return [
+                "the configuration has no [[agents]]: there is nothing to sync "
+                "(add one [[agents]] block per agent)"
+            ]
+        return []
+
     def path(self, relative: str) -> Path:
         """A path from the configuration, resolved against the configuration's folder."""
         p = Path(relative).expanduser()
@@ -260,6 +270,12 @@ def load_config(path: str | Path) -> Config:
             where=str(file),
             hint="pass --config PATH, or run `sheetsync demo` to see a working one",
         ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+            where=str(file),
+            hint="save it as UTF-8 (in Notepad: Save as, Encoding: UTF-8)",
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", where=str(file)) from None
     except OSError as exc:
@@ -277,8 +293,34 @@ def config_from_dict(raw: dict, *, base_dir: Path, where: str = "configuration")
         problems = []
         for err in exc.errors():
             key = _key_path(raw, err["loc"])
-            problems.append(f"{key}: {err['msg']}" if key else err["msg"])
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                message += _did_you_mean(err["loc"])
+            problems.append(f"{key}: {message}" if key else message)
         raise ConfigError("; ".join(problems), where=where) from None
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "database": DatabaseConfig,
+    "phones": PhonesConfig,
+    "sync": SyncConfig,
+    "master": MasterConfig,
+    "google": GoogleConfig,
+    "agents": AgentConfig,
+}
+
+
+def _did_you_mean(loc: tuple) -> str:
+    """ "; did you mean 'workbook'?" for an unknown key close to a known one, else ""."""
+    names = [item for item in loc if isinstance(item, str)]
+    if not names:
+        return ""
+    section = _SECTIONS.get(names[0]) if len(names) > 1 else Config
+    if section is None:
+        return ""
+    known = [name for name in section.model_fields if name != "base_dir"]
+    close = difflib.get_close_matches(names[-1], known, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _key_path(raw: dict, loc: tuple) -> str:

@@ -160,3 +160,36 @@ def test_a_hard_link_to_the_master_is_refused(tmp_path):
     (tmp_path / "agents/ali.xlsx").hardlink_to(tmp_path / "master.xlsx")
     with pytest.raises(ConfigError, match=r"agents\[0\] \(ali\).workbook: is the same file as"):
         load_config(write(tmp_path, GOOD))
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("[master]", "[databse]\n[master]"),
+            "databse: Extra inputs are not permitted; did you mean 'database'?",
+        ),
+        (
+            ('workbook = "master.xlsx"', 'workbok = "master.xlsx"'),
+            "master.workbok: Extra inputs are not permitted; did you mean 'workbook'?",
+        ),
+        (
+            ('email = "ali@company.com"', 'emial = "ali@company.com"'),
+            "agents[0] (ali).emial: Extra inputs are not permitted; did you mean 'email'?",
+        ),
+        (("[master]", "[surprise]\n[master]"), "surprise: Extra inputs are not permitted"),
+    ],
+    ids=["section", "master-key", "agent-key", "nothing-close"],
+)
+def test_an_unknown_key_suggests_the_close_one(tmp_path, change, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD.replace(*change)))
+    assert expected in str(info.value)
+    if "did you mean" not in expected:
+        assert "did you mean" not in str(info.value)
+
+
+def test_a_config_without_agents_has_a_warning(tmp_path):
+    assert load_config(write(tmp_path, GOOD)).warnings() == []
+    (warning,) = load_config(write(tmp_path, GOOD[: GOOD.index("[[agents]]")])).warnings()
+    assert "no [[agents]]" in warning

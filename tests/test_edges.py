@@ -175,3 +175,101 @@ def test_a_database_without_tables_says_run_init(tmp_path, capsys):
     (root / "sheetsync.db").write_bytes(b"")  # e.g. made by an older sheetsync's status
     line = one_error_line(run(capsys, root, "status"))
     assert "has no sheetsync tables yet (run `sheetsync init` first)" in line
+
+
+# -- one line each: encodings, folders, full disks, patterns, help -------------------------
+
+
+def test_a_config_that_is_not_utf8_is_one_line(tmp_path, capsys):
+    root = deployment(tmp_path)
+    text = (root / "sheetsync.toml").read_text(encoding="utf-8").replace("Ali Hassan", "علي")
+    (root / "sheetsync.toml").write_bytes(text.encode("cp1256"))
+    ran = run(capsys, root, "status")
+    line = one_error_line(ran)
+    assert ran.code == 2
+    assert "sheetsync.toml: not UTF-8 text (byte 0x" in line and "save it as UTF-8" in line
+
+
+def test_a_sqlite_folder_that_cannot_be_created_is_one_line(tmp_path, capsys):
+    root = deployment(tmp_path, url="sqlite:///blocker/data/sheetsync.db")
+    (root / "blocker").write_text("a file where the folder should be", encoding="utf-8")
+    ran = run(capsys, root, "init")
+    line = one_error_line(ran)
+    assert ran.code == 2
+    assert f"database.url ({root.resolve() / 'blocker/data'}): cannot create the folder" in line
+
+
+def _disk_failure_mid_savepoint(url: str) -> BaseException:
+    """The exception chain a full disk leaves behind, made by SQLite itself.
+
+    On SQLITE_IOERR SQLite rolls the whole transaction back; the savepoint's rollback
+    then fails with "no such savepoint", raised while handling the I/O error.
+    """
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from sync.db import make_engine, session_factory, transaction, upgrade_schema
+
+    engine = make_engine(url)
+    upgrade_schema(engine)
+    try:
+        with transaction(session_factory(engine)) as s, s.begin_nested():
+            s.connection().exec_driver_sql("ROLLBACK")  # what SQLite does on SQLITE_IOERR
+            raise OperationalError("INSERT ...", {}, sqlite3.OperationalError("disk I/O error"))
+    except Exception as exc:  # noqa: BLE001 - the chain is the point
+        assert "savepoint" in str(exc)  # what users used to see as the last line
+        return exc
+    finally:
+        engine.dispose()
+    raise AssertionError("no error")
+
+
+def test_a_full_disk_names_the_disk_not_the_savepoint(tmp_path, capsys, monkeypatch):
+    root = deployment(tmp_path)
+    assert run(capsys, root, "init").code == 0
+    failure = _disk_failure_mid_savepoint(f"sqlite:///{tmp_path / 'other.db'}")
+
+    def lookup(*_args: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(cli.service, "lookup", lookup)
+    ran = run(capsys, root, "lookup", "01001234567")
+    line = one_error_line(ran)
+    assert ran.code == 1
+    assert "disk I/O error" in line and "is the disk full" in line
+    assert "savepoint" not in line
+
+
+def test_an_unforeseen_error_is_one_line_naming_where_it_was_raised(tmp_path, capsys, monkeypatch):
+    root = deployment(tmp_path)
+    assert run(capsys, root, "init").code == 0
+
+    def lookup(*_args: object) -> None:
+        raise KeyError("Customer #")
+
+    monkeypatch.setattr(cli.service, "lookup", lookup)
+    line = one_error_line(run(capsys, root, "lookup", "01001234567"))
+    assert "unexpected KeyError at test_edges.py:" in line and "--verbose" in line
+
+
+def test_a_config_without_agents_warns(tmp_path, capsys):
+    (tmp_path / "sheetsync.toml").write_text('[master]\nworkbook = "master.xlsx"\n', "utf-8")
+    ran = run(capsys, tmp_path, "init")
+    assert ran.code == 0
+    assert "warning: the configuration has no [[agents]]: there is nothing to sync" in ran.err
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=NAMES)
+def test_help_shows_brackets_rewraps_sentences_and_no_bool_placeholders(capsys, path, tmp_path):
+    ran = run(capsys, tmp_path, *path, "-h")
+    assert ran.code == 0
+    assert "<bool>" not in ran.out
+
+
+def test_import_help_shows_agents_blocks_and_rewrapped_paragraphs(capsys, tmp_path):
+    text = run(capsys, tmp_path, "import", "-h").out
+    assert "[[agents]]" in text
+    # The docstring's source line ends at "trackings;": the help rewraps the paragraph.
+    (line,) = [line for line in text.splitlines() if "Rows of one phone" in line]
+    assert not line.rstrip().endswith("trackings;")
