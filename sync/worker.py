@@ -439,6 +439,9 @@ class Worker:
             outcome.leased, outcome.backed_off = lease.leased, lease.backed_off
             outcome.master = lease.master
             outcome.held_from, outcome.held_until = lease.held_from, lease.held_until
+        if outcome.status == "ok" and outcome.backed_off:
+            # A source sat this cycle out because it keeps failing: not everything synced.
+            outcome.status = "partial"
         level = logging.ERROR if error is not None else logging.INFO
         log.log(
             level,
@@ -679,7 +682,7 @@ def health(
             {
                 "agent": a.key,
                 "failures_in_a_row": a.failures_in_a_row,
-                "failing_since": _iso(a.failing_since),
+                "failing_since": _iso(a.failing_since or _first_failure(a, runs)),
                 "last_error": a.last_error,
                 "flagged": f"{SOURCE_FAILING}:{a.key}" in flags,
                 "cycles_until_retry": max(
@@ -690,6 +693,17 @@ def health(
         ],
         "flagged_sources": len(flags),
     }
+
+
+def _first_failure(agent: Agent, runs: Sequence[SyncRun]) -> dt.datetime | None:
+    """When an agent's current run of failures began, from the runs that recorded them.
+
+    ``failing_since`` is only kept by the worker since migration 0002; failures counted
+    by `sheetsync sync`, or before that migration, are found in the runs' errors.
+    """
+    failed = [r.started_at for r in runs if agent.key in (r.errors or {})]
+    streak = failed[: agent.failures_in_a_row]  # runs come newest first
+    return streak[-1] if len(streak) == agent.failures_in_a_row else None
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -273,3 +273,46 @@ def test_import_help_shows_agents_blocks_and_rewrapped_paragraphs(capsys, tmp_pa
     # The docstring's source line ends at "trackings;": the help rewraps the paragraph.
     (line,) = [line for line in text.splitlines() if "Rows of one phone" in line]
     assert not line.rstrip().endswith("trackings;")
+
+
+# -- exit codes as documented -------------------------------------------------------------
+
+
+def test_run_once_exits_1_while_a_source_backs_off_and_health_says_since_when(
+    tmp_path, capsys, monkeypatch
+):
+    import re
+
+    from sqlalchemy import select, update
+
+    from sync.db import make_engine, session_factory
+    from sync.model import Agent, SyncRun
+    from sync.worker import Worker, health
+
+    # In-process `run` must not take over pytest's SIGINT/SIGTERM handling.
+    monkeypatch.setattr(Worker, "install_signal_handlers", lambda self: None)
+    root = deployment(tmp_path)
+    assert run(capsys, root, "init").code == 0
+    (root / "agents/.~lock.ali.xlsx#").write_text("user,host", encoding="utf-8")  # open in Excel
+
+    assert run(capsys, root, "sync").code == 1  # by hand: ali failed once
+    backed_off = run(capsys, root, "run", "--once")  # ali sits this cycle out
+    assert "1 backed off" in backed_off.err
+    assert backed_off.code == 1  # the README: 1 partial
+
+    engine = make_engine(f"sqlite:///{root / 'sheetsync.db'}")
+    with session_factory(engine)() as s:
+        ali = s.execute(select(Agent)).scalar_one()
+        first_run = s.execute(select(SyncRun).order_by(SyncRun.id)).scalars().first()
+        assert first_run is not None and ali.failing_since is not None
+        assert abs((ali.failing_since - first_run.started_at).total_seconds()) < 60
+    shown = run(capsys, root, "health")
+    since = re.search(r"failing ali: 1 in a row since (\S+)", shown.out)
+    assert since is not None and since.group(1) != "?", shown.out
+
+    # A database from before failing_since was kept: found from the runs' errors.
+    with session_factory(engine)() as s, s.begin():
+        s.execute(update(Agent).values(failing_since=None))
+    (failing,) = health(engine)["failing_sources"]
+    assert failing["failing_since"] == first_run.started_at.replace(microsecond=0).isoformat() + "Z"
+    engine.dispose()
