@@ -542,6 +542,7 @@ def import_sheet(
             "dry_run": outcome.dry_run,
             "source": outcome.read.where,
             "encoding": outcome.read.encoding,
+            "delimiter": outcome.read.delimiter,
             "header_row": outcome.read.header_row,
             "columns": outcome.read.columns,
             "unmapped": outcome.read.unmapped,
