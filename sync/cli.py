@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -274,7 +276,29 @@ def demo(
     """
     from sync.demo import run_demo
 
-    run_demo(directory, out)
+    run_demo(directory, out, command_as_invoked())
+
+
+def command_as_invoked(argv0: str | None = None) -> str:
+    """How to run sheetsync again, as the user just did: ``sheetsync`` when that is on
+    PATH, else the script's path as typed (``.venv/bin/sheetsync``), or ``python -m sync``.
+    """
+    arg0 = sys.argv[0] if argv0 is None else argv0
+    if Path(arg0).name == "__main__.py":
+        return f"{_relative(sys.executable)} -m sync"
+    on_path = shutil.which(Path(arg0).name)
+    if on_path and Path(on_path).resolve() == Path(arg0).resolve():
+        return Path(arg0).name
+    return _relative(arg0)
+
+
+def _relative(path: str) -> str:
+    try:
+        # abspath, not resolve: .venv/bin/python is a symlink the user did not type.
+        shown = str(Path(os.path.abspath(path)).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+    return shown if "/" in shown else f"./{shown}"
 
 
 @app.command()

@@ -7,6 +7,7 @@ every scenario without anyone listing it here. Commands are run in-process throu
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -316,3 +317,72 @@ def test_run_once_exits_1_while_a_source_backs_off_and_health_says_since_when(
     (failing,) = health(engine)["failing_sources"]
     assert failing["failing_since"] == first_run.started_at.replace(microsecond=0).isoformat() + "Z"
     engine.dispose()
+
+
+# -- the README and the demo say what works --------------------------------------------------
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_usages() -> list[str]:
+    """The command syntax of the README's command table (its first column)."""
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("## Command line") : text.index("## An admin's week")]
+    spans: list[str] = []
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            spans += re.findall(r"`([^`]+)`", line.split(" | ")[0])
+    return spans
+
+
+@pytest.mark.parametrize("usage", readme_usages())
+def test_the_readmes_command_table_parses_as_the_cli_does(usage):
+    tokens = re.findall(r"[^\s\[\]|\\]+", usage)
+    command: Any = typer.main.get_command(cli.app)
+    while tokens and tokens[0] in getattr(command, "commands", {}):
+        command = command.commands[tokens.pop(0)]
+    options = {o: p for p in command.params if p.param_type_name == "option" for o in p.opts}
+    arguments = [p for p in command.params if p.param_type_name == "argument"]
+    positional = 0
+    while tokens:
+        token = tokens.pop(0)
+        if token.startswith("-"):
+            assert token in options, f"{usage}: {token} is not an option of this command"
+            if not options[token].is_flag:
+                assert tokens, f"{usage}: {token} needs a value"
+                tokens.pop(0)
+        else:
+            positional += 1
+    assert positional <= len(arguments), f"{usage}: more arguments than the command takes"
+    required = [o for o in options.values() if o.required]
+    for option in required:
+        assert any(opt in usage for opt in option.opts), f"{usage}: lacks {option.opts[0]}"
+
+
+def test_the_readme_says_how_the_postgresql_tests_run():
+    quick = README.read_text(encoding="utf-8").split("```")[1]
+    assert "whole test suite" not in quick
+    assert "SHEETSYNC_TEST_PG_URL=" in quick
+
+
+@pytest.mark.parametrize(
+    ("argv0", "expected"),
+    [
+        (".venv/bin/sheetsync", ".venv/bin/sheetsync"),
+        ("{cwd}/.venv/bin/sheetsync", ".venv/bin/sheetsync"),
+        ("/opt/elsewhere/bin/sheetsync", "/opt/elsewhere/bin/sheetsync"),
+        ("{path}/sheetsync", "sheetsync"),  # on PATH: the bare name works
+        ("{cwd}/sync/__main__.py", "{python} -m sync"),
+    ],
+    ids=["relative", "absolute-below-cwd", "elsewhere", "on-path", "python-m"],
+)
+def test_the_demo_suggests_the_command_as_it_was_run(tmp_path, monkeypatch, argv0, expected):
+    on_path = tmp_path / "bin"
+    on_path.mkdir()
+    (on_path / "sheetsync").write_text("#!/bin/sh\n", encoding="utf-8")
+    (on_path / "sheetsync").chmod(0o755)
+    monkeypatch.setenv("PATH", str(on_path))
+    monkeypatch.chdir(tmp_path)
+    python = cli._relative(sys.executable)
+    fill = {"cwd": str(tmp_path), "path": str(on_path), "python": python}
+    assert cli.command_as_invoked(argv0.format(**fill)) == expected.format(**fill)
