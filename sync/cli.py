@@ -26,7 +26,7 @@ from sync.admin import cli as admin_cli
 from sync.config import DEFAULT_CONFIG, Config, load_config
 from sync.cycle import SUMMARY_COUNTS
 from sync.errors import SyncError
-from sync.logs import safe_error
+from sync.logs import first_database_error, safe_error
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 PROBLEMS_SHOWN = 20
@@ -406,8 +406,6 @@ def health(
     except SyncError:
         raise
     except Exception as exc:  # noqa: BLE001 - a health check reports, it does not crash
-        from sync.logs import safe_error
-
         err.print(f"unhealthy: cannot read the database: {safe_error(exc)}", highlight=False)
         raise typer.Exit(EXIT_PARTIAL) from None
     if as_json:
@@ -744,22 +742,9 @@ def _print_error(message: str) -> None:
 
 
 def unexpected_error_line(exc: BaseException) -> str:
-    """One line for an error sheetsync did not foresee, naming its first cause.
-
-    A database error raised while handling another one is a consequence: a full disk
-    (``disk I/O error``) makes SQLite roll the whole transaction back, and the savepoint
-    rollback that follows then fails with ``no such savepoint``. The first one is named.
-    """
-    first = exc
-    seen: set[int] = set()
-    node: BaseException | None = exc
-    while node is not None and id(node) not in seen:
-        seen.add(id(node))
-        if isinstance(node, DBAPIError):
-            first = node
-        node = node.__cause__ or (None if node.__suppress_context__ else node.__context__)
-    line = safe_error(first)
-    if not isinstance(first, DBAPIError):
+    """One line for an error sheetsync did not foresee, naming its first cause."""
+    line = safe_error(exc)  # a database error names the first of its chain
+    if not isinstance(first_database_error(exc), DBAPIError):
         return line
     if any(sign in line for sign in ("disk I/O error", "disk is full", "No space left")):
         return f"{line} (is the disk full, or the database's folder read-only?)"

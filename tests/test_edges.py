@@ -386,3 +386,10 @@ def test_the_demo_suggests_the_command_as_it_was_run(tmp_path, monkeypatch, argv
     python = cli._relative(sys.executable)
     fill = {"cwd": str(tmp_path), "path": str(on_path), "python": python}
     assert cli.command_as_invoked(argv0.format(**fill)) == expected.format(**fill)
+
+
+def test_the_worker_logs_the_full_disk_too(tmp_path):
+    from sync.logs import safe_error
+
+    failure = _disk_failure_mid_savepoint(f"sqlite:///{tmp_path / 'full.db'}")
+    assert safe_error(failure) == "database error (OperationalError): disk I/O error"
