@@ -1,6 +1,7 @@
 # Two entry points for a fresh machine with only Python 3.11+:
 #   make demo   installs into .venv and runs the demo on SQLite + local workbooks
-#   make test   installs into .venv and runs the whole test suite
+#   make test   installs into .venv and runs the test suite (PostgreSQL tests need
+#               SHEETSYNC_TEST_PG_URL, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin

@@ -274,7 +274,7 @@ def _run(args: argparse.Namespace, seed: int, work: Path, db_url: str, out: dict
         )
     del data.raw_phones[:]  # not needed any more; keep the process's memory about the cycles
 
-    engine = service.open_database(config)
+    engine = service.open_database(config, create=True)
     _, figures = measure(lambda: service.init(config, engine, backend), trace=False)
     out["init_s"] = figures["wall_s"]
     before = db_counts(engine)

@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 
 from sync import logs, service
 from sync.admin import cli as admin_cli
 from sync.config import DEFAULT_CONFIG, Config, load_config
 from sync.cycle import SUMMARY_COUNTS
 from sync.errors import SyncError
+from sync.logs import first_database_error, safe_error
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 PROBLEMS_SHOWN = 20
@@ -30,10 +35,14 @@ app = typer.Typer(
     name="sheetsync",
     help="One canonical customer per phone number from many agents' spreadsheets.\n\n"
     "Exit codes: 0 ok, 1 partial (some agent sources failed), 2 bad configuration or usage.",
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # Help rewraps docstrings to the terminal (up to 100 columns) and shows "[[agents]]"
+    # as typed: rich markup mode kept the docstrings' line breaks, ate square brackets
+    # and labelled every flag "<bool>".
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 out = Console()
 err = Console(stderr=True)
@@ -43,7 +52,12 @@ class State:
     config_path: Path = Path(DEFAULT_CONFIG)
 
     def config(self) -> Config:
-        return load_config(self.config_path)
+        config = load_config(self.config_path)
+        for warning in config.warnings():
+            err.print(
+                f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True
+            )
+        return config
 
 
 state = State()
@@ -83,7 +97,9 @@ def init() -> None:
     Example: sheetsync --config sheetsync.toml init
     """
     config = state.config()
-    changes = service.init(config, service.open_database(config), service.make_backend(config))
+    changes = service.init(
+        config, service.open_database(config, create=True), service.make_backend(config)
+    )
     for line in changes:
         out.print(f"  {line}")
     out.print(f"init: {len(changes)} change(s); schema is up to date")
@@ -260,7 +276,29 @@ def demo(
     """
     from sync.demo import run_demo
 
-    run_demo(directory, out)
+    run_demo(directory, out, command_as_invoked())
+
+
+def command_as_invoked(argv0: str | None = None) -> str:
+    """How to run sheetsync again, as the user just did: ``sheetsync`` when that is on
+    PATH, else the script's path as typed (``.venv/bin/sheetsync``), or ``python -m sync``.
+    """
+    arg0 = sys.argv[0] if argv0 is None else argv0
+    if Path(arg0).name == "__main__.py":
+        return f"{_relative(sys.executable)} -m sync"
+    on_path = shutil.which(Path(arg0).name)
+    if on_path and Path(on_path).resolve() == Path(arg0).resolve():
+        return Path(arg0).name
+    return _relative(arg0)
+
+
+def _relative(path: str) -> str:
+    try:
+        # abspath, not resolve: .venv/bin/python is a symlink the user did not type.
+        shown = str(Path(os.path.abspath(path)).relative_to(Path.cwd()))
+    except ValueError:
+        return path
+    return shown if "/" in shown else f"./{shown}"
 
 
 @app.command()
@@ -368,8 +406,6 @@ def health(
     except SyncError:
         raise
     except Exception as exc:  # noqa: BLE001 - a health check reports, it does not crash
-        from sync.logs import safe_error
-
         err.print(f"unhealthy: cannot read the database: {safe_error(exc)}", highlight=False)
         raise typer.Exit(EXIT_PARTIAL) from None
     if as_json:
@@ -495,7 +531,7 @@ def import_sheet(
         create_agents=create_agents,
         chunk_rows=chunk_rows,
     )
-    engine = service.open_database(config)
+    engine = service.open_database(config, create=True)
     if as_json or not err.is_terminal:
         outcome = run_import(config, engine, options)
     else:
@@ -528,6 +564,7 @@ def import_sheet(
             "dry_run": outcome.dry_run,
             "source": outcome.read.where,
             "encoding": outcome.read.encoding,
+            "delimiter": outcome.read.delimiter,
             "header_row": outcome.read.header_row,
             "columns": outcome.read.columns,
             "unmapped": outcome.read.unmapped,
@@ -676,7 +713,7 @@ def main() -> None:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
     except SyncError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        _print_error(str(exc))
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -690,4 +727,25 @@ def main() -> None:
         if callable(show) and hasattr(exc, "exit_code"):
             show()
             sys.exit(EXIT_USAGE)
-        raise
+        # Anything else is a bug or an environment problem (a full disk): one line that
+        # names the real cause; the traceback goes to the log with --verbose.
+        logging.getLogger("sheetsync.trace").info(
+            "unexpected error", exc_info=True, extra={"event": "traceback"}
+        )
+        _print_error(unexpected_error_line(exc))
+        sys.exit(EXIT_PARTIAL)
+
+
+def _print_error(message: str) -> None:
+    # Messages quote config patterns and keys ("^[a-z0-9]...", "[[agents]]"): never markup.
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+def unexpected_error_line(exc: BaseException) -> str:
+    """One line for an error sheetsync did not foresee, naming its first cause."""
+    line = safe_error(exc)  # a database error names the first of its chain
+    if not isinstance(first_database_error(exc), DBAPIError):
+        return line
+    if any(sign in line for sign in ("disk I/O error", "disk is full", "No space left")):
+        return f"{line} (is the disk full, or the database's folder read-only?)"
+    return f"{line} (run with --verbose for the traceback)"

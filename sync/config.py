@@ -6,6 +6,8 @@ file, so a deployment directory can be moved as a whole.
 
 from __future__ import annotations
 
+import difflib
+import os
 import tomllib
 import zoneinfo
 from pathlib import Path
@@ -146,7 +148,6 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _unique_agents(self) -> Config:
         seen_keys: set[str] = set()
-        seen_books: set[str] = set()
         google = self.sync.backend == "google"
         for i, agent in enumerate(self.agents):
             if agent.key in seen_keys:
@@ -157,14 +158,34 @@ class Config(_Strict):
                 raise PydanticCustomError(
                     "missing_source", f"agents[{i}] ({agent.key}).{where}: Field required"
                 )
-            if google:
-                continue
-            if agent.workbook in seen_books:
-                raise ValueError(f"workbook '{agent.workbook}' is used by two agents")
-            seen_books.add(agent.workbook)
         if google:
             self._check_google_sources()
+        else:
+            self._check_workbooks()
         return self
+
+    def _check_workbooks(self) -> None:
+        """No two sources may be one file: an agent whose workbook is the master's (or a
+        colleague's) would see every colleague's tracking. Paths are compared resolved
+        (``./a.xlsx`` and ``a.xlsx``, symlinks), and as files when both exist (hard links)."""
+        keys = [("master.workbook", self.master.workbook)] + [
+            (f"agents[{i}] ({a.key}).workbook", a.workbook) for i, a in enumerate(self.agents)
+        ]
+        seen: list[tuple[str, Path]] = []
+        for key, workbook in keys:
+            path = self.path(workbook).resolve()
+            for other_key, other in seen:
+                if path == other or _same_file(path, other):
+                    why = (
+                        "agents must never see the master"
+                        if other_key == "master.workbook"
+                        else "each agent needs a workbook of their own"
+                    )
+                    raise PydanticCustomError(
+                        "source_shared",
+                        f"{key}: is the same file as {other_key} ({path}); {why}",
+                    )
+            seen.append((key, path))
 
     def _check_google_sources(self) -> None:
         if not self.master.spreadsheet:
@@ -188,6 +209,15 @@ class Config(_Strict):
                         "agent its own spreadsheet (or its own tab names)",
                     )
                 seen[spot] = agent.key
+
+    def warnings(self) -> list[str]:
+        """What is allowed but probably not meant (printed by every command)."""
+        if not self.agents:
+            return [
+                "the configuration has no [[agents]]: there is nothing to sync "
+                "(add one [[agents]] block per agent)"
+            ]
+        return []
 
     def path(self, relative: str) -> Path:
         """A path from the configuration, resolved against the configuration's folder."""
@@ -218,6 +248,13 @@ class Config(_Strict):
         return str(self.path(self.master.workbook))
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def load_config(path: str | Path) -> Config:
     """Read and validate a configuration file.
 
@@ -232,6 +269,12 @@ def load_config(path: str | Path) -> Config:
             "configuration file not found",
             where=str(file),
             hint="pass --config PATH, or run `sheetsync demo` to see a working one",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+            where=str(file),
+            hint="save it as UTF-8 (in Notepad: Save as, Encoding: UTF-8)",
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", where=str(file)) from None
@@ -250,8 +293,34 @@ def config_from_dict(raw: dict, *, base_dir: Path, where: str = "configuration")
         problems = []
         for err in exc.errors():
             key = _key_path(raw, err["loc"])
-            problems.append(f"{key}: {err['msg']}" if key else err["msg"])
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                message += _did_you_mean(err["loc"])
+            problems.append(f"{key}: {message}" if key else message)
         raise ConfigError("; ".join(problems), where=where) from None
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    "database": DatabaseConfig,
+    "phones": PhonesConfig,
+    "sync": SyncConfig,
+    "master": MasterConfig,
+    "google": GoogleConfig,
+    "agents": AgentConfig,
+}
+
+
+def _did_you_mean(loc: tuple) -> str:
+    """ "; did you mean 'workbook'?" for an unknown key close to a known one, else ""."""
+    names = [item for item in loc if isinstance(item, str)]
+    if not names:
+        return ""
+    section = _SECTIONS.get(names[0]) if len(names) > 1 else Config
+    if section is None:
+        return ""
+    known = [name for name in section.model_fields if name != "base_dir"]
+    close = difflib.get_close_matches(names[-1], known, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def _key_path(raw: dict, loc: tuple) -> str:

@@ -8,14 +8,145 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.errors import ConfigError, SyncError
 from sync.model import NumberSequence
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+INIT_HINT = "run `sheetsync init` first"
+
+
+class DatabaseMissing(ConfigError):
+    """The database has not been created yet (``sheetsync init`` creates it); exit code 2."""
+
+
+class DatabaseUnreachable(SyncError):
+    """The database server cannot be reached or the file cannot be opened; exit code 1.
+
+    Exit code 1, not 2: a server that is down now may be up at the next cycle.
+    """
+
+
+def describe_database(url: str | URL) -> str:
+    """The database in words for messages: the SQLite file, or server:port/name.
+
+    Never the user name or password of the URL.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return "the database of database.url"
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite database {parsed.database or ':memory:'}"
+    server = {"postgresql": "PostgreSQL", "mysql": "MySQL"}.get(
+        parsed.get_backend_name(), parsed.get_backend_name()
+    )
+    place = f"{parsed.host or 'localhost'}" + (f":{parsed.port}" if parsed.port else "")
+    return f"{server} at {place}/{parsed.database or ''}"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL; None for other databases and in-memory SQLite."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _reason(exc: DBAPIError, url: str) -> str:
+    """The driver's first line, without the URL's password should a driver quote it."""
+    lines = str(exc.orig).strip().splitlines()
+    text = lines[0].strip() if lines else type(exc.orig).__name__
+    password = make_url(url).password
+    return text.replace(str(password), "***") if password else text
+
+
+def unreachable(exc: DBAPIError, url: str) -> DatabaseUnreachable:
+    """The one-line error for a database that cannot be connected to."""
+    return DatabaseUnreachable(
+        f"cannot reach {describe_database(url)}: {_reason(exc, url)}",
+        where="database.url",
+        hint="is the server running, and are the host, port and credentials right?",
+    )
+
+
+def open_existing(url: str) -> Engine:
+    """An engine on a database ``sheetsync init`` created, at the schema this code expects.
+
+    Creates nothing: a SQLite file that is not there stays not there.
+
+    Raises:
+        DatabaseMissing: no such SQLite file, or no sheetsync tables in it (exit 2).
+        ConfigError: the schema is older or newer than this code (exit 2).
+        DatabaseUnreachable: the server or file cannot be opened (exit 1).
+    """
+    file = sqlite_file(url)
+    if file is not None and not file.exists():
+        raise DatabaseMissing(
+            f"{describe_database(url)} does not exist yet", where="database.url", hint=INIT_HINT
+        )
+    engine = make_engine(url)
+    check_schema(engine, url)
+    return engine
+
+
+def open_for_create(url: str) -> Engine:
+    """An engine for ``init`` (and the import): the SQLite file's folder is created.
+
+    Raises:
+        ConfigError: the folder cannot be created (exit 2).
+    """
+    file = sqlite_file(url)
+    if file is not None:
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the folder of the SQLite database: {exc.strerror}",
+                where=f"database.url ({file.parent})",
+                hint="choose a folder you can write to, or create it first",
+            ) from None
+    return make_engine(url)
+
+
+def check_schema(engine: Engine, url: str | None = None) -> None:
+    """Refuse to work on a database whose schema is not the one this code expects.
+
+    Raises:
+        DatabaseMissing: no sheetsync tables yet (exit 2).
+        ConfigError: naming both revisions and telling to run ``sheetsync init`` (exit 2).
+        DatabaseUnreachable: the database cannot be reached (exit 1).
+    """
+    url = url or engine.url.render_as_string(hide_password=True)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    try:
+        with engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except DBAPIError as exc:
+        raise unreachable(exc, url) from None
+    if current is None:
+        raise DatabaseMissing(
+            f"{describe_database(url)} has no sheetsync tables yet",
+            where="database.url",
+            hint=INIT_HINT,
+        )
+    if current != head:
+        raise ConfigError(
+            f"the database schema is at revision {current}, this sheetsync needs {head}",
+            where="database.url",
+            hint="run `sheetsync init`; it is safe while workers run",
+        )
 
 
 def make_engine(url: str) -> Engine:
@@ -57,7 +188,7 @@ def upgrade_schema(engine: Engine) -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except OperationalError as exc:
-        raise SyncError(f"cannot reach the database: {exc.orig}", where="database.url") from None
+        raise unreachable(exc, engine.url.render_as_string(hide_password=False)) from None
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

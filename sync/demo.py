@@ -254,7 +254,13 @@ def write_workbook(path: Path, tabs: dict[str, list[list[object]]]) -> None:
     book.save(path)
 
 
-def run_demo(directory: Path, console: Console) -> None:
+def run_demo(directory: Path, console: Console, command: str = "sheetsync") -> None:
+    """Write the demo into ``directory``, init and sync it twice, print the views.
+
+    Args:
+        command: how the user runs sheetsync (e.g. ``.venv/bin/sheetsync``), for the
+            command it suggests at the end.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / "sheetsync.toml"
     config_path.write_text(CONFIG, encoding="utf-8")
@@ -269,7 +275,7 @@ def run_demo(directory: Path, console: Console) -> None:
     write_workbook(directory / "agents/mohamed.xlsx", {"Customers": MOHAMED_CUSTOMERS})
 
     config = load_config(config_path)
-    engine = service.open_database(config)
+    engine = service.open_database(config, create=True)
     backend = XlsxBackend()
     changes = service.init(config, engine, backend)
     console.print(f"[bold]init[/bold]: {len(changes)} change(s)")
@@ -295,7 +301,7 @@ def run_demo(directory: Path, console: Console) -> None:
                 table.add_row(*(_text(row[i]) if i < len(row) else "" for i, _ in show))
             console.print(table)
     console.print(f"master workbook: {config.master_source()}")
-    console.print(f"try: sheetsync --config {config_path} conflicts")
+    console.print(f"try: {command} --config {config_path} conflicts", highlight=False)
 
 
 def _shown_columns(header: Sequence[object]) -> list[tuple[int, object]]:

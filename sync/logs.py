@@ -104,6 +104,25 @@ def configure(
     root.setLevel(logging.INFO if verbose else logging.WARNING)
 
 
+def first_database_error(exc: BaseException) -> BaseException:
+    """The first database error of a chain that ends in one, else ``exc``.
+
+    A database error raised while handling another one is a consequence: on a full disk
+    (``disk I/O error``) SQLite rolls the whole transaction back, and the savepoint's
+    rollback that follows fails with ``no such savepoint``. The first one is the cause.
+    """
+    if getattr(exc, "orig", None) is None:
+        return exc
+    first, seen = exc, set()
+    node: BaseException | None = exc
+    while node is not None and id(node) not in seen:
+        seen.add(id(node))
+        if getattr(node, "orig", None) is not None:
+            first = node
+        node = node.__cause__ or (None if node.__suppress_context__ else node.__context__)
+    return first
+
+
 def safe_error(exc: BaseException) -> str:
     """A one-line description of an error that quotes no data.
 
@@ -113,6 +132,7 @@ def safe_error(exc: BaseException) -> str:
     """
     if isinstance(exc, SyncError):
         return str(exc)
+    exc = first_database_error(exc)
     orig = getattr(exc, "orig", None)
     if orig is not None:  # sqlalchemy.exc.DBAPIError: the statement's parameters stay out
         diag = getattr(orig, "diag", None)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from sync.config import Config
 from sync.cycle import Cycle, CycleReport, Progress
-from sync.db import make_engine, session_factory, transaction, upgrade_schema
+from sync.db import open_existing, open_for_create, session_factory, transaction, upgrade_schema
 from sync.dedupe import format_phone, parse_phone
 from sync.errors import ConfigError, SyncError
 from sync.fields import (
@@ -37,7 +37,7 @@ from sync.master import (
     SYNC_LOG_HEADERS,
     TRACKING_HEADERS,
 )
-from sync.model import Agent, Conflict, Customer, SyncRun, Tracking
+from sync.model import Agent, Conflict, Customer, SyncRun, Tracking, utcnow
 from sync.sheets import Backend, XlsxBackend
 
 MASTER_LAYOUT = {
@@ -88,8 +88,23 @@ def check(config: Config, backend: Backend) -> dict[str, Any]:
     return {"backend": config.sync.backend, "sources": sources, "problems": problems}
 
 
-def open_database(config: Config) -> Engine:
-    return make_engine(config.database_url())
+def open_database(config: Config, *, create: bool = False) -> Engine:
+    """The deployment's database.
+
+    Args:
+        create: for ``init`` and the import, which create the schema (and the SQLite
+            file and its folder). Otherwise the database must exist at this code's
+            schema, and nothing is created.
+
+    Raises:
+        DatabaseMissing: not created yet; says to run ``sheetsync init`` (exit 2).
+        DatabaseUnreachable: cannot be reached, named without its password (exit 1).
+        ConfigError: the URL is invalid, the SQLite folder cannot be created, or the
+            schema is behind (exit 2).
+    """
+    if create:
+        return open_for_create(config.database_url())
+    return open_existing(config.database_url())
 
 
 def agent_layout() -> dict[str, Any]:
@@ -155,9 +170,11 @@ def sync_once(
     if engine.dialect.name == "postgresql":
         lease = PgAdvisoryLease(engine, namespace_for(engine), fair_share=False)
         try:
-            return Cycle(config, engine, backend, progress, lease=lease).run()
+            report = Cycle(config, engine, backend, progress, lease=lease).run()
         finally:
             lease.dispose()
+        note_failing_since(engine, [a.key for a in config.agents])
+        return report
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     lock = SqliteWorkerLock(Path(database)) if database not in (None, "", ":memory:") else None
     if lock is not None:
@@ -170,10 +187,27 @@ def sync_once(
                 "sync by hand",
             ) from None
     try:
-        return Cycle(config, engine, backend, progress, alone=lock is not None).run()
+        report = Cycle(config, engine, backend, progress, alone=lock is not None).run()
     finally:
         if lock is not None:
             lock.release()
+    note_failing_since(engine, [a.key for a in config.agents])
+    return report
+
+
+def note_failing_since(engine: Engine, keys: list[str]) -> None:
+    """Keep ``failing_since`` of these agents: set at a first failure, cleared when synced.
+
+    The worker keeps it for the sources it attempts (with its flags); a cycle run by
+    `sheetsync sync` keeps it here, so that `health` can say since when a source fails.
+    """
+    now = utcnow()
+    with transaction(session_factory(engine)) as s:
+        for agent in s.execute(select(Agent).where(Agent.key.in_(keys))).scalars():
+            if agent.failures_in_a_row > 0 and agent.failing_since is None:
+                agent.failing_since = now
+            elif agent.failures_in_a_row == 0 and agent.failing_since is not None:
+                agent.failing_since = None
 
 
 @dataclass

@@ -49,18 +49,14 @@ from types import FrameType
 from typing import Any
 
 import schedule
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from sync.cells import CellWrite, SourceSnapshot, WriteResult
 from sync.config import Config
 from sync.cycle import SUMMARY_COUNTS, Cycle, CycleReport, Lease
-from sync.db import MIGRATIONS, insert_once, session_factory, transaction
-from sync.errors import ConfigError, SyncError
+from sync.db import check_schema, insert_once, session_factory, transaction
+from sync.errors import SyncError
 from sync.lease import (
     AllLease,
     PgAdvisoryLease,
@@ -106,31 +102,6 @@ def backoff_cycles(failures_in_a_row: int, max_backoff: int = DEFAULT_MAX_BACKOF
     if failures_in_a_row <= 0:
         return 0
     return min(2 ** min(failures_in_a_row - 1, 30), max_backoff)
-
-
-def check_schema(engine: Engine) -> None:
-    """Refuse to work on a database whose schema is not the one this code expects.
-
-    Raises:
-        ConfigError: naming both revisions and telling to run ``sheetsync init`` (exit 2).
-        SyncError: the database cannot be reached (exit 1).
-    """
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(cfg).get_current_head()
-    try:
-        with engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
-    except DBAPIError as exc:
-        raise SyncError(
-            f"cannot reach the database: {safe_error(exc)}", where="database.url"
-        ) from None
-    if current != head:
-        raise ConfigError(
-            f"the database schema is at revision {current or 'none'}, this sheetsync needs {head}",
-            where="database.url",
-            hint="run `sheetsync init`; it is safe while workers run",
-        )
 
 
 # ---------------------------------------------------------------------------------------
@@ -468,6 +439,9 @@ class Worker:
             outcome.leased, outcome.backed_off = lease.leased, lease.backed_off
             outcome.master = lease.master
             outcome.held_from, outcome.held_until = lease.held_from, lease.held_until
+        if outcome.status == "ok" and outcome.backed_off:
+            # A source sat this cycle out because it keeps failing: not everything synced.
+            outcome.status = "partial"
         level = logging.ERROR if error is not None else logging.INFO
         log.log(
             level,
@@ -550,7 +524,7 @@ class Worker:
             WorkerLockHeld: SQLite, another worker runs, and not ``wait`` (exit code 2).
             SyncError: the database is unreachable or its schema is behind.
         """
-        check_schema(self.engine)
+        check_schema(self.engine, self.config.database_url())
         if not self._acquire_sqlite_lock():
             return 0
         try:
@@ -708,7 +682,7 @@ def health(
             {
                 "agent": a.key,
                 "failures_in_a_row": a.failures_in_a_row,
-                "failing_since": _iso(a.failing_since),
+                "failing_since": _iso(a.failing_since or _first_failure(a, runs)),
                 "last_error": a.last_error,
                 "flagged": f"{SOURCE_FAILING}:{a.key}" in flags,
                 "cycles_until_retry": max(
@@ -719,6 +693,17 @@ def health(
         ],
         "flagged_sources": len(flags),
     }
+
+
+def _first_failure(agent: Agent, runs: Sequence[SyncRun]) -> dt.datetime | None:
+    """When an agent's current run of failures began, from the runs that recorded them.
+
+    ``failing_since`` is only kept by the worker since migration 0002; failures counted
+    by `sheetsync sync`, or before that migration, are found in the runs' errors.
+    """
+    failed = [r.started_at for r in runs if agent.key in (r.errors or {})]
+    streak = failed[: agent.failures_in_a_row]  # runs come newest first
+    return streak[-1] if len(streak) == agent.failures_in_a_row else None
 
 
 def _iso(value: dt.datetime | None) -> str | None:

@@ -185,6 +185,8 @@ def test_demo_shows_the_seeds_split_and_opens_in_libreoffice(tmp_path: Path):
     run = sheetsync(tmp_path, "demo", "--dir", "d")
     assert run.returncode == 0, run.stderr
     assert "sync again (no edits): 0 cells written" in run.stdout
+    # The suggested next command works as typed: here, run as `python -m sync`.
+    assert f"try: {sys.executable} -m sync --config d/sheetsync.toml conflicts" in run.stdout
     demo = tmp_path / "d"
     ali = _rows(demo / "agents/ali.xlsx")
     ahmed = next(r for r in ali if r.get("Name") == "Ahmed Mohamed")

@@ -103,3 +103,93 @@ def test_missing_or_broken_file(tmp_path):
         load_config(tmp_path / "nope.toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[database\n"))
+
+
+SARA = """
+[[agents]]
+key = "sara"
+name = "Sara Ahmed"
+workbook = "{book}"
+"""
+
+
+@pytest.mark.parametrize(
+    ("master", "sara", "expected"),
+    [
+        (
+            "agents/ali.xlsx",
+            "agents/sara.xlsx",
+            "agents[0] (ali).workbook: is the same file as master.workbook",
+        ),
+        (
+            "master.xlsx",
+            "./agents/../agents/ali.xlsx",
+            "agents[1] (sara).workbook: is the same file as agents[0] (ali).workbook",
+        ),
+        (
+            "master.xlsx",
+            "shortcut.xlsx",  # a symlink to agents/ali.xlsx
+            "agents[1] (sara).workbook: is the same file as agents[0] (ali).workbook",
+        ),
+        (
+            "master-link.xlsx",  # a symlink to agents/sara.xlsx
+            "agents/sara.xlsx",
+            "agents[1] (sara).workbook: is the same file as master.workbook",
+        ),
+    ],
+    ids=["master-is-an-agents", "dot-dot-path", "symlinked-agent", "symlinked-master"],
+)
+def test_two_sources_that_are_one_file_are_refused_naming_both_keys(
+    tmp_path, master, sara, expected
+):
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "shortcut.xlsx").symlink_to(tmp_path / "agents/ali.xlsx")
+    (tmp_path / "master-link.xlsx").symlink_to(tmp_path / "agents/sara.xlsx")
+    text = GOOD.replace('workbook = "master.xlsx"', f'workbook = "{master}"') + SARA.format(
+        book=sara
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    assert expected in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_a_hard_link_to_the_master_is_refused(tmp_path):
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "master.xlsx").write_bytes(b"PK")
+    (tmp_path / "agents/ali.xlsx").hardlink_to(tmp_path / "master.xlsx")
+    with pytest.raises(ConfigError, match=r"agents\[0\] \(ali\).workbook: is the same file as"):
+        load_config(write(tmp_path, GOOD))
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            ("[master]", "[databse]\n[master]"),
+            "databse: Extra inputs are not permitted; did you mean 'database'?",
+        ),
+        (
+            ('workbook = "master.xlsx"', 'workbok = "master.xlsx"'),
+            "master.workbok: Extra inputs are not permitted; did you mean 'workbook'?",
+        ),
+        (
+            ('email = "ali@company.com"', 'emial = "ali@company.com"'),
+            "agents[0] (ali).emial: Extra inputs are not permitted; did you mean 'email'?",
+        ),
+        (("[master]", "[surprise]\n[master]"), "surprise: Extra inputs are not permitted"),
+    ],
+    ids=["section", "master-key", "agent-key", "nothing-close"],
+)
+def test_an_unknown_key_suggests_the_close_one(tmp_path, change, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, GOOD.replace(*change)))
+    assert expected in str(info.value)
+    if "did you mean" not in expected:
+        assert "did you mean" not in str(info.value)
+
+
+def test_a_config_without_agents_has_a_warning(tmp_path):
+    assert load_config(write(tmp_path, GOOD)).warnings() == []
+    (warning,) = load_config(write(tmp_path, GOOD[: GOOD.index("[[agents]]")])).warnings()
+    assert "no [[agents]]" in warning

@@ -34,7 +34,7 @@ from sync.importing.plan import (
     PHONE_EMPTY,
     UNKNOWN_AGENT,
 )
-from sync.importing.report import write_report
+from sync.importing.report import detail_lines, summary_lines, write_report
 from sync.importing.source import SourceSpec, classify
 from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, Tracking
 from tests.fixtures.legacy.legacy_sheet import (
@@ -707,3 +707,71 @@ def test_phones_of_the_fixture_are_what_the_truth_says():
             if "Mobile" in row.native:
                 assert normalize_phone(row.native["Mobile"], "EG") == row.truth.e164
     assert format_phone("+201001234567")
+
+
+# -- the edges of a CSV: title lines, delimiters, headers the team used -----------------------
+
+
+def test_a_title_line_above_a_semicolon_header_does_not_defeat_the_delimiter(world, tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "Customers export, March 2026\n"  # a comma in a title line fooled csv.Sniffer
+        "Name;Phone;Agent;Notes\n"
+        "Ahmed Mohamed;0100 123 4567;ali;called, no answer\n"
+        "Mona Ali;0100 765 4321;sara;\n",
+        encoding="utf-8",
+    )
+    outcome = do_import(world, path, dry_run=True)
+    assert outcome.read.header_row == 2
+    assert outcome.read.delimiter == "';' (detected from the header)"
+    assert outcome.counts.rows_imported == 2
+    assert outcome.read.rows[0].values["notes"] == "called, no answer"
+    (line, *_) = summary_lines(outcome)
+    assert "delimiter ';' (detected from the header)" in line
+    given = do_import(world, path, dry_run=True, delimiter=";")
+    assert given.read.delimiter == "';' (given)" and given.counts == outcome.counts
+
+
+def test_common_headers_of_team_sheets_are_understood_and_built_in_ones_win(world, tmp_path):
+    path = write_rows(
+        tmp_path / "team.csv",
+        [
+            ["Sales agent", "Client name", "Tel", "Remarks", "E-mail address"],
+            ["ali", "Omar", "0100 555 6666", "hello", "omar@example.com"],
+        ],
+    )
+    outcome = do_import(world, path, dry_run=True)
+    assert outcome.read.columns == {
+        "agent": "Sales agent",
+        "name": "Client name",
+        "phone": "Tel",
+        "notes": "Remarks",
+        "email": "E-mail address",
+    }
+    both = write_rows(
+        tmp_path / "both.csv",
+        [
+            ["Agent", "Name", "Mobile", "Tel", "Notes", "Comments"],
+            ["ali", "Omar", "0100 555 6666", "0100 555 7777", "a", "b"],
+        ],
+    )
+    outcome = do_import(world, both, dry_run=True)
+    assert (outcome.read.columns["phone"], outcome.read.columns["notes"]) == ("Mobile", "Notes")
+    assert outcome.read.unmapped == ["Tel", "Comments"]  # kept in the import log, not lost
+
+
+def test_a_cell_left_out_does_not_read_as_a_row_not_imported(world, tmp_path):
+    path = write_rows(
+        tmp_path / "team.csv",
+        [
+            ["Agent", "Name", "Phone", "Date of birth"],
+            ["ali", "Omar", "0100 555 6666", "31/31/2001"],
+            ["ali", "Mona", "12", ""],
+        ],
+    )
+    lines = detail_lines(do_import(world, path, dry_run=True))
+    (cell,) = [line for line in lines if "Date of birth" in line]
+    assert cell.startswith("cell left out: row 2, Date of birth: ")
+    assert "the row is imported without this cell" in cell
+    (row,) = [line for line in lines if "row 3" in line]
+    assert row.startswith("not imported: row 3")

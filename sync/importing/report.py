@@ -98,7 +98,9 @@ def summary_lines(outcome: ImportOutcome) -> list[str]:
     read = outcome.read
     lines = [
         f"source: {read.where}"
-        + (f" (encoding {read.encoding})" if read.encoding else "")
+        + (f" (encoding {read.encoding}" if read.encoding else "")
+        + (f", delimiter {read.delimiter}" if read.encoding and read.delimiter else "")
+        + (")" if read.encoding else "")
         + f", header on row {read.header_row}",
         "columns: " + ", ".join(f"{title} -> {key}" for key, title in read.columns.items()),
     ]
@@ -145,6 +147,7 @@ def write_report(outcome: ImportOutcome, path: str | Path) -> Path:
             ["mode", "dry run: nothing was written" if outcome.dry_run else "import"],
             ["source", read.where],
             ["encoding", read.encoding or ""],
+            ["delimiter", read.delimiter or ""],
             ["header row", read.header_row],
             *[[COUNT_LABELS.get(k, k), v] for k, v in outcome.counts.as_dict().items()],
             *[["column " + title, key] for key, title in read.columns.items()],
@@ -309,7 +312,8 @@ def detail_lines(outcome: ImportOutcome, limit: int = 20) -> list[str]:
     rejected = [r for r in plan.rejections if r.code != ABOVE_HEADER]
     for r in rejected[:limit]:
         where = f"row {r.row}" + (f", {r.column}" if r.column else "")
-        lines.append(f"not imported: {where}: {r.reason}")
+        # A cell that could not be read does not stop its row: say so from the start.
+        lines.append(f"{'not imported' if r.whole_row else 'cell left out'}: {where}: {r.reason}")
     if len(rejected) > limit:
         lines.append(f"... and {len(rejected) - limit} more (see --report)")
     if plan.unknown_agents:

@@ -32,6 +32,7 @@ from sync.fields import (
     Field,
     Kind,
     Owner,
+    header_index,
     header_key,
 )
 from sync.rows import CellIssue, ParseOptions, column_letter, find_header, parse_rows
@@ -111,7 +112,39 @@ FOLLOW_UP_IMPORT_KEYS = {
 }
 # Sync-owned columns (Customer #, Also tracked by, Sync notes) are never read from a legacy
 # sheet: a "Customer ID" there is another system's number. Such a column stays unmapped.
-CUSTOMER_IMPORT_FIELDS = tuple(f for f in CUSTOMER_FIELDS if f.owner is not Owner.SYNC)
+# Headers common in the teams' own sheets, read by the import only (the agents' sheets
+# have sheetsync's layout). When a sheet also has the built-in header of the same field
+# ("Phone" and "Tel"), the built-in one wins and the other column stays unmapped.
+IMPORT_ALIASES: dict[str, tuple[str, ...]] = {
+    "name": ("client name", "client", "student name", "student", "lead name", "lead"),
+    "phone": (
+        "tel",
+        "tel.",
+        "telephone",
+        "tel no",
+        "phone no",
+        "mobile no",
+        "mobile number",
+        "cell",
+        "cell phone",
+        "contact number",
+        "رقم الجوال",
+        "رقم الموبايل",
+        "التليفون",
+    ),
+    "other_phone": ("phone 2", "mobile 2", "tel 2", "alternative phone", "alt phone", "landline"),
+    "email": ("email address", "mail", "e-mail address"),
+    "city": ("town", "governorate", "المحافظة"),
+    "nationality": ("citizenship",),
+    "status": ("stage", "lead status"),
+    "notes": ("remarks", "remark", "comments", "comment", "note", "ملاحظة", "تعليق"),
+}
+CUSTOMER_IMPORT_FIELDS = tuple(
+    dataclasses.replace(f, aliases=(*f.aliases, *IMPORT_ALIASES.get(f.key, ())))
+    for f in CUSTOMER_FIELDS
+    if f.owner is not Owner.SYNC
+)
+_IMPORT_ONLY = {header_key(name): key for key, names in IMPORT_ALIASES.items() for name in names}
 IGNORE = frozenset({"-", "ignore", "skip"})
 HEADER_SCAN_ROWS = 30
 BATCH = 2000
@@ -204,6 +237,7 @@ class SourceRead:
     above_header: list[tuple[int, str]] = field(default_factory=list)  # (row, text) of title rows
     merged_filled: int = 0  # cells filled from a merged range above them (xlsx)
     filled_down: int = 0  # cells filled by --fill-down
+    delimiter: str | None = None  # CSV: the delimiter used, and how it was chosen
 
 
 @dataclass(frozen=True)
@@ -290,6 +324,10 @@ def read_source(
         extra[key] = [*extra.get(key, []), *names]
     if agent_column:
         extra["agent"] = [*extra.get("agent", []), agent_column]
+        mapped_headers = {header_key(h) for names in mapped.values() for h in names}
+        if header_key(agent_column) != "agent" and "agent" not in mapped_headers:
+            # --agent-column names the agent column: a column titled "Agent" is not it.
+            skipped = {*skipped, "agent"}
     opts = dataclasses.replace(options, extra_aliases=extra, header_scan_rows=HEADER_SCAN_ROWS)
 
     if spec.kind == "google":
@@ -315,10 +353,12 @@ def read_source(
     path = Path(spec.location)
     if spec.kind == "csv":
         text, used_encoding = decode(path.read_bytes(), encoding, where=str(path))
+        text, chosen, how = choose_delimiter(text, delimiter, header_index(fields, extra))
         read = _read(
-            _csv_rows(text, delimiter), fields, opts, skipped, fill_down, path.name, str(path)
+            _csv_rows(text, chosen), fields, opts, skipped, fill_down, path.name, str(path)
         )
         read.kind, read.encoding = "csv", used_encoding
+        read.delimiter = f"{DELIMITER_NAMES.get(chosen, repr(chosen))} ({how})"
         return read
     book, sheets = _open_xlsx(path, spec.tab)
     try:
@@ -434,8 +474,12 @@ def _read(
         head.append(cells)
         if len(head) >= opts.header_scan_rows:
             break
-    # A skipped (--map HEADER=-) column must not make a header row ambiguous.
-    probe = [[None if header_key(cell_text(c)) in skipped else c for c in r] for r in head]
+    # A skipped (--map HEADER=-) column must not make a header row ambiguous, nor may a
+    # column named by an import-only alias when the field's own header is there too.
+    probe = [
+        _prefer_built_in([None if header_key(cell_text(c)) in skipped else c for c in r], opts)
+        for r in head
+    ]
     try:
         header = find_header(probe, fields, required=("phone", "agent"), options=opts, where=where)
     except LayoutError as exc:
@@ -513,6 +557,18 @@ def _read(
     if batch:
         flush()
     return read
+
+
+def _prefer_built_in(cells: list[CellValue], opts: ParseOptions) -> list[CellValue]:
+    """Drop cells named by an import-only alias of a field another cell of the row names
+    by a built-in or configured header ("Tel" beside "Phone")."""
+    base = header_index(tuple(CUSTOMER_FIELDS), {k: list(v) for k, v in opts.extra_aliases.items()})
+    keys = [header_key(cell_text(c)) for c in cells]
+    named = {base[k] for k in keys if k in base}
+    return [
+        None if k not in base and _IMPORT_ONLY.get(k) in named else c
+        for c, k in zip(cells, keys, strict=True)
+    ]
 
 
 def _chain(
@@ -612,16 +668,45 @@ def decode(data: bytes, encoding: str | None, *, where: str) -> tuple[str, str]:
     return str(best), f"{best.encoding} (detected)"
 
 
-def _csv_rows(text: str, delimiter: str | None) -> Iterator[list[CellValue]]:
+DELIMITER_NAMES = {",": "','", ";": "';'", "\t": "tab", "|": "'|'"}
+
+
+def choose_delimiter(
+    text: str, given: str | None, index: Mapping[str, str]
+) -> tuple[str, str, str]:
+    """The CSV delimiter: given, from Excel's ``sep=`` first line, or detected.
+
+    Detection looks at the rows where the header may be (a title line above it is
+    common) and takes the delimiter that splits one of them into the most known
+    headers; csv.Sniffer over the whole text is only the fallback, because a title
+    line such as "Customers, March" fools it.
+
+    Returns:
+        The text (without a ``sep=`` line), the delimiter, and how it was chosen.
+    """
     first_line = text[:12].split("\n", 1)[0].strip()
     if first_line.lower().startswith("sep=") and len(first_line) == 5:
-        delimiter = delimiter or first_line[4]  # Excel's "sep=;" first line
         text = text.split("\n", 1)[1] if "\n" in text else ""
-    if delimiter is None:
-        try:
-            delimiter = csv.Sniffer().sniff(text[:65536], delimiters=",;\t|").delimiter
-        except csv.Error:
-            delimiter = ","
+        if given is None:
+            return text, first_line[4], "from the sep= line"
+    if given is not None:
+        return text, given, "given"
+    lines = text.splitlines()[:HEADER_SCAN_ROWS]
+    best, chosen = 1, None
+    for delimiter in DELIMITER_NAMES:
+        for cells in csv.reader(lines, delimiter=delimiter):
+            known = {index.get(header_key(cell)) for cell in cells} - {None}
+            if len(known) > best:
+                best, chosen = len(known), delimiter
+    if chosen is not None:
+        return text, chosen, "detected from the header"
+    try:
+        return text, csv.Sniffer().sniff(text[:65536], delimiters=",;\t|").delimiter, "detected"
+    except csv.Error:
+        return text, ",", "default"
+
+
+def _csv_rows(text: str, delimiter: str) -> Iterator[list[CellValue]]:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     for record in reader:
         yield list(record)
