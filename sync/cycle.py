@@ -351,6 +351,8 @@ class Cycle:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
             agent.failures_in_a_row += 1
             agent.last_error = str(exc)
+            if agent.failing_since is None:
+                agent.failing_since = utcnow()
 
     # -- phase 1: ingest ------------------------------------------------------------------
 
@@ -425,6 +427,7 @@ class Cycle:
             )
             agent.failures_in_a_row = 0
             agent.last_error = None
+            agent.failing_since = None
             touched |= ingest.touched_customers
         report.absorb(ingest.counters)
         if customers.quarantined or follow_ups.quarantined:

@@ -37,7 +37,7 @@ from sync.master import (
     SYNC_LOG_HEADERS,
     TRACKING_HEADERS,
 )
-from sync.model import Agent, Conflict, Customer, SyncRun, Tracking, utcnow
+from sync.model import Agent, Conflict, Customer, SyncRun, Tracking
 from sync.sheets import Backend, XlsxBackend
 
 MASTER_LAYOUT = {
@@ -170,11 +170,9 @@ def sync_once(
     if engine.dialect.name == "postgresql":
         lease = PgAdvisoryLease(engine, namespace_for(engine), fair_share=False)
         try:
-            report = Cycle(config, engine, backend, progress, lease=lease).run()
+            return Cycle(config, engine, backend, progress, lease=lease).run()
         finally:
             lease.dispose()
-        note_failing_since(engine, [a.key for a in config.agents])
-        return report
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     lock = SqliteWorkerLock(Path(database)) if database not in (None, "", ":memory:") else None
     if lock is not None:
@@ -187,27 +185,10 @@ def sync_once(
                 "sync by hand",
             ) from None
     try:
-        report = Cycle(config, engine, backend, progress, alone=lock is not None).run()
+        return Cycle(config, engine, backend, progress, alone=lock is not None).run()
     finally:
         if lock is not None:
             lock.release()
-    note_failing_since(engine, [a.key for a in config.agents])
-    return report
-
-
-def note_failing_since(engine: Engine, keys: list[str]) -> None:
-    """Keep ``failing_since`` of these agents: set at a first failure, cleared when synced.
-
-    The worker keeps it for the sources it attempts (with its flags); a cycle run by
-    `sheetsync sync` keeps it here, so that `health` can say since when a source fails.
-    """
-    now = utcnow()
-    with transaction(session_factory(engine)) as s:
-        for agent in s.execute(select(Agent).where(Agent.key.in_(keys))).scalars():
-            if agent.failures_in_a_row > 0 and agent.failing_since is None:
-                agent.failing_since = now
-            elif agent.failures_in_a_row == 0 and agent.failing_since is not None:
-                agent.failing_since = None
 
 
 @dataclass
