@@ -12,7 +12,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,12 +21,20 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
-from sync import logs, service
+from sync import DEFAULT_CONFIG, logs
 from sync.admin import cli as admin_cli
-from sync.config import DEFAULT_CONFIG, Config, load_config
-from sync.cycle import SUMMARY_COUNTS
 from sync.errors import SyncError
+from sync.lazy import lazy_module
 from sync.logs import first_database_error, safe_error
+
+if TYPE_CHECKING:
+    from sync import config as config_module
+    from sync import cycle, service
+    from sync.config import Config
+else:  # loaded when a command runs, so that `sheetsync --help` starts quickly
+    config_module = lazy_module("sync.config")
+    cycle = lazy_module("sync.cycle")
+    service = lazy_module("sync.service")
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 PROBLEMS_SHOWN = 20
@@ -52,7 +60,7 @@ class State:
     config_path: Path = Path(DEFAULT_CONFIG)
 
     def config(self) -> Config:
-        config = load_config(self.config_path)
+        config = config_module.load_config(self.config_path)
         for warning in config.warnings():
             err.print(
                 f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True
@@ -151,7 +159,7 @@ def _run_with_progress(config: Config, job: Any, quiet: bool) -> Any:
 def _print_report(report: Any) -> None:
     data = report.as_dict()
     table = Table(title="sync cycle", show_header=False)
-    for key in SUMMARY_COUNTS:
+    for key in cycle.SUMMARY_COUNTS:
         table.add_row(key.replace("_", " "), str(data[key]))
     out.print(table)
     for key, message in report.failures.items():

@@ -20,8 +20,6 @@ from pydantic_core import PydanticCustomError
 from sync.errors import ConfigError
 from sync.fields import FIELDS_BY_KEY, FOLLOW_UP_FIELDS_BY_KEY
 
-DEFAULT_CONFIG = "sheetsync.toml"
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

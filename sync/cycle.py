@@ -205,6 +205,11 @@ class Cycle:
         agents = sorted(self.config.agents, key=lambda a: a.key)
         with transaction(self.sessions) as s:
             self._ensure_agents(s, agents)
+        # One Drive request tells which spreadsheets changed (Google); an idle cycle then
+        # makes no other request.
+        self.backend.prefetch_fingerprints(
+            [*(self.config.agent_source(a) for a in agents), self.config.master_source()]
+        )
         if self.lease is None:
             return self._run(agents, report, master=True)
         try:

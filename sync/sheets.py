@@ -89,6 +89,14 @@ class Backend(Protocol):
 
     name: str
 
+    def prefetch_fingerprints(self, sources: Sequence[str]) -> None:
+        """Learn the fingerprints of many sources at once, before a cycle asks for each.
+
+        Google answers one Drive ``changes.list`` for every spreadsheet; local backends
+        have nothing to gain and do nothing.
+        """
+        ...
+
     def fingerprint(self, source: str) -> str | None:
         """A cheap change hint for the whole source, without reading cells.
 
@@ -511,6 +519,9 @@ class MemoryBackend:
         del self.sources[source][tab]
         self._bump(source)
 
+    def prefetch_fingerprints(self, sources: Sequence[str]) -> None:
+        """Nothing to prefetch: a fingerprint is a counter in memory."""
+
     def fingerprint(self, source: str) -> str | None:
         self.calls["fingerprint"] += 1
         if source not in self.sources:
@@ -916,6 +927,9 @@ class XlsxBackend:
         return out
 
     # -- the protocol -------------------------------------------------------------------------
+
+    def prefetch_fingerprints(self, sources: Sequence[str]) -> None:
+        """Nothing to prefetch: a fingerprint reads the file, which is as cheap."""
 
     def fingerprint(self, source: str) -> str | None:
         """``<size>:<sha256[:16]>`` of the file's bytes (a copy keeps it); None when missing."""

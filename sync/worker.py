@@ -127,6 +127,9 @@ class ObservedBackend:
     def _key(self, source: str) -> str:
         return self.names.get(source, source)
 
+    def prefetch_fingerprints(self, sources: Sequence[str]) -> None:
+        self.inner.prefetch_fingerprints(sources)
+
     def fingerprint(self, source: str) -> str | None:
         return self.inner.fingerprint(source)
 

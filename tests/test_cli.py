@@ -233,3 +233,21 @@ def _rows(book: Path, tab: str = "Customers") -> list[dict[str, object]]:
     return [
         dict(zip(header, (c.value for c in row), strict=False)) for row in ws.iter_rows(min_row=2)
     ]
+
+
+def test_help_does_not_load_the_database_and_spreadsheet_stacks():
+    """`sheetsync --help` imports what it shows, not what commands run (a start in about the
+    time of importing SQLAlchemy: bench figures in the README)."""
+    probe = (
+        "import sys, contextlib, io\n"
+        "from sync import cli\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    cli.app(['--help'], prog_name='sheetsync')\n"
+        "heavy = ['openpyxl', 'python_calamine', 'gspread', 'matplotlib', 'alembic',\n"
+        "         'sqlalchemy.orm', 'pydantic', 'phonenumbers']\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr

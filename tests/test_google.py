@@ -709,27 +709,20 @@ def test_formula_like_text_arrives_as_text_in_the_master_and_never_in_another_ag
 # ---------------------------------------------------------------------------------------------
 
 
-def _counted(emu: Emulator, world: World, prefetch: bool) -> dict[str, int]:
+def _counted(emu: Emulator, world: World) -> dict[str, int]:
     emu.reset_counts()
-    if prefetch:
-        world.backend.prefetch_fingerprints(
-            [world.source("ali"), world.source("sara"), world.master]
-        )
     world.cycle()
     return dict(emu.counts)
 
 
-@pytest.mark.parametrize("prefetch", [False, True], ids=["files.get", "changes.list"])
-def test_request_counts_of_cold_idle_and_edit_cycles(
-    world: World, emu: Emulator, prefetch: bool
-) -> None:
+def test_request_counts_of_cold_idle_and_edit_cycles(world: World, emu: Emulator) -> None:
     world.type_rows("ali", [AHMED_ALI, FATIMA])
     world.type_rows("sara", [AHMED_SARA])
-    cold = _counted(emu, world, prefetch)
-    idle = _counted(emu, world, prefetch)
+    cold = _counted(emu, world)
+    idle = _counted(emu, world)
     world.edit("ali", {"Name": "Fatima Ali"}, {"Status": "Negotiating"})
-    edit = _counted(emu, world, prefetch)
-    again = _counted(emu, world, prefetch)
+    edit = _counted(emu, world)
+    again = _counted(emu, world)
     print(f"\ncold {cold}\nidle {idle}\nedit {edit}\nidle {again}")
 
     def sheets(counts: dict[str, int]) -> dict[str, int]:
@@ -737,9 +730,9 @@ def test_request_counts_of_cold_idle_and_edit_cycles(
 
     # cold: 3 spreadsheets changed; each is read once and written once, re-validated once
     assert sheets(cold) == {"sheets.values.batchGet": 6, "sheets.values.batchUpdate": 3}
-    # idle: no Sheets request at all; Drive tells nothing changed
+    # idle: no Sheets request at all; one Drive changes.list tells nothing changed
     assert sheets(idle) == sheets(again) == {}
-    assert idle == ({"drive.changes.list": 1} if prefetch else {"drive.files.get": 4})
+    assert idle == again == {"drive.changes.list": 1}
     # edit: Ali's sheet read once (nothing to write back to it); the master read, re-validated
     # and written once
     assert sheets(edit) == {"sheets.values.batchGet": 3, "sheets.values.batchUpdate": 1}
@@ -754,9 +747,9 @@ def test_without_revalidation_a_changed_spreadsheet_costs_one_read(
     world = google_world(engine, emu, fake, revalidate=False)
     world.type_rows("ali", [AHMED_ALI, FATIMA])
     world.type_rows("sara", [AHMED_SARA])
-    cold = _counted(emu, world, False)
+    cold = _counted(emu, world)
     world.edit("ali", {"Name": "Fatima Ali"}, {"Status": "Negotiating"})
-    edit = _counted(emu, world, False)
+    edit = _counted(emu, world)
     assert cold["sheets.values.batchGet"] == 3 and cold["sheets.values.batchUpdate"] == 3
     assert edit["sheets.values.batchGet"] == 2 and edit["sheets.values.batchUpdate"] == 1
 

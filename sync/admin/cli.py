@@ -11,18 +11,25 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from sync import reports, service
-from sync.admin import commands
-from sync.admin.core import AdminError
-from sync.admin.resolve import Decision, parse_resolution
-from sync.config import Config
-from sync.db import session_factory
+from sync.lazy import lazy_module
+
+if TYPE_CHECKING:
+    from sync import db, reports, service
+    from sync.admin import commands, core, resolve
+    from sync.config import Config
+else:  # loaded when a command runs, so that `sheetsync --help` starts quickly
+    db = lazy_module("sync.db")
+    reports = lazy_module("sync.reports")
+    service = lazy_module("sync.service")
+    commands = lazy_module("sync.admin.commands")
+    core = lazy_module("sync.admin.core")
+    resolve = lazy_module("sync.admin.resolve")
 
 
 def register(app: typer.Typer, config: Callable[[], Config], out: Console) -> None:
@@ -62,7 +69,7 @@ def register(app: typer.Typer, config: Callable[[], Config], out: Console) -> No
         if ctx.invoked_subcommand is not None:
             return
         cfg = config()
-        with session_factory(service.open_database(cfg))() as s:
+        with db.session_factory(service.open_database(cfg))() as s:
             items = service.open_conflicts(s, kind)
         if as_json:
             out.print_json(json.dumps(items))
@@ -110,19 +117,21 @@ def register(app: typer.Typer, config: Callable[[], Config], out: Console) -> No
         chosen = [
             d
             for d, on in (
-                (Decision("keep", None, "keep"), keep),
-                (Decision("accept", None, "accept"), accept),
-                (Decision("value", value, f"value: {value}"), value is not None),
+                (resolve.Decision("keep", None, "keep"), keep),
+                (resolve.Decision("accept", None, "accept"), accept),
+                (resolve.Decision("value", value, f"value: {value}"), value is not None),
                 (
-                    parse_resolution(f"merge into {merge_into}") if merge_into else Decision(""),
+                    resolve.parse_resolution(f"merge into {merge_into}")
+                    if merge_into
+                    else resolve.Decision(""),
                     merge_into is not None,
                 ),
-                (Decision("dismiss", None, "dismiss"), dismiss),
+                (resolve.Decision("dismiss", None, "dismiss"), dismiss),
             )
             if on
         ]
         if len(chosen) != 1:
-            raise AdminError(
+            raise core.AdminError(
                 "give exactly one of --keep, --accept, --value V, --merge-into CUS-…, --dismiss"
             )
         out.print(commands.resolve_conflict(config(), _engine(config), conflict, chosen[0]))
