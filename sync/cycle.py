@@ -467,18 +467,19 @@ class Cycle:
         with transaction(self.sessions) as s:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
             marker = marks.marker(agent.id)
+            dirty: set[int] | None = None  # the customers whose rows may have changed; None: all
             if planned is None:
                 versions = self._versions(s, source, tuple(AGENT_TABS))
-                if (
-                    len(versions) == len(AGENT_TABS)
-                    and all(v is not None for v, _ in versions.values())
-                    and not marks.changed(s, agent.id, versions[CUSTOMERS_TAB][1])
+                if len(versions) == len(AGENT_TABS) and all(
+                    v is not None for v, _ in versions.values()
                 ):
-                    return  # nothing the view is made of changed since it was written
+                    dirty = marks.dirty_customers(s, agent.id, versions[CUSTOMERS_TAB][1])
+                    if dirty is not None and not dirty:
+                        return  # nothing the view is made of changed since it was written
         with transaction(self.sessions) as s:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
-            view = self._agent_rows(s, agent)
-            follow_ups = self._agent_follow_ups(s, agent)
+            view = self._agent_rows(s, agent, dirty)
+            follow_ups = self._agent_follow_ups(s, agent, dirty)
             states = self._states(s, source, tuple(AGENT_TABS))
         if planned is None:
             if not self._view_moved(view, follow_ups, states):
@@ -540,14 +541,29 @@ class Cycle:
                     state.snapshot = new_snapshot
                     state.synced_at = utcnow()
 
-    def _agent_rows(self, s: Session, agent: Agent) -> dict[str, AgentRow]:
+    def _agent_rows(
+        self, s: Session, agent: Agent, only: set[int] | None = None
+    ) -> dict[str, AgentRow]:
         """Everything this agent may see, per customer number — nothing of other agents'
-        tracking except their name and since-date."""
-        mine = s.execute(
+        tracking except their name and since-date.
+
+        Args:
+            only: these customers' rows alone (the ones a change dirtied); None: all.
+        """
+        query = (
             select(Tracking, Customer)
             .join(Customer, Customer.id == Tracking.customer_id)
             .where(Tracking.agent_id == agent.id, Tracking.active.is_(True))
-        ).all()
+        )
+        mine = (
+            s.execute(query).all()
+            if only is None
+            else [
+                row
+                for chunk in _chunks(sorted(only))
+                for row in s.execute(query.where(Tracking.customer_id.in_(chunk))).all()
+            ]
+        )
         ids = [c.id for _, c in mine]
         co: dict[int, list[CoTracker]] = defaultdict(list)
         for i in range(0, len(ids), 500):
@@ -596,15 +612,26 @@ class Cycle:
             )
         return rows
 
-    def _agent_follow_ups(self, s: Session, agent: Agent) -> dict[str, dict[str, object]]:
-        found = s.execute(
+    def _agent_follow_ups(
+        self, s: Session, agent: Agent, only: set[int] | None = None
+    ) -> dict[str, dict[str, object]]:
+        query = (
             select(FollowUp, Customer)
             .join(Tracking, Tracking.id == FollowUp.tracking_id)
             .join(Customer, Customer.id == Tracking.customer_id)
             .where(
                 Tracking.agent_id == agent.id, Tracking.active.is_(True), FollowUp.active.is_(True)
             )
-        ).all()
+        )
+        found = (
+            s.execute(query).all()
+            if only is None
+            else [
+                row
+                for chunk in _chunks(sorted(only))
+                for row in s.execute(query.where(Tracking.customer_id.in_(chunk))).all()
+            ]
+        )
         return {
             f.number: {
                 "follow_up_number": f.number,
@@ -895,6 +922,10 @@ class Cycle:
                     state.snapshot = snap
                     state.synced_at = utcnow()
         return written
+
+
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def _threshold(state: SheetState | None, threshold: float) -> float:

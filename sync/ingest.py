@@ -132,6 +132,8 @@ class Ingest:
         self.detected: set[str] = set()
         self.touched_customers: set[int] = set()
         self._conflicts: dict[str, Conflict | None] | None = None
+        # new tracking (by object id) -> the fields its row typed, audited after the insert
+        self._new_fields: dict[int, tuple[dict[str, str], dict[str, str]]] = {}
 
     def _conflict(self, key: str) -> Conflict | None:
         """The conflict with this key: this agent's are loaded once, others asked for."""
@@ -361,13 +363,17 @@ class Ingest:
             for _, customer in bound
             if customer.id not in trackings or not trackings[customer.id].active
         }
-        trackings.update(self._attach_trackings(list(attach.values()), trackings))
+        attached, fresh = self._attach_trackings(list(attach.values()), trackings)
+        trackings.update(attached)
         for row, customer in bound:
             tracking = trackings[customer.id]
             plan.bound[row.index] = customer.number
             base_row = base.get(customer.number)
             self._merge_shared(plan, row, customer, base_row)
             self._merge_private(plan, row, tracking, base_row)
+        # New trackings are inserted with the fields their rows typed, in one flush
+        # (never inserted, then updated): their audit events follow, with their ids.
+        self._insert_trackings(fresh)
 
         if plan.quarantined is None:
             for number in removed:
@@ -466,10 +472,14 @@ class Ingest:
 
     def _attach_trackings(
         self, customers: list[Customer], existing: dict[int, Tracking]
-    ) -> dict[int, Tracking]:
+    ) -> tuple[dict[int, Tracking], list[tuple[Customer, Tracking]]]:
         """The seed's "Add my tracking": rows whose phone exists get this agent's tracking.
 
-        An archived tracking of this agent comes back; the others are inserted in one flush.
+        An archived tracking of this agent comes back; the others are new, not yet inserted
+        (:meth:`_insert_trackings` does, once their rows' fields are merged into them).
+
+        Returns:
+            customer id -> tracking, and the new trackings with their customers.
         """
         attached: dict[int, Tracking] = {}
         fresh: list[tuple[Customer, Tracking]] = []
@@ -493,9 +503,14 @@ class Ingest:
                 )
                 fresh.append((customer, tracking))
                 attached[customer.id] = tracking
-        if fresh:
+        return attached, fresh
+
+    def _insert_trackings(self, fresh: list[tuple[Customer, Tracking]]) -> None:
+        if not fresh:
+            return
+        with self.s.no_autoflush:
             self.s.add_all([t for _, t in fresh])
-            self.s.flush()
+        self.s.flush()
         for customer, tracking in fresh:
             self.counters.trackings_added += 1
             self.audit(
@@ -506,7 +521,10 @@ class Ingest:
                 None,
                 {"agent": self.agent.key, "customer": customer.number},
             )
-        return attached
+            before, after = self._new_fields.pop(id(tracking), ({}, {}))
+            if after:
+                self.counters.trackings_updated += 1
+                self.audit("update_tracking", "tracking", tracking.id, customer.id, before, after)
 
     def _merge_shared(
         self, plan: TabPlan, row: ParsedRow, customer: Customer, base_row: dict[str, str] | None
@@ -597,6 +615,9 @@ class Ingest:
             if "status" in after:
                 self._status_changed(tracking)
             tracking.last_update = utcnow()
+            if tracking.id is None:  # a new tracking: audited once it is inserted
+                self._new_fields[id(tracking)] = (before, after)
+                return
             self.counters.trackings_updated += 1
             self.audit(
                 "update_tracking", "tracking", tracking.id, tracking.customer_id, before, after

@@ -22,6 +22,9 @@ from sqlalchemy.orm import Session
 
 from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, SyncRun, Tracking
 
+DIRTY_LIMIT = 2000
+"""Past this many changed customers, an agent's whole view is rendered at once."""
+
 
 @dataclass
 class AgentMarks:
@@ -82,14 +85,20 @@ class AgentMarks:
 
     def changed(self, s: Session, agent_id: int, stored: str | None) -> bool:
         """Whether the agent's view may differ from the one written under ``stored``."""
+        return self.dirty_customers(s, agent_id, stored) != set()
+
+    def dirty_customers(self, s: Session, agent_id: int, stored: str | None) -> set[int] | None:
+        """The customers whose rows in the agent's view may differ from the ones written
+        under ``stored``: an empty set when none, None when any may (re-render them all).
+        """
         if not stored or ":" not in stored:
-            return True
+            return None
         audit, _, digest = stored.partition(":")
         if digest != self.digests.get(agent_id, "") or not audit.isdigit():
-            return True
+            return None
         since = int(audit)
         if since >= self.audit_id:
-            return False
+            return set()
         # An event that names no customer could concern anyone.
         anonymous = s.execute(
             select(AuditEvent.id)
@@ -97,14 +106,19 @@ class AgentMarks:
             .limit(1)
         ).first()
         if anonymous is not None:
-            return True
-        mine = s.execute(
-            select(AuditEvent.id)
-            .join(Tracking, Tracking.customer_id == AuditEvent.customer_id)
-            .where(AuditEvent.id > since, Tracking.agent_id == agent_id)
-            .limit(1)
-        ).first()
-        return mine is not None
+            return None
+        dirty: set[int] = {
+            customer_id
+            for customer_id in s.execute(
+                select(AuditEvent.customer_id)
+                .distinct()
+                .join(Tracking, Tracking.customer_id == AuditEvent.customer_id)
+                .where(AuditEvent.id > since, Tracking.agent_id == agent_id)
+                .limit(DIRTY_LIMIT + 1)
+            ).scalars()
+            if customer_id is not None
+        }
+        return None if len(dirty) > DIRTY_LIMIT else dirty
 
 
 def database_marker(s: Session, exclude_run: int | None, *, runs: bool = False) -> str:
