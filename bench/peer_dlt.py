@@ -227,14 +227,23 @@ def dlt_child(spec_path: str) -> None:
     import duckdb
 
     rows: Counter[str] = Counter()
+    auto_headers = []  # tabs whose headers dlt could not use: named col_1..., header row as data
     with duckdb.connect(spec["duckdb"], read_only=True) as con:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
-            "where table_schema like 'agent_%' and table_name not like '_dlt%'"
+            "where table_schema like 'agent_%' and table_schema not like '%_staging' "
+            "and table_name not like '_dlt%'"
         ).fetchall()
         for schema, table in tables:
             (n,) = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone() or (0,)
             rows[table] += int(n)
+            (auto,) = con.execute(
+                "select count(*) from information_schema.columns where table_schema = ? "
+                "and table_name = ? and column_name = 'col_1'",
+                [schema, table],
+            ).fetchone() or (0,)
+            if auto:
+                auto_headers.append(f"{schema}.{table}")
     print(
         json.dumps(
             {
@@ -244,6 +253,7 @@ def dlt_child(spec_path: str) -> None:
                 "peak_rss_mb": peak,
                 "loads": loads,
                 "rows": dict(sorted(rows.items())),
+                "auto_header_tables": sorted(auto_headers),
                 "duckdb_mb": round(Path(spec["duckdb"]).stat().st_size / 2**20, 1),
                 "start_cpu_s": round(start_cpu, 2),
                 "key_cpu_s": round(c_import - start_cpu, 2),
@@ -375,6 +385,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 },
                 "loads": figures["loads"],
                 "rows": figures["rows"],
+                "auto_header_tables": figures["auto_header_tables"],
                 "duckdb_mb": figures["duckdb_mb"],
             },
         )
@@ -433,6 +444,12 @@ def main() -> None:
         f"importing dlt; by part {d['child_cpu_s']}), {d['loads']} loads, "
         f"rows {d['rows']}, duckdb {d['duckdb_mb']} MB"
     )
+    if d["auto_header_tables"]:
+        print(
+            f"dlt could not use the headers of {len(d['auto_header_tables'])} tabs (names not "
+            f"unique once normalized): columns col_1..., header row loaded as data: "
+            + ", ".join(d["auto_header_tables"])
+        )
     print(
         f"CPU ratio, sheetsync cold cycle / dlt full load (same run): "
         f"{out['cpu_ratio_cold_vs_dlt']}"
