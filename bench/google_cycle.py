@@ -106,6 +106,51 @@ def seed(gc: Any, title: str, tabs: dict[str, list[list[Any]]]) -> str:
     return str(sh.id)
 
 
+def seed_agents(gc: Any, data: Any) -> tuple[list[dict[str, str]], str]:
+    """One spreadsheet per agent of ``data`` (Customers and Follow-ups tabs) and an empty
+    master; returns the config's agent entries and the master's id."""
+    agents = []
+    for agent in data.agents:
+        sid = seed(
+            gc,
+            f"{agent.name} customers",
+            {"Customers": agent.customers, "Follow-ups": agent.follow_ups},
+        )
+        agents.append(
+            {
+                "key": agent.key,
+                "name": agent.name,
+                "email": f"{agent.key}@company.com",
+                "spreadsheet": sid,
+            }
+        )
+    return agents, str(gc.create("sheetsync master").id)
+
+
+def bench_config(
+    work: Path, url: str, agents: list[dict[str, str]], master: str, *, revalidate: bool
+) -> Any:
+    """The Google-backend config of the benchmark: SQLite in ``work``, the emulator at
+    ``url``, the limiter far above Google's quota."""
+    return config_from_dict(
+        {
+            "database": {"url": f"sqlite:///{work / 'bench.db'}"},
+            "sync": {"backend": "google"},
+            "google": {
+                "endpoint": url,
+                "service_account_email": OWNER,
+                "read_per_minute": 1_000_000,
+                "write_per_minute": 1_000_000,
+                "timeout": 600,
+                "revalidate": revalidate,
+            },
+            "master": {"spreadsheet": master},
+            "agents": agents,
+        },
+        base_dir=work,
+    )
+
+
 def edit_sheets(gc: Any, config: Any, agents: int, rows: int, rng: random.Random) -> int:
     """Change Status and Notes of ``rows`` rows in ``agents`` agents' Customers tabs."""
     index = header_index(CUSTOMER_FIELDS)
@@ -141,41 +186,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         gc = gspread_client(url, timeout=600)
         start = time.perf_counter()
-        agents = []
-        for agent in data.agents:
-            sid = seed(
-                gc,
-                f"{agent.name} customers",
-                {"Customers": agent.customers, "Follow-ups": agent.follow_ups},
-            )
-            agents.append(
-                {
-                    "key": agent.key,
-                    "name": agent.name,
-                    "email": f"{agent.key}@company.com",
-                    "spreadsheet": sid,
-                }
-            )
-        master = str(gc.create("sheetsync master").id)
+        agents, master = seed_agents(gc, data)
         out["seed_s"] = round(time.perf_counter() - start, 1)
         say(f"seeded {len(agents)} spreadsheets in {out['seed_s']} s")
-        config = config_from_dict(
-            {
-                "database": {"url": f"sqlite:///{work / 'bench.db'}"},
-                "sync": {"backend": "google"},
-                "google": {
-                    "endpoint": url,
-                    "service_account_email": OWNER,
-                    "read_per_minute": 1_000_000,
-                    "write_per_minute": 1_000_000,
-                    "timeout": 600,
-                    "revalidate": not args.no_revalidate,
-                },
-                "master": {"spreadsheet": master},
-                "agents": agents,
-            },
-            base_dir=work,
-        )
+        config = bench_config(work, url, agents, master, revalidate=not args.no_revalidate)
         engine = make_engine(config.database_url())
         upgrade_schema(engine)
         backend = service.make_backend(config)

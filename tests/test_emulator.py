@@ -333,6 +333,48 @@ def test_validation_protection_and_number_formats(emu: Emulator, gc: Any) -> Non
     assert rule["condition"]["type"] == "ONE_OF_LIST"
 
 
+def test_the_reads_of_dlts_google_sheets_source(emu: Emulator, gc: Any) -> None:
+    """What bench/peer_dlt.py's peer (dlt's google_sheets verified source) asks, in its
+    order: the tabs, every tab's values (typed, dates as serial numbers), then the first
+    two rows of each range with grid data, the ranges named without quotes."""
+    sh = gc.create("dlt reads")
+    _post(
+        gc,
+        f"{SHEETS}/{sh.id}:batchUpdate",
+        {"requests": [{"addSheet": {"properties": {"title": "Follow-ups"}}}]},
+    )
+    sh.values_batch_update(
+        {
+            "valueInputOption": "USER_ENTERED",
+            "data": [
+                {"range": "Sheet1!A1", "values": [["Name", "Phone"], ["Amal", 1001234567]]},
+                {"range": "'Follow-ups'!A1", "values": [["Phone", "Date"], ["x", "2025-10-02"]]},
+            ],
+        }
+    )
+    meta = _get(gc, f"{SHEETS}/{sh.id}")
+    assert [t["properties"]["title"] for t in meta["sheets"]] == ["Sheet1", "Follow-ups"]
+    assert "namedRanges" not in meta
+    url = f"{SHEETS}/{sh.id}/values:batchGet"
+    params = {
+        "ranges": ["Sheet1", "Follow-ups"],
+        "valueRenderOption": "UNFORMATTED_VALUE",
+        "dateTimeRenderOption": "SERIAL_NUMBER",
+    }
+    got = dict(gc.http_client.request("get", url, params=params).json())
+    assert [r["range"] for r in got["valueRanges"]] == ["Sheet1!A1:Z1000", "'Follow-ups'!A1:Z1000"]
+    assert got["valueRanges"][0]["values"] == [["Name", "Phone"], ["Amal", 1001234567]]
+    assert got["valueRanges"][1]["values"][1] == ["x", 45932]
+    params = {"ranges": ["Sheet1!A1:B2", "Follow-ups!A1:B2"], "includeGridData": "true"}
+    grid = dict(gc.http_client.request("get", f"{SHEETS}/{sh.id}", params=params).json())
+    header = grid["sheets"][0]["data"][0]["rowData"][0]["values"]
+    assert [c["formattedValue"] for c in header] == ["Name", "Phone"]
+    assert header[0]["effectiveValue"] == {"stringValue": "Name"}
+    date = grid["sheets"][1]["data"][0]["rowData"][1]["values"][1]
+    assert date["effectiveValue"] == {"numberValue": 45932}
+    assert date["effectiveFormat"]["numberFormat"]["type"] == "DATE"
+
+
 def test_drive_version_modified_time_and_changes(emu: Emulator, gc: Any) -> None:
     sh = gc.create("versions")
     start = _get(gc, f"{DRIVE}/changes/startPageToken")["startPageToken"]
