@@ -430,6 +430,7 @@ class Cycle:
                 for tab, plan in ((CUSTOMERS_TAB, customers), (FOLLOW_UPS_TAB, follow_ups))
                 if plan.tab in snapshot.tabs or plan.quarantined == "missing_tab"
             )
+            ingest.write_audit()
             agent.failures_in_a_row = 0
             agent.last_error = None
             agent.failing_since = None
