@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from sync import commission
 from sync.admin.core import Admin
 from sync.admin.from_master import apply_master
-from sync.cells import SourceSnapshot
+from sync.cells import Grid, SourceSnapshot
 from sync.config import AgentConfig, Config
 from sync.db import session_factory, transaction
 from sync.dedupe import format_phone, value_text
@@ -866,6 +866,8 @@ class Cycle:
             states = self._states(s, source, MASTER_TABS)
         conflicts_state = states.get("Conflicts")
         stored = dict((conflicts_state.snapshot or {}) if conflicts_state else {})
+        grids: dict[str, Grid] = {}
+        digests: dict[str, str] = {}
         if read is None:
             grids, warnings = render_master(
                 data, stored.get("resolutions", {}), stored.get("errors", {})
@@ -888,11 +890,23 @@ class Cycle:
         open_ids = {f"C{k.id}" for k in data.conflicts}
         resolutions = {cid: text for cid, text in typed.items() if cid in open_ids}
         errors = {cid: why for cid, why in errors.items() if resolutions.get(cid)}
-        grids, warnings = render_master(data, resolutions, errors)
+        if not grids or (resolutions, errors) != (
+            stored.get("resolutions", {}),
+            stored.get("errors", {}),
+        ):
+            grids, warnings = render_master(data, resolutions, errors)
+            digests = {tab: _digest(grid) for tab, grid in grids.items()}
         bases = master_bases(data)
         report.warnings += warnings
         writes = []
         for tab, grid in grids.items():
+            state = states.get(tab)
+            if (
+                state is not None
+                and state.version == snapshot.version
+                and (state.snapshot or {}).get("digest") == digests[tab]
+            ):
+                continue  # the tab is as written, and what it should show did not change
             writes += plan_grid_writes(tab, snapshot.tabs.get(tab, []), grid)
         version = snapshot.version
         exact = True
@@ -906,11 +920,11 @@ class Cycle:
             exact = not result.skipped and not result.concurrent
         with transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
-            for tab, grid in grids.items():
+            for tab in grids:
                 state = states.get(tab) or SheetState(source=source, tab=tab, snapshot={})
                 if state.id is None:
                     s.add(state)
-                snap: dict[str, Any] = {"digest": _digest(grid), **bases.get(tab, {})}
+                snap: dict[str, Any] = {"digest": digests[tab], **bases.get(tab, {})}
                 if tab == "Conflicts":
                     snap["resolutions"] = resolutions
                     if errors:
