@@ -25,14 +25,15 @@ from sqlalchemy.orm import Session
 from sync import commission
 from sync.admin.core import Admin
 from sync.admin.from_master import apply_master
-from sync.cells import Grid, SourceSnapshot
+from sync.cells import CellWrite, Grid, SourceSnapshot, cell_text
 from sync.config import AgentConfig, Config
 from sync.db import session_factory, transaction
 from sync.dedupe import format_phone, value_text
-from sync.errors import SourceError
+from sync.errors import LayoutError, SourceError
 from sync.fields import (
     AGENT_KEYS,
     AGENT_TABS,
+    CUSTOMER_FIELDS,
     CUSTOMERS_TAB,
     FIELDS_BY_KEY,
     FOLLOW_UP_FIELDS_BY_KEY,
@@ -59,7 +60,7 @@ from sync.model import (
     Tracking,
     utcnow,
 )
-from sync.rows import ParseOptions
+from sync.rows import ParsedRow, ParseOptions, find_header, parse_rows
 from sync.sheets import Backend
 from sync.views import (
     AgentRow,
@@ -482,6 +483,7 @@ class Cycle:
             view = self._agent_rows(s, agent, dirty)
             follow_ups = self._agent_follow_ups(s, agent, dirty)
             states = self._states(s, source, tuple(AGENT_TABS))
+        patched: tuple[SourceSnapshot, list[CellWrite], dict[str, Any]] | None = None
         if planned is None:
             if not self._view_moved(view, follow_ups, states):
                 with transaction(self.sessions) as s:
@@ -489,23 +491,31 @@ class Cycle:
                     if customers is not None and customers.version is not None:
                         customers.marker = marker
                 return
-            planned = self._ingest(agent_cfg, run_id, report, set())
-            with transaction(self.sessions) as s:
-                agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
-                view = self._agent_rows(s, agent)
-                follow_ups = self._agent_follow_ups(s, agent)
-        snapshot, plan = planned
-        writes, new_rows = [], {}
-        if plan.customers.header is not None:
-            w, new_rows[CUSTOMERS_TAB] = self._plan_customers(
-                plan.customers, view, states.get(CUSTOMERS_TAB)
-            )
-            writes += w
-        if plan.follow_ups.header is not None:
-            w, new_rows[FOLLOW_UPS_TAB] = self._plan_follow_ups(
-                plan.follow_ups, follow_ups, states.get(FOLLOW_UPS_TAB)
-            )
-            writes += w
+            if dirty is not None:
+                patched = self._plan_dirty_rows(source, view, follow_ups, states, report)
+            if patched is None:
+                planned = self._ingest(agent_cfg, run_id, report, set())
+                with transaction(self.sessions) as s:
+                    agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
+                    view = self._agent_rows(s, agent)
+                    follow_ups = self._agent_follow_ups(s, agent)
+        writes: list[CellWrite] = []
+        new_rows: dict[str, Any] = {}
+        if patched is not None:
+            snapshot, writes, new_rows = patched
+        else:
+            assert planned is not None
+            snapshot, plan = planned
+            if plan.customers.header is not None:
+                w, new_rows[CUSTOMERS_TAB] = self._plan_customers(
+                    plan.customers, view, states.get(CUSTOMERS_TAB)
+                )
+                writes += w
+            if plan.follow_ups.header is not None:
+                w, new_rows[FOLLOW_UPS_TAB] = self._plan_follow_ups(
+                    plan.follow_ups, follow_ups, states.get(FOLLOW_UPS_TAB)
+                )
+                writes += w
         version = snapshot.version
         exact = True
         if writes:
@@ -665,6 +675,84 @@ class Cycle:
                     return True
         fsnap = (states[FOLLOW_UPS_TAB].snapshot or {}).get("rows", {})
         return bool(set(follow_ups) - set(fsnap))
+
+    def _plan_dirty_rows(
+        self,
+        source: str,
+        view: dict[str, AgentRow],
+        follow_ups: dict[str, dict[str, object]],
+        states: dict[str, SheetState],
+        report: CycleReport,
+    ) -> tuple[SourceSnapshot, list[CellWrite], dict[str, Any]] | None:
+        """The writes for the rows of an unchanged sheet whose customers changed elsewhere.
+
+        The sheet is as sheetsync last wrote it (its version says so), so its Customer #
+        cells bind its rows and its last snapshot holds their notes and the fields left
+        to the agent: no ingest is needed, and only the rows of ``view`` (the dirty
+        customers) are rendered and written.
+
+        Returns:
+            The sheet as read, the writes and the Customers tab's new snapshot; None when
+            the sheet must be ingested first (it changed since, a Customer # is on two
+            rows or on none, a new follow-up is to be appended, the header is gone).
+        """
+        fsnap = (states[FOLLOW_UPS_TAB].snapshot or {}).get("rows", {})
+        if set(follow_ups) - set(fsnap):
+            return None
+        snapshot = self.backend.read(source)
+        report.sources_read += 1
+        if any(states[tab].version != snapshot.version for tab in AGENT_TABS):
+            return None
+        grid = snapshot.tabs.get(CUSTOMERS_TAB)
+        if grid is None:
+            return None
+        try:
+            header = find_header(
+                grid, CUSTOMER_FIELDS, required=("phone",), options=self.options, where=source
+            )
+        except LayoutError:
+            return None
+        snap = states[CUSTOMERS_TAB].snapshot or {}
+        base_rows: dict[str, dict[str, str]] = snap.get("rows", {})
+        notes: dict[str, list[str]] = snap.get("notes", {})
+        leave: dict[str, list[str]] = snap.get("leave", {})
+        titles = header.titles
+        rows: dict[str, ParsedRow] = {}
+        for row in parse_rows(grid, header, CUSTOMER_FIELDS, self.options):
+            number = cell_text(row.raw.get("customer_number"))
+            if number in view:
+                if number in rows:
+                    return None
+                rows[number] = row
+        snap_rows = dict(base_rows)
+        row_plans: list[RowPlan] = []
+        current_text: dict[str, str] = {}
+        for number, agent_row in sorted(view.items()):
+            found = rows.get(number)
+            if found is None:
+                # A row to append (a new tracking), or one still showing another number (a
+                # merge): the whole sheet's binding is needed.
+                return None
+            row = found
+            kept = set(leave.get(number, []))
+            desired = {
+                k: v
+                for k, v in render_agent_row(agent_row, notes.get(number, [])).items()
+                if k not in kept
+            }
+            for key, value in row.values.items():
+                current_text[f"{row.index}:{key}"] = value_text(value)
+            anchor = tuple(
+                (titles[k], row.raw.get(k)) for k in ("phone", "customer_number") if k in titles
+            )
+            row_plans.append(RowPlan(row.index, desired, row.raw, anchor))
+            final = dict(base_rows.get(number, {}))
+            final.update({k: value_text(v) for k, v in desired.items()})
+            snap_rows[number] = final
+        writes = plan_writes(
+            CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, (), current_text
+        )
+        return snapshot, writes, {CUSTOMERS_TAB: {**snap, "rows": snap_rows}}
 
     def _plan_customers(
         self, plan: TabPlan, view: dict[str, AgentRow], state: SheetState | None
