@@ -717,13 +717,21 @@ class Cycle:
         notes: dict[str, list[str]] = snap.get("notes", {})
         leave: dict[str, list[str]] = snap.get("leave", {})
         titles = header.titles
+        column = header.columns.get("customer_number")
+        if column is None:
+            return None
+        # Only the rows showing a dirty customer's number are parsed.
+        wanted = [
+            index
+            for index in range(header.row + 1, len(grid))
+            if column < len(grid[index]) and cell_text(grid[index][column]) in view
+        ]
         rows: dict[str, ParsedRow] = {}
-        for row in parse_rows(grid, header, CUSTOMER_FIELDS, self.options):
+        for row in parse_rows(grid, header, CUSTOMER_FIELDS, self.options, wanted):
             number = cell_text(row.raw.get("customer_number"))
-            if number in view:
-                if number in rows:
-                    return None
-                rows[number] = row
+            if number in rows:
+                return None
+            rows[number] = row
         snap_rows = dict(base_rows)
         row_plans: list[RowPlan] = []
         current_text: dict[str, str] = {}

@@ -13,7 +13,7 @@ import functools
 import math
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
@@ -289,9 +289,13 @@ def _and_join(items: Sequence[str]) -> str:
 
 
 def parse_rows(
-    grid: Grid, header: Header, fields: tuple[Field, ...], options: ParseOptions
+    grid: Grid,
+    header: Header,
+    fields: tuple[Field, ...],
+    options: ParseOptions,
+    only: Iterable[int] | None = None,
 ) -> list[ParsedRow]:
-    """Parse every row below the header.
+    """Parse every row below the header (or the rows ``only`` names).
 
     Fully blank rows are returned too, with ``blank=True``; callers skip them. A
     missing cell (a short row) reads as blank.
@@ -301,6 +305,8 @@ def parse_rows(
         header: the tab's header, from :func:`find_header`.
         fields: the fields the header was found with.
         options: parse options.
+        only: 0-based grid indexes of the rows to parse (those below the header); all
+            when None.
 
     Returns:
         One :class:`ParsedRow` per grid row after the header row, in grid order.
@@ -313,7 +319,12 @@ def parse_rows(
     if strangers:
         raise ValueError(f"header columns not among the fields: {', '.join(strangers)}")
     rows = []
-    for index in range(header.row + 1, len(grid)):
+    indexes = (
+        range(header.row + 1, len(grid))
+        if only is None
+        else sorted(i for i in set(only) if header.row < i < len(grid))
+    )
+    for index in indexes:
         cells = grid[index]
         values: dict[str, object] = {}
         raw: dict[str, CellValue] = {}

@@ -84,7 +84,10 @@ def read_values(data: bytes) -> dict[str, Grid]:
     tabs: dict[str, Grid] = {}
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         for name, rows in sheets:
-            grid = [[_from_calamine(v) for v in row] for row in rows]
+            grid = [
+                [None if v == "" else v if type(v) is str else _from_calamine(v) for v in row]
+                for row in rows
+            ]
             part = parts.get(name)
             if part is not None:
                 xml = archive.read(part)
