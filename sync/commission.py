@@ -107,8 +107,21 @@ def _settle_one(
     return opened
 
 
-def unsettled(session: Session) -> set[int]:
-    """Customers with an active Completed tracking whose commission was never decided."""
+def unsettled(session: Session, rule: str) -> set[int]:
+    """Customers with an active Completed tracking whose commission was never decided.
+
+    A cycle settles the completions it ingests; this finds those a killed cycle left.
+    Completions that wait for an admin are not among them: an open completion race, and
+    under ``split`` every completion (the admin's percentages are the decision). Settling
+    them again every cycle would change nothing and cost an idle cycle most of its time.
+    """
+    if rule == "split":
+        return set()
+    racing = select(Conflict.customer_id).where(
+        Conflict.kind == "completion_race",
+        Conflict.status == "open",
+        Conflict.customer_id.is_not(None),
+    )
     return set(
         session.scalars(
             select(Tracking.customer_id).where(
@@ -116,6 +129,7 @@ def unsettled(session: Session) -> set[int]:
                 Tracking.status == "Completed",
                 Tracking.commission_pct.is_(None),
                 Tracking.completed_at.is_not(None),
+                Tracking.customer_id.not_in(racing),
             )
         )
     )

@@ -253,7 +253,7 @@ class Cycle:
 
         with transaction(self.sessions) as s:
             # Completions a killed cycle ingested but did not settle are settled now.
-            touched |= commission.unsettled(s)
+            touched |= commission.unsettled(s, self.config.sync.commission_rule)
             if touched:
                 report.conflicts_opened += commission.settle(
                     s, self.config.sync.commission_rule, touched, run_id

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from sync import commission, service
 from sync import cycle as cycle_module
-from sync import service
 from sync.cells import cell_text
 from sync.cycle import Cycle
 from sync.dedupe import format_phone
@@ -387,6 +387,8 @@ def test_completions_in_the_same_cycle_open_a_completion_race(world):
     assert len(open_conflicts(world, "completion_race")) == 1
     with world.session() as s:
         assert {t.commission_pct for t in s.execute(select(Tracking)).scalars()} == {None}
+        # waiting for the admin is not "unsettled": idle cycles don't settle it again
+        assert commission.unsettled(s, "first_to_complete") == set()
 
 
 def test_a_tracking_created_elsewhere_is_appended_to_the_agents_sheet(world):
