@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, Select, select, update
 from sqlalchemy.orm import Session
 
 from sync import commission
@@ -566,15 +566,7 @@ class Cycle:
             .join(Customer, Customer.id == Tracking.customer_id)
             .where(Tracking.agent_id == agent.id, Tracking.active.is_(True))
         )
-        mine = (
-            s.execute(query).all()
-            if only is None
-            else [
-                row
-                for chunk in _chunks(sorted(only))
-                for row in s.execute(query.where(Tracking.customer_id.in_(chunk))).all()
-            ]
-        )
+        mine = _of_customers(s, query, only)
         ids = [c.id for _, c in mine]
         co: dict[int, list[CoTracker]] = defaultdict(list)
         for i in range(0, len(ids), 500):
@@ -634,15 +626,7 @@ class Cycle:
                 Tracking.agent_id == agent.id, Tracking.active.is_(True), FollowUp.active.is_(True)
             )
         )
-        found = (
-            s.execute(query).all()
-            if only is None
-            else [
-                row
-                for chunk in _chunks(sorted(only))
-                for row in s.execute(query.where(Tracking.customer_id.in_(chunk))).all()
-            ]
-        )
+        found = _of_customers(s, query, only)
         return {
             f.number: {
                 "follow_up_number": f.number,
@@ -1035,8 +1019,16 @@ class Cycle:
         return written
 
 
-def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
-    return [ids[i : i + size] for i in range(0, len(ids), size)]
+def _of_customers(s: Session, query: Select, only: set[int] | None) -> list[Any]:
+    """The query's rows, limited to the trackings of these customers (None: all of them)."""
+    if only is None:
+        return list(s.execute(query).all())
+    ids = sorted(only)
+    return [
+        row
+        for start in range(0, len(ids), 500)
+        for row in s.execute(query.where(Tracking.customer_id.in_(ids[start : start + 500])))
+    ]
 
 
 def _threshold(state: SheetState | None, threshold: float) -> float:

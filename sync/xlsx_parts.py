@@ -275,27 +275,22 @@ class _Styles:
         )
         if new_formats:
             block = re.search(rb"<numFmts\b[^>]*?(/>|>(.*?)</numFmts>)", xml, re.S)
-            if block is None:
+            if block is None:  # no custom formats yet: the list goes first in the sheet
                 at = re.search(rb"<styleSheet\b[^>]*>", xml)
                 assert at is not None
-                count = len(re.findall(rb"<numFmt\b", new_formats))
-                xml = (
-                    xml[: at.end()]
-                    + f'<numFmts count="{count}">'.encode()
-                    + new_formats
-                    + b"</numFmts>"
-                    + xml[at.end() :]
-                )
+                start = end = at.end()
+                inner = new_formats
             else:
+                start, end = block.start(), block.end()
                 inner = (block.group(2) or b"") + new_formats
-                count = len(re.findall(rb"<numFmt\b", inner))
-                xml = (
-                    xml[: block.start()]
-                    + f'<numFmts count="{count}">'.encode()
-                    + inner
-                    + b"</numFmts>"
-                    + xml[block.end() :]
-                )
+            count = len(re.findall(rb"<numFmt\b", inner))
+            xml = (
+                xml[:start]
+                + f'<numFmts count="{count}">'.encode()
+                + inner
+                + b"</numFmts>"
+                + xml[end:]
+            )
         block = re.search(rb"<cellXfs\b[^>]*>(.*?)</cellXfs>", xml, re.S)
         if block is None:
             raise Unpatchable("styles.xml has no cellXfs")
