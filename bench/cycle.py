@@ -156,8 +156,9 @@ def apply_edits(
     args: argparse.Namespace, config: Any, backend: Any, rng: random.Random
 ) -> dict[str, int]:
     agents = sorted(config.agents, key=lambda a: a.key)
-    chosen = rng.sample(agents, k=max(1, round(0.10 * len(agents))))
-    per_agent = max(1, round(0.01 * args.rows))
+    sheets = args.edit_sheets or max(1, round(0.10 * len(agents)))
+    chosen = rng.sample(agents, k=min(sheets, len(agents)))
+    per_agent = args.edit_rows or max(1, round(0.01 * args.rows))
     stamp = dt.datetime.now().strftime("%H%M%S")
     edited = 0
     for agent in chosen:
@@ -543,6 +544,15 @@ def main(argv: list[str] | None = None) -> int:
         help="fraction of each agent's rows whose phone another agent also typed (default 0.2)",
     )
     p.add_argument("--backend", choices=("xlsx", "memory"), default="xlsx")
+    p.add_argument(
+        "--edit-sheets",
+        type=int,
+        help="workbooks the edit cycle edits (default 10%% of the agents); with --edit-rows, "
+        "the same edit at any team size",
+    )
+    p.add_argument(
+        "--edit-rows", type=int, help="rows edited in each of them (default 1%% of --rows)"
+    )
     p.add_argument(
         "--db", help="database URL (default: a fresh SQLite file in the work dir); must be empty"
     )
