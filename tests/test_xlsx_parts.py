@@ -320,3 +320,47 @@ def _with_calc_chain(data: bytes) -> bytes:
         for name, body in parts.items():
             archive.writestr(name, body)
     return out.getvalue()
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_a_workbook_libreoffice_saved_is_patched_and_reads_back(tmp_path: Path) -> None:
+    """Shared strings, row attributes and namespaces as a spreadsheet program writes them."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Customers"
+    ws.append(["Customer #", "Name", "Phone", "Status", "Next follow-up"])
+    ws.append(["CUS-1", "أحمد", "01001234567", "Prospect", dt.date(2026, 1, 5)])
+    ws.append(["CUS-2", "Sara", "01101234567", "Lost"])
+    wb.save(tmp_path / "typed.xlsx")
+    saved = subprocess.run(
+        [
+            "soffice",
+            "--headless",
+            "--convert-to",
+            "xlsx:Calc MS Excel 2007 XML",
+            "--outdir",
+            str(tmp_path / "saved"),
+            str(tmp_path / "typed.xlsx"),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert saved.returncode == 0, saved.stderr
+    data = (tmp_path / "saved" / "typed.xlsx").read_bytes()
+    patched = patch_cells(
+        data,
+        [
+            ("Customers", 1, 3, "Completed"),
+            ("Customers", 2, 4, dt.date(2026, 2, 1)),
+            ("Customers", 3, 1, "New"),
+        ],
+    )
+    assert read_values(patched)["Customers"] == [
+        ["Customer #", "Name", "Phone", "Status", "Next follow-up"],
+        ["CUS-1", "أحمد", "01001234567", "Completed", dt.date(2026, 1, 5)],
+        ["CUS-2", "Sara", "01101234567", "Lost", dt.date(2026, 2, 1)],
+        [None, "New"],
+    ]
+    reread = openpyxl.load_workbook(io.BytesIO(patched))["Customers"]
+    assert reread["E3"].value == dt.datetime(2026, 2, 1) and reread["E3"].is_date
