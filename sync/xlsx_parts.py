@@ -91,8 +91,11 @@ def read_values(data: bytes) -> dict[str, Grid]:
             part = parts.get(name)
             if part is not None:
                 xml = archive.read(part)
-                if b"<f" in xml or b't="e"' in xml:
-                    _fix_special_cells(grid, xml)
+                if b"<f>" in xml or b"<f " in xml or b't="e"' in xml:
+                    try:
+                        _fix_special_cells(grid, xml)
+                    except Unpatchable as exc:  # a cell reference we do not understand
+                        raise Unreadable(str(exc)) from exc
             tabs[name] = _trim(grid)
     return tabs
 
@@ -121,7 +124,7 @@ def _fix_special_cells(grid: Grid, xml: bytes) -> None:
     """
     for row_match in _ROW.finditer(xml):
         chunk = row_match.group(0)
-        if b"<f" not in chunk and b't="e"' not in chunk:
+        if b"<f>" not in chunk and b"<f " not in chunk and b't="e"' not in chunk:
             continue
         for cell_match in _CELL.finditer(chunk):
             cell = cell_match.group(0)
