@@ -99,3 +99,23 @@ def cell_text(value: CellValue) -> str:
 def same_cell(a: CellValue, b: CellValue) -> bool:
     """Whether two cell values show the same thing (None and "" are the same, 5 and 5.0 too)."""
     return cell_text(a) == cell_text(b)
+
+
+def put_cell(grid: Grid, row: int, col: int, value: CellValue) -> None:
+    """Set one cell of a grid, padding missing rows and cells with None."""
+    while len(grid) <= row:
+        grid.append([])
+    cells = grid[row]
+    if len(cells) <= col:
+        cells.extend([None] * (col + 1 - len(cells)))
+    cells[col] = value
+
+
+def trim_grid(grid: Grid) -> Grid:
+    """Strip, in place, the trailing blank cells of every row and the trailing empty rows."""
+    for cells in grid:
+        while cells and is_blank(cells[-1]):
+            cells.pop()
+    while grid and not grid[-1]:
+        grid.pop()
+    return grid

@@ -46,7 +46,9 @@ from .cells import (
     WriteResult,
     cell_text,
     is_blank,
+    put_cell,
     same_cell,
+    trim_grid,
 )
 from .errors import LayoutError, SourceError, SourceLocked
 from .fields import CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, header_key
@@ -169,15 +171,6 @@ def _get(grid: Grid, row: int, col: int) -> CellValue:
     return None
 
 
-def _put(grid: Grid, row: int, col: int, value: CellValue) -> None:
-    while len(grid) <= row:
-        grid.append([])
-    cells = grid[row]
-    if len(cells) <= col:
-        cells.extend([None] * (col + 1 - len(cells)))
-    cells[col] = value
-
-
 def _row_blank(cells: Sequence[CellValue]) -> bool:
     return all(is_blank(v) for v in cells)
 
@@ -251,7 +244,7 @@ class _Header:
             if not is_blank(value):
                 last = max(last, col)
         col = last + 1
-        _put(grid, self.row, col, name)
+        put_cell(grid, self.row, col, name)
         self.cells = grid[self.row]
         self.index[self.fold(name)] = col
         cells.append((title, self.row, col, name))
@@ -413,7 +406,7 @@ def apply_writes(
         if not same_cell(current, w.old):
             skipped.append((w, CHANGED))
         elif not _identical(current, w.new):
-            _put(grid, row, col, w.new)
+            put_cell(grid, row, col, w.new)
             cells.append((title, row, col, w.new))
 
     for group in groups.values():
@@ -443,22 +436,14 @@ def apply_writes(
                 col = header.add(grid, w.column, cells, title)
             row = rows[title]
             if not _identical(_get(grid, row, col), w.new):
-                _put(grid, row, col, w.new)
+                put_cell(grid, row, col, w.new)
                 cells.append((title, row, col, w.new))
     return cells, skipped
 
 
 def _finish_cells(grid: Grid) -> Grid:
     """Strip trailing blank cells of every row and trailing blank rows (a fresh copy)."""
-    out: Grid = []
-    for cells in grid:
-        end = len(cells)
-        while end and is_blank(cells[end - 1]):
-            end -= 1
-        out.append(list(cells[:end]))
-    while out and not out[-1]:
-        out.pop()
-    return out
+    return trim_grid([list(cells) for cells in grid])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -709,15 +694,7 @@ def _copy_tabs(tabs: Mapping[str, Grid]) -> dict[str, Grid]:
 
 
 def _grid_of(rows: Iterable[Sequence[object]]) -> Grid:
-    grid: Grid = []
-    for cells in rows:
-        row = [_from_xlsx(v) for v in cells]
-        while row and is_blank(row[-1]):
-            row.pop()
-        grid.append(row)
-    while grid and not grid[-1]:
-        grid.pop()
-    return grid
+    return trim_grid([[_from_xlsx(v) for v in cells] for cells in rows])
 
 
 def _covering(ws: Worksheet, col: int) -> ColumnDimension | None:

@@ -25,7 +25,7 @@ import io
 import posixpath
 import re
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
@@ -35,10 +35,7 @@ from openpyxl.utils.cell import column_index_from_string, get_column_letter
 from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, to_excel
 from python_calamine import CalamineWorkbook
 
-from .cells import CellValue, Grid, is_blank
-
-MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+from .cells import CellValue, Grid, put_cell, trim_grid
 
 _SHEET = re.compile(rb"<sheet\b[^>]*?/>")
 _ATTR = re.compile(rb'([\w:]+)\s*=\s*"([^"]*)"')
@@ -96,7 +93,7 @@ def read_values(data: bytes) -> dict[str, Grid]:
                         _fix_special_cells(grid, xml)
                     except Unpatchable as exc:  # a cell reference we do not understand
                         raise Unreadable(str(exc)) from exc
-            tabs[name] = _trim(grid)
+            tabs[name] = trim_grid(grid)
     return tabs
 
 
@@ -105,8 +102,6 @@ def _from_calamine(value: object) -> CellValue:
         if value.is_integer() and abs(value) < 2**53:
             return int(value)
         return value
-    if value == "":
-        return None
     if isinstance(value, dt.datetime):
         return value.date() if value.time() == dt.time() else value
     if isinstance(value, dt.time | dt.timedelta):
@@ -145,25 +140,7 @@ def _fix_special_cells(grid: Grid, xml: bytes) -> None:
                     else cached
                 )
                 if text:
-                    _set(grid, row, col, text)
-
-
-def _trim(grid: Grid) -> Grid:
-    for row in grid:
-        while row and is_blank(row[-1]):
-            row.pop()
-    while grid and not grid[-1]:
-        grid.pop()
-    return grid
-
-
-def _set(grid: Grid, row: int, col: int, value: CellValue) -> None:
-    while len(grid) <= row:
-        grid.append([])
-    cells = grid[row]
-    while len(cells) <= col:
-        cells.append(None)
-    cells[col] = value
+                    put_cell(grid, row, col, text)
 
 
 # -- the package ------------------------------------------------------------------------------
@@ -309,9 +286,8 @@ class _Styles:
 
 @dataclass
 class _Sheet:
-    """One worksheet's XML split around the rows a patch touches."""
+    """What a new cell of one worksheet takes from it: its column's style."""
 
-    xml: bytes
     column_styles: list[tuple[int, int, int]]  # (first col, last col, xf), 1-based columns
 
     def column_style(self, col: int) -> int | None:
@@ -413,7 +389,7 @@ def _patch_sheet(
         attrs = _attrs(col)
         if "style" in attrs:
             column_styles.append((int(attrs["min"]), int(attrs["max"]), int(attrs["style"])))
-    sheet = _Sheet(xml, column_styles)
+    sheet = _Sheet(column_styles)
     body = data_match.group(1) or b""
     body_start = data_match.start(1) if data_match.group(1) is not None else None
 
@@ -595,8 +571,3 @@ def _number(value: int | float) -> str:
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return str(int(value))
     return repr(value)
-
-
-def tab_titles(data: bytes) -> Sequence[str]:
-    """The workbook's tab titles, in order."""
-    return list(_sheet_parts(data))
