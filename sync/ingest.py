@@ -42,7 +42,16 @@ from sync.fields import (
     SHARED_KEYS,
     Field,
 )
-from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, Tracking, utcnow
+from sync.model import (
+    Agent,
+    AuditEvent,
+    Conflict,
+    Customer,
+    FollowUp,
+    Tracking,
+    audit_row,
+    utcnow,
+)
 from sync.rows import Header, ParsedRow, ParseOptions, column_letter, find_header, parse_rows
 
 # Conflict kinds an agent's own sheet causes: they close by themselves once the sheet is fixed.
@@ -199,17 +208,16 @@ class Ingest:
     ) -> None:
         """Record one change; the events are inserted together by :meth:`write_audit`."""
         self._events.append(
-            {
-                "at": utcnow(),
-                "actor": f"agent:{self.agent.key}",
-                "action": action,
-                "entity": entity,
-                "entity_id": entity_id,
-                "customer_id": customer_id,
-                "before": before,
-                "after": after,
-                "run_id": self.run_id,
-            }
+            audit_row(
+                f"agent:{self.agent.key}",
+                action,
+                entity,
+                entity_id,
+                customer_id,
+                before,
+                after,
+                self.run_id,
+            )
         )
         self.counters.audit_events += 1
 

@@ -205,6 +205,30 @@ class AuditEvent(Base):
     run_id: Mapped[int | None] = mapped_column(Integer)
 
 
+def audit_row(
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: int,
+    customer_id: int | None,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+    run_id: int | None,
+) -> dict[str, Any]:
+    """One audit event as the values of a bulk insert (ingest and the import record many)."""
+    return {
+        "at": utcnow(),
+        "actor": actor,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
+        "customer_id": customer_id,
+        "before": before,
+        "after": after,
+        "run_id": run_id,
+    }
+
+
 class SheetState(Base):
     """What a tab held after the last cycle wrote it: the base of the next three-way merge."""
 

@@ -49,6 +49,7 @@ from sync.model import (
     Customer,
     FollowUp,
     Tracking,
+    audit_row,
     utcnow,
 )
 
@@ -344,17 +345,7 @@ class Applier:
         after: dict[str, Any] | None,
     ) -> None:
         self.events.append(
-            {
-                "at": utcnow(),
-                "actor": self.actor,
-                "action": action,
-                "entity": entity,
-                "entity_id": entity_id,
-                "customer_id": customer_id,
-                "before": before,
-                "after": after,
-                "run_id": None,
-            }
+            audit_row(self.actor, action, entity, entity_id, customer_id, before, after, None)
         )
 
     def _flush_events(self, s: Session) -> None:
