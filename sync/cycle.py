@@ -394,11 +394,18 @@ class Cycle:
         return self._ingest(agent_cfg, run_id, report, touched)
 
     def _ingest(
-        self, agent_cfg: AgentConfig, run_id: int, report: CycleReport, touched: set[int]
+        self,
+        agent_cfg: AgentConfig,
+        run_id: int,
+        report: CycleReport,
+        touched: set[int],
+        snapshot: SourceSnapshot | None = None,
     ) -> tuple[SourceSnapshot, AgentPlan]:
+        """Read one agent's sheet (unless ``snapshot`` is it, read this cycle) and apply it."""
         source = self.config.agent_source(agent_cfg)
-        snapshot = self.backend.read(source)
-        report.sources_read += 1
+        if snapshot is None:
+            snapshot = self.backend.read(source)
+            report.sources_read += 1
         with transaction(self.sessions) as s:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
             states = self._states(s, source, tuple(AGENT_TABS))
@@ -491,10 +498,13 @@ class Cycle:
                     if customers is not None and customers.version is not None:
                         customers.marker = marker
                 return
+            read: SourceSnapshot | None = None
             if dirty is not None:
-                patched = self._plan_dirty_rows(source, view, follow_ups, states, report)
+                read = self.backend.read(source)
+                report.sources_read += 1
+                patched = self._plan_dirty_rows(read, view, follow_ups, states)
             if patched is None:
-                planned = self._ingest(agent_cfg, run_id, report, set())
+                planned = self._ingest(agent_cfg, run_id, report, set(), read)
                 with transaction(self.sessions) as s:
                     agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
                     view = self._agent_rows(s, agent)
@@ -662,18 +672,18 @@ class Cycle:
 
     def _plan_dirty_rows(
         self,
-        source: str,
+        snapshot: SourceSnapshot,
         view: dict[str, AgentRow],
         follow_ups: dict[str, dict[str, object]],
         states: dict[str, SheetState],
-        report: CycleReport,
     ) -> tuple[SourceSnapshot, list[CellWrite], dict[str, Any]] | None:
         """The writes for the rows of an unchanged sheet whose customers changed elsewhere.
 
         The sheet is as sheetsync last wrote it (its version says so), so its Customer #
         cells bind its rows and its last snapshot holds their notes and the fields left
         to the agent: no ingest is needed, and only the rows of ``view`` (the dirty
-        customers) are rendered and written.
+        customers) are rendered and written. When it cannot be, the caller ingests the
+        same ``snapshot`` (the sheet as read now): the sheet is read once either way.
 
         Returns:
             The sheet as read, the writes and the Customers tab's new snapshot; None when
@@ -683,8 +693,7 @@ class Cycle:
         fsnap = (states[FOLLOW_UPS_TAB].snapshot or {}).get("rows", {})
         if set(follow_ups) - set(fsnap):
             return None
-        snapshot = self.backend.read(source)
-        report.sources_read += 1
+        source = snapshot.source
         if any(states[tab].version != snapshot.version for tab in AGENT_TABS):
             return None
         grid = snapshot.tabs.get(CUSTOMERS_TAB)
