@@ -593,41 +593,32 @@ def test_an_edit_marks_dirty_only_the_sheets_that_show_the_changed_customer(worl
     def sara_is_dirty() -> bool:
         return sara_dirty() != set()
 
+    def audit_a_change(actor: str, name: str) -> int:
+        """An audited change to the named customer, as a cycle or an admin records it."""
+        with world.session() as s, s.begin():
+            customer_id = s.execute(select(Customer.id).where(Customer.name == name)).scalar_one()
+            s.add(
+                AuditEvent(
+                    actor=actor,
+                    action="update_customer",
+                    entity="customer",
+                    entity_id=customer_id,
+                    customer_id=customer_id,
+                    before={},
+                    after={},
+                )
+            )
+        return customer_id
+
     assert not sara_is_dirty()
     world.edit("ali", {"Name": "Omar Said"}, {"Status": "Contacted", "Email": "omar@example.com"})
-    with world.session() as s, s.begin():  # what the cycle's ingest of Ali's sheet does
-        omar_id = s.execute(select(Customer.id).where(Customer.name == "Omar Said")).scalar_one()
-        s.add(
-            AuditEvent(
-                actor="agent:ali",
-                action="update_customer",
-                entity="customer",
-                entity_id=omar_id,
-                customer_id=omar_id,
-                before={},
-                after={},
-            )
-        )
+    audit_a_change("agent:ali", "Omar Said")  # what the cycle's ingest of Ali's sheet does
     assert not sara_is_dirty()  # Omar is Ali's alone
     world.cycle()
     assert world.rows("ali")[1]["Status"] == "Contacted"
     assert not sara_is_dirty()
 
-    with world.session() as s, s.begin():
-        ahmed_id = s.execute(
-            select(Customer.id).where(Customer.name == "Ahmed Mohamed")
-        ).scalar_one()
-        s.add(
-            AuditEvent(
-                actor="admin",
-                action="update_customer",
-                entity="customer",
-                entity_id=ahmed_id,
-                customer_id=ahmed_id,
-                before={},
-                after={},
-            )
-        )
+    ahmed_id = audit_a_change("admin", "Ahmed Mohamed")
     assert sara_dirty() == {ahmed_id}  # Ahmed is on her sheet too: his row alone
     world.cycle()
     assert not sara_is_dirty()
