@@ -214,10 +214,7 @@ def render_master(
         customers.append(
             [
                 c.number,
-                *(
-                    _cell(data.phones[c.id] if k == "phone" else getattr(c, k))
-                    for k in SHARED_KEYS
-                ),
+                *(_cell(data.phones[c.id] if k == "phone" else getattr(c, k)) for k in SHARED_KEYS),
                 len(active),
                 ", ".join(name[t.agent_id] for t in active) or None,
                 f"{name[closest.agent_id]} ({closest.status or 'no status'})" if closest else None,
@@ -380,8 +377,7 @@ def master_bases(data: MasterData) -> dict[str, dict[str, object]]:
     """
     shared = {
         c.number: {
-            k: value_text(data.phones[c.id] if k == "phone" else getattr(c, k))
-            for k in SHARED_KEYS
+            k: value_text(data.phones[c.id] if k == "phone" else getattr(c, k)) for k in SHARED_KEYS
         }
         for c in data.customers
         if c.merged_into_id is None

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sync.dedupe import value_text
 from sync.errors import SyncError
 from sync.fields import CUSTOMERS_TAB, FIELDS_BY_KEY
-from sync.model import AuditEvent, Conflict, Customer, SheetState, utcnow
+from sync.model import AuditEvent, Conflict, Customer, SheetState, audit_row, utcnow
 from sync.rows import ParseOptions, parse_value
 
 
@@ -71,14 +71,9 @@ class Admin:
         after: dict[str, Any] | None,
     ) -> AuditEvent:
         event = AuditEvent(
-            actor=self.actor,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            customer_id=customer_id,
-            before=before,
-            after=after,
-            run_id=self.run_id,
+            **audit_row(
+                self.actor, action, entity, entity_id, customer_id, before, after, self.run_id
+            )
         )
         self.s.add(event)
         self.s.flush()
