@@ -25,6 +25,7 @@ from phonenumbers import ValidationResult as _Reason
 
 __all__ = [
     "PhoneResult",
+    "clear_caches",
     "format_phone",
     "normalize_phone",
     "normalize_phones",
@@ -145,7 +146,10 @@ def normalize_phones(values: Iterable[object], default_region: str = "EG") -> li
     """Normalize a column of values; equal to ``[normalize_phone(v) for v in values]``.
 
     Sheets repeat the same numbers a lot, so results are memoized per call (keyed by
-    type and value, so ``True`` and ``1`` stay apart) on top of the module cache.
+    type and value, so ``True`` and ``1`` stay apart): the memo grows with the column,
+    where the module's cache is bounded. The common shapes (``0100 123 4567``,
+    ``+20 100 123 4567``, ``0020…``, a numeric cell) are read by a fast path that
+    checks the number against libphonenumber's metadata without a full parse.
 
     Raises:
         ValueError: ``default_region`` is not a region libphonenumber knows.
@@ -159,12 +163,9 @@ def normalize_phones(values: Iterable[object], default_region: str = "EG") -> li
             key = (type(value), value)
             e164 = memo[key]
         except KeyError:
-            text = _cell_text(value)
-            e164 = _parse_cached(text, region).e164 if text else None
-            memo[key] = e164
+            e164 = memo[key] = _e164(_cell_text(value), region)
         except TypeError:  # unhashable values are not phone numbers, but don't choke
-            text = _cell_text(value)
-            e164 = _parse_cached(text, region).e164 if text else None
+            e164 = _e164(_cell_text(value), region)
         append(e164)
     return out
 
@@ -187,6 +188,12 @@ def format_phone(e164: str) -> str:
     except NumberParseException as exc:
         raise ValueError(f"not an E.164 phone number: {e164!r} ({exc})") from None
     return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+
+
+def clear_caches() -> None:
+    """Forget every memoized reading (for benchmarks and tests that measure cold work)."""
+    _parse_cached.cache_clear()
+    format_phone.cache_clear()
 
 
 # --- internals ---------------------------------------------------------------------------
@@ -228,12 +235,28 @@ def _cell_text(raw: object) -> str:
     return str(value) if 0 <= value < _MAX_NUMBER else ""
 
 
+def _e164(text: str, region: str) -> str | None:
+    """``_parse_cached(text, region).e164``, without the cache for the common shapes."""
+    if not text:
+        return None
+    fast = _fast_valid(_clean(text), region)
+    return fast if fast is not None else _parse_cached(text, region).e164
+
+
 @functools.lru_cache(maxsize=_CACHE_SIZE)
 def _parse_cached(text: str, region: str) -> PhoneResult:
     """The whole interpretation of one text; cached because sheets repeat numbers."""
     text = _clean(text)
     if not text:
         return _NO_NUMBER
+    e164 = _fast_valid(text, region)
+    if e164 is not None:
+        return PhoneResult(e164=e164, valid=True, warning=None)
+    return _full_reading(text, region)
+
+
+def _full_reading(text: str, region: str) -> PhoneResult:
+    """Every reading of a cleaned text, through libphonenumber."""
     digits = _float_digits(text)
     if digits is not None:
         reading = _from_plain(digits, region) if digits else None
@@ -254,6 +277,162 @@ def _parse_cached(text: str, region: str) -> PhoneResult:
         valid=False,
         warning=f"{shown} is possible but not a valid number for {where}",
     )
+
+
+# --- the fast path: the shapes nearly every cell has, read without a full parse -----------
+
+# A number made only of digits, spaces and dashes, with an optional leading "+".
+_PLAIN_DELETE = str.maketrans("", "", " -")
+
+# Every country calling code libphonenumber knows, as text ("1", "20", "966"...).
+_COUNTRY_CODES = frozenset(str(code) for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """What the fast path needs of one region's metadata, when its rules are simple."""
+
+    country_code: str
+    national_prefix: str  # "" when the region has none
+    international_prefix: str  # "" unless the region's prefix is one literal digit string
+    dials_out: re.Pattern[str] | None  # the region's international prefix, as a pattern
+    general: re.Pattern[str]
+    # By length of a national number: one pattern matching the numbers of every type
+    # (mobile, fixed line, toll free...) that allows that length.
+    kinds: dict[int, re.Pattern[str]]
+
+    def is_valid(self, national: str) -> bool:
+        """``phonenumbers.is_valid_number`` for a national number of this region."""
+        kinds = self.kinds.get(len(national))
+        return (
+            kinds is not None
+            and self.general.fullmatch(national) is not None
+            and kinds.fullmatch(national) is not None
+        )
+
+
+@functools.cache
+def _rules(region: str) -> _Rules | None:
+    """The region's rules, or None when they are not simple enough for the fast path.
+
+    Simple means: the country code belongs to this region alone, the national prefix
+    for parsing is a literal digit string with no transform rule (no carrier codes),
+    and the region has patterns for its numbers.
+    """
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if meta is None or meta.country_code is None:
+        return None
+    if phonenumbers.region_codes_for_country_code(meta.country_code) != (region,):
+        return None
+    prefix = meta.national_prefix_for_parsing or ""
+    if meta.national_prefix_transform_rule is not None or not (prefix == "" or prefix.isdigit()):
+        return None
+    descs = [
+        meta.premium_rate,
+        meta.toll_free,
+        meta.shared_cost,
+        meta.voip,
+        meta.personal_number,
+        meta.pager,
+        meta.uan,
+        meta.voicemail,
+        meta.fixed_line,
+        meta.mobile,
+    ]
+    general = meta.general_desc
+    if general is None or not general.national_number_pattern:
+        return None
+    # libphonenumber checks a type's lengths before its pattern, and skips the lengths
+    # when a type lists none; an empty pattern never matches. A general description
+    # listing no lengths (none does today) leaves the region to the full reading.
+    kinds: dict[int, re.Pattern[str]] = {}
+    for length in general.possible_length:
+        patterns = [
+            d.national_number_pattern
+            for d in descs
+            if d is not None
+            and d.national_number_pattern
+            and (not d.possible_length or length in d.possible_length)
+        ]
+        if patterns:
+            kinds[length] = re.compile("|".join(f"(?:{p})" for p in patterns))
+    idd = meta.international_prefix or ""
+    return _Rules(
+        country_code=str(meta.country_code),
+        national_prefix=prefix,
+        international_prefix=idd if idd.isdigit() else "",
+        dials_out=re.compile(idd) if idd else None,
+        general=re.compile(general.national_number_pattern),
+        kinds=kinds,
+    )
+
+
+def _fast_valid(text: str, region: str) -> str | None:
+    """The E.164 form of a valid number of ``region`` written in a common way, else None.
+
+    Reads ``0100 123 4567``, ``0100-123-4567``, ``1001234567`` (the trunk ``0`` lost),
+    ``+20 100 123 4567`` and ``0020 100 123 4567``. None means "not sure": the full
+    reading decides. Every answer given equals the full reading's (a property test
+    holds that), so this only decides when the full reading's first attempt would be a
+    valid number, with nothing for libphonenumber to strip or extract beyond the
+    region's own prefixes.
+    """
+    rules = _rules(region)
+    if rules is None:
+        return None
+    digits = text.translate(_PLAIN_DELETE)
+    plus = digits.startswith("+")
+    if plus:
+        digits = digits[1:]
+    if not (digits.isdigit() and digits.isascii()):
+        return None
+    code = rules.country_code
+    idd = rules.international_prefix
+    if plus or (idd and digits.startswith(idd)):
+        rest = digits if plus else digits[len(idd) :]
+        if _first_country_code(rest) != code:
+            return None
+        national = rest[len(code) :]
+    elif rules.dials_out is not None and rules.dials_out.match(digits):
+        return None  # an international prefix such as Israel's "019": a number abroad
+    elif digits.startswith(code):
+        return _without_plus(digits, rules)
+    elif rules.national_prefix and digits.startswith(rules.national_prefix):
+        national = digits[len(rules.national_prefix) :]
+    else:
+        national = digits
+    if not national or national.startswith("0"):
+        return None  # an Italian-style leading zero, or a second trunk prefix
+    if rules.national_prefix and national.startswith(rules.national_prefix):
+        return None
+    return "+" + code + national if rules.is_valid(national) else None
+
+
+def _without_plus(digits: str, rules: _Rules) -> str | None:
+    """Digits starting with the region's own country code, as a numeric cell keeps them.
+
+    Valid as a national number: that reading wins (libphonenumber extracts a country
+    code only when the whole does not fit the region). Else valid once the code is
+    taken off: that is what both the region's reading and the "+ lost" reading give.
+    """
+    code = rules.country_code
+    prefix = rules.national_prefix
+    if (not prefix or not digits.startswith(prefix)) and rules.is_valid(digits):
+        return "+" + code + digits
+    national = digits[len(code) :]
+    if not national or national.startswith("0") or (prefix and national.startswith(prefix)):
+        return None
+    if _first_country_code(digits) != code or not rules.is_valid(national):
+        return None
+    return "+" + code + national
+
+
+def _first_country_code(digits: str) -> str | None:
+    """The country code libphonenumber reads at the start of international digits."""
+    for size in (1, 2, 3):
+        if digits[:size] in _COUNTRY_CODES:
+            return digits[:size]
+    return None
 
 
 def _clean(text: str) -> str:

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
+from sync import phones
 from sync.phones import (
     PhoneResult,
     format_phone,
@@ -519,3 +520,87 @@ def test_normalize_phones_on_many_repeats() -> None:
     result = normalize_phones(values, "EG")
     assert result == [normalize_phone(v, "EG") for v in values]
     assert all(e is not None and e.startswith("+201") for e in result)
+
+
+# -- the fast path: the common shapes, read without a full parse ----------------------------
+
+
+def _spellings(number: phonenumbers.PhoneNumber) -> list[str]:
+    """The ways an agent types a number, and a numeric cell keeps it."""
+    national = phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
+    international = phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+    e164 = phonenumbers.format_number(number, PhoneNumberFormat.E164)
+    nsn = phonenumbers.national_significant_number(number)
+    return [
+        national,
+        national.replace(" ", "-"),
+        international,
+        e164,
+        "00" + e164[1:],
+        e164[1:],  # the "+" lost
+        nsn,  # the trunk prefix lost
+        "0" + nsn,
+    ]
+
+
+def _fast_and_full(text: str, region: str) -> tuple[str | None, phones.PhoneResult]:
+    cleaned = phones._clean(text)
+    return phones._fast_valid(cleaned, region), phones._full_reading(cleaned, region)
+
+
+def test_fast_path_agrees_with_the_full_reading_for_every_region_and_type() -> None:
+    """Where the fast path answers, it gives the full reading's number, and it is valid."""
+    answered = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in TYPES:
+            number = phonenumbers.example_number_for_type(region, kind)
+            if number is None:
+                continue
+            for text in _spellings(number):
+                for reading_region in (region, "EG", "US"):
+                    fast, full = _fast_and_full(text, reading_region)
+                    if fast is not None:
+                        answered += 1
+                        assert (fast, True) == (full.e164, full.valid), (text, reading_region)
+    # The check above means something only if the fast path answers often.
+    assert answered > 3000
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(text=phoneish_text, region=st.sampled_from(MORE_REGIONS))
+def test_fast_path_never_contradicts_the_full_reading(text: str, region: str) -> None:
+    fast, full = _fast_and_full(text, region)
+    if fast is not None:
+        assert (fast, True) == (full.e164, full.valid)
+
+
+def test_fast_path_reads_the_common_egyptian_shapes() -> None:
+    """The bench's formats, one by one: each is decided by the fast path."""
+    national = "1001234567"
+    for text in [
+        "0" + national,
+        "0100 123 4567",
+        "0100-123-4567",
+        "+20 100 123 4567",
+        "0020" + national,
+        "0020 100 123 4567",
+        national,  # a numeric cell that lost its "0"
+        "20" + national,  # a numeric cell typed with the country code
+        ("0" + national).translate(_ARABIC_INDIC),
+    ]:
+        fast, full = _fast_and_full(text, "EG")
+        assert fast == full.e164 == EG_MOBILE, text
+
+
+def test_fast_path_leaves_what_it_cannot_tell_to_the_full_reading() -> None:
+    # Regions sharing a country code, carrier-code prefixes, text around the number,
+    # float-shaped text, invalid numbers: no fast answer.
+    for text, region in [
+        ("(202) 555-0123", "US"),
+        ("0 11 2345-6789", "AR"),
+        ("Tel: 0100 123 4567", "EG"),
+        ("201001234567.0", "EG"),
+        ("0100 123 456", "EG"),
+        ("+44 7911 123456", "EG"),
+    ]:
+        assert phones._fast_valid(phones._clean(text), region) is None, (text, region)
