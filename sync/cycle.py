@@ -590,19 +590,27 @@ class Cycle:
                 )
             ).all():
                 co[t.customer_id].append(CoTracker(a.name, t.tracked_since.date()))
+        # The agent's own open proposals, and the open completion races: columns only, not
+        # ORM objects (a team has thousands of open conflicts; a view needs a few).
         pending: dict[int, set[str]] = defaultdict(set)
         proposals: dict[int, dict[str, str]] = defaultdict(dict)
-        races: set[int] = set()
-        for conflict in s.execute(
-            select(Conflict).where(
-                Conflict.status == "open", Conflict.kind.in_(("shared_field", "completion_race"))
+        for customer_id, key, proposed in s.execute(
+            select(Conflict.customer_id, Conflict.field, Conflict.proposed_value).where(
+                Conflict.status == "open",
+                Conflict.kind == "shared_field",
+                Conflict.agent_id == agent.id,
             )
-        ).scalars():
-            if conflict.kind == "shared_field" and conflict.agent_id == agent.id and conflict.field:
-                pending[conflict.customer_id or 0].add(conflict.field)
-                proposals[conflict.customer_id or 0][conflict.field] = conflict.proposed_value or ""
-            elif conflict.kind == "completion_race" and conflict.customer_id:
-                races.add(conflict.customer_id)
+        ):
+            if key:
+                pending[customer_id or 0].add(key)
+                proposals[customer_id or 0][key] = proposed or ""
+        races = set(
+            s.execute(
+                select(Conflict.customer_id).where(
+                    Conflict.status == "open", Conflict.kind == "completion_race"
+                )
+            ).scalars()
+        )
         rows = {}
         for t, c in mine:
             notes = []
