@@ -101,6 +101,14 @@ class FaultyBackend:
             raise SourceError("injected: connection reset after the write", where=source)
         return result
 
+    def set_cells(self, source: str, cells: Any, *, version: str) -> str | None:
+        if self._roll("write_error"):
+            raise SourceError("injected: HTTP 429 on values.batchUpdate", where=source)
+        result = self.inner.set_cells(source, cells, version=version)
+        if self._roll("lost_response"):
+            raise SourceError("injected: connection reset after the write", where=source)
+        return result
+
     def ensure_layout(self, source: str, tabs: Any, **kwargs: Any) -> list[str]:
         return self.inner.ensure_layout(source, tabs, **kwargs)
 

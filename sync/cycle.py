@@ -10,12 +10,10 @@ order of the configuration file.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import logging
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -42,14 +40,16 @@ from sync.fields import (
     SHARED_KEYS,
 )
 from sync.ingest import AgentPlan, Counters, Ingest, TabPlan
-from sync.marks import AgentMarks, database_marker
+from sync.marks import AgentMarks, database_marker, team_digest
 from sync.master import (
     MASTER_TABS,
     load_master,
-    master_bases,
     read_resolutions,
     render_master,
+    row_bases,
+    row_key,
 )
+from sync.master_update import audit_position, plan_update
 from sync.model import (
     Agent,
     Conflict,
@@ -61,6 +61,7 @@ from sync.model import (
     utcnow,
 )
 from sync.rows import ParsedRow, ParseOptions, find_header, parse_rows
+from sync.sheet_rows import grid_digest, load_bases, row_digest, save_changed, save_whole
 from sync.sheets import Backend
 from sync.views import (
     AgentRow,
@@ -912,9 +913,7 @@ class Cycle:
                 region=self.config.phones.default_region,
                 run_id=run_id,
             )
-            edits = apply_master(
-                admin, snapshot.tabs, {tab: st.snapshot or {} for tab, st in states.items()}
-            )
+            edits = apply_master(admin, snapshot.tabs, self._master_bases(s, source, states))
         touched |= admin.touched
         report.audit_events += admin.events
         report.conflicts_closed += admin.closed
@@ -923,6 +922,23 @@ class Cycle:
         for line in edits.applied:
             log.info("master: %s", line)
         return snapshot, edits.errors
+
+    def _master_bases(
+        self, s: Session, source: str, states: dict[str, SheetState]
+    ) -> dict[str, dict[str, Any]]:
+        """What the admin may edit in the master, as last written, for ``apply_master``
+        (kept by row; a master written by an earlier version kept it in the snapshots)."""
+        legacy = {tab: st.snapshot or {} for tab, st in states.items()}
+        return {
+            "Customers": {
+                "shared": load_bases(s, source, "Customers")
+                or legacy.get("Customers", {}).get("shared", {})
+            },
+            "Tracking": {
+                "commission": load_bases(s, source, "Tracking")
+                or legacy.get("Tracking", {}).get("commission", {})
+            },
+        }
 
     def _master_stale(self, run_id: int) -> bool:
         """Whether the master differs from what the database wants (no read: fingerprints)."""
@@ -943,7 +959,8 @@ class Cycle:
             data = load_master(s)
         grids, _ = render_master(data, stored.get("resolutions", {}), stored.get("errors", {}))
         return not all(
-            st.version == version and (st.snapshot or {}).get("digest") == _digest(grids[st.tab])
+            st.version == version
+            and (st.snapshot or {}).get("digest") == grid_digest(grids[st.tab])
             for st in states.values()
         )
 
@@ -952,13 +969,66 @@ class Cycle:
     ) -> int:
         """Bring the master workbook up to date; returns the cells written.
 
+        Row by row when it is as the last cycle wrote it (:mod:`sync.master_update`),
+        else rendered whole, read and diffed.
+
         Args:
             read: the master as read at the start of this cycle, and the reasons
                 resolutions typed there were not applied (then it is not read again).
         """
+        if read is None:
+            written = self._update_master_rows(report)
+            if written is not None:
+                return written
+        return self._write_whole_master(report, read)
+
+    def _update_master_rows(self, report: CycleReport) -> int | None:
+        """Set the cells of the master's changed rows; None when it must be rendered whole."""
+        source = self.config.master_source()
+        version = self.backend.fingerprint(source)
+        if version is None:
+            raise SourceError("master workbook not found; run `sheetsync init`", where=source)
+        with transaction(self.sessions) as s:
+            plan = plan_update(s, source, self._states(s, source, MASTER_TABS), version)
+        if plan is None:
+            return None
+        new_version: str | None = version
+        if plan.cells:
+            new_version = self.backend.set_cells(source, plan.cells, version=version)
+            if new_version is None:
+                return None  # changed meanwhile: read and diff it instead
+        with transaction(self.sessions) as s:
+            states = self._states(s, source, MASTER_TABS)
+            for tab in MASTER_TABS:
+                save_changed(s, source, tab, plan.before[tab], plan.changes[tab], plan.lengths[tab])
+                snap = {"digest": plan.digests[tab], "rows": plan.lengths[tab]}
+                if tab == "Conflicts":
+                    snap |= plan.snapshot
+                self._master_state(states[tab], new_version, plan.marker, snap)
+        report.cells_written += len(plan.cells)
+        return len(plan.cells)
+
+    def _master_state(
+        self, state: SheetState, version: str | None, marker: str | None, snap: dict[str, Any]
+    ) -> None:
+        """Record what a master tab now holds (the marker is kept on the Conflicts tab)."""
+        new_marker = marker if state.tab == "Conflicts" and version is not None else None
+        if state.marker != new_marker:
+            state.marker = new_marker
+        state.version = version
+        if state.snapshot != snap:
+            state.snapshot = snap
+            state.synced_at = utcnow()
+
+    def _write_whole_master(
+        self, report: CycleReport, read: tuple[SourceSnapshot, dict[str, str]] | None
+    ) -> int:
+        """Render the whole master, read it (unless ``read``) and write what differs."""
         source = self.config.master_source()
         with transaction(self.sessions) as s:
             marker = database_marker(s, exclude_run=None, runs=True)
+            audit = audit_position(s)
+            team = team_digest(s)
             data = load_master(s)
             states = self._states(s, source, MASTER_TABS)
         conflicts_state = states.get("Conflicts")
@@ -969,7 +1039,7 @@ class Cycle:
             grids, warnings = render_master(
                 data, stored.get("resolutions", {}), stored.get("errors", {})
             )
-            digests = {tab: _digest(grid) for tab, grid in grids.items()}
+            digests = {tab: grid_digest(grid) for tab, grid in grids.items()}
             version = self.backend.fingerprint(source)
             if version is None:
                 raise SourceError("master workbook not found; run `sheetsync init`", where=source)
@@ -992,8 +1062,7 @@ class Cycle:
             stored.get("errors", {}),
         ):
             grids, warnings = render_master(data, resolutions, errors)
-            digests = {tab: _digest(grid) for tab, grid in grids.items()}
-        bases = master_bases(data)
+            digests = {tab: grid_digest(grid) for tab, grid in grids.items()}
         report.warnings += warnings
         writes = []
         for tab, grid in grids.items():
@@ -1015,24 +1084,30 @@ class Cycle:
             report.writes_skipped += len(result.skipped)
             version = result.version or version
             exact = not result.skipped and not result.concurrent
+        bases = row_bases(data)
         with transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
-            for tab in grids:
+            for tab, grid in grids.items():
                 state = states.get(tab) or SheetState(source=source, tab=tab, snapshot={})
                 if state.id is None:
                     s.add(state)
-                snap: dict[str, Any] = {"digest": digests[tab], **bases.get(tab, {})}
+                before = state.snapshot or {}
+                if before.get("digest") != digests[tab] or before.get("rows") != len(grid) - 1:
+                    rows = grid[1:]
+                    save_whole(
+                        s,
+                        source,
+                        tab,
+                        [row_key(tab, row) for row in rows],
+                        [row_digest(row) for row in rows],
+                        bases.get(tab, {}),
+                    )
+                snap: dict[str, Any] = {"digest": digests[tab], "rows": len(grid) - 1}
                 if tab == "Conflicts":
-                    snap["resolutions"] = resolutions
+                    snap |= {"resolutions": resolutions, "audit": audit, "team": team}
                     if errors:
                         snap["errors"] = errors
-                new_marker = marker if tab == "Conflicts" and exact else None
-                if state.marker != new_marker:
-                    state.marker = new_marker
-                state.version = version if exact else None
-                if state.snapshot != snap:
-                    state.snapshot = snap
-                    state.synced_at = utcnow()
+                self._master_state(state, version if exact else None, marker, snap)
         return written
 
 
@@ -1055,11 +1130,6 @@ def _threshold(state: SheetState | None, threshold: float) -> float:
 
 def _rows(state: SheetState | None) -> dict[str, dict[str, str]]:
     return dict((state.snapshot or {}).get("rows", {})) if state is not None else {}
-
-
-def _digest(grid: Sequence[Sequence[object]]) -> str:
-    text = json.dumps(grid, ensure_ascii=False, default=value_text)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _display_phone(e164: object) -> str:

@@ -766,7 +766,7 @@ class Ingest:
                         "archive_follow_up",
                         "follow_up",
                         follow_up.id,
-                        None,
+                        trackings[follow_up.tracking_id][1].id,
                         {"active": True},
                         {"active": False},
                     )

@@ -162,5 +162,11 @@ def database_marker(s: Session, exclude_run: int | None, *, runs: bool = False) 
     return _hash(text)
 
 
+def team_digest(s: Session) -> str:
+    """A digest of the team's keys, names and whether each is active (rows show names)."""
+    team = s.execute(select(Agent.key, Agent.name, Agent.active).order_by(Agent.key)).all()
+    return _hash(repr([tuple(a) for a in team]))
+
+
 def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from sync.admin.resolve import hint
@@ -134,27 +134,57 @@ class MasterData:
     # customer id -> phone as shown: formatted once per cycle for the tabs and the bases
     # (libphonenumber's formatting is the costliest step of rendering 100,000 rows)
     phones: dict[int, str] = field(default_factory=dict)
+    # customer id -> Customer # of every customer (conflicts and commission name customers
+    # that a partial load does not hold)
+    numbers: dict[int, str] = field(default_factory=dict)
+    # the trackings the Commission tab counts (active, completed or lost to a colleague);
+    # None: ``trackings`` holds them all
+    completions: Sequence[Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.phones:
             self.phones = {c.id: format_phone(c.phone) for c in self.customers}
+        if not self.numbers:
+            self.numbers = {c.id: c.number for c in self.customers}
 
 
-def load_master(session: Session) -> MasterData:
+def load_master(session: Session, only: set[int] | None = None) -> MasterData:
+    """What the master shows, from the database.
+
+    Args:
+        only: load these customers alone, with their trackings and follow-ups (the rows
+            a change dirtied), and what the small tabs need; None: everything.
+    """
     agents = {a.id: a for a in session.execute(select(Agent)).scalars()}
     customer_table, tracking_table = Customer.__table__, Tracking.__table__
-    customers = session.execute(select(customer_table).order_by(customer_table.c.number)).all()
-    trackings = session.execute(
-        select(tracking_table).order_by(tracking_table.c.customer_id, tracking_table.c.agent_id)
-    ).all()
-    follow_ups = [
-        (row, row)
-        for row in session.execute(
-            select(FollowUp.__table__, Tracking.customer_id, Tracking.agent_id)
-            .join(Tracking, Tracking.id == FollowUp.tracking_id)
-            .order_by(FollowUp.number)
+    customers_q = select(customer_table).order_by(customer_table.c.number)
+    trackings_q = select(tracking_table).order_by(
+        tracking_table.c.customer_id, tracking_table.c.agent_id
+    )
+    follow_ups_q = (
+        select(FollowUp.__table__, Tracking.customer_id, Tracking.agent_id)
+        .join(Tracking, Tracking.id == FollowUp.tracking_id)
+        .order_by(FollowUp.number)
+    )
+    numbers: dict[int, str] = {}
+    completions = None
+    if only is None:
+        customers = session.execute(customers_q).all()
+        trackings = session.execute(trackings_q).all()
+        follow_ups = session.execute(follow_ups_q).all()
+    else:
+        ids = sorted(only)
+        customers = _in_chunks(session, customers_q, customer_table.c.id, ids)
+        trackings = _in_chunks(session, trackings_q, tracking_table.c.customer_id, ids)
+        follow_ups = _in_chunks(session, follow_ups_q, Tracking.customer_id, ids)
+        numbers = dict(session.execute(select(Customer.id, Customer.number)).tuples().all())
+        completions = session.execute(
+            select(tracking_table).where(
+                tracking_table.c.active.is_(True),
+                (tracking_table.c.status == "Completed")
+                | tracking_table.c.lost_to_colleague.is_(True),
+            )
         ).all()
-    ]
     conflicts = list(
         session.execute(
             select(Conflict).where(Conflict.status == "open").order_by(Conflict.id)
@@ -168,7 +198,26 @@ def load_master(session: Session) -> MasterData:
             .limit(SYNC_LOG_RUNS)
         ).scalars()
     )
-    return MasterData(agents, customers, trackings, follow_ups, conflicts, runs)
+    return MasterData(
+        agents,
+        customers,
+        trackings,
+        [(row, row) for row in follow_ups],
+        conflicts,
+        runs,
+        numbers=numbers,
+        completions=completions,
+    )
+
+
+def _in_chunks(session: Session, query: Select[Any], column: Any, ids: list[int]) -> list[Any]:
+    """The query's rows whose ``column`` is one of ``ids`` (ordered within each chunk only:
+    a partial load's rows are placed by their keys, not by their order)."""
+    return [
+        row
+        for start in range(0, len(ids), 500)
+        for row in session.execute(query.where(column.in_(ids[start : start + 500]))).all()
+    ]
 
 
 def _cell(value: object) -> CellValue:
@@ -194,14 +243,54 @@ def render_master(
         resolutions: conflict ID -> what the admin typed in the Resolution column.
         errors: conflict ID -> why that resolution could not be applied.
     """
-    errors = errors or {}
+    grids: dict[str, Grid] = {
+        "Customers": [list(CUSTOMER_HEADERS), *customer_rows(data)],
+        "Tracking": [list(TRACKING_HEADERS), *tracking_rows(data)],
+        "Follow-ups": [list(FOLLOW_UP_HEADERS), *follow_up_rows(data)],
+        **small_tabs(data, resolutions, errors or {}),
+    }
+    return grids, _trim_to_limit(grids)
+
+
+MASTER_HEADERS = {
+    "Customers": CUSTOMER_HEADERS,
+    "Tracking": TRACKING_HEADERS,
+    "Follow-ups": FOLLOW_UP_HEADERS,
+    "Conflicts": CONFLICT_HEADERS,
+    "Commission": COMMISSION_HEADERS,
+    "Sync log": SYNC_LOG_HEADERS,
+}
+
+ROW_TABS = ("Customers", "Tracking", "Follow-ups")
+"""The tabs with a row per customer, tracking or follow-up: rendered row by row."""
+
+KEY_COLUMNS = {
+    "Customers": (0,),
+    "Tracking": (TRACKING_HEADERS.index(TRACKING_ID),),
+    "Follow-ups": (0,),
+    "Conflicts": (0,),
+    "Commission": (0, 1),
+    "Sync log": (0,),
+}
+"""The columns that name what a row of each master tab shows."""
+
+
+def row_key(tab: str, row: Sequence[CellValue]) -> str:
+    """What a row of a master tab shows (a Customer #, a tracking ID...), as text."""
+    return "|".join(value_text(row[i]) if i < len(row) else "" for i in KEY_COLUMNS[tab])
+
+
+def _names(data: MasterData) -> dict[int, str]:
+    return {a.id: a.name for a in data.agents.values()}
+
+
+def customer_rows(data: MasterData) -> Grid:
+    """The Customers tab's rows of the customers ``data`` holds (merged ones left out)."""
     by_customer: dict[int, list[Any]] = defaultdict(list)
     for t in data.trackings:
         by_customer[t.customer_id].append(t)
-    numbers = {c.id: c for c in data.customers}
-    name = {a.id: a.name for a in data.agents.values()}
-
-    customers: Grid = [list(CUSTOMER_HEADERS)]
+    name = _names(data)
+    rows: Grid = []
     for c in data.customers:
         if c.merged_into_id is not None:
             continue
@@ -211,7 +300,7 @@ def render_master(
             key=lambda t: (not t.lost_to_colleague, STATUS_RANK.get(t.status or "", 0), -t.id),
             default=None,
         )
-        customers.append(
+        rows.append(
             [
                 c.number,
                 *(_cell(data.phones[c.id] if k == "phone" else getattr(c, k)) for k in SHARED_KEYS),
@@ -221,11 +310,17 @@ def render_master(
                 _cell(c.created_at),
             ]
         )
+    return rows
 
-    tracking: Grid = [list(TRACKING_HEADERS)]
+
+def tracking_rows(data: MasterData) -> Grid:
+    """The Tracking tab's rows of the trackings ``data`` holds."""
+    customers = {c.id: c for c in data.customers}
+    name = _names(data)
+    rows: Grid = []
     for t in data.trackings:
-        c = numbers[t.customer_id]
-        tracking.append(
+        c = customers[t.customer_id]
+        rows.append(
             [
                 c.number,
                 c.name,
@@ -240,11 +335,17 @@ def render_master(
                 f"T{t.id}",
             ]
         )
+    return rows
 
-    follow_ups: Grid = [list(FOLLOW_UP_HEADERS)]
+
+def follow_up_rows(data: MasterData) -> Grid:
+    """The Follow-ups tab's rows of the follow-ups ``data`` holds."""
+    customers = {c.id: c for c in data.customers}
+    name = _names(data)
+    rows: Grid = []
     for f, t in data.follow_ups:
-        c = numbers[t.customer_id]
-        follow_ups.append(
+        c = customers[t.customer_id]
+        rows.append(
             [
                 f.number,
                 c.number,
@@ -258,17 +359,23 @@ def render_master(
                 _cell(f.active),
             ]
         )
+    return rows
 
+
+def small_tabs(
+    data: MasterData, resolutions: Mapping[str, str], errors: Mapping[str, str]
+) -> dict[str, Grid]:
+    """Conflicts, Commission and Sync log: a few thousand rows at most, rendered whole."""
+    name = _names(data)
     conflicts: Grid = [list(CONFLICT_HEADERS)]
     for k in data.conflicts:
         cid = f"C{k.id}"
-        customer = numbers.get(k.customer_id) if k.customer_id else None
         details = (k.details or {}).get("message") or _details_text(k.details or {})
         conflicts.append(
             [
                 cid,
                 k.kind,
-                customer.number if customer else None,
+                data.numbers.get(k.customer_id) if k.customer_id else None,
                 name.get(k.agent_id) if k.agent_id else None,
                 k.field,
                 k.current_value,
@@ -282,9 +389,8 @@ def render_master(
         )
 
     commission: Grid = [list(COMMISSION_HEADERS)]
-    for row in commission_rows(
-        data.agents.values(), {c.id: c.number for c in data.customers}, data.trackings
-    ):
+    counted = data.trackings if data.completions is None else data.completions
+    for row in commission_rows(data.agents.values(), data.numbers, counted):
         commission.append(
             [
                 row.month,
@@ -314,16 +420,7 @@ def render_master(
                 "; ".join(f"{k}: {v}" for k, v in (run.errors or {}).items()) or None,
             ]
         )
-
-    grids = {
-        "Customers": customers,
-        "Tracking": tracking,
-        "Follow-ups": follow_ups,
-        "Conflicts": conflicts,
-        "Commission": commission,
-        "Sync log": log,
-    }
-    return grids, _trim_to_limit(grids)
+    return {"Conflicts": conflicts, "Commission": commission, "Sync log": log}
 
 
 def _details_text(details: Mapping[str, object]) -> str | None:
@@ -368,19 +465,19 @@ def read_resolutions(grid: Grid) -> dict[str, str]:
     return found
 
 
-def master_bases(data: MasterData) -> dict[str, dict[str, object]]:
-    """What the admin may edit in the master, as last written: the base of a three-way merge.
+def row_bases(data: MasterData) -> dict[str, dict[str, Any]]:
+    """What the admin may edit in the master, as rendered: the base of a three-way merge.
 
     Returns:
-        master tab -> extra snapshot keys: ``Customers`` -> ``shared`` (Customer # ->
-        shared field -> text), ``Tracking`` -> ``commission`` (tracking ID -> text).
+        master tab -> row key -> base: ``Customers`` -> Customer # -> shared field ->
+        text; ``Tracking`` -> tracking ID -> Commission % as text.
     """
-    shared = {
+    shared: dict[str, Any] = {
         c.number: {
             k: value_text(data.phones[c.id] if k == "phone" else getattr(c, k)) for k in SHARED_KEYS
         }
         for c in data.customers
         if c.merged_into_id is None
     }
-    commission = {f"T{t.id}": value_text(t.commission_pct) for t in data.trackings}
-    return {"Customers": {"shared": shared}, "Tracking": {"commission": commission}}
+    commission: dict[str, Any] = {f"T{t.id}": value_text(t.commission_pct) for t in data.trackings}
+    return {"Customers": shared, "Tracking": commission}

@@ -247,6 +247,27 @@ class SheetState(Base):
     synced_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class SheetRow(Base):
+    """One row of a sync-owned tab (the master's) as last written.
+
+    The key names what the row shows (a Customer #, a tracking ID...), the digest what it
+    held; ``base`` is what an admin may edit there, as written (the base of a three-way
+    merge). A cycle compares rows it re-rendered with these digests and writes only the
+    rows that differ, without reading the tab.
+    """
+
+    __tablename__ = "sheet_rows"
+    __table_args__ = (Index("ix_sheet_rows_tab", "source", "tab", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(1024))
+    tab: Mapped[str] = mapped_column(String(255))
+    position: Mapped[int] = mapped_column(Integer)  # 1 = the first row under the header
+    key: Mapped[str] = mapped_column(String(255))
+    digest: Mapped[str] = mapped_column(String(32))
+    base: Mapped[Any | None] = mapped_column(JSON)
+
+
 class SyncRun(Base):
     __tablename__ = "sync_runs"
 

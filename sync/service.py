@@ -28,26 +28,11 @@ from sync.fields import (
     Owner,
 )
 from sync.lease import PgAdvisoryLease, SqliteWorkerLock, WorkerLockHeld, namespace_for
-from sync.master import (
-    COMMISSION_HEADERS,
-    CONFLICT_HEADERS,
-    CUSTOMER_HEADERS,
-    FOLLOW_UP_HEADERS,
-    MASTER_NOTES,
-    SYNC_LOG_HEADERS,
-    TRACKING_HEADERS,
-)
+from sync.master import MASTER_HEADERS, MASTER_NOTES
 from sync.model import Agent, Conflict, Customer, SyncRun, Tracking
 from sync.sheets import Backend, XlsxBackend
 
-MASTER_LAYOUT = {
-    "Customers": CUSTOMER_HEADERS,
-    "Tracking": TRACKING_HEADERS,
-    "Follow-ups": FOLLOW_UP_HEADERS,
-    "Conflicts": CONFLICT_HEADERS,
-    "Commission": COMMISSION_HEADERS,
-    "Sync log": SYNC_LOG_HEADERS,
-}
+MASTER_LAYOUT = MASTER_HEADERS
 
 
 def make_backend(config: Config) -> Backend:

@@ -132,6 +132,19 @@ class Backend(Protocol):
         """
         ...
 
+    def set_cells(self, source: str, cells: Sequence[CellSet], *, version: str) -> str | None:
+        """Set these cells (tab, 0-based row, 0-based column, value) as they are, without
+        reading the source, if it is still at ``version`` (what the caller last wrote).
+
+        For sync-owned tabs whose contents the caller knows (the master): nobody changed
+        them since, so there is nothing to compare the cells with. Cells are written RAW.
+
+        Returns:
+            The source's fingerprint after the write, or None when the source is no longer
+            at ``version`` (nothing is written; the caller reads it and diffs instead).
+        """
+        ...
+
     def ensure_layout(
         self,
         source: str,
@@ -541,6 +554,19 @@ class MemoryBackend:
             version=f"v{self.versions.get(source, 0)}",
             concurrent=read_version is not None and before != read_version,
         )
+
+    def set_cells(self, source: str, cells: Sequence[CellSet], *, version: str) -> str | None:
+        self.calls["set_cells"] += 1
+        tabs = self._existing(source)
+        if self.before_write is not None:
+            self.before_write(source)
+        if f"v{self.versions.get(source, 0)}" != version:
+            return None
+        for title, row, col, value in cells:
+            put_cell(tabs.setdefault(title, []), row, col, value)
+        if cells:
+            self._bump(source)
+        return f"v{self.versions.get(source, 0)}"
 
     def ensure_layout(
         self,
@@ -972,6 +998,22 @@ class XlsxBackend:
         raise SourceError(
             f"{source} kept changing while sheetsync was writing to it; skipped this cycle"
         )
+
+    def set_cells(self, source: str, cells: Sequence[CellSet], *, version: str) -> str | None:
+        path = self.path(source)
+        if not path.exists():
+            raise SourceError(f"{source} does not exist", hint="run init to create it")
+        with self._exclusive(source, path):
+            self._check_open(source, path)
+            data = self._bytes(source, path)
+            if _fingerprint_bytes(data) != version:
+                return None
+            if not cells:
+                return version
+            self._refuse_unkeepable(source, data)
+            self._read_cache.pop(str(path), None)
+            out = self._save_bytes(source, path, self._patched(source, data, cells), data)
+            return None if out is None else _fingerprint_bytes(out)
 
     def _patched(self, source: str, data: bytes, cells: Sequence[CellSet]) -> bytes:
         """The workbook with ``cells`` set: patched in its sheet XML, or through openpyxl

@@ -66,7 +66,7 @@ from sync.lease import (
 )
 from sync.logs import safe_error
 from sync.model import Agent, Conflict, SyncRun, utcnow
-from sync.sheets import Backend
+from sync.sheets import Backend, CellSet
 
 log = logging.getLogger("sheetsync.worker")
 source_log = logging.getLogger("sheetsync.worker.sources")
@@ -165,6 +165,18 @@ class ObservedBackend:
         )
         if self.delay:
             time.sleep(self.delay)
+        return result
+
+    def set_cells(self, source: str, cells: Sequence[CellSet], *, version: str) -> str | None:
+        result = self.inner.set_cells(source, cells, version=version)
+        key = self._key(source)
+        self.written_keys.append(key)
+        source_log.info(
+            "wrote %s: %d cell(s)",
+            key,
+            len(cells),
+            extra={"event": "source_written", "agent": key, "cells": len(cells), **self.context},
+        )
         return result
 
     def ensure_layout(self, source: str, tabs: Any, **kwargs: Any) -> list[str]:

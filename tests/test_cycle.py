@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from sync import commission, service
+from sync import commission, master_update, service
 from sync import cycle as cycle_module
 from sync.cells import cell_text
 from sync.cycle import Cycle
@@ -520,12 +520,13 @@ def test_an_idle_cycle_renders_nothing_until_the_database_changes(world, monkeyp
         rendered.append(agent.key)
         return real_rows(self, s, agent, *only)
 
-    def counting_master(s):
+    def counting_master(s, **only):
         rendered.append("master")
-        return real_master(s)
+        return real_master(s, **only)
 
     monkeypatch.setattr(Cycle, "_agent_rows", counting_rows)
     monkeypatch.setattr(cycle_module, "load_master", counting_master)
+    monkeypatch.setattr(master_update, "load_master", counting_master)
 
     idle = world.cycle()
     assert (idle.cells_written, rendered) == (0, [])
@@ -551,6 +552,8 @@ def test_an_idle_cycle_renders_nothing_until_the_database_changes(world, monkeyp
         "Giza",
         "Giza",
     ]
+    master = world.backend.get_tab(world.master, "Customers")
+    assert master[1][master[0].index("City/Region")] == "Giza"
 
 
 def test_a_run_left_running_by_a_killed_cycle_is_marked_interrupted(world):
@@ -622,3 +625,62 @@ def test_an_edit_marks_dirty_only_the_sheets_that_show_the_changed_customer(worl
     assert sara_dirty() == {ahmed_id}  # Ahmed is on her sheet too: his row alone
     world.cycle()
     assert not sara_is_dirty()
+
+
+def test_the_master_is_brought_up_to_date_row_by_row_without_reading_it(world, monkeypatch):
+    """A cycle after agents' edits renders only the changed customers' master rows and
+    sets their cells without reading the master, and the master is what a whole render
+    gives; an admin's edit of the master makes the cycle read it and diff it whole."""
+    world.type_rows("ali", [AHMED_ALI])
+    world.type_rows("sara", [AHMED_SARA, {"Name": "Mona Said", "Phone": "01112223344"}])
+    world.cycle()
+    assert world.master_differences() == {}
+    calls: list[tuple[str, str]] = []
+    backend = world.backend
+    read, set_cells = backend.read, backend.set_cells
+
+    def counted_read(source, *args, **kwargs):
+        calls.append(("read", source))
+        return read(source, *args, **kwargs)
+
+    def counted_set(source, *args, **kwargs):
+        calls.append(("set", source))
+        return set_cells(source, *args, **kwargs)
+
+    monkeypatch.setattr(backend, "read", counted_read)
+    monkeypatch.setattr(backend, "set_cells", counted_set)
+
+    def master_calls() -> tuple[int, int]:
+        return calls.count(("read", world.master)), calls.count(("set", world.master))
+
+    world.edit("ali", {"Name": "Ahmed Mohamed"}, {"Status": "Negotiating", "Notes": "call Sunday"})
+    reads, sets = master_calls()
+    report = world.cycle()
+    assert master_calls() == (reads, sets + 1)  # the master is not read, only set
+    assert report.cells_written > 0
+    assert world.master_differences() == {}
+    tracking = world.backend.get_tab(world.master, "Tracking")
+    assert {"Negotiating", "call Sunday"} <= {cell_text(v) for row in tracking for v in row}
+
+    # A new customer is a new row at the end of Customers and Tracking: still row by row.
+    world.type_rows("ali", [{"Name": "Omar Nabil", "Phone": "01223334455"}])
+    reads, sets = master_calls()
+    world.cycle()
+    assert master_calls() == (reads, sets + 1)
+    assert world.master_differences() == {}
+    assert "Omar Nabil" in [
+        cell_text(r[1]) for r in world.backend.get_tab(world.master, "Customers")
+    ]
+
+    # The admin typed in the master: it is read (the edit applied) and diffed whole.
+    grid = world.backend.get_tab(world.master, "Customers")
+    email = [cell_text(h) for h in grid[0]].index("Email")
+    grid[1].extend([None] * (email + 1 - len(grid[1])))
+    grid[1][email] = "admin@example.com"
+    world.backend.set_tab(world.master, "Customers", grid)
+    reads, sets = master_calls()
+    world.cycle()
+    assert master_calls()[1] == sets
+    assert master_calls()[0] > reads
+    assert world.master_differences() == {}
+    assert world.cycle().cells_written == 0

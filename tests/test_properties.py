@@ -284,6 +284,8 @@ def test_promises_hold_over_random_histories(engine_factory, history):
             # Only agents write private fields here: the sync must never change what they typed.
             assert private_cells(world) == typed_before
             check_promises(world)
+            # The master, written row by row or whole, is what the database renders.
+            assert world.master_differences() == {}
 
     trackings_before = world.count(Tracking)
     counts, audits = world.table_counts(), world.audit_count()
@@ -532,6 +534,7 @@ def test_promises_hold_when_the_admin_resolves_edits_and_merges(engine_factory, 
                 assert private_cells(world) == typed_before
             check_promises(world)
             check_commission_privacy(world)
+            assert world.master_differences() == {}
 
     counts, audits = world.table_counts(), world.audit_count()
     again = world.cycle()

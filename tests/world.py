@@ -14,12 +14,13 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from sync import service
-from sync.cells import CellValue, Grid, cell_text
+from sync.cells import CellValue, Grid, cell_text, trim_grid
 from sync.config import Config, config_from_dict
 from sync.cycle import Cycle, CycleReport
 from sync.db import session_factory
 from sync.fields import CUSTOMER_FIELDS, FOLLOW_UP_FIELDS
-from sync.model import AuditEvent, Base
+from sync.master import load_master, render_master
+from sync.model import AuditEvent, Base, SheetState
 from sync.sheets import MemoryBackend
 
 CUSTOMER_HEADERS = [f.header for f in CUSTOMER_FIELDS]
@@ -188,6 +189,33 @@ class World:
 
     def audit_count(self) -> int:
         return self.count(AuditEvent)
+
+    def master_differences(self) -> dict[str, list[int]]:
+        """Master tab -> the rows (0 = header) where the master as the backend holds it
+        differs from the master rendered whole from the database now; empty when none."""
+        source = self.master
+        with self.session() as s:
+            state = s.execute(
+                select(SheetState).where(SheetState.source == source, SheetState.tab == "Conflicts")
+            ).scalar_one()
+            stored = state.snapshot or {}
+            grids, _ = render_master(
+                load_master(s), stored.get("resolutions", {}), stored.get("errors", {})
+            )
+        found: dict[str, list[int]] = {}
+        for tab, grid in grids.items():
+            have = [[cell_text(v) for v in row] for row in self.backend.get_tab(source, tab)]
+            want = [[cell_text(v) for v in row] for row in grid]
+            trim_grid(have)
+            trim_grid(want)
+            rows = [r for r in range(max(len(have), len(want))) if _row(have, r) != _row(want, r)]
+            if rows:
+                found[tab] = rows
+        return found
+
+
+def _row(grid: list[list[str]], r: int) -> list[str]:
+    return grid[r] if r < len(grid) else []
 
 
 def empty_customers() -> Grid:

@@ -384,6 +384,16 @@ class GoogleBackend:
         read again and only the writes that are not in place are done again, where their
         rows now are; a cell changed meanwhile is skipped, as always.
         """
+        return self._write(source, writes, read_version, None)
+
+    def _write(
+        self,
+        source: str,
+        writes: Sequence[CellWrite],
+        read_version: str | None,
+        fresh: dict[str, Grid] | None,
+    ) -> WriteResult:
+        """:meth:`write`, from ``fresh`` (the target tabs just read) when given."""
         spec = self.spec(source)
         writes = list(writes)
         wanted = sorted({w.tab for w in writes})
@@ -391,7 +401,6 @@ class GoogleBackend:
         skipped_all: list[tuple[CellWrite, str]] = []
         attempt = steps = 0
         troubled = False  # a retry or a move happened: report the write as concurrent
-        fresh: dict[str, Grid] | None = None
         while True:
             tabs = fresh if fresh is not None else self._current(source, spec, wanted, read_version)
             before = _copy(tabs)
@@ -447,6 +456,19 @@ class GoogleBackend:
             todo = not_landed(fresh, attempted)
             if not todo:
                 return self._result(spec, writes, skipped_all, read_version, steps, troubled)
+
+    def set_cells(self, source: str, cells: Sequence[CellAt], *, version: str) -> str | None:
+        """Google has no compare-and-set on a spreadsheet: the tabs the cells are in are
+        read (or taken as read this cycle) and the cells go through :meth:`write`, cell by
+        cell compared with what is there. None when anything but these cells moved."""
+        spec = self.spec(source)
+        tabs = self._current(source, spec, sorted({c[0] for c in cells}), version)
+        writes = [
+            CellWrite(tab, 0, "", row, _at(tabs.get(tab, []), row, col), value, col=col)
+            for tab, row, col, value in cells
+        ]
+        result = self._write(source, writes, version, tabs)
+        return None if result.skipped or result.concurrent else result.version
 
     def _send(self, spec: SourceSpec, data: list[dict[str, Any]], *, check: bool) -> Any:
         """One RAW ``values.batchUpdate``; ``check`` asks for the written rows back and

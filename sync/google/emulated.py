@@ -130,6 +130,11 @@ class EmulatedGoogleBackend(GoogleBackend):
             self.before_write(source)
         return super().write(source, writes, read_version=read_version)
 
+    def set_cells(self, source: str, cells: Any, *, version: str) -> str | None:
+        if self.before_write is not None:
+            self.before_write(source)
+        return super().set_cells(source, cells, version=version)
+
 
 class GoogleHarness:
     """Makes a configuration use spreadsheets in an emulator (tests, the benchmark).

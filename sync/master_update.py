@@ -1,0 +1,267 @@
+"""Bring the master up to date row by row, when its workbook is as the last cycle wrote it.
+
+A cycle that changed a few customers should not re-render, read and diff a master of
+100,000 rows. When nobody touched the master since it was written (its fingerprint is the
+one stored) and every change since then is an audit event naming a customer, the cycle:
+
+1. takes the customers named by the audit events since the master was written (dirty);
+2. checks that the rows of the Customers, Tracking and Follow-ups tabs are the ones
+   stored, in the same order, at most with new rows at the end (else: whole render);
+3. renders the dirty customers' rows (and the new ones) and the three small tabs
+   (Conflicts, Commission, Sync log) whole;
+4. sets the cells of every row whose digest differs from the stored one
+   (:meth:`~sync.sheets.Backend.set_cells`), without reading the workbook.
+
+Anything else (an admin's edit, a merge, an event naming no customer, the team renamed,
+the master trimmed to Google's limit) takes the whole path in :mod:`sync.cycle`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sync.marks import database_marker, team_digest
+from sync.master import (
+    MASTER_HEADERS,
+    MASTER_TABS,
+    ROW_TABS,
+    customer_rows,
+    follow_up_rows,
+    load_master,
+    row_bases,
+    row_key,
+    small_tabs,
+    tracking_rows,
+)
+from sync.model import AuditEvent, Customer, FollowUp, SheetState, Tracking
+from sync.sheet_rows import (
+    RowChange,
+    WrittenTab,
+    load_written,
+    row_cells,
+    row_digest,
+    tab_digest,
+)
+from sync.sheets import CellSet
+from sync.views import MASTER_CELL_LIMIT
+
+DIRTY_LIMIT = 5000
+"""Past this many changed customers (or new rows), the master is rendered whole."""
+
+
+@dataclass
+class RowUpdate:
+    """What brings the master up to date: the cells to set and the rows to store.
+
+    Attributes:
+        cells: (tab, row, column, value) to set; row 0 is the header.
+        changes: tab -> the rows re-rendered whose digest moved.
+        before: tab -> how many rows were stored.
+        lengths: tab -> how many rows the tab has now.
+        digests: tab -> the tab's digest after the update.
+        snapshot: what the Conflicts tab's state keeps besides its digest (resolutions,
+            the audit position, the team).
+        marker: :func:`~sync.marks.database_marker` as of the rendered data.
+    """
+
+    cells: list[CellSet] = field(default_factory=list)
+    changes: dict[str, list[RowChange]] = field(default_factory=dict)
+    before: dict[str, int] = field(default_factory=dict)
+    lengths: dict[str, int] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
+    snapshot: dict[str, Any] = field(default_factory=dict)
+    marker: str = ""
+
+
+def audit_position(s: Session) -> int:
+    """The newest audit event's id: a master rendered now has seen every event up to it."""
+    return s.execute(select(func.max(AuditEvent.id))).scalar() or 0
+
+
+def plan_update(
+    s: Session, source: str, states: Mapping[str, SheetState], version: str
+) -> RowUpdate | None:
+    """The cells that bring the master (at ``version``) up to date, or None when it must
+    be rendered whole (see the module's docstring)."""
+    snaps = {tab: st.snapshot or {} for tab, st in states.items()}
+    if len(states) < len(MASTER_TABS) or any(st.version != version for st in states.values()):
+        return None
+    if any("rows" not in snap or "digest" not in snap for snap in snaps.values()):
+        return None  # written before rows were stored: rendered whole once
+    meta = snaps["Conflicts"]
+    since = meta.get("audit")
+    if not isinstance(since, int) or meta.get("team") != team_digest(s):
+        return None
+    marker = database_marker(s, exclude_run=None, runs=True)
+    audit = audit_position(s)
+    dirty = _dirty_customers(s, since, audit)
+    if dirty is None:
+        return None
+    written = load_written(s, source, MASTER_TABS)
+    if any(len(written[tab].keys) != snaps[tab]["rows"] for tab in MASTER_TABS):
+        return None
+    keys = _current_keys(s)
+    for tab in ROW_TABS:
+        old = written[tab].keys
+        if keys[tab][: len(old)] != old:
+            return None  # a row inserted or removed above the end: positions moved
+    new_rows = {tab: keys[tab][len(written[tab].keys) :] for tab in ROW_TABS}
+    if sum(len(new) for new in new_rows.values()) > DIRTY_LIMIT:
+        return None
+    dirty |= _customers_of(s, new_rows)
+    if len(dirty) > DIRTY_LIMIT:
+        return None
+
+    data = load_master(s, only=dirty)
+    open_ids = {f"C{k.id}" for k in data.conflicts}
+    resolutions = {c: t for c, t in (meta.get("resolutions") or {}).items() if c in open_ids}
+    errors = {c: why for c, why in (meta.get("errors") or {}).items() if resolutions.get(c)}
+    small = small_tabs(data, resolutions, errors)
+    sizes = {
+        **{tab: len(keys[tab]) for tab in ROW_TABS},
+        **{t: len(g) - 1 for t, g in small.items()},
+    }
+    if sum((n + 1) * len(MASTER_HEADERS[tab]) for tab, n in sizes.items()) > MASTER_CELL_LIMIT:
+        return None  # the whole render trims the longest tabs
+
+    update = RowUpdate(marker=marker)
+    update.snapshot = {"resolutions": resolutions, "audit": audit, "team": meta.get("team")}
+    if errors:
+        update.snapshot["errors"] = errors
+    bases = row_bases(data)
+    rendered = {
+        "Customers": customer_rows(data),
+        "Tracking": tracking_rows(data),
+        "Follow-ups": follow_up_rows(data),
+    }
+    for tab in ROW_TABS:
+        if not _place_rows(update, tab, keys[tab], written[tab], rendered[tab], bases.get(tab, {})):
+            return None
+    for tab, grid in small.items():
+        _replace_small(update, tab, written[tab], grid[1:])
+    return update
+
+
+def _dirty_customers(s: Session, since: int, audit: int) -> set[int] | None:
+    """Customers named by the audit events after ``since``; None when one names nobody."""
+    if audit <= since:
+        return set()
+    anonymous = s.execute(
+        select(AuditEvent.id)
+        .where(AuditEvent.id > since, AuditEvent.id <= audit, AuditEvent.customer_id.is_(None))
+        .limit(1)
+    ).first()
+    if anonymous is not None:
+        return None
+    found = set(
+        s.execute(
+            select(AuditEvent.customer_id)
+            .distinct()
+            .where(AuditEvent.id > since, AuditEvent.id <= audit)
+            .limit(DIRTY_LIMIT + 1)
+        ).scalars()
+    )
+    return None if len(found) > DIRTY_LIMIT else {c for c in found if c is not None}
+
+
+def _current_keys(s: Session) -> dict[str, list[str]]:
+    """The keys of the row tabs' rows as the database orders them (as ``load_master``)."""
+    customers = s.execute(
+        select(Customer.number).where(Customer.merged_into_id.is_(None)).order_by(Customer.number)
+    ).scalars()
+    trackings = s.execute(
+        select(Tracking.id).order_by(Tracking.customer_id, Tracking.agent_id)
+    ).scalars()
+    follow_ups = s.execute(
+        select(FollowUp.number)
+        .join(Tracking, Tracking.id == FollowUp.tracking_id)
+        .order_by(FollowUp.number)
+    ).scalars()
+    return {
+        "Customers": list(customers),
+        "Tracking": [f"T{i}" for i in trackings],
+        "Follow-ups": list(follow_ups),
+    }
+
+
+def _customers_of(s: Session, new_rows: Mapping[str, Sequence[str]]) -> set[int]:
+    """The customers the new rows of the row tabs show."""
+    found: set[int] = set()
+    queries = [
+        (select(Customer.id).where(Customer.number.in_(new_rows["Customers"]))),
+        (
+            select(Tracking.customer_id).where(
+                Tracking.id.in_([int(k[1:]) for k in new_rows["Tracking"]])
+            )
+        ),
+        (
+            select(Tracking.customer_id)
+            .join(FollowUp, FollowUp.tracking_id == Tracking.id)
+            .where(FollowUp.number.in_(new_rows["Follow-ups"]))
+        ),
+    ]
+    for query in queries:
+        found.update(s.execute(query).scalars())
+    return found
+
+
+def _place_rows(
+    update: RowUpdate,
+    tab: str,
+    keys: Sequence[str],
+    written: WrittenTab,
+    rows: Sequence[Sequence[Any]],
+    bases: Mapping[str, Any],
+) -> bool:
+    """Put the re-rendered rows of a row tab at their keys' positions; False when one has
+    no position (the whole render decides)."""
+    position = {key: i for i, key in enumerate(keys, start=1)}
+    digests = [*written.digests, *([""] * (len(keys) - len(written.digests)))]
+    width = len(MASTER_HEADERS[tab])
+    changes: list[RowChange] = []
+    for row in rows:
+        key = row_key(tab, row)
+        at = position.get(key)
+        if at is None:
+            return False
+        digest = row_digest(row)
+        if digests[at - 1] != digest:
+            digests[at - 1] = digest
+            update.cells += row_cells(tab, at, row, width)
+            changes.append(RowChange(at, key, digest, bases.get(key)))
+    if "" in digests:
+        return False  # a new row that was not rendered
+    update.changes[tab] = changes
+    update.before[tab] = len(written.digests)
+    update.lengths[tab] = len(keys)
+    update.digests[tab] = tab_digest([row_digest(MASTER_HEADERS[tab]), *digests])
+    return True
+
+
+def _replace_small(
+    update: RowUpdate, tab: str, written: WrittenTab, rows: Sequence[Sequence[Any]]
+) -> None:
+    """A small tab rendered whole: set the rows that moved, clear the rows past its end."""
+    width = len(MASTER_HEADERS[tab])
+    digests: list[str] = []
+    changes: list[RowChange] = []
+    for at, row in enumerate(rows, start=1):
+        key, digest = row_key(tab, row), row_digest(row)
+        digests.append(digest)
+        if at > len(written.digests) or (written.keys[at - 1], written.digests[at - 1]) != (
+            key,
+            digest,
+        ):
+            update.cells += row_cells(tab, at, row, width)
+            changes.append(RowChange(at, key, digest))
+    for at in range(len(rows) + 1, len(written.digests) + 1):
+        update.cells += row_cells(tab, at, [], width)
+    update.changes[tab] = changes
+    update.before[tab] = len(written.digests)
+    update.lengths[tab] = len(rows)
+    update.digests[tab] = tab_digest([row_digest(MASTER_HEADERS[tab]), *digests])

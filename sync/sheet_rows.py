@@ -1,0 +1,163 @@
+"""The rows of a sync-owned tab as last written: what lets a cycle write only changed rows.
+
+Each row of a master tab is stored with its key (what it shows: a Customer #, a tracking
+ID...), its position and a digest of its cells (:class:`~sync.model.SheetRow`). When the
+workbook is as the last cycle wrote it, a cycle re-renders only the rows whose customers
+changed, compares their digests with these, and sets the cells of the rows that differ,
+without reading the tab. A tab's digest is made of its rows' digests, so it is kept up to
+date row by row as well.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from sync.cells import CellValue
+from sync.dedupe import value_text
+from sync.model import SheetRow
+from sync.sheets import CellSet
+
+_TABLE = cast(Table, SheetRow.__table__)
+
+
+def row_digest(row: Sequence[CellValue]) -> str:
+    """A digest of a row's cells as text (trailing blank cells do not count)."""
+    cells = [value_text(v) for v in row]
+    while cells and not cells[-1]:
+        cells.pop()
+    text = json.dumps(cells, ensure_ascii=False)
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def tab_digest(digests: Iterable[str]) -> str:
+    """A tab's digest: of its rows' digests, header row first."""
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
+def grid_digest(grid: Sequence[Sequence[CellValue]]) -> str:
+    """The digest of a whole grid, the same as :func:`tab_digest` of its rows' digests."""
+    return tab_digest(row_digest(row) for row in grid)
+
+
+@dataclass
+class WrittenTab:
+    """A tab's rows as last written, by position (index 0 is the first row under the header)."""
+
+    keys: list[str] = field(default_factory=list)
+    digests: list[str] = field(default_factory=list)
+
+
+def load_written(s: Session, source: str, tabs: Sequence[str]) -> dict[str, WrittenTab]:
+    """Keys and digests of the stored rows of these tabs (no bases), by position."""
+    found: dict[str, WrittenTab] = {tab: WrittenTab() for tab in tabs}
+    rows = s.execute(
+        select(_TABLE.c.tab, _TABLE.c.key, _TABLE.c.digest)
+        .where(_TABLE.c.source == source, _TABLE.c.tab.in_(tabs))
+        .order_by(_TABLE.c.tab, _TABLE.c.position)
+    )
+    for tab, key, digest in rows:
+        written = found[tab]
+        written.keys.append(key)
+        written.digests.append(digest)
+    return found
+
+
+def load_bases(s: Session, source: str, tab: str) -> dict[str, Any]:
+    """Key -> base (what the admin may edit, as written) of a tab's stored rows."""
+    rows = s.execute(
+        select(_TABLE.c.key, _TABLE.c.base).where(
+            _TABLE.c.source == source, _TABLE.c.tab == tab, _TABLE.c.base.is_not(None)
+        )
+    )
+    return {key: base for key, base in rows}
+
+
+def save_whole(
+    s: Session,
+    source: str,
+    tab: str,
+    keys: Sequence[str],
+    digests: Sequence[str],
+    bases: Mapping[str, Any],
+) -> None:
+    """Replace a tab's stored rows (after the whole tab was rendered)."""
+    s.execute(delete(_TABLE).where(_TABLE.c.source == source, _TABLE.c.tab == tab))
+    values = [
+        {
+            "source": source,
+            "tab": tab,
+            "position": position,
+            "key": key,
+            "digest": digest,
+            "base": bases.get(key),
+        }
+        for position, (key, digest) in enumerate(zip(keys, digests, strict=True), start=1)
+    ]
+    for start in range(0, len(values), 5000):
+        s.execute(insert(_TABLE), values[start : start + 5000])
+
+
+@dataclass
+class RowChange:
+    """A row re-rendered at a position (1 = first row under the header)."""
+
+    position: int
+    key: str
+    digest: str
+    base: Any = None
+
+
+def save_changed(
+    s: Session, source: str, tab: str, before: int, changes: Sequence[RowChange], length: int
+) -> None:
+    """Store the rows a cycle re-rendered, and forget positions past the tab's new length.
+
+    Args:
+        before: how many rows were stored; changes past it are new rows.
+        length: how many rows the tab has now.
+    """
+    mine = (_TABLE.c.source == source) & (_TABLE.c.tab == tab)
+    if length < before:
+        s.execute(delete(_TABLE).where(mine, _TABLE.c.position > length))
+    updates = [
+        {"at": c.position, "new_key": c.key, "new_digest": c.digest, "new_base": c.base}
+        for c in changes
+        if c.position <= before
+    ]
+    if updates:
+        statement = (
+            update(_TABLE)
+            .where(mine, _TABLE.c.position == bindparam("at"))
+            .values(key=bindparam("new_key"), digest=bindparam("new_digest"))
+            .values(base=bindparam("new_base", type_=_TABLE.c.base.type))
+        )
+        s.connection().execute(statement, updates)
+    added = [
+        {
+            "source": source,
+            "tab": tab,
+            "position": c.position,
+            "key": c.key,
+            "digest": c.digest,
+            "base": c.base,
+        }
+        for c in changes
+        if c.position > before
+    ]
+    if added:
+        s.execute(insert(_TABLE), added)
+
+
+def row_cells(tab: str, position: int, row: Sequence[CellValue], width: int) -> list[CellSet]:
+    """The cells that make a stored row ``row`` (blank past its end, up to ``width``)."""
+    return [
+        (tab, position, col, row[col] if col < len(row) else None)
+        for col in range(max(width, len(row)))
+    ]
