@@ -62,9 +62,7 @@ class State:
     def config(self) -> Config:
         config = config_module.load_config(self.config_path)
         for warning in config.warnings():
-            err.print(
-                f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True
-            )
+            _print_warning(warning)
         return config
 
 
@@ -100,17 +98,26 @@ def _main(
 def init() -> None:
     """Create or upgrade the database schema and create missing workbooks and tabs.
 
-    Safe to run again: it only adds what is missing and never touches data.
+    Safe to run again: it only adds what is missing and never touches data. Safe beside a
+    working team: a workbook open in Excel or LibreOffice, or being written by a worker, is
+    skipped with a warning (exit 0 once the schema is ready; run init again later).
 
     Example: sheetsync --config sheetsync.toml init
     """
     config = state.config()
-    changes = service.init(
+    report = service.init(
         config, service.open_database(config, create=True), service.make_backend(config)
     )
-    for line in changes:
+    for line in report.changes:
         out.print(f"  {line}")
-    out.print(f"init: {len(changes)} change(s); schema is up to date")
+    for line in report.skipped:
+        _print_warning(line)
+    for line in report.failed:
+        _print_error(line)
+    skipped = len(report.skipped) + len(report.failed)
+    left = f", {skipped} workbook{'s' if skipped != 1 else ''} skipped" if skipped else ""
+    out.print(f"init: {len(report.changes)} change(s){left}; schema is up to date")
+    raise typer.Exit(EXIT_PARTIAL if report.failed else EXIT_OK)
 
 
 @app.command()
@@ -742,6 +749,10 @@ def main() -> None:
         )
         _print_error(unexpected_error_line(exc))
         sys.exit(EXIT_PARTIAL)
+
+
+def _print_warning(message: str) -> None:
+    err.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _print_error(message: str) -> None:

@@ -599,6 +599,26 @@ def test_sqlite_worker_lock_in_process(tmp_path: Path):
     two.release()
 
 
+def test_init_beside_a_worker_writing_the_master_sets_up_the_rest_and_skips_the_master(
+    tmp_path: Path,
+):
+    dep = Deployment(tmp_path, f"sqlite:///{tmp_path / 'sheetsync.db'}", agents=3)
+    dep.book("a00").write_bytes(b"not a workbook")  # damaged: said, and the others go on
+    dep.book("a01").unlink()
+    master = dep.root / "master.xlsx"
+    before = master.read_bytes()
+    # What a worker holds while it writes the master (XlsxBackend's own lock).
+    with filelock.FileLock(str(master) + ".sheetsync.lock", timeout=0):
+        done = service.init(dep.config, dep.engine, XlsxBackend(lock_timeout=0.05))
+    (failed,) = done.failed
+    assert str(dep.book("a00")) in failed and "not a readable .xlsx workbook" in failed
+    assert f"created {dep.book('a01')}" in done.changes
+    (skipped,) = done.skipped
+    assert str(master) in skipped and "being written by another sheetsync process" in skipped
+    assert "run `sheetsync init` again" in skipped
+    assert master.read_bytes() == before
+
+
 # -- failing sources: backoff, flags, the others go on (SQLite and PostgreSQL) -------------------
 
 
