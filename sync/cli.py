@@ -331,7 +331,7 @@ def run(
         str,
         typer.Option(
             help="After SIGTERM/SIGINT, let the cycle in flight run this long, then abandon "
-            "it at the next agent source."
+            "it at the next source (an agent's read or write-back, or the master)."
         ),
     ] = "20s",
     wait: Annotated[
@@ -354,7 +354,7 @@ def run(
 
     Never two cycles at once; a cycle longer than the interval delays the next one.
 
-    A first signal lets the cycle in flight finish (after --grace it stops at the next agent).
+    A first signal lets the cycle in flight finish (after --grace it stops at the next source).
 
     A second signal exits at once (code 128 + signal), safely.
 

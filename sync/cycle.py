@@ -182,8 +182,9 @@ class Cycle:
             progress: called with a label at each step (a progress bar advances).
             lease: which agent sources and whether the master this worker may sync
                 this cycle (several workers); None: all of them.
-            should_stop: checked at every agent boundary; True abandons the rest of
-                the cycle safely (what was not ingested is read again next cycle).
+            should_stop: checked before each agent's read and write-back and before the
+                master's write; True abandons the rest of the cycle safely (what was
+                not read, written back or rendered is done next cycle).
             alone: no other cycle can run on this database now (the SQLite worker lock
                 is held), so a run still marked running was killed: it is marked
                 interrupted. Otherwise only runs older than a day are.
@@ -239,8 +240,7 @@ class Cycle:
                 report.warnings.append(str(exc))
 
         for agent_cfg in agents:
-            if self.should_stop():
-                report.stopped = True
+            if self._stop_here(report):
                 break
             self.progress(f"read {agent_cfg.key}")
             try:
@@ -262,8 +262,10 @@ class Cycle:
             marks = AgentMarks.load(s)
 
         for agent_cfg in agents:
-            if agent_cfg.key in report.failures or agent_cfg.key not in plans and report.stopped:
+            if agent_cfg.key in report.failures:
                 continue
+            if self._stop_here(report):
+                break  # a sheet not written back is read (or written) again next cycle
             self.progress(f"write {agent_cfg.key}")
             try:
                 self._write_back(agent_cfg, plans.get(agent_cfg.key), run_id, report, marks)
@@ -276,7 +278,7 @@ class Cycle:
         # is then recorded first too, so that the master it writes is final. Otherwise
         # it leaves no run behind, which keeps a cycle after a cycle write-free (promise 4).
         agents_idle = report.idle and not report.failures and report.conflicts_opened == 0
-        master_due = master and not report.stopped and "master" not in report.failures
+        master_due = master and not self._stop_here(report) and "master" not in report.failures
         if agents_idle and master_due:
             try:
                 master_due = self._master_stale(run_id)
@@ -299,6 +301,17 @@ class Cycle:
         else:
             self._record_master_cells(run_id, master_cells)
         return report
+
+    def _stop_here(self, report: CycleReport) -> bool:
+        """Whether to abandon the rest of the cycle at this boundary between two sources.
+
+        Checked before each agent's read and write-back and before the master's write:
+        every source is then either done (its transaction committed, its state recorded)
+        or left as it was, which the next cycle reads, writes or renders again.
+        """
+        if not report.stopped and self.should_stop():
+            report.stopped = True
+        return report.stopped
 
     def _ensure_agents(self, s: Session, agents: list[AgentConfig]) -> None:
         existing = {a.key: a for a in s.execute(select(Agent)).scalars()}
@@ -1000,6 +1013,8 @@ class Cycle:
         version = snapshot.version
         exact = True
         written = 0
+        if writes and self._stop_here(report):
+            return 0  # nothing written nor recorded: the next cycle renders it again
         if writes:
             result = self.backend.write(source, writes, read_version=snapshot.version)
             written = result.applied

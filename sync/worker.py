@@ -6,10 +6,11 @@ random *jitter*); a cycle that takes longer than the interval delays the next on
 then starts as soon as it ends, and the log says so.
 
 Signals: the first SIGTERM or SIGINT lets the cycle in flight finish; after the grace
-period it is abandoned at the next agent boundary (what was not ingested is read again
-next time); then the worker exits 0. A second signal exits at once (code 128 + signal):
-every database change is a transaction and every workbook save an atomic rename, so
-this is as safe as being killed, which the tests do.
+period it is abandoned at the next source boundary (before an agent's read or write-back,
+or the master's write; what was left is done next time); then the worker exits 0. A
+second signal exits at once (code 128 + signal): every database change is a transaction
+and every workbook save an atomic rename, so this is as safe as being killed, which the
+tests do.
 
 Several workers: on PostgreSQL each cycle leases agent sources and the master with
 advisory locks (:mod:`sync.lease`), so no source is synced by two workers at once; the
@@ -359,7 +360,7 @@ class Worker:
             log.warning(
                 "%s: %s; a second signal exits at once",
                 reason,
-                f"finishing the cycle in flight (abandoned at the next agent boundary after "
+                f"finishing the cycle in flight (abandoned at the next source after "
                 f"{self.options.grace:g}s)"
                 if busy
                 else "no cycle in flight, exiting",

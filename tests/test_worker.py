@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +33,14 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, func, select, text
 
 from sync import service
-from sync.cells import cell_text
+from sync.cells import CellWrite, SourceSnapshot, WriteResult, cell_text
 from sync.config import Config, load_config
 from sync.cycle import Cycle
 from sync.db import MIGRATIONS, make_engine, session_factory, upgrade_schema
-from sync.lease import PgAdvisoryLease, SqliteWorkerLock, WorkerLockHeld, stable_key
+from sync.lease import AllLease, PgAdvisoryLease, SqliteWorkerLock, WorkerLockHeld, stable_key
 from sync.logs import JsonFormatter, safe_error
 from sync.model import Agent, Conflict, Customer, SyncRun, Tracking
-from sync.sheets import XlsxBackend
+from sync.sheets import MemoryBackend, XlsxBackend
 from sync.worker import (
     SOURCE_FAILING,
     Worker,
@@ -49,8 +49,8 @@ from sync.worker import (
     health,
     parse_duration,
 )
-from tests.conftest import _pg_schema_url
-from tests.world import World
+from tests.conftest import EngineFactory, _pg_schema_url
+from tests.world import MemoryHarness, World
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS = 20
@@ -537,6 +537,105 @@ def test_advisory_leases_are_exclusive_fair_and_die_with_the_session(pg_url: str
         two.dispose()
     assert stable_key("ali") == stable_key("ali") and -(2**31) <= stable_key("ali") < 2**31
     engine.dispose()
+
+
+# -- a stop wherever it lands (SQLite and PostgreSQL) ---------------------------------------------
+
+
+class Interruptible(MemoryBackend):
+    """Sheets in memory that log each read and write as it begins, and call ``on_io`` then:
+    the moment a signal can land in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.io: list[tuple[str, str]] = []
+        self.on_io: Callable[[], None] = lambda: None
+
+    def read(self, source: str) -> SourceSnapshot:
+        self.io.append(("read", source))
+        self.on_io()
+        return super().read(source)
+
+    def write(
+        self, source: str, writes: Sequence[CellWrite], *, read_version: str | None = None
+    ) -> WriteResult:
+        self.io.append(("write", source))
+        self.on_io()
+        return super().write(source, writes, read_version=read_version)
+
+
+class InterruptibleHarness(MemoryHarness):
+    def backend(self, config: Config) -> Interruptible:
+        return Interruptible()
+
+
+def team_typed(engine: Engine) -> World:
+    """Ali and Sara type the same customer, Nour completes her own: every view depends on
+    more than its own sheet, and the master on all of them."""
+    world = World(engine, agents=("ali", "nour", "sara"), harness=InterruptibleHarness())
+    world.type_rows(
+        "ali",
+        [
+            {"Name": "Ahmed Mohamed", "Phone": "01001234567", "Status": "Contacted"},
+            {"Name": "Omar Hassan", "Phone": "01001234568", "Notes": "ali's note"},
+        ],
+    )
+    world.type_rows(
+        "sara", [{"Name": "Ahmed Mohamed", "Phone": "+20 100 123 4567", "Email": "a@x.com"}]
+    )
+    world.type_rows("nour", [{"Name": "Mona Adel", "Phone": "01001234569", "Status": "Completed"}])
+    return world
+
+
+MASTER_COMPARED = ("Customers", "Tracking", "Follow-ups", "Commission")
+WHEN_COLUMNS = {"Created", "Tracked since", "Last update"}  # the clock's, not the data's
+
+
+def what_the_team_sees(world: World) -> dict[str, Any]:
+    """Every agent's sheet, the master's data tabs (without timestamps), the database."""
+    sheets: dict[str, Any] = {key: world.rows(key) for key in ("ali", "nour", "sara")}
+    for tab in MASTER_COMPARED:
+        grid = world.backend.get_tab(world.master, tab)
+        header = [cell_text(h) for h in grid[0]]
+        sheets[f"master {tab}"] = [
+            {h: cell_text(v) for h, v in zip(header, row, strict=False) if h not in WHEN_COLUMNS}
+            for row in grid[1:]
+        ]
+    return {"sheets": sheets, "database": signature(world.engine)}
+
+
+def test_a_stop_anywhere_in_a_cycle_starts_no_more_io_and_the_next_cycle_finishes_it(
+    engine_factory: EngineFactory,
+):
+    reference = team_typed(engine_factory())
+    Worker(reference.config, reference.engine, reference.backend, lease=AllLease()).run_cycle()
+    expected = what_the_team_sees(reference)
+    ios = len(reference.backend.io)  # reads and writes of a whole cycle
+    assert ios >= 6  # three agents read and written back, and the master
+
+    for landing in range(1, ios + 1):
+        world = team_typed(engine_factory())
+        # grace 0: the stop is due at the next check after the signal (a grace that ran out);
+        # one worker at a time (the stopped one is gone when the next starts): no leases
+        options = WorkerOptions(grace=0)
+        worker = Worker(world.config, world.engine, world.backend, options, lease=AllLease())
+
+        def signal_lands(at: int = landing, worker: Worker = worker, world: World = world) -> None:
+            if len(world.backend.io) == at:
+                worker.request_stop("SIGTERM received")
+
+        world.backend.on_io = signal_lands
+        stopped = worker.run_cycle()
+        # The read or write in flight finishes; nothing else is read or written.
+        assert len(world.backend.io) == landing, (landing, world.backend.io)
+        assert stopped.status in ("stopped", "ok"), (landing, stopped.error)
+
+        world.backend.on_io = lambda: None
+        restarted = Worker(world.config, world.engine, world.backend, lease=AllLease())
+        assert restarted.run_cycle().status == "ok"
+        assert what_the_team_sees(world) == expected, landing
+        idle = restarted.run_cycle().report  # and nothing was left half done
+        assert idle is not None and (idle.sources_read, idle.cells_written) == (0, 0), landing
 
 
 # -- SQLite: one worker --------------------------------------------------------------------------
