@@ -404,7 +404,8 @@ def health(
 ) -> None:
     """Health check: last completed cycle, lag, last success, failing sources.
 
-    Exit codes: 0 healthy, 1 unhealthy (no cycle within --max-lag, or never ran).
+    Times are the database's clock, on which workers write their heartbeats. Exit codes: 0
+    healthy, 1 unhealthy (no cycle within --max-lag, never ran, or a heartbeat in the future).
 
     Example: sheetsync health --max-lag 15m --json
     """
@@ -433,6 +434,12 @@ def health(
             + (f" ({lag:.0f}s ago, limit {limit:g}s)" if lag is not None else "")
             + f"; last success {data['last_success'] or 'never'}"
         )
+        if data["heartbeat_ahead_seconds"] is not None:
+            out.print(
+                f"[red]a heartbeat is {data['heartbeat_ahead_seconds']:.0f}s in the future[/red] "
+                "of the database's clock: a worker's clock is ahead (an older sheetsync wrote "
+                "it), so the lag cannot be told; upgrade that worker and fix its clock"
+            )
         for src in data["failing_sources"]:
             flag = " [red]flagged[/red]" if src["flagged"] else ""
             out.print(

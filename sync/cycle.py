@@ -27,7 +27,7 @@ from sync.admin.core import Admin
 from sync.admin.from_master import apply_master
 from sync.cells import CellWrite, Grid, SourceSnapshot, cell_text
 from sync.config import AgentConfig, Config
-from sync.db import session_factory, transaction
+from sync.db import database_now, session_factory, transaction
 from sync.dedupe import format_phone, value_text
 from sync.errors import LayoutError, SourceError
 from sync.fields import (
@@ -324,11 +324,12 @@ class Cycle:
 
     def _start_run(self) -> int:
         with transaction(self.sessions) as s:
+            now = database_now(s)  # runs are timed on one clock, whichever worker runs them
             killed = update(SyncRun).where(SyncRun.status == "running")
             if not self.alone:
-                killed = killed.where(SyncRun.started_at < utcnow() - STALE_RUN)
+                killed = killed.where(SyncRun.started_at < now - STALE_RUN)
             s.execute(killed.values(status="interrupted"))
-            run = SyncRun(started_at=utcnow())
+            run = SyncRun(started_at=now)
             s.add(run)
             s.flush()
             return run.id
@@ -337,7 +338,7 @@ class Cycle:
         with transaction(self.sessions) as s:
             run = s.get(SyncRun, run_id)
             assert run is not None
-            run.finished_at = utcnow()
+            run.finished_at = database_now(s)
             run.last_checked_at = run.finished_at
             run.status = "partial" if report.failures else "ok"
             run.stats = {k: v for k, v in report.as_dict().items() if isinstance(v, int)}
@@ -359,7 +360,7 @@ class Cycle:
                 select(SyncRun).where(SyncRun.id != run_id).order_by(SyncRun.id.desc()).limit(1)
             ).scalar_one_or_none()
             if last is not None:
-                last.last_checked_at = utcnow()
+                last.last_checked_at = database_now(s)
             report.run_id = last.id if last else None
 
     def _fail(self, agent_cfg: AgentConfig, exc: Exception, report: CycleReport) -> None:

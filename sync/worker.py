@@ -56,7 +56,7 @@ from sqlalchemy.orm import Session
 from sync.cells import CellWrite, SourceSnapshot, WriteResult
 from sync.config import Config
 from sync.cycle import SUMMARY_COUNTS, Cycle, CycleReport, Lease
-from sync.db import check_schema, insert_once, session_factory, transaction
+from sync.db import check_schema, database_now, insert_once, session_factory, transaction
 from sync.errors import SyncError
 from sync.lease import (
     AllLease,
@@ -73,6 +73,9 @@ log = logging.getLogger("sheetsync.worker")
 source_log = logging.getLogger("sheetsync.worker.sources")
 
 SOURCE_FAILING = "source_failing"
+FUTURE_TOLERANCE = 5.0
+"""Seconds a heartbeat may lie ahead of the database's clock before health flags it (the
+clock of one database server does not go back by more, short of being set by hand)."""
 DEFAULT_MAX_BACKOFF = 12
 # Test hook: seconds to sleep after each source read or write, so that a test can signal
 # or kill a worker in the middle of a cycle. Not an option: nothing else should want it.
@@ -652,11 +655,16 @@ def health(
     """What a health check needs: when a cycle last completed, the lag, failing sources.
 
     ``last_cycle`` is the newest heartbeat of any worker (a cycle that changed nothing
-    leaves no run, only a heartbeat on the last one); ``lag_seconds`` is the time since.
-    ``ok`` is False when no cycle ever completed, or when the lag exceeds ``max_lag``.
+    leaves no run, only a heartbeat on the last one); ``lag_seconds`` is the time since,
+    both on the database's clock, which is also the one heartbeats are written on.
+    ``heartbeat_ahead_seconds`` is how far the newest heartbeat lies in the future of that
+    clock (written by an older sheetsync, which used its machine's clock, on a machine whose
+    clock is ahead; or the database's clock went back); None when it does not.
+    ``ok`` is False when no cycle ever completed, when the lag exceeds ``max_lag``, or when
+    a heartbeat lies in the future (it would hide a lag for as long as it is ahead).
     """
-    now = utcnow()
     with session_factory(engine)() as s:
+        now = database_now(s)
         runs = list(s.execute(select(SyncRun).order_by(SyncRun.id.desc()).limit(recent)).scalars())
         agents = list(
             s.execute(select(Agent).where(Agent.failures_in_a_row > 0).order_by(Agent.key))
@@ -674,12 +682,14 @@ def health(
     last_cycle = max(beats, default=None)
     last_ok = next((r for r in runs if r.status == "ok" and r.finished_at), None)
     lag = (now - last_cycle).total_seconds() if last_cycle else None
-    ok = lag is not None and (max_lag is None or lag <= max_lag)
+    ahead = -lag if lag is not None and lag < -FUTURE_TOLERANCE else None
+    ok = lag is not None and ahead is None and (max_lag is None or lag <= max_lag)
     return {
         "ok": ok,
         "last_cycle": _iso(last_cycle),
-        "lag_seconds": round(lag, 1) if lag is not None else None,
+        "lag_seconds": round(max(lag, 0.0), 1) if lag is not None else None,
         "max_lag_seconds": max_lag,
+        "heartbeat_ahead_seconds": round(ahead, 1) if ahead is not None else None,
         "last_success": _iso(last_ok.finished_at) if last_ok else None,
         "last_run_status": runs[0].status if runs else None,
         "failing_sources": [

@@ -32,7 +32,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, func, select, text
 
-from sync import service
+from sync import model, service
 from sync.cells import CellWrite, SourceSnapshot, WriteResult, cell_text
 from sync.config import Config, load_config
 from sync.cycle import Cycle
@@ -765,6 +765,51 @@ def test_a_failing_source_backs_off_is_flagged_and_never_stops_the_others(engine
         (flag,) = s.execute(select(Conflict).where(Conflict.kind == SOURCE_FAILING)).scalars()
         assert flag.status == "resolved"
     assert health(engine, max_lag=3600)["failing_sources"] == []
+
+
+# -- health on the database's clock (SQLite and PostgreSQL) ------------------------------------
+
+
+def clock_off_by(monkeypatch: pytest.MonkeyPatch, offset: dt.timedelta) -> None:
+    """This process's clock is off by ``offset``, as a worker's machine's may be; the
+    database keeps its own (SQLite reads the real one, PostgreSQL the server's)."""
+    real = model.utcnow
+    for name, module in list(sys.modules.items()):
+        if name.startswith("sync") and getattr(module, "utcnow", None) is real:
+            monkeypatch.setattr(module, "utcnow", lambda: real() + offset)
+
+
+@pytest.mark.parametrize(
+    "offset", [dt.timedelta(days=1), dt.timedelta(hours=-2)], ids=["a-day-ahead", "2h-behind"]
+)
+def test_a_worker_whose_clock_is_off_neither_hides_nor_invents_a_lag(engine, monkeypatch, offset):
+    world = World(engine, agents=("ali",))
+    world.type_rows("ali", [{"Name": "Ahmed Mohamed", "Phone": "01001234567"}])
+    with pytest.MonkeyPatch.context() as skewed:
+        clock_off_by(skewed, offset)
+        assert Worker(world.config, engine, world.backend).run_cycle().status == "ok"
+    data = health(engine, max_lag=900)
+    assert data["ok"] is True, data  # a cycle ran just now, whatever that worker's clock says
+    assert 0 <= data["lag_seconds"] < 60 and data["heartbeat_ahead_seconds"] is None, data
+
+    # A worker a day ahead once kept health green for a day after the workers stopped; one
+    # 2 h behind turned it red while cycles ran. A check on a machine whose clock is off
+    # reads the same: the times are the database's.
+    clock_off_by(monkeypatch, -offset)
+    assert 0 <= health(engine, max_lag=900)["lag_seconds"] < 60
+
+
+def test_a_heartbeat_in_the_future_is_flagged_not_taken_for_a_recent_cycle(engine):
+    world = World(engine, agents=("ali",))
+    Worker(world.config, engine, world.backend).run_cycle()
+    with world.session() as s, s.begin():
+        # what an older sheetsync on a machine a day ahead wrote
+        run = s.execute(select(SyncRun).order_by(SyncRun.id.desc())).scalars().first()
+        assert run is not None
+        run.last_checked_at = model.utcnow() + dt.timedelta(days=1)
+    data = health(engine, max_lag=900)
+    assert data["ok"] is False
+    assert 86_000 < data["heartbeat_ahead_seconds"] < 86_500, data
 
 
 def test_backoff_schedule():
