@@ -93,6 +93,11 @@ class Lease(Protocol):
         """Try to take the master workbook for this cycle without waiting."""
         ...
 
+    def holds(self, key: str) -> bool:
+        """Whether an agent source taken this cycle is still this worker's, asked before
+        the cycle starts on it (a worker gives sources up to workers that registered since)."""
+        ...
+
     def release(self) -> None:
         """Give back everything taken this cycle."""
         ...
@@ -239,9 +244,14 @@ class Cycle:
                 report.failures["master"] = str(exc)
                 report.warnings.append(str(exc))
 
+        given_up: set[str] = set()
         for agent_cfg in agents:
             if self._stop_here(report):
                 break
+            if self.lease is not None and not self.lease.holds(agent_cfg.key):
+                given_up.add(agent_cfg.key)  # another worker syncs it (or the next cycle)
+                report.agents_leased_elsewhere += 1
+                continue
             self.progress(f"read {agent_cfg.key}")
             try:
                 result = self._ingest_if_changed(agent_cfg, run_id, report, touched)
@@ -262,7 +272,7 @@ class Cycle:
             marks = AgentMarks.load(s)
 
         for agent_cfg in agents:
-            if agent_cfg.key in report.failures:
+            if agent_cfg.key in report.failures or agent_cfg.key in given_up:
                 continue
             if self._stop_here(report):
                 break  # a sheet not written back is read (or written) again next cycle

@@ -59,6 +59,7 @@ from sync.cycle import SUMMARY_COUNTS, Cycle, CycleReport, Lease
 from sync.db import check_schema, database_now, insert_once, session_factory, transaction
 from sync.errors import SyncError
 from sync.lease import (
+    RECHECK_SECONDS,
     AllLease,
     PgAdvisoryLease,
     SqliteWorkerLock,
@@ -73,6 +74,9 @@ log = logging.getLogger("sheetsync.worker")
 source_log = logging.getLogger("sheetsync.worker.sources")
 
 SOURCE_FAILING = "source_failing"
+REBALANCE_WAIT = 2 * RECHECK_SECONDS
+"""Seconds after a short-changed cycle (see :class:`sync.lease.PgAdvisoryLease`) before the
+next one: time for the worker holding too much to count the workers and give some up."""
 FUTURE_TOLERANCE = 5.0
 """Seconds a heartbeat may lie ahead of the database's clock before health flags it (the
 clock of one database server does not go back by more, short of being set by hand)."""
@@ -192,6 +196,8 @@ class WorkerLease:
         self.leased: list[str] = []
         self.attempted: list[str] = []
         self.backed_off: list[str] = []
+        self.given_up: list[str] = []
+        self.short_changed = False
         self.master = False
         # A span inside which every lease of this cycle was held (wall clock, for logs):
         # from when the last one was taken to just before they are given back.
@@ -200,6 +206,8 @@ class WorkerLease:
 
     def acquire_agents(self, keys: list[str]) -> list[str]:
         self.leased = list(self.inner.acquire_agents(keys))
+        # Only PgAdvisoryLease can be short-changed by other workers.
+        self.short_changed = bool(getattr(self.inner, "short_changed", False))
         self.held_from = time.time()
         with transaction(self.sessions) as s:
             agents = {
@@ -222,6 +230,17 @@ class WorkerLease:
         self.master = self.inner.acquire_master()
         self.held_from = time.time()
         return self.master
+
+    def holds(self, key: str) -> bool:
+        """Whether the inner lease still holds ``key``; one it gave up is recorded as such."""
+        if self.inner.holds(key):
+            return True
+        if key in self.leased:  # given up to a worker that registered since
+            self.leased.remove(key)
+            if key in self.attempted:
+                self.attempted.remove(key)
+            self.given_up.append(key)
+        return False
 
     def release(self) -> None:
         """Called by the cycle; the locks are kept until :meth:`finish`."""
@@ -263,6 +282,8 @@ class CycleOutcome:
     written: list[str] = field(default_factory=list)
     leased: list[str] = field(default_factory=list)
     backed_off: list[str] = field(default_factory=list)
+    given_up: list[str] = field(default_factory=list)
+    short_changed: bool = False
     master: bool = False
     held_from: float | None = None
     held_until: float | None = None
@@ -289,6 +310,8 @@ class CycleOutcome:
             "written": self.written,
             "leased": self.leased,
             "backed_off": self.backed_off,
+            "given_up": self.given_up,
+            "short_changed": self.short_changed,
             "master": self.master,
             "held_from": self.held_from,
             "held_until": self.held_until,
@@ -444,6 +467,7 @@ class Worker:
         outcome.written = list(self.backend.written_keys)
         if lease is not None:
             outcome.leased, outcome.backed_off = lease.leased, lease.backed_off
+            outcome.given_up, outcome.short_changed = lease.given_up, lease.short_changed
             outcome.master = lease.master
             outcome.held_from, outcome.held_until = lease.held_from, lease.held_until
         if outcome.status == "ok" and outcome.backed_off:
@@ -535,6 +559,9 @@ class Worker:
         if not self._acquire_sqlite_lock():
             return 0
         try:
+            lease = self._inner_lease()
+            if isinstance(lease, PgAdvisoryLease):
+                lease.workers()  # counted by the other workers from now on, before any cycle
             mode = "once" if self.options.once else f"every {self.options.interval:g}s"
             log.info(
                 "worker %s started (%s, %d agent sources, %s)",
@@ -583,7 +610,7 @@ class Worker:
             scheduler.run_pending()
             if last:
                 outcome = last.pop()
-                due = outcome.started + interval
+                due = next_start(outcome, interval, time.time())
                 late = time.time() - due
                 if late > 0:
                     log.warning(
@@ -606,6 +633,17 @@ class Worker:
                 job.next_run = _now()
                 wait = dt.timedelta(0)
             self._stop.wait(max(0.0, wait.total_seconds()))
+
+
+def next_start(outcome: CycleOutcome, interval: float, now: float) -> float:
+    """When the cycle after ``outcome`` is due (wall-clock seconds, before any jitter).
+
+    An interval after the last one started; sooner after a short-changed cycle: another
+    worker holds more than its share and gives it up at its next count of the workers, so
+    this one comes back for it after :data:`REBALANCE_WAIT`, not an interval later.
+    """
+    due = outcome.started + interval
+    return min(due, now + REBALANCE_WAIT) if outcome.short_changed else due
 
 
 def _now() -> dt.datetime:

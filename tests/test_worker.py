@@ -37,16 +37,26 @@ from sync.cells import CellWrite, SourceSnapshot, WriteResult, cell_text
 from sync.config import Config, load_config
 from sync.cycle import Cycle
 from sync.db import MIGRATIONS, make_engine, session_factory, upgrade_schema
-from sync.lease import AllLease, PgAdvisoryLease, SqliteWorkerLock, WorkerLockHeld, stable_key
+from sync.lease import (
+    AllLease,
+    PgAdvisoryLease,
+    SqliteWorkerLock,
+    WorkerLockHeld,
+    namespace_for,
+    stable_key,
+)
 from sync.logs import JsonFormatter, safe_error
 from sync.model import Agent, Conflict, Customer, SyncRun, Tracking
 from sync.sheets import MemoryBackend, XlsxBackend
 from sync.worker import (
+    REBALANCE_WAIT,
     SOURCE_FAILING,
+    CycleOutcome,
     Worker,
     WorkerOptions,
     backoff_cycles,
     health,
+    next_start,
     parse_duration,
 )
 from tests.conftest import EngineFactory, _pg_schema_url
@@ -636,6 +646,79 @@ def test_a_stop_anywhere_in_a_cycle_starts_no_more_io_and_the_next_cycle_finishe
         assert what_the_team_sees(world) == expected, landing
         idle = restarted.run_cycle().report  # and nothing was left half done
         assert idle is not None and (idle.sources_read, idle.cells_written) == (0, 0), landing
+
+
+# -- fair leases: a worker that started alone shares with workers that register (PostgreSQL) -----
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_worker_that_started_alone_gives_unstarted_sources_up_to_workers_that_register(
+    pg_url: str,
+):
+    engine = make_engine(pg_url)
+    upgrade_schema(engine)
+    keys = ("a0", "a1", "a2", "a3", "a4", "a5")
+    world = World(engine, agents=keys, harness=InterruptibleHarness())
+    for i, key in enumerate(keys):
+        world.type_rows(key, [{"Name": f"Customer {i}", "Phone": f"0100123456{i}"}])
+    namespace = namespace_for(engine)
+    clock = FakeClock()
+    first = PgAdvisoryLease(engine, namespace, clock=clock, recheck=5)
+    late = PgAdvisoryLease(engine, namespace)
+    alone = Worker(world.config, engine, world.backend, lease=first)
+    joins = Worker(world.config, engine, world.backend, lease=late)
+    joined: list[CycleOutcome] = []  # the second worker's cycles
+    first_reads = 0
+    inside_second = False
+
+    def meanwhile() -> None:
+        nonlocal first_reads, inside_second
+        if inside_second or world.backend.io[-1][0] != "read":
+            return
+        first_reads += 1
+        if first_reads > 2:
+            return
+        # 1: the second worker starts while the first reads a0; it registers and finds every
+        # source taken. 2: at a1 the first has counted two workers (its count was due): its
+        # share is 3, a1 its second, and its last three are the second worker's next try.
+        inside_second = True
+        joined.append(joins.run_cycle())
+        inside_second = False
+        clock.now += 5
+
+    world.backend.on_io = meanwhile
+    try:
+        outcome = alone.run_cycle()
+    finally:
+        first.dispose()
+        late.dispose()
+    assert joined[0].leased == [] and joined[0].short_changed is True
+    assert outcome.leased == ["a0", "a1", "a2"] and outcome.given_up == ["a3", "a4", "a5"]
+    assert [k for k in outcome.read if k != "master"] == ["a0", "a1", "a2"]
+    assert joined[1].leased == ["a3", "a4", "a5"] and joined[1].short_changed is False
+    assert [k for k in joined[1].read if k != "master"] == ["a3", "a4", "a5"]
+    assert outcome.status == joined[1].status == "ok"
+    # Nothing lost, nothing twice: every customer once, every row numbered.
+    assert sorted(signature(engine)["customers"].values()) == [f"Customer {i}" for i in range(6)]
+    for key in keys:
+        (row,) = world.rows(key)
+        assert row["Customer #"].startswith("CUS-")
+    engine.dispose()
+
+
+def test_a_short_changed_worker_comes_back_soon_and_otherwise_on_its_interval():
+    ran = CycleOutcome(1, "ok", started=1000.0, duration=2.0)
+    assert next_start(ran, 300, now=1002.0) == 1300.0
+    ran.short_changed = True
+    assert next_start(ran, 300, now=1002.0) == 1002.0 + REBALANCE_WAIT < 1300.0
+    assert next_start(ran, 5, now=1002.0) == 1005.0  # never later than the interval
 
 
 # -- SQLite: one worker --------------------------------------------------------------------------
