@@ -62,9 +62,7 @@ class State:
     def config(self) -> Config:
         config = config_module.load_config(self.config_path)
         for warning in config.warnings():
-            err.print(
-                f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True
-            )
+            _print_warning(warning)
         return config
 
 
@@ -100,17 +98,26 @@ def _main(
 def init() -> None:
     """Create or upgrade the database schema and create missing workbooks and tabs.
 
-    Safe to run again: it only adds what is missing and never touches data.
+    Safe to run again: it only adds what is missing and never touches data. Safe beside a
+    working team: a workbook open in Excel or LibreOffice, or being written by a worker, is
+    skipped with a warning (exit 0 once the schema is ready; run init again later).
 
     Example: sheetsync --config sheetsync.toml init
     """
     config = state.config()
-    changes = service.init(
+    report = service.init(
         config, service.open_database(config, create=True), service.make_backend(config)
     )
-    for line in changes:
+    for line in report.changes:
         out.print(f"  {line}")
-    out.print(f"init: {len(changes)} change(s); schema is up to date")
+    for line in report.skipped:
+        _print_warning(line)
+    for line in report.failed:
+        _print_error(line)
+    skipped = len(report.skipped) + len(report.failed)
+    left = f", {skipped} workbook{'s' if skipped != 1 else ''} skipped" if skipped else ""
+    out.print(f"init: {len(report.changes)} change(s){left}; schema is up to date")
+    raise typer.Exit(EXIT_PARTIAL if report.failed else EXIT_OK)
 
 
 @app.command()
@@ -324,7 +331,7 @@ def run(
         str,
         typer.Option(
             help="After SIGTERM/SIGINT, let the cycle in flight run this long, then abandon "
-            "it at the next agent source."
+            "it at the next source (an agent's read or write-back, or the master)."
         ),
     ] = "20s",
     wait: Annotated[
@@ -347,7 +354,7 @@ def run(
 
     Never two cycles at once; a cycle longer than the interval delays the next one.
 
-    A first signal lets the cycle in flight finish (after --grace it stops at the next agent).
+    A first signal lets the cycle in flight finish (after --grace it stops at the next source).
 
     A second signal exits at once (code 128 + signal), safely.
 
@@ -397,7 +404,8 @@ def health(
 ) -> None:
     """Health check: last completed cycle, lag, last success, failing sources.
 
-    Exit codes: 0 healthy, 1 unhealthy (no cycle within --max-lag, or never ran).
+    Times are the database's clock, on which workers write their heartbeats. Exit codes: 0
+    healthy, 1 unhealthy (no cycle within --max-lag, never ran, or a heartbeat in the future).
 
     Example: sheetsync health --max-lag 15m --json
     """
@@ -426,6 +434,12 @@ def health(
             + (f" ({lag:.0f}s ago, limit {limit:g}s)" if lag is not None else "")
             + f"; last success {data['last_success'] or 'never'}"
         )
+        if data["heartbeat_ahead_seconds"] is not None:
+            out.print(
+                f"[red]a heartbeat is {data['heartbeat_ahead_seconds']:.0f}s in the future[/red] "
+                "of the database's clock: a worker's clock is ahead (an older sheetsync wrote "
+                "it), so the lag cannot be told; upgrade that worker and fix its clock"
+            )
         for src in data["failing_sources"]:
             flag = " [red]flagged[/red]" if src["flagged"] else ""
             out.print(
@@ -742,6 +756,10 @@ def main() -> None:
         )
         _print_error(unexpected_error_line(exc))
         sys.exit(EXIT_PARTIAL)
+
+
+def _print_warning(message: str) -> None:
+    err.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _print_error(message: str) -> None:

@@ -25,7 +25,7 @@ from sync.admin.core import Admin
 from sync.admin.from_master import apply_master
 from sync.cells import CellWrite, Grid, SourceSnapshot, cell_text
 from sync.config import AgentConfig, Config
-from sync.db import session_factory, transaction
+from sync.db import database_now, session_factory, transaction
 from sync.dedupe import format_phone, value_text
 from sync.errors import LayoutError, SourceError
 from sync.fields import (
@@ -92,6 +92,11 @@ class Lease(Protocol):
 
     def acquire_master(self) -> bool:
         """Try to take the master workbook for this cycle without waiting."""
+        ...
+
+    def holds(self, key: str) -> bool:
+        """Whether an agent source taken this cycle is still this worker's, asked before
+        the cycle starts on it (a worker gives sources up to workers that registered since)."""
         ...
 
     def release(self) -> None:
@@ -183,8 +188,9 @@ class Cycle:
             progress: called with a label at each step (a progress bar advances).
             lease: which agent sources and whether the master this worker may sync
                 this cycle (several workers); None: all of them.
-            should_stop: checked at every agent boundary; True abandons the rest of
-                the cycle safely (what was not ingested is read again next cycle).
+            should_stop: checked before each agent's read and write-back and before the
+                master's write; True abandons the rest of the cycle safely (what was
+                not read, written back or rendered is done next cycle).
             alone: no other cycle can run on this database now (the SQLite worker lock
                 is held), so a run still marked running was killed: it is marked
                 interrupted. Otherwise only runs older than a day are.
@@ -239,10 +245,14 @@ class Cycle:
                 report.failures["master"] = str(exc)
                 report.warnings.append(str(exc))
 
+        given_up: set[str] = set()
         for agent_cfg in agents:
-            if self.should_stop():
-                report.stopped = True
+            if self._stop_here(report):
                 break
+            if self.lease is not None and not self.lease.holds(agent_cfg.key):
+                given_up.add(agent_cfg.key)  # another worker syncs it (or the next cycle)
+                report.agents_leased_elsewhere += 1
+                continue
             self.progress(f"read {agent_cfg.key}")
             try:
                 result = self._ingest_if_changed(agent_cfg, run_id, report, touched)
@@ -263,8 +273,10 @@ class Cycle:
             marks = AgentMarks.load(s)
 
         for agent_cfg in agents:
-            if agent_cfg.key in report.failures or agent_cfg.key not in plans and report.stopped:
+            if agent_cfg.key in report.failures or agent_cfg.key in given_up:
                 continue
+            if self._stop_here(report):
+                break  # a sheet not written back is read (or written) again next cycle
             self.progress(f"write {agent_cfg.key}")
             try:
                 self._write_back(agent_cfg, plans.get(agent_cfg.key), run_id, report, marks)
@@ -277,7 +289,7 @@ class Cycle:
         # is then recorded first too, so that the master it writes is final. Otherwise
         # it leaves no run behind, which keeps a cycle after a cycle write-free (promise 4).
         agents_idle = report.idle and not report.failures and report.conflicts_opened == 0
-        master_due = master and not report.stopped and "master" not in report.failures
+        master_due = master and not self._stop_here(report) and "master" not in report.failures
         if agents_idle and master_due:
             try:
                 master_due = self._master_stale(run_id)
@@ -301,6 +313,17 @@ class Cycle:
             self._record_master_cells(run_id, master_cells)
         return report
 
+    def _stop_here(self, report: CycleReport) -> bool:
+        """Whether to abandon the rest of the cycle at this boundary between two sources.
+
+        Checked before each agent's read and write-back and before the master's write:
+        every source is then either done (its transaction committed, its state recorded)
+        or left as it was, which the next cycle reads, writes or renders again.
+        """
+        if not report.stopped and self.should_stop():
+            report.stopped = True
+        return report.stopped
+
     def _ensure_agents(self, s: Session, agents: list[AgentConfig]) -> None:
         existing = {a.key: a for a in s.execute(select(Agent)).scalars()}
         for cfg in agents:
@@ -312,11 +335,12 @@ class Cycle:
 
     def _start_run(self) -> int:
         with transaction(self.sessions) as s:
+            now = database_now(s)  # runs are timed on one clock, whichever worker runs them
             killed = update(SyncRun).where(SyncRun.status == "running")
             if not self.alone:
-                killed = killed.where(SyncRun.started_at < utcnow() - STALE_RUN)
+                killed = killed.where(SyncRun.started_at < now - STALE_RUN)
             s.execute(killed.values(status="interrupted"))
-            run = SyncRun(started_at=utcnow())
+            run = SyncRun(started_at=now)
             s.add(run)
             s.flush()
             return run.id
@@ -325,7 +349,7 @@ class Cycle:
         with transaction(self.sessions) as s:
             run = s.get(SyncRun, run_id)
             assert run is not None
-            run.finished_at = utcnow()
+            run.finished_at = database_now(s)
             run.last_checked_at = run.finished_at
             run.status = "partial" if report.failures else "ok"
             run.stats = {k: v for k, v in report.as_dict().items() if isinstance(v, int)}
@@ -347,7 +371,7 @@ class Cycle:
                 select(SyncRun).where(SyncRun.id != run_id).order_by(SyncRun.id.desc()).limit(1)
             ).scalar_one_or_none()
             if last is not None:
-                last.last_checked_at = utcnow()
+                last.last_checked_at = database_now(s)
             report.run_id = last.id if last else None
 
     def _fail(self, agent_cfg: AgentConfig, exc: Exception, report: CycleReport) -> None:
@@ -1077,6 +1101,8 @@ class Cycle:
         version = snapshot.version
         exact = True
         written = 0
+        if writes and self._stop_here(report):
+            return 0  # nothing written nor recorded: the next cycle renders it again
         if writes:
             result = self.backend.write(source, writes, read_version=snapshot.version)
             written = result.applied

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, insert, select, update
+from sqlalchemy import DateTime, Engine, create_engine, event, insert, select, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.expression import FunctionElement
 
 from sync.errors import ConfigError, SyncError
 from sync.model import NumberSequence
@@ -200,6 +204,39 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+class DatabaseNow(FunctionElement[dt.datetime]):
+    """The database server's current time in UTC, naive like every time sheetsync stores."""
+
+    type = DateTime()
+    inherit_cache = True
+
+
+@compiles(DatabaseNow)
+def _now(element: DatabaseNow, compiler: Any, **kw: Any) -> str:
+    return "CURRENT_TIMESTAMP"
+
+
+@compiles(DatabaseNow, "postgresql")
+def _now_postgresql(element: DatabaseNow, compiler: Any, **kw: Any) -> str:
+    # now() is the transaction's start; a timestamptz turned naive in the session's zone
+    return "timezone('UTC', statement_timestamp())"
+
+
+@compiles(DatabaseNow, "sqlite")
+def _now_sqlite(element: DatabaseNow, compiler: Any, **kw: Any) -> str:
+    return "strftime('%Y-%m-%d %H:%M:%f', 'now')"  # CURRENT_TIMESTAMP drops the milliseconds
+
+
+def database_now(session: Session) -> dt.datetime:
+    """The database's clock (UTC, naive).
+
+    Heartbeats are written and compared on it, not on the clock of the machine that runs
+    the worker or the health check: a worker whose clock is a day ahead once kept
+    ``health`` green for a day, one 2 h behind turned it red while cycles ran.
+    """
+    return session.execute(select(DatabaseNow())).scalar_one()
 
 
 def next_number(session: Session, name: str, count: int = 1) -> int:

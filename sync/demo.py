@@ -277,8 +277,8 @@ def run_demo(directory: Path, console: Console, command: str = "sheetsync") -> N
     config = load_config(config_path)
     engine = service.open_database(config, create=True)
     backend = XlsxBackend()
-    changes = service.init(config, engine, backend)
-    console.print(f"[bold]init[/bold]: {len(changes)} change(s)")
+    done = service.init(config, engine, backend)
+    console.print(f"[bold]init[/bold]: {len(done.changes)} change(s)")
     report = service.sync_once(config, engine, backend)
     console.print(
         f"[bold]sync[/bold]: {report.customers_created} customers, {report.trackings_added} "

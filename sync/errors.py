@@ -36,7 +36,23 @@ class SourceError(SyncError):
 
 
 class SourceLocked(SourceError):
-    """A workbook is open in Excel or LibreOffice; it is skipped this cycle."""
+    """A workbook someone else holds (open in Excel or LibreOffice, or being written by
+    another sheetsync process); it is skipped for now and taken again later.
+
+    Args:
+        holder: who holds it, as in "it is open in LibreOffice or Excel (lock file …)".
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        holder: str = "locked",
+        where: str | None = None,
+        hint: str | None = None,
+    ):
+        self.holder = holder
+        super().__init__(message, where=where, hint=hint)
 
 
 class LayoutError(SourceError):

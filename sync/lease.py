@@ -9,6 +9,13 @@ are being synced by another worker right now, or are left to the next cycle. The
 workbook is one more lock with a fixed key, so one worker at a time renders it. At the
 end of the cycle the connection is closed, which releases everything.
 
+Live workers are counted from their presence locks, which a worker takes when it starts.
+A worker that started before the others registered took every source; while its cycle
+runs it counts again between sources (every ``recheck`` seconds) and gives the sources
+it has not started on yet up, down to its new fair share (:meth:`PgAdvisoryLease.holds`).
+A worker that got less than its share because another held more (``short_changed``)
+tries again soon rather than an interval later, and takes them.
+
 Why advisory locks: they belong to the database *session*. A worker that is killed
 (SIGKILL, OOM, a lost machine) loses its connection and PostgreSQL releases its locks
 at once; there is no lease row to expire and no clean-up to run. Nothing else is blocked
@@ -41,9 +48,11 @@ import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import ClassVar
 
 import filelock
 from sqlalchemy import Connection, Engine, create_engine, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -72,11 +81,20 @@ class WorkerLockHeld(SyncError):
     exit_code = 2
 
 
+RECHECK_SECONDS = 5.0
+"""How often a cycle counts the live workers again between two sources."""
+
+
 class AllLease:
     """The lease of a worker that is alone (SQLite, or one PostgreSQL worker by choice)."""
 
+    short_changed: ClassVar[bool] = False
+
     def acquire_agents(self, keys: list[str]) -> list[str]:
         return list(keys)
+
+    def holds(self, key: str) -> bool:
+        return True
 
     def acquire_master(self) -> bool:
         return True
@@ -97,16 +115,39 @@ class PgAdvisoryLease:
         namespace: the first int of the two-int lock form; see :func:`namespace_for`.
         fair_share: take at most sources / live workers (a worker); False takes every
             source no worker holds (``sheetsync sync``, which is not counted as a worker).
+        clock: monotonic seconds (injected in tests).
+        recheck: seconds between two counts of the live workers while a cycle runs.
+
+    Attributes:
+        short_changed: the last acquire got less than this worker's fair share because
+            other workers hold more than theirs (one started before the others registered
+            and gives its extras up at its next count): worth trying again soon.
     """
 
-    def __init__(self, engine: Engine, namespace: int, *, fair_share: bool = True) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        namespace: int,
+        *,
+        fair_share: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        recheck: float = RECHECK_SECONDS,
+    ) -> None:
         self.namespace = namespace
         self.fair_share = fair_share
         self.presence_namespace = stable_key(f"presence:{namespace}")
         self.sessions = sessionmaker(engine)
+        self.clock = clock
+        self.recheck = recheck
+        self.short_changed = False
         self._engine = create_engine(engine.url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
         self._conn: Connection | None = None
         self._presence: Connection | None = None
+        self._sources = 0  # how many sources the cycle shares with the other workers
+        self._held: list[str] = []  # in the order the cycle takes them (by key)
+        self._started: set[str] = set()
+        self._counted_at = 0.0
+        self._before: dict[str, dt.datetime | None] = {}  # leased_at before this cycle
 
     def workers(self) -> int:
         """Live workers of this deployment (this one included), from their presence locks."""
@@ -147,8 +188,13 @@ class PgAdvisoryLease:
         )
         return bool(got.scalar_one())
 
+    def _quota(self, workers: int) -> int:
+        return math.ceil(self._sources / workers) if self.fair_share else self._sources
+
     def acquire_agents(self, keys: list[str]) -> list[str]:
-        quota = math.ceil(len(keys) / self.workers()) if self.fair_share else len(keys)
+        workers = self.workers()
+        self._sources, self._started, self._counted_at = len(keys), set(), self.clock()
+        quota = self._quota(workers)
         taken: list[str] = []
         with self.sessions() as s, s.begin():
             found = s.execute(select(Agent.key, Agent.leased_at).where(Agent.key.in_(keys)))
@@ -161,13 +207,58 @@ class PgAdvisoryLease:
                     taken.append(key)
             if taken:
                 s.execute(update(Agent).where(Agent.key.in_(taken)).values(leased_at=utcnow()))
+        held_elsewhere = len(keys) - len(taken)  # every key was tried when short of quota
+        self.short_changed = len(taken) < quota and held_elsewhere > (workers - 1) * quota
+        self._before = {key: last.get(key) for key in taken}
+        self._held = sorted(taken)
         chosen = set(taken)
         return [key for key in keys if key in chosen]
+
+    def holds(self, key: str) -> bool:
+        """Whether this worker still holds ``key``; the cycle asks before it starts on it.
+
+        Every ``recheck`` seconds the live workers are counted again: when more have
+        registered since the cycle began, the sources not started yet beyond the new fair
+        share are given up (unlocked, and their turn in the least-recently-leased order
+        given back) for those workers to take.
+        """
+        if key not in self._held:
+            return False
+        due = self.clock() - self._counted_at >= self.recheck
+        if self.fair_share and due and key not in self._started:
+            self._give_up_extras()
+        if key not in self._held:
+            return False
+        self._started.add(key)
+        return True
+
+    def _give_up_extras(self) -> None:
+        self._counted_at = self.clock()
+        try:
+            room = max(0, self._quota(self.workers()) - len(self._started))
+            waiting = [key for key in self._held if key not in self._started]
+            extras = waiting[room:]
+            if not extras:
+                return
+            conn = self._connection()
+            for key in extras:
+                conn.execute(
+                    text("SELECT pg_advisory_unlock(:ns, :key)"),
+                    {"ns": self.namespace, "key": stable_key(key)},
+                )
+            with self.sessions() as s, s.begin():
+                for key in extras:
+                    previous = self._before.get(key)
+                    s.execute(update(Agent).where(Agent.key == key).values(leased_at=previous))
+        except DBAPIError:
+            return  # sharing is an optimisation: without the count this cycle keeps its share
+        self._held = [key for key in self._held if key not in extras]
 
     def acquire_master(self) -> bool:
         return self._try(MASTER_KEY)
 
     def release(self) -> None:
+        self._held, self._started = [], set()
         conn, self._conn = self._conn, None
         if conn is None:
             return

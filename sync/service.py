@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from sync.config import Config
 from sync.cycle import Cycle, CycleReport, Progress
 from sync.db import open_existing, open_for_create, session_factory, transaction, upgrade_schema
 from sync.dedupe import format_phone, parse_phone
-from sync.errors import ConfigError, SyncError
+from sync.errors import ConfigError, SourceError, SourceLocked, SyncError
 from sync.fields import (
     AGENT_TABS,
     CUSTOMERS_TAB,
@@ -114,30 +115,73 @@ def agent_layout() -> dict[str, Any]:
     }
 
 
-def init(config: Config, engine: Engine, backend: Backend) -> list[str]:
-    """Create or upgrade the schema, register agents, create missing workbooks and tabs."""
+@dataclass
+class InitReport:
+    """What ``sheetsync init`` did.
+
+    Attributes:
+        changes: one line per thing created or repaired.
+        skipped: one line per workbook held by someone else (open in Excel or LibreOffice,
+            or being written by a worker), left as it was: what holds it and what to do.
+        failed: one line per workbook that could not be set up (damaged, not allowed).
+    """
+
+    changes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def init(config: Config, engine: Engine, backend: Backend) -> InitReport:
+    """Create or upgrade the schema, register agents, create missing workbooks and tabs.
+
+    The schema comes first; then every workbook is set up that can be. One held by
+    someone else is skipped (the next ``init`` sets it up), so that ``init`` can run
+    beside a working team and its workers.
+    """
     upgrade_schema(engine)
-    changes: list[str] = []
+    report = InitReport()
     with transaction(session_factory(engine)) as s:
         known = {a.key: a for a in s.execute(select(Agent)).scalars()}
         for cfg in config.agents:
             if cfg.key not in known:
                 s.add(Agent(key=cfg.key, name=cfg.name, email=cfg.email))
-                changes.append(f"registered agent {cfg.key}")
+                report.changes.append(f"registered agent {cfg.key}")
     layout = agent_layout()
     every = {**FOLLOW_UP_FIELDS_BY_KEY, **FIELDS_BY_KEY}
     aliases = {every[key].header: names for key, names in config.aliases.items()}
     for cfg in config.agents:
-        changes += backend.ensure_layout(
+        _set_up(
+            report,
             config.agent_source(cfg),
-            layout["tabs"],
-            text_columns=layout["text_columns"],
-            dropdowns=layout["dropdowns"],
-            protected=layout["protected"],
-            aliases=aliases,
+            lambda source: backend.ensure_layout(
+                source,
+                layout["tabs"],
+                text_columns=layout["text_columns"],
+                dropdowns=layout["dropdowns"],
+                protected=layout["protected"],
+                aliases=aliases,
+            ),
         )
-    changes += backend.ensure_layout(config.master_source(), MASTER_LAYOUT, notes=MASTER_NOTES)
-    return changes
+    _set_up(
+        report,
+        config.master_source(),
+        lambda source: backend.ensure_layout(source, MASTER_LAYOUT, notes=MASTER_NOTES),
+    )
+    return report
+
+
+def _set_up(report: InitReport, source: str, ensure: Callable[[str], list[str]]) -> None:
+    """Set up one workbook's layout, or say in ``report`` why it was left as it was."""
+    try:
+        report.changes += ensure(source)
+    except SourceLocked as exc:
+        line = (
+            f"{source} was left as it was: it is {exc.holder}; "
+            "run `sheetsync init` again when it is free"
+        )
+        report.skipped.append(f"{line} ({exc.hint})" if exc.hint else line)
+    except SourceError as exc:
+        report.failed.append(str(exc))
 
 
 def sync_once(

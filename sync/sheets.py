@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import filelock
 import openpyxl
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -764,6 +764,20 @@ def _own_dimension(ws: Worksheet, col: int) -> ColumnDimension:
     return ws.column_dimensions[letter]
 
 
+def _cells_not_text(ws: Worksheet, col: int, first: int, last: int) -> list[Cell]:
+    """The cells of column ``col`` in rows ``first..last`` (1-based) that are not text.
+
+    A cell with no value and no style of its own is left out: the file has no such cell
+    (openpyxl makes it while reading the grid and never saves it), and a cell typed there
+    in Excel or LibreOffice takes the column's text format. Counting it re-formatted and
+    re-saved every workbook the sync had appended rows to (a row without Other phone).
+    """
+    cells = (ws.cell(row=r, column=col) for r in range(first, last + 1))
+    return [
+        c for c in cells if (c.value is not None or c.has_style) and c.number_format != _TEXT_FORMAT
+    ]
+
+
 def _set_cell(ws: Worksheet, row: int, col: int, value: CellValue) -> None:
     """Set one cell; strings always stay text (promise 6), dates get a date format.
 
@@ -830,9 +844,10 @@ class XlsxBackend:
     def _check_open(self, source: str, path: Path) -> None:
         for lock in xlsx_lock_files(path):
             if lock.exists():
+                holder = f"open in LibreOffice or Excel (lock file {lock.name})"
                 raise SourceLocked(
-                    f"{source} is open in LibreOffice or Excel (lock file {lock.name}); "
-                    "skipped this cycle, close it to sync",
+                    f"{source} is {holder}; skipped this cycle, close it to sync",
+                    holder=holder,
                     hint=f"if nobody has it open, delete the stale lock file {lock}",
                 )
 
@@ -864,9 +879,8 @@ class XlsxBackend:
         try:
             lock.acquire()
         except filelock.Timeout:
-            raise SourceError(
-                f"{source} is being written by another sheetsync process; skipped this cycle"
-            ) from None
+            holder = "being written by another sheetsync process"
+            raise SourceLocked(f"{source} is {holder}; skipped this cycle", holder=holder) from None
         try:
             yield
         finally:
@@ -1131,15 +1145,11 @@ def _layout_tab(
 
     for name in text:
         col = column_of(name)
-        targets = [ws.cell(row=r, column=col) for r in range(row + 1, last + 1)]
         dimension = _covering(ws, col)
-        if (
-            dimension is None
-            or dimension.number_format != _TEXT_FORMAT
-            or any(c.number_format != _TEXT_FORMAT for c in targets)
-        ):
+        untyped = _cells_not_text(ws, col, row + 1, last)
+        if dimension is None or dimension.number_format != _TEXT_FORMAT or untyped:
             _own_dimension(ws, col).number_format = _TEXT_FORMAT
-            for cell in targets:
+            for cell in untyped:
                 cell.number_format = _TEXT_FORMAT
             changes.append(f"formatted {title}/{name} as text")
     for name, values in dropdowns.items():

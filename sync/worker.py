@@ -6,10 +6,11 @@ random *jitter*); a cycle that takes longer than the interval delays the next on
 then starts as soon as it ends, and the log says so.
 
 Signals: the first SIGTERM or SIGINT lets the cycle in flight finish; after the grace
-period it is abandoned at the next agent boundary (what was not ingested is read again
-next time); then the worker exits 0. A second signal exits at once (code 128 + signal):
-every database change is a transaction and every workbook save an atomic rename, so
-this is as safe as being killed, which the tests do.
+period it is abandoned at the next source boundary (before an agent's read or write-back,
+or the master's write; what was left is done next time); then the worker exits 0. A
+second signal exits at once (code 128 + signal): every database change is a transaction
+and every workbook save an atomic rename, so this is as safe as being killed, which the
+tests do.
 
 Several workers: on PostgreSQL each cycle leases agent sources and the master with
 advisory locks (:mod:`sync.lease`), so no source is synced by two workers at once; the
@@ -55,9 +56,10 @@ from sqlalchemy.orm import Session
 from sync.cells import CellWrite, SourceSnapshot, WriteResult
 from sync.config import Config
 from sync.cycle import SUMMARY_COUNTS, Cycle, CycleReport, Lease
-from sync.db import check_schema, insert_once, session_factory, transaction
+from sync.db import check_schema, database_now, insert_once, session_factory, transaction
 from sync.errors import SyncError
 from sync.lease import (
+    RECHECK_SECONDS,
     AllLease,
     PgAdvisoryLease,
     SqliteWorkerLock,
@@ -72,6 +74,12 @@ log = logging.getLogger("sheetsync.worker")
 source_log = logging.getLogger("sheetsync.worker.sources")
 
 SOURCE_FAILING = "source_failing"
+REBALANCE_WAIT = 2 * RECHECK_SECONDS
+"""Seconds after a short-changed cycle (see :class:`sync.lease.PgAdvisoryLease`) before the
+next one: time for the worker holding too much to count the workers and give some up."""
+FUTURE_TOLERANCE = 5.0
+"""Seconds a heartbeat may lie ahead of the database's clock before health flags it (the
+clock of one database server does not go back by more, short of being set by hand)."""
 DEFAULT_MAX_BACKOFF = 12
 # Test hook: seconds to sleep after each source read or write, so that a test can signal
 # or kill a worker in the middle of a cycle. Not an option: nothing else should want it.
@@ -200,6 +208,8 @@ class WorkerLease:
         self.leased: list[str] = []
         self.attempted: list[str] = []
         self.backed_off: list[str] = []
+        self.given_up: list[str] = []
+        self.short_changed = False
         self.master = False
         # A span inside which every lease of this cycle was held (wall clock, for logs):
         # from when the last one was taken to just before they are given back.
@@ -208,6 +218,8 @@ class WorkerLease:
 
     def acquire_agents(self, keys: list[str]) -> list[str]:
         self.leased = list(self.inner.acquire_agents(keys))
+        # Only PgAdvisoryLease can be short-changed by other workers.
+        self.short_changed = bool(getattr(self.inner, "short_changed", False))
         self.held_from = time.time()
         with transaction(self.sessions) as s:
             agents = {
@@ -230,6 +242,17 @@ class WorkerLease:
         self.master = self.inner.acquire_master()
         self.held_from = time.time()
         return self.master
+
+    def holds(self, key: str) -> bool:
+        """Whether the inner lease still holds ``key``; one it gave up is recorded as such."""
+        if self.inner.holds(key):
+            return True
+        if key in self.leased:  # given up to a worker that registered since
+            self.leased.remove(key)
+            if key in self.attempted:
+                self.attempted.remove(key)
+            self.given_up.append(key)
+        return False
 
     def release(self) -> None:
         """Called by the cycle; the locks are kept until :meth:`finish`."""
@@ -271,6 +294,8 @@ class CycleOutcome:
     written: list[str] = field(default_factory=list)
     leased: list[str] = field(default_factory=list)
     backed_off: list[str] = field(default_factory=list)
+    given_up: list[str] = field(default_factory=list)
+    short_changed: bool = False
     master: bool = False
     held_from: float | None = None
     held_until: float | None = None
@@ -297,6 +322,8 @@ class CycleOutcome:
             "written": self.written,
             "leased": self.leased,
             "backed_off": self.backed_off,
+            "given_up": self.given_up,
+            "short_changed": self.short_changed,
             "master": self.master,
             "held_from": self.held_from,
             "held_until": self.held_until,
@@ -371,7 +398,7 @@ class Worker:
             log.warning(
                 "%s: %s; a second signal exits at once",
                 reason,
-                f"finishing the cycle in flight (abandoned at the next agent boundary after "
+                f"finishing the cycle in flight (abandoned at the next source after "
                 f"{self.options.grace:g}s)"
                 if busy
                 else "no cycle in flight, exiting",
@@ -452,6 +479,7 @@ class Worker:
         outcome.written = list(self.backend.written_keys)
         if lease is not None:
             outcome.leased, outcome.backed_off = lease.leased, lease.backed_off
+            outcome.given_up, outcome.short_changed = lease.given_up, lease.short_changed
             outcome.master = lease.master
             outcome.held_from, outcome.held_until = lease.held_from, lease.held_until
         if outcome.status == "ok" and outcome.backed_off:
@@ -543,6 +571,9 @@ class Worker:
         if not self._acquire_sqlite_lock():
             return 0
         try:
+            lease = self._inner_lease()
+            if isinstance(lease, PgAdvisoryLease):
+                lease.workers()  # counted by the other workers from now on, before any cycle
             mode = "once" if self.options.once else f"every {self.options.interval:g}s"
             log.info(
                 "worker %s started (%s, %d agent sources, %s)",
@@ -591,7 +622,7 @@ class Worker:
             scheduler.run_pending()
             if last:
                 outcome = last.pop()
-                due = outcome.started + interval
+                due = next_start(outcome, interval, time.time())
                 late = time.time() - due
                 if late > 0:
                     log.warning(
@@ -614,6 +645,17 @@ class Worker:
                 job.next_run = _now()
                 wait = dt.timedelta(0)
             self._stop.wait(max(0.0, wait.total_seconds()))
+
+
+def next_start(outcome: CycleOutcome, interval: float, now: float) -> float:
+    """When the cycle after ``outcome`` is due (wall-clock seconds, before any jitter).
+
+    An interval after the last one started; sooner after a short-changed cycle: another
+    worker holds more than its share and gives it up at its next count of the workers, so
+    this one comes back for it after :data:`REBALANCE_WAIT`, not an interval later.
+    """
+    due = outcome.started + interval
+    return min(due, now + REBALANCE_WAIT) if outcome.short_changed else due
 
 
 def _now() -> dt.datetime:
@@ -663,11 +705,16 @@ def health(
     """What a health check needs: when a cycle last completed, the lag, failing sources.
 
     ``last_cycle`` is the newest heartbeat of any worker (a cycle that changed nothing
-    leaves no run, only a heartbeat on the last one); ``lag_seconds`` is the time since.
-    ``ok`` is False when no cycle ever completed, or when the lag exceeds ``max_lag``.
+    leaves no run, only a heartbeat on the last one); ``lag_seconds`` is the time since,
+    both on the database's clock, which is also the one heartbeats are written on.
+    ``heartbeat_ahead_seconds`` is how far the newest heartbeat lies in the future of that
+    clock (written by an older sheetsync, which used its machine's clock, on a machine whose
+    clock is ahead; or the database's clock went back); None when it does not.
+    ``ok`` is False when no cycle ever completed, when the lag exceeds ``max_lag``, or when
+    a heartbeat lies in the future (it would hide a lag for as long as it is ahead).
     """
-    now = utcnow()
     with session_factory(engine)() as s:
+        now = database_now(s)
         runs = list(s.execute(select(SyncRun).order_by(SyncRun.id.desc()).limit(recent)).scalars())
         agents = list(
             s.execute(select(Agent).where(Agent.failures_in_a_row > 0).order_by(Agent.key))
@@ -685,12 +732,14 @@ def health(
     last_cycle = max(beats, default=None)
     last_ok = next((r for r in runs if r.status == "ok" and r.finished_at), None)
     lag = (now - last_cycle).total_seconds() if last_cycle else None
-    ok = lag is not None and (max_lag is None or lag <= max_lag)
+    ahead = -lag if lag is not None and lag < -FUTURE_TOLERANCE else None
+    ok = lag is not None and ahead is None and (max_lag is None or lag <= max_lag)
     return {
         "ok": ok,
         "last_cycle": _iso(last_cycle),
-        "lag_seconds": round(lag, 1) if lag is not None else None,
+        "lag_seconds": round(max(lag, 0.0), 1) if lag is not None else None,
         "max_lag_seconds": max_lag,
+        "heartbeat_ahead_seconds": round(ahead, 1) if ahead is not None else None,
         "last_success": _iso(last_ok.finished_at) if last_ok else None,
         "last_run_status": runs[0].status if runs else None,
         "failing_sources": [

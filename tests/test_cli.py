@@ -251,3 +251,48 @@ def test_help_does_not_load_the_database_and_spreadsheet_stacks():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+# -- `init` beside a running team -------------------------------------------------------------
+
+
+def _books(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every workbook's bytes and modification time."""
+    return {
+        str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*.xlsx"))
+    }
+
+
+def test_init_skips_a_workbook_open_in_excel_sets_up_the_rest_and_exits_0(deployment: Path):
+    (deployment / "agents/.~lock.ali.xlsx#").write_text("user,host", encoding="utf-8")
+    (deployment / "agents/sara.xlsx").unlink()  # a workbook init must still rebuild
+    again = sheetsync(deployment, "init")
+    assert again.returncode == 0, again.stderr
+    assert "Traceback" not in again.stderr
+    (warning,) = [line for line in again.stderr.splitlines() if line.strip()]
+    assert warning.startswith("warning: ") and "agents/ali.xlsx" in warning
+    assert "open in LibreOffice or Excel" in warning and "run `sheetsync init` again" in warning
+    assert "agents/sara.xlsx\n  added tab Customers" in again.stdout
+    assert "1 workbook skipped" in again.stdout
+    assert openpyxl.load_workbook(deployment / "agents/sara.xlsx").sheetnames == [
+        "Customers",
+        "Follow-ups",
+    ]
+
+
+def test_a_second_init_leaves_every_workbook_untouched_after_the_sync_appended_rows(
+    deployment: Path,
+):
+    # Day one: the team's sheet is imported, and the sync appends each agent's rows.
+    (deployment / "team.csv").write_text(
+        "Name,Phone,Agent\nOmar,01001234570,ali\nMona,01001234571,sara\n", encoding="utf-8"
+    )
+    assert sheetsync(deployment, "import", "team.csv").returncode == 0
+    assert sheetsync(deployment, "sync").returncode == 0
+    assert len(_rows(deployment / "agents/ali.xlsx")) == 1
+    before = _books(deployment)
+    again = sheetsync(deployment, "init")  # what the systemd unit runs at every start
+    assert again.returncode == 0, again.stderr
+    assert "init: 0 change(s)" in again.stdout, again.stdout
+    assert _books(deployment) == before

@@ -830,7 +830,7 @@ def test_init_notes_the_resolution_words_on_the_master_and_repairs_a_removed_not
         world.master, service.MASTER_LAYOUT, notes=MASTER_NOTES, dry_run=True
     )
     assert drift == [f"noted Conflicts/{RESOLUTION}"]
-    assert service.init(world.config, world.engine, world.backend) == drift
+    assert service.init(world.config, world.engine, world.backend).changes == drift
     header = _tab(emu, master, "Conflicts", grid_data=True)["data"][0]["rowData"][0]["values"]
     assert header[col]["note"] == RESOLUTION_HELP
 

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,25 +32,35 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, func, select, text
 
-from sync import service
-from sync.cells import cell_text
+from sync import model, service
+from sync.cells import CellWrite, SourceSnapshot, WriteResult, cell_text
 from sync.config import Config, load_config
 from sync.cycle import Cycle
 from sync.db import MIGRATIONS, make_engine, session_factory, upgrade_schema
-from sync.lease import PgAdvisoryLease, SqliteWorkerLock, WorkerLockHeld, stable_key
+from sync.lease import (
+    AllLease,
+    PgAdvisoryLease,
+    SqliteWorkerLock,
+    WorkerLockHeld,
+    namespace_for,
+    stable_key,
+)
 from sync.logs import JsonFormatter, safe_error
 from sync.model import Agent, Conflict, Customer, SyncRun, Tracking
-from sync.sheets import XlsxBackend
+from sync.sheets import MemoryBackend, XlsxBackend
 from sync.worker import (
+    REBALANCE_WAIT,
     SOURCE_FAILING,
+    CycleOutcome,
     Worker,
     WorkerOptions,
     backoff_cycles,
     health,
+    next_start,
     parse_duration,
 )
-from tests.conftest import _pg_schema_url
-from tests.world import World
+from tests.conftest import EngineFactory, _pg_schema_url
+from tests.world import MemoryHarness, World
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS = 20
@@ -539,6 +549,178 @@ def test_advisory_leases_are_exclusive_fair_and_die_with_the_session(pg_url: str
     engine.dispose()
 
 
+# -- a stop wherever it lands (SQLite and PostgreSQL) ---------------------------------------------
+
+
+class Interruptible(MemoryBackend):
+    """Sheets in memory that log each read and write as it begins, and call ``on_io`` then:
+    the moment a signal can land in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.io: list[tuple[str, str]] = []
+        self.on_io: Callable[[], None] = lambda: None
+
+    def read(self, source: str) -> SourceSnapshot:
+        self.io.append(("read", source))
+        self.on_io()
+        return super().read(source)
+
+    def write(
+        self, source: str, writes: Sequence[CellWrite], *, read_version: str | None = None
+    ) -> WriteResult:
+        self.io.append(("write", source))
+        self.on_io()
+        return super().write(source, writes, read_version=read_version)
+
+
+class InterruptibleHarness(MemoryHarness):
+    def backend(self, config: Config) -> Interruptible:
+        return Interruptible()
+
+
+def team_typed(engine: Engine) -> World:
+    """Ali and Sara type the same customer, Nour completes her own: every view depends on
+    more than its own sheet, and the master on all of them."""
+    world = World(engine, agents=("ali", "nour", "sara"), harness=InterruptibleHarness())
+    world.type_rows(
+        "ali",
+        [
+            {"Name": "Ahmed Mohamed", "Phone": "01001234567", "Status": "Contacted"},
+            {"Name": "Omar Hassan", "Phone": "01001234568", "Notes": "ali's note"},
+        ],
+    )
+    world.type_rows(
+        "sara", [{"Name": "Ahmed Mohamed", "Phone": "+20 100 123 4567", "Email": "a@x.com"}]
+    )
+    world.type_rows("nour", [{"Name": "Mona Adel", "Phone": "01001234569", "Status": "Completed"}])
+    return world
+
+
+MASTER_COMPARED = ("Customers", "Tracking", "Follow-ups", "Commission")
+WHEN_COLUMNS = {"Created", "Tracked since", "Last update"}  # the clock's, not the data's
+
+
+def what_the_team_sees(world: World) -> dict[str, Any]:
+    """Every agent's sheet, the master's data tabs (without timestamps), the database."""
+    sheets: dict[str, Any] = {key: world.rows(key) for key in ("ali", "nour", "sara")}
+    for tab in MASTER_COMPARED:
+        grid = world.backend.get_tab(world.master, tab)
+        header = [cell_text(h) for h in grid[0]]
+        sheets[f"master {tab}"] = [
+            {h: cell_text(v) for h, v in zip(header, row, strict=False) if h not in WHEN_COLUMNS}
+            for row in grid[1:]
+        ]
+    return {"sheets": sheets, "database": signature(world.engine)}
+
+
+def test_a_stop_anywhere_in_a_cycle_starts_no_more_io_and_the_next_cycle_finishes_it(
+    engine_factory: EngineFactory,
+):
+    reference = team_typed(engine_factory())
+    Worker(reference.config, reference.engine, reference.backend, lease=AllLease()).run_cycle()
+    expected = what_the_team_sees(reference)
+    ios = len(reference.backend.io)  # reads and writes of a whole cycle
+    assert ios >= 6  # three agents read and written back, and the master
+
+    for landing in range(1, ios + 1):
+        world = team_typed(engine_factory())
+        # grace 0: the stop is due at the next check after the signal (a grace that ran out);
+        # one worker at a time (the stopped one is gone when the next starts): no leases
+        options = WorkerOptions(grace=0)
+        worker = Worker(world.config, world.engine, world.backend, options, lease=AllLease())
+
+        def signal_lands(at: int = landing, worker: Worker = worker, world: World = world) -> None:
+            if len(world.backend.io) == at:
+                worker.request_stop("SIGTERM received")
+
+        world.backend.on_io = signal_lands
+        stopped = worker.run_cycle()
+        # The read or write in flight finishes; nothing else is read or written.
+        assert len(world.backend.io) == landing, (landing, world.backend.io)
+        assert stopped.status in ("stopped", "ok"), (landing, stopped.error)
+
+        world.backend.on_io = lambda: None
+        restarted = Worker(world.config, world.engine, world.backend, lease=AllLease())
+        assert restarted.run_cycle().status == "ok"
+        assert what_the_team_sees(world) == expected, landing
+        idle = restarted.run_cycle().report  # and nothing was left half done
+        assert idle is not None and (idle.sources_read, idle.cells_written) == (0, 0), landing
+
+
+# -- fair leases: a worker that started alone shares with workers that register (PostgreSQL) -----
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_worker_that_started_alone_gives_unstarted_sources_up_to_workers_that_register(
+    pg_url: str,
+):
+    engine = make_engine(pg_url)
+    upgrade_schema(engine)
+    keys = ("a0", "a1", "a2", "a3", "a4", "a5")
+    world = World(engine, agents=keys, harness=InterruptibleHarness())
+    for i, key in enumerate(keys):
+        world.type_rows(key, [{"Name": f"Customer {i}", "Phone": f"0100123456{i}"}])
+    namespace = namespace_for(engine)
+    clock = FakeClock()
+    first = PgAdvisoryLease(engine, namespace, clock=clock, recheck=5)
+    late = PgAdvisoryLease(engine, namespace)
+    alone = Worker(world.config, engine, world.backend, lease=first)
+    joins = Worker(world.config, engine, world.backend, lease=late)
+    joined: list[CycleOutcome] = []  # the second worker's cycles
+    first_reads = 0
+    inside_second = False
+
+    def meanwhile() -> None:
+        nonlocal first_reads, inside_second
+        if inside_second or world.backend.io[-1][0] != "read":
+            return
+        first_reads += 1
+        if first_reads > 2:
+            return
+        # 1: the second worker starts while the first reads a0; it registers and finds every
+        # source taken. 2: at a1 the first has counted two workers (its count was due): its
+        # share is 3, a1 its second, and its last three are the second worker's next try.
+        inside_second = True
+        joined.append(joins.run_cycle())
+        inside_second = False
+        clock.now += 5
+
+    world.backend.on_io = meanwhile
+    try:
+        outcome = alone.run_cycle()
+    finally:
+        first.dispose()
+        late.dispose()
+    assert joined[0].leased == [] and joined[0].short_changed is True
+    assert outcome.leased == ["a0", "a1", "a2"] and outcome.given_up == ["a3", "a4", "a5"]
+    assert [k for k in outcome.read if k != "master"] == ["a0", "a1", "a2"]
+    assert joined[1].leased == ["a3", "a4", "a5"] and joined[1].short_changed is False
+    assert [k for k in joined[1].read if k != "master"] == ["a3", "a4", "a5"]
+    assert outcome.status == joined[1].status == "ok"
+    # Nothing lost, nothing twice: every customer once, every row numbered.
+    assert sorted(signature(engine)["customers"].values()) == [f"Customer {i}" for i in range(6)]
+    for key in keys:
+        (row,) = world.rows(key)
+        assert row["Customer #"].startswith("CUS-")
+    engine.dispose()
+
+
+def test_a_short_changed_worker_comes_back_soon_and_otherwise_on_its_interval():
+    ran = CycleOutcome(1, "ok", started=1000.0, duration=2.0)
+    assert next_start(ran, 300, now=1002.0) == 1300.0
+    ran.short_changed = True
+    assert next_start(ran, 300, now=1002.0) == 1002.0 + REBALANCE_WAIT < 1300.0
+    assert next_start(ran, 5, now=1002.0) == 1005.0  # never later than the interval
+
+
 # -- SQLite: one worker --------------------------------------------------------------------------
 
 
@@ -599,6 +781,26 @@ def test_sqlite_worker_lock_in_process(tmp_path: Path):
     two.release()
 
 
+def test_init_beside_a_worker_writing_the_master_sets_up_the_rest_and_skips_the_master(
+    tmp_path: Path,
+):
+    dep = Deployment(tmp_path, f"sqlite:///{tmp_path / 'sheetsync.db'}", agents=3)
+    dep.book("a00").write_bytes(b"not a workbook")  # damaged: said, and the others go on
+    dep.book("a01").unlink()
+    master = dep.root / "master.xlsx"
+    before = master.read_bytes()
+    # What a worker holds while it writes the master (XlsxBackend's own lock).
+    with filelock.FileLock(str(master) + ".sheetsync.lock", timeout=0):
+        done = service.init(dep.config, dep.engine, XlsxBackend(lock_timeout=0.05))
+    (failed,) = done.failed
+    assert str(dep.book("a00")) in failed and "not a readable .xlsx workbook" in failed
+    assert f"created {dep.book('a01')}" in done.changes
+    (skipped,) = done.skipped
+    assert str(master) in skipped and "being written by another sheetsync process" in skipped
+    assert "run `sheetsync init` again" in skipped
+    assert master.read_bytes() == before
+
+
 # -- failing sources: backoff, flags, the others go on (SQLite and PostgreSQL) -------------------
 
 
@@ -646,6 +848,51 @@ def test_a_failing_source_backs_off_is_flagged_and_never_stops_the_others(engine
         (flag,) = s.execute(select(Conflict).where(Conflict.kind == SOURCE_FAILING)).scalars()
         assert flag.status == "resolved"
     assert health(engine, max_lag=3600)["failing_sources"] == []
+
+
+# -- health on the database's clock (SQLite and PostgreSQL) ------------------------------------
+
+
+def clock_off_by(monkeypatch: pytest.MonkeyPatch, offset: dt.timedelta) -> None:
+    """This process's clock is off by ``offset``, as a worker's machine's may be; the
+    database keeps its own (SQLite reads the real one, PostgreSQL the server's)."""
+    real = model.utcnow
+    for name, module in list(sys.modules.items()):
+        if name.startswith("sync") and getattr(module, "utcnow", None) is real:
+            monkeypatch.setattr(module, "utcnow", lambda: real() + offset)
+
+
+@pytest.mark.parametrize(
+    "offset", [dt.timedelta(days=1), dt.timedelta(hours=-2)], ids=["a-day-ahead", "2h-behind"]
+)
+def test_a_worker_whose_clock_is_off_neither_hides_nor_invents_a_lag(engine, monkeypatch, offset):
+    world = World(engine, agents=("ali",))
+    world.type_rows("ali", [{"Name": "Ahmed Mohamed", "Phone": "01001234567"}])
+    with pytest.MonkeyPatch.context() as skewed:
+        clock_off_by(skewed, offset)
+        assert Worker(world.config, engine, world.backend).run_cycle().status == "ok"
+    data = health(engine, max_lag=900)
+    assert data["ok"] is True, data  # a cycle ran just now, whatever that worker's clock says
+    assert 0 <= data["lag_seconds"] < 60 and data["heartbeat_ahead_seconds"] is None, data
+
+    # A worker a day ahead once kept health green for a day after the workers stopped; one
+    # 2 h behind turned it red while cycles ran. A check on a machine whose clock is off
+    # reads the same: the times are the database's.
+    clock_off_by(monkeypatch, -offset)
+    assert 0 <= health(engine, max_lag=900)["lag_seconds"] < 60
+
+
+def test_a_heartbeat_in_the_future_is_flagged_not_taken_for_a_recent_cycle(engine):
+    world = World(engine, agents=("ali",))
+    Worker(world.config, engine, world.backend).run_cycle()
+    with world.session() as s, s.begin():
+        # what an older sheetsync on a machine a day ahead wrote
+        run = s.execute(select(SyncRun).order_by(SyncRun.id.desc())).scalars().first()
+        assert run is not None
+        run.last_checked_at = model.utcnow() + dt.timedelta(days=1)
+    data = health(engine, max_lag=900)
+    assert data["ok"] is False
+    assert 86_000 < data["heartbeat_ahead_seconds"] < 86_500, data
 
 
 def test_backoff_schedule():
