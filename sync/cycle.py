@@ -1017,6 +1017,8 @@ class Cycle:
         if plan is None:
             return None
         new_version: str | None = version
+        if plan.cells and self._stop_here(report):
+            return 0  # nothing written nor recorded: the next cycle renders it again
         if plan.cells:
             new_version = self.backend.set_cells(source, plan.cells, version=version)
             if new_version is None:
