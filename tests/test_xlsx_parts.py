@@ -23,6 +23,7 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
+from sync import xlsx_parts
 from sync.cells import CellValue
 from sync.sheets import _grid_of, _set_cell, xlsx_values
 from sync.xlsx_parts import Unpatchable, patch_cells, read_values
@@ -198,6 +199,19 @@ def test_parts_a_patch_does_not_touch_stay_byte_for_byte(spec: Spec, cells: Patc
         for name in before.namelist():
             if name not in touched:
                 assert before.read(name) == after.read(name), name
+
+
+def test_a_big_sheet_is_compressed_fast_and_reads_back_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = _plain_workbook()
+    cells = [("Customers", 1, 2, "new notes"), ("Customers", 5, 0, "Mona")]
+    slow = patch_cells(data, cells)
+    monkeypatch.setattr(xlsx_parts, "FAST_COMPRESSION_ABOVE", 0)
+    fast = patch_cells(data, cells)
+    assert fast != slow  # deflated differently...
+    assert read_values(fast) == read_values(slow)  # ...the same cells
+    assert _look(fast) == _look(slow)
 
 
 def test_text_is_never_written_as_a_formula() -> None:
