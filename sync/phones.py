@@ -183,11 +183,32 @@ def format_phone(e164: str) -> str:
     Raises:
         ValueError: ``e164`` is not a ``+``-prefixed phone number.
     """
-    try:
-        number = phonenumbers.parse(e164, None)
-    except NumberParseException as exc:
-        raise ValueError(f"not an E.164 phone number: {e164!r} ({exc})") from None
+    number = _from_e164(e164)
+    if number is None:
+        try:
+            number = phonenumbers.parse(e164, None)
+        except NumberParseException as exc:
+            raise ValueError(f"not an E.164 phone number: {e164!r} ({exc})") from None
     return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+
+
+def _from_e164(e164: str) -> PhoneNumber | None:
+    """The number an E.164 text names, built without a parse (twice as slow as the
+    formatting): None unless it is what ``phonenumbers.parse`` would give, i.e. a known
+    country code and a national number that has nothing libphonenumber would strip."""
+    digits = e164[1:]
+    if not (e164.startswith("+") and digits.isdigit() and digits.isascii()):
+        return None
+    code = _first_country_code(digits)
+    if code is None:
+        return None
+    national = digits[len(code) :]
+    if not 2 <= len(national) <= 17 or national.startswith("0"):
+        return None
+    prefix = _national_prefix(int(code))
+    if prefix is not None and prefix.match(national):
+        return None
+    return PhoneNumber(country_code=int(code), national_number=int(national))
 
 
 def clear_caches() -> None:

@@ -604,3 +604,38 @@ def test_fast_path_leaves_what_it_cannot_tell_to_the_full_reading() -> None:
         ("+44 7911 123456", "EG"),
     ]:
         assert phones._fast_valid(phones._clean(text), region) is None, (text, region)
+
+
+@settings(max_examples=300)
+@given(
+    digits=st.text(alphabet="0123456789", min_size=1, max_size=18),
+    lead=st.sampled_from(["", "1", "20", "44", "39", "966", "7", "55", "54"]),
+)
+def test_format_phone_without_a_parse_formats_as_libphonenumber_does(
+    digits: str, lead: str
+) -> None:
+    e164 = "+" + lead + digits
+    number = phones._from_e164(e164)
+    if number is None:
+        return
+    parsed = phonenumbers.parse(e164, None)
+    shown = phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+    assert shown == phonenumbers.format_number(parsed, PhoneNumberFormat.INTERNATIONAL)
+    assert format_phone(e164) == shown
+
+
+def test_format_phone_without_a_parse_for_every_example_number() -> None:
+    built = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in TYPES:
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            e164 = phonenumbers.format_number(example, PhoneNumberFormat.E164)
+            number = phones._from_e164(e164)
+            if number is not None:
+                built += 1
+                assert phonenumbers.format_number(
+                    number, PhoneNumberFormat.INTERNATIONAL
+                ) == phonenumbers.format_number(example, PhoneNumberFormat.INTERNATIONAL), e164
+    assert built > 500  # the check above means something only if the fast way is common
