@@ -61,7 +61,14 @@ from sync.model import (
     utcnow,
 )
 from sync.rows import ParsedRow, ParseOptions, find_header, parse_rows
-from sync.sheet_rows import grid_digest, load_bases, row_digest, save_changed, save_whole
+from sync.sheet_rows import (
+    grid_digest,
+    load_bases,
+    row_digest,
+    save_changed,
+    save_whole,
+    tab_digest,
+)
 from sync.sheets import Backend
 from sync.views import (
     AgentRow,
@@ -1061,11 +1068,13 @@ class Cycle:
         stored = dict((conflicts_state.snapshot or {}) if conflicts_state else {})
         grids: dict[str, Grid] = {}
         digests: dict[str, str] = {}
+        row_digests: dict[str, list[str]] = {}
         if read is None:
             grids, warnings = render_master(
                 data, stored.get("resolutions", {}), stored.get("errors", {})
             )
-            digests = {tab: grid_digest(grid) for tab, grid in grids.items()}
+            row_digests = {tab: [row_digest(row) for row in grid] for tab, grid in grids.items()}
+            digests = {tab: tab_digest(rows) for tab, rows in row_digests.items()}
             version = self.backend.fingerprint(source)
             if version is None:
                 raise SourceError("master workbook not found; run `sheetsync init`", where=source)
@@ -1088,7 +1097,8 @@ class Cycle:
             stored.get("errors", {}),
         ):
             grids, warnings = render_master(data, resolutions, errors)
-            digests = {tab: grid_digest(grid) for tab, grid in grids.items()}
+            row_digests = {tab: [row_digest(row) for row in grid] for tab, grid in grids.items()}
+            digests = {tab: tab_digest(rows) for tab, rows in row_digests.items()}
         report.warnings += warnings
         writes = []
         for tab, grid in grids.items():
@@ -1127,7 +1137,7 @@ class Cycle:
                         source,
                         tab,
                         [row_key(tab, row) for row in rows],
-                        [row_digest(row) for row in rows],
+                        row_digests[tab][1:],
                         bases.get(tab, {}),
                     )
                 snap: dict[str, Any] = {"digest": digests[tab], "rows": len(grid) - 1}
