@@ -296,7 +296,12 @@ class Ingest:
         if not self._open_tab(plan, grid, CUSTOMER_FIELDS, "nothing of this agent was synced"):
             return plan
 
-        phones = {r.index: parse_phone(r.raw.get("phone"), self.region) for r in plan.rows}
+        # A phone cell that shows no value (a formula error) is never read as a number.
+        unreadable = {r.index: i.message for r in plan.rows for i in r.issues if i.field == "phone"}
+        phones = {
+            r.index: parse_phone(None if r.index in unreadable else r.raw.get("phone"), self.region)
+            for r in plan.rows
+        }
         identities = [
             RowIdentity(
                 r.index,
@@ -333,6 +338,12 @@ class Ingest:
         ready: list[tuple[ParsedRow, str, Customer | None]] = []
         for binding in bindings:
             row = rows[binding.index]
+            if row.index in unreadable:
+                message = (
+                    f"Phone: {unreadable[row.index]}; this row is not synced until it is fixed"
+                )
+                self.flag(plan, row.index, message, "phone")
+                continue
             if binding.note:
                 self.flag(plan, row.index, binding.note, "phone")
             phone = phones[row.index]
@@ -711,7 +722,9 @@ class Ingest:
         for row in plan.rows:
             issues = {i.field: i for i in row.issues}
             number = cell_text(row.raw.get("follow_up_number"))
-            phone = parse_phone(row.raw.get("phone"), self.region).e164
+            phone = (
+                None if "phone" in issues else parse_phone(row.raw.get("phone"), self.region).e164
+            )
             claimed = by_number.get(cell_text(row.raw.get("customer_number")))
             tracking = (
                 claimed

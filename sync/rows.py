@@ -19,7 +19,7 @@ from dataclasses import field as dataclass_field
 
 from dateutil import parser as date_parser
 
-from sync.cells import CellValue, Grid, cell_text
+from sync.cells import CellValue, Grid, NotData, cell_text
 from sync.errors import LayoutError
 from sync.fields import Field, Kind, header_index, header_key
 
@@ -348,7 +348,8 @@ def parse_rows(
 def parse_value(field: Field, raw: CellValue, options: ParseOptions) -> object:
     """Parse one cell by its field's kind.
 
-    A blank cell (None, or only spaces and invisible marks) is None for every kind.
+    A blank cell (None, or only spaces and invisible marks) is None for every kind. A cell
+    that shows no value (a formula error, a formula saved without its value) is refused.
 
     * TEXT: the text, ends stripped (spaces, bidi and zero-width marks), inner newlines
       kept; numbers without a trailing ``.0``; booleans as ``TRUE``/``FALSE``; dates ISO.
@@ -370,6 +371,8 @@ def parse_value(field: Field, raw: CellValue, options: ParseOptions) -> object:
         ValueError: the cell can't be read as its kind; the message says why in plain
             words (the caller adds file, tab, row and column).
     """
+    if isinstance(raw, NotData):
+        raise ValueError(raw.problem())
     if _is_empty(raw):
         return None
     if field.kind is Kind.TEXT:

@@ -23,6 +23,7 @@ import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import zip_longest
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
@@ -41,8 +42,10 @@ from openpyxl.worksheet.worksheet import Worksheet
 from .cells import (
     CellValue,
     CellWrite,
+    ErrorCell,
     Grid,
     SourceSnapshot,
+    UncalculatedFormula,
     WriteResult,
     cell_text,
     is_blank,
@@ -671,22 +674,50 @@ def _from_xlsx(value: object) -> CellValue:
 
 
 def xlsx_values(data: bytes) -> dict[str, Grid]:
-    """Every tab's values of an .xlsx file: python-calamine, or openpyxl where calamine fails."""
+    """Every tab's values of an .xlsx file: python-calamine, or openpyxl where calamine fails.
+
+    A cell reads as what it shows: a formula's saved value; an error value, or a formula
+    saved without its value, as :class:`~sync.cells.NotData` (never taken as data).
+    """
     try:
         return read_values(data)
     except Unreadable:
         pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, keep_links=True)
+        formulas = openpyxl.load_workbook(io.BytesIO(data), read_only=True, keep_links=True)
+        shown = openpyxl.load_workbook(
+            io.BytesIO(data), read_only=True, keep_links=True, data_only=True
+        )
     try:
         tabs: dict[str, Grid] = {}
-        for ws in wb.worksheets:
+        for ws, values in zip(formulas.worksheets, shown.worksheets, strict=True):
             ws.reset_dimensions()  # some writers store a wrong <dimension>
-            tabs[ws.title] = _grid_of(ws.iter_rows(values_only=True))
+            values.reset_dimensions()
+            tabs[ws.title] = trim_grid(
+                [
+                    [_shown_cell(cell, saved) for cell, saved in zip_longest(row, saved_row)]
+                    for row, saved_row in zip_longest(
+                        ws.iter_rows(), values.iter_rows(), fillvalue=()
+                    )
+                ]
+            )
         return tabs
     finally:
-        wb.close()
+        formulas.close()
+        shown.close()
+
+
+def _shown_cell(cell: Any, saved: Any) -> CellValue:
+    """What an openpyxl cell shows, given the same cell read with its saved values."""
+    kind = getattr(cell, "data_type", None)
+    value = getattr(saved, "value", None)
+    if kind == "e" or getattr(saved, "data_type", None) == "e":
+        return ErrorCell(str(value if value is not None else cell.value))
+    if kind == "f" and value is None:
+        text = cell.value if isinstance(cell.value, str) else getattr(cell.value, "text", "")
+        return UncalculatedFormula(text if text.startswith("=") else "=" + text)
+    return _from_xlsx(value if kind == "f" else getattr(cell, "value", None))
 
 
 def _copy_tabs(tabs: Mapping[str, Grid]) -> dict[str, Grid]:

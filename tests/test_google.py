@@ -704,6 +704,42 @@ def test_formula_like_text_arrives_as_text_in_the_master_and_never_in_another_ag
     assert payloads["Name"] in [c for row in shown for c in row]
 
 
+def test_formula_errors_typed_in_a_google_sheet_never_become_data(
+    world: World, emu: Emulator
+) -> None:
+    world.type_rows("ali", [{**AHMED, "Email": "ahmed@example.com"}])
+    world.cycle()
+    ali = sid(world, "ali")
+    header = world.grid("ali")[0]
+
+    def cell(name: str, row: int) -> str:
+        return f"Customers!{column_letters(header.index(name))}{row}"
+
+    # Sheets evaluates these and shows #NAME? and #DIV/0!, which the API reads back as text
+    emu.set_values(ali, cell("Email", 2), [["=VLOOKUP(A2,Old!A:B,2,FALSE)"]], "USER_ENTERED")
+    emu.set_values(ali, cell("Notes", 2), [["=Old!C7"]], "USER_ENTERED")
+    emu.set_values(ali, cell("Name", 3), [["=1/0"]], "USER_ENTERED")
+    emu.set_values(ali, cell("Phone", 3), [["0111 222 3344"]], "RAW")
+
+    world.cycle()
+
+    with world.session() as s:
+        found = {c.phone: c for c in s.execute(select(Customer)).scalars()}
+        notes = {t.customer.phone: t.notes for t in s.execute(select(Tracking)).scalars()}
+    assert set(found) == {"+201001234567", "+201112223344"}
+    assert found["+201001234567"].email == "ahmed@example.com"
+    assert found["+201112223344"].name is None
+    assert notes["+201001234567"] == "a notes"
+    ahmed, fatima = world.rows("ali")
+    assert "Email: shows the formula error #NAME?" in ahmed["Sync notes"]
+    assert "Notes: shows the formula error #NAME?" in ahmed["Sync notes"]
+    assert "Name: shows the formula error #DIV/0!" in fatima["Sync notes"]
+    assert ahmed["Email"] == "#NAME?"  # left as the agent has it
+    formulas = emu.get_values(ali, cell("Email", 2), "FORMULA")
+    assert formulas == [["=VLOOKUP(A2,Old!A:B,2,FALSE)"]]
+    assert world.cycle().cells_written == 0
+
+
 # ---------------------------------------------------------------------------------------------
 # request economy
 # ---------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sync.admin.core import Admin, AdminError
 from sync.admin.merge import change_phone
 from sync.admin.resolve import parse_resolution, resolve
-from sync.cells import CellValue, Grid, cell_text
+from sync.cells import CellValue, Grid, NotData, cell_text
 from sync.dedupe import parse_phone
 from sync.fields import FIELDS_BY_KEY, SHARED_KEYS
 from sync.master import COMMISSION_PCT, TRACKING_ID, read_resolutions
@@ -115,6 +115,8 @@ def _customers(admin: Admin, grid: Grid, snap: Mapping[str, Any], result: Master
             header = FIELDS_BY_KEY[key].header
             try:
                 with admin.s.begin_nested():
+                    if isinstance(raw, NotData):
+                        raise AdminError(raw.problem())
                     if key == "phone":
                         phone = parse_phone(raw, admin.region)
                         if phone.e164 is None:
