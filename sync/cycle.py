@@ -622,6 +622,7 @@ class Cycle:
                 db_notes=notes,
                 pending=frozenset(pending[c.id]),
                 proposals=proposals[c.id],
+                cell_limit=self.backend.cell_limit,
             )
         return rows
 

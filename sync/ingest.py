@@ -42,6 +42,7 @@ from sync.fields import (
     SHARED_KEYS,
     Field,
 )
+from sync.long_text import MAX_CELL_CHARS, is_cut, whole_of
 from sync.model import (
     Agent,
     AuditEvent,
@@ -352,7 +353,11 @@ class Ingest:
             details = {
                 "tab": CUSTOMERS_TAB,
                 "row": row.index + 1,
-                "values": {k: cell_text(v) for k, v in row.raw.items() if cell_text(v)},
+                "values": {
+                    k: text
+                    for k, v in row.raw.items()
+                    if 0 < len(text := cell_text(v)) <= MAX_CELL_CHARS  # never a 10 MB cell
+                },
             }
             if binding.outcome == "invalid_phone":
                 self.open_conflict(
@@ -576,9 +581,11 @@ class Ingest:
                 self.flag(plan, row.index, f"{title}: {issues[key].message}; not synced", key)
                 plan.leave.setdefault(row.index, set()).add(key)
                 continue
-            mine = value_text(row.values.get(key))
             canonical = value_text(getattr(customer, key))
             base_value = base_row.get(key) if base_row is not None else None
+            mine = self._meant(plan, row, key, (canonical, base_value), customer.number)
+            if mine is None:
+                continue
             action = merge_shared(base_value, mine, canonical)
             conflict_key = f"shared_field:{customer.number}:{key}:{self.agent.key}"
             if action is SharedAction.FILL:
@@ -623,6 +630,38 @@ class Ingest:
             conflict.proposed_value if conflict is not None and conflict.status == "open" else None
         )
 
+    def _meant(
+        self,
+        plan: TabPlan,
+        row: ParsedRow,
+        key: str,
+        known: tuple[str | None, ...],
+        number: str,
+    ) -> str | None:
+        """The text a cell means: a text the sync cut to fit the sheet reads as the whole one
+        it was cut from (one of ``known``: the stored value, the last-synced one).
+
+        Returns:
+            The text; None when the cell shows a cut text that was changed since: it is not
+            synced (the rest of the text would be lost), and the row says so.
+        """
+        mine = value_text(row.values.get(key))
+        if not is_cut(mine):
+            return mine
+        whole = whole_of(mine, known)
+        if whole is None:
+            header = plan.header.titles[key] if plan.header is not None else key
+            self.flag(
+                plan,
+                row.index,
+                f"{header} shows a text cut to fit this sheet, changed since; not synced, so "
+                f"that the rest of it is not lost (the whole text: sheetsync history {number}): "
+                "to change it, replace the whole cell",
+                key,
+            )
+            plan.leave.setdefault(row.index, set()).add(key)
+        return whole
+
     def _merge_private(
         self, plan: TabPlan, row: ParsedRow, tracking: Tracking, base_row: dict[str, str] | None
     ) -> None:
@@ -641,9 +680,11 @@ class Ingest:
                 )
                 plan.leave.setdefault(row.index, set()).add(key)
                 continue
-            mine = value_text(row.values.get(key))
             stored = value_text(getattr(tracking, key))
             base_value = base_row.get(key) if base_row is not None else None
+            mine = self._meant(plan, row, key, (stored, base_value), plan.bound[row.index])
+            if mine is None:
+                continue
             if merge_private(base_value, mine, stored) is PrivateAction.TAKE:
                 before[key], after[key] = stored, mine
                 setattr(tracking, key, row.values.get(key))
@@ -764,7 +805,9 @@ class Ingest:
             if follow_up is None:
                 fresh.append((row.index, tracking, values))
                 continue
-            self._update_follow_up(follow_up, values, base.get(follow_up.number), tracking)
+            self._update_follow_up(
+                plan, row, follow_up, values, base.get(follow_up.number), tracking
+            )
             taken.add(follow_up.number)
             plan.bound[row.index] = follow_up.number
         self._create_follow_ups(plan, fresh)
@@ -828,6 +871,8 @@ class Ingest:
 
     def _update_follow_up(
         self,
+        plan: TabPlan,
+        row: ParsedRow,
         follow_up: FollowUp,
         values: dict[str, object],
         base_row: dict[str, str] | None,
@@ -835,9 +880,13 @@ class Ingest:
     ) -> None:
         before: dict[str, str] = {}
         after: dict[str, str] = {}
+        customer = plan.customer_of[row.index]
         for key, value in values.items():
-            mine, stored = value_text(value), value_text(getattr(follow_up, key))
+            stored = value_text(getattr(follow_up, key))
             base_value = base_row.get(key) if base_row is not None else None
+            mine = self._meant(plan, row, key, (stored, base_value), customer)
+            if mine is None:
+                continue
             if merge_private(base_value, mine, stored) is PrivateAction.TAKE:
                 before[key], after[key] = stored, mine
                 setattr(follow_up, key, value)

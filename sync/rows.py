@@ -22,6 +22,7 @@ from dateutil import parser as date_parser
 from sync.cells import CellValue, Grid, NotData, cell_text
 from sync.errors import LayoutError
 from sync.fields import Field, Kind, header_index, header_key
+from sync.long_text import too_long_to_store
 
 
 @dataclass(frozen=True)
@@ -349,7 +350,8 @@ def parse_value(field: Field, raw: CellValue, options: ParseOptions) -> object:
     """Parse one cell by its field's kind.
 
     A blank cell (None, or only spaces and invisible marks) is None for every kind. A cell
-    that shows no value (a formula error, a formula saved without its value) is refused.
+    that shows no value (a formula error, a formula saved without its value) is refused, and
+    so is a text longer than sheetsync keeps (:data:`sync.long_text.MAX_CELL_CHARS`).
 
     * TEXT: the text, ends stripped (spaces, bidi and zero-width marks), inner newlines
       kept; numbers without a trailing ``.0``; booleans as ``TRUE``/``FALSE``; dates ISO.
@@ -373,6 +375,8 @@ def parse_value(field: Field, raw: CellValue, options: ParseOptions) -> object:
     """
     if isinstance(raw, NotData):
         raise ValueError(raw.problem())
+    if isinstance(raw, str) and (why := too_long_to_store(raw)) is not None:
+        raise ValueError(why)
     if _is_empty(raw):
         return None
     if field.kind is Kind.TEXT:

@@ -55,6 +55,7 @@ from .cells import (
 )
 from .errors import LayoutError, SourceError, SourceLocked
 from .fields import CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, header_key
+from .long_text import XLSX_CELL_CHARS, fit_writes
 from .xlsx_parts import Unpatchable, Unreadable, patch_cells, read_values
 
 log = logging.getLogger("sheetsync")
@@ -93,6 +94,9 @@ class Backend(Protocol):
     """What the cycle needs from a spreadsheet service."""
 
     name: str
+    cell_limit: int | None
+    """The most characters one cell holds (None: no limit). ``write`` shows a longer text
+    cut, with a marker (:mod:`sync.long_text`)."""
 
     def prefetch_fingerprints(self, sources: Sequence[str]) -> None:
         """Learn the fingerprints of many sources at once, before a cycle asks for each.
@@ -123,7 +127,8 @@ class Backend(Protocol):
     def write(
         self, source: str, writes: Sequence[CellWrite], *, read_version: str | None = None
     ) -> WriteResult:
-        """Apply compare-and-set writes (see :func:`apply_writes`) in one save.
+        """Apply compare-and-set writes (see :func:`apply_writes`) in one save; a text longer
+        than ``cell_limit`` is written cut to fit (:func:`sync.long_text.cut_to_fit`).
 
         Args:
             read_version: the fingerprint the cycle read; when the source no longer has
@@ -467,11 +472,18 @@ class MemoryBackend:
         before_write: called with the source inside ``write`` before the writes are
             applied, to simulate someone editing between a cycle's read and its write.
         locked: sources that raise SourceLocked on read and write.
+        cell_limit: the most characters a cell holds (None: no limit; tests set one).
     """
 
     name = "memory"
 
-    def __init__(self, sources: Mapping[str, Mapping[str, Grid]] | None = None) -> None:
+    def __init__(
+        self,
+        sources: Mapping[str, Mapping[str, Grid]] | None = None,
+        *,
+        cell_limit: int | None = None,
+    ) -> None:
+        self.cell_limit = cell_limit
         self.sources: dict[str, dict[str, Grid]] = {}
         self.versions: dict[str, int] = {}
         self.layouts: dict[str, dict[str, dict[str, Any]]] = {}
@@ -534,7 +546,7 @@ class MemoryBackend:
             self.before_write(source)
         tabs = self._existing(source)
         before = f"v{self.versions.get(source, 0)}"
-        cells, skipped = apply_writes(tabs, list(writes))
+        cells, skipped = apply_writes(tabs, fit_writes(writes, self.cell_limit))
         if cells:
             self.sources[source] = tabs
             self._bump(source)
@@ -816,6 +828,7 @@ class XlsxBackend:
     """
 
     name = "xlsx"
+    cell_limit: int | None = XLSX_CELL_CHARS
 
     def __init__(self, root: str | os.PathLike[str] | None = None, lock_timeout: float = 5.0):
         self.root = Path(root) if root is not None else None
@@ -972,7 +985,7 @@ class XlsxBackend:
         self, source: str, writes: Sequence[CellWrite], *, read_version: str | None = None
     ) -> WriteResult:
         path = self.path(source)
-        writes = list(writes)
+        writes = fit_writes(writes, self.cell_limit)
         if not path.exists():
             raise SourceError(f"{source} does not exist", hint="run init to create it")
         with self._exclusive(source, path):

@@ -8,6 +8,7 @@ No test sleeps for real: the limiter and the retries get a fake clock.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import re
@@ -38,7 +39,9 @@ from sync.google.values import (
     to_api,
     value_ranges,
 )
+from sync.importing import ImportOptions, run_import
 from sync.limits import RateLimiter, RetryPolicy, parse_retry_after
+from sync.long_text import GOOGLE_CELL_CHARS, shows_cut_of
 from sync.master import MASTER_NOTES, RESOLUTION, RESOLUTION_HELP
 from sync.model import Customer, Tracking
 from tests.test_cycle import AHMED_ALI, AHMED_SARA
@@ -702,6 +705,33 @@ def test_formula_like_text_arrives_as_text_in_the_master_and_never_in_another_ag
     # and what Sheets shows (UNFORMATTED) is the text, not an evaluated #NAME?
     shown = emu.get_values(world.config.master.spreadsheet, "Customers", "UNFORMATTED_VALUE")
     assert payloads["Name"] in [c for row in shown for c in row]
+
+
+def test_a_value_longer_than_a_google_cell_is_written_cut_and_kept_whole(
+    world: World, emu: Emulator, tmp_path: Path
+) -> None:
+    notes = "".join(f"{i:06d} " for i in range(10_000)).strip() + "."  # 69,999 characters
+    path = tmp_path / "team.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(
+            [["Agent", "Name", "Phone", "Counselor notes"], ["ali", "Ahmed", "01001234567", notes]]
+        )
+    run_import(world.config, world.engine, ImportOptions(source=str(path)))
+
+    report = world.cycle()  # Google refuses a whole write holding a cell over 50,000
+
+    assert report.agents_failed == 0 and not report.failures
+    with world.session() as s:
+        assert s.execute(select(Tracking)).scalar_one().counselor_notes == notes
+    (row,) = world.rows("ali")
+    shown = row["Counselor notes"]
+    assert len(shown) <= GOOGLE_CELL_CHARS and shows_cut_of(shown, notes)
+    assert f"sheetsync history {row['Customer #']}" in row["Sync notes"]
+    tracking = emu.get_values(world.config.master.spreadsheet, "Tracking", "UNFORMATTED_VALUE")
+    assert [c for r in tracking for c in r if isinstance(c, str) and shows_cut_of(c, notes)]
+    assert world.cycle().cells_written == 0
+    with world.session() as s:
+        assert s.execute(select(Tracking)).scalar_one().counselor_notes == notes
 
 
 def test_formula_errors_typed_in_a_google_sheet_never_become_data(

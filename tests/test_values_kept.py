@@ -1,5 +1,9 @@
 """Nothing lost at the edges: every value kept exactly (issue 10, items 1 to 3).
 
+* No silent truncation: the database and the audit keep a long text whole; a sheet whose
+  cells cannot hold it shows it cut, with a marker and a Sync note, and the cut is never
+  taken back as an edit; the agent's own cell is never rewritten shorter. Past a megabyte
+  a typed cell is noted and not synced.
 * Formula cells are read by what they show: an error value, or a formula saved without its
   value, is never taken as data; the row (or cell) is noted and left as it is.
 """
@@ -17,10 +21,20 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from sync import sheets
-from sync.cells import FORMULA_ERRORS, ErrorCell, NotData, UncalculatedFormula
-from sync.model import Conflict, Customer, Tracking
+from sync.cells import FORMULA_ERRORS, CellWrite, ErrorCell, NotData, UncalculatedFormula
+from sync.long_text import (
+    MAX_CELL_CHARS,
+    XLSX_CELL_CHARS,
+    cut_to_fit,
+    is_cut,
+    shows_cut_of,
+    text_units,
+    whole_of,
+)
+from sync.model import AuditEvent, Conflict, Customer, Tracking
+from sync.sheets import MemoryBackend, XlsxBackend
 from sync.xlsx_parts import Unreadable
-from tests.world import World, XlsxHarness
+from tests.world import MemoryHarness, World, XlsxHarness
 
 PLACEHOLDER = "@@formula@@"
 
@@ -79,6 +93,217 @@ def workbook(world: World, agent: str) -> Path:
 def customers(world: World) -> dict[str, Customer]:
     with world.session() as s:
         return {c.phone: c for c in s.execute(select(Customer)).scalars()}
+
+
+# -- item 1: no silent truncation -----------------------------------------------------------
+
+
+def long_text(length: int, tag: str = "") -> str:
+    """A text of ``length`` characters whose every part is different (a cut shows)."""
+    words = (f"{tag}{i:06d} " for i in range(length // 7 + 1))
+    return "".join(words)[: length - 1] + "."
+
+
+def master_cells(world: World, tab: str) -> list[object]:
+    return [v for row in world.backend.get_tab(world.master, tab) for v in row]
+
+
+def test_a_long_note_is_kept_whole_and_shown_cut_only_where_a_cell_cannot_hold_it(xlsx_world):
+    world = xlsx_world
+    notes = long_text(40_000)
+    world.type_rows(
+        "ali", [{"Name": "Ahmed Mohamed", "Phone": "01001234567", "Counselor notes": notes}]
+    )
+
+    world.cycle()
+
+    with world.session() as s:
+        assert s.execute(select(Tracking)).scalar_one().counselor_notes == notes
+        afters = [e.after or {} for e in s.execute(select(AuditEvent)).scalars()]
+    assert {"counselor_notes": notes} in afters  # the audit keeps it whole
+    (row,) = world.rows("ali")
+    assert row["Counselor notes"] == notes  # the agent's own cell: never rewritten shorter
+    number = row["Customer #"]
+    assert (
+        "Counselor notes has 40,000 characters, more than a cell of this sheet holds (32,767)"
+        in row["Sync notes"]
+    )
+    assert f"sheetsync history {number}" in row["Sync notes"]
+    [shown] = [v for v in master_cells(world, "Tracking") if isinstance(v, str) and len(v) > 1000]
+    assert text_units(shown) <= XLSX_CELL_CHARS and shows_cut_of(shown, notes)
+    assert shown.startswith(notes[:30_000])
+
+    counts, audits = world.table_counts(), world.audit_count()
+    again = world.cycle()
+    assert again.cells_written == 0
+    assert world.table_counts() == counts and world.audit_count() == audits
+
+
+def test_a_long_shared_value_shows_cut_to_a_colleague_and_the_cut_is_never_taken_back(
+    engine, tmp_path
+):
+    world = World(engine, harness=XlsxHarness(tmp_path))
+    name = long_text(40_000, "n")
+    world.type_rows("ali", [{"Name": name, "Phone": "01001234567"}])
+    world.type_rows("sara", [{"Phone": "0100 123 4567", "Notes": "sara's"}])
+
+    world.cycle()
+
+    (sara,) = world.rows("sara")
+    assert shows_cut_of(sara["Name"], name) and text_units(sara["Name"]) <= XLSX_CELL_CHARS
+    assert "Name has 40,000 characters" in sara["Sync notes"]
+    for _ in range(2):  # the cut read back is neither an edit nor a proposal
+        assert world.cycle().cells_written == 0
+        assert customers(world)["+201001234567"].name == name
+        with world.session() as s:
+            assert s.execute(select(Conflict)).first() is None
+
+    edited = "Sara's edit " + sara["Name"][12:]  # the marker kept: a changed cut
+    world.edit("sara", {"Notes": "sara's"}, {"Name": edited})
+    world.cycle()
+
+    assert customers(world)["+201001234567"].name == name
+    (sara,) = world.rows("sara")
+    assert sara["Name"] == edited  # left as she has it, and said why
+    assert (
+        "Name shows a text cut to fit this sheet, changed since; not synced" in sara["Sync notes"]
+    )
+    assert world.cycle().cells_written == 0
+
+
+@pytest.mark.parametrize("writer", ["patch", "openpyxl"])
+def test_both_xlsx_writers_cut_a_text_too_long_for_a_cell_with_a_marker(
+    tmp_path, monkeypatch, writer
+):
+    backend = XlsxBackend(tmp_path)
+    backend.ensure_layout("a.xlsx", {"Customers": ["Name", "Notes"]})
+    if writer == "openpyxl":
+
+        def unpatchable(*_args: object) -> bytes:
+            raise sheets.Unpatchable("forced: the fallback is under test")
+
+        monkeypatch.setattr(sheets, "patch_cells", unpatchable)
+    text = long_text(40_000) + "😀" * 10
+    backend.write("a.xlsx", [CellWrite("Customers", 0, "Notes", None, "", text, group="g")])
+    shown = backend.read("a.xlsx").tabs["Customers"][1][1]
+    assert isinstance(shown, str) and text_units(shown) <= XLSX_CELL_CHARS
+    assert whole_of(shown, [text[:-1], text]) == text
+
+
+def test_a_cell_over_a_megabyte_is_noted_and_not_stored(engine):
+    world = World(engine)
+    huge = long_text(MAX_CELL_CHARS + 1)
+    world.type_rows("ali", [{"Name": "Ahmed Mohamed", "Phone": "01001234567", "Notes": huge}])
+
+    world.cycle()
+
+    with world.session() as s:
+        tracking = s.execute(select(Tracking)).scalar_one()
+        stored = [(e.before, e.after) for e in s.execute(select(AuditEvent)).scalars()]
+    assert tracking.notes is None and tracking.active
+    assert huge[:1000] not in repr(stored)
+    (row,) = world.rows("ali")
+    assert row["Customer #"] != "" and row["Notes"] == huge  # synced, but for that cell
+    assert "Notes: 1,000,001 characters, more than sheetsync keeps of one cell" in row["Sync notes"]
+    assert world.cycle().cells_written == 0
+
+
+class SmallCells(MemoryHarness):
+    """Sheets whose cells hold 120 characters: long texts without long tests."""
+
+    def backend(self, config: object) -> MemoryBackend:
+        return MemoryBackend(cell_limit=120)
+
+
+TEXTS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1).map(
+    lambda t: t.strip() or "x"
+)
+LONG = st.builds(
+    lambda start, n: (start * (300 // len(start) + 1))[:n] + "!", TEXTS, st.integers(100, 260)
+)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    private=st.dictionaries(
+        st.sampled_from(["Notes", "Counselor notes", "Technical opinion", "Documents"]), LONG
+    ),
+    name=LONG | TEXTS,
+)
+def test_long_texts_are_kept_whole_and_idle_cycles_write_nothing(engine_factory, private, name):
+    """Promises 3 and 4 with cells that hold 120 characters: every typed text is whole in the
+    database, no cell of any sheet holds more than its limit, the typing agent's own cells
+    are never rewritten, and a cycle after a cycle writes nothing."""
+    world = World(engine_factory(), harness=SmallCells())
+    typed = {"Name": name, "Phone": "01001234567", **private}
+    world.type_rows("ali", [typed])
+    world.type_rows("sara", [{"Phone": "01001234567"}])
+    for _ in range(2):
+        world.cycle()
+        with world.session() as s:
+            customer = s.execute(select(Customer)).scalar_one()
+            ali = next(t for t in customer.trackings if t.agent.key == "ali")
+            assert customer.name == name.strip()
+            for header, text in private.items():
+                key = header.lower().replace(" ", "_")
+                assert getattr(ali, key) == text.strip()
+        assert {k: v for k, v in world.rows("ali")[0].items() if k in typed} == {
+            k: str(v).strip() for k, v in typed.items()
+        }
+        for source in [world.source("sara"), world.master]:  # Ali's own cells: as he typed
+            for tab in world.backend.sources[source].values():
+                for value in (v for r in tab for v in r):
+                    assert not isinstance(value, str) or text_units(value) <= 120
+        with world.session() as s:
+            assert s.execute(select(Conflict)).first() is None
+    counts, audits = world.table_counts(), world.audit_count()
+    assert world.cycle().cells_written == 0
+    assert world.table_counts() == counts and world.audit_count() == audits
+
+
+def test_a_cut_text_in_the_master_is_not_an_admin_edit(engine):
+    world = World(engine, harness=SmallCells())
+    name = long_text(300)
+    world.type_rows("ali", [{"Name": name, "Phone": "01001234567"}])
+    world.cycle()
+
+    def master_row() -> dict[str, object]:
+        grid = world.backend.get_tab(world.master, "Customers")
+        return dict(zip(grid[0], grid[1], strict=False))
+
+    shown = master_row()["Name"]
+    assert isinstance(shown, str) and shows_cut_of(shown, name)
+    grid = world.backend.get_tab(world.master, "Customers")
+    grid[1][grid[0].index("Email")] = "typed@by.admin"  # the admin edits another cell
+    world.backend.set_tab(world.master, "Customers", grid)
+    report = world.cycle()
+
+    assert customers(world)["+201001234567"].name == name
+    assert customers(world)["+201001234567"].email == "typed@by.admin"
+    assert not report.warnings
+    grid = world.backend.get_tab(world.master, "Customers")
+    grid[1][grid[0].index("Name")] = "Admin " + shown[6:]  # the cut, edited
+    world.backend.set_tab(world.master, "Customers", grid)
+    report = world.cycle()
+
+    assert customers(world)["+201001234567"].name == name
+    assert any("shows a text cut to fit the sheet" in w for w in report.warnings)
+    assert master_row()["Name"] == shown  # put back
+
+
+@given(text=TEXTS, extra=st.integers(1, 500), limit=st.integers(100, 400))
+def test_a_cut_text_fits_and_is_known_for_its_whole_and_nothing_else(text, extra, limit):
+    whole = (text * (limit // len(text) + 2))[: limit + extra]
+    shown = cut_to_fit(whole, limit)
+    assert text_units(shown) <= limit and is_cut(shown)
+    assert whole_of(shown, [whole[:-1], whole + "x", whole]) == whole
+    other_start = ("A" if whole[0] != "A" else "B") + whole[1:]
+    assert whole_of(shown, [other_start, whole[:-1], whole + "x"]) is None
+    assert cut_to_fit(whole[: limit // 2], limit) == whole[: limit // 2]
 
 
 # -- item 2: formula cells are read by what they show --------------------------------------
