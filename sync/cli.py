@@ -100,7 +100,8 @@ def _main(
 def init() -> None:
     """Create or upgrade the database schema and create missing workbooks and tabs.
 
-    Safe to run again: it only adds what is missing and never touches data.
+    Safe to run again: it only adds what is missing and never touches data. An agent
+    workbook (or Google tab) that was lost is rebuilt from the database, and said so.
 
     Example: sheetsync --config sheetsync.toml init
     """

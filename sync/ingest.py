@@ -323,13 +323,22 @@ class Ingest:
         kept = {b.keeps for b in bindings if b.keeps}
         plan.kept = kept
         removed = [number for number in base if number not in kept]
-        if base and len(removed) >= self.min_rows and len(removed) > self.threshold * len(base):
+        # A tab that comes back empty (a lost workbook made anew, a cleared tab) is held
+        # whatever its size; a smaller removal only from mass_removal_min_rows rows on.
+        emptied = bool(removed) and not plan.rows and self._tracks_any()
+        many = emptied or len(removed) >= self.min_rows
+        if base and many and len(removed) > self.threshold * len(base):
             plan.quarantined = "mass_removal"
             self.quarantine(
                 CUSTOMERS_TAB,
                 "mass_removal",
-                f"{where}: {len(removed)} of {len(base)} rows disappeared at once; nothing was "
-                "archived or applied. Undo the removal, or ask an admin to accept it",
+                f"{where} came back empty: all {len(base)} rows disappeared at once; nothing "
+                "was archived or applied. If the workbook was lost, `sheetsync init` rebuilds "
+                "it from the database; if the rows were removed on purpose, ask an admin to "
+                "accept it"
+                if emptied
+                else f"{where}: {len(removed)} of {len(base)} rows disappeared at once; nothing "
+                "was archived or applied. Undo the removal, or ask an admin to accept it",
             )
             plan.header = None
             return plan
@@ -433,6 +442,17 @@ class Ingest:
                         {"active": False, "reason": "row removed from sheet"},
                     )
         return plan
+
+    def _tracks_any(self) -> bool:
+        """Whether this agent tracks any customer (an active tracking)."""
+        return (
+            self.s.execute(
+                select(Tracking.id)
+                .where(Tracking.agent_id == self.agent.id, Tracking.active.is_(True))
+                .limit(1)
+            ).first()
+            is not None
+        )
 
     def _customer_by_number(self, number: str) -> Customer | None:
         return self.s.execute(

@@ -346,6 +346,21 @@ def parse_rows(
     return rows
 
 
+def count_rows(grid: Grid, fields: tuple[Field, ...], options: ParseOptions) -> int | None:
+    """How many rows below its header row a tab holds with a cell in a known column; None
+    when it has no header row with a Phone column."""
+    try:
+        header = find_header(grid, fields, required=("phone",), options=options, where="")
+    except LayoutError:
+        return None
+    cols = list(header.columns.values())
+    return sum(
+        1
+        for cells in grid[header.row + 1 :]
+        if any(col < len(cells) and not _is_empty(cells[col]) for col in cols)
+    )
+
+
 def parse_value(field: Field, raw: CellValue, options: ParseOptions) -> object:
     """Parse one cell by its field's kind.
 

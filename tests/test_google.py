@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sync import service
 from sync.cells import CellWrite, cell_text
 from sync.config import config_from_dict
+from sync.dedupe import normalize_phone
 from sync.emulator import Emulator
 from sync.errors import ConfigError, SourceError
 from sync.google import GoogleBackend, GoogleError, backend_from_config
@@ -43,7 +44,7 @@ from sync.importing import ImportOptions, run_import
 from sync.limits import RateLimiter, RetryPolicy, parse_retry_after
 from sync.long_text import GOOGLE_CELL_CHARS, shows_cut_of
 from sync.master import MASTER_NOTES, RESOLUTION, RESOLUTION_HELP
-from sync.model import Customer, Tracking
+from sync.model import Conflict, Customer, Tracking
 from tests.test_cycle import AHMED_ALI, AHMED_SARA
 from tests.world import World
 
@@ -732,6 +733,32 @@ def test_a_value_longer_than_a_google_cell_is_written_cut_and_kept_whole(
     assert world.cycle().cells_written == 0
     with world.session() as s:
         assert s.execute(select(Tracking)).scalar_one().counselor_notes == notes
+
+
+def test_init_rebuilds_a_deleted_google_tab_from_the_database(world: World, emu: Emulator) -> None:
+    world.type_rows("ali", [AHMED, FATIMA, OMAR])
+    world.type_rows("sara", [{"Phone": "0100 123 4567", "Notes": "sara's"}])
+    world.cycle()
+
+    def shown() -> list[dict[str, str]]:  # a rebuilt row shows its phone formatted
+        rows = [{**r, "Phone": normalize_phone(r["Phone"]) or ""} for r in world.rows("ali")]
+        return sorted(rows, key=lambda r: r["Customer #"])
+
+    before = shown()
+    world.backend.delete_tab(world.source("ali"), "Customers")
+    world.cycle()  # quarantined (missing tab): nothing archived
+
+    changes = service.init(world.config, world.engine, world.backend)
+
+    assert "added tab Customers" in changes
+    assert f"rebuilt {world.source('ali')} from the database: 3 customer(s)" in changes
+    assert shown() == before
+    report = world.cycle()
+    assert report.trackings_archived == 0
+    with world.session() as s:
+        assert all(t.active for t in s.execute(select(Tracking)).scalars())
+        assert s.execute(select(Conflict).where(Conflict.status == "open")).first() is None
+    assert world.cycle().cells_written == 0
 
 
 def test_formula_errors_typed_in_a_google_sheet_never_become_data(

@@ -6,6 +6,8 @@
   a typed cell is noted and not synced.
 * Formula cells are read by what they show: an error value, or a formula saved without its
   value, is never taken as data; the row (or cell) is noted and left as it is.
+* A lost workbook is rebuilt, never emptied: ``init`` writes the agent's whole view back
+  into it, and a Customers tab that comes back empty is quarantined whatever its size.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from sync import sheets
+from sync import service, sheets
+from sync.admin import commands
+from sync.admin.resolve import parse_resolution
 from sync.cells import FORMULA_ERRORS, CellWrite, ErrorCell, NotData, UncalculatedFormula
+from sync.dedupe import normalize_phone
 from sync.long_text import (
     MAX_CELL_CHARS,
     XLSX_CELL_CHARS,
@@ -37,6 +42,15 @@ from sync.xlsx_parts import Unreadable
 from tests.world import MemoryHarness, World, XlsxHarness
 
 PLACEHOLDER = "@@formula@@"
+
+
+def scenarios(examples: int) -> settings:
+    """Hypothesis settings for examples that each run cycles on a fresh database."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
 
 
 def with_formula(
@@ -223,11 +237,7 @@ LONG = st.builds(
 )
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@scenarios(25)
 @given(
     private=st.dictionaries(
         st.sampled_from(["Notes", "Counselor notes", "Technical opinion", "Documents"]), LONG
@@ -414,11 +424,7 @@ SHOWN = st.sampled_from(sorted(FORMULA_ERRORS)).map(ErrorCell) | st.sampled_from
 ).map(UncalculatedFormula)
 
 
-@settings(
-    max_examples=30,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@scenarios(30)
 @given(cells=st.dictionaries(st.sampled_from(sorted(TYPED)), SHOWN, min_size=1, max_size=4))
 def test_no_field_ever_takes_what_a_formula_shows_when_it_has_no_value(engine_factory, cells):
     """Promise 3: the value typed before stays in the database; the cell stays in the sheet
@@ -442,4 +448,127 @@ def test_no_field_ever_takes_what_a_formula_shows_when_it_has_no_value(engine_fa
     for header, value in cells.items():
         assert f"{header}: {value.problem()}" in row["Sync notes"]
         assert row[header] == value  # left as the agent has it
+    assert world.cycle().cells_written == 0
+
+
+# -- item 3: a lost workbook is rebuilt, never emptied ---------------------------------------
+
+ALI_ROWS = [
+    {"Name": "Ahmed Mohamed", "Phone": "01001234567", "Status": "Negotiating", "Notes": "a1"},
+    {"Name": "Fatima Ali", "Phone": "0111 222 3344", "Desired university": "Cairo University"},
+    {"Name": "Omar Hassan", "Phone": "+20 122 333 4455", "Counselor notes": "call on Sunday"},
+]
+
+
+def trackings(world: World) -> dict[tuple[str, str], bool]:
+    with world.session() as s:
+        return {
+            (t.agent.key, t.customer.phone): t.active for t in s.execute(select(Tracking)).scalars()
+        }
+
+
+def shown(world: World, agent: str, tab: str = "Customers") -> list[dict[str, str]]:
+    """The rows as an agent sees them, the phone normalized (a rebuilt row shows it
+    formatted), in the order of their first column."""
+    rows = [
+        {**r, "Phone": normalize_phone(r["Phone"]) or r["Phone"]} for r in world.rows(agent, tab)
+    ]
+    return sorted(rows, key=lambda r: sorted(r.items()))
+
+
+def test_init_rebuilds_a_lost_workbook_from_the_database_and_nothing_is_archived(engine, tmp_path):
+    world = World(engine, harness=XlsxHarness(tmp_path))
+    world.type_rows("ali", ALI_ROWS)
+    world.type_rows("sara", [{"Phone": "0100 123 4567", "Notes": "sara's"}])
+    world.cycle()
+    world.type_rows(
+        "ali", [{"Phone": "01001234567", "Date": "2026-01-15", "Notes": "visit"}], "Follow-ups"
+    )
+    world.cycle()
+    before, follow_ups = shown(world, "ali"), shown(world, "ali", "Follow-ups")
+    active = trackings(world)
+    workbook(world, "ali").unlink()  # lost
+
+    report = world.cycle()
+    assert "run `sheetsync init` to rebuild it from the database" in report.failures["ali"]
+    changes = service.init(world.config, world.engine, world.backend)
+
+    assert f"rebuilt {world.source('ali')} from the database: 3 customer(s)" in changes
+    assert shown(world, "ali") == before
+    assert shown(world, "ali", "Follow-ups") == follow_ups
+    report = world.cycle()
+    assert report.trackings_archived == 0 and report.agents_quarantined == 0
+    assert trackings(world) == active
+    with world.session() as s:
+        assert s.execute(select(Conflict).where(Conflict.status == "open")).first() is None
+    assert world.cycle().cells_written == 0
+    again = service.init(world.config, world.engine, world.backend)
+    assert not [line for line in again if "rebuilt" in line]
+
+
+def test_a_customers_tab_that_comes_back_empty_is_quarantined_whatever_its_size(engine):
+    world = World(engine)  # mass_removal_min_rows is 5: two rows used to be archived
+    world.type_rows("ali", ALI_ROWS[:2])
+    world.cycle()
+    full = world.grid("ali")
+    active = trackings(world)
+
+    world.backend.set_tab(world.source("ali"), "Customers", full[:1])
+    report = world.cycle()
+
+    assert report.agents_quarantined == 1 and report.trackings_archived == 0
+    assert trackings(world) == active
+    with world.session() as s:
+        (held,) = s.execute(select(Conflict).where(Conflict.status == "open")).scalars()
+    assert (held.kind, held.details["reason"]) == ("quarantine", "mass_removal")
+    assert "came back empty: all 2 rows disappeared at once" in held.details["message"]
+    assert "`sheetsync init` rebuilds it from the database" in held.details["message"]
+
+    world.backend.set_tab(world.source("ali"), "Customers", full)  # the rows come back
+    world.cycle()
+    with world.session() as s:
+        assert s.execute(select(Conflict).where(Conflict.status == "open")).first() is None
+    assert trackings(world) == active
+
+    world.backend.set_tab(world.source("ali"), "Customers", full[:1])  # on purpose, this time
+    world.cycle()
+    with world.session() as s:
+        (held,) = s.execute(select(Conflict).where(Conflict.status == "open")).scalars()
+    commands.resolve_conflict(world.config, world.engine, f"C{held.id}", parse_resolution("accept"))
+    world.cycle()
+    assert set(trackings(world).values()) == {False}  # archived, never deleted
+
+
+@scenarios(15)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 4), st.sampled_from(["Notes", "Counselor notes", "Status"])),
+        min_size=1,
+        max_size=6,
+        unique_by=lambda r: r[0],
+    ),
+    shared=st.sets(st.integers(0, 4)),
+)
+def test_a_lost_sheet_comes_back_as_it_was(engine_factory, rows, shared):
+    """Promise 3: after a lost workbook and init, the agent's sheet shows every customer it
+    showed, with its private values; nothing is archived and the next cycle is idle."""
+    phones = ["01001234567", "01112223344", "01223334455", "01098765432", "01505556677"]
+    world = World(engine_factory())
+    world.type_rows(
+        "ali",
+        [
+            {"Name": f"C{n}", "Phone": phones[n], key: "Lost" if key == "Status" else f"ali {n}"}
+            for n, key in rows
+        ],
+    )
+    world.type_rows("sara", [{"Phone": phones[n], "Notes": f"sara {n}"} for n in sorted(shared)])
+    world.cycle()
+    before, active = shown(world, "ali"), trackings(world)
+    del world.backend.sources[world.source("ali")]
+
+    service.init(world.config, world.engine, world.backend)
+
+    assert shown(world, "ali") == before
+    report = world.cycle()
+    assert report.trackings_archived == 0 and trackings(world) == active
     assert world.cycle().cells_written == 0
