@@ -102,10 +102,8 @@ def too_long_note(header: str, text: str, limit: int, number: str) -> str:
     )
 
 
-def too_long_to_store(text: str) -> str | None:
-    """Why a typed text is not synced (longer than :data:`MAX_CELL_CHARS`), or None."""
-    if len(text) <= MAX_CELL_CHARS:
-        return None
+def too_long_to_store(text: str) -> str:
+    """Why a typed text longer than :data:`MAX_CELL_CHARS` is not synced."""
     return (
         f"{len(text):,} characters, more than sheetsync keeps of one cell "
         f"({MAX_CELL_CHARS:,}): shorten it, or keep the text in a document and link it"

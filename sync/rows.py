@@ -22,7 +22,7 @@ from dateutil import parser as date_parser
 from sync.cells import CellValue, Grid, NotData, cell_text
 from sync.errors import LayoutError
 from sync.fields import Field, Kind, header_index, header_key
-from sync.long_text import too_long_to_store
+from sync.long_text import MAX_CELL_CHARS, too_long_to_store
 
 
 @dataclass(frozen=True)
@@ -390,8 +390,8 @@ def parse_value(field: Field, raw: CellValue, options: ParseOptions) -> object:
     """
     if isinstance(raw, NotData):
         raise ValueError(raw.problem())
-    if isinstance(raw, str) and (why := too_long_to_store(raw)) is not None:
-        raise ValueError(why)
+    if isinstance(raw, str) and len(raw) > MAX_CELL_CHARS:
+        raise ValueError(too_long_to_store(raw))
     if _is_empty(raw):
         return None
     if field.kind is Kind.TEXT:

@@ -71,10 +71,13 @@ def render_agent_row(row: AgentRow, sheet_notes: Sequence[str]) -> dict[str, obj
 
 def _cut_notes(row: AgentRow, values: Mapping[str, object]) -> list[str]:
     """Notes for the values longer than a cell of the agent's sheet holds."""
+    limit = row.cell_limit
+    if limit is None:
+        return []
     return [
-        too_long_note(FIELDS_BY_KEY[key].header, value, row.cell_limit, row.number)
+        too_long_note(FIELDS_BY_KEY[key].header, value, limit, row.number)
         for key, value in values.items()
-        if row.cell_limit is not None and isinstance(value, str) and too_long(value, row.cell_limit)
+        if isinstance(value, str) and 2 * len(value) > limit and too_long(value, limit)
     ]
 
 
