@@ -70,6 +70,7 @@ class FaultyBackend:
     def __init__(self, inner: MemoryBackend, rng: random.Random, rates: dict[str, float]):
         self.inner = inner
         self.name = inner.name
+        self.cell_limit = inner.cell_limit
         self.rng = rng
         self.rates = rates
         self.enabled = True

@@ -77,6 +77,63 @@ class WriteResult:
     concurrent: bool = False
 
 
+FORMULA_ERRORS = frozenset(
+    {
+        "#NULL!",
+        "#DIV/0!",
+        "#VALUE!",
+        "#REF!",
+        "#NAME?",
+        "#NUM!",
+        "#N/A",
+        "#GETTING_DATA",
+        "#SPILL!",
+        "#CALC!",
+        "#FIELD!",
+        "#BLOCKED!",
+        "#CONNECT!",
+        "#BUSY!",
+        "#UNKNOWN!",
+        "#ERROR!",  # Google Sheets: a formula it cannot parse
+    }
+)
+"""The error values a spreadsheet cell can show (Excel, LibreOffice, Google Sheets)."""
+
+
+class NotData(str):
+    """A cell whose text is not a value anyone typed: what a formula shows when it has
+    nothing to show. It is a ``str``, so it compares, anchors and is written back as its
+    text; parsing refuses it (:func:`sync.rows.parse_value`), so it never becomes data."""
+
+    def problem(self) -> str:
+        """What is wrong with the cell and what to do, in plain words."""
+        raise NotImplementedError
+
+
+class ErrorCell(NotData):
+    """An error value (``#N/A``, ``#REF!``, ...), shown by a formula or typed."""
+
+    def problem(self) -> str:
+        return f"shows the formula error {self}: fix the formula or type the value"
+
+
+class UncalculatedFormula(NotData):
+    """A formula saved without its value (a file written by a program that does not
+    calculate); the text is the formula, ``=`` included."""
+
+    def problem(self) -> str:
+        shown = self if len(self) <= 40 else self[:39] + "…"
+        return (
+            f"is a formula saved without its value ({shown}): open and save the file in "
+            "Excel or LibreOffice, or type the value"
+        )
+
+
+def shown_value(text: str) -> str:
+    """A text as read from a cell: an :class:`ErrorCell` when it is an error value."""
+    return ErrorCell(text) if text in FORMULA_ERRORS else text
+
+
 def is_blank(value: CellValue) -> bool:
     return value is None or (isinstance(value, str) and value.strip() == "")
 

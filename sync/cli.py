@@ -100,7 +100,8 @@ def init() -> None:
 
     Safe to run again: it only adds what is missing and never touches data. Safe beside a
     working team: a workbook open in Excel or LibreOffice, or being written by a worker, is
-    skipped with a warning (exit 0 once the schema is ready; run init again later).
+    skipped with a warning (exit 0 once the schema is ready; run init again later). An
+    agent workbook (or Google tab) that was lost is rebuilt from the database, and said so.
 
     Example: sheetsync --config sheetsync.toml init
     """

@@ -60,7 +60,7 @@ from sync.model import (
     Tracking,
     utcnow,
 )
-from sync.rows import ParsedRow, ParseOptions, find_header, parse_rows
+from sync.rows import ParsedRow, ParseOptions, count_rows, find_header, parse_rows
 from sync.sheet_rows import (
     grid_digest,
     load_bases,
@@ -419,7 +419,10 @@ class Cycle:
             versions = self._versions(s, source, tuple(AGENT_TABS))
         version = self.backend.fingerprint(source)
         if version is None:
-            raise SourceError("workbook not found; run `sheetsync init` to create it", where=source)
+            raise SourceError(
+                "workbook not found; run `sheetsync init` to rebuild it from the database",
+                where=source,
+            )
         if len(versions) == len(AGENT_TABS) and all(v == version for v, _ in versions.values()):
             report.agents_unchanged += 1
             return None
@@ -662,6 +665,7 @@ class Cycle:
                 db_notes=notes,
                 pending=frozenset(pending[c.id]),
                 proposals=proposals[c.id],
+                cell_limit=self.backend.cell_limit,
             )
         return rows
 
@@ -1147,6 +1151,31 @@ class Cycle:
                         snap["errors"] = errors
                 self._master_state(state, version if exact else None, marker, snap)
         return written
+
+    # -- init: a lost sheet rebuilt ----------------------------------------------------------
+
+    def rebuild(self, agent_cfg: AgentConfig, snapshot: SourceSnapshot) -> CycleReport:
+        """Write an agent's whole view into its sheet, read as ``snapshot`` with an empty
+        Customers tab (``init`` made a lost workbook or tab anew).
+
+        What the sheet held after the last sync is forgotten for its empty tabs, so that no
+        row counts as removed; then the sheet is ingested and written back as a cycle does:
+        every customer the agent tracks, and their follow-ups, are appended.
+        """
+        source = self.config.agent_source(agent_cfg)
+        with transaction(self.sessions) as s:
+            for state in self._states(s, source, tuple(AGENT_TABS)).values():
+                grid = snapshot.tabs.get(state.tab) or []
+                if count_rows(grid, AGENT_TABS[state.tab], self.options) == 0:
+                    state.snapshot, state.version, state.marker = {}, None, None
+        report = CycleReport()
+        run_id = self._start_run()
+        planned = self._ingest(agent_cfg, run_id, report, set(), snapshot)
+        with transaction(self.sessions) as s:
+            marks = AgentMarks.load(s)
+        self._write_back(agent_cfg, planned, run_id, report, marks)
+        self._finish_run(run_id, report)
+        return report
 
 
 def _of_customers(s: Session, query: Select, only: set[int] | None) -> list[Any]:

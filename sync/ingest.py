@@ -42,6 +42,7 @@ from sync.fields import (
     SHARED_KEYS,
     Field,
 )
+from sync.long_text import MAX_CELL_CHARS, is_cut, whole_of
 from sync.model import (
     Agent,
     AuditEvent,
@@ -296,7 +297,12 @@ class Ingest:
         if not self._open_tab(plan, grid, CUSTOMER_FIELDS, "nothing of this agent was synced"):
             return plan
 
-        phones = {r.index: parse_phone(r.raw.get("phone"), self.region) for r in plan.rows}
+        # A phone cell that shows no value (a formula error) is never read as a number.
+        unreadable = {r.index: i.message for r in plan.rows for i in r.issues if i.field == "phone"}
+        phones = {
+            r.index: parse_phone(None if r.index in unreadable else r.raw.get("phone"), self.region)
+            for r in plan.rows
+        }
         identities = [
             RowIdentity(
                 r.index,
@@ -317,13 +323,22 @@ class Ingest:
         kept = {b.keeps for b in bindings if b.keeps}
         plan.kept = kept
         removed = [number for number in base if number not in kept]
-        if base and len(removed) >= self.min_rows and len(removed) > self.threshold * len(base):
+        # A tab that comes back empty (a lost workbook made anew, a cleared tab) is held
+        # whatever its size; a smaller removal only from mass_removal_min_rows rows on.
+        emptied = bool(removed) and not plan.rows and self._tracks_any()
+        many = emptied or len(removed) >= self.min_rows
+        if base and many and len(removed) > self.threshold * len(base):
             plan.quarantined = "mass_removal"
             self.quarantine(
                 CUSTOMERS_TAB,
                 "mass_removal",
-                f"{where}: {len(removed)} of {len(base)} rows disappeared at once; nothing was "
-                "archived or applied. Undo the removal, or ask an admin to accept it",
+                f"{where} came back empty: all {len(base)} rows disappeared at once; nothing "
+                "was archived or applied. If the workbook was lost, `sheetsync init` rebuilds "
+                "it from the database; if the rows were removed on purpose, ask an admin to "
+                "accept it"
+                if emptied
+                else f"{where}: {len(removed)} of {len(base)} rows disappeared at once; nothing "
+                "was archived or applied. Undo the removal, or ask an admin to accept it",
             )
             plan.header = None
             return plan
@@ -333,6 +348,12 @@ class Ingest:
         ready: list[tuple[ParsedRow, str, Customer | None]] = []
         for binding in bindings:
             row = rows[binding.index]
+            if row.index in unreadable:
+                message = (
+                    f"Phone: {unreadable[row.index]}; this row is not synced until it is fixed"
+                )
+                self.flag(plan, row.index, message, "phone")
+                continue
             if binding.note:
                 self.flag(plan, row.index, binding.note, "phone")
             phone = phones[row.index]
@@ -341,7 +362,11 @@ class Ingest:
             details = {
                 "tab": CUSTOMERS_TAB,
                 "row": row.index + 1,
-                "values": {k: cell_text(v) for k, v in row.raw.items() if cell_text(v)},
+                "values": {
+                    k: text
+                    for k, v in row.raw.items()
+                    if 0 < len(text := cell_text(v)) <= MAX_CELL_CHARS  # never a 10 MB cell
+                },
             }
             if binding.outcome == "invalid_phone":
                 self.open_conflict(
@@ -417,6 +442,17 @@ class Ingest:
                         {"active": False, "reason": "row removed from sheet"},
                     )
         return plan
+
+    def _tracks_any(self) -> bool:
+        """Whether this agent tracks any customer (an active tracking)."""
+        return (
+            self.s.execute(
+                select(Tracking.id)
+                .where(Tracking.agent_id == self.agent.id, Tracking.active.is_(True))
+                .limit(1)
+            ).first()
+            is not None
+        )
 
     def _customer_by_number(self, number: str) -> Customer | None:
         return self.s.execute(
@@ -565,9 +601,11 @@ class Ingest:
                 self.flag(plan, row.index, f"{title}: {issues[key].message}; not synced", key)
                 plan.leave.setdefault(row.index, set()).add(key)
                 continue
-            mine = value_text(row.values.get(key))
             canonical = value_text(getattr(customer, key))
             base_value = base_row.get(key) if base_row is not None else None
+            mine = self._meant(plan, row, key, (canonical, base_value), customer.number)
+            if mine is None:
+                continue
             action = merge_shared(base_value, mine, canonical)
             conflict_key = f"shared_field:{customer.number}:{key}:{self.agent.key}"
             if action is SharedAction.FILL:
@@ -612,6 +650,38 @@ class Ingest:
             conflict.proposed_value if conflict is not None and conflict.status == "open" else None
         )
 
+    def _meant(
+        self,
+        plan: TabPlan,
+        row: ParsedRow,
+        key: str,
+        known: tuple[str | None, ...],
+        number: str,
+    ) -> str | None:
+        """The text a cell means: a text the sync cut to fit the sheet reads as the whole one
+        it was cut from (one of ``known``: the stored value, the last-synced one).
+
+        Returns:
+            The text; None when the cell shows a cut text that was changed since: it is not
+            synced (the rest of the text would be lost), and the row says so.
+        """
+        mine = value_text(row.values.get(key))
+        if not is_cut(mine):
+            return mine
+        whole = whole_of(mine, known)
+        if whole is None:
+            header = plan.header.titles[key] if plan.header is not None else key
+            self.flag(
+                plan,
+                row.index,
+                f"{header} shows a text cut to fit this sheet, changed since; not synced, so "
+                f"that the rest of it is not lost (the whole text: sheetsync history {number}): "
+                "to change it, replace the whole cell",
+                key,
+            )
+            plan.leave.setdefault(row.index, set()).add(key)
+        return whole
+
     def _merge_private(
         self, plan: TabPlan, row: ParsedRow, tracking: Tracking, base_row: dict[str, str] | None
     ) -> None:
@@ -630,9 +700,11 @@ class Ingest:
                 )
                 plan.leave.setdefault(row.index, set()).add(key)
                 continue
-            mine = value_text(row.values.get(key))
             stored = value_text(getattr(tracking, key))
             base_value = base_row.get(key) if base_row is not None else None
+            mine = self._meant(plan, row, key, (stored, base_value), plan.bound[row.index])
+            if mine is None:
+                continue
             if merge_private(base_value, mine, stored) is PrivateAction.TAKE:
                 before[key], after[key] = stored, mine
                 setattr(tracking, key, row.values.get(key))
@@ -711,7 +783,9 @@ class Ingest:
         for row in plan.rows:
             issues = {i.field: i for i in row.issues}
             number = cell_text(row.raw.get("follow_up_number"))
-            phone = parse_phone(row.raw.get("phone"), self.region).e164
+            phone = (
+                None if "phone" in issues else parse_phone(row.raw.get("phone"), self.region).e164
+            )
             claimed = by_number.get(cell_text(row.raw.get("customer_number")))
             tracking = (
                 claimed
@@ -751,7 +825,9 @@ class Ingest:
             if follow_up is None:
                 fresh.append((row.index, tracking, values))
                 continue
-            self._update_follow_up(follow_up, values, base.get(follow_up.number), tracking)
+            self._update_follow_up(
+                plan, row, follow_up, values, base.get(follow_up.number), tracking
+            )
             taken.add(follow_up.number)
             plan.bound[row.index] = follow_up.number
         self._create_follow_ups(plan, fresh)
@@ -815,6 +891,8 @@ class Ingest:
 
     def _update_follow_up(
         self,
+        plan: TabPlan,
+        row: ParsedRow,
         follow_up: FollowUp,
         values: dict[str, object],
         base_row: dict[str, str] | None,
@@ -822,9 +900,13 @@ class Ingest:
     ) -> None:
         before: dict[str, str] = {}
         after: dict[str, str] = {}
+        customer = plan.customer_of[row.index]
         for key, value in values.items():
-            mine, stored = value_text(value), value_text(getattr(follow_up, key))
+            stored = value_text(getattr(follow_up, key))
             base_value = base_row.get(key) if base_row is not None else None
+            mine = self._meant(plan, row, key, (stored, base_value), customer)
+            if mine is None:
+                continue
             if merge_private(base_value, mine, stored) is PrivateAction.TAKE:
                 before[key], after[key] = stored, mine
                 setattr(follow_up, key, value)

@@ -19,9 +19,10 @@ from dataclasses import field as dataclass_field
 
 from dateutil import parser as date_parser
 
-from sync.cells import CellValue, Grid, cell_text
+from sync.cells import CellValue, Grid, NotData, cell_text
 from sync.errors import LayoutError
 from sync.fields import Field, Kind, header_index, header_key
+from sync.long_text import MAX_CELL_CHARS, too_long_to_store
 
 
 @dataclass(frozen=True)
@@ -345,10 +346,27 @@ def parse_rows(
     return rows
 
 
+def count_rows(grid: Grid, fields: tuple[Field, ...], options: ParseOptions) -> int | None:
+    """How many rows below its header row a tab holds with a cell in a known column; None
+    when it has no header row with a Phone column."""
+    try:
+        header = find_header(grid, fields, required=("phone",), options=options, where="")
+    except LayoutError:
+        return None
+    cols = list(header.columns.values())
+    return sum(
+        1
+        for cells in grid[header.row + 1 :]
+        if any(col < len(cells) and not _is_empty(cells[col]) for col in cols)
+    )
+
+
 def parse_value(field: Field, raw: CellValue, options: ParseOptions) -> object:
     """Parse one cell by its field's kind.
 
-    A blank cell (None, or only spaces and invisible marks) is None for every kind.
+    A blank cell (None, or only spaces and invisible marks) is None for every kind. A cell
+    that shows no value (a formula error, a formula saved without its value) is refused, and
+    so is a text longer than sheetsync keeps (:data:`sync.long_text.MAX_CELL_CHARS`).
 
     * TEXT: the text, ends stripped (spaces, bidi and zero-width marks), inner newlines
       kept; numbers without a trailing ``.0``; booleans as ``TRUE``/``FALSE``; dates ISO.
@@ -370,6 +388,10 @@ def parse_value(field: Field, raw: CellValue, options: ParseOptions) -> object:
         ValueError: the cell can't be read as its kind; the message says why in plain
             words (the caller adds file, tab, row and column).
     """
+    if isinstance(raw, NotData):
+        raise ValueError(raw.problem())
+    if isinstance(raw, str) and len(raw) > MAX_CELL_CHARS:
+        raise ValueError(too_long_to_store(raw))
     if _is_empty(raw):
         return None
     if field.kind is Kind.TEXT:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,13 +11,15 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from sync.config import Config
+from sync.cells import SourceSnapshot
+from sync.config import AgentConfig, Config
 from sync.cycle import Cycle, CycleReport, Progress
 from sync.db import open_existing, open_for_create, session_factory, transaction, upgrade_schema
 from sync.dedupe import format_phone, parse_phone
 from sync.errors import ConfigError, SourceError, SourceLocked, SyncError
 from sync.fields import (
     AGENT_TABS,
+    CUSTOMER_FIELDS,
     CUSTOMERS_TAB,
     DEGREES,
     FIELDS_BY_KEY,
@@ -30,7 +33,8 @@ from sync.fields import (
 )
 from sync.lease import PgAdvisoryLease, SqliteWorkerLock, WorkerLockHeld, namespace_for
 from sync.master import MASTER_HEADERS, MASTER_NOTES
-from sync.model import Agent, Conflict, Customer, SyncRun, Tracking
+from sync.model import Agent, Conflict, Customer, SheetState, SyncRun, Tracking
+from sync.rows import ParseOptions, count_rows
 from sync.sheets import Backend, XlsxBackend
 
 MASTER_LAYOUT = MASTER_HEADERS
@@ -136,7 +140,8 @@ def init(config: Config, engine: Engine, backend: Backend) -> InitReport:
 
     The schema comes first; then every workbook is set up that can be. One held by
     someone else is skipped (the next ``init`` sets it up), so that ``init`` can run
-    beside a working team and its workers.
+    beside a working team and its workers. Last, an agent sheet that lost its rows is
+    rebuilt from the database (:func:`rebuild_lost_sheets`).
     """
     upgrade_schema(engine)
     report = InitReport()
@@ -167,6 +172,7 @@ def init(config: Config, engine: Engine, backend: Backend) -> InitReport:
         config.master_source(),
         lambda source: backend.ensure_layout(source, MASTER_LAYOUT, notes=MASTER_NOTES),
     )
+    report.changes += rebuild_lost_sheets(config, engine, backend)
     return report
 
 
@@ -196,12 +202,27 @@ def sync_once(
     Raises:
         WorkerLockHeld: a worker runs on this SQLite database.
     """
+    with _beside_workers(config, engine, backend, progress) as (cycle, _lease):
+        return cycle.run()
+
+
+@contextmanager
+def _beside_workers(
+    config: Config, engine: Engine, backend: Backend, progress: Progress | None = None
+) -> Iterator[tuple[Cycle, PgAdvisoryLease | None]]:
+    """A cycle that runs beside the workers: on PostgreSQL with a lease to take each agent
+    source with (None: every source is this cycle's), on SQLite holding the worker lock.
+
+    Raises:
+        WorkerLockHeld: a worker runs on this SQLite database.
+    """
     if engine.dialect.name == "postgresql":
         lease = PgAdvisoryLease(engine, namespace_for(engine), fair_share=False)
         try:
-            return Cycle(config, engine, backend, progress, lease=lease).run()
+            yield Cycle(config, engine, backend, progress, lease=lease), lease
         finally:
             lease.dispose()
+        return
     database = engine.url.database if engine.dialect.name == "sqlite" else None
     lock = SqliteWorkerLock(Path(database)) if database not in (None, "", ":memory:") else None
     if lock is not None:
@@ -214,10 +235,80 @@ def sync_once(
                 "sync by hand",
             ) from None
     try:
-        return Cycle(config, engine, backend, progress, alone=lock is not None).run()
+        yield Cycle(config, engine, backend, progress, alone=lock is not None), None
     finally:
         if lock is not None:
             lock.release()
+
+
+def rebuild_lost_sheets(config: Config, engine: Engine, backend: Backend) -> list[str]:
+    """Fill, from the database, every agent sheet whose Customers tab has no rows while the
+    agent tracks customers (a lost workbook or tab that ``init`` made anew): the rows a sync
+    would write back, every customer the agent tracks with their follow-ups.
+
+    Returns:
+        What was done, in words (a sheet a worker holds is said so and left for later).
+    """
+    lost = _lost_sheets(config, engine, backend)
+    if not lost:
+        return []
+    changes: list[str] = []
+    try:
+        with _beside_workers(config, engine, backend) as (cycle, lease):
+            for cfg, snapshot, count in lost:
+                source = config.agent_source(cfg)
+                if lease is not None and not lease.acquire_agents([cfg.key]):
+                    changes.append(f"{source}: not rebuilt, a worker is syncing it; run init again")
+                    continue
+                try:
+                    cycle.rebuild(cfg, snapshot)
+                finally:
+                    if lease is not None:
+                        lease.release()
+                changes.append(f"rebuilt {source} from the database: {count} customer(s)")
+    except WorkerLockHeld as held:
+        return [
+            f"{config.agent_source(cfg)}: not rebuilt, {held.message}: stop it, run init "
+            "again, then start it"
+            for cfg, _, _ in lost
+        ]
+    return changes
+
+
+def _lost_sheets(
+    config: Config, engine: Engine, backend: Backend
+) -> list[tuple[AgentConfig, SourceSnapshot, int]]:
+    """The agents whose Customers tab has no rows while they track customers, with their
+    sheet as read and how many customers they track. A sheet as sheetsync last wrote it
+    (its fingerprint says so) is not read."""
+    with session_factory(engine)() as s:
+        tracked = dict(
+            s.execute(
+                select(Agent.key, func.count(Tracking.id))
+                .join(Tracking, Tracking.agent_id == Agent.id)
+                .where(Tracking.active.is_(True))
+                .group_by(Agent.key)
+            ).all()
+        )
+        written = dict(
+            s.execute(
+                select(SheetState.source, SheetState.version).where(SheetState.tab == CUSTOMERS_TAB)
+            ).all()
+        )
+    options = ParseOptions(day_first=config.sync.day_first, extra_aliases=config.aliases)
+    lost = []
+    for cfg in sorted(config.agents, key=lambda a: a.key):
+        source = config.agent_source(cfg)
+        if not tracked.get(cfg.key) or backend.fingerprint(source) in (None, written.get(source)):
+            continue
+        try:
+            snapshot = backend.read(source)
+        except SourceError:
+            continue  # held or damaged: init's set-up said so; the sync quarantines it
+        grid = snapshot.tabs.get(CUSTOMERS_TAB)
+        if grid is not None and count_rows(grid, CUSTOMER_FIELDS, options) == 0:
+            lost.append((cfg, snapshot, tracked[cfg.key]))
+    return lost
 
 
 @dataclass

@@ -23,6 +23,7 @@ import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import zip_longest
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
@@ -41,8 +42,10 @@ from openpyxl.worksheet.worksheet import Worksheet
 from .cells import (
     CellValue,
     CellWrite,
+    ErrorCell,
     Grid,
     SourceSnapshot,
+    UncalculatedFormula,
     WriteResult,
     cell_text,
     is_blank,
@@ -52,6 +55,7 @@ from .cells import (
 )
 from .errors import LayoutError, SourceError, SourceLocked
 from .fields import CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, header_key
+from .long_text import XLSX_CELL_CHARS, fit_cells, fit_writes
 from .xlsx_parts import Unpatchable, Unreadable, patch_cells, read_values
 
 log = logging.getLogger("sheetsync")
@@ -90,6 +94,9 @@ class Backend(Protocol):
     """What the cycle needs from a spreadsheet service."""
 
     name: str
+    cell_limit: int | None
+    """The most characters one cell holds (None: no limit). ``write`` shows a longer text
+    cut, with a marker (:mod:`sync.long_text`)."""
 
     def prefetch_fingerprints(self, sources: Sequence[str]) -> None:
         """Learn the fingerprints of many sources at once, before a cycle asks for each.
@@ -120,7 +127,8 @@ class Backend(Protocol):
     def write(
         self, source: str, writes: Sequence[CellWrite], *, read_version: str | None = None
     ) -> WriteResult:
-        """Apply compare-and-set writes (see :func:`apply_writes`) in one save.
+        """Apply compare-and-set writes (see :func:`apply_writes`) in one save; a text longer
+        than ``cell_limit`` is written cut to fit (:func:`sync.long_text.cut_to_fit`).
 
         Args:
             read_version: the fingerprint the cycle read; when the source no longer has
@@ -477,11 +485,18 @@ class MemoryBackend:
         before_write: called with the source inside ``write`` before the writes are
             applied, to simulate someone editing between a cycle's read and its write.
         locked: sources that raise SourceLocked on read and write.
+        cell_limit: the most characters a cell holds (None: no limit; tests set one).
     """
 
     name = "memory"
 
-    def __init__(self, sources: Mapping[str, Mapping[str, Grid]] | None = None) -> None:
+    def __init__(
+        self,
+        sources: Mapping[str, Mapping[str, Grid]] | None = None,
+        *,
+        cell_limit: int | None = None,
+    ) -> None:
+        self.cell_limit = cell_limit
         self.sources: dict[str, dict[str, Grid]] = {}
         self.versions: dict[str, int] = {}
         self.layouts: dict[str, dict[str, dict[str, Any]]] = {}
@@ -544,7 +559,7 @@ class MemoryBackend:
             self.before_write(source)
         tabs = self._existing(source)
         before = f"v{self.versions.get(source, 0)}"
-        cells, skipped = apply_writes(tabs, list(writes))
+        cells, skipped = apply_writes(tabs, fit_writes(writes, self.cell_limit))
         if cells:
             self.sources[source] = tabs
             self._bump(source)
@@ -562,7 +577,7 @@ class MemoryBackend:
             self.before_write(source)
         if f"v{self.versions.get(source, 0)}" != version:
             return None
-        for title, row, col, value in cells:
+        for title, row, col, value in fit_cells(cells, self.cell_limit):
             put_cell(tabs.setdefault(title, []), row, col, value)
         if cells:
             self._bump(source)
@@ -697,22 +712,50 @@ def _from_xlsx(value: object) -> CellValue:
 
 
 def xlsx_values(data: bytes) -> dict[str, Grid]:
-    """Every tab's values of an .xlsx file: python-calamine, or openpyxl where calamine fails."""
+    """Every tab's values of an .xlsx file: python-calamine, or openpyxl where calamine fails.
+
+    A cell reads as what it shows: a formula's saved value; an error value, or a formula
+    saved without its value, as :class:`~sync.cells.NotData` (never taken as data).
+    """
     try:
         return read_values(data)
     except Unreadable:
         pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, keep_links=True)
+        formulas = openpyxl.load_workbook(io.BytesIO(data), read_only=True, keep_links=True)
+        shown = openpyxl.load_workbook(
+            io.BytesIO(data), read_only=True, keep_links=True, data_only=True
+        )
     try:
         tabs: dict[str, Grid] = {}
-        for ws in wb.worksheets:
+        for ws, values in zip(formulas.worksheets, shown.worksheets, strict=True):
             ws.reset_dimensions()  # some writers store a wrong <dimension>
-            tabs[ws.title] = _grid_of(ws.iter_rows(values_only=True))
+            values.reset_dimensions()
+            tabs[ws.title] = trim_grid(
+                [
+                    [_shown_cell(cell, saved) for cell, saved in zip_longest(row, saved_row)]
+                    for row, saved_row in zip_longest(
+                        ws.iter_rows(), values.iter_rows(), fillvalue=()
+                    )
+                ]
+            )
         return tabs
     finally:
-        wb.close()
+        formulas.close()
+        shown.close()
+
+
+def _shown_cell(cell: Any, saved: Any) -> CellValue:
+    """What an openpyxl cell shows, given the same cell read with its saved values."""
+    kind = getattr(cell, "data_type", None)
+    value = getattr(saved, "value", None)
+    if kind == "e" or getattr(saved, "data_type", None) == "e":
+        return ErrorCell(str(value if value is not None else cell.value))
+    if kind == "f" and value is None:
+        text = cell.value if isinstance(cell.value, str) else getattr(cell.value, "text", "")
+        return UncalculatedFormula(text if text.startswith("=") else "=" + text)
+    return _from_xlsx(value if kind == "f" else getattr(cell, "value", None))
 
 
 def _copy_tabs(tabs: Mapping[str, Grid]) -> dict[str, Grid]:
@@ -825,6 +868,7 @@ class XlsxBackend:
     """
 
     name = "xlsx"
+    cell_limit: int | None = XLSX_CELL_CHARS
 
     def __init__(self, root: str | os.PathLike[str] | None = None, lock_timeout: float = 5.0):
         self.root = Path(root) if root is not None else None
@@ -981,7 +1025,7 @@ class XlsxBackend:
         self, source: str, writes: Sequence[CellWrite], *, read_version: str | None = None
     ) -> WriteResult:
         path = self.path(source)
-        writes = list(writes)
+        writes = fit_writes(writes, self.cell_limit)
         if not path.exists():
             raise SourceError(f"{source} does not exist", hint="run init to create it")
         with self._exclusive(source, path):
@@ -1026,7 +1070,8 @@ class XlsxBackend:
                 return version
             self._refuse_unkeepable(source, data)
             self._read_cache.pop(str(path), None)
-            out = self._save_bytes(source, path, self._patched(source, data, cells), data)
+            patched = self._patched(source, data, fit_cells(cells, self.cell_limit))
+            out = self._save_bytes(source, path, patched, data)
             return None if out is None else _fingerprint_bytes(out)
 
     def _patched(self, source: str, data: bytes, cells: Sequence[CellSet]) -> bytes:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sync.cells import CellValue, CellWrite
 from sync.dedupe import format_phone, value_text
 from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, Field
+from sync.long_text import shows_cut_of, too_long, too_long_note
 
 MASTER_CELL_LIMIT = 10_000_000  # a Google spreadsheet holds at most 10 million cells
 
@@ -40,6 +41,7 @@ class AgentRow:
     db_notes: list[str] = field(default_factory=list)
     pending: frozenset[str] = frozenset()  # shared fields with this agent's open proposal
     proposals: dict[str, str] = field(default_factory=dict)  # pending field -> proposed value
+    cell_limit: int | None = None  # the most characters a cell of the agent's sheet holds
 
 
 def also_tracked_by(co_trackers: Iterable[CoTracker]) -> str:
@@ -63,8 +65,20 @@ def render_agent_row(row: AgentRow, sheet_notes: Sequence[str]) -> dict[str, obj
         values[key] = row.tracking.get(key)
     values["commission_pct"] = row.commission_pct
     values["also_tracked_by"] = also_tracked_by(row.co_trackers) or None
-    values["sync_notes"] = join_notes([*sheet_notes, *row.db_notes])
+    values["sync_notes"] = join_notes([*sheet_notes, *row.db_notes, *_cut_notes(row, values)])
     return values
+
+
+def _cut_notes(row: AgentRow, values: Mapping[str, object]) -> list[str]:
+    """Notes for the values longer than a cell of the agent's sheet holds."""
+    limit = row.cell_limit
+    if limit is None:
+        return []
+    return [
+        too_long_note(FIELDS_BY_KEY[key].header, value, limit, row.number)
+        for key, value in values.items()
+        if isinstance(value, str) and 2 * len(value) > limit and too_long(value, limit)
+    ]
 
 
 def render_new_agent_row(row: AgentRow) -> dict[str, object]:
@@ -131,7 +145,7 @@ def plan_writes(
 
     A cell is written only when its value, read as its field's type, differs
     from the desired value (so ``15/01/2026`` typed by an agent is not rewritten
-    as ``2026-01-15``).
+    as ``2026-01-15``), and does not show it cut to fit (:mod:`sync.long_text`).
 
     Args:
         fields: field key -> field, for the tab's fields.
@@ -149,8 +163,9 @@ def plan_writes(
             now = texts.get(f"{plan.index}:{key}")
             if now is None:
                 now = value_text(raw)
-            if now == value_text(desired):
-                continue
+            wanted = value_text(desired)
+            if now == wanted or shows_cut_of(now, wanted):
+                continue  # it shows that value (cut, when longer than its cells hold)
             writes.append(
                 CellWrite(
                     tab,
@@ -183,7 +198,10 @@ def plan_writes(
 def plan_grid_writes(
     tab: str, current: Sequence[Sequence[CellValue]], desired: Sequence[Sequence[CellValue]]
 ) -> list[CellWrite]:
-    """Positional cell diff of a sync-owned tab (the master): write what differs, clear the rest."""
+    """Positional cell diff of a sync-owned tab (the master): write what differs, clear the rest.
+
+    A cell showing the desired text cut to fit (:mod:`sync.long_text`) does not differ.
+    """
     writes: list[CellWrite] = []
     height = max(len(current), len(desired))
     for r in range(height):
@@ -194,6 +212,7 @@ def plan_grid_writes(
         for c in range(max(len(have), len(want))):
             old = have[c] if c < len(have) else None
             new = want[c] if c < len(want) else None
-            if value_text(old) != value_text(new):
+            shown, wanted = value_text(old), value_text(new)
+            if shown != wanted and not shows_cut_of(shown, wanted):
                 writes.append(CellWrite(tab, 0, "", r, old if old is not None else "", new, col=c))
     return writes

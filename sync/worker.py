@@ -123,6 +123,7 @@ class ObservedBackend:
     def __init__(self, inner: Backend, names: dict[str, str], delay: float = 0.0) -> None:
         self.inner = inner
         self.name = inner.name
+        self.cell_limit = inner.cell_limit
         self.names = names
         self.delay = delay
         self.read_keys: list[str] = []

@@ -14,7 +14,8 @@ openpyxl.
 Values follow openpyxl's conventions, so the two readers agree: numbers that are whole
 are ints, a date-formatted number is a date (a datetime when it has a time), a formula
 cell shows its cached value, or ``=`` and the formula's text when it has none (a file
-written by openpyxl), and an error cell shows its error text (``#N/A``).
+written by openpyxl), and an error cell shows its error text (``#N/A``); those two are
+:class:`~sync.cells.NotData`, never taken as data.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from openpyxl.utils.cell import column_index_from_string, get_column_letter
 from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, to_excel
 from python_calamine import CalamineWorkbook
 
-from .cells import CellValue, Grid, put_cell, trim_grid
+from .cells import CellValue, ErrorCell, Grid, UncalculatedFormula, put_cell, trim_grid
 
 _SHEET = re.compile(rb"<sheet\b[^>]*?/>")
 _ATTR = re.compile(rb'([\w:]+)\s*=\s*"([^"]*)"')
@@ -117,9 +118,12 @@ def _from_calamine(value: object) -> CellValue:
 
 
 def _fix_special_cells(grid: Grid, xml: bytes) -> None:
-    """Formula cells without a cached value and error cells: calamine shows them empty.
+    """Formula cells without a saved value and error cells: calamine shows them empty.
 
-    They read as openpyxl reads them: ``=`` and the formula text, or the error text.
+    They read as openpyxl reads them, marked as not data: an error cell as an
+    :class:`~sync.cells.ErrorCell` (``#N/A``), a formula saved without its value as an
+    :class:`~sync.cells.UncalculatedFormula` (``=`` and the formula's text). A formula whose
+    saved value is empty text (``t="str"``) shows an empty cell.
     """
     for row_match in _ROW.finditer(xml):
         chunk = row_match.group(0)
@@ -137,14 +141,12 @@ def _fix_special_cells(grid: Grid, xml: bytes) -> None:
             value_match = _VALUE.search(cell)
             cached = _unescape(value_match.group(1)) if value_match and value_match.group(1) else ""
             formula = _FORMULA.search(cell)
-            if attrs.get("t") == "e" or not cached:
-                text = (
-                    "=" + _unescape(formula.group(2))
-                    if formula is not None and formula.group(2) and not cached
-                    else cached
-                )
-                if text:
-                    put_cell(grid, row, col, text)
+            if attrs.get("t") == "e":
+                if cached:
+                    put_cell(grid, row, col, ErrorCell(cached))
+            elif not cached and attrs.get("t") != "str" and formula is not None:
+                text = _unescape(formula.group(2)) if formula.group(2) else ""
+                put_cell(grid, row, col, UncalculatedFormula("=" + text))
 
 
 # -- the package ------------------------------------------------------------------------------

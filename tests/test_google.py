@@ -8,6 +8,7 @@ No test sleeps for real: the limiter and the retries get a fake clock.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import re
@@ -23,6 +24,7 @@ from sqlalchemy import select
 from sync import service
 from sync.cells import CellWrite, cell_text
 from sync.config import config_from_dict
+from sync.dedupe import normalize_phone
 from sync.emulator import Emulator
 from sync.errors import ConfigError, SourceError
 from sync.google import GoogleBackend, GoogleError, backend_from_config
@@ -38,9 +40,11 @@ from sync.google.values import (
     to_api,
     value_ranges,
 )
+from sync.importing import ImportOptions, run_import
 from sync.limits import RateLimiter, RetryPolicy, parse_retry_after
+from sync.long_text import GOOGLE_CELL_CHARS, shows_cut_of
 from sync.master import MASTER_NOTES, RESOLUTION, RESOLUTION_HELP
-from sync.model import Customer, Tracking
+from sync.model import Conflict, Customer, Tracking
 from tests.test_cycle import AHMED_ALI, AHMED_SARA
 from tests.world import World
 
@@ -702,6 +706,95 @@ def test_formula_like_text_arrives_as_text_in_the_master_and_never_in_another_ag
     # and what Sheets shows (UNFORMATTED) is the text, not an evaluated #NAME?
     shown = emu.get_values(world.config.master.spreadsheet, "Customers", "UNFORMATTED_VALUE")
     assert payloads["Name"] in [c for row in shown for c in row]
+
+
+def test_a_value_longer_than_a_google_cell_is_written_cut_and_kept_whole(
+    world: World, emu: Emulator, tmp_path: Path
+) -> None:
+    notes = "".join(f"{i:06d} " for i in range(10_000)).strip() + "."  # 69,999 characters
+    path = tmp_path / "team.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows(
+            [["Agent", "Name", "Phone", "Counselor notes"], ["ali", "Ahmed", "01001234567", notes]]
+        )
+    run_import(world.config, world.engine, ImportOptions(source=str(path)))
+
+    report = world.cycle()  # Google refuses a whole write holding a cell over 50,000
+
+    assert report.agents_failed == 0 and not report.failures
+    with world.session() as s:
+        assert s.execute(select(Tracking)).scalar_one().counselor_notes == notes
+    (row,) = world.rows("ali")
+    shown = row["Counselor notes"]
+    assert len(shown) <= GOOGLE_CELL_CHARS and shows_cut_of(shown, notes)
+    assert f"sheetsync history {row['Customer #']}" in row["Sync notes"]
+    tracking = emu.get_values(world.config.master.spreadsheet, "Tracking", "UNFORMATTED_VALUE")
+    assert [c for r in tracking for c in r if isinstance(c, str) and shows_cut_of(c, notes)]
+    assert world.cycle().cells_written == 0
+    with world.session() as s:
+        assert s.execute(select(Tracking)).scalar_one().counselor_notes == notes
+
+
+def test_init_rebuilds_a_deleted_google_tab_from_the_database(world: World, emu: Emulator) -> None:
+    world.type_rows("ali", [AHMED, FATIMA, OMAR])
+    world.type_rows("sara", [{"Phone": "0100 123 4567", "Notes": "sara's"}])
+    world.cycle()
+
+    def shown() -> list[dict[str, str]]:  # a rebuilt row shows its phone formatted
+        rows = [{**r, "Phone": normalize_phone(r["Phone"]) or ""} for r in world.rows("ali")]
+        return sorted(rows, key=lambda r: r["Customer #"])
+
+    before = shown()
+    world.backend.delete_tab(world.source("ali"), "Customers")
+    world.cycle()  # quarantined (missing tab): nothing archived
+
+    changes = service.init(world.config, world.engine, world.backend)
+
+    assert "added tab Customers" in changes
+    assert f"rebuilt {world.source('ali')} from the database: 3 customer(s)" in changes
+    assert shown() == before
+    report = world.cycle()
+    assert report.trackings_archived == 0
+    with world.session() as s:
+        assert all(t.active for t in s.execute(select(Tracking)).scalars())
+        assert s.execute(select(Conflict).where(Conflict.status == "open")).first() is None
+    assert world.cycle().cells_written == 0
+
+
+def test_formula_errors_typed_in_a_google_sheet_never_become_data(
+    world: World, emu: Emulator
+) -> None:
+    world.type_rows("ali", [{**AHMED, "Email": "ahmed@example.com"}])
+    world.cycle()
+    ali = sid(world, "ali")
+    header = world.grid("ali")[0]
+
+    def cell(name: str, row: int) -> str:
+        return f"Customers!{column_letters(header.index(name))}{row}"
+
+    # Sheets evaluates these and shows #NAME? and #DIV/0!, which the API reads back as text
+    emu.set_values(ali, cell("Email", 2), [["=VLOOKUP(A2,Old!A:B,2,FALSE)"]], "USER_ENTERED")
+    emu.set_values(ali, cell("Notes", 2), [["=Old!C7"]], "USER_ENTERED")
+    emu.set_values(ali, cell("Name", 3), [["=1/0"]], "USER_ENTERED")
+    emu.set_values(ali, cell("Phone", 3), [["0111 222 3344"]], "RAW")
+
+    world.cycle()
+
+    with world.session() as s:
+        found = {c.phone: c for c in s.execute(select(Customer)).scalars()}
+        notes = {t.customer.phone: t.notes for t in s.execute(select(Tracking)).scalars()}
+    assert set(found) == {"+201001234567", "+201112223344"}
+    assert found["+201001234567"].email == "ahmed@example.com"
+    assert found["+201112223344"].name is None
+    assert notes["+201001234567"] == "a notes"
+    ahmed, fatima = world.rows("ali")
+    assert "Email: shows the formula error #NAME?" in ahmed["Sync notes"]
+    assert "Notes: shows the formula error #NAME?" in ahmed["Sync notes"]
+    assert "Name: shows the formula error #DIV/0!" in fatima["Sync notes"]
+    assert ahmed["Email"] == "#NAME?"  # left as the agent has it
+    formulas = emu.get_values(ali, cell("Email", 2), "FORMULA")
+    assert formulas == [["=VLOOKUP(A2,Old!A:B,2,FALSE)"]]
+    assert world.cycle().cells_written == 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -163,7 +163,12 @@ def test_formulas_an_agent_typed_are_never_formulas_in_the_master_or_a_colleague
     opinion = tracking[0].index("Technical opinion")
     ali_row = next(row for row in tracking[1:] if "Ali Hassan" in row)
     assert str(ali_row[opinion]) == "2"  # =1+1 arrived as its value
-    assert "#NAME?" in ali_row  # and =HYPERLINK(…) as what Ali's sheet shows
+    # =HYPERLINK(…) and =IMPORTXML(…) show #NAME? in Ali's sheet: an error is never data
+    # (issue 10), so it reaches neither the master nor Sara; Ali's row says why.
+    assert "#NAME?" not in ali_row
+    notes = next(r for r in world.rows("ali") if r["Customer #"])["Sync notes"]
+    assert "Name: shows the formula error #NAME?" in notes
+    assert "Notes: shows the formula error #NAME?" in notes
 
 
 # ---------------------------------------------------------------------------------------------

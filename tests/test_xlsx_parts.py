@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import shutil
 import subprocess
 import zipfile
@@ -24,7 +25,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from sync import xlsx_parts
-from sync.cells import CellValue
+from sync.cells import CellValue, ErrorCell, UncalculatedFormula
 from sync.sheets import _grid_of, _set_cell, xlsx_values
 from sync.xlsx_parts import Unpatchable, patch_cells, read_values
 
@@ -378,3 +379,28 @@ def test_a_workbook_libreoffice_saved_is_patched_and_reads_back(tmp_path: Path) 
     ]
     reread = openpyxl.load_workbook(io.BytesIO(patched))["Customers"]
     assert reread["E3"].value == dt.datetime(2026, 2, 1) and reread["E3"].is_date
+
+
+def test_formula_cells_read_as_what_they_show_and_errors_are_not_data() -> None:
+    data = _plain_workbook()
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        parts = {n: archive.read(n) for n in archive.namelist()}
+    parts["xl/worksheets/sheet1.xml"] = re.sub(
+        rb'<c r="A2".*</row>',
+        b'<c r="A2" t="str"><f>"0100"&amp;"5559999"</f><v>01005559999</v></c>'
+        b'<c r="B2"><f>"0100"&amp;"5559999"</f><v /></c>'  # openpyxl: no saved value
+        b'<c r="C2" t="e"><f>VLOOKUP(A2,X!A:B,2)</f><v>#N/A</v></c>'
+        b'<c r="D2" t="str"><f>IF(A2="","",A2)</f><v></v></c>'  # saved value: empty text
+        b'<c r="E2" t="e"><v>#REF!</v></c></row>',
+        parts["xl/worksheets/sheet1.xml"],
+        flags=re.S,
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, body in parts.items():
+            archive.writestr(name, body)
+    row = read_values(out.getvalue())["Customers"][1]
+    assert row == ["01005559999", '="0100"&"5559999"', "#N/A", None, "#REF!"]
+    assert type(row[0]) is str
+    assert isinstance(row[1], UncalculatedFormula)
+    assert isinstance(row[2], ErrorCell) and isinstance(row[4], ErrorCell)

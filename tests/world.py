@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+import openpyxl
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -21,7 +22,8 @@ from sync.db import session_factory
 from sync.fields import CUSTOMER_FIELDS, FOLLOW_UP_FIELDS
 from sync.master import load_master, render_master
 from sync.model import AuditEvent, Base, SheetState
-from sync.sheets import MemoryBackend
+from sync.sheets import MemoryBackend, XlsxBackend, xlsx_values
+from sync.xlsx_parts import patch_cells
 
 CUSTOMER_HEADERS = [f.header for f in CUSTOMER_FIELDS]
 FOLLOW_UP_HEADERS = [f.header for f in FOLLOW_UP_FIELDS]
@@ -49,6 +51,57 @@ class MemoryHarness:
 
     def backend(self, config: Config) -> MemoryBackend:
         return MemoryBackend()
+
+
+class EditableXlsxBackend(XlsxBackend):
+    """Workbooks on disk, with MemoryBackend's editing helpers: an agent saving the file in
+    LibreOffice (cells are patched into the XML, whole: no 32,767-character cut)."""
+
+    def get_tab(self, source: str, tab: str) -> Grid:
+        """The tab's values as sheetsync reads them; KeyError when missing."""
+        return xlsx_values(self.path(source).read_bytes())[tab]
+
+    def set_tab(self, source: str, tab: str, grid: Grid) -> None:
+        """Replace the values of an existing tab (cells that do not change are kept as they
+        are: formulas, styles)."""
+        path = self.path(source)
+        data = path.read_bytes()
+        current = xlsx_values(data)[tab]
+        cells = []
+        for r in range(max(len(current), len(grid))):
+            old = current[r] if r < len(current) else []
+            new = grid[r] if r < len(grid) else []
+            for c in range(max(len(old), len(new))):
+                was = old[c] if c < len(old) else None
+                value = new[c] if c < len(new) else None
+                if was != value or type(was) is not type(value):
+                    cells.append((tab, r, c, value))
+        path.write_bytes(patch_cells(data, cells))
+
+    def delete_tab(self, source: str, tab: str) -> None:
+        """Remove a tab."""
+        path = self.path(source)
+        wb = openpyxl.load_workbook(path)
+        del wb[tab]
+        wb.save(path)
+
+
+class XlsxHarness:
+    """Sheets as .xlsx workbooks in a folder (the default deployment)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def configure(self, raw: dict[str, Any]) -> dict[str, Any]:
+        raw = {**raw, "master": {"workbook": str(self.folder / "master.xlsx")}}
+        raw["agents"] = [
+            {**a, "workbook": str(self.folder / "agents" / f"{a['key']}.xlsx")}
+            for a in raw["agents"]
+        ]
+        return raw
+
+    def backend(self, config: Config) -> EditableXlsxBackend:
+        return EditableXlsxBackend()
 
 
 HARNESS: Callable[[], Harness] = MemoryHarness

@@ -27,9 +27,10 @@ from sqlalchemy import select
 from sync.admin.core import Admin, AdminError
 from sync.admin.merge import change_phone
 from sync.admin.resolve import parse_resolution, resolve
-from sync.cells import CellValue, Grid, cell_text
+from sync.cells import CellValue, Grid, NotData, cell_text
 from sync.dedupe import parse_phone
 from sync.fields import FIELDS_BY_KEY, SHARED_KEYS
+from sync.long_text import is_cut, shows_cut_of
 from sync.master import COMMISSION_PCT, TRACKING_ID, read_resolutions
 from sync.model import Conflict, Customer, Tracking
 from sync.rows import parse_value
@@ -95,7 +96,8 @@ def _customers(admin: Admin, grid: Grid, snap: Mapping[str, Any], result: Master
             continue
         for key, col in editable:
             raw = _cell(row, col)
-            if cell_text(raw) != was.get(key, ""):
+            shown, last = cell_text(raw), was.get(key, "")
+            if shown != last and not shows_cut_of(shown, last):
                 edits.setdefault(number, {})[key] = raw
     if not edits:
         return
@@ -115,6 +117,13 @@ def _customers(admin: Admin, grid: Grid, snap: Mapping[str, Any], result: Master
             header = FIELDS_BY_KEY[key].header
             try:
                 with admin.s.begin_nested():
+                    if isinstance(raw, NotData):
+                        raise AdminError(raw.problem())
+                    if is_cut(cell_text(raw)):
+                        raise AdminError(
+                            "the cell shows a text cut to fit the sheet, changed since; not "
+                            "applied, so that the rest of it is not lost: type the whole value"
+                        )
                     if key == "phone":
                         phone = parse_phone(raw, admin.region)
                         if phone.e164 is None:

@@ -10,6 +10,9 @@ from .cells import Value, parse_raw, parse_user_entered, render
 from .errors import ApiError, bad_request, invalid_value
 from .model import Sheet, Spreadsheet
 
+CELL_CHARS = 50_000
+"""The most characters Sheets takes in one cell; a longer value fails the whole request."""
+
 
 @dataclass(frozen=True)
 class Target:
@@ -223,6 +226,11 @@ def write(sheet: Sheet, r0: int, c0: int, rows: list[list[Any]], input_option: s
             c = c0 + j
             if isinstance(raw, (dict, list)):
                 raise invalid_value("data.values", raw, "type.googleapis.com/google.protobuf.Value")
+            if isinstance(raw, str) and len(raw) > CELL_CHARS:
+                raise bad_request(
+                    f"Your input contains more than the maximum of {CELL_CHARS} characters "
+                    "in a single cell."
+                )
             if user:
                 value, auto = parse_user_entered(raw, row.fmt(c))
                 if auto is not None:

@@ -31,6 +31,7 @@ from typing import Any
 
 from sync.cells import CellWrite, Grid, SourceSnapshot, WriteResult
 from sync.errors import SourceError
+from sync.long_text import GOOGLE_CELL_CHARS, fit_writes
 from sync.sheets import _find_tab, apply_writes
 
 from .api import DRIVE, SHEETS, GoogleApi, GoogleError, TransientFailure
@@ -120,6 +121,7 @@ class GoogleBackend:
     """
 
     name = "google"
+    cell_limit: int | None = GOOGLE_CELL_CHARS
 
     def __init__(
         self,
@@ -395,7 +397,7 @@ class GoogleBackend:
     ) -> WriteResult:
         """:meth:`write`, from ``fresh`` (the target tabs just read) when given."""
         spec = self.spec(source)
-        writes = list(writes)
+        writes = fit_writes(writes, self.cell_limit)
         wanted = sorted({w.tab for w in writes})
         todo = writes
         skipped_all: list[tuple[CellWrite, str]] = []

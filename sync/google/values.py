@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sync.cells import CellValue, Grid
+from sync.cells import CellValue, Grid, shown_value
 
 _CELL = re.compile(r"^\$?([A-Za-z]+)\$?(\d+)$")
 
@@ -90,10 +90,16 @@ def grid_size(echo: str) -> tuple[int, int] | None:
 
 
 def from_api(value: Any) -> CellValue:
-    """A cell as read with UNFORMATTED_VALUE / SERIAL_NUMBER ("" is an empty cell)."""
+    """A cell as read with UNFORMATTED_VALUE / SERIAL_NUMBER ("" is an empty cell).
+
+    An error value (``#N/A``: Sheets answers what a formula shows, errors as their text)
+    reads as an :class:`~sync.cells.ErrorCell`, which is never taken as data.
+    """
     if value == "" or value is None:
         return None
-    if isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        return shown_value(value)
+    if isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return int(value) if value.is_integer() and abs(value) < 2**53 else value
