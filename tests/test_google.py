@@ -748,7 +748,7 @@ def test_init_rebuilds_a_deleted_google_tab_from_the_database(world: World, emu:
     world.backend.delete_tab(world.source("ali"), "Customers")
     world.cycle()  # quarantined (missing tab): nothing archived
 
-    changes = service.init(world.config, world.engine, world.backend)
+    changes = service.init(world.config, world.engine, world.backend).changes
 
     assert "added tab Customers" in changes
     assert f"rebuilt {world.source('ali')} from the database: 3 customer(s)" in changes

@@ -491,7 +491,7 @@ def test_init_rebuilds_a_lost_workbook_from_the_database_and_nothing_is_archived
 
     report = world.cycle()
     assert "run `sheetsync init` to rebuild it from the database" in report.failures["ali"]
-    changes = service.init(world.config, world.engine, world.backend)
+    changes = service.init(world.config, world.engine, world.backend).changes
 
     assert f"rebuilt {world.source('ali')} from the database: 3 customer(s)" in changes
     assert shown(world, "ali") == before
@@ -502,7 +502,7 @@ def test_init_rebuilds_a_lost_workbook_from_the_database_and_nothing_is_archived
     with world.session() as s:
         assert s.execute(select(Conflict).where(Conflict.status == "open")).first() is None
     assert world.cycle().cells_written == 0
-    again = service.init(world.config, world.engine, world.backend)
+    again = service.init(world.config, world.engine, world.backend).changes
     assert not [line for line in again if "rebuilt" in line]
 
 
