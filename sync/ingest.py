@@ -359,7 +359,12 @@ class Ingest:
             phone = phones[row.index]
             if phone.warning and binding.outcome in ("bound", "new"):
                 self.flag(plan, row.index, phone.warning, "phone")
-            details = {
+            if binding.outcome not in ("invalid_phone", "mismatch", "duplicate"):
+                assert binding.phone is not None
+                customer = known.get(binding.number or "") if binding.number else None
+                ready.append((row, binding.phone, customer))
+                continue
+            details = {  # only for a conflict: what the row held, for the admin
                 "tab": CUSTOMERS_TAB,
                 "row": row.index + 1,
                 "values": {
@@ -396,10 +401,6 @@ class Ingest:
                     proposed_value=binding.phone,
                     details={**details, "same_as_row": (binding.duplicate_of or 0) + 1},
                 )
-                continue
-            assert binding.phone is not None
-            customer = known.get(binding.number or "") if binding.number else None
-            ready.append((row, binding.phone, customer))
 
         # Customers and trackings are created in bulk (one flush each), then merged.
         created = self._create_customers(
