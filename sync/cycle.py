@@ -74,6 +74,7 @@ from sync.views import (
     AgentRow,
     CoTracker,
     RowPlan,
+    grid_changes,
     plan_grid_writes,
     plan_writes,
     proposal_notes,
@@ -1104,7 +1105,7 @@ class Cycle:
             row_digests = {tab: [row_digest(row) for row in grid] for tab, grid in grids.items()}
             digests = {tab: tab_digest(rows) for tab, rows in row_digests.items()}
         report.warnings += warnings
-        writes = []
+        changes = []
         for tab, grid in grids.items():
             state = states.get(tab)
             if (
@@ -1113,19 +1114,31 @@ class Cycle:
                 and (state.snapshot or {}).get("digest") == digests[tab]
             ):
                 continue  # the tab is as written, and what it should show did not change
-            writes += plan_grid_writes(tab, snapshot.tabs.get(tab, []), grid)
+            changes += grid_changes(tab, snapshot.tabs.get(tab, []), grid)
         version = snapshot.version
         exact = True
         written = 0
-        if writes and self._stop_here(report):
+        if changes and self._stop_here(report):
             return 0  # nothing written nor recorded: the next cycle renders it again
-        if writes:
-            result = self.backend.write(source, writes, read_version=snapshot.version)
-            written = result.applied
-            report.cells_written += result.applied
-            report.writes_skipped += len(result.skipped)
-            version = result.version or version
-            exact = not result.skipped and not result.concurrent
+        if changes:
+            # Set as they are when nobody touched the master since it was read (tuples: a
+            # cold master is millions of cells); else compared cell by cell.
+            set_version = self.backend.set_cells(
+                source, [(t, r, c, new) for t, r, c, _, new in changes], version=snapshot.version
+            )
+            if set_version is not None:
+                version, written = set_version, len(changes)
+                report.cells_written += written
+            else:
+                result = self.backend.write(
+                    source, plan_grid_writes(changes), read_version=snapshot.version
+                )
+                written = result.applied
+                report.cells_written += result.applied
+                report.writes_skipped += len(result.skipped)
+                version = result.version or version
+                exact = not result.skipped and not result.concurrent
+        del changes
         bases = row_bases(data)
         with transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)

@@ -195,14 +195,12 @@ def plan_writes(
     return writes
 
 
-def plan_grid_writes(
+def grid_changes(
     tab: str, current: Sequence[Sequence[CellValue]], desired: Sequence[Sequence[CellValue]]
-) -> list[CellWrite]:
-    """Positional cell diff of a sync-owned tab (the master): write what differs, clear the rest.
-
-    A cell showing the desired text cut to fit (:mod:`sync.long_text`) does not differ.
-    """
-    writes: list[CellWrite] = []
+) -> list[tuple[str, int, int, CellValue, CellValue]]:
+    """Positional cell diff of a sync-owned tab (the master): (tab, row, column, value read,
+    value wanted) of every cell that differs, the rest of the old rows cleared."""
+    changes: list[tuple[str, int, int, CellValue, CellValue]] = []
     height = max(len(current), len(desired))
     for r in range(height):
         have = current[r] if r < len(current) else []
@@ -212,7 +210,16 @@ def plan_grid_writes(
         for c in range(max(len(have), len(want))):
             old = have[c] if c < len(have) else None
             new = want[c] if c < len(want) else None
-            shown, wanted = value_text(old), value_text(new)
-            if shown != wanted and not shows_cut_of(shown, wanted):
-                writes.append(CellWrite(tab, 0, "", r, old if old is not None else "", new, col=c))
-    return writes
+            if value_text(old) != value_text(new):
+                changes.append((tab, r, c, old, new))
+    return changes
+
+
+def plan_grid_writes(
+    changes: Sequence[tuple[str, int, int, CellValue, CellValue]],
+) -> list[CellWrite]:
+    """The compare-and-set writes of :func:`grid_changes` (each cell as it was read)."""
+    return [
+        CellWrite(tab, 0, "", r, old if old is not None else "", new, col=c)
+        for tab, r, c, old, new in changes
+    ]

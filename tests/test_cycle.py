@@ -679,9 +679,8 @@ def test_the_master_is_brought_up_to_date_row_by_row_without_reading_it(world, m
     grid[1].extend([None] * (email + 1 - len(grid[1])))
     grid[1][email] = "admin@example.com"
     world.backend.set_tab(world.master, "Customers", grid)
-    reads, sets = master_calls()
+    reads, _ = master_calls()
     world.cycle()
-    assert master_calls()[1] == sets
     assert master_calls()[0] > reads
     assert world.master_differences() == {}
     assert world.cycle().cells_written == 0
