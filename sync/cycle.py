@@ -607,25 +607,34 @@ class Cycle:
         Args:
             only: these customers' rows alone (the ones a change dirtied); None: all.
         """
+        # Columns, not ORM objects: a view is thousands of rows, read once and rendered.
         query = (
-            select(Tracking, Customer)
+            select(
+                Customer.id.label("c_id"),
+                Customer.number.label("c_number"),
+                *(getattr(Customer, k).label(f"c_{k}") for k in {"phone", *SHARED_KEYS}),
+                Tracking.lost_to_colleague.label("t_lost_to_colleague"),
+                Tracking.commission_pct.label("t_commission_pct"),
+                *(getattr(Tracking, k).label(f"t_{k}") for k in {"status", *AGENT_KEYS}),
+            )
             .join(Customer, Customer.id == Tracking.customer_id)
             .where(Tracking.agent_id == agent.id, Tracking.active.is_(True))
         )
-        mine = _of_customers(s, query, only)
-        ids = [c.id for _, c in mine]
+        mine = [row._mapping for row in _of_customers(s, query, only)]
+        ids = [m["c_id"] for m in mine]
         co: dict[int, list[CoTracker]] = defaultdict(list)
         for i in range(0, len(ids), 500):
-            for t, a in s.execute(
-                select(Tracking, Agent)
+            for tracked, name, since in s.execute(
+                select(Tracking.customer_id, Agent.name, Tracking.tracked_since)
                 .join(Agent, Agent.id == Tracking.agent_id)
                 .where(
                     Tracking.customer_id.in_(ids[i : i + 500]),
                     Tracking.agent_id != agent.id,
                     Tracking.active.is_(True),
                 )
-            ).all():
-                co[t.customer_id].append(CoTracker(a.name, t.tracked_since.date()))
+                .order_by(Tracking.id)
+            ):
+                co[tracked].append(CoTracker(name, since.date()))
         # The agent's own open proposals, and the open completion races: columns only, not
         # ORM objects (a team has thousands of open conflicts; a view needs a few).
         pending: dict[int, set[str]] = defaultdict(set)
@@ -648,24 +657,25 @@ class Cycle:
             ).scalars()
         )
         rows = {}
-        for t, c in mine:
+        for m in mine:
+            customer_id = m["c_id"]
             notes = []
-            if t.lost_to_colleague:
+            if m["t_lost_to_colleague"]:
                 notes.append("lost to colleague: another agent completed this customer first")
-            if c.id in races and t.status == "Completed":
+            if customer_id in races and m["t_status"] == "Completed":
                 notes.append(
                     "completed in the same cycle as a colleague: an admin decides the commission"
                 )
-            rows[c.number] = AgentRow(
-                number=c.number,
-                phone=c.phone,
-                shared={k: getattr(c, k) for k in SHARED_KEYS},
-                tracking={k: getattr(t, k) for k in AGENT_KEYS},
-                commission_pct=t.commission_pct,
-                co_trackers=co[c.id],
+            rows[m["c_number"]] = AgentRow(
+                number=m["c_number"],
+                phone=m["c_phone"],
+                shared={k: m[f"c_{k}"] for k in SHARED_KEYS},
+                tracking={k: m[f"t_{k}"] for k in AGENT_KEYS},
+                commission_pct=m["t_commission_pct"],
+                co_trackers=co[customer_id],
                 db_notes=notes,
-                pending=frozenset(pending[c.id]),
-                proposals=proposals[c.id],
+                pending=frozenset(pending[customer_id]),
+                proposals=proposals[customer_id],
                 cell_limit=self.backend.cell_limit,
             )
         return rows
