@@ -63,6 +63,7 @@ from sync.model import (
 from sync.rows import ParsedRow, ParseOptions, count_rows, find_header, parse_rows
 from sync.sheet_rows import (
     grid_digest,
+    keys_digest,
     load_bases,
     row_digest,
     save_changed,
@@ -1049,7 +1050,11 @@ class Cycle:
             states = self._states(s, source, MASTER_TABS)
             for tab in MASTER_TABS:
                 save_changed(s, source, tab, plan.before[tab], plan.changes[tab], plan.lengths[tab])
-                snap = {"digest": plan.digests[tab], "rows": plan.lengths[tab]}
+                snap = {
+                    "digest": plan.digests[tab],
+                    "rows": plan.lengths[tab],
+                    "keys": plan.keys[tab],
+                }
                 if tab == "Conflicts":
                     snap |= plan.snapshot
                 self._master_state(states[tab], new_version, plan.marker, snap)
@@ -1157,17 +1162,17 @@ class Cycle:
                 if state.id is None:
                     s.add(state)
                 before = state.snapshot or {}
-                if before.get("digest") != digests[tab] or before.get("rows") != len(grid) - 1:
+                keys = before.get("keys")
+                if (
+                    before.get("digest") != digests[tab]
+                    or before.get("rows") != len(grid) - 1
+                    or keys is None
+                ):
                     rows = grid[1:]
-                    save_whole(
-                        s,
-                        source,
-                        tab,
-                        [row_key(tab, row) for row in rows],
-                        row_digests[tab][1:],
-                        bases.get(tab, {}),
-                    )
-                snap: dict[str, Any] = {"digest": digests[tab], "rows": len(grid) - 1}
+                    row_keys = [row_key(tab, row) for row in rows]
+                    keys = keys_digest(row_keys)
+                    save_whole(s, source, tab, row_keys, row_digests[tab][1:], bases.get(tab, {}))
+                snap: dict[str, Any] = {"digest": digests[tab], "rows": len(grid) - 1, "keys": keys}
                 if tab == "Conflicts":
                     snap |= {"resolutions": resolutions, "audit": audit, "team": team}
                     if errors:

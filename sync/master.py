@@ -129,7 +129,7 @@ class MasterData:
     customers: Sequence[Any]  # rows of the customers table
     trackings: Sequence[Any]  # rows of the trackings table
     follow_ups: Sequence[tuple[Any, Any]]  # (follow-up row, its tracking's customer/agent ids)
-    conflicts: list[Conflict]
+    conflicts: Sequence[Any]  # rows of the open conflicts, by id
     runs: list[SyncRun]
     # customer id -> phone as shown: formatted once per cycle for the tabs and the bases
     # (libphonenumber's formatting is the costliest step of rendering 100,000 rows)
@@ -185,11 +185,12 @@ def load_master(session: Session, only: set[int] | None = None) -> MasterData:
                 | tracking_table.c.lost_to_colleague.is_(True),
             )
         ).all()
-    conflicts = list(
-        session.execute(
-            select(Conflict).where(Conflict.status == "open").order_by(Conflict.id)
-        ).scalars()
-    )
+    conflict_table = Conflict.__table__
+    conflicts = session.execute(
+        select(conflict_table)
+        .where(conflict_table.c.status == "open")
+        .order_by(conflict_table.c.id)
+    ).all()
     runs = list(
         session.execute(
             select(SyncRun)

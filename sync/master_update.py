@@ -42,13 +42,18 @@ from sync.model import AuditEvent, Customer, FollowUp, SheetState, Tracking
 from sync.sheet_rows import (
     RowChange,
     WrittenTab,
+    keys_digest,
+    load_digests,
     load_written,
     row_cells,
     row_digest,
     tab_digest,
+    updated_digest,
 )
 from sync.sheets import CellSet
 from sync.views import MASTER_CELL_LIMIT
+
+SMALL_TABS = tuple(tab for tab in MASTER_TABS if tab not in ROW_TABS)
 
 DIRTY_LIMIT = 5000
 """Past this many changed customers (or new rows), the master is rendered whole."""
@@ -64,6 +69,7 @@ class RowUpdate:
         before: tab -> how many rows were stored.
         lengths: tab -> how many rows the tab has now.
         digests: tab -> the tab's digest after the update.
+        keys: tab -> the digest of its row keys after the update.
         snapshot: what the Conflicts tab's state keeps besides its digest (resolutions,
             the audit position, the team).
         marker: :func:`~sync.marks.database_marker` as of the rendered data.
@@ -74,6 +80,7 @@ class RowUpdate:
     before: dict[str, int] = field(default_factory=dict)
     lengths: dict[str, int] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
     snapshot: dict[str, Any] = field(default_factory=dict)
     marker: str = ""
 
@@ -102,15 +109,15 @@ def plan_update(
     dirty = _dirty_customers(s, since, audit)
     if dirty is None:
         return None
-    written = load_written(s, source, MASTER_TABS)
-    if any(len(written[tab].keys) != snaps[tab]["rows"] for tab in MASTER_TABS):
+    small_tabs_written = load_written(s, source, SMALL_TABS)
+    if any(len(small_tabs_written[tab].keys) != snaps[tab]["rows"] for tab in SMALL_TABS):
         return None
     keys = _current_keys(s)
     for tab in ROW_TABS:
-        old = written[tab].keys
-        if keys[tab][: len(old)] != old:
+        stored = snaps[tab]["rows"]
+        if "keys" not in snaps[tab] or keys_digest(keys[tab][:stored]) != snaps[tab]["keys"]:
             return None  # a row inserted or removed above the end: positions moved
-    new_rows = {tab: keys[tab][len(written[tab].keys) :] for tab in ROW_TABS}
+    new_rows = {tab: keys[tab][snaps[tab]["rows"] :] for tab in ROW_TABS}
     if sum(len(new) for new in new_rows.values()) > DIRTY_LIMIT:
         return None
     dirty |= _customers_of(s, new_rows)
@@ -140,10 +147,13 @@ def plan_update(
         "Follow-ups": follow_up_rows(data),
     }
     for tab in ROW_TABS:
-        if not _place_rows(update, tab, keys[tab], written[tab], rendered[tab], bases.get(tab, {})):
+        placed = _place_rows(
+            update, (s, source, tab, snaps[tab]), keys[tab], rendered[tab], bases.get(tab, {})
+        )
+        if not placed:
             return None
     for tab, grid in small.items():
-        _replace_small(update, tab, written[tab], grid[1:])
+        _replace_small(update, tab, small_tabs_written[tab], grid[1:])
     return update
 
 
@@ -212,34 +222,44 @@ def _customers_of(s: Session, new_rows: Mapping[str, Sequence[str]]) -> set[int]
 
 def _place_rows(
     update: RowUpdate,
-    tab: str,
+    stored: tuple[Session, str, str, Mapping[str, Any]],
     keys: Sequence[str],
-    written: WrittenTab,
     rows: Sequence[Sequence[Any]],
     bases: Mapping[str, Any],
 ) -> bool:
-    """Put the re-rendered rows of a row tab at their keys' positions; False when one has
-    no position (the whole render decides)."""
+    """Put the re-rendered rows of a row tab at their keys' positions, comparing them with
+    the stored digests of those positions alone; False when one has no position or a new
+    row was not rendered (the whole render decides)."""
+    s, source, tab, snap = stored
+    before = snap["rows"]
     position = {key: i for i, key in enumerate(keys, start=1)}
-    digests = [*written.digests, *([""] * (len(keys) - len(written.digests)))]
-    width = len(MASTER_HEADERS[tab])
-    changes: list[RowChange] = []
+    placed = {}
     for row in rows:
         key = row_key(tab, row)
         at = position.get(key)
         if at is None:
             return False
+        placed[at] = (key, row)
+    if any(at not in placed for at in range(before + 1, len(keys) + 1)):
+        return False
+    old = load_digests(s, source, tab, [at for at in placed if at <= before])
+    width = len(MASTER_HEADERS[tab])
+    changes: list[RowChange] = []
+    moved: list[tuple[int, str | None, str | None]] = []
+    for at, (key, row) in sorted(placed.items()):
         digest = row_digest(row)
-        if digests[at - 1] != digest:
-            digests[at - 1] = digest
+        was = old.get(at)
+        if at <= before and was is None:
+            return False  # a stored row missing: rendered whole
+        if was != digest:
+            moved.append((at, was, digest))
             update.cells += row_cells(tab, at, row, width)
             changes.append(RowChange(at, key, digest, bases.get(key)))
-    if "" in digests:
-        return False  # a new row that was not rendered
     update.changes[tab] = changes
-    update.before[tab] = len(written.digests)
+    update.before[tab] = before
     update.lengths[tab] = len(keys)
-    update.digests[tab] = tab_digest([row_digest(MASTER_HEADERS[tab]), *digests])
+    update.digests[tab] = updated_digest(snap["digest"], moved)
+    update.keys[tab] = keys_digest(keys)
     return True
 
 
@@ -265,3 +285,4 @@ def _replace_small(
     update.before[tab] = len(written.digests)
     update.lengths[tab] = len(rows)
     update.digests[tab] = tab_digest([row_digest(MASTER_HEADERS[tab]), *digests])
+    update.keys[tab] = keys_digest(row_key(tab, row) for row in rows)

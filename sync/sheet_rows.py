@@ -36,9 +36,39 @@ def row_digest(row: Sequence[CellValue]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
+_MODULUS = 1 << 128
+
+
+def _term(position: int, digest: str) -> int:
+    text = f"{position}:{digest}".encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=16).digest(), "big")
+
+
 def tab_digest(digests: Iterable[str]) -> str:
-    """A tab's digest: of its rows' digests, header row first."""
-    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+    """A tab's digest: of its rows' digests at their positions, header row first (0).
+
+    A sum of one hash per (position, row digest), so that a cycle that changed a few rows
+    updates it from those rows alone (:func:`updated_digest`), without the others.
+    """
+    total = sum(_term(position, digest) for position, digest in enumerate(digests))
+    return f"{total % _MODULUS:032x}"
+
+
+def updated_digest(digest: str, changes: Iterable[tuple[int, str | None, str | None]]) -> str:
+    """A tab's digest after rows changed: (position, digest before or None for a new row,
+    digest after or None for a row gone)."""
+    total = int(digest, 16)
+    for position, before, after in changes:
+        if before is not None:
+            total -= _term(position, before)
+        if after is not None:
+            total += _term(position, after)
+    return f"{total % _MODULUS:032x}"
+
+
+def keys_digest(keys: Iterable[str]) -> str:
+    """A digest of a tab's row keys in order: whether its rows are the same ones."""
+    return hashlib.sha256("\n".join(keys).encode()).hexdigest()
 
 
 def grid_digest(grid: Sequence[Sequence[CellValue]]) -> str:
@@ -66,6 +96,22 @@ def load_written(s: Session, source: str, tabs: Sequence[str]) -> dict[str, Writ
         written = found[tab]
         written.keys.append(key)
         written.digests.append(digest)
+    return found
+
+
+def load_digests(s: Session, source: str, tab: str, positions: Iterable[int]) -> dict[int, str]:
+    """Position -> digest of these stored rows of a tab."""
+    wanted = sorted(set(positions))
+    found: dict[int, str] = {}
+    for start in range(0, len(wanted), 500):
+        rows = s.execute(
+            select(_TABLE.c.position, _TABLE.c.digest).where(
+                _TABLE.c.source == source,
+                _TABLE.c.tab == tab,
+                _TABLE.c.position.in_(wanted[start : start + 500]),
+            )
+        )
+        found.update({position: digest for position, digest in rows})
     return found
 
 

@@ -20,8 +20,9 @@ from sync.config import Config, config_from_dict
 from sync.cycle import Cycle, CycleReport
 from sync.db import session_factory
 from sync.fields import CUSTOMER_FIELDS, FOLLOW_UP_FIELDS
-from sync.master import load_master, render_master
+from sync.master import load_master, render_master, row_key
 from sync.model import AuditEvent, Base, SheetState
+from sync.sheet_rows import grid_digest, keys_digest
 from sync.sheets import MemoryBackend, XlsxBackend, xlsx_values
 from sync.xlsx_parts import patch_cells
 
@@ -245,7 +246,9 @@ class World:
 
     def master_differences(self) -> dict[str, list[int]]:
         """Master tab -> the rows (0 = header) where the master as the backend holds it
-        differs from the master rendered whole from the database now; empty when none."""
+        differs from the master rendered whole from the database now, and ``<tab> (state)``
+        where what its stored state says it holds (digest, rows, keys) differs; empty when
+        none."""
         source = self.master
         with self.session() as s:
             state = s.execute(
@@ -256,7 +259,22 @@ class World:
                 load_master(s), stored.get("resolutions", {}), stored.get("errors", {})
             )
         found: dict[str, list[int]] = {}
+        with self.session() as s:
+            states = {
+                st.tab: st.snapshot or {}
+                for st in s.execute(select(SheetState).where(SheetState.source == source))
+                .scalars()
+                .all()
+            }
         for tab, grid in grids.items():
+            # What the master's state says it holds (kept row by row) is the whole render's.
+            want_state = {
+                "digest": grid_digest(grid),
+                "rows": len(grid) - 1,
+                "keys": keys_digest(row_key(tab, row) for row in grid[1:]),
+            }
+            if {k: states.get(tab, {}).get(k) for k in want_state} != want_state:
+                found[f"{tab} (state)"] = [0]
             have = [[cell_text(v) for v in row] for row in self.backend.get_tab(source, tab)]
             want = [[cell_text(v) for v in row] for row in grid]
             trim_grid(have)
