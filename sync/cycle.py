@@ -148,6 +148,10 @@ class CycleReport:
         agent_cells_written: cells written into agents' sheets.
         master_cells_written: cells written into the master.
         cells_written: both (a property; in :meth:`as_dict` too).
+        customers_updated: canonical customers changed, by agents' rows and by the
+            admin's edits in the master (a customer changed by both counts twice).
+        trackings_updated: trackings changed, by agents and by the admin (Commission %).
+        admin_changes: the admin's edits and resolutions applied from the master.
     """
 
     run_id: int | None = None
@@ -980,7 +984,9 @@ class Cycle:
         touched |= admin.touched
         report.audit_events += admin.events
         report.conflicts_closed += admin.closed
-        report.admin_changes += admin.changes + len(edits.applied)
+        report.customers_updated += len(admin.customers_updated)
+        report.trackings_updated += len(admin.trackings_updated)
+        report.admin_changes += len(edits.applied)
         report.warnings += edits.warnings
         for line in edits.applied:
             log.info("master: %s", line)

@@ -15,6 +15,7 @@ import openpyxl
 from sync.cycle import SUMMARY_COUNTS, CycleReport
 from sync.worker import CycleOutcome
 from tests import test_reports
+from tests.test_admin import type_in_master
 from tests.test_reports import CONFIG, Ran, type_row
 from tests.world import World
 
@@ -75,6 +76,18 @@ def test_sync_and_status_say_cells_written_as_agents_plus_master(
     )
     assert said in shown.stdout
     assert said in cli("status").stdout
+
+
+def test_an_admins_edit_in_the_master_counts_as_a_customer_updated_once(engine) -> None:
+    world = World(engine, admin="boss@company.com")
+    world.type_rows("ali", [AHMED])
+    world.cycle()
+    number = world.rows("ali")[0]["Customer #"]
+
+    type_in_master(world, "Customers", {"Customer #": number}, {"Name": "Ahmed Mohamed Ali"})
+    report = world.cycle()
+
+    assert (report.customers_updated, report.admin_changes) == (1, 1)
 
 
 def test_every_agent_is_counted_once_synced_or_unchanged(engine) -> None:
