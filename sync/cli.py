@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from sync import DEFAULT_CONFIG, logs
 from sync.admin import cli as admin_cli
+from sync.counts import cells_written_text
 from sync.errors import SyncError
 from sync.lazy import lazy_module
 from sync.logs import first_database_error, safe_error
@@ -38,6 +39,8 @@ else:  # loaded when a command runs, so that `sheetsync --help` starts quickly
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 PROBLEMS_SHOWN = 20
+CELL_PARTS = ("agent_cells_written", "master_cells_written")
+"""Counts the sync's table says in its cells written row."""
 
 app = typer.Typer(
     name="sheetsync",
@@ -168,7 +171,10 @@ def _print_report(report: Any) -> None:
     data = report.as_dict()
     table = Table(title="sync cycle", show_header=False)
     for key in cycle.SUMMARY_COUNTS:
-        table.add_row(key.replace("_", " "), str(data[key]))
+        if key in CELL_PARTS:
+            continue  # said in the cells written row
+        shown = cells_written_text(data) if key == "cells_written" else str(data[key])
+        table.add_row(key.replace("_", " "), shown)
     out.print(table)
     for key, message in report.failures.items():
         err.print(f"[red]failed[/red] {key}: {message}")
@@ -220,7 +226,7 @@ def status(
             run["started"],
             run["status"],
             str(st.get("rows_read", "")),
-            str(st.get("cells_written", "")),
+            cells_written_text(st) if st else "",
             str(st.get("conflicts_opened", "")),
             str(st.get("agents_failed", "")),
         )

@@ -123,6 +123,8 @@ SUMMARY_COUNTS = (
     "rows_read",
     "sources_read",
     "cells_written",
+    "agent_cells_written",
+    "master_cells_written",
     "writes_skipped",
     "conflicts_opened",
     "conflicts_closed",
@@ -136,7 +138,23 @@ SUMMARY_COUNTS = (
 
 @dataclass
 class CycleReport:
-    """What one cycle did; ``sheetsync sync --json`` prints it."""
+    """What one cycle did; ``sheetsync sync --json`` prints it, the run keeps its counts
+    (``SyncRun.stats``: what ``status`` and the master's Sync log show).
+
+    Each agent source the cycle took is counted once: synced (its sheet was read and
+    ingested), unchanged, or failed. The master is never counted as an agent.
+
+    Attributes:
+        rows_read: agent rows read and ingested.
+        sources_read: spreadsheets read, agents' and the master's.
+        agent_cells_written: cells written into agents' sheets.
+        master_cells_written: cells written into the master.
+        cells_written: both (a property; in :meth:`as_dict` too).
+        customers_updated: canonical customers changed, by agents' rows and by the
+            admin's edits in the master (a customer changed by both counts twice).
+        trackings_updated: trackings changed, by agents and by the admin (Commission %).
+        admin_changes: the admin's edits and resolutions applied from the master.
+    """
 
     run_id: int | None = None
     customers_created: int = 0
@@ -148,7 +166,8 @@ class CycleReport:
     follow_ups_updated: int = 0
     follow_ups_archived: int = 0
     rows_read: int = 0
-    cells_written: int = 0
+    agent_cells_written: int = 0
+    master_cells_written: int = 0
     writes_skipped: int = 0
     conflicts_opened: int = 0
     conflicts_closed: int = 0
@@ -169,8 +188,17 @@ class CycleReport:
         for name, value in asdict(counters).items():
             setattr(self, name, getattr(self, name) + value)
 
+    @property
+    def cells_written(self) -> int:
+        """Cells written into agents' sheets and into the master."""
+        return self.agent_cells_written + self.master_cells_written
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self) | {"cells_written": self.cells_written}
+
+    def stats(self) -> dict[str, int]:
+        """The counts a run keeps (``SyncRun.stats``)."""
+        return {k: v for k, v in self.as_dict().items() if isinstance(v, int)}
 
     @property
     def idle(self) -> bool:
@@ -311,15 +339,15 @@ class Cycle:
             self._finish_run(run_id, report)
         self.progress("master")
         try:
-            master_cells = self._write_master(report, master_read) if master_due else 0
+            if master_due:
+                self._write_master(report, master_read)
         except SourceError as exc:
-            master_cells = 0
             report.failures["master"] = str(exc)
             report.warnings.append(str(exc))
         if agents_idle:
             self._drop_idle_run(run_id, report)
         else:
-            self._record_master_cells(run_id, master_cells)
+            self._record_counts(run_id, report)
         return report
 
     def _stop_here(self, report: CycleReport) -> bool:
@@ -361,14 +389,17 @@ class Cycle:
             run.finished_at = database_now(s)
             run.last_checked_at = run.finished_at
             run.status = "partial" if report.failures else "ok"
-            run.stats = {k: v for k, v in report.as_dict().items() if isinstance(v, int)}
+            run.stats = report.stats()
             run.errors = dict(report.failures)
 
-    def _record_master_cells(self, run_id: int, cells: int) -> None:
+    def _record_counts(self, run_id: int, report: CycleReport) -> None:
+        """Keep the run's final counts, the master's cells and read included (known only
+        after the master was rendered, with this run's Sync log row: that row shows the
+        agents' cells, which are final by then)."""
         with transaction(self.sessions) as s:
             run = s.get(SyncRun, run_id)
-            if run is not None and cells:
-                run.stats = {**(run.stats or {}), "master_cells_written": cells}
+            if run is not None and run.stats != report.stats():
+                run.stats = report.stats()
 
     def _drop_idle_run(self, run_id: int, report: CycleReport) -> None:
         """An idle cycle leaves no row behind (promise 4), only a heartbeat on the last run."""
@@ -541,6 +572,7 @@ class Cycle:
                 report.sources_read += 1
                 patched = self._plan_dirty_rows(read, view, follow_ups, states)
             if patched is None:
+                report.agents_unchanged -= 1  # ingested after all: counted once, as synced
                 planned = self._ingest(agent_cfg, run_id, report, set(), read)
                 with transaction(self.sessions) as s:
                     agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
@@ -567,7 +599,7 @@ class Cycle:
         exact = True
         if writes:
             result = self.backend.write(source, writes, read_version=snapshot.version)
-            report.cells_written += result.applied
+            report.agent_cells_written += result.applied
             report.writes_skipped += len(result.skipped)
             version = result.version or version
             exact = not result.skipped and not result.concurrent
@@ -964,7 +996,9 @@ class Cycle:
         touched |= admin.touched
         report.audit_events += admin.events
         report.conflicts_closed += admin.closed
-        report.admin_changes += admin.changes + len(edits.applied)
+        report.customers_updated += len(admin.customers_updated)
+        report.trackings_updated += len(admin.trackings_updated)
+        report.admin_changes += len(edits.applied)
         report.warnings += edits.warnings
         for line in edits.applied:
             log.info("master: %s", line)
@@ -1058,7 +1092,7 @@ class Cycle:
                 if tab == "Conflicts":
                     snap |= plan.snapshot
                 self._master_state(states[tab], new_version, plan.marker, snap)
-        report.cells_written += len(plan.cells)
+        report.master_cells_written += len(plan.cells)
         return len(plan.cells)
 
     def _master_state(
@@ -1143,13 +1177,13 @@ class Cycle:
             )
             if set_version is not None:
                 version, written = set_version, len(changes)
-                report.cells_written += written
+                report.master_cells_written += written
             else:
                 result = self.backend.write(
                     source, plan_grid_writes(changes), read_version=snapshot.version
                 )
                 written = result.applied
-                report.cells_written += result.applied
+                report.master_cells_written += result.applied
                 report.writes_skipped += len(result.skipped)
                 version = result.version or version
                 exact = not result.skipped and not result.concurrent

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from sync.admin.resolve import hint
 from sync.cells import CellValue, Grid, cell_text
+from sync.counts import cells_written
 from sync.dedupe import format_phone, value_text
 from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, STATUSES
 from sync.model import Agent, Conflict, Customer, FollowUp, SyncRun, Tracking
@@ -112,7 +113,7 @@ SYNC_LOG_HEADERS = [
     "Rows read",
     "Customers created",
     "Trackings added",
-    "Cells written",
+    "Agent cells written",
     "Conflicts opened",
     "Agents failed",
     "Errors",
@@ -415,7 +416,7 @@ def small_tabs(
                 s.get("rows_read"),
                 s.get("customers_created"),
                 s.get("trackings_added"),
-                s.get("cells_written"),
+                cells_written(s)[1] if s else None,
                 s.get("conflicts_opened"),
                 s.get("agents_failed"),
                 "; ".join(f"{k}: {v}" for k, v in (run.errors or {}).items()) or None,

@@ -55,6 +55,7 @@ from sqlalchemy.orm import Session
 
 from sync.cells import CellWrite, SourceSnapshot, WriteResult
 from sync.config import Config
+from sync.counts import cells_written_text
 from sync.cycle import SUMMARY_COUNTS, Cycle, CycleReport, Lease
 from sync.db import check_schema, database_now, insert_once, session_factory, transaction
 from sync.errors import SyncError
@@ -74,6 +75,8 @@ log = logging.getLogger("sheetsync.worker")
 source_log = logging.getLogger("sheetsync.worker.sources")
 
 SOURCE_FAILING = "source_failing"
+MASTER_KEY = "master"
+"""How the master is named among the sources a cycle read and wrote (never an agent key)."""
 REBALANCE_WAIT = 2 * RECHECK_SECONDS
 """Seconds after a short-changed cycle (see :class:`sync.lease.PgAdvisoryLease`) before the
 next one: time for the worker holding too much to count the workers and give some up."""
@@ -337,12 +340,16 @@ class CycleOutcome:
         r = self.report
         if r is None or self.error:
             return f"cycle {self.number} error after {self.duration:.2f}s: {self.error}"
+        agents_read = set(self.read) - {MASTER_KEY}
         text = (
             f"cycle {self.number} {self.status} in {self.duration:.2f}s: "
-            f"{len(self.read)} read, {r.agents_synced} synced, {r.agents_unchanged} unchanged, "
+            f"{_agents(len(agents_read))} read"
+            f"{' (and the master)' if MASTER_KEY in self.read else ''}, "
+            f"{r.agents_synced} synced, {r.agents_unchanged} unchanged, "
             f"{r.agents_failed} failed, {len(self.backed_off)} backed off, "
             f"{r.agents_leased_elsewhere - len(self.backed_off)} leased elsewhere; "
-            f"{r.customers_created} customers created, {r.cells_written} cells written, "
+            f"{r.customers_created} customers created, "
+            f"{cells_written_text(r.as_dict())} cells written, "
             f"conflicts +{r.conflicts_opened} -{r.conflicts_closed}"
         )
         if self.flagged:
@@ -378,7 +385,7 @@ class Worker:
         self.options = options or WorkerOptions()
         self.sessions = session_factory(engine)
         names = {config.agent_source(a): a.key for a in config.agents}
-        names[config.master_source()] = "master"
+        names[config.master_source()] = MASTER_KEY
         delay = float(os.environ.get(DELAY_ENV) or 0)
         self.backend = ObservedBackend(backend, names, delay)
         self._lock_lease = lease
@@ -657,6 +664,10 @@ def next_start(outcome: CycleOutcome, interval: float, now: float) -> float:
     """
     due = outcome.started + interval
     return min(due, now + REBALANCE_WAIT) if outcome.short_changed else due
+
+
+def _agents(count: int) -> str:
+    return f"{count} agent{'' if count == 1 else 's'}"
 
 
 def _now() -> dt.datetime:

@@ -48,6 +48,8 @@ class Admin:
         events: audit events written.
         closed: conflicts closed.
         changes: data changes applied (customers, trackings, commission).
+        customers_updated: the customers whose canonical data an audited action changed.
+        trackings_updated: the trackings an audited action changed (Commission %).
     """
 
     s: Session
@@ -60,6 +62,8 @@ class Admin:
     events: int = 0
     closed: int = 0
     changes: int = 0
+    customers_updated: set[int] = field(default_factory=set)
+    trackings_updated: set[int] = field(default_factory=set)
 
     def audit(
         self,
@@ -78,6 +82,10 @@ class Admin:
         self.s.add(event)
         self.s.flush()
         self.events += 1
+        if entity == "customer" and customer_id is not None:
+            self.customers_updated.add(customer_id)
+        elif entity == "tracking":
+            self.trackings_updated.add(entity_id)
         return event
 
     # -- conflicts ----------------------------------------------------------------------------
