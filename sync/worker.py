@@ -8,9 +8,10 @@ then starts as soon as it ends, and the log says so.
 Signals: the first SIGTERM or SIGINT lets the cycle in flight finish; after the grace
 period it is abandoned at the next source boundary (before an agent's read or write-back,
 or the master's write; what was left is done next time); then the worker exits 0. A
-second signal exits at once (code 128 + signal): every database change is a transaction
-and every workbook save an atomic rename, so this is as safe as being killed, which the
-tests do.
+source still in flight ``HARD_STOP_AFTER`` seconds after the grace period (a long write,
+an API backing off) is dropped: the worker exits 0 at once. A second signal exits at once
+(code 128 + signal). Every database change is a transaction and every workbook save an
+atomic rename, so exiting at once is as safe as being killed, which the tests do.
 
 Several workers: on PostgreSQL each cycle leases agent sources and the master with
 advisory locks (:mod:`sync.lease`), so no source is synced by two workers at once; the
@@ -70,6 +71,9 @@ from sync.lease import (
 from sync.logs import safe_error
 from sync.model import Agent, Conflict, SyncRun, utcnow
 from sync.sheets import Backend, CellSet
+
+HARD_STOP_AFTER = 2.0
+"""Seconds after the grace period at which a stopping worker exits whatever it is doing."""
 
 log = logging.getLogger("sheetsync.worker")
 source_log = logging.getLogger("sheetsync.worker.sources")
@@ -418,6 +422,14 @@ class Worker:
         """The cycle's hook: True once a stop was requested and the grace period is over."""
         return self._stop_at is not None and time.monotonic() - self._stop_at >= self.options.grace
 
+    def _past_hard_stop(self) -> bool:
+        """Whether a cycle that was asked to stop still runs ``HARD_STOP_AFTER`` seconds
+        after its grace period (one long source: a slow write, an API backing off)."""
+        return (
+            self._stop_at is not None
+            and time.monotonic() - self._stop_at >= self.options.grace + HARD_STOP_AFTER
+        )
+
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self._signals += 1
         name = signal.Signals(signum).name
@@ -550,6 +562,14 @@ class Worker:
         thread.start()
         while thread.is_alive():
             thread.join(0.2)
+            if self._past_hard_stop():
+                log.error(
+                    "the grace period ran out in the middle of one source: exiting now "
+                    "(what it was doing is redone next time)",
+                    extra={"event": "exit_now", "reason": "grace"},
+                )
+                logging.shutdown()
+                os._exit(0)
         self._cycle_thread = None
         if not box:
             raise SyncError("the cycle thread ended without a result")

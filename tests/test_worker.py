@@ -426,6 +426,28 @@ def _start_cycle_then(
     return w
 
 
+def test_a_stopping_worker_drops_a_source_still_in_flight_soon_after_the_grace_period(
+    tmp_path: Path, pg_url: str, workers: list[WorkerProcess]
+):
+    """One source that takes long (here every read and write takes 30 s) does not hold a
+    stopping worker past the grace period plus HARD_STOP_AFTER; the next worker redoes it."""
+    dep = Deployment(tmp_path / "pg", pg_url)
+    initial_rows(dep)
+    w = _start_cycle_then(
+        dep, workers, "h1", "source_read", 1, "--every", "1s", "--grace", "1s", delay=30
+    )
+    w.signal(signal.SIGTERM)
+    # Before: the worker finished the source in flight (30 s), then stopped.
+    assert w.wait(15) == 0, w.log_text()
+    assert w.events("exit_now")
+
+    again = WorkerProcess(dep, "h2", "--once")
+    workers.append(again)
+    assert again.wait(60) == 0, again.log_text()
+    assert signature(dep.engine) == dep.expected()
+    assert sheet_problems(dep) == []
+
+
 def test_a_worker_killed_mid_cycle_loses_no_edit_and_creates_no_duplicate(
     tmp_path: Path, pg_url: str, workers: list[WorkerProcess]
 ):
