@@ -325,6 +325,9 @@ def parse_rows(
         if only is None
         else sorted(i for i in set(only) if header.row < i < len(grid))
     )
+    # Choices, dates and numbers repeat down a column: each distinct cell is parsed once.
+    memo: dict[tuple[str, type, CellValue], tuple[object, str | None]] = {}
+    memoized = {key for key, f in by_key.items() if f.kind in _MEMOIZED}
     for index in indexes:
         cells = grid[index]
         values: dict[str, object] = {}
@@ -338,12 +341,30 @@ def parse_rows(
                 values[key] = None
                 continue
             blank = False
-            try:
-                values[key] = parse_value(by_key[key], value, options)
-            except ValueError as exc:
-                issues.append(CellIssue(key, header.titles[key], value, str(exc)))
+            if key in memoized and not isinstance(value, NotData):
+                known = memo.get((key, type(value), value))
+                if known is None:
+                    known = memo[(key, type(value), value)] = _parsed(by_key[key], value, options)
+                parsed, problem = known
+            else:
+                parsed, problem = _parsed(by_key[key], value, options)
+            if problem is None:
+                values[key] = parsed
+            else:
+                issues.append(CellIssue(key, header.titles[key], value, problem))
         rows.append(ParsedRow(index=index, values=values, raw=raw, issues=issues, blank=blank))
     return rows
+
+
+_MEMOIZED = frozenset({Kind.DATE, Kind.ENUM, Kind.INT, Kind.PERCENT})
+
+
+def _parsed(field: Field, raw: CellValue, options: ParseOptions) -> tuple[object, str | None]:
+    """:func:`parse_value`, with its refusal as a message instead of an exception."""
+    try:
+        return parse_value(field, raw, options), None
+    except ValueError as exc:
+        return None, str(exc)
 
 
 def count_rows(grid: Grid, fields: tuple[Field, ...], options: ParseOptions) -> int | None:

@@ -7,7 +7,7 @@ import random
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sync.cells import CellValue, Grid
@@ -694,6 +694,39 @@ def test_parse_rows_keeps_every_cell_as_a_value_or_an_issue(rows: list[list[Cell
             assert row.raw[key] == (cells[col] if col < len(cells) else None) or (
                 row.raw[key] != row.raw[key]  # NaN
             )
+
+
+@given(
+    column=st.lists(CELL_VALUES, min_size=1, max_size=6),
+    picks=st.lists(st.integers(0, 5), min_size=1, max_size=20),
+    day_first=st.booleans(),
+)
+@example(column=[True, 1, 1.0, "1"], picks=[0, 1, 2, 3, 0], day_first=True)
+@example(column=[dt.date(2024, 3, 1), dt.datetime(2024, 3, 1, 9)], picks=[0, 1], day_first=True)
+def test_parse_rows_gives_each_cell_what_parse_value_gives_it(
+    column: list[CellValue], picks: list[int], day_first: bool
+) -> None:
+    """Repeated cells (parsed once per column) read exactly as cell by cell."""
+    headers = ["Name", "Phone", "Status", "Date of birth", "Graduation year", "Commission %"]
+    keys = ["name", "phone", "status", "date_of_birth", "graduation_year", "commission_pct"]
+    options = ParseOptions(day_first=day_first)
+    rows = [[column[p % len(column)] for _ in headers] for p in picks]
+    grid: Grid = [headers, *rows]
+    for row in parse_rows(grid, header_of(grid), CUSTOMER_FIELDS, options):
+        problems = {i.field: i.message for i in row.issues}
+        for key in keys:
+            raw = row.raw[key]
+            if raw is None or raw != raw:  # blank, or NaN (never equal, never memoized)
+                continue
+            try:
+                expected: tuple[object, str | None] = (
+                    parse_value(FIELDS_BY_KEY[key], raw, options),
+                    None,
+                )
+            except ValueError as exc:
+                expected = (None, str(exc))
+            got = (row.values.get(key), problems.get(key))
+            assert got == expected, (key, raw)
 
 
 def test_shuffled_rows_parse_to_the_same_values() -> None:
