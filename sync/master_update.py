@@ -6,11 +6,13 @@ one stored) and every change since then is an audit event naming a customer, the
 
 1. takes the customers named by the audit events since the master was written (dirty);
 2. checks that the rows of the Customers, Tracking and Follow-ups tabs are the ones
-   stored, in the same order, at most with new rows at the end (else: whole render);
+   stored, in the same order, at most with new rows at the end (a digest of their keys,
+   against the one stored; else: whole render);
 3. renders the dirty customers' rows (and the new ones) and the three small tabs
    (Conflicts, Commission, Sync log) whole;
-4. sets the cells of every row whose digest differs from the stored one
-   (:meth:`~sync.sheets.Backend.set_cells`), without reading the workbook.
+4. sets the cells of every row whose digest differs from the one stored at its position
+   (:meth:`~sync.sheets.Backend.set_cells`), without reading the workbook, and updates
+   each tab's digest from the changed rows alone (:func:`~sync.sheet_rows.updated_digest`).
 
 Anything else (an admin's edit, a merge, an event naming no customer, the team renamed,
 the master trimmed to Google's limit) takes the whole path in :mod:`sync.cycle`.
