@@ -178,20 +178,38 @@ def load_master(session: Session, only: set[int] | None = None) -> MasterData:
         customers = _in_chunks(session, customers_q, customer_table.c.id, ids)
         trackings = _in_chunks(session, trackings_q, tracking_table.c.customer_id, ids)
         follow_ups = _in_chunks(session, follow_ups_q, Tracking.customer_id, ids)
-        numbers = dict(session.execute(select(Customer.id, Customer.number)).tuples().all())
+        # What the Commission tab counts, with each customer's number (not every number).
         completions = session.execute(
-            select(tracking_table).where(
+            select(
+                tracking_table.c.id,
+                tracking_table.c.customer_id,
+                tracking_table.c.agent_id,
+                tracking_table.c.active,
+                tracking_table.c.status,
+                tracking_table.c.completed_on,
+                tracking_table.c.completed_at,
+                tracking_table.c.commission_pct,
+                tracking_table.c.lost_to_colleague,
+                Customer.number.label("customer_number"),
+            )
+            .join(Customer, Customer.id == tracking_table.c.customer_id)
+            .where(
                 tracking_table.c.active.is_(True),
                 (tracking_table.c.status == "Completed")
                 | tracking_table.c.lost_to_colleague.is_(True),
             )
         ).all()
+        numbers = {t.customer_id: t.customer_number for t in completions}
+        numbers.update({c.id: c.number for c in customers})
     conflict_table = Conflict.__table__
     conflicts = session.execute(
-        select(conflict_table)
+        select(conflict_table, Customer.number.label("customer_number"))
+        .outerjoin(Customer, Customer.id == conflict_table.c.customer_id)
         .where(conflict_table.c.status == "open")
         .order_by(conflict_table.c.id)
     ).all()
+    if only is not None:
+        numbers.update({k.customer_id: k.customer_number for k in conflicts if k.customer_id})
     runs = list(
         session.execute(
             select(SyncRun)
