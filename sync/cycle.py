@@ -1188,7 +1188,7 @@ class Cycle:
                 version = result.version or version
                 exact = not result.skipped and not result.concurrent
         del changes
-        bases = row_bases(data)
+        bases: dict[str, dict[str, Any]] | None = None  # made once a tab's rows are stored
         with transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
             for tab, grid in grids.items():
@@ -1205,6 +1205,7 @@ class Cycle:
                     rows = grid[1:]
                     row_keys = [row_key(tab, row) for row in rows]
                     keys = keys_digest(row_keys)
+                    bases = row_bases(data) if bases is None else bases
                     save_whole(s, source, tab, row_keys, row_digests[tab][1:], bases.get(tab, {}))
                 snap: dict[str, Any] = {"digest": digests[tab], "rows": len(grid) - 1, "keys": keys}
                 if tab == "Conflicts":

@@ -149,6 +149,14 @@ class MasterData:
             self.numbers = {c.id: c.number for c in self.customers}
 
 
+ROW_ORDER: dict[str, tuple[Any, ...]] = {
+    "Customers": (Customer.number,),
+    "Tracking": (Tracking.customer_id, Tracking.agent_id),
+    "Follow-ups": (FollowUp.number,),
+}
+"""The order of the rows of the row tabs (what ``sync.master_update`` checks positions by)."""
+
+
 def load_master(session: Session, only: set[int] | None = None) -> MasterData:
     """What the master shows, from the database.
 
@@ -158,14 +166,12 @@ def load_master(session: Session, only: set[int] | None = None) -> MasterData:
     """
     agents = {a.id: a for a in session.execute(select(Agent)).scalars()}
     customer_table, tracking_table = Customer.__table__, Tracking.__table__
-    customers_q = select(customer_table).order_by(customer_table.c.number)
-    trackings_q = select(tracking_table).order_by(
-        tracking_table.c.customer_id, tracking_table.c.agent_id
-    )
+    customers_q = select(customer_table).order_by(*ROW_ORDER["Customers"])
+    trackings_q = select(tracking_table).order_by(*ROW_ORDER["Tracking"])
     follow_ups_q = (
         select(FollowUp.__table__, Tracking.customer_id, Tracking.agent_id)
         .join(Tracking, Tracking.id == FollowUp.tracking_id)
-        .order_by(FollowUp.number)
+        .order_by(*ROW_ORDER["Follow-ups"])
     )
     numbers: dict[int, str] = {}
     completions = None

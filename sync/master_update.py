@@ -31,6 +31,7 @@ from sync.marks import database_marker, team_digest
 from sync.master import (
     MASTER_HEADERS,
     MASTER_TABS,
+    ROW_ORDER,
     ROW_TABS,
     customer_rows,
     follow_up_rows,
@@ -182,17 +183,17 @@ def _dirty_customers(s: Session, since: int, audit: int) -> set[int] | None:
 
 
 def _current_keys(s: Session) -> dict[str, list[str]]:
-    """The keys of the row tabs' rows as the database orders them (as ``load_master``)."""
+    """The keys of the row tabs' rows in the order ``load_master`` renders them."""
     customers = s.execute(
-        select(Customer.number).where(Customer.merged_into_id.is_(None)).order_by(Customer.number)
+        select(Customer.number)
+        .where(Customer.merged_into_id.is_(None))
+        .order_by(*ROW_ORDER["Customers"])
     ).scalars()
-    trackings = s.execute(
-        select(Tracking.id).order_by(Tracking.customer_id, Tracking.agent_id)
-    ).scalars()
+    trackings = s.execute(select(Tracking.id).order_by(*ROW_ORDER["Tracking"])).scalars()
     follow_ups = s.execute(
         select(FollowUp.number)
         .join(Tracking, Tracking.id == FollowUp.tracking_id)
-        .order_by(FollowUp.number)
+        .order_by(*ROW_ORDER["Follow-ups"])
     ).scalars()
     return {
         "Customers": list(customers),
@@ -270,15 +271,12 @@ def _replace_small(
 ) -> None:
     """A small tab rendered whole: set the rows that moved, clear the rows past its end."""
     width = len(MASTER_HEADERS[tab])
-    digests: list[str] = []
+    keys = [row_key(tab, row) for row in rows]
+    digests = [row_digest(row) for row in rows]
     changes: list[RowChange] = []
-    for at, row in enumerate(rows, start=1):
-        key, digest = row_key(tab, row), row_digest(row)
-        digests.append(digest)
-        if at > len(written.digests) or (written.keys[at - 1], written.digests[at - 1]) != (
-            key,
-            digest,
-        ):
+    stored = list(zip(written.keys, written.digests, strict=True))
+    for at, (row, key, digest) in enumerate(zip(rows, keys, digests, strict=True), start=1):
+        if at > len(stored) or stored[at - 1] != (key, digest):
             update.cells += row_cells(tab, at, row, width)
             changes.append(RowChange(at, key, digest))
     for at in range(len(rows) + 1, len(written.digests) + 1):
@@ -287,4 +285,4 @@ def _replace_small(
     update.before[tab] = len(written.digests)
     update.lengths[tab] = len(rows)
     update.digests[tab] = tab_digest([row_digest(MASTER_HEADERS[tab]), *digests])
-    update.keys[tab] = keys_digest(row_key(tab, row) for row in rows)
+    update.keys[tab] = keys_digest(keys)

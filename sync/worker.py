@@ -164,36 +164,33 @@ class ObservedBackend:
         self, source: str, writes: Sequence[CellWrite], *, read_version: str | None = None
     ) -> WriteResult:
         result = self.inner.write(source, writes, read_version=read_version)
+        self._wrote(source, result.applied, len(result.skipped))
+        return result
+
+    def set_cells(self, source: str, cells: Sequence[CellSet], *, version: str) -> str | None:
+        result = self.inner.set_cells(source, cells, version=version)
+        if result is not None:  # None: nothing was written (the caller writes another way)
+            self._wrote(source, len(cells), 0)
+        return result
+
+    def _wrote(self, source: str, cells: int, skipped: int) -> None:
         key = self._key(source)
         self.written_keys.append(key)
         source_log.info(
             "wrote %s: %d cell(s), %d skipped",
             key,
-            result.applied,
-            len(result.skipped),
+            cells,
+            skipped,
             extra={
                 "event": "source_written",
                 "agent": key,
-                "cells": result.applied,
-                "skipped": len(result.skipped),
+                "cells": cells,
+                "skipped": skipped,
                 **self.context,
             },
         )
         if self.delay:
             time.sleep(self.delay)
-        return result
-
-    def set_cells(self, source: str, cells: Sequence[CellSet], *, version: str) -> str | None:
-        result = self.inner.set_cells(source, cells, version=version)
-        key = self._key(source)
-        self.written_keys.append(key)
-        source_log.info(
-            "wrote %s: %d cell(s)",
-            key,
-            len(cells),
-            extra={"event": "source_written", "agent": key, "cells": len(cells), **self.context},
-        )
-        return result
 
     def ensure_layout(self, source: str, tabs: Any, **kwargs: Any) -> list[str]:
         return self.inner.ensure_layout(source, tabs, **kwargs)
