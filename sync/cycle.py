@@ -641,20 +641,24 @@ class Cycle:
             only: these customers' rows alone (the ones a change dirtied); None: all.
         """
         # Columns, not ORM objects: a view is thousands of rows, read once and rendered.
+        # Positional: a view is thousands of rows, and a RowMapping lookup per field costs.
+        shared_at = slice(4, 4 + len(SHARED_KEYS))
+        tracking_at = slice(shared_at.stop, shared_at.stop + len(AGENT_KEYS))
         query = (
             select(
-                Customer.id.label("c_id"),
-                Customer.number.label("c_number"),
-                *(getattr(Customer, k).label(f"c_{k}") for k in {"phone", *SHARED_KEYS}),
-                Tracking.lost_to_colleague.label("t_lost_to_colleague"),
-                Tracking.commission_pct.label("t_commission_pct"),
-                *(getattr(Tracking, k).label(f"t_{k}") for k in {"status", *AGENT_KEYS}),
+                Customer.id,
+                Customer.number,
+                Customer.phone,
+                Tracking.commission_pct,
+                *(getattr(Customer, k) for k in SHARED_KEYS),
+                *(getattr(Tracking, k) for k in AGENT_KEYS),
+                Tracking.lost_to_colleague,
             )
             .join(Customer, Customer.id == Tracking.customer_id)
             .where(Tracking.agent_id == agent.id, Tracking.active.is_(True))
         )
-        mine = [row._mapping for row in _of_customers(s, query, only)]
-        ids = [m["c_id"] for m in mine]
+        mine = [tuple(row) for row in _of_customers(s, query, only)]
+        ids = [m[0] for m in mine]
         co: dict[int, list[CoTracker]] = defaultdict(list)
         for i in range(0, len(ids), 500):
             for tracked, name, since in s.execute(
@@ -691,20 +695,21 @@ class Cycle:
         )
         rows = {}
         for m in mine:
-            customer_id = m["c_id"]
+            customer_id, number, phone, commission_pct = m[:4]
+            tracking = dict(zip(AGENT_KEYS, m[tracking_at], strict=True))
             notes = []
-            if m["t_lost_to_colleague"]:
+            if m[-1]:  # lost to a colleague
                 notes.append("lost to colleague: another agent completed this customer first")
-            if customer_id in races and m["t_status"] == "Completed":
+            if customer_id in races and tracking["status"] == "Completed":
                 notes.append(
                     "completed in the same cycle as a colleague: an admin decides the commission"
                 )
-            rows[m["c_number"]] = AgentRow(
-                number=m["c_number"],
-                phone=m["c_phone"],
-                shared={k: m[f"c_{k}"] for k in SHARED_KEYS},
-                tracking={k: m[f"t_{k}"] for k in AGENT_KEYS},
-                commission_pct=m["t_commission_pct"],
+            rows[number] = AgentRow(
+                number=number,
+                phone=phone,
+                shared=dict(zip(SHARED_KEYS, m[shared_at], strict=True)),
+                tracking=tracking,
+                commission_pct=commission_pct,
                 co_trackers=co[customer_id],
                 db_notes=notes,
                 pending=frozenset(pending[customer_id]),
