@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -153,11 +155,32 @@ def check_schema(engine: Engine, url: str | None = None) -> None:
         )
 
 
+def _json_dumps(value: Any) -> str:
+    """JSON columns are written by orjson (snapshots and audit details are a cycle's bulk);
+    what it refuses (an integer past 64 bits) is written by the standard library."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def _json_loads(text: str | bytes) -> Any:
+    """The reverse of :func:`_json_dumps`; the standard library reads what orjson refuses
+    (NaN, written by an earlier version through the standard library)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
+
+JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": _json_loads}
+
+
 def make_engine(url: str) -> Engine:
     """An engine for a database URL; SQLite gets WAL, foreign keys and a busy timeout."""
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30})
+            engine = create_engine(url, connect_args={"timeout": 30}, **JSON_CODEC)
 
             @event.listens_for(engine, "connect")
             def _sqlite_pragmas(dbapi_conn, _record):
@@ -178,7 +201,7 @@ def make_engine(url: str) -> Engine:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
 
             return engine
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, **JSON_CODEC)
     except Exception as exc:  # noqa: BLE001 - turned into one clean message
         raise ConfigError(f"cannot use database URL: {exc}", where="database.url") from None
 
