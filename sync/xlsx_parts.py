@@ -37,6 +37,7 @@ from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, to
 from python_calamine import CalamineWorkbook
 
 from .cells import CellValue, ErrorCell, Grid, UncalculatedFormula, put_cell, trim_grid
+from .rezip import ZipNotCopied, rezip
 
 _SHEET = re.compile(rb"<sheet\b[^>]*?/>")
 _ATTR = re.compile(rb'([\w:]+)\s*=\s*"([^"]*)"')
@@ -355,8 +356,23 @@ def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]]) -
             b"",
             source.read("[Content_Types].xml"),
         )
+    source.close()
+    try:
+        return rezip(data, replaced, drop, _compression_level)
+    except ZipNotCopied:
+        return _rezip_inflating(data, replaced, drop)
+
+
+def _compression_level(content: bytes) -> int:
+    """A big sheet is compressed fast: a cycle rewrites it for a few cells."""
+    return 1 if len(content) > FAST_COMPRESSION_ABOVE else 6
+
+
+def _rezip_inflating(data: bytes, replaced: dict[str, bytes], drop: set[str]) -> bytes:
+    """:func:`~sync.rezip.rezip` through ``zipfile``, which inflates and deflates again
+    every member it copies (for a zip that writer does not copy)."""
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as target:
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
         for info in source.infolist():
             if info.filename in drop:
                 continue
@@ -365,13 +381,10 @@ def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]]) -
                 fresh.compress_type = zipfile.ZIP_DEFLATED
                 fresh.external_attr = info.external_attr
                 content = replaced[info.filename]
-                # A big sheet is compressed fast: a cycle rewrites it for a few cells.
-                level = 1 if len(content) > FAST_COMPRESSION_ABOVE else None
-                target.writestr(fresh, content, compresslevel=level)
+                target.writestr(fresh, content, compresslevel=_compression_level(content))
             else:
                 with source.open(info) as raw:
                     target.writestr(info, raw.read())
-    source.close()
     return out.getvalue()
 
 
@@ -388,99 +401,127 @@ def _patch_sheet(
     styles: _Styles | None,
     epoch: dt.datetime,
 ) -> tuple[bytes, bool]:
+    """The sheet's XML with these cells set.
+
+    A sheet of 100,000 rows is over 100 MB of XML: it is searched with ``find`` (not a
+    regex) and copied once, into the result, from slices of the original.
+    """
     if xml.find(b":sheetData") >= 0 and _PREFIXED_SHEET_DATA.search(xml):
         raise Unpatchable("prefixed SpreadsheetML namespace")
-    # find, not a regex: a sheet of 100,000 rows is ~90 MB of XML
     data_start = xml.find(b"<sheetData")
     if data_start < 0 or xml[data_start + 10 : data_start + 11] not in (b">", b"/", b" "):
         raise Unpatchable("worksheet without sheetData")
     open_end = xml.find(b">", data_start) + 1
-    body_start: int | None = None
-    if xml[open_end - 2 : open_end] == b"/>":
-        data_end = open_end
-        body = b""
-    else:
-        close = xml.rfind(b"</sheetData>")
-        if close < open_end:
-            raise Unpatchable("worksheet without a closed sheetData")
-        body_start, data_end = open_end, close + len(b"</sheetData>")
-        body = xml[open_end:close]
+    empty = xml[open_end - 2 : open_end] == b"/>"
+    close = open_end if empty else xml.rfind(b"</sheetData>")
+    if close < open_end:
+        raise Unpatchable("worksheet without a closed sheetData")
+    head = xml[:data_start]  # everything before the rows: small
     column_styles = []
-    for col in _COL.findall(xml[:data_start]):
+    for col in _COL.findall(head):
         attrs = _attrs(col)
         if "style" in attrs:
             column_styles.append((int(attrs["min"]), int(attrs["max"]), int(attrs["style"])))
     sheet = _Sheet(column_styles)
 
-    located = _locate_rows(body, sorted(rows))
+    body: list[bytes | memoryview]
+    located = _locate_rows(xml, sorted(rows), (open_end, close))
     if located is not None:
-        new_body, dropped, max_row = _patch_located(body, located, rows, sheet, styles, epoch)
+        body, dropped, max_row = _patch_located(xml, located, rows, sheet, styles, epoch)
     else:
-        new_body, dropped, max_row = _patch_every_row(body, rows, sheet, styles, epoch)
-    if body_start is None:
-        new_xml = xml[:data_start] + b"<sheetData>" + new_body + b"</sheetData>" + xml[data_end:]
-    else:
-        new_xml = xml[:body_start] + new_body + xml[data_end - len(b"</sheetData>") :]
+        new_body, dropped, max_row = _patch_every_row(
+            xml[open_end:close], rows, sheet, styles, epoch
+        )
+        body = [new_body]
     max_col = 0
     for row, cols in rows.items():
         max_row = max(max_row, row)
         max_col = max(max_col, *cols)
-    return _with_dimension(new_xml, max_row, max_col), dropped
+    view = memoryview(xml)
+    if empty:
+        rest = [b"<sheetData>", *body, b"</sheetData>", view[open_end:]]
+    else:
+        rest = [view[data_start:open_end], *body, view[close:]]
+    return b"".join([_with_dimension(head, max_row, max_col), *rest]), dropped
 
 
-def _locate_rows(body: bytes, numbers: list[int]) -> tuple[list[re.Match[bytes]], int] | None:
-    """The ``<row>`` elements of these 0-based rows, found by their numbers (a search in C,
-    not a walk through every row), and the last row number the sheet has; None when a
-    wanted row is missing among existing ones (the walk inserts it in place)."""
-    tail = body.rfind(b"<row")
+def _locate_rows(
+    xml: bytes, numbers: list[int], within: tuple[int, int]
+) -> tuple[list[tuple[int, int]], int, tuple[int, int]] | None:
+    """The spans of the ``<row>`` elements of these 0-based rows in ``xml[within]`` (the
+    sheet's rows), found by their numbers (a search in C, not a walk through every row),
+    and the last row number the sheet has; None when a wanted row is missing among existing
+    ones (the walk inserts it in place)."""
+    start, end = within
+    tail = xml.rfind(b"<row", start, end)
     last = -1
     if tail >= 0:
-        head = _START_TAG.match(body, tail)
+        head = _START_TAG.match(xml, tail, end)
         ref = _attrs(head.group(0)).get("r") if head else None
         if ref is None or not ref.isdigit():
             return None
         last = int(ref) - 1
-    found: list[re.Match[bytes]] = []
-    position = 0
+    found: list[tuple[int, int]] = []
+    position = start
     for number in numbers:
         if number > last:
             break
-        pattern = re.compile(rb'<row\b[^>]*?\sr="%d"[^>]*?(?:/>|>.*?</row>)' % (number + 1), re.S)
-        match = pattern.search(body, position)
-        if match is None:
+        span = _row_span(xml, number + 1, (position, end))
+        if span is None:
             return None
-        found.append(match)
-        position = match.end()
-    return found, last
+        found.append(span)
+        position = span[1]
+    return found, last, within
+
+
+def _row_span(xml: bytes, ref: int, within: tuple[int, int]) -> tuple[int, int] | None:
+    """Where the ``<row>`` element numbered ``ref`` (1-based) is in ``xml[within]``.
+
+    A plain byte search when ``r`` is the row's first attribute (every writer we know puts
+    it there: a search of a 100 MB sheet costs milliseconds), else a regex.
+    """
+    start, end = within
+    head = b'<row r="%d"' % ref
+    at = xml.find(head, start, end)
+    if at >= 0 and xml[at + len(head) : at + len(head) + 1] in (b" ", b">", b"/"):
+        close = xml.find(b">", at + len(head), end)
+        if close >= 0 and xml[close - 1 : close] == b"/":
+            return at, close + 1
+        finish = xml.find(b"</row>", close, end) if close >= 0 else -1
+        if finish >= 0:
+            return at, finish + len(b"</row>")
+    pattern = re.compile(rb'<row\b[^>]*?\sr="%d"[^>]*?(?:/>|>.*?</row>)' % ref, re.S)
+    match = pattern.search(xml, start, end)
+    return match.span() if match is not None else None
 
 
 def _patch_located(
-    body: bytes,
-    located: tuple[list[re.Match[bytes]], int],
+    xml: bytes,
+    located: tuple[list[tuple[int, int]], int, tuple[int, int]],
     rows: dict[int, dict[int, CellValue]],
     sheet: _Sheet,
     styles: _Styles | None,
     epoch: dt.datetime,
-) -> tuple[bytes, bool, int]:
-    """Patch the rows found by :func:`_locate_rows`, and add the ones past the last row."""
-    matches, last = located
-    pieces: list[bytes] = []
-    position = 0
+) -> tuple[list[bytes | memoryview], bool, int]:
+    """The sheet's rows as pieces (unchanged stretches are views of ``xml``, not copies),
+    the rows found by :func:`_locate_rows` patched and the ones past the last row added."""
+    spans, last, (position, end) = located
+    view = memoryview(xml)
+    pieces: list[bytes | memoryview] = []
     dropped = False
-    for match in matches:
-        number = int(_attrs(match.group(0))["r"]) - 1
-        pieces.append(body[position : match.start()])
-        patched, row_dropped = _patch_row(
-            match.group(0), number, rows[number], sheet, styles, epoch
-        )
+    for start, finish in spans:
+        element = xml[start:finish]
+        number = int(_attrs(element)["r"]) - 1
+        pieces.append(view[position:start])
+        patched, row_dropped = _patch_row(element, number, rows[number], sheet, styles, epoch)
         dropped = dropped or row_dropped
         pieces.append(patched)
-        position = match.end()
-    pieces.append(body[position:])
+        position = finish
+    pieces.append(view[position:end])
     for number in sorted(rows):
         if number > last:
             pieces.append(_new_row(number, rows[number], sheet, styles, epoch))
-    return b"".join(pieces), dropped, last
+    return pieces, dropped, last
 
 
 def _patch_every_row(

@@ -1,0 +1,122 @@
+"""Write a zip file anew with some members replaced, copying every other member's
+compressed bytes as they are.
+
+``zipfile`` can only copy a member by inflating and deflating it again; for a master
+workbook whose unchanged sheets hold tens of megabytes of XML that is most of the cost of
+patching a few cells. Here an unchanged member's compressed data is copied byte for byte
+(its CRC and sizes come from the central directory) and only the replaced members are
+compressed. What this writer does not handle (an encrypted member, ZIP64 sizes, more
+members than a plain zip holds) raises :class:`ZipNotCopied`; the caller uses ``zipfile``.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from collections.abc import Callable, Mapping, Set
+
+_LOCAL = struct.Struct("<4s5H3L2H")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+_END = struct.Struct("<4s4H2LH")
+_LOCAL_SIGNATURE = b"PK\x03\x04"
+_LIMIT = 0xFFFFFFFF
+_UTF8_NAME = 0x800
+_DEFLATE_VERSION = 20
+
+
+class ZipNotCopied(Exception):
+    """The zip has something this writer does not copy; write it with ``zipfile``."""
+
+
+def rezip(
+    data: bytes,
+    replaced: Mapping[str, bytes],
+    drop: Set[str] = frozenset(),
+    level: Callable[[bytes], int] = lambda _content: 6,
+) -> bytes:
+    """The zip ``data`` with the members in ``replaced`` holding their new content
+    (deflated at ``level(content)``), the members in ``drop`` left out, and every other
+    member copied compressed as it is, in the same order.
+
+    Raises:
+        ZipNotCopied: see the module's docstring.
+    """
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        infos = source.infolist()
+        comment = source.comment
+    if len(infos) >= 0xFFFF:
+        raise ZipNotCopied("too many members")
+    out: list[bytes] = []
+    central: list[bytes] = []
+    offset = 0
+    for info in infos:
+        if info.filename in drop:
+            continue
+        name = info.filename.encode("utf-8")
+        flags = info.flag_bits & _UTF8_NAME
+        if not name.isascii():
+            flags |= _UTF8_NAME
+        if info.flag_bits & 0x1:
+            raise ZipNotCopied(f"{info.filename} is encrypted")
+        if info.filename in replaced:
+            content = replaced[info.filename]
+            packer = zlib.compressobj(level(content), zlib.DEFLATED, -15)
+            payload = packer.compress(content) + packer.flush()
+            method, crc, size = zipfile.ZIP_DEFLATED, zlib.crc32(content), len(content)
+            version = _DEFLATE_VERSION
+        else:
+            payload = _payload(data, info)
+            method, crc, size = info.compress_type, info.CRC, info.file_size
+            version = max(info.extract_version, _DEFLATE_VERSION)
+        if max(len(payload), size, offset) >= _LIMIT:
+            raise ZipNotCopied(f"{info.filename} needs ZIP64")
+        # The fields a local header and its central directory entry share, in order.
+        common = (version, flags, method, *_dos_time(info.date_time), crc, len(payload), size)
+        out += (_LOCAL.pack(_LOCAL_SIGNATURE, *common, len(name), 0), name, payload)
+        central.append(
+            _CENTRAL.pack(
+                b"PK\x01\x02",
+                (info.create_system << 8) | info.create_version,
+                *common,
+                len(name),
+                0,
+                len(info.comment),
+                0,
+                info.internal_attr,
+                info.external_attr,
+                offset,
+            )
+            + name
+            + info.comment
+        )
+        offset += _LOCAL.size + len(name) + len(payload)
+    directory = b"".join(central)
+    if offset + len(directory) >= _LIMIT:
+        raise ZipNotCopied("needs ZIP64")
+    end = _END.pack(
+        b"PK\x05\x06", 0, 0, len(central), len(central), len(directory), offset, len(comment)
+    )
+    return b"".join([*out, directory, end, comment])
+
+
+def _payload(data: bytes, info: zipfile.ZipInfo) -> bytes:
+    """A member's compressed bytes, found through its local header."""
+    start = info.header_offset
+    header = data[start : start + _LOCAL.size]
+    if len(header) < _LOCAL.size or header[:4] != _LOCAL_SIGNATURE:
+        raise ZipNotCopied(f"{info.filename}: no local header where the directory says")
+    fields = _LOCAL.unpack(header)
+    begin = start + _LOCAL.size + fields[9] + fields[10]
+    payload = data[begin : begin + info.compress_size]
+    if len(payload) != info.compress_size:
+        raise ZipNotCopied(f"{info.filename} is cut short")
+    return payload
+
+
+def _dos_time(when: tuple[int, int, int, int, int, int]) -> tuple[int, int]:
+    year, month, day, hour, minute, second = when
+    return (hour << 11) | (minute << 5) | (second // 2), ((max(year, 1980) - 1980) << 9) | (
+        month << 5
+    ) | day

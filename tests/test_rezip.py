@@ -1,0 +1,113 @@
+"""The zip writer behind the .xlsx patcher: replaced members hold their new content, the
+others are copied compressed byte for byte, and zipfile reads the result back whole."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sync.rezip import ZipNotCopied, rezip
+
+names = st.text(alphabet=st.sampled_from("abcxyz/_.-é日"), min_size=1, max_size=12).filter(
+    lambda n: not n.startswith("/") and not n.endswith("/") and "//" not in n
+)
+contents = st.binary(max_size=3000) | st.text(max_size=3000).map(str.encode)
+
+
+class _Unseekable(io.RawIOBase):
+    """A stream zipfile cannot seek back in: it writes data descriptors after members."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[no-untyped-def]
+        self.buffer += data
+        return len(data)
+
+
+def _zip(members: dict[str, tuple[bytes, int]], *, comment: bytes, streamed: bool) -> bytes:
+    if streamed:
+        stream = _Unseekable()
+        with zipfile.ZipFile(stream, "w") as z:
+            for name, (content, method) in members.items():
+                info = zipfile.ZipInfo(name)
+                info.compress_type = method
+                with z.open(info, "w") as member:
+                    member.write(content)
+            z.comment = comment
+        return bytes(stream.buffer)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, (content, method) in members.items():
+            info = zipfile.ZipInfo(name, date_time=(2024, 2, 29, 13, 45, 58))
+            info.compress_type = method
+            info.external_attr = 0o640 << 16
+            info.comment = name.encode()[:5]
+            z.writestr(info, content)
+        z.comment = comment
+    return out.getvalue()
+
+
+def _raw(data: bytes, name: str) -> bytes:
+    """A member's compressed bytes."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        info = z.getinfo(name)
+        start = info.header_offset
+        skip = 30 + int.from_bytes(data[start + 26 : start + 28], "little")
+        skip += int.from_bytes(data[start + 28 : start + 30], "little")
+        return data[start + skip : start + skip + info.compress_size]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    members=st.dictionaries(
+        names, st.tuples(contents, st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
+    ),
+    choices=st.data(),
+    comment=st.binary(max_size=20).filter(lambda c: b"PK" not in c),  # zipfile misreads it
+    streamed=st.booleans(),
+    level=st.sampled_from([1, 6, 9]),
+)
+def test_a_rezipped_file_holds_the_new_members_and_copies_the_others_as_they_were(
+    members, choices, comment, streamed, level
+):
+    data = _zip(members, comment=comment, streamed=streamed)
+    picked = (
+        choices.draw(st.lists(st.sampled_from(sorted(members)), unique=True)) if members else []
+    )
+    replaced = {name: choices.draw(contents) for name in picked[1:]}
+    drop = set(picked[:1])
+
+    out = rezip(data, replaced, drop, lambda _content: level)
+
+    with zipfile.ZipFile(io.BytesIO(out)) as z, zipfile.ZipFile(io.BytesIO(data)) as before:
+        assert z.testzip() is None
+        assert z.namelist() == [n for n in before.namelist() if n not in drop]
+        assert z.comment == comment
+        for name in z.namelist():
+            assert z.read(name) == replaced.get(name, before.read(name))
+            was, now = before.getinfo(name), z.getinfo(name)
+            assert (now.date_time, now.external_attr, now.comment) == (
+                was.date_time,
+                was.external_attr,
+                was.comment,
+            )
+            if name not in replaced:
+                assert _raw(out, name) == _raw(data, name)  # copied, not deflated again
+
+
+def test_an_encrypted_member_is_left_to_zipfile():
+    data = bytearray(_zip({"a.xml": (b"<a/>", zipfile.ZIP_STORED)}, comment=b"", streamed=False))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        central = data.index(b"PK\x01\x02")
+        data[central + 8] |= 1  # the central directory's flag: encrypted
+        assert z.getinfo("a.xml")
+    with pytest.raises(ZipNotCopied, match="encrypted"):
+        rezip(bytes(data), {})
