@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -62,11 +62,14 @@ from sync.model import (
 )
 from sync.rows import ParsedRow, ParseOptions, count_rows, find_header, parse_rows
 from sync.sheet_rows import (
+    forget_tab_rows,
     grid_digest,
     keys_digest,
     load_bases,
+    load_tab_rows,
     row_digest,
     save_changed,
+    save_tab_rows,
     save_whole,
     tab_digest,
 )
@@ -492,12 +495,12 @@ class Cycle:
             threshold = ingest.threshold
             ingest.threshold = _threshold(states.get(CUSTOMERS_TAB), threshold)
             customers = ingest.customers(
-                snapshot.tabs.get(CUSTOMERS_TAB), _rows(states.get(CUSTOMERS_TAB))
+                snapshot.tabs.get(CUSTOMERS_TAB), load_tab_rows(s, source, CUSTOMERS_TAB)["rows"]
             )
             s.flush()
             ingest.threshold = _threshold(states.get(FOLLOW_UPS_TAB), threshold)
             follow_ups = ingest.follow_ups(
-                snapshot.tabs.get(FOLLOW_UPS_TAB), _rows(states.get(FOLLOW_UPS_TAB))
+                snapshot.tabs.get(FOLLOW_UPS_TAB), load_tab_rows(s, source, FOLLOW_UPS_TAB)["rows"]
             )
             ingest.threshold = threshold
             ingest.flag_possible_duplicates()
@@ -558,9 +561,14 @@ class Cycle:
             view = self._agent_rows(s, agent, dirty)
             follow_ups = self._agent_follow_ups(s, agent, dirty)
             states = self._states(s, source, tuple(AGENT_TABS))
+            # The rows as last written: of the dirty customers alone, when those are known.
+            stored = {
+                CUSTOMERS_TAB: load_tab_rows(s, source, CUSTOMERS_TAB, _only(dirty, view)),
+                FOLLOW_UPS_TAB: load_tab_rows(s, source, FOLLOW_UPS_TAB, _only(dirty, follow_ups)),
+            }
         patched: tuple[SourceSnapshot, list[CellWrite], dict[str, Any]] | None = None
         if planned is None:
-            if not self._view_moved(view, follow_ups, states):
+            if not self._view_moved(view, follow_ups, states, stored):
                 with transaction(self.sessions) as s:
                     customers = self._states(s, source, (CUSTOMERS_TAB,)).get(CUSTOMERS_TAB)
                     if customers is not None and customers.version is not None:
@@ -570,7 +578,7 @@ class Cycle:
             if dirty is not None:
                 read = self.backend.read(source)
                 report.sources_read += 1
-                patched = self._plan_dirty_rows(read, view, follow_ups, states)
+                patched = self._plan_dirty_rows(read, view, follow_ups, states, stored)
             if patched is None:
                 report.agents_unchanged -= 1  # ingested after all: counted once, as synced
                 planned = self._ingest(agent_cfg, run_id, report, set(), read)
@@ -578,6 +586,7 @@ class Cycle:
                     agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
                     view = self._agent_rows(s, agent)
                     follow_ups = self._agent_follow_ups(s, agent)
+                    stored = {tab: load_tab_rows(s, source, tab) for tab in AGENT_TABS}
         writes: list[CellWrite] = []
         new_rows: dict[str, Any] = {}
         if patched is not None:
@@ -587,12 +596,12 @@ class Cycle:
             snapshot, plan = planned
             if plan.customers.header is not None:
                 w, new_rows[CUSTOMERS_TAB] = self._plan_customers(
-                    plan.customers, view, states.get(CUSTOMERS_TAB)
+                    plan.customers, view, stored[CUSTOMERS_TAB]
                 )
                 writes += w
             if plan.follow_ups.header is not None:
                 w, new_rows[FOLLOW_UPS_TAB] = self._plan_follow_ups(
-                    plan.follow_ups, follow_ups, states.get(FOLLOW_UPS_TAB)
+                    plan.follow_ups, follow_ups, stored[FOLLOW_UPS_TAB]
                 )
                 writes += w
         version = snapshot.version
@@ -621,14 +630,21 @@ class Cycle:
                     state = SheetState(source=source, tab=tab, agent_id=agent.id, snapshot={})
                     s.add(state)
                 new_version = version if exact else None
-                new_snapshot = dict(new_rows.get(tab, state.snapshot or {}))
                 new_marker = marker if tab == CUSTOMERS_TAB and exact else None
                 if state.marker != new_marker:
                     state.marker = new_marker
                 if state.version != new_version:
                     state.version = new_version
-                if state.snapshot != new_snapshot:
-                    state.snapshot = new_snapshot
+                if tab not in new_rows:
+                    continue
+                # Rows re-rendered for a few customers are stored alone; a tab planned
+                # whole is stored whole, and an admin's one-time acceptance is used up.
+                only = set(view) if patched is not None else None
+                changed = save_tab_rows(s, source, tab, new_rows[tab], only)
+                if only is None and state.snapshot:
+                    state.snapshot = {}
+                    changed += 1
+                if changed:
                     state.synced_at = utcnow()
 
     def _agent_rows(
@@ -745,12 +761,14 @@ class Cycle:
         view: dict[str, AgentRow],
         follow_ups: dict[str, dict[str, object]],
         states: dict[str, SheetState],
+        stored: dict[str, dict[str, dict[str, Any]]],
     ) -> bool:
-        """Whether the database now wants something the sheet (as last written) doesn't show."""
+        """Whether the database now wants something the sheet (as last written, ``stored``)
+        doesn't show."""
         if len(states) < len(AGENT_TABS) or any(st.version is None for st in states.values()):
             return True
-        snap = states[CUSTOMERS_TAB].snapshot or {}
-        rows, notes, leave = snap.get("rows", {}), snap.get("notes", {}), snap.get("leave", {})
+        snap = stored[CUSTOMERS_TAB]
+        rows, notes, leave = snap["rows"], snap["notes"], snap["leave"]
         if set(view) - set(rows):
             return True  # a tracking the sheet doesn't have yet
         for number, row in view.items():
@@ -760,8 +778,7 @@ class Cycle:
                     value
                 ):
                     return True
-        fsnap = (states[FOLLOW_UPS_TAB].snapshot or {}).get("rows", {})
-        return bool(set(follow_ups) - set(fsnap))
+        return bool(set(follow_ups) - set(stored[FOLLOW_UPS_TAB]["rows"]))
 
     def _plan_dirty_rows(
         self,
@@ -769,6 +786,7 @@ class Cycle:
         view: dict[str, AgentRow],
         follow_ups: dict[str, dict[str, object]],
         states: dict[str, SheetState],
+        stored: dict[str, dict[str, dict[str, Any]]],
     ) -> tuple[SourceSnapshot, list[CellWrite], dict[str, Any]] | None:
         """The writes for the rows of an unchanged sheet whose customers changed elsewhere.
 
@@ -783,8 +801,7 @@ class Cycle:
             the sheet must be ingested first (it changed since, a Customer # is on two
             rows or on none, a new follow-up is to be appended, the header is gone).
         """
-        fsnap = (states[FOLLOW_UPS_TAB].snapshot or {}).get("rows", {})
-        if set(follow_ups) - set(fsnap):
+        if set(follow_ups) - set(stored[FOLLOW_UPS_TAB]["rows"]):
             return None
         source = snapshot.source
         if any(states[tab].version != snapshot.version for tab in AGENT_TABS):
@@ -798,10 +815,10 @@ class Cycle:
             )
         except LayoutError:
             return None
-        snap = states[CUSTOMERS_TAB].snapshot or {}
-        base_rows: dict[str, dict[str, str]] = snap.get("rows", {})
-        notes: dict[str, list[str]] = snap.get("notes", {})
-        leave: dict[str, list[str]] = snap.get("leave", {})
+        snap = stored[CUSTOMERS_TAB]
+        base_rows: dict[str, dict[str, str]] = snap["rows"]
+        notes: dict[str, list[str]] = snap["notes"]
+        leave: dict[str, list[str]] = snap["leave"]
         titles = header.titles
         column = header.columns.get("customer_number")
         if column is None:
@@ -819,6 +836,7 @@ class Cycle:
                 return None
             rows[number] = row
         snap_rows = dict(base_rows)
+        at = dict(snap["at"])
         row_plans: list[RowPlan] = []
         current_text: dict[str, str] = {}
         for number, agent_row in sorted(view.items()):
@@ -840,25 +858,27 @@ class Cycle:
                 (titles[k], row.raw.get(k)) for k in ("phone", "customer_number") if k in titles
             )
             row_plans.append(RowPlan(row.index, desired, row.raw, anchor))
+            at[number] = row.index
             final = dict(base_rows.get(number, {}))
             final.update({k: value_text(v) for k, v in desired.items()})
             snap_rows[number] = final
         writes = plan_writes(
             CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, (), current_text
         )
-        return snapshot, writes, {CUSTOMERS_TAB: {**snap, "rows": snap_rows}}
+        return snapshot, writes, {CUSTOMERS_TAB: {**snap, "rows": snap_rows, "at": at}}
 
     def _plan_customers(
-        self, plan: TabPlan, view: dict[str, AgentRow], state: SheetState | None
+        self, plan: TabPlan, view: dict[str, AgentRow], stored: dict[str, dict[str, Any]]
     ) -> tuple[list, dict[str, Any]]:
         header = plan.header
         assert header is not None
         titles = header.titles
-        base_rows = (state.snapshot or {}).get("rows", {}) if state else {}
+        base_rows = stored["rows"]
         row_plans: list[RowPlan] = []
         snap_rows: dict[str, dict[str, str]] = {}
         snap_notes: dict[str, list[str]] = {}
         snap_leave: dict[str, list[str]] = {}
+        snap_at: dict[str, int] = {}
         current_text: dict[str, str] = {}
         present: set[str] = set()
         for row in plan.rows:
@@ -896,6 +916,7 @@ class Cycle:
             for key in leave:
                 final.pop(key, None)
             snap_rows[number] = final
+            snap_at[number] = row.index
             if sheet_notes:
                 snap_notes[number] = list(dict.fromkeys(sheet_notes))
             if leave:
@@ -915,15 +936,19 @@ class Cycle:
         writes = plan_writes(
             CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, appended, current_text
         )
-        return writes, {"rows": snap_rows, "notes": snap_notes, "leave": snap_leave}
+        return writes, {"rows": snap_rows, "notes": snap_notes, "leave": snap_leave, "at": snap_at}
 
     def _plan_follow_ups(
-        self, plan: TabPlan, follow_ups: dict[str, dict[str, object]], state: SheetState | None
+        self,
+        plan: TabPlan,
+        follow_ups: dict[str, dict[str, object]],
+        stored: dict[str, dict[str, Any]],
     ) -> tuple[list, dict[str, Any]]:
         header = plan.header
         assert header is not None
         titles = header.titles
-        base_rows = (state.snapshot or {}).get("rows", {}) if state else {}
+        base_rows = stored["rows"]
+        snap_at: dict[str, int] = {}
         row_plans: list[RowPlan] = []
         snap_rows: dict[str, dict[str, str]] = {}
         current_text: dict[str, str] = {}
@@ -946,6 +971,7 @@ class Cycle:
                 snap_rows[number] = {
                     k: current_text.get(f"{row.index}:{k}", "") for k in FOLLOW_UP_KEYS
                 }
+                snap_at[number] = row.index
             row_plans.append(RowPlan(row.index, desired, row.raw, anchor))
         bound = set(plan.bound.values())
         appended = []
@@ -964,7 +990,7 @@ class Cycle:
             appended,
             current_text,
         )
-        return writes, {"rows": snap_rows}
+        return writes, {"rows": snap_rows, "at": snap_at}
 
     # -- phase 3: master ----------------------------------------------------------------------
 
@@ -1236,6 +1262,7 @@ class Cycle:
                 grid = snapshot.tabs.get(state.tab) or []
                 if count_rows(grid, AGENT_TABS[state.tab], self.options) == 0:
                     state.snapshot, state.version, state.marker = {}, None, None
+                    forget_tab_rows(s, source, state.tab)
         report = CycleReport()
         run_id = self._start_run()
         planned = self._ingest(agent_cfg, run_id, report, set(), snapshot)
@@ -1263,8 +1290,9 @@ def _threshold(state: SheetState | None, threshold: float) -> float:
     return float("inf") if accepted else threshold
 
 
-def _rows(state: SheetState | None) -> dict[str, dict[str, str]]:
-    return dict((state.snapshot or {}).get("rows", {})) if state is not None else {}
+def _only(dirty: set[int] | None, numbers: Iterable[str]) -> Iterable[str] | None:
+    """The numbers whose stored rows a write-back needs: the dirty rows' (None: all)."""
+    return None if dirty is None else numbers
 
 
 def _display_phone(e164: object) -> str:

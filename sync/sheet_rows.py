@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -206,4 +207,123 @@ def row_cells(tab: str, position: int, row: Sequence[CellValue], width: int) -> 
     return [
         (tab, position, col, row[col] if col < len(row) else None)
         for col in range(max(width, len(row)))
+    ]
+
+
+# -- agents' tabs ------------------------------------------------------------------------------
+#
+# An agent's tab is stored row by row too, keyed by the number a row shows (Customer # or
+# Follow-up #), with what the next cycle's three-way merge needs: the row's values as last
+# synced (text), its Sync notes, the fields left to the agent while an admin decides, and
+# where the row is (0-based row of the grid; -1 when not known yet, for a row appended by
+# the last write). The cycle handles them in the shape the tab's snapshot had:
+# ``{"rows": {number: {key: text}}, "notes": {number: [...]}, "leave": {number: [...]},
+# "at": {number: row}}``; a cycle that re-renders a few customers loads and stores those
+# rows alone.
+
+ROW_PARTS = ("rows", "notes", "leave", "at")
+"""The parts of an agent tab's rows as the cycle handles them (see above)."""
+
+
+def empty_rows() -> dict[str, dict[str, Any]]:
+    return {part: {} for part in ROW_PARTS}
+
+
+def load_tab_rows(
+    s: Session, source: str, tab: str, keys: Iterable[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """An agent tab's stored rows (all, or those of these numbers), by part."""
+    found = empty_rows()
+    query = select(_TABLE.c.key, _TABLE.c.position, _TABLE.c.base).where(
+        _TABLE.c.source == source, _TABLE.c.tab == tab
+    )
+    for key, position, base in _keyed(s, query, keys):
+        base = base or {}
+        found["rows"][key] = base.get("row", {})
+        for part in ("notes", "leave"):
+            if base.get(part):
+                found[part][key] = base[part]
+        if position >= 0:
+            found["at"][key] = position
+    return found
+
+
+def save_tab_rows(
+    s: Session,
+    source: str,
+    tab: str,
+    snap: Mapping[str, Mapping[str, Any]],
+    only: Iterable[str] | None = None,
+) -> int:
+    """Store an agent tab's rows as written (in the shape :func:`load_tab_rows` gives):
+    the rows that differ from the stored ones are updated, new ones inserted, gone ones
+    deleted.
+
+    Args:
+        only: these numbers alone were re-rendered: the other stored rows stay as they are.
+
+    Returns:
+        How many stored rows changed.
+    """
+    keys = None if only is None else set(only)
+    wanted: dict[str, tuple[int, str, dict[str, Any]]] = {}
+    for key, row in snap.get("rows", {}).items():
+        if keys is not None and key not in keys:
+            continue
+        base: dict[str, Any] = {"row": row}
+        for part in ("notes", "leave"):
+            if snap.get(part, {}).get(key):
+                base[part] = list(snap[part][key])
+        position = snap.get("at", {}).get(key, -1)
+        text = orjson.dumps([position, base], option=orjson.OPT_SORT_KEYS)
+        digest = hashlib.blake2b(text, digest_size=12).hexdigest()
+        wanted[key] = (position, digest, base)
+    query = select(_TABLE.c.id, _TABLE.c.key, _TABLE.c.digest).where(
+        _TABLE.c.source == source, _TABLE.c.tab == tab
+    )
+    gone: list[int] = []
+    seen: set[str] = set()
+    changed: list[dict[str, Any]] = []
+    for row_id, key, digest in _keyed(s, query, keys):
+        if key not in wanted or key in seen:
+            gone.append(row_id)  # gone from the tab, or stored twice
+            continue
+        seen.add(key)
+        position, new_digest, base = wanted[key]
+        if new_digest != digest:
+            changed.append({"row_id": row_id, "at": position, "d": new_digest, "b": base})
+    added = [
+        {"source": source, "tab": tab, "position": p, "key": k, "digest": d, "base": b}
+        for k, (p, d, b) in wanted.items()
+        if k not in seen
+    ]
+    for start in range(0, len(gone), 500):
+        s.execute(delete(_TABLE).where(_TABLE.c.id.in_(gone[start : start + 500])))
+    if changed:
+        statement = (
+            update(_TABLE)
+            .where(_TABLE.c.id == bindparam("row_id"))
+            .values(position=bindparam("at"), digest=bindparam("d"))
+            .values(base=bindparam("b", type_=_TABLE.c.base.type))
+        )
+        s.connection().execute(statement, changed)
+    for start in range(0, len(added), 5000):
+        s.execute(insert(_TABLE), added[start : start + 5000])
+    return len(gone) + len(changed) + len(added)
+
+
+def forget_tab_rows(s: Session, source: str, tab: str) -> None:
+    """Forget an agent tab's stored rows (its sheet is written anew)."""
+    s.execute(delete(_TABLE).where(_TABLE.c.source == source, _TABLE.c.tab == tab))
+
+
+def _keyed(s: Session, query: Any, keys: Iterable[str] | None) -> list[Any]:
+    """The query's rows, for these keys alone (None: all), in chunks."""
+    if keys is None:
+        return list(s.execute(query))
+    wanted = sorted(set(keys))
+    return [
+        row
+        for start in range(0, len(wanted), 500)
+        for row in s.execute(query.where(_TABLE.c.key.in_(wanted[start : start + 500])))
     ]

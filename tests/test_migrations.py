@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import func, inspect, select
 
-from sync.db import upgrade_schema
-from sync.model import Base
+from sync.db import MIGRATIONS, upgrade_schema
+from sync.model import Base, SheetRow, SheetState
+from sync.sheet_rows import load_tab_rows
+from tests.test_cycle import AHMED_ALI, AHMED_SARA
+from tests.world import World
 
 
 def test_migrated_schema_matches_the_models(engine):
@@ -22,3 +27,48 @@ def test_upgrade_is_idempotent(engine):
     tables = set(inspect(engine).get_table_names())
     assert {t.name for t in Base.metadata.sorted_tables} <= tables
     assert "alembic_version" in tables
+
+
+def test_agent_rows_move_out_of_the_snapshots_and_back(engine):
+    """0006 moves each agent tab's rows from its snapshot into ``sheet_rows``: a deployment
+    synced before it upgrades with the same rows (and notes, and fields left to the agent),
+    and its next cycle has nothing to write; an edit after it is merged as before."""
+    world = World(engine)
+    world.type_rows("ali", [AHMED_ALI, {"Name": "Fatima Ali", "Phone": "0111 222 3344"}])
+    world.type_rows("sara", [AHMED_SARA])
+    world.cycle()
+    with world.session() as s:
+        source = world.source("ali")
+        before = {tab: load_tab_rows(s, source, tab) for tab in ("Customers", "Follow-ups")}
+    assert len(before["Customers"]["rows"]) == 2
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0005")
+    with engine.connect() as conn:
+        snapshot = conn.execute(
+            select(SheetState.snapshot).where(
+                SheetState.source == source, SheetState.tab == "Customers"
+            )
+        ).scalar_one()
+        kept = conn.execute(select(func.count()).where(SheetRow.source == source)).scalar()
+    assert kept == 0
+    assert snapshot["rows"] == before["Customers"]["rows"]
+
+    upgrade_schema(engine)  # what `sheetsync init` does
+    with world.session() as s:
+        after = {tab: load_tab_rows(s, source, tab) for tab in ("Customers", "Follow-ups")}
+    for tab in after:
+        assert {p: after[tab][p] for p in ("rows", "notes", "leave")} == {
+            p: before[tab][p] for p in ("rows", "notes", "leave")
+        }
+        assert after[tab]["at"] == {}  # the snapshots did not keep the rows' places
+
+    counts = world.table_counts()
+    assert world.cycle().cells_written == 0
+    assert world.table_counts() == counts
+    world.edit("ali", {"Phone": "0111 222 3344"}, {"Status": "Completed"})
+    assert world.cycle().trackings_updated == 1
+    assert world.master_differences() == {}

@@ -7,13 +7,12 @@ commission settled again.
 
 Agents' sheets are updated by the next cycle's three-way merge. For that to push a
 value the admin decided into an agent's cell, the agent's *base* (what the sheet held
-after the last cycle, ``SheetState.snapshot``) must equal the cell: :meth:`Admin.set_base`
-does that for a cell that holds a proposal the admin has now decided.
+after the last cycle, kept row by row by :mod:`sync.sheet_rows`) must equal the cell:
+:meth:`Admin.set_base` does that for a cell that holds a proposal the admin has now decided.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +24,7 @@ from sync.errors import SyncError
 from sync.fields import CUSTOMERS_TAB, FIELDS_BY_KEY
 from sync.model import AuditEvent, Conflict, Customer, SheetState, audit_row, utcnow
 from sync.rows import ParseOptions, parse_value
+from sync.sheet_rows import load_tab_rows, save_tab_rows
 
 
 class AdminError(SyncError):
@@ -196,16 +196,13 @@ class Admin:
         state = self.agent_state(agent_id)
         if state is None:
             return
-        snap = copy.deepcopy(state.snapshot or {})
-        row = snap.setdefault("rows", {}).get(number)
+        snap = load_tab_rows(self.s, state.source, state.tab, [number])
+        row = snap["rows"].get(number)
         if row is None:
             return
         row[key] = text
-        leave = snap.setdefault("leave", {})
+        leave = snap["leave"]
         if key in leave.get(number, []):
             leave[number] = [k for k in leave[number] if k != key]
-            if not leave[number]:
-                del leave[number]
-        if snap != state.snapshot:
-            state.snapshot = snap
+        save_tab_rows(self.s, state.source, state.tab, snap, [number])
         state.version = None  # read the sheet again: its notes about the proposal change too

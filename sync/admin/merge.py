@@ -22,7 +22,6 @@ values that changed since the merge as they are.
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from typing import Any
 
@@ -41,9 +40,9 @@ from sync.model import (
     Tracking,
     utcnow,
 )
+from sync.sheet_rows import ROW_PARTS, load_tab_rows, save_tab_rows
 
 NOTE_KEYS = ("notes", "technical_opinion", "counselor_notes", "documents")
-SNAPSHOT_PARTS = ("rows", "notes", "leave")
 
 
 def merge_customers(
@@ -189,13 +188,13 @@ def _rename_bases(admin: Admin, old: str, new: str) -> list[dict[str, Any]]:
     """Rename B's number to A's in agents' merge bases (or drop it where A is there)."""
     changes = []
     for state in admin.agent_states():
-        snap = copy.deepcopy(state.snapshot or {})
-        if old not in snap.get("rows", {}):
+        snap = load_tab_rows(admin.s, state.source, state.tab, [old, new])
+        if old not in snap["rows"]:
             continue
         drop = new in snap["rows"]
         entry: dict[str, Any] = {"state": state.id, "renamed": not drop, "dropped": {}}
-        for part in SNAPSHOT_PARTS:
-            held = snap.get(part, {})
+        for part in ROW_PARTS:
+            held = snap[part]
             if old not in held:
                 continue
             value = held.pop(old)
@@ -203,7 +202,7 @@ def _rename_bases(admin: Admin, old: str, new: str) -> list[dict[str, Any]]:
                 entry["dropped"][part] = value
             else:
                 held[new] = value
-        state.snapshot = snap
+        save_tab_rows(admin.s, state.source, state.tab, snap, [old, new])
         changes.append(entry)
     return changes
 
@@ -356,16 +355,17 @@ def _undo_rename(admin: Admin, entry: dict[str, Any], old: str, new: str) -> Non
     state = admin.s.get(SheetState, entry["state"])
     if state is None:
         return
-    snap = copy.deepcopy(state.snapshot or {})
+    snap = load_tab_rows(admin.s, state.source, state.tab, [old, new])
     if entry.get("renamed"):
-        for part in SNAPSHOT_PARTS:
-            held = snap.get(part, {})
+        for part in ROW_PARTS:
+            held = snap[part]
             if new in held and old not in held:
                 held[old] = held.pop(new)
     else:
         for part, value in entry.get("dropped", {}).items():
-            snap.setdefault(part, {}).setdefault(old, value)
-    state.snapshot = snap
+            if part in snap:
+                snap[part].setdefault(old, value)
+    save_tab_rows(admin.s, state.source, state.tab, snap, [old, new])
 
 
 def _undo_update(admin: Admin, event: AuditEvent) -> str:
