@@ -71,6 +71,7 @@ class FaultyBackend:
         self.inner = inner
         self.name = inner.name
         self.cell_limit = inner.cell_limit
+        self.sets_cells_atomically = inner.sets_cells_atomically
         self.rng = rng
         self.rates = rates
         self.enabled = True

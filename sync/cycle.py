@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from sync import commission
 from sync.admin.core import Admin
 from sync.admin.from_master import apply_master
-from sync.cells import CellWrite, Grid, SourceSnapshot, cell_text
+from sync.cells import CellValue, CellWrite, Grid, SourceSnapshot, cell_text
 from sync.config import AgentConfig, Config
 from sync.db import database_now, session_factory, transaction
 from sync.dedupe import format_phone, value_text
@@ -40,6 +40,7 @@ from sync.fields import (
     SHARED_KEYS,
 )
 from sync.ingest import AgentPlan, Counters, Ingest, TabPlan
+from sync.long_text import shows_cut_of
 from sync.marks import AgentMarks, database_marker, team_digest
 from sync.master import (
     MASTER_TABS,
@@ -78,6 +79,7 @@ from sync.views import (
     AgentRow,
     CoTracker,
     RowPlan,
+    cell_for,
     grid_changes,
     plan_grid_writes,
     plan_writes,
@@ -576,6 +578,14 @@ class Cycle:
                 return
             read: SourceSnapshot | None = None
             if dirty is not None:
+                unread = self._set_dirty_rows(source, view, follow_ups, states, stored)
+                if unread is not None:
+                    new_version, cells, snap = unread
+                    report.agent_cells_written += cells
+                    self._save_view(
+                        source, agent_cfg, marker, new_version, {CUSTOMERS_TAB: snap}, set(view)
+                    )
+                    return
                 read = self.backend.read(source)
                 report.sources_read += 1
                 patched = self._plan_dirty_rows(read, view, follow_ups, states, stored)
@@ -621,6 +631,32 @@ class Cycle:
                     (write.row or 0) + 1,
                     reason,
                 )
+        self._save_view(
+            source,
+            agent_cfg,
+            marker if exact else None,
+            version if exact else None,
+            new_rows,
+            set(view) if patched is not None else None,
+        )
+
+    def _save_view(
+        self,
+        source: str,
+        agent_cfg: AgentConfig,
+        marker: str | None,
+        version: str | None,
+        new_rows: dict[str, Any],
+        only: set[str] | None,
+    ) -> None:
+        """Record what an agent's sheet holds after its write-back.
+
+        Args:
+            marker, version: the view's marker and the workbook's version when the sheet
+                holds exactly what was written (None when a write was skipped).
+            new_rows: per tab, its rows as written (tabs not planned keep theirs).
+            only: these numbers' rows alone were re-rendered (None: the tabs whole).
+        """
         with transaction(self.sessions) as s:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
             states = self._states(s, source, tuple(AGENT_TABS))
@@ -629,20 +665,21 @@ class Cycle:
                 if state is None:
                     state = SheetState(source=source, tab=tab, agent_id=agent.id, snapshot={})
                     s.add(state)
-                new_version = version if exact else None
-                new_marker = marker if tab == CUSTOMERS_TAB and exact else None
+                new_marker = marker if tab == CUSTOMERS_TAB else None
                 if state.marker != new_marker:
                     state.marker = new_marker
-                if state.version != new_version:
-                    state.version = new_version
+                if state.version != version:
+                    state.version = version
                 if tab not in new_rows:
                     continue
                 # Rows re-rendered for a few customers are stored alone; a tab planned
-                # whole is stored whole, and an admin's one-time acceptance is used up.
-                only = set(view) if patched is not None else None
+                # whole is stored whole with its header's layout, and an admin's one-time
+                # acceptance of a removal is used up.
                 changed = save_tab_rows(s, source, tab, new_rows[tab], only)
-                if only is None and state.snapshot:
-                    state.snapshot = {}
+                layout = new_rows[tab].get("layout")
+                whole = {"layout": layout} if layout else {}
+                if only is None and state.snapshot != whole:
+                    state.snapshot = whole
                     changed += 1
                 if changed:
                     state.synced_at = utcnow()
@@ -779,6 +816,60 @@ class Cycle:
                 ):
                     return True
         return bool(set(follow_ups) - set(stored[FOLLOW_UPS_TAB]["rows"]))
+
+    def _set_dirty_rows(
+        self,
+        source: str,
+        view: dict[str, AgentRow],
+        follow_ups: dict[str, dict[str, object]],
+        states: dict[str, SheetState],
+        stored: dict[str, dict[str, dict[str, Any]]],
+    ) -> tuple[str, int, dict[str, Any]] | None:
+        """Set the cells of the rows of an unchanged sheet whose customers changed
+        elsewhere, without reading it: the sheet is as the last write-back left it (its
+        version says so), which stored where each row is and what it holds.
+
+        Returns:
+            The workbook's new version, the cells set and the Customers tab's rows as now
+            written; None when it cannot be done unread (a row's place or a column is not
+            known, a follow-up is to be appended, the workbook changed since): the caller
+            reads the sheet.
+        """
+        snap = stored[CUSTOMERS_TAB]
+        layout = (states[CUSTOMERS_TAB].snapshot or {}).get("layout")
+        version = states[CUSTOMERS_TAB].version
+        if (
+            not self.backend.sets_cells_atomically  # by position, only under the file's lock
+            or not layout
+            or version is None
+            or len(states) < len(AGENT_TABS)
+            or any(st.version != version for st in states.values())
+            or set(follow_ups) - set(stored[FOLLOW_UPS_TAB]["rows"])
+            or any(number not in snap["at"] for number in view)
+        ):
+            return None
+        columns: dict[str, int] = layout["columns"]
+        rows = dict(snap["rows"])
+        cells: list[tuple[str, int, int, CellValue]] = []
+        for number, agent_row in sorted(view.items()):
+            kept = set(snap["leave"].get(number, []))
+            base = rows[number]
+            final = dict(base)
+            for key, value in render_agent_row(agent_row, snap["notes"].get(number, [])).items():
+                if key in kept:
+                    continue
+                now, wanted = base.get(key, ""), value_text(value)
+                final[key] = wanted
+                if now == wanted or shows_cut_of(now, wanted):
+                    continue
+                if key not in columns:
+                    return None  # a column the sheet lacks: the write appends it
+                cells.append((CUSTOMERS_TAB, snap["at"][number], columns[key], cell_for(value)))
+            rows[number] = final
+        new_version = self.backend.set_cells(source, cells, version=version)
+        if new_version is None:
+            return None
+        return new_version, len(cells), {**snap, "rows": rows}
 
     def _plan_dirty_rows(
         self,
@@ -936,7 +1027,14 @@ class Cycle:
         writes = plan_writes(
             CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, appended, current_text
         )
-        return writes, {"rows": snap_rows, "notes": snap_notes, "leave": snap_leave, "at": snap_at}
+        layout = {"row": header.row, "columns": dict(header.columns)}
+        return writes, {
+            "rows": snap_rows,
+            "notes": snap_notes,
+            "leave": snap_leave,
+            "at": snap_at,
+            "layout": layout,
+        }
 
     def _plan_follow_ups(
         self,

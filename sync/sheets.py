@@ -97,6 +97,10 @@ class Backend(Protocol):
     cell_limit: int | None
     """The most characters one cell holds (None: no limit). ``write`` shows a longer text
     cut, with a marker (:mod:`sync.long_text`)."""
+    sets_cells_atomically: bool
+    """Whether ``set_cells`` checks the version and sets the cells in one step (under the
+    file's lock), so that cells set by position cannot land on a row someone moved in
+    between: then an agent's rows may be set by position too. Google has no such step."""
 
     def prefetch_fingerprints(self, sources: Sequence[str]) -> None:
         """Learn the fingerprints of many sources at once, before a cycle asks for each.
@@ -489,6 +493,7 @@ class MemoryBackend:
     """
 
     name = "memory"
+    sets_cells_atomically = True
 
     def __init__(
         self,
@@ -869,6 +874,7 @@ class XlsxBackend:
 
     name = "xlsx"
     cell_limit: int | None = XLSX_CELL_CHARS
+    sets_cells_atomically = True
 
     def __init__(self, root: str | os.PathLike[str] | None = None, lock_timeout: float = 5.0):
         self.root = Path(root) if root is not None else None

@@ -131,6 +131,7 @@ class ObservedBackend:
         self.inner = inner
         self.name = inner.name
         self.cell_limit = inner.cell_limit
+        self.sets_cells_atomically = inner.sets_cells_atomically
         self.names = names
         self.delay = delay
         self.read_keys: list[str] = []

@@ -684,3 +684,43 @@ def test_the_master_is_brought_up_to_date_row_by_row_without_reading_it(world, m
     assert master_calls()[0] > reads
     assert world.master_differences() == {}
     assert world.cycle().cells_written == 0
+
+
+def test_a_colleague_s_rows_are_brought_up_to_date_without_reading_her_sheet(world, monkeypatch):
+    """A shared value one agent filled reaches the colleague who tracks the same customer:
+    her sheet, unchanged since the last cycle wrote it, has that customer's row set where
+    the last cycle left it, without being read; her other rows and her own tracking stay."""
+    world.type_rows("ali", [AHMED_ALI])
+    world.type_rows("sara", [AHMED_SARA, {"Name": "Mona Said", "Phone": "01112223344"}])
+    world.cycle()
+    reads: list[str] = []
+    read = world.backend.read
+
+    def counted_read(source, *args, **kwargs):
+        reads.append(source)
+        return read(source, *args, **kwargs)
+
+    monkeypatch.setattr(world.backend, "read", counted_read)
+    world.edit("ali", {"Name": "Ahmed Mohamed"}, {"City/Region": "Giza"})
+    report = world.cycle()
+
+    # Sara's sheet is not read where cells are set under the file's lock; Google has no
+    # compare-and-set, and a row set by position there could be one Sara just moved.
+    assert world.source("sara") not in reads or not world.backend.sets_cells_atomically
+    assert world.source("sara") in reads or world.backend.sets_cells_atomically
+    assert world.source("ali") in reads
+    assert report.customers_updated == 1 and report.agent_cells_written >= 1
+    sara = {row["Name"]: row for row in world.rows("sara")}
+    assert sara["Ahmed Mohamed"]["City/Region"] == "Giza"
+    assert sara["Ahmed Mohamed"]["Status"].casefold() == "negotiating"  # hers, not Ali's
+    assert sara["Mona Said"]["City/Region"] == ""
+    assert world.cycle().cells_written == 0
+    assert world.master_differences() == {}
+
+    # Sara edits her sheet: it is read, and the rows' places come from that read.
+    world.edit("sara", {"Name": "Mona Said"}, {"City/Region": "Tanta"})
+    world.edit("ali", {"Name": "Ahmed Mohamed"}, {"Country": "Egypt"})
+    world.cycle()
+    sara = {row["Name"]: row for row in world.rows("sara")}
+    assert sara["Ahmed Mohamed"]["Country"] == "Egypt"
+    assert sara["Mona Said"]["City/Region"] == "Tanta"

@@ -122,6 +122,7 @@ class GoogleBackend:
 
     name = "google"
     cell_limit: int | None = GOOGLE_CELL_CHARS
+    sets_cells_atomically = False  # no compare-and-set: set_cells reads the tabs it sets
 
     def __init__(
         self,
