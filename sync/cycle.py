@@ -677,9 +677,11 @@ class Cycle:
                 # acceptance of a removal is used up.
                 changed = save_tab_rows(s, source, tab, new_rows[tab], only)
                 layout = new_rows[tab].get("layout")
-                whole = {"layout": layout} if layout else {}
-                if only is None and state.snapshot != whole:
-                    state.snapshot = whole
+                kept = dict(state.snapshot or {}) if only is not None else {}
+                if layout:
+                    kept["layout"] = layout
+                if state.snapshot != kept:
+                    state.snapshot = kept
                     changed += 1
                 if changed:
                     state.synced_at = utcnow()
@@ -956,7 +958,12 @@ class Cycle:
         writes = plan_writes(
             CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, (), current_text
         )
-        return snapshot, writes, {CUSTOMERS_TAB: {**snap, "rows": snap_rows, "at": at}}
+        layout = {"row": header.row, "columns": dict(header.columns)}
+        return (
+            snapshot,
+            writes,
+            {CUSTOMERS_TAB: {**snap, "rows": snap_rows, "at": at, "layout": layout}},
+        )
 
     def _plan_customers(
         self, plan: TabPlan, view: dict[str, AgentRow], stored: dict[str, dict[str, Any]]
