@@ -63,6 +63,7 @@ from sync.model import (
 )
 from sync.rows import ParsedRow, ParseOptions, count_rows, find_header, parse_rows
 from sync.sheet_rows import (
+    forget_places,
     forget_tab_rows,
     grid_digest,
     keys_digest,
@@ -671,6 +672,8 @@ class Cycle:
                 if state.version != version:
                     state.version = version
                 if tab not in new_rows:
+                    if only is None:  # read but not written (quarantined, header gone)
+                        forget_places(state)
                     continue
                 # Rows re-rendered for a few customers are stored alone; a tab planned
                 # whole is stored whole with its header's layout, and an admin's one-time

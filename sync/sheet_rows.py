@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from sync.cells import CellValue
 from sync.dedupe import value_text
-from sync.model import SheetRow
+from sync.model import SheetRow, SheetState
 from sync.sheets import CellSet
 
 _TABLE = cast(Table, SheetRow.__table__)
@@ -310,6 +310,14 @@ def save_tab_rows(
     for start in range(0, len(added), 5000):
         s.execute(insert(_TABLE), added[start : start + 5000])
     return len(gone) + len(changed) + len(added)
+
+
+def forget_places(state: SheetState) -> None:
+    """Make the next write-back of an agent's tab read the sheet before it sets any row:
+    its stored rows may no longer be where the sheet has them, or may not be all it shows
+    (a tab read but not written, a merge that renamed a row's number)."""
+    if (state.snapshot or {}).get("layout"):
+        state.snapshot = {k: v for k, v in state.snapshot.items() if k != "layout"}
 
 
 def forget_tab_rows(s: Session, source: str, tab: str) -> None:

@@ -724,3 +724,16 @@ def test_a_colleague_s_rows_are_brought_up_to_date_without_reading_her_sheet(wor
     sara = {row["Name"]: row for row in world.rows("sara")}
     assert sara["Ahmed Mohamed"]["Country"] == "Egypt"
     assert sara["Mona Said"]["City/Region"] == "Tanta"
+
+
+def test_a_quarantined_sheet_is_read_before_a_colleague_s_change_is_set_in_it(world):
+    """A tab that came back empty is held (quarantined), not written: where its rows were
+    is no longer known, so a shared value filled elsewhere is not set into it by position."""
+    world.type_rows("ali", [AHMED_ALI])
+    world.type_rows("sara", [AHMED_SARA])
+    world.cycle()
+    world.delete_rows("sara", {"Name": "Ahmed Mohamed"})
+    assert world.cycle().agents_quarantined == 1
+    world.edit("ali", {"Name": "Ahmed Mohamed"}, {"City/Region": "Giza"})
+    world.cycle()
+    assert world.rows("sara") == []

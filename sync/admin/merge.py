@@ -40,7 +40,7 @@ from sync.model import (
     Tracking,
     utcnow,
 )
-from sync.sheet_rows import ROW_PARTS, load_tab_rows, save_tab_rows
+from sync.sheet_rows import ROW_PARTS, forget_places, load_tab_rows, save_tab_rows
 
 NOTE_KEYS = ("notes", "technical_opinion", "counselor_notes", "documents")
 
@@ -203,6 +203,7 @@ def _rename_bases(admin: Admin, old: str, new: str) -> list[dict[str, Any]]:
             else:
                 held[new] = value
         save_tab_rows(admin.s, state.source, state.tab, snap, [old, new])
+        forget_places(state)  # the sheet still shows B's number: read it before writing
         changes.append(entry)
     return changes
 
@@ -366,6 +367,7 @@ def _undo_rename(admin: Admin, entry: dict[str, Any], old: str, new: str) -> Non
             if part in snap:
                 snap[part].setdefault(old, value)
     save_tab_rows(admin.s, state.source, state.tab, snap, [old, new])
+    forget_places(state)
 
 
 def _undo_update(admin: Admin, event: AuditEvent) -> str:
