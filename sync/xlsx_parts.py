@@ -37,7 +37,7 @@ from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, to
 from python_calamine import CalamineWorkbook
 
 from .cells import CellValue, ErrorCell, Grid, UncalculatedFormula, put_cell, trim_grid
-from .rezip import ZipNotCopied, rezip
+from .rezip import ZipNotCopied, read_member, rezip
 
 _SHEET = re.compile(rb"<sheet\b[^>]*?/>")
 _ATTR = re.compile(rb'([\w:]+)\s*=\s*"([^"]*)"')
@@ -52,6 +52,7 @@ _COL = re.compile(rb"<col\b[^>]*?/>")
 _PREFIXED_SHEET_DATA = re.compile(rb"<\w+:sheetData\b")
 _REF = re.compile(r"([A-Z]+)(\d+)")
 _CALC_CHAIN_TYPE = b"/calcChain"
+_INNER_SPACE = re.compile(r"[\t\n\r]|  ")
 _PLAIN_XF = b'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
 
 
@@ -338,7 +339,7 @@ def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]]) -
         part = parts.get(title)
         if part is None:
             raise Unpatchable(f"no worksheet part for tab {title!r}")
-        xml, dropped = _patch_sheet(source.read(part), rows, styles, epoch)
+        xml, dropped = _patch_sheet(_read(data, source, part), rows, styles, epoch)
         dropped_formula = dropped_formula or dropped
         replaced[part] = xml
     if styles is not None and styles.added:
@@ -361,6 +362,14 @@ def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]]) -
         return rezip(data, replaced, drop, _compression_level)
     except ZipNotCopied:
         return _rezip_inflating(data, replaced, drop)
+
+
+def _read(data: bytes, source: zipfile.ZipFile, name: str) -> bytes:
+    """A part's content: inflated by ISA-L where it can be (a sheet can be 100 MB)."""
+    try:
+        return read_member(data, source.getinfo(name))
+    except ZipNotCopied:
+        return source.read(name)
 
 
 def _compression_level(content: bytes) -> int:
@@ -681,10 +690,12 @@ def _cell_xml(
             style = styles.for_date(style or 0, code)
         serial = to_excel(value, epoch)
         return f'<c r="{ref}"{_style(style)}><v>{_number(serial)}</v></c>'.encode()
-    text = escape(str(value)).replace("\r", "&#13;")
-    return (
-        f'<c r="{ref}"{_style(style)} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
-    ).encode()
+    raw = str(value)
+    text = escape(raw).replace("\r", "&#13;")
+    # Whitespace at the ends, or tabs and line breaks, is kept only where the text says
+    # so; elsewhere the attribute would be a fifth of a big sheet's bytes.
+    space = ' xml:space="preserve"' if raw != raw.strip() or _INNER_SPACE.search(raw) else ""
+    return f'<c r="{ref}"{_style(style)} t="inlineStr"><is><t{space}>{text}</t></is></c>'.encode()
 
 
 def _style(style: int | None) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.rezip import ZipNotCopied, rezip
+from sync import rezip as rezip_module
+from sync.rezip import ZipNotCopied, read_member, rezip
 
 names = st.text(alphabet=st.sampled_from("abcxyz/_.-é日"), min_size=1, max_size=12).filter(
     lambda n: not n.startswith("/") and not n.endswith("/") and "//" not in n
@@ -55,6 +57,11 @@ def _zip(members: dict[str, tuple[bytes, int]], *, comment: bytes, streamed: boo
     return out.getvalue()
 
 
+def _infos(data: bytes) -> dict[str, zipfile.ZipInfo]:
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        return {info.filename: info for info in z.infolist()}
+
+
 def _raw(data: bytes, name: str) -> bytes:
     """A member's compressed bytes."""
     with zipfile.ZipFile(io.BytesIO(data)) as z:
@@ -74,9 +81,10 @@ def _raw(data: bytes, name: str) -> bytes:
     comment=st.binary(max_size=20).filter(lambda c: b"PK" not in c),  # zipfile misreads it
     streamed=st.booleans(),
     level=st.sampled_from([1, 6, 9]),
+    deflater=st.sampled_from(["isal", "zlib"]),
 )
 def test_a_rezipped_file_holds_the_new_members_and_copies_the_others_as_they_were(
-    members, choices, comment, streamed, level
+    members, choices, comment, streamed, level, deflater
 ):
     data = _zip(members, comment=comment, streamed=streamed)
     picked = (
@@ -85,7 +93,11 @@ def test_a_rezipped_file_holds_the_new_members_and_copies_the_others_as_they_wer
     replaced = {name: choices.draw(contents) for name in picked[1:]}
     drop = set(picked[:1])
 
-    out = rezip(data, replaced, drop, lambda _content: level)
+    with pytest.MonkeyPatch.context() as patch:
+        if deflater == "zlib":  # a platform without isal's wheel
+            patch.setattr(rezip_module, "_deflater", zlib)
+        out = rezip(data, replaced, drop, lambda _content: level)
+        fast = {name: read_member(out, info) for name, info in _infos(out).items()}
 
     with zipfile.ZipFile(io.BytesIO(out)) as z, zipfile.ZipFile(io.BytesIO(data)) as before:
         assert z.testzip() is None
@@ -93,6 +105,7 @@ def test_a_rezipped_file_holds_the_new_members_and_copies_the_others_as_they_wer
         assert z.comment == comment
         for name in z.namelist():
             assert z.read(name) == replaced.get(name, before.read(name))
+            assert fast[name] == z.read(name)
             was, now = before.getinfo(name), z.getinfo(name)
             assert (now.date_time, now.external_attr, now.comment) == (
                 was.date_time,
@@ -111,3 +124,15 @@ def test_an_encrypted_member_is_left_to_zipfile():
         assert z.getinfo("a.xml")
     with pytest.raises(ZipNotCopied, match="encrypted"):
         rezip(bytes(data), {})
+
+
+def test_a_member_read_fast_is_checked_against_its_crc():
+    data = bytearray(
+        _zip({"a.xml": (b"<a>text</a>", zipfile.ZIP_STORED)}, comment=b"", streamed=False)
+    )
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as z:
+        info = z.getinfo("a.xml")
+    at = data.index(b"<a>text</a>")
+    data[at + 3] = ord("T")  # the content changed under its CRC
+    with pytest.raises(zipfile.BadZipFile, match="CRC"):
+        read_member(bytes(data), info)
