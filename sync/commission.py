@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from sync.db import insert_once
@@ -28,6 +28,8 @@ def settle(session: Session, rule: str, customer_ids: Iterable[int], run_id: int
     """
     opened = 0
     ids = sorted(set(customer_ids))
+    if rule != "split":
+        ids = _to_settle(session, ids)
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         active: dict[int, list[Tracking]] = {c: [] for c in chunk}
@@ -40,6 +42,31 @@ def settle(session: Session, rule: str, customer_ids: Iterable[int], run_id: int
         for customer_id in chunk:
             opened += _settle_one(session, rule, customer_id, active[customer_id], run_id)
     return opened
+
+
+def _to_settle(session: Session, ids: list[int]) -> list[int]:
+    """Of these customers, the ones settling may change: with an active tracking that is
+    Completed or has a commission or *lost to colleague* set. For the others every rule
+    but ``split`` wants what they have (no commission, not lost): a cold cycle's thousands
+    of new customers are not loaded one tracking at a time to find that out."""
+    found: set[int] = set()
+    for start in range(0, len(ids), 500):
+        found.update(
+            session.execute(
+                select(Tracking.customer_id)
+                .distinct()
+                .where(
+                    Tracking.customer_id.in_(ids[start : start + 500]),
+                    Tracking.active.is_(True),
+                    or_(
+                        Tracking.status == "Completed",
+                        Tracking.commission_pct.is_not(None),
+                        Tracking.lost_to_colleague.is_(True),
+                    ),
+                )
+            ).scalars()
+        )
+    return sorted(found)
 
 
 def _settle_one(
