@@ -37,6 +37,8 @@ def value_text(value: object) -> str:
     >>> value_text(dt.date(2026, 1, 15)), value_text(50.0), value_text("  x "), value_text(None)
     ('2026-01-15', '50', 'x', '')
     """
+    if type(value) is str:  # the common case, first
+        return value.strip()
     if value is None:
         return ""
     if isinstance(value, bool):

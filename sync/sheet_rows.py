@@ -11,7 +11,6 @@ date row by row as well.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -33,8 +32,7 @@ def row_digest(row: Sequence[CellValue]) -> str:
     cells = [value_text(v) for v in row]
     while cells and not cells[-1]:
         cells.pop()
-    text = json.dumps(cells, ensure_ascii=False)
-    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+    return hashlib.blake2b(orjson.dumps(cells), digest_size=12).hexdigest()
 
 
 _MODULUS = 1 << 128

@@ -207,6 +207,9 @@ def grid_changes(
         want = desired[r] if r < len(desired) else []
         if list(have) == list(want):
             continue  # the common case, compared in C; types that differ go cell by cell
+        if not have:  # a new row (every row of a first write): its non-blank cells
+            changes += [(tab, r, c, None, new) for c, new in enumerate(want) if value_text(new)]
+            continue
         for c in range(max(len(have), len(want))):
             old = have[c] if c < len(have) else None
             new = want[c] if c < len(want) else None
