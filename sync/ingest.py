@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, or_, select
+from sqlalchemy import Table, func, insert, or_, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -64,6 +65,9 @@ ROW_CONFLICT_KINDS = (
     "quarantine",
 )
 CHUNK = 500
+_CUSTOMERS = cast(Table, Customer.__table__)
+_TRACKINGS = cast(Table, Tracking.__table__)
+_TRACKING_KEYS = tuple(c.key for c in _TRACKINGS.columns if c.key != "id")
 
 
 @dataclass
@@ -467,31 +471,48 @@ class Ingest:
     def _create_customers(self, wanted: list[tuple[str, ParsedRow]]) -> dict[str, Customer]:
         """Create the customers for new phones in one insert, numbered in row order.
 
-        If another worker created one of these phones meanwhile, the batch is rolled
-        back to its savepoint and the phones are taken one by one.
+        Inserted with Core (a cold cycle creates tens of thousands): the Customer objects
+        returned are not in the session, only what the merge reads them for (a new
+        customer's values are its row's, so the merge has nothing to change in them). If
+        another worker created one of these phones meanwhile, the batch is rolled back to
+        its savepoint and the phones are taken one by one.
         """
         if not wanted:
             return {}
         year = self.today.year
+        now = utcnow()
         try:
             with self.s.begin_nested():
                 first = next_number(self.s, f"customer-{year}", len(wanted))
-                made = [
-                    Customer(
-                        number=f"CUS-{year}-{first + i:05d}",
-                        phone=phone,
-                        created_by_agent_id=self.agent.id,
-                        **_shared_values(row),
-                    )
+                rows = [
+                    {
+                        "number": f"CUS-{year}-{first + i:05d}",
+                        "phone": phone,
+                        "created_by_agent_id": self.agent.id,
+                        "created_at": now,
+                        "updated_at": now,
+                        **{k: row.values.get(k) for k in SHARED_KEYS if k != "phone"},
+                    }
                     for i, (phone, row) in enumerate(wanted)
                 ]
-                self.s.add_all(made)
-                self.s.flush()
+                ids = self._insert_returning_ids(_CUSTOMERS, rows)
         except IntegrityError:
             return {phone: self._create_customer(phone, row) for phone, row in wanted}
-        for customer in made:
+        made = []
+        for customer_id, values in zip(ids, rows, strict=True):
+            customer = Customer(**values)
+            customer.id = customer_id
+            made.append(customer)
             self._created(customer)
         return {c.phone: c for c in made}
+
+    def _insert_returning_ids(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+        """Insert rows (all with the same keys) in batches; their ids, in row order."""
+        ids: list[int] = []
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        for start in range(0, len(rows), 5000):
+            ids += self.s.execute(statement, rows[start : start + 5000]).scalars().all()
+        return ids
 
     def _create_customer(self, phone: str, row: ParsedRow) -> Customer:
         """Create the customer for a phone; if another worker just did, use theirs."""
@@ -568,12 +589,24 @@ class Ingest:
         return attached, fresh
 
     def _insert_trackings(self, fresh: list[tuple[Customer, Tracking]]) -> None:
+        """Insert the new trackings with the fields their rows typed (Core, in batches:
+        the Tracking objects stay out of the session), then audit them with their ids."""
         if not fresh:
             return
-        with self.s.no_autoflush:
-            self.s.add_all([t for _, t in fresh])
-        self.s.flush()
-        for customer, tracking in fresh:
+        now = utcnow()
+        defaults: dict[str, Any] = {
+            "active": True,
+            "lost_to_colleague": False,
+            "tracked_since": now,
+            "last_update": now,
+        }
+        rows = []
+        for _, tracking in fresh:
+            given = sa_inspect(tracking).dict  # what was set on it: row fields, status dates
+            rows.append({key: given.get(key, defaults.get(key)) for key in _TRACKING_KEYS})
+        ids = self._insert_returning_ids(_TRACKINGS, rows)
+        for (customer, tracking), tracking_id in zip(fresh, ids, strict=True):
+            tracking.id = tracking_id
             self.counters.trackings_added += 1
             self.audit(
                 "add_tracking",
