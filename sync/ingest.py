@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, or_, select
+from sqlalchemy import ColumnElement, Table, func, insert, or_, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -67,6 +67,7 @@ ROW_CONFLICT_KINDS = (
 CHUNK = 500
 _CUSTOMERS = cast(Table, Customer.__table__)
 _TRACKINGS = cast(Table, Tracking.__table__)
+_FOLLOW_UPS = cast(Table, FollowUp.__table__)
 _TRACKING_KEYS = tuple(c.key for c in _TRACKINGS.columns if c.key != "id")
 
 
@@ -495,7 +496,7 @@ class Ingest:
                     }
                     for i, (phone, row) in enumerate(wanted)
                 ]
-                ids = self._insert_returning_ids(_CUSTOMERS, rows)
+                ids = self._insert_with_ids(_CUSTOMERS, rows, "number")
         except IntegrityError:
             return {phone: self._create_customer(phone, row) for phone, row in wanted}
         made = []
@@ -506,13 +507,30 @@ class Ingest:
             self._created(customer)
         return {c.phone: c for c in made}
 
-    def _insert_returning_ids(self, table: Table, rows: list[dict[str, Any]]) -> list[int]:
-        """Insert rows (all with the same keys) in batches; their ids, in row order."""
-        ids: list[int] = []
-        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    def _insert_with_ids(
+        self,
+        table: Table,
+        rows: list[dict[str, Any]],
+        key: str,
+        among: ColumnElement[bool] | None = None,
+    ) -> list[int]:
+        """Insert rows (all with the same keys) in batches; their ids, in row order.
+
+        The ids are selected back by ``key``, unique among the rows ``among`` selects: an
+        executemany without RETURNING is one prepared statement, where PostgreSQL's driver
+        would parse a RETURNING batch's thousands of parameters in Python.
+        """
         for start in range(0, len(rows), 5000):
-            ids += self.s.execute(statement, rows[start : start + 5000]).scalars().all()
-        return ids
+            self.s.execute(insert(table), rows[start : start + 5000])
+        wanted = [row[key] for row in rows]
+        found: dict[Any, int] = {}
+        for start in range(0, len(wanted), CHUNK):
+            query = select(table.c[key], table.c.id).where(
+                table.c[key].in_(wanted[start : start + CHUNK])
+            )
+            rows_found = self.s.execute(query if among is None else query.where(among))
+            found.update((value, row_id) for value, row_id in rows_found)
+        return [found[value] for value in wanted]
 
     def _create_customer(self, phone: str, row: ParsedRow) -> Customer:
         """Create the customer for a phone; if another worker just did, use theirs."""
@@ -604,7 +622,11 @@ class Ingest:
         for _, tracking in fresh:
             given = sa_inspect(tracking).dict  # what was set on it: row fields, status dates
             rows.append({key: given.get(key, defaults.get(key)) for key in _TRACKING_KEYS})
-        ids = self._insert_returning_ids(_TRACKINGS, rows)
+        # A new tracking is this agent's only one of its customer (an archived one would
+        # have come back instead).
+        ids = self._insert_with_ids(
+            _TRACKINGS, rows, "customer_id", _TRACKINGS.c.agent_id == self.agent.id
+        )
         for (customer, tracking), tracking_id in zip(fresh, ids, strict=True):
             tracking.id = tracking_id
             self.counters.trackings_added += 1
@@ -889,19 +911,25 @@ class Ingest:
         if not fresh:
             return
         first = next_number(self.s, "follow-up", len(fresh))
-        made = [
-            FollowUp(number=f"FU-{first + i:06d}", tracking_id=tracking.id, **values)
+        numbers = [f"FU-{first + i:06d}" for i in range(len(fresh))]
+        rows = [
+            {
+                "number": numbers[i],
+                "tracking_id": tracking.id,
+                **{k: values.get(k) for k in FOLLOW_UP_KEYS},
+            }
             for i, (_, tracking, values) in enumerate(fresh)
         ]
-        self.s.add_all(made)
-        self.s.flush()
-        for follow_up, (index, tracking, values) in zip(made, fresh, strict=True):
-            plan.bound[index] = follow_up.number
+        ids = self._insert_with_ids(_FOLLOW_UPS, rows, "number")
+        for number, follow_up_id, (index, tracking, values) in zip(
+            numbers, ids, fresh, strict=True
+        ):
+            plan.bound[index] = number
             self.counters.follow_ups_created += 1
             self.audit(
                 "create_follow_up",
                 "follow_up",
-                follow_up.id,
+                follow_up_id,
                 tracking.customer_id,
                 None,
                 {k: value_text(v) for k, v in values.items()},
