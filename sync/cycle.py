@@ -2,7 +2,9 @@
 
 Phase 1 ingests every agent source whose fingerprint moved (one transaction per
 agent). Phase 2 writes back every agent view that differs from what the sheet
-holds — the last snapshot tells without reading. Phase 3 renders the master.
+holds: the rows stored as last written tell without reading, and an unchanged
+sheet's dirty rows are set where they are (:mod:`sync.sheet_rows`). Phase 3 renders
+the master, row by row while nobody edited it (:mod:`sync.master_update`).
 Agents are taken in order of their key, so the result does not depend on the
 order of the configuration file.
 """

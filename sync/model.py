@@ -3,7 +3,8 @@
 One ``Customer`` per E.164 phone (unique constraint), one ``Tracking`` per
 customer and agent (unique constraint), follow-ups under trackings, a keyed
 ``Conflict`` queue, an ``AuditEvent`` for every change to canonical data,
-``SheetState`` (the last-synced snapshot of each tab, the base of three-way
+``SheetState`` (per tab: the version last written and what concerns the whole tab),
+``SheetRow`` (per row of a tab: what it held as last synced, the base of three-way
 merges) and ``SyncRun``. Schema changes go through Alembic (``migrations/``);
 ``tests/test_migrations.py`` checks that the two agree.
 """
@@ -230,7 +231,10 @@ def audit_row(
 
 
 class SheetState(Base):
-    """What a tab held after the last cycle wrote it: the base of the next three-way merge."""
+    """A tab as the last cycle left it: the workbook's version, what it was rendered from
+    (``marker``) and, in ``snapshot``, what concerns the whole tab (an agent tab's header
+    layout and an admin's accepted removal; the master's digests). Its rows are
+    :class:`SheetRow`."""
 
     __tablename__ = "sheet_states"
     __table_args__ = (UniqueConstraint("source", "tab"),)
@@ -248,12 +252,17 @@ class SheetState(Base):
 
 
 class SheetRow(Base):
-    """One row of a sync-owned tab (the master's) as last written.
+    """One row of a tab as last written or synced.
 
-    The key names what the row shows (a Customer #, a tracking ID...), the digest what it
-    held; ``base`` is what an admin may edit there, as written (the base of a three-way
-    merge). A cycle compares rows it re-rendered with these digests and writes only the
-    rows that differ, without reading the tab.
+    The key names what the row shows (a Customer #, a tracking ID, a Follow-up #), the
+    digest what it held. In the master, ``position`` is its place (1 = first row under
+    the header) and ``base`` what an admin may edit there: a cycle compares rows it
+    re-rendered with the digests and writes only the rows that differ, without reading
+    the tab. In an agent's tab, ``base`` is the row's values as last synced, its Sync
+    notes and the fields left to the agent (the base of the next three-way merge), and
+    ``position`` its 0-based row in the sheet (-1 until a cycle has seen where it is):
+    a change elsewhere is set into those rows without reading the sheet
+    (:mod:`sync.sheet_rows`).
     """
 
     __tablename__ = "sheet_rows"

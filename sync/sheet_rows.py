@@ -1,11 +1,12 @@
-"""The rows of a sync-owned tab as last written: what lets a cycle write only changed rows.
+"""The rows of a tab as last written: what lets a cycle write only changed rows.
 
 Each row of a master tab is stored with its key (what it shows: a Customer #, a tracking
 ID...), its position and a digest of its cells (:class:`~sync.model.SheetRow`). When the
 workbook is as the last cycle wrote it, a cycle re-renders only the rows whose customers
 changed, compares their digests with these, and sets the cells of the rows that differ,
 without reading the tab. A tab's digest is made of its rows' digests, so it is kept up to
-date row by row as well.
+date row by row as well. An agent's tabs are kept row by row too (below): the base of the
+next three-way merge, and where each row is.
 """
 
 from __future__ import annotations
