@@ -53,6 +53,9 @@ _PREFIXED_SHEET_DATA = re.compile(rb"<\w+:sheetData\b")
 _REF = re.compile(r"([A-Z]+)(\d+)")
 _CALC_CHAIN_TYPE = b"/calcChain"
 _INNER_SPACE = re.compile(r"[\t\n\r]|  ")
+# A text written as it is: no character XML refuses (openpyxl's ILLEGAL_CHARACTERS_RE), none
+# to escape, no whitespace that needs xml:space="preserve".
+_UNPLAIN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f&<>\t\n\r]|^\s|\s$|  ")
 _PLAIN_XF = b'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
 
 
@@ -674,6 +677,9 @@ def _cell_xml(
     epoch: dt.datetime,
 ) -> bytes:
     ref = f"{get_column_letter(col + 1)}{row + 1}"
+    if type(value) is str and value and _UNPLAIN.search(value) is None:
+        # Most cells: text with nothing to drop, escape or keep the whitespace of.
+        return f'<c r="{ref}"{_style(style)} t="inlineStr"><is><t>{value}</t></is></c>'.encode()
     if isinstance(value, str):
         value = ILLEGAL_CHARACTERS_RE.sub("", value)
     if value is None or value == "":
