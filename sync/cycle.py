@@ -63,7 +63,7 @@ from sync.model import (
     Tracking,
     utcnow,
 )
-from sync.rows import ParsedRow, ParseOptions, count_rows, find_header, parse_rows
+from sync.rows import Header, ParsedRow, ParseOptions, count_rows, find_header, parse_rows
 from sync.sheet_rows import (
     forget_places,
     forget_tab_rows,
@@ -700,15 +700,14 @@ class Cycle:
         Args:
             only: these customers' rows alone (the ones a change dirtied); None: all.
         """
-        # Columns, not ORM objects: a view is thousands of rows, read once and rendered.
-        # Positional: a view is thousands of rows, and a RowMapping lookup per field costs.
-        shared_at = slice(4, 4 + len(SHARED_KEYS))
+        # Columns, not ORM objects, taken by position: a view is thousands of rows, read
+        # once and rendered (a RowMapping lookup per field cost as much as the query).
+        shared_at = slice(3, 3 + len(SHARED_KEYS))
         tracking_at = slice(shared_at.stop, shared_at.stop + len(AGENT_KEYS))
         query = (
             select(
                 Customer.id,
                 Customer.number,
-                Customer.phone,
                 Tracking.commission_pct,
                 *(getattr(Customer, k) for k in SHARED_KEYS),
                 *(getattr(Tracking, k) for k in AGENT_KEYS),
@@ -755,7 +754,8 @@ class Cycle:
         )
         rows = {}
         for m in mine:
-            customer_id, number, phone, commission_pct = m[:4]
+            customer_id, number, commission_pct = m[:3]
+            shared = dict(zip(SHARED_KEYS, m[shared_at], strict=True))
             tracking = dict(zip(AGENT_KEYS, m[tracking_at], strict=True))
             notes = []
             if m[-1]:  # lost to a colleague
@@ -766,8 +766,8 @@ class Cycle:
                 )
             rows[number] = AgentRow(
                 number=number,
-                phone=phone,
-                shared=dict(zip(SHARED_KEYS, m[shared_at], strict=True)),
+                phone=str(shared["phone"]),
+                shared=shared,
                 tracking=tracking,
                 commission_pct=commission_pct,
                 co_trackers=co[customer_id],
@@ -963,11 +963,10 @@ class Cycle:
         writes = plan_writes(
             CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, (), current_text
         )
-        layout = {"row": header.row, "columns": dict(header.columns)}
         return (
             snapshot,
             writes,
-            {CUSTOMERS_TAB: {**snap, "rows": snap_rows, "at": at, "layout": layout}},
+            {CUSTOMERS_TAB: {**snap, "rows": snap_rows, "at": at, "layout": _layout(header)}},
         )
 
     def _plan_customers(
@@ -1039,13 +1038,12 @@ class Cycle:
         writes = plan_writes(
             CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, appended, current_text
         )
-        layout = {"row": header.row, "columns": dict(header.columns)}
         return writes, {
             "rows": snap_rows,
             "notes": snap_notes,
             "leave": snap_leave,
             "at": snap_at,
-            "layout": layout,
+            "layout": _layout(header),
         }
 
     def _plan_follow_ups(
@@ -1398,6 +1396,12 @@ def _of_customers(s: Session, query: Select, only: set[int] | None) -> list[Any]
 def _threshold(state: SheetState | None, threshold: float) -> float:
     accepted = state is not None and (state.snapshot or {}).get("accept_removal")
     return float("inf") if accepted else threshold
+
+
+def _layout(header: Header) -> dict[str, Any]:
+    """Where an agent's Customers tab has its header and each field's column: what setting
+    its rows without reading it needs (kept in the tab's state)."""
+    return {"row": header.row, "columns": dict(header.columns)}
 
 
 def _only(dirty: set[int] | None, numbers: Iterable[str]) -> Iterable[str] | None:
