@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from sync.db import insert_once
+from sync.db import insert_once, rows_in
 from sync.model import AuditEvent, Conflict, Customer, Tracking, utcnow
 
 RULES = ("first_to_complete", "split", "separate_opportunities")
@@ -49,24 +49,21 @@ def _to_settle(session: Session, ids: list[int]) -> list[int]:
     Completed or has a commission or *lost to colleague* set. For the others every rule
     but ``split`` wants what they have (no commission, not lost): a cold cycle's thousands
     of new customers are not loaded one tracking at a time to find that out."""
-    found: set[int] = set()
-    for start in range(0, len(ids), 500):
-        found.update(
-            session.execute(
-                select(Tracking.customer_id)
-                .distinct()
-                .where(
-                    Tracking.customer_id.in_(ids[start : start + 500]),
-                    Tracking.active.is_(True),
-                    or_(
-                        Tracking.status == "Completed",
-                        Tracking.commission_pct.is_not(None),
-                        Tracking.lost_to_colleague.is_(True),
-                    ),
-                )
-            ).scalars()
+    query = (
+        select(Tracking.customer_id)
+        .distinct()
+        .where(
+            Tracking.active.is_(True),
+            or_(
+                Tracking.status == "Completed",
+                Tracking.commission_pct.is_not(None),
+                Tracking.lost_to_colleague.is_(True),
+            ),
         )
-    return sorted(found)
+    )
+    return sorted(
+        {customer_id for (customer_id,) in rows_in(session, query, Tracking.customer_id, ids)}
+    )
 
 
 def _settle_one(

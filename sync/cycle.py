@@ -27,7 +27,7 @@ from sync.admin.core import Admin
 from sync.admin.from_master import apply_master
 from sync.cells import CellValue, CellWrite, Grid, SourceSnapshot, cell_text
 from sync.config import AgentConfig, Config
-from sync.db import database_now, session_factory, transaction
+from sync.db import database_now, rows_in, session_factory, transaction
 from sync.dedupe import format_phone, value_text
 from sync.errors import LayoutError, SourceError
 from sync.fields import (
@@ -1385,12 +1385,7 @@ def _of_customers(s: Session, query: Select, only: set[int] | None) -> list[Any]
     """The query's rows, limited to the trackings of these customers (None: all of them)."""
     if only is None:
         return list(s.execute(query).all())
-    ids = sorted(only)
-    return [
-        row
-        for start in range(0, len(ids), 500)
-        for row in s.execute(query.where(Tracking.customer_id.in_(ids[start : start + 500])))
-    ]
+    return rows_in(s, query, Tracking.customer_id, only)
 
 
 def _threshold(state: SheetState | None, threshold: float) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import DateTime, Engine, create_engine, event, insert, select, update
+from sqlalchemy import DateTime, Engine, Select, create_engine, event, insert, select, update
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.compiler import compiles
@@ -283,6 +283,22 @@ def next_number(session: Session, name: str, count: int = 1) -> int:
         except IntegrityError:
             value = session.execute(stmt).scalar_one()
     return int(value) - count
+
+
+IN_CHUNK = 500
+"""How many values one ``IN (...)`` list holds (databases bound the parameters of one
+statement)."""
+
+
+def rows_in(session: Session, query: Select[Any], column: Any, values: Iterable[Any]) -> list[Any]:
+    """The query's rows whose ``column`` is one of ``values``: one query per
+    :data:`IN_CHUNK` values (rows are ordered within each chunk only)."""
+    wanted = sorted(set(values))
+    return [
+        row
+        for start in range(0, len(wanted), IN_CHUNK)
+        for row in session.execute(query.where(column.in_(wanted[start : start + IN_CHUNK])))
+    ]
 
 
 def insert_once(session: Session, row: object) -> bool:

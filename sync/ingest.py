@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from sync.admin.identity import binding_maps, merged_keys
 from sync.cells import CellValue, Grid, cell_text
-from sync.db import insert_once, next_number
+from sync.db import insert_once, next_number, rows_in
 from sync.dedupe import (
     PrivateAction,
     RowIdentity,
@@ -523,13 +523,10 @@ class Ingest:
         for start in range(0, len(rows), 5000):
             self.s.execute(insert(table), rows[start : start + 5000])
         wanted = [row[key] for row in rows]
-        found: dict[Any, int] = {}
-        for start in range(0, len(wanted), CHUNK):
-            query = select(table.c[key], table.c.id).where(
-                table.c[key].in_(wanted[start : start + CHUNK])
-            )
-            rows_found = self.s.execute(query if among is None else query.where(among))
-            found.update((value, row_id) for value, row_id in rows_found)
+        query = select(table.c[key], table.c.id)
+        if among is not None:
+            query = query.where(among)
+        found = {value: row_id for value, row_id in rows_in(self.s, query, table.c[key], wanted)}
         return [found[value] for value in wanted]
 
     def _create_customer(self, phone: str, row: ParsedRow) -> Customer:

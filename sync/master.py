@@ -16,12 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sync.admin.resolve import hint
 from sync.cells import CellValue, Grid, cell_text
 from sync.counts import cells_written
+from sync.db import rows_in
 from sync.dedupe import format_phone, value_text
 from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, STATUSES
 from sync.model import Agent, Conflict, Customer, FollowUp, SyncRun, Tracking
@@ -181,9 +182,9 @@ def load_master(session: Session, only: set[int] | None = None) -> MasterData:
         follow_ups = session.execute(follow_ups_q).all()
     else:
         ids = sorted(only)
-        customers = _in_chunks(session, customers_q, customer_table.c.id, ids)
-        trackings = _in_chunks(session, trackings_q, tracking_table.c.customer_id, ids)
-        follow_ups = _in_chunks(session, follow_ups_q, Tracking.customer_id, ids)
+        customers = rows_in(session, customers_q, customer_table.c.id, ids)
+        trackings = rows_in(session, trackings_q, tracking_table.c.customer_id, ids)
+        follow_ups = rows_in(session, follow_ups_q, Tracking.customer_id, ids)
         # What the Commission tab counts, with each customer's number (not every number).
         completions = session.execute(
             select(
@@ -234,16 +235,6 @@ def load_master(session: Session, only: set[int] | None = None) -> MasterData:
         numbers=numbers,
         completions=completions,
     )
-
-
-def _in_chunks(session: Session, query: Select[Any], column: Any, ids: list[int]) -> list[Any]:
-    """The query's rows whose ``column`` is one of ``ids`` (ordered within each chunk only:
-    a partial load's rows are placed by their keys, not by their order)."""
-    return [
-        row
-        for start in range(0, len(ids), 500)
-        for row in session.execute(query.where(column.in_(ids[start : start + 500]))).all()
-    ]
 
 
 def _cell(value: object) -> CellValue:

@@ -21,6 +21,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from sync.cells import CellValue
+from sync.db import rows_in
 from sync.dedupe import value_text
 from sync.model import SheetRow, SheetState
 from sync.sheets import CellSet
@@ -101,18 +102,12 @@ def load_written(s: Session, source: str, tabs: Sequence[str]) -> dict[str, Writ
 
 def load_digests(s: Session, source: str, tab: str, positions: Iterable[int]) -> dict[int, str]:
     """Position -> digest of these stored rows of a tab."""
-    wanted = sorted(set(positions))
-    found: dict[int, str] = {}
-    for start in range(0, len(wanted), 500):
-        rows = s.execute(
-            select(_TABLE.c.position, _TABLE.c.digest).where(
-                _TABLE.c.source == source,
-                _TABLE.c.tab == tab,
-                _TABLE.c.position.in_(wanted[start : start + 500]),
-            )
-        )
-        found.update({position: digest for position, digest in rows})
-    return found
+    query = select(_TABLE.c.position, _TABLE.c.digest).where(
+        _TABLE.c.source == source, _TABLE.c.tab == tab
+    )
+    return {
+        position: digest for position, digest in rows_in(s, query, _TABLE.c.position, positions)
+    }
 
 
 def load_bases(s: Session, source: str, tab: str) -> dict[str, Any]:
@@ -326,11 +321,4 @@ def forget_tab_rows(s: Session, source: str, tab: str) -> None:
 
 def _keyed(s: Session, query: Any, keys: Iterable[str] | None) -> list[Any]:
     """The query's rows, for these keys alone (None: all), in chunks."""
-    if keys is None:
-        return list(s.execute(query))
-    wanted = sorted(set(keys))
-    return [
-        row
-        for start in range(0, len(wanted), 500)
-        for row in s.execute(query.where(_TABLE.c.key.in_(wanted[start : start + 500])))
-    ]
+    return list(s.execute(query)) if keys is None else rows_in(s, query, _TABLE.c.key, keys)
