@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from sync.long_text import is_cut, whole_of
 from sync.phones import PhoneResult, format_phone, normalize_phone, normalize_phones, parse_phone
 
 __all__ = [
     "Binding",
+    "FieldsDecision",
     "KnownCustomer",
     "PhoneResult",
     "PrivateAction",
@@ -22,6 +24,7 @@ __all__ = [
     "SharedAction",
     "bind_rows",
     "format_phone",
+    "merge_fields",
     "merge_private",
     "merge_shared",
     "normalize_phone",
@@ -98,6 +101,103 @@ def merge_private(base: str | None, mine: str, stored: str) -> PrivateAction:
     if base is not None and mine == base:
         return PrivateAction.PUSH
     return PrivateAction.TAKE
+
+
+@dataclass
+class FieldsDecision:
+    """What the three-way merge of one row's fields decided (plain data: the caller applies it).
+
+    Attributes:
+        take: field -> the row's value, to store.
+        before, after: the texts the audit event records, for the fields taken.
+        proposals: shared field -> (the shared value, the row's): a conflict for an admin.
+        notes: (field, text) for the row's Sync notes, in field order.
+        leave: fields the write-back must leave as the agent typed them.
+    """
+
+    take: dict[str, object] = field(default_factory=dict)
+    before: dict[str, str] = field(default_factory=dict)
+    after: dict[str, str] = field(default_factory=dict)
+    proposals: dict[str, tuple[str, str]] = field(default_factory=dict)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+    leave: set[str] = field(default_factory=set)
+
+    def note(self, key: str, text: str, *, leave: bool = True) -> None:
+        self.notes.append((key, text))
+        if leave:
+            self.leave.add(key)
+
+
+def merge_fields(
+    values: Mapping[str, object],
+    problems: Mapping[str, str],
+    keys: Sequence[str],
+    stored: Mapping[str, object],
+    base: Mapping[str, str] | None,
+    *,
+    titles: Mapping[str, str],
+    typed_titles: Mapping[str, str],
+    number: str,
+    shared: bool,
+    proposed: Mapping[str, str] = {},  # noqa: B006 (read only)
+) -> FieldsDecision:
+    """Merge one row's fields against what is stored and what the sheet showed last.
+
+    Args:
+        values: field -> the row's parsed value, for the fields the tab has.
+        problems: field -> why its cell could not be read (it is not synced).
+        keys: the fields to merge, in order (the tab's columns among them only).
+        stored: field -> the stored value (the customer's for shared fields, else the
+            agent's tracking's or follow-up's).
+        base: field -> the text the sheet showed after the last cycle (None: a new row).
+        titles: field -> its name in notes; typed_titles: its header as the tab has it.
+        number: the customer's number, which a note about a cut text names.
+        shared: shared fields (merge_shared: a changed value is proposed) or the
+            agent's own (merge_private: the sheet wins).
+        proposed: shared field -> the value this agent's open proposal holds.
+    """
+    decision = FieldsDecision()
+    for key in keys:
+        if key in problems:
+            decision.note(key, f"{titles[key]}: {problems[key]}; not synced")
+            continue
+        current = value_text(stored.get(key))
+        base_value = base.get(key) if base is not None else None
+        mine = value_text(values.get(key))
+        if is_cut(mine):
+            # A text the sync cut to fit the sheet reads as the whole one it was cut from.
+            whole = whole_of(mine, (current, base_value))
+            if whole is None:
+                decision.note(
+                    key,
+                    f"{typed_titles.get(key, key)} shows a text cut to fit this sheet, changed "
+                    "since; not synced, so that the rest of it is not lost (the whole text: "
+                    f"sheetsync history {number}): to change it, replace the whole cell",
+                )
+                continue
+            mine = whole
+        if not shared:
+            if merge_private(base_value, mine, current) is PrivateAction.TAKE:
+                decision.take[key] = values.get(key)
+                decision.before[key], decision.after[key] = current, mine
+            continue
+        action = merge_shared(base_value, mine, current)
+        if action is SharedAction.FILL:
+            decision.take[key] = values.get(key)
+            decision.before[key], decision.after[key] = current, mine
+        elif action is SharedAction.RESTORE:
+            note = f"{titles[key]} is shared: clearing it is not applied (ask an admin)"
+            decision.note(key, note, leave=False)
+        elif action is SharedAction.PROPOSE or (
+            action is SharedAction.PUSH and proposed.get(key) == mine
+        ):
+            decision.proposals[key] = (current, mine)
+            decision.note(
+                key,
+                f"{titles[key]}: your change to '{mine}' awaits an admin "
+                f"(shared value: '{current}')",
+            )
+    return decision
 
 
 @dataclass(frozen=True)

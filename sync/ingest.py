@@ -12,21 +12,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, func, insert, or_, select
-from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import ColumnElement, Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from sync.admin.identity import binding_maps, merged_keys
 from sync.cells import CellValue, Grid, cell_text
 from sync.db import insert_once, next_number, rows_in
 from sync.dedupe import (
-    PrivateAction,
+    FieldsDecision,
     RowIdentity,
-    SharedAction,
     bind_rows,
-    merge_private,
-    merge_shared,
+    merge_fields,
     parse_phone,
     value_text,
 )
@@ -43,7 +42,7 @@ from sync.fields import (
     SHARED_KEYS,
     Field,
 )
-from sync.long_text import MAX_CELL_CHARS, is_cut, whole_of
+from sync.long_text import MAX_CELL_CHARS
 from sync.model import (
     Agent,
     AuditEvent,
@@ -69,6 +68,8 @@ _CUSTOMERS = cast(Table, Customer.__table__)
 _TRACKINGS = cast(Table, Tracking.__table__)
 _FOLLOW_UPS = cast(Table, FollowUp.__table__)
 _TRACKING_KEYS = tuple(c.key for c in _TRACKINGS.columns if c.key != "id")
+_TITLES = {key: f.header for key, f in FIELDS_BY_KEY.items()}
+_FOLLOW_UP_TITLES = {key: f.header for key, f in FOLLOW_UP_FIELDS_BY_KEY.items()}
 
 
 @dataclass
@@ -147,8 +148,9 @@ class Ingest:
         self.detected: set[str] = set()
         self.touched_customers: set[int] = set()
         self._conflicts: dict[str, Conflict | None] | None = None
-        # new tracking (by object id) -> the fields its row typed, audited after the insert
-        self._new_fields: dict[int, tuple[dict[str, str], dict[str, str]]] = {}
+        # what the merge changed, written together by _write_changes
+        self._customer_changes: list[dict[str, Any]] = []
+        self._tracking_changes: dict[int, dict[str, Any]] = {}
         self._events: list[dict[str, Any]] = []
 
     def _conflict(self, key: str) -> Conflict | None:
@@ -366,8 +368,8 @@ class Ingest:
                 self.flag(plan, row.index, phone.warning, "phone")
             if binding.outcome not in ("invalid_phone", "mismatch", "duplicate"):
                 assert binding.phone is not None
-                customer = known.get(binding.number or "") if binding.number else None
-                ready.append((row, binding.phone, customer))
+                existing = known.get(binding.number or "") if binding.number else None
+                ready.append((row, binding.phone, existing))
                 continue
             details = {  # only for a conflict: what the row held, for the admin
                 "tab": CUSTOMERS_TAB,
@@ -407,47 +409,204 @@ class Ingest:
                     details={**details, "same_as_row": (binding.duplicate_of or 0) + 1},
                 )
 
-        # Customers and trackings are created in bulk (one flush each), then merged.
+        # Decide every row against what is stored (dedupe.merge_fields, pure), then apply
+        # the decisions in bulk: new customers and trackings inserted with their fields,
+        # changes as one UPDATE per set of columns, never an ORM object per row.
         created = self._create_customers(
             [(phone, row) for row, phone, customer in ready if customer is None]
         )
-        bound = [(row, customer or created[phone]) for row, phone, customer in ready]
+        bound = [
+            (row, _customer_values(customer) if customer is not None else created[phone])
+            for row, phone, customer in ready
+        ]
+        trackings = self._trackings_by_customer()
+        now = utcnow()
         for _, customer in bound:
-            known[customer.number] = customer
-        attach = {
-            customer.id: customer
-            for _, customer in bound
-            if customer.id not in trackings or not trackings[customer.id].active
-        }
-        attached, fresh = self._attach_trackings(list(attach.values()), trackings)
-        trackings.update(attached)
+            tracking = trackings.get(customer["id"])
+            if tracking is not None and not tracking["active"]:
+                # The seed's "Add my tracking" for a customer this agent tracked before.
+                self._tracking_change(tracking, {"active": True, "archived_at": None})
+                self.audit(
+                    "reactivate_tracking",
+                    "tracking",
+                    tracking["id"],
+                    customer["id"],
+                    {"active": False},
+                    {"active": True},
+                )
+        header = plan.header
+        assert header is not None
+        shared_keys = [k for k in SHARED_KEYS if k != "phone" and k in header.columns]
+        private_keys = [k for k in AGENT_KEYS if k in header.columns]
+        proposals = self._open_proposals()
+        fresh: list[tuple[dict[str, Any], dict[str, Any], FieldsDecision]] = []
         for row, customer in bound:
-            tracking = trackings[customer.id]
-            plan.bound[row.index] = customer.number
-            base_row = base.get(customer.number)
-            self._merge_shared(plan, row, customer, base_row)
-            self._merge_private(plan, row, tracking, base_row)
-        # New trackings are inserted with the fields their rows typed, in one flush
-        # (never inserted, then updated): their audit events follow, with their ids.
-        self._insert_trackings(fresh)
+            number = customer["number"]
+            plan.bound[row.index] = number
+            base_row = base.get(number)
+            problems = {i.field: i.message for i in row.issues}
+            shared = merge_fields(
+                row.values,
+                problems,
+                shared_keys,
+                customer,
+                base_row,
+                titles=_TITLES,
+                typed_titles=header.titles,
+                number=number,
+                shared=True,
+                proposed={
+                    key: value
+                    for key in shared_keys
+                    if (value := proposals.get(self._proposal_key(number, key))) is not None
+                }
+                if proposals
+                else {},
+            )
+            self._apply_shared(plan, row, customer, shared)
+            tracking = trackings.get(customer["id"])
+            private = merge_fields(
+                row.values,
+                problems,
+                private_keys,
+                tracking or {},
+                base_row,
+                titles=_TITLES,
+                typed_titles=header.titles,
+                number=number,
+                shared=False,
+            )
+            self._note(plan, row.index, private)
+            if tracking is None:
+                fresh.append((customer, row.values, private))
+            elif private.after:
+                self._take_private(tracking, private, now)
+                self.counters.trackings_updated += 1
+                self.audit(
+                    "update_tracking",
+                    "tracking",
+                    tracking["id"],
+                    customer["id"],
+                    private.before,
+                    private.after,
+                )
+        self._insert_trackings(fresh, now)
 
         if plan.quarantined is None:
-            for number in removed:
-                customer = self._customer_by_number(number)
-                gone = trackings.get(customer.id) if customer else None
-                if gone is not None and gone.active:
-                    gone.active = False
-                    gone.archived_at = utcnow()
-                    self.counters.trackings_archived += 1
-                    self.audit(
-                        "archive_tracking",
-                        "tracking",
-                        gone.id,
-                        customer.id if customer else None,
-                        {"active": True},
-                        {"active": False, "reason": "row removed from sheet"},
-                    )
+            self._archive_removed(removed, trackings)
+        self._write_changes()
         return plan
+
+    def _note(self, plan: TabPlan, index: int, decision: FieldsDecision) -> None:
+        for key, text in decision.notes:
+            self.flag(plan, index, text, key)
+        if decision.leave:
+            plan.leave.setdefault(index, set()).update(decision.leave)
+
+    def _proposal_key(self, number: str, key: str) -> str:
+        return f"shared_field:{number}:{key}:{self.agent.key}"
+
+    def _open_proposals(self) -> dict[str, str]:
+        """Conflict key -> value of this agent's open proposals of a shared value."""
+        self._conflict("")  # loads this agent's conflicts
+        assert self._conflicts is not None
+        return {
+            key: conflict.proposed_value or ""
+            for key, conflict in self._conflicts.items()
+            if conflict is not None
+            and conflict.kind == "shared_field"
+            and conflict.status == "open"
+        }
+
+    def _apply_shared(
+        self, plan: TabPlan, row: ParsedRow, customer: dict[str, Any], decision: FieldsDecision
+    ) -> None:
+        """Open the row's proposals as conflicts, note it, and record the values it fills."""
+        for key, (current, mine) in decision.proposals.items():
+            self.open_conflict(
+                self._proposal_key(customer["number"], key),
+                "shared_field",
+                customer_id=customer["id"],
+                field=key,
+                current_value=current,
+                proposed_value=mine,
+                details={"tab": CUSTOMERS_TAB, "row": row.index + 1},
+            )
+        self._note(plan, row.index, decision)
+        if not decision.after:
+            return
+        customer.update(decision.take)
+        self._customer_changes.append(
+            {"_id": customer["id"], **decision.take, "updated_at": utcnow()}
+        )
+        self.counters.customers_updated += 1
+        self.touched_customers.add(customer["id"])
+        self.audit(
+            "update_customer",
+            "customer",
+            customer["id"],
+            customer["id"],
+            decision.before,
+            decision.after,
+        )
+
+    def _take_private(
+        self, tracking: dict[str, Any], decision: FieldsDecision, now: dt.datetime
+    ) -> None:
+        """Store the fields a row changed in its tracking (and when it was first Completed)."""
+        change: dict[str, Any] = {**decision.take, "last_update": now}
+        if "status" in decision.after:
+            status = decision.take["status"]
+            if status == "Completed" and tracking.get("completed_at") is None:
+                change["completed_at"], change["completed_run_id"] = now, self.run_id
+            elif status != "Completed" and tracking.get("completed_at") is not None:
+                change["completed_at"], change["completed_run_id"] = None, None
+            self.touched_customers.add(tracking["customer_id"])
+        if tracking.get("id") is None:
+            tracking.update(change)
+        else:
+            self._tracking_change(tracking, change)
+
+    def _tracking_change(self, tracking: dict[str, Any], change: dict[str, Any]) -> None:
+        tracking.update(change)
+        pending = self._tracking_changes.setdefault(tracking["id"], {"_id": tracking["id"]})
+        pending.update(change)
+
+    def _write_changes(self) -> None:
+        """The customers and trackings the merge changed: one UPDATE per set of columns."""
+        customers, self._customer_changes = self._customer_changes, []
+        trackings, self._tracking_changes = list(self._tracking_changes.values()), {}
+        for table, changes in ((_CUSTOMERS, customers), (_TRACKINGS, trackings)):
+            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for change in changes:
+                groups.setdefault(tuple(sorted(change)), []).append(change)
+            statement = update(table).where(table.c.id == bindparam("_id"))
+            for group in groups.values():
+                self.s.execute(statement, group)
+        # Keep the session's copies of the customers changed as they are now.
+        for change in customers:
+            held = self.s.identity_map.get(identity_key(Customer, change["_id"]))
+            for key, value in change.items():
+                if held is not None and key != "_id":
+                    set_committed_value(held, key, value)
+
+    def _archive_removed(self, removed: list[str], trackings: dict[int, dict[str, Any]]) -> None:
+        """Archive this agent's tracking of the customers whose rows are gone."""
+        query = select(_CUSTOMERS.c.number, _CUSTOMERS.c.id)
+        for _, customer_id in rows_in(self.s, query, _CUSTOMERS.c.number, removed):
+            gone = trackings.get(customer_id)
+            if gone is None or not gone["active"]:
+                continue
+            self._tracking_change(gone, {"active": False, "archived_at": utcnow()})
+            self.counters.trackings_archived += 1
+            self.audit(
+                "archive_tracking",
+                "tracking",
+                gone["id"],
+                customer_id,
+                {"active": True},
+                {"active": False, "reason": "row removed from sheet"},
+            )
 
     def _tracks_any(self) -> bool:
         """Whether this agent tracks any customer (an active tracking)."""
@@ -460,23 +619,17 @@ class Ingest:
             is not None
         )
 
-    def _customer_by_number(self, number: str) -> Customer | None:
-        return self.s.execute(
-            select(Customer).where(Customer.number == number)
-        ).scalar_one_or_none()
+    def _trackings_by_customer(self) -> dict[int, dict[str, Any]]:
+        """This agent's trackings (archived ones too) as plain values, by customer id."""
+        rows = self.s.execute(select(_TRACKINGS).where(_TRACKINGS.c.agent_id == self.agent.id))
+        return {row.customer_id: dict(row._mapping) for row in rows}
 
-    def _trackings_by_customer(self) -> dict[int, Tracking]:
-        rows = self.s.execute(select(Tracking).where(Tracking.agent_id == self.agent.id)).scalars()
-        return {t.customer_id: t for t in rows}
-
-    def _create_customers(self, wanted: list[tuple[str, ParsedRow]]) -> dict[str, Customer]:
+    def _create_customers(self, wanted: list[tuple[str, ParsedRow]]) -> dict[str, dict[str, Any]]:
         """Create the customers for new phones in one insert, numbered in row order.
 
-        Inserted with Core (a cold cycle creates tens of thousands): the Customer objects
-        returned are not in the session, only what the merge reads them for (a new
-        customer's values are its row's, so the merge has nothing to change in them). If
-        another worker created one of these phones meanwhile, the batch is rolled back to
-        its savepoint and the phones are taken one by one.
+        Inserted with Core (a cold cycle creates tens of thousands); returns phone -> the
+        customer's values. If another worker created one of these phones meanwhile, the
+        batch is rolled back to its savepoint and the phones are taken one by one.
         """
         if not wanted:
             return {}
@@ -485,7 +638,7 @@ class Ingest:
         try:
             with self.s.begin_nested():
                 first = next_number(self.s, f"customer-{year}", len(wanted))
-                rows = [
+                rows: list[dict[str, Any]] = [
                     {
                         "number": f"CUS-{year}-{first + i:05d}",
                         "phone": phone,
@@ -499,13 +652,10 @@ class Ingest:
                 ids = self._insert_with_ids(_CUSTOMERS, rows, "number")
         except IntegrityError:
             return {phone: self._create_customer(phone, row) for phone, row in wanted}
-        made = []
         for customer_id, values in zip(ids, rows, strict=True):
-            customer = Customer(**values)
-            customer.id = customer_id
-            made.append(customer)
-            self._created(customer)
-        return {c.phone: c for c in made}
+            values["id"] = customer_id
+            self._created(values)
+        return {values["phone"]: values for values in rows}
 
     def _insert_with_ids(
         self,
@@ -529,7 +679,7 @@ class Ingest:
         found = {value: row_id for value, row_id in rows_in(self.s, query, table.c[key], wanted)}
         return [found[value] for value in wanted]
 
-    def _create_customer(self, phone: str, row: ParsedRow) -> Customer:
+    def _create_customer(self, phone: str, row: ParsedRow) -> dict[str, Any]:
         """Create the customer for a phone; if another worker just did, use theirs."""
         try:
             with self.s.begin_nested():
@@ -544,243 +694,79 @@ class Ingest:
                 self.s.flush()
         except IntegrityError:
             existing = self.s.execute(select(Customer).where(Customer.phone == phone)).scalar_one()
-            return existing
-        self._created(customer)
-        return customer
+            return _customer_values(existing)
+        values = _customer_values(customer)
+        self._created(values)
+        return values
 
-    def _created(self, customer: Customer) -> None:
+    def _created(self, customer: dict[str, Any]) -> None:
         self.counters.customers_created += 1
-        self.touched_customers.add(customer.id)
+        self.touched_customers.add(customer["id"])
         self.audit(
             "create_customer",
             "customer",
-            customer.id,
-            customer.id,
+            customer["id"],
+            customer["id"],
             None,
             {
-                "number": customer.number,
-                "phone": customer.phone,
+                "number": customer["number"],
+                "phone": customer["phone"],
                 **{
-                    k: value_text(getattr(customer, k))
+                    k: value_text(customer[k])
                     for k in SHARED_KEYS
-                    if k != "phone" and getattr(customer, k) is not None
+                    if k != "phone" and customer.get(k) is not None
                 },
             },
         )
 
-    def _attach_trackings(
-        self, customers: list[Customer], existing: dict[int, Tracking]
-    ) -> tuple[dict[int, Tracking], list[tuple[Customer, Tracking]]]:
-        """The seed's "Add my tracking": rows whose phone exists get this agent's tracking.
-
-        An archived tracking of this agent comes back; the others are new, not yet inserted
-        (:meth:`_insert_trackings` does, once their rows' fields are merged into them).
-
-        Returns:
-            customer id -> tracking, and the new trackings with their customers.
-        """
-        attached: dict[int, Tracking] = {}
-        fresh: list[tuple[Customer, Tracking]] = []
-        for customer in customers:
-            archived = existing.get(customer.id)
-            if archived is not None:
-                archived.active = True
-                archived.archived_at = None
-                self.audit(
-                    "reactivate_tracking",
-                    "tracking",
-                    archived.id,
-                    customer.id,
-                    {"active": False},
-                    {"active": True},
-                )
-                attached[customer.id] = archived
-            else:
-                tracking = Tracking(
-                    customer_id=customer.id, agent_id=self.agent.id, tracked_since=utcnow()
-                )
-                fresh.append((customer, tracking))
-                attached[customer.id] = tracking
-        return attached, fresh
-
-    def _insert_trackings(self, fresh: list[tuple[Customer, Tracking]]) -> None:
-        """Insert the new trackings with the fields their rows typed (Core, in batches:
-        the Tracking objects stay out of the session), then audit them with their ids."""
+    def _insert_trackings(
+        self,
+        fresh: list[tuple[dict[str, Any], dict[str, object], FieldsDecision]],
+        now: dt.datetime,
+    ) -> None:
+        """The seed's "Add my tracking": insert this agent's new trackings with the fields
+        their rows typed (never inserted, then updated), then audit them with their ids."""
         if not fresh:
             return
-        now = utcnow()
-        defaults: dict[str, Any] = {
-            "active": True,
-            "lost_to_colleague": False,
-            "tracked_since": now,
-            "last_update": now,
-        }
         rows = []
-        for _, tracking in fresh:
-            given = sa_inspect(tracking).dict  # what was set on it: row fields, status dates
-            rows.append({key: given.get(key, defaults.get(key)) for key in _TRACKING_KEYS})
+        for customer, _, decision in fresh:
+            tracking: dict[str, Any] = dict.fromkeys(_TRACKING_KEYS)
+            tracking.update(
+                customer_id=customer["id"],
+                agent_id=self.agent.id,
+                active=True,
+                lost_to_colleague=False,
+                tracked_since=now,
+                last_update=now,
+            )
+            if decision.after:
+                self._take_private(tracking, decision, now)
+            rows.append(tracking)
         # A new tracking is this agent's only one of its customer (an archived one would
         # have come back instead).
         ids = self._insert_with_ids(
             _TRACKINGS, rows, "customer_id", _TRACKINGS.c.agent_id == self.agent.id
         )
-        for (customer, tracking), tracking_id in zip(fresh, ids, strict=True):
-            tracking.id = tracking_id
+        for (customer, _, decision), tracking_id in zip(fresh, ids, strict=True):
             self.counters.trackings_added += 1
             self.audit(
                 "add_tracking",
                 "tracking",
-                tracking.id,
-                customer.id,
+                tracking_id,
+                customer["id"],
                 None,
-                {"agent": self.agent.key, "customer": customer.number},
+                {"agent": self.agent.key, "customer": customer["number"]},
             )
-            before, after = self._new_fields.pop(id(tracking), ({}, {}))
-            if after:
+            if decision.after:
                 self.counters.trackings_updated += 1
-                self.audit("update_tracking", "tracking", tracking.id, customer.id, before, after)
-
-    def _merge_shared(
-        self, plan: TabPlan, row: ParsedRow, customer: Customer, base_row: dict[str, str] | None
-    ) -> None:
-        before: dict[str, str] = {}
-        after: dict[str, str] = {}
-        issues = {i.field: i for i in row.issues}
-        for key in SHARED_KEYS:
-            if key == "phone" or key not in plan.header.columns:  # type: ignore[union-attr]
-                continue
-            title = FIELDS_BY_KEY[key].header
-            if key in issues:
-                self.flag(plan, row.index, f"{title}: {issues[key].message}; not synced", key)
-                plan.leave.setdefault(row.index, set()).add(key)
-                continue
-            canonical = value_text(getattr(customer, key))
-            base_value = base_row.get(key) if base_row is not None else None
-            mine = self._meant(plan, row, key, (canonical, base_value), customer.number)
-            if mine is None:
-                continue
-            action = merge_shared(base_value, mine, canonical)
-            conflict_key = f"shared_field:{customer.number}:{key}:{self.agent.key}"
-            if action is SharedAction.FILL:
-                before[key], after[key] = canonical, mine
-                setattr(customer, key, row.values.get(key))
-            elif action is SharedAction.RESTORE:
-                self.flag(
-                    plan,
-                    row.index,
-                    f"{title} is shared: clearing it is not applied (ask an admin)",
-                    key,
+                self.audit(
+                    "update_tracking",
+                    "tracking",
+                    tracking_id,
+                    customer["id"],
+                    decision.before,
+                    decision.after,
                 )
-            elif action is SharedAction.PROPOSE or (
-                action is SharedAction.PUSH and self._proposal(conflict_key) == mine
-            ):
-                self.open_conflict(
-                    conflict_key,
-                    "shared_field",
-                    customer_id=customer.id,
-                    field=key,
-                    current_value=canonical,
-                    proposed_value=mine,
-                    details={"tab": CUSTOMERS_TAB, "row": row.index + 1},
-                )
-                self.flag(
-                    plan,
-                    row.index,
-                    f"{title}: your change to '{mine}' awaits an admin "
-                    f"(shared value: '{canonical}')",
-                    key,
-                )
-                plan.leave.setdefault(row.index, set()).add(key)
-        if after:
-            customer.updated_at = utcnow()
-            self.counters.customers_updated += 1
-            self.touched_customers.add(customer.id)
-            self.audit("update_customer", "customer", customer.id, customer.id, before, after)
-
-    def _proposal(self, key: str) -> str | None:
-        conflict = self._conflict(key)
-        return (
-            conflict.proposed_value if conflict is not None and conflict.status == "open" else None
-        )
-
-    def _meant(
-        self,
-        plan: TabPlan,
-        row: ParsedRow,
-        key: str,
-        known: tuple[str | None, ...],
-        number: str,
-    ) -> str | None:
-        """The text a cell means: a text the sync cut to fit the sheet reads as the whole one
-        it was cut from (one of ``known``: the stored value, the last-synced one).
-
-        Returns:
-            The text; None when the cell shows a cut text that was changed since: it is not
-            synced (the rest of the text would be lost), and the row says so.
-        """
-        mine = value_text(row.values.get(key))
-        if not is_cut(mine):
-            return mine
-        whole = whole_of(mine, known)
-        if whole is None:
-            header = plan.header.titles[key] if plan.header is not None else key
-            self.flag(
-                plan,
-                row.index,
-                f"{header} shows a text cut to fit this sheet, changed since; not synced, so "
-                f"that the rest of it is not lost (the whole text: sheetsync history {number}): "
-                "to change it, replace the whole cell",
-                key,
-            )
-            plan.leave.setdefault(row.index, set()).add(key)
-        return whole
-
-    def _merge_private(
-        self, plan: TabPlan, row: ParsedRow, tracking: Tracking, base_row: dict[str, str] | None
-    ) -> None:
-        before: dict[str, str] = {}
-        after: dict[str, str] = {}
-        issues = {i.field: i for i in row.issues}
-        for key in AGENT_KEYS:
-            if key not in plan.header.columns:  # type: ignore[union-attr]
-                continue
-            if key in issues:
-                self.flag(
-                    plan,
-                    row.index,
-                    f"{FIELDS_BY_KEY[key].header}: {issues[key].message}; not synced",
-                    key,
-                )
-                plan.leave.setdefault(row.index, set()).add(key)
-                continue
-            stored = value_text(getattr(tracking, key))
-            base_value = base_row.get(key) if base_row is not None else None
-            mine = self._meant(plan, row, key, (stored, base_value), plan.bound[row.index])
-            if mine is None:
-                continue
-            if merge_private(base_value, mine, stored) is PrivateAction.TAKE:
-                before[key], after[key] = stored, mine
-                setattr(tracking, key, row.values.get(key))
-        if after:
-            if "status" in after:
-                self._status_changed(tracking)
-            tracking.last_update = utcnow()
-            if tracking.id is None:  # a new tracking: audited once it is inserted
-                self._new_fields[id(tracking)] = (before, after)
-                return
-            self.counters.trackings_updated += 1
-            self.audit(
-                "update_tracking", "tracking", tracking.id, tracking.customer_id, before, after
-            )
-
-    def _status_changed(self, tracking: Tracking) -> None:
-        if tracking.status == "Completed" and tracking.completed_at is None:
-            tracking.completed_at = utcnow()
-            tracking.completed_run_id = self.run_id
-        elif tracking.status != "Completed" and tracking.completed_at is not None:
-            tracking.completed_at = None
-            tracking.completed_run_id = None
-        self.touched_customers.add(tracking.customer_id)
 
     # -- follow-ups tab -------------------------------------------------------------------
 
@@ -957,18 +943,21 @@ class Ingest:
         base_row: dict[str, str] | None,
         tracking: Tracking,
     ) -> None:
-        before: dict[str, str] = {}
-        after: dict[str, str] = {}
-        customer = plan.customer_of[row.index]
-        for key, value in values.items():
-            stored = value_text(getattr(follow_up, key))
-            base_value = base_row.get(key) if base_row is not None else None
-            mine = self._meant(plan, row, key, (stored, base_value), customer)
-            if mine is None:
-                continue
-            if merge_private(base_value, mine, stored) is PrivateAction.TAKE:
-                before[key], after[key] = stored, mine
-                setattr(follow_up, key, value)
+        decision = merge_fields(
+            values,
+            {},
+            [str(key) for key in values],
+            {key: getattr(follow_up, key) for key in values},
+            base_row,
+            titles=_FOLLOW_UP_TITLES,
+            typed_titles=plan.header.titles if plan.header is not None else {},
+            number=plan.customer_of[row.index],
+            shared=False,
+        )
+        self._note(plan, row.index, decision)
+        for key, value in decision.take.items():
+            setattr(follow_up, key, value)
+        before, after = decision.before, decision.after
         if not follow_up.active:
             follow_up.active = True
             after["active"] = "TRUE"
@@ -1054,6 +1043,15 @@ class Ingest:
                 ),
             ):
                 self.counters.conflicts_opened += 1
+
+
+def _customer_values(customer: Customer) -> dict[str, Any]:
+    """What the merge reads of a customer: its id, number and shared fields."""
+    return {
+        "id": customer.id,
+        "number": customer.number,
+        **{key: getattr(customer, key) for key in SHARED_KEYS},
+    }
 
 
 def _shared_values(row: ParsedRow) -> dict[str, object]:
