@@ -11,12 +11,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Row, insert, or_, select
 from sqlalchemy.orm import Session
 
-from sync.db import insert_once, rows_in
-from sync.model import AuditEvent, Conflict, Customer, Tracking, utcnow
+from sync.db import insert_once, rows_in, update_by_id
+from sync.model import Agent, AuditEvent, Conflict, Customer, Tracking, audit_row, utcnow
 
 RULES = ("first_to_complete", "split", "separate_opportunities")
 
@@ -24,23 +25,64 @@ RULES = ("first_to_complete", "split", "separate_opportunities")
 def settle(session: Session, rule: str, customer_ids: Iterable[int], run_id: int | None) -> int:
     """Set commission % and *lost to colleague* on the trackings of these customers.
 
+    The trackings are read as plain rows, what each should hold is decided customer by
+    customer, and the changes are written in bulk with their audit events.
+
     Returns the number of conflicts opened (a completion race, or split percentages over 100).
     """
     opened = 0
     ids = sorted(set(customer_ids))
     if rule != "split":
         ids = _to_settle(session, ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        active: dict[int, list[Tracking]] = {c: [] for c in chunk}
-        for tracking in session.execute(
-            select(Tracking)
-            .where(Tracking.customer_id.in_(chunk), Tracking.active.is_(True))
-            .order_by(Tracking.id)
-        ).scalars():
-            active[tracking.customer_id].append(tracking)
-        for customer_id in chunk:
-            opened += _settle_one(session, rule, customer_id, active[customer_id], run_id)
+    changes: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    query: Any = (
+        select(
+            Tracking.id,
+            Tracking.customer_id,
+            Tracking.status,
+            Tracking.completed_at,
+            Tracking.completed_run_id,
+            Tracking.commission_pct,
+            Tracking.lost_to_colleague,
+            Agent.key.label("agent_key"),
+            Agent.name.label("agent_name"),
+        )
+        .join(Agent, Agent.id == Tracking.agent_id)
+        .where(Tracking.active.is_(True))
+    )
+    active: dict[int, list[Row[Any]]] = {c: [] for c in ids}
+    for tracking in rows_in(session, query, Tracking.customer_id, ids):
+        active[tracking.customer_id].append(tracking)
+    for customer_id in ids:
+        trackings = sorted(active[customer_id], key=lambda t: t.id)
+        desired, conflict = _desired(session, rule, customer_id, trackings)
+        if conflict is not None:
+            opened += _open(session, customer_id, conflict, trackings)
+        elif rule == "split":
+            _close(session, customer_id, "split_over_100")
+        for t in trackings:
+            pct, lost = desired[t.id]
+            if (t.commission_pct, t.lost_to_colleague) != (pct, lost):
+                changes.append({"_id": t.id, "commission_pct": pct, "lost_to_colleague": lost})
+                events.append(
+                    audit_row(
+                        "sheetsync",
+                        "commission",
+                        "tracking",
+                        t.id,
+                        customer_id,
+                        {
+                            "commission_pct": t.commission_pct,
+                            "lost_to_colleague": t.lost_to_colleague,
+                        },
+                        {"commission_pct": pct, "lost_to_colleague": lost},
+                        run_id,
+                    )
+                )
+    update_by_id(session, Tracking, changes)
+    for start in range(0, len(events), 500):
+        session.execute(insert(AuditEvent), events[start : start + 500])
     return opened
 
 
@@ -66,11 +108,11 @@ def _to_settle(session: Session, ids: list[int]) -> list[int]:
     )
 
 
-def _settle_one(
-    session: Session, rule: str, customer_id: int, trackings: list[Tracking], run_id: int | None
-) -> int:
-    """Settle one customer's active trackings (in id order); returns conflicts opened."""
-    opened = 0
+def _desired(
+    session: Session, rule: str, customer_id: int, trackings: list[Row[Any]]
+) -> tuple[dict[int, tuple[float | None, bool]], str | None]:
+    """What one customer's active trackings (in id order) should hold under the rule:
+    tracking id -> (commission %, lost to colleague), and the kind of conflict to open."""
     desired: dict[int, tuple[float | None, bool]] = {
         t.id: (t.commission_pct, False) for t in trackings
     }
@@ -90,45 +132,21 @@ def _settle_one(
         )
         winner = _race_winner(session, customer_id, racers) if len(racers) > 1 else None
         if len(racers) > 1 and winner is None:
-            opened += _open(session, customer_id, "completion_race", racers)
             for t in trackings:
                 desired[t.id] = (None, False)
-        elif len(racers) > 1:
-            for t in trackings:
-                wins = t in racers if winner == "*" else t.agent.key == winner
-                desired[t.id] = (100.0, False) if wins else (0.0, True)
-        else:
-            for t in trackings:
-                desired[t.id] = (100.0, False) if t is racers[0] else (0.0, True)
+            return desired, "completion_race"
+        for t in trackings:
+            if len(racers) == 1:
+                wins = t is racers[0]
+            else:
+                wins = t in racers if winner == "*" else t.agent_key == winner
+            desired[t.id] = (100.0, False) if wins else (0.0, True)
     elif rule == "first_to_complete":
         for t in trackings:
             desired[t.id] = (None, False)
-    elif rule == "split":
-        total = sum(t.commission_pct or 0 for t in trackings)
-        if total > 100:
-            opened += _open(session, customer_id, "split_over_100", trackings)
-        else:
-            _close(session, customer_id, "split_over_100")
-    for t in trackings:
-        pct, lost = desired[t.id]
-        if (t.commission_pct, t.lost_to_colleague) != (pct, lost):
-            session.add(
-                AuditEvent(
-                    actor="sheetsync",
-                    action="commission",
-                    entity="tracking",
-                    entity_id=t.id,
-                    customer_id=customer_id,
-                    run_id=run_id,
-                    before={
-                        "commission_pct": t.commission_pct,
-                        "lost_to_colleague": t.lost_to_colleague,
-                    },
-                    after={"commission_pct": pct, "lost_to_colleague": lost},
-                )
-            )
-            t.commission_pct, t.lost_to_colleague = pct, lost
-    return opened
+    elif rule == "split" and sum(t.commission_pct or 0 for t in trackings) > 100:
+        return desired, "split_over_100"
+    return desired, None
 
 
 def unsettled(session: Session, rule: str) -> set[int]:
@@ -164,14 +182,14 @@ def _key(session: Session, customer_id: int, kind: str) -> str:
     return f"{kind}:{customer.number if customer else customer_id}"
 
 
-def _race_winner(session: Session, customer_id: int, racers: list[Tracking]) -> str | None:
+def _race_winner(session: Session, customer_id: int, racers: list[Row[Any]]) -> str | None:
     """The admin's decision of a completion race: an agent key, ``*`` (each counts) or None."""
     key = _key(session, customer_id, "completion_race")
     conflict = session.execute(select(Conflict).where(Conflict.key == key)).scalar_one_or_none()
     if conflict is None or conflict.status != "resolved":
         return None
     winner = (conflict.details or {}).get("winner")
-    if winner == "*" or winner in {t.agent.key for t in racers}:
+    if winner == "*" or winner in {t.agent_key for t in racers}:
         return str(winner)
     return None
 
@@ -186,7 +204,7 @@ def _close(session: Session, customer_id: int, kind: str) -> None:
         conflict.resolution, conflict.resolved_by = "cause disappeared", "sheetsync"
 
 
-def _open(session: Session, customer_id: int, kind: str, trackings: list[Tracking]) -> int:
+def _open(session: Session, customer_id: int, kind: str, trackings: list[Row[Any]]) -> int:
     key = _key(session, customer_id, kind)
     existing = session.execute(select(Conflict).where(Conflict.key == key)).scalar_one_or_none()
     if existing is not None:
@@ -200,7 +218,7 @@ def _open(session: Session, customer_id: int, kind: str, trackings: list[Trackin
             existing.resolved_by = None
             return 1
         return 0
-    agents = [t.agent.name for t in trackings]
+    agents = [t.agent_name for t in trackings]
     return int(
         insert_once(
             session,

@@ -12,15 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Table, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from sync.admin.identity import binding_maps, merged_keys
 from sync.cells import CellValue, Grid, cell_text
-from sync.db import insert_once, next_number, rows_in
+from sync.db import insert_once, next_number, rows_in, update_by_id
 from sync.dedupe import (
     FieldsDecision,
     RowIdentity,
@@ -574,21 +572,9 @@ class Ingest:
 
     def _write_changes(self) -> None:
         """The customers and trackings the merge changed: one UPDATE per set of columns."""
-        customers, self._customer_changes = self._customer_changes, []
-        trackings, self._tracking_changes = list(self._tracking_changes.values()), {}
-        for table, changes in ((_CUSTOMERS, customers), (_TRACKINGS, trackings)):
-            groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-            for change in changes:
-                groups.setdefault(tuple(sorted(change)), []).append(change)
-            statement = update(table).where(table.c.id == bindparam("_id"))
-            for group in groups.values():
-                self.s.execute(statement, group)
-        # Keep the session's copies of the customers changed as they are now.
-        for change in customers:
-            held = self.s.identity_map.get(identity_key(Customer, change["_id"]))
-            for key, value in change.items():
-                if held is not None and key != "_id":
-                    set_committed_value(held, key, value)
+        update_by_id(self.s, Customer, self._customer_changes)
+        update_by_id(self.s, Tracking, self._tracking_changes.values())
+        self._customer_changes, self._tracking_changes = [], {}
 
     def _archive_removed(self, removed: list[str], trackings: dict[int, dict[str, Any]]) -> None:
         """Archive this agent's tracking of the customers whose rows are gone."""
@@ -779,18 +765,18 @@ class Ingest:
         assert header is not None
 
         trackings = {
-            t.id: (t, c)
-            for t, c in self.s.execute(
-                select(Tracking, Customer)
+            t.id: t
+            for t in self.s.execute(
+                select(Tracking.id, Tracking.customer_id, Customer.number, Customer.phone)
                 .join(Customer, Customer.id == Tracking.customer_id)
                 .where(Tracking.agent_id == self.agent.id, Tracking.active.is_(True))
-            ).all()
+            )
         }
-        by_number = {c.number: t for t, c in trackings.values()}
-        by_phone = {c.phone: t for t, c in trackings.values()}
+        by_number = {t.number: t for t in trackings.values()}
+        by_phone = {t.phone: t for t in trackings.values()}
         # Rows still showing a merged customer's number or phone bind to the tracking
         # of the customer it was merged into.
-        of_customer = {c.id: t for t, c in trackings.values()}
+        of_customer = {t.customer_id: t for t in trackings.values()}
         merged_numbers, merged_phones = merged_keys(self.s, of_customer)
         for number, customer_id in merged_numbers.items():
             by_number.setdefault(number, of_customer[customer_id])
@@ -818,7 +804,7 @@ class Ingest:
 
         unseen = {n: f for n, f in mine.items() if n not in kept and f.active}
         taken: set[str] = set()
-        fresh: list[tuple[int, Tracking, dict[str, Any]]] = []
+        fresh: list[tuple[int, Any, dict[str, Any]]] = []
         for row in plan.rows:
             issues = {i.field: i for i in row.issues}
             number = cell_text(row.raw.get("follow_up_number"))
@@ -829,7 +815,7 @@ class Ingest:
             tracking = (
                 claimed
                 if claimed is not None
-                and (phone is None or trackings[claimed.id][1].phone == phone)
+                and (phone is None or claimed.phone == phone)
                 else None
             )
             if tracking is None and phone is not None:
@@ -860,7 +846,7 @@ class Ingest:
                 follow_up = None
             if follow_up is None:
                 follow_up = self._match_unseen(unseen, tracking.id, values)
-            plan.customer_of[row.index] = trackings[tracking.id][1].number
+            plan.customer_of[row.index] = tracking.number
             if follow_up is None:
                 fresh.append((row.index, tracking, values))
                 continue
@@ -881,14 +867,14 @@ class Ingest:
                         "archive_follow_up",
                         "follow_up",
                         follow_up.id,
-                        trackings[follow_up.tracking_id][1].id,
+                        trackings[follow_up.tracking_id].customer_id,
                         {"active": True},
                         {"active": False},
                     )
         return plan
 
     def _create_follow_ups(
-        self, plan: TabPlan, fresh: list[tuple[int, Tracking, dict[str, Any]]]
+        self, plan: TabPlan, fresh: list[tuple[int, Any, dict[str, Any]]]
     ) -> None:
         """Number and insert the follow-ups new rows typed, in one flush."""
         if not fresh:
@@ -941,7 +927,7 @@ class Ingest:
         follow_up: FollowUp,
         values: dict[str, object],
         base_row: dict[str, str] | None,
-        tracking: Tracking,
+        tracking: Any,
     ) -> None:
         decision = merge_fields(
             values,
