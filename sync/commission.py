@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Row, insert, or_, select
+from sqlalchemy import Row, or_, select
 from sqlalchemy.orm import Session
 
-from sync.db import insert_once, rows_in, update_by_id
-from sync.model import Agent, AuditEvent, Conflict, Customer, Tracking, audit_row, utcnow
+from sync.db import rows_in, update_by_id
+from sync.ledger import SHEETSYNC, Ledger, close, keep_open, open_new
+from sync.model import Agent, Conflict, Customer, Tracking
 
 RULES = ("first_to_complete", "split", "separate_opportunities")
 
@@ -35,7 +36,7 @@ def settle(session: Session, rule: str, customer_ids: Iterable[int], run_id: int
     if rule != "split":
         ids = _to_settle(session, ids)
     changes: list[dict[str, Any]] = []
-    events: list[dict[str, Any]] = []
+    ledger = Ledger(session, SHEETSYNC, run_id)
     query: Any = (
         select(
             Tracking.id,
@@ -65,24 +66,16 @@ def settle(session: Session, rule: str, customer_ids: Iterable[int], run_id: int
             pct, lost = desired[t.id]
             if (t.commission_pct, t.lost_to_colleague) != (pct, lost):
                 changes.append({"_id": t.id, "commission_pct": pct, "lost_to_colleague": lost})
-                events.append(
-                    audit_row(
-                        "sheetsync",
-                        "commission",
-                        "tracking",
-                        t.id,
-                        customer_id,
-                        {
-                            "commission_pct": t.commission_pct,
-                            "lost_to_colleague": t.lost_to_colleague,
-                        },
-                        {"commission_pct": pct, "lost_to_colleague": lost},
-                        run_id,
-                    )
+                ledger.audit(
+                    "commission",
+                    "tracking",
+                    t.id,
+                    customer_id,
+                    {"commission_pct": t.commission_pct, "lost_to_colleague": t.lost_to_colleague},
+                    {"commission_pct": pct, "lost_to_colleague": lost},
                 )
     update_by_id(session, Tracking, changes)
-    for start in range(0, len(events), 500):
-        session.execute(insert(AuditEvent), events[start : start + 500])
+    ledger.write()
     return opened
 
 
@@ -200,27 +193,23 @@ def _close(session: Session, customer_id: int, kind: str) -> None:
         select(Conflict).where(Conflict.key == key, Conflict.status == "open")
     ).scalar_one_or_none()
     if conflict is not None:
-        conflict.status, conflict.closed_at = "resolved", utcnow()
-        conflict.resolution, conflict.resolved_by = "cause disappeared", "sheetsync"
+        close(conflict, "cause disappeared")
 
 
 def _open(session: Session, customer_id: int, kind: str, trackings: list[Row[Any]]) -> int:
     key = _key(session, customer_id, kind)
     existing = session.execute(select(Conflict).where(Conflict.key == key)).scalar_one_or_none()
     if existing is not None:
-        if existing.status == "resolved" and existing.resolved_by == "sheetsync":
-            existing.status, existing.closed_at, existing.resolution = "open", None, None
-            existing.resolved_by = None
-            return 1
-        if existing.status == "resolved" and kind == "completion_race":
-            # The admin's decision no longer fits who completed: decide again.
-            existing.status, existing.closed_at, existing.resolution = "open", None, None
-            existing.resolved_by = None
-            return 1
+        # Closed because its cause disappeared, it is back; a completion race the admin
+        # decided is decided again if who completed changed.
+        if existing.status == "resolved" and (
+            existing.resolved_by == SHEETSYNC or kind == "completion_race"
+        ):
+            return int(keep_open(existing))
         return 0
     agents = [t.agent_name for t in trackings]
     return int(
-        insert_once(
+        open_new(
             session,
             Conflict(
                 key=key,

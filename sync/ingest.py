@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from sync.admin.identity import binding_maps, merged_keys
 from sync.cells import CellValue, Grid, cell_text
-from sync.db import insert_once, next_number, rows_in, update_by_id
+from sync.db import next_number, rows_in, update_by_id
 from sync.dedupe import (
     FieldsDecision,
     RowIdentity,
@@ -40,15 +40,14 @@ from sync.fields import (
     SHARED_KEYS,
     Field,
 )
+from sync.ledger import Ledger, close, keep_open, open_new, open_own
 from sync.long_text import MAX_CELL_CHARS
 from sync.model import (
     Agent,
-    AuditEvent,
     Conflict,
     Customer,
     FollowUp,
     Tracking,
-    audit_row,
     utcnow,
 )
 from sync.rows import Header, ParsedRow, ParseOptions, column_letter, find_header, parse_rows
@@ -149,7 +148,7 @@ class Ingest:
         # what the merge changed, written together by _write_changes
         self._customer_changes: list[dict[str, Any]] = []
         self._tracking_changes: dict[int, dict[str, Any]] = {}
-        self._events: list[dict[str, Any]] = []
+        self.ledger = Ledger(session, f"agent:{agent.key}", run_id)
 
     def _conflict(self, key: str) -> Conflict | None:
         """The conflict with this key: this agent's are loaded once, others asked for.
@@ -181,8 +180,7 @@ class Ingest:
         self.detected.add(key)
         conflict = self._conflict(key)
         if conflict is None:
-            conflict = Conflict(key=key, kind=kind, agent_id=self.agent.id, **values)
-            self.s.add(conflict)
+            conflict = open_own(self.s, key, kind, agent_id=self.agent.id, **values)
             assert self._conflicts is not None
             self._conflicts[key] = conflict
             self.counters.conflicts_opened += 1
@@ -193,46 +191,13 @@ class Ingest:
             if name in ("current_value", "proposed_value")
         ):
             return conflict  # an admin dismissed exactly this; it stays dismissed
-        if conflict.status != "open":
-            conflict.status = "open"
-            conflict.closed_at = None
-            conflict.resolution = None
+        if keep_open(conflict, **values):
             self.counters.conflicts_opened += 1
-        for name, value in values.items():
-            if getattr(conflict, name) != value:
-                setattr(conflict, name, value)
         return conflict
 
-    def audit(
-        self,
-        action: str,
-        entity: str,
-        entity_id: int,
-        customer_id: int | None,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
-    ) -> None:
-        """Record one change; the events are inserted together by :meth:`write_audit`."""
-        self._events.append(
-            audit_row(
-                f"agent:{self.agent.key}",
-                action,
-                entity,
-                entity_id,
-                customer_id,
-                before,
-                after,
-                self.run_id,
-            )
-        )
-        self.counters.audit_events += 1
-
     def write_audit(self) -> None:
-        """Insert the recorded audit events, in order, in one statement per 500 (Core, no
-        ORM objects: a cold sync of 2,000 rows records 6,000 of them)."""
-        events, self._events = self._events, []
-        for start in range(0, len(events), CHUNK):
-            self.s.execute(insert(AuditEvent), events[start : start + CHUNK])
+        """Insert the recorded audit events, in bulk."""
+        self.counters.audit_events += self.ledger.write()
 
     def quarantine(self, tab: str, reason: str, message: str) -> None:
         self.open_conflict(
@@ -262,15 +227,11 @@ class Ingest:
                 Conflict.kind.in_(ROW_CONFLICT_KINDS),
             )
         ).scalars()
-        now = utcnow()
         for conflict in open_ones:
             tab = (conflict.details or {}).get("tab", CUSTOMERS_TAB)
             if conflict.key in self.detected or tab not in tabs:
                 continue
-            conflict.status = "resolved"
-            conflict.closed_at = now
-            conflict.resolution = "cause disappeared"
-            conflict.resolved_by = "sheetsync"
+            close(conflict, "cause disappeared")
             self.counters.conflicts_closed += 1
 
     # -- customers tab --------------------------------------------------------------------
@@ -424,7 +385,7 @@ class Ingest:
             if tracking is not None and not tracking["active"]:
                 # The seed's "Add my tracking" for a customer this agent tracked before.
                 self._tracking_change(tracking, {"active": True, "archived_at": None})
-                self.audit(
+                self.ledger.audit(
                     "reactivate_tracking",
                     "tracking",
                     tracking["id"],
@@ -480,7 +441,7 @@ class Ingest:
             elif private.after:
                 self._take_private(tracking, private, now)
                 self.counters.trackings_updated += 1
-                self.audit(
+                self.ledger.audit(
                     "update_tracking",
                     "tracking",
                     tracking["id"],
@@ -539,7 +500,7 @@ class Ingest:
         )
         self.counters.customers_updated += 1
         self.touched_customers.add(customer["id"])
-        self.audit(
+        self.ledger.audit(
             "update_customer",
             "customer",
             customer["id"],
@@ -585,7 +546,7 @@ class Ingest:
                 continue
             self._tracking_change(gone, {"active": False, "archived_at": utcnow()})
             self.counters.trackings_archived += 1
-            self.audit(
+            self.ledger.audit(
                 "archive_tracking",
                 "tracking",
                 gone["id"],
@@ -688,7 +649,7 @@ class Ingest:
     def _created(self, customer: dict[str, Any]) -> None:
         self.counters.customers_created += 1
         self.touched_customers.add(customer["id"])
-        self.audit(
+        self.ledger.audit(
             "create_customer",
             "customer",
             customer["id"],
@@ -735,7 +696,7 @@ class Ingest:
         )
         for (customer, _, decision), tracking_id in zip(fresh, ids, strict=True):
             self.counters.trackings_added += 1
-            self.audit(
+            self.ledger.audit(
                 "add_tracking",
                 "tracking",
                 tracking_id,
@@ -745,7 +706,7 @@ class Ingest:
             )
             if decision.after:
                 self.counters.trackings_updated += 1
-                self.audit(
+                self.ledger.audit(
                     "update_tracking",
                     "tracking",
                     tracking_id,
@@ -814,8 +775,7 @@ class Ingest:
             claimed = by_number.get(cell_text(row.raw.get("customer_number")))
             tracking = (
                 claimed
-                if claimed is not None
-                and (phone is None or claimed.phone == phone)
+                if claimed is not None and (phone is None or claimed.phone == phone)
                 else None
             )
             if tracking is None and phone is not None:
@@ -863,7 +823,7 @@ class Ingest:
                 if follow_up is not None and follow_up.active and number not in taken:
                     follow_up.active = False
                     self.counters.follow_ups_archived += 1
-                    self.audit(
+                    self.ledger.audit(
                         "archive_follow_up",
                         "follow_up",
                         follow_up.id,
@@ -895,7 +855,7 @@ class Ingest:
         ):
             plan.bound[index] = number
             self.counters.follow_ups_created += 1
-            self.audit(
+            self.ledger.audit(
                 "create_follow_up",
                 "follow_up",
                 follow_up_id,
@@ -950,7 +910,7 @@ class Ingest:
         if after:
             follow_up.updated_at = utcnow()
             self.counters.follow_ups_updated += 1
-            self.audit(
+            self.ledger.audit(
                 "update_follow_up", "follow_up", follow_up.id, tracking.customer_id, before, after
             )
 
@@ -1012,7 +972,7 @@ class Ingest:
         for key, (first, second, same) in pairs.items():
             if key in existing:
                 continue
-            if insert_once(
+            if open_new(
                 self.s,
                 Conflict(
                     key=key,

@@ -206,30 +206,6 @@ class AuditEvent(Base):
     run_id: Mapped[int | None] = mapped_column(Integer)
 
 
-def audit_row(
-    actor: str,
-    action: str,
-    entity: str,
-    entity_id: int,
-    customer_id: int | None,
-    before: dict[str, Any] | None,
-    after: dict[str, Any] | None,
-    run_id: int | None,
-) -> dict[str, Any]:
-    """One audit event as the values of a bulk insert (ingest and the import record many)."""
-    return {
-        "at": utcnow(),
-        "actor": actor,
-        "action": action,
-        "entity": entity,
-        "entity_id": entity_id,
-        "customer_id": customer_id,
-        "before": before,
-        "after": after,
-        "run_id": run_id,
-    }
-
-
 class SheetState(Base):
     """A tab as the last cycle left it: the workbook's version, what it was rendered from
     (``marker``) and, in ``snapshot``, what concerns the whole tab (an agent tab's header

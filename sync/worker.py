@@ -58,7 +58,7 @@ from sync.cells import CellWrite, SourceSnapshot, WriteResult
 from sync.config import Config
 from sync.counts import cells_written_text
 from sync.cycle import SUMMARY_COUNTS, Cycle, CycleReport, Lease
-from sync.db import check_schema, database_now, insert_once, session_factory, transaction
+from sync.db import check_schema, database_now, session_factory, transaction
 from sync.errors import SyncError
 from sync.lease import (
     RECHECK_SECONDS,
@@ -68,6 +68,7 @@ from sync.lease import (
     namespace_for,
     sqlite_path,
 )
+from sync.ledger import close, keep_open, open_new
 from sync.logs import safe_error
 from sync.model import Agent, Conflict, SyncRun, utcnow
 from sync.sheets import Backend, CellSet
@@ -536,10 +537,7 @@ class Worker:
                     if agent.backoff_skipped:
                         agent.backoff_skipped = 0
                     if conflict is not None and conflict.status == "open":
-                        conflict.status = "resolved"
-                        conflict.closed_at = now
-                        conflict.resolution = "the source syncs again"
-                        conflict.resolved_by = "sheetsync"
+                        close(conflict, "the source syncs again")
                         unflagged.append(agent.key)
         for key in flagged:
             log.warning(
@@ -699,7 +697,7 @@ def _open_flag(s: Session, agent: Agent, conflict: Conflict | None) -> bool:
         f"(last error: {agent.last_error or 'unknown'}); it is retried with backoff"
     )
     if conflict is None:
-        return insert_once(
+        return open_new(
             s,
             Conflict(
                 key=f"{SOURCE_FAILING}:{agent.key}",
@@ -711,13 +709,8 @@ def _open_flag(s: Session, agent: Agent, conflict: Conflict | None) -> bool:
         )
     if conflict.status == "open":
         return False
-    conflict.status = "open"
-    conflict.closed_at = None
-    conflict.resolution = None
-    conflict.resolved_by = None
-    conflict.opened_at = utcnow()
-    conflict.details = {"message": message, "agent": agent.key}
-    return True
+    details = {"message": message, "agent": agent.key}
+    return keep_open(conflict, opened_at=utcnow(), details=details)
 
 
 # ---------------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 from sync.dedupe import value_text
 from sync.errors import SyncError
 from sync.fields import CUSTOMERS_TAB, FIELDS_BY_KEY
-from sync.model import AuditEvent, Conflict, Customer, SheetState, audit_row, utcnow
+from sync.ledger import Ledger, close
+from sync.model import AuditEvent, Conflict, Customer, SheetState, utcnow
 from sync.rows import ParseOptions, parse_value
 from sync.sheet_rows import load_tab_rows, save_tab_rows
 
@@ -74,13 +75,9 @@ class Admin:
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
     ) -> AuditEvent:
-        event = AuditEvent(
-            **audit_row(
-                self.actor, action, entity, entity_id, customer_id, before, after, self.run_id
-            )
-        )
-        self.s.add(event)
-        self.s.flush()
+        ledger = Ledger(self.s, self.actor, self.run_id)
+        ledger.audit(action, entity, entity_id, customer_id, before, after)
+        event = ledger.write_last()
         self.events += 1
         if entity == "customer" and customer_id is not None:
             self.customers_updated.add(customer_id)
@@ -93,10 +90,7 @@ class Admin:
     def close(self, conflict: Conflict, status: str, resolution: str) -> None:
         """Close a conflict as ``resolved`` or ``dismissed``, audited."""
         before = {"status": conflict.status, "resolution": conflict.resolution}
-        conflict.status = status
-        conflict.resolution = resolution
-        conflict.resolved_by = self.actor
-        conflict.closed_at = utcnow()
+        close(conflict, resolution, status=status, by=self.actor)
         self.closed += 1
         self.audit(
             "resolve_conflict",

@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sync.admin.core import Admin, AdminError
 from sync.dedupe import format_phone, value_text
 from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS
+from sync.ledger import keep_open
 from sync.model import (
     AuditEvent,
     Conflict,
@@ -301,9 +302,8 @@ def _undo_merge(admin: Admin, event: AuditEvent) -> str:
         _undo_combine(admin, combined, kept)
     for conflict_id in [*record.get("conflicts", []), record.get("resolved")]:
         conflict = admin.s.get(Conflict, conflict_id) if conflict_id else None
-        if conflict is not None and conflict.status != "open":
-            conflict.status, conflict.closed_at = "open", None
-            conflict.resolution = conflict.resolved_by = None
+        if conflict is not None:
+            keep_open(conflict)
     for entry in record.get("snapshots", []):
         _undo_rename(admin, entry, source.number, target.number)
     # Agents' rows now show A's number next to B's phone: that pair means B again.

@@ -41,6 +41,7 @@ from sync.importing.plan import (
     phone_reader,
 )
 from sync.importing.source import SourceRow
+from sync.ledger import Ledger, open_many, update_open
 from sync.model import (
     Agent,
     AuditEvent,
@@ -49,7 +50,6 @@ from sync.model import (
     Customer,
     FollowUp,
     Tracking,
-    audit_row,
     utcnow,
 )
 
@@ -238,8 +238,6 @@ ChunkHook = Callable[[int, int], None]
 CUSTOMERS: Table = Base.metadata.tables["customers"]
 TRACKINGS: Table = Base.metadata.tables["trackings"]
 FOLLOW_UPS: Table = Base.metadata.tables["follow_ups"]
-AUDIT: Table = Base.metadata.tables["audit_events"]
-CONFLICTS: Table = Base.metadata.tables["conflicts"]
 
 
 def _insert(s: Session, table: Table, params: list[dict[str, Any]], key: str) -> dict[Any, int]:
@@ -282,7 +280,7 @@ class Applier:
             rows_already_imported=plan.already_imported,
         )
         self.customers: dict[str, tuple[int, str]] = {}  # phone -> id, number
-        self.events: list[dict[str, Any]] = []
+        self.ledger = Ledger(None, actor)
         # Completions an import finds have no cycle of their own: they count as one "run"
         # that precedes every cycle (negative, older imports first), so the commission
         # rule sees two agents' imported completions of one customer as simultaneous
@@ -335,24 +333,8 @@ class Applier:
 
     # -- pieces --------------------------------------------------------------------------------
 
-    def _event(
-        self,
-        action: str,
-        entity: str,
-        entity_id: int,
-        customer_id: int | None,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
-    ) -> None:
-        self.events.append(
-            audit_row(self.actor, action, entity, entity_id, customer_id, before, after, None)
-        )
-
     def _flush_events(self, s: Session) -> None:
-        if self.events:
-            s.execute(AUDIT.insert(), self.events)
-            self.counts.audit_events += len(self.events)
-            self.events = []
+        self.counts.audit_events += self.ledger.write(s)
 
     def _agents(self, s: Session) -> None:
         for agent in self.plan.new_agents:
@@ -361,7 +343,7 @@ class Applier:
             s.flush()
             self.agent_ids[agent.key] = row.id
             self.counts.agents_created += 1
-            self._event(
+            self.ledger.audit(
                 "create_agent",
                 "agent",
                 row.id,
@@ -380,7 +362,7 @@ class Applier:
         for rejection in self.plan.rejections:
             if not rejection.whole_row or rejection.recorded:
                 continue
-            self._event(
+            self.ledger.audit(
                 REJECTED,
                 "import",
                 0,
@@ -420,7 +402,7 @@ class Applier:
                 id_ = returned[phone]
                 self.customers[phone] = (id_, str(values["number"]))
                 self.counts.customers_created += 1
-                self._event(
+                self.ledger.audit(
                     "create_customer",
                     "customer",
                     id_,
@@ -444,7 +426,7 @@ class Applier:
                 .values(updated_at=now, **{k: v for k, (_b, v) in c.fills.items()})
             )
             self.counts.customers_updated += 1
-            self._event(
+            self.ledger.audit(
                 "update_customer",
                 "customer",
                 c.existing.id,
@@ -488,7 +470,7 @@ class Applier:
                 id_ = returned[(param["customer_id"], param["agent_id"])]
                 ids[(t.phone, t.agent)] = id_
                 self.counts.trackings_created += 1
-                self._event(
+                self.ledger.audit(
                     "add_tracking",
                     "tracking",
                     id_,
@@ -514,7 +496,7 @@ class Applier:
             if t.reactivate:
                 values.update(active=True, archived_at=None)
                 self.counts.trackings_reactivated += 1
-                self._event(
+                self.ledger.audit(
                     "reactivate_tracking",
                     "tracking",
                     t.existing.id,
@@ -535,7 +517,7 @@ class Applier:
                     elif was and not done:
                         values.update(completed_at=None, completed_run_id=None)
                 self.counts.trackings_updated += 1
-                self._event(
+                self.ledger.audit(
                     "update_tracking",
                     "tracking",
                     t.existing.id,
@@ -551,7 +533,7 @@ class Applier:
             self.counts.rows_imported += len(t.rows)
             self.counts.rows_merged += len(t.rows) - 1 if t.new else len(t.rows)
             for entry in t.rows:
-                self._event(
+                self.ledger.audit(
                     LEDGER,
                     "tracking",
                     ids[(t.phone, t.agent)],
@@ -593,7 +575,7 @@ class Applier:
         for (t, f), values in zip(planned, params, strict=True):
             id_ = returned[values["number"]]
             self.counts.follow_ups_created += 1
-            self._event(
+            self.ledger.audit(
                 "create_follow_up",
                 "follow_up",
                 id_,
@@ -666,14 +648,13 @@ class Applier:
                 "details": details,
             }
             if c.opens:
-                values.update(status="open", closed_at=None, resolution=None)
                 self.counts.conflicts_opened += 1
                 self.counts.shared_field_conflicts += 1
             else:
                 self.counts.conflicts_updated += 1
-            s.execute(update(Conflict).where(Conflict.key == c.existing.key).values(**values))
+            update_open(s, c.existing.key, values, reopen=c.opens)
         if new:
-            s.execute(CONFLICTS.insert(), new)
+            open_many(s, new)
             for values in new:
                 self.counts.conflicts_opened += 1
                 if values["kind"] == "shared_field":

@@ -1,0 +1,143 @@
+"""The ledger: the only code that records audit events and opens or closes conflicts.
+
+Every change to canonical data is recorded as an audit event; every question for an
+admin is a keyed conflict. Ingest, commission, the worker, the admin commands and the
+import all write them through here, so the rules are the same everywhere:
+
+* events are buffered and inserted in bulk (a cold cycle records tens of thousands);
+  an admin's event is inserted at once, because an undo names it by its id;
+* a conflict is keyed: opening it again updates the one there is (a second worker
+  opening the same key at the same moment is not an error);
+* a conflict is closed with a status, a resolution and who closed it, and reopened
+  with all three cleared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.orm import Session
+
+from sync.db import insert_once
+from sync.model import AuditEvent, Conflict, utcnow
+
+CHUNK = 500
+SHEETSYNC = "sheetsync"  # who closes a conflict whose cause disappeared
+
+
+class Ledger:
+    """Audit events of one actor (an agent's sheet, an admin, the import, sheetsync)."""
+
+    def __init__(self, session: Session | None, actor: str, run_id: int | None = None):
+        self.s = session
+        self.actor = actor
+        self.run_id = run_id
+        self.events: list[dict[str, Any]] = []
+        self.written = 0
+
+    def audit(
+        self,
+        action: str,
+        entity: str,
+        entity_id: int,
+        customer_id: int | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        """Record one change; :meth:`write` inserts the recorded events, in order."""
+        self.events.append(
+            {
+                "at": utcnow(),
+                "actor": self.actor,
+                "action": action,
+                "entity": entity,
+                "entity_id": entity_id,
+                "customer_id": customer_id,
+                "before": before,
+                "after": after,
+                "run_id": self.run_id,
+            }
+        )
+
+    def write_last(self) -> AuditEvent:
+        """Write the recorded events, the last one as an object with its id (an admin's
+        undo names the event it undoes)."""
+        assert self.s is not None and self.events
+        last = self.events.pop()
+        self.write()
+        event = AuditEvent(**last)
+        self.s.add(event)
+        self.s.flush()
+        self.written += 1
+        return event
+
+    def write(self, session: Session | None = None) -> int:
+        """Insert the recorded events in one statement per 500 (Core: no ORM objects),
+        in the ledger's session or the given one (the import has one per chunk)."""
+        events, self.events = self.events, []
+        if not events:
+            return 0
+        into = session or self.s
+        assert into is not None, "a ledger made without a session writes into a given one"
+        for start in range(0, len(events), CHUNK):
+            into.execute(insert(AuditEvent), events[start : start + CHUNK])
+        self.written += len(events)
+        return len(events)
+
+
+def open_new(session: Session, conflict: Conflict) -> bool:
+    """Open a conflict whose key is not in the database yet; False if another worker
+    opened the same key meanwhile (theirs stands)."""
+    return insert_once(session, conflict)
+
+
+def open_own(session: Session, key: str, kind: str, **values: Any) -> Conflict:
+    """Open a conflict only this caller can open (its key names the agent source this
+    worker holds the lease of): added to the session, inserted at its next flush."""
+    conflict = Conflict(key=key, kind=kind, **values)
+    session.add(conflict)
+    return conflict
+
+
+def open_many(session: Session, rows: Iterable[dict[str, Any]]) -> int:
+    """Open new conflicts given as column values (the import opens thousands); returns how many."""
+    rows = list(rows)
+    for start in range(0, len(rows), CHUNK):
+        session.execute(insert(Conflict), rows[start : start + CHUNK])
+    return len(rows)
+
+
+def update_open(session: Session, key: str, values: dict[str, Any], *, reopen: bool) -> None:
+    """Update the conflict with this key in place (and reopen it) without loading it."""
+    if reopen:
+        values = {**values, "status": "open", "closed_at": None, "resolution": None}
+        values["resolved_by"] = None
+    session.execute(update(Conflict).where(Conflict.key == key).values(**values))
+
+
+def keep_open(conflict: Conflict, **values: Any) -> bool:
+    """The conflict is open with these values (its cause is still there, or back);
+    True if it was closed and is opened again."""
+    closed = conflict.status != "open"
+    if closed:
+        conflict.status = "open"
+        conflict.closed_at = None
+        conflict.resolution = None
+        conflict.resolved_by = None
+    for name, value in values.items():
+        if getattr(conflict, name) != value:
+            setattr(conflict, name, value)
+    return closed
+
+
+def close(
+    conflict: Conflict, resolution: str, *, status: str = "resolved", by: str = SHEETSYNC
+) -> None:
+    """Close a conflict: ``resolved`` or ``dismissed``, why, and by whom (an admin, or
+    sheetsync when its cause disappeared)."""
+    conflict.status = status
+    conflict.closed_at = utcnow()
+    conflict.resolution = resolution
+    conflict.resolved_by = by
