@@ -991,7 +991,7 @@ class Ingest:
                 self.counters.conflicts_opened += 1
 
 
-def _customer_values(customer: Customer) -> dict[str, Any]:
+def _customer_values(customer: Any) -> dict[str, Any]:
     """What the merge reads of a customer: its id, number and shared fields."""
     return {
         "id": customer.id,

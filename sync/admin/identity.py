@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
 from sync.dedupe import KnownCustomer
@@ -18,13 +19,16 @@ from sync.model import Customer, CustomerPhone
 
 CHUNK = 500
 MAX_CHAIN = 64
+_CUSTOMERS = cast(Table, Customer.__table__)
 
 
-def final(session: Session, customer: Customer) -> Customer:
+def _final(session: Session, customer: Any) -> Any:
     """The customer a (possibly merged) customer stands for now: follow merges to the end."""
     seen = {customer.id}
     while customer.merged_into_id is not None and len(seen) < MAX_CHAIN:
-        target = session.get(Customer, customer.merged_into_id)
+        target = session.execute(
+            select(_CUSTOMERS).where(_CUSTOMERS.c.id == customer.merged_into_id)
+        ).first()
         if target is None or target.id in seen:
             break
         seen.add(target.id)
@@ -37,56 +41,62 @@ class BindingMaps:
     """What ``dedupe.bind_rows`` needs, with merges taken into account.
 
     Attributes:
-        known: Customer # -> customer, for every customer a row names or binds to.
+        known: Customer # -> that customer's row (id, number, phone, shared fields), for
+            every customer a row names or binds to.
         by_number: Customer # -> that customer's own number and phone.
         by_phone: phone -> the customer it binds to now (a merged customer's phone -> the
             customer it was merged into).
         trusted: (Customer #, phone) pairs the sync wrote that now mean the phone's customer.
     """
 
-    known: dict[str, Customer] = field(default_factory=dict)
+    known: dict[str, Any] = field(default_factory=dict)
     by_number: dict[str, KnownCustomer] = field(default_factory=dict)
     by_phone: dict[str, KnownCustomer] = field(default_factory=dict)
     trusted: set[tuple[str, str]] = field(default_factory=set)
 
 
 def binding_maps(session: Session, numbers: Iterable[str], phones: Iterable[str]) -> BindingMaps:
-    """The binding maps for the Customer # values and phones of one tab."""
+    """The binding maps for the Customer # values and phones of one tab (read as plain
+    rows: an agent's tab names thousands of customers)."""
     maps = BindingMaps()
     nums, phs = sorted(set(numbers)), sorted(set(phones))
-    found: list[Customer] = []
+    found: list[Any] = []
     for i in range(0, max(len(nums), len(phs)), CHUNK):
         cond = []
         if nums[i : i + CHUNK]:
-            cond.append(Customer.number.in_(nums[i : i + CHUNK]))
+            cond.append(_CUSTOMERS.c.number.in_(nums[i : i + CHUNK]))
         if phs[i : i + CHUNK]:
-            cond.append(Customer.phone.in_(phs[i : i + CHUNK]))
-        found += session.execute(select(Customer).where(or_(*cond))).scalars()
-    aliases: list[CustomerPhone] = []
+            cond.append(_CUSTOMERS.c.phone.in_(phs[i : i + CHUNK]))
+        found += session.execute(select(_CUSTOMERS).where(or_(*cond)))
+    aliases: list[Any] = []
     for i in range(0, len(phs), CHUNK):
         aliases += session.execute(
-            select(CustomerPhone).where(CustomerPhone.phone.in_(phs[i : i + CHUNK]))
-        ).scalars()
+            select(CustomerPhone.phone, CustomerPhone.customer_id, CustomerPhone.old_number).where(
+                CustomerPhone.phone.in_(phs[i : i + CHUNK])
+            )
+        )
 
-    def add(customer: Customer) -> Customer:
+    def add(customer: Any) -> Any:
         maps.known[customer.number] = customer
         maps.by_number[customer.number] = KnownCustomer(customer.number, customer.phone)
         return customer
 
     own = {c.phone: c for c in found}
-    primary: dict[str, Customer] = {}
+    primary: dict[str, Any] = {}
     for customer in found:
         add(customer)
-        primary[customer.phone] = add(final(session, customer))
+        primary[customer.phone] = add(_final(session, customer))
     for alias in aliases:
         if alias.old_number:
             maps.trusted.add((alias.old_number, alias.phone))
         holder = own.get(alias.phone)
         if holder is not None and holder.merged_into_id is None:
             continue  # a customer's own phone wins over an alias
-        owner = session.get(Customer, alias.customer_id)
+        owner = session.execute(
+            select(_CUSTOMERS).where(_CUSTOMERS.c.id == alias.customer_id)
+        ).first()
         if owner is not None:
-            primary[alias.phone] = add(final(session, owner))
+            primary[alias.phone] = add(_final(session, owner))
     maps.by_phone = {p: KnownCustomer(c.number, c.phone) for p, c in primary.items()}
     return maps
 
