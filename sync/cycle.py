@@ -83,6 +83,7 @@ from sync.views import (
     CoTracker,
     RowPlan,
     cell_for,
+    grid_cells,
     grid_changes,
     plan_grid_writes,
     plan_writes,
@@ -324,9 +325,12 @@ class Cycle:
                 break  # a sheet not written back is read (or written) again next cycle
             self.progress(f"write {agent_cfg.key}")
             try:
-                self._write_back(agent_cfg, plans.get(agent_cfg.key), run_id, report, marks)
+                # Each sheet as read is let go once written back: the master is rendered
+                # without every agent's sheet in memory.
+                self._write_back(agent_cfg, plans.pop(agent_cfg.key, None), run_id, report, marks)
             except SourceError as exc:
                 self._fail(agent_cfg, exc, report)
+        plans.clear()  # sheets not written back (a stop): read again next cycle
 
         # The Sync log tab shows finished runs, so a cycle that did something is
         # recorded before the master is rendered. An idle cycle writes the master only
@@ -1293,40 +1297,50 @@ class Cycle:
             row_digests = {tab: [row_digest(row) for row in grid] for tab, grid in grids.items()}
             digests = {tab: tab_digest(rows) for tab, rows in row_digests.items()}
         report.warnings += warnings
-        changes = []
-        for tab, grid in grids.items():
-            state = states.get(tab)
-            if (
-                state is not None
-                and state.version == snapshot.version
-                and (state.snapshot or {}).get("digest") == digests[tab]
-            ):
-                continue  # the tab is as written, and what it should show did not change
-            changes += grid_changes(tab, snapshot.tabs.get(tab, []), grid)
+        tabs = [  # the tabs to write: not as written, or what they should show changed
+            tab
+            for tab in grids
+            if (state := states.get(tab)) is None
+            or state.version != snapshot.version
+            or (state.snapshot or {}).get("digest") != digests[tab]
+        ]
         version = snapshot.version
         exact = True
         written = 0
-        if changes and self._stop_here(report):
-            return 0  # nothing written nor recorded: the next cycle renders it again
-        if changes:
-            # Set as they are when nobody touched the master since it was read (tuples: a
-            # cold master is millions of cells); else compared cell by cell.
-            set_version = self.backend.set_cells(
-                source, [(t, r, c, new) for t, r, c, _, new in changes], version=snapshot.version
+        # Set as they are while nobody touched the master since it was read; a backend that
+        # sets cells under the file's lock takes a tab at a time (a cold master's cells are
+        # millions: one tab's are held at once), Google all at once (one write).
+        groups = [[tab] for tab in tabs] if self.backend.sets_cells_atomically else [tabs]
+        while groups:
+            cells = [
+                cell
+                for tab in groups[0]
+                for cell in grid_cells(tab, snapshot.tabs.get(tab, []), grids[tab])
+            ]
+            if cells and not written and self._stop_here(report):
+                return 0  # nothing written nor recorded: the next cycle renders it again
+            set_version = (
+                self.backend.set_cells(source, cells, version=version) if cells else version
             )
-            if set_version is not None:
-                version, written = set_version, len(changes)
-                report.master_cells_written += written
-            else:
-                result = self.backend.write(
-                    source, plan_grid_writes(changes), read_version=snapshot.version
-                )
-                written = result.applied
-                report.master_cells_written += result.applied
-                report.writes_skipped += len(result.skipped)
-                version = result.version or version
-                exact = not result.skipped and not result.concurrent
-        del changes
+            if set_version is None:
+                break
+            version, written = set_version, written + len(cells)
+            report.master_cells_written += len(cells)
+            del cells, groups[0]
+        if groups:  # the master moved since it was read: the rest compared cell by cell
+            changes = [
+                change
+                for tab in (tab for group in groups for tab in group)
+                for change in grid_changes(tab, snapshot.tabs.get(tab, []), grids[tab])
+            ]
+            result = self.backend.write(
+                source, plan_grid_writes(changes), read_version=snapshot.version
+            )
+            written += result.applied
+            report.master_cells_written += result.applied
+            report.writes_skipped += len(result.skipped)
+            version = result.version or version
+            exact = not result.skipped and not result.concurrent
         bases: dict[str, dict[str, Any]] | None = None  # made once a tab's rows are stored
         with transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)

@@ -77,10 +77,10 @@ def fit_cells(
     if limit is None:
         return list(cells)
     return [
-        (tab, row, col, cut_to_fit(value, limit))
-        if isinstance(value, str) and too_long(value, limit)
-        else (tab, row, col, value)
-        for tab, row, col, value in cells
+        (cell[0], cell[1], cell[2], cut_to_fit(cell[3], limit))
+        if isinstance(cell[3], str) and too_long(cell[3], limit)
+        else cell  # the same tuple: a cold master sets millions of cells
+        for cell in cells
     ]
 
 

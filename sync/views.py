@@ -9,7 +9,7 @@ data built from the database; nothing here queries or writes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from sync.cells import CellValue, CellWrite
@@ -200,7 +200,20 @@ def grid_changes(
 ) -> list[tuple[str, int, int, CellValue, CellValue]]:
     """Positional cell diff of a sync-owned tab (the master): (tab, row, column, value read,
     value wanted) of every cell that differs, the rest of the old rows cleared."""
-    changes: list[tuple[str, int, int, CellValue, CellValue]] = []
+    return list(_grid_diff(tab, current, desired))
+
+
+def grid_cells(
+    tab: str, current: Sequence[Sequence[CellValue]], desired: Sequence[Sequence[CellValue]]
+) -> Iterator[tuple[str, int, int, CellValue]]:
+    """The cells of :func:`grid_changes` to set, (tab, row, column, value wanted), made one
+    at a time: a cold master is millions of them."""
+    return ((t, r, c, new) for t, r, c, _, new in _grid_diff(tab, current, desired))
+
+
+def _grid_diff(
+    tab: str, current: Sequence[Sequence[CellValue]], desired: Sequence[Sequence[CellValue]]
+) -> Iterator[tuple[str, int, int, CellValue, CellValue]]:
     height = max(len(current), len(desired))
     for r in range(height):
         have = current[r] if r < len(current) else []
@@ -208,14 +221,13 @@ def grid_changes(
         if list(have) == list(want):
             continue  # the common case, compared in C; types that differ go cell by cell
         if not have:  # a new row (every row of a first write): its non-blank cells
-            changes += [(tab, r, c, None, new) for c, new in enumerate(want) if value_text(new)]
+            yield from ((tab, r, c, None, new) for c, new in enumerate(want) if value_text(new))
             continue
         for c in range(max(len(have), len(want))):
             old = have[c] if c < len(have) else None
             new = want[c] if c < len(want) else None
             if value_text(old) != value_text(new):
-                changes.append((tab, r, c, old, new))
-    return changes
+                yield (tab, r, c, old, new)
 
 
 def plan_grid_writes(
