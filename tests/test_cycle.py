@@ -737,3 +737,32 @@ def test_a_quarantined_sheet_is_read_before_a_colleague_s_change_is_set_in_it(wo
     world.edit("ali", {"Name": "Ahmed Mohamed"}, {"City/Region": "Giza"})
     world.cycle()
     assert world.rows("sara") == []
+
+
+def test_a_master_touched_between_two_tabs_writes_keeps_the_admins_cell(world):
+    """The master is set a tab at a time; an admin who types in it meanwhile moves its
+    version: the rest is compared cell by cell, the admin's cell is not overwritten, and
+    the next cycle brings the master up to date."""
+    world.type_rows("ali", [AHMED_ALI])
+    world.type_rows("sara", [AHMED_SARA])
+    calls = []
+
+    def admin_types_meanwhile(source: str) -> None:
+        if source != world.master:
+            return
+        calls.append(source)
+        if len(calls) == 2:  # the Customers tab is set; the Tracking tab is next
+            grid = world.backend.get_tab(source, "Tracking")
+            world.backend.set_tab(source, "Tracking", [grid[0], ["typed by the admin"]])
+
+    world.backend.before_write = admin_types_meanwhile
+    report = world.cycle()
+    world.backend.before_write = None
+
+    assert len(calls) >= 2 and not report.failures and report.writes_skipped >= 1
+    assert world.backend.get_tab(world.master, "Customers")[1][0].startswith("CUS-")
+    assert world.backend.get_tab(world.master, "Tracking")[1][0] == "typed by the admin"
+    assert len(world.backend.get_tab(world.master, "Tracking")) == 3  # the rest was written
+    world.cycle()
+    tracking = world.backend.get_tab(world.master, "Tracking")
+    assert len(tracking) == 3 and tracking[1][0] != "typed by the admin"
