@@ -12,6 +12,7 @@ order of the configuration file.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import zoneinfo
 from collections import defaultdict
@@ -77,7 +78,7 @@ from sync.sheet_rows import (
     save_whole,
     tab_digest,
 )
-from sync.sheets import Backend
+from sync.sheets import Backend, CountedCells
 from sync.views import (
     AgentRow,
     CoTracker,
@@ -1312,21 +1313,28 @@ class Cycle:
         # millions: one tab's are held at once), Google all at once (one write).
         groups = [[tab] for tab in tabs] if self.backend.sets_cells_atomically else [tabs]
         while groups:
-            cells = [
+            made = (
                 cell
                 for tab in groups[0]
                 for cell in grid_cells(tab, snapshot.tabs.get(tab, []), grids[tab])
-            ]
-            if cells and not written and self._stop_here(report):
+            )
+            first = next(made, None)
+            if first is None:
+                del groups[0]
+                continue
+            if not written and self._stop_here(report):
                 return 0  # nothing written nor recorded: the next cycle renders it again
-            set_version = (
-                self.backend.set_cells(source, cells, version=version) if cells else version
+            cells = CountedCells(itertools.chain([first], made))
+            set_version = self.backend.set_cells(
+                source,
+                cells if self.backend.sets_cells_atomically else list(cells),
+                version=version,
             )
             if set_version is None:
                 break
-            version, written = set_version, written + len(cells)
-            report.master_cells_written += len(cells)
-            del cells, groups[0]
+            version, written = set_version, written + cells.count
+            report.master_cells_written += cells.count
+            del groups[0]
         if groups:  # the master moved since it was read: the rest compared cell by cell
             changes = [
                 change

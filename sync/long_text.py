@@ -13,7 +13,7 @@ Lengths are counted as spreadsheets count them: in UTF-16 code units (an emoji i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from sync.cells import CellValue, CellWrite
@@ -71,17 +71,18 @@ def fit_writes(writes: Sequence[CellWrite], limit: int | None) -> list[CellWrite
 
 
 def fit_cells(
-    cells: Sequence[tuple[str, int, int, CellValue]], limit: int | None
-) -> list[tuple[str, int, int, CellValue]]:
-    """(tab, row, column, value) cells with every text too long for a cell cut to fit."""
+    cells: Iterable[tuple[str, int, int, CellValue]], limit: int | None
+) -> Iterator[tuple[str, int, int, CellValue]]:
+    """(tab, row, column, value) cells with every text too long for a cell cut to fit, one
+    at a time (a cold master sets millions of them)."""
     if limit is None:
-        return list(cells)
-    return [
+        return iter(cells)
+    return (
         (cell[0], cell[1], cell[2], cut_to_fit(cell[3], limit))
         if isinstance(cell[3], str) and too_long(cell[3], limit)
-        else cell  # the same tuple: a cold master sets millions of cells
+        else cell
         for cell in cells
-    ]
+    )
 
 
 def is_cut(shown: str) -> bool:

@@ -56,13 +56,14 @@ from .cells import (
 from .errors import LayoutError, SourceError, SourceLocked
 from .fields import CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, header_key
 from .long_text import XLSX_CELL_CHARS, fit_cells, fit_writes
-from .xlsx_parts import Unpatchable, Unreadable, patch_cells, read_values
+from .xlsx_parts import Grouped, Unpatchable, Unreadable, group_cells, patch_cells, read_values
 
 log = logging.getLogger("sheetsync")
 
 __all__ = [
     "Backend",
     "CellSet",
+    "CountedCells",
     "MemoryBackend",
     "PROTECTED_NOTE",
     "XlsxBackend",
@@ -72,6 +73,24 @@ __all__ = [
 
 CellSet = tuple[str, int, int, CellValue]
 """One cell to set: (tab title, 0-based row, 0-based column, value)."""
+
+
+class CountedCells:
+    """Cells handed over one at a time (a cold master sets millions: never all held in a
+    list), counted as they go."""
+
+    def __init__(self, cells: Iterable[CellSet]):
+        self._cells = iter(cells)
+        self.count = 0
+
+    def __iter__(self) -> CountedCells:
+        return self
+
+    def __next__(self) -> CellSet:
+        cell = next(self._cells)
+        self.count += 1
+        return cell
+
 
 _NO_TABS: Mapping[str, Sequence[str]] = MappingProxyType({})
 _NO_DROPDOWNS: Mapping[str, Mapping[str, Sequence[str]]] = MappingProxyType({})
@@ -144,7 +163,7 @@ class Backend(Protocol):
         """
         ...
 
-    def set_cells(self, source: str, cells: Sequence[CellSet], *, version: str) -> str | None:
+    def set_cells(self, source: str, cells: Iterable[CellSet], *, version: str) -> str | None:
         """Set these cells (tab, 0-based row, 0-based column, value) as they are, without
         reading the source, if it is still at ``version`` (what the caller last wrote).
 
@@ -575,16 +594,18 @@ class MemoryBackend:
             concurrent=read_version is not None and before != read_version,
         )
 
-    def set_cells(self, source: str, cells: Sequence[CellSet], *, version: str) -> str | None:
+    def set_cells(self, source: str, cells: Iterable[CellSet], *, version: str) -> str | None:
         self.calls["set_cells"] += 1
         tabs = self._existing(source)
         if self.before_write is not None:
             self.before_write(source)
         if f"v{self.versions.get(source, 0)}" != version:
             return None
+        changed = False
         for title, row, col, value in fit_cells(cells, self.cell_limit):
             put_cell(tabs.setdefault(title, []), row, col, value)
-        if cells:
+            changed = True
+        if changed:
             self._bump(source)
         return f"v{self.versions.get(source, 0)}"
 
@@ -1063,7 +1084,7 @@ class XlsxBackend:
             f"{source} kept changing while sheetsync was writing to it; skipped this cycle"
         )
 
-    def set_cells(self, source: str, cells: Sequence[CellSet], *, version: str) -> str | None:
+    def set_cells(self, source: str, cells: Iterable[CellSet], *, version: str) -> str | None:
         path = self.path(source)
         if not path.exists():
             raise SourceError(f"{source} does not exist", hint="run init to create it")
@@ -1072,24 +1093,29 @@ class XlsxBackend:
             data = self._bytes(source, path)
             if _fingerprint_bytes(data) != version:
                 return None
-            if not cells:
+            grouped = group_cells(fit_cells(cells, self.cell_limit))  # the cells, read once
+            if not grouped:
                 return version
             self._refuse_unkeepable(source, data)
             self._read_cache.pop(str(path), None)
-            patched = self._patched(source, data, fit_cells(cells, self.cell_limit))
+            patched = self._patched(source, data, grouped)
+            del grouped
             out = self._save_bytes(source, path, patched, data)
             return None if out is None else _fingerprint_bytes(out)
 
-    def _patched(self, source: str, data: bytes, cells: Sequence[CellSet]) -> bytes:
+    def _patched(self, source: str, data: bytes, cells: Sequence[CellSet] | Grouped) -> bytes:
         """The workbook with ``cells`` set: patched in its sheet XML, or through openpyxl
         when the patch would not be safe (see :mod:`sync.xlsx_parts`)."""
+        grouped = cells if isinstance(cells, dict) else group_cells(cells)
         try:
-            return patch_cells(data, cells)
+            return patch_cells(data, grouped)
         except Unpatchable as why:
             log.info("%s: written through openpyxl (%s)", source, why)
         wb = self._load(source, data, read_only=False)
-        for title, row, col, value in cells:
-            _set_cell(wb[title], row, col, value)
+        for title, rows in grouped.items():
+            for row, values in rows.items():
+                for col, value in values.items():
+                    _set_cell(wb[title], row, col, value)
         buffer = io.BytesIO()
         wb.save(buffer)
         return buffer.getvalue()

@@ -45,7 +45,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -71,7 +71,7 @@ from sync.lease import (
 from sync.ledger import close, keep_open, open_new
 from sync.logs import safe_error
 from sync.model import Agent, Conflict, SyncRun, utcnow
-from sync.sheets import Backend, CellSet
+from sync.sheets import Backend, CellSet, CountedCells
 
 HARD_STOP_AFTER = 2.0
 """Seconds after the grace period at which a stopping worker exits whatever it is doing."""
@@ -169,10 +169,11 @@ class ObservedBackend:
         self._wrote(source, result.applied, len(result.skipped))
         return result
 
-    def set_cells(self, source: str, cells: Sequence[CellSet], *, version: str) -> str | None:
-        result = self.inner.set_cells(source, cells, version=version)
+    def set_cells(self, source: str, cells: Iterable[CellSet], *, version: str) -> str | None:
+        counted = CountedCells(cells)
+        result = self.inner.set_cells(source, counted, version=version)
         if result is not None:  # None: nothing was written (the caller writes another way)
-            self._wrote(source, len(cells), 0)
+            self._wrote(source, counted.count, 0)
         return result
 
     def _wrote(self, source: str, cells: int, skipped: int) -> None:

@@ -308,21 +308,33 @@ class _Sheet:
         return None
 
 
-def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]]) -> bytes:
+Grouped = dict[str, dict[int, dict[int, CellValue]]]
+"""Cells by tab title, 0-based row and 0-based column."""
+
+
+def group_cells(cells: Iterable[tuple[str, int, int, CellValue]]) -> Grouped:
+    """(tab, row, column, value) cells by tab, row and column (read once: they may be
+    made one at a time; a later cell of the same place wins)."""
+    by_tab: Grouped = {}
+    for title, row, col, value in cells:
+        by_tab.setdefault(title, {}).setdefault(row, {})[col] = value
+    return by_tab
+
+
+def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]] | Grouped) -> bytes:
     """The workbook with these cells set, every other byte of every part kept.
 
     Args:
         data: the .xlsx file.
-        cells: (tab title, 0-based row, 0-based column, value). Strings are written as text
-            (inline strings, never formulas); "" and None clear the value and keep the style;
-            dates and datetimes get a date format unless the cell already shows dates.
+        cells: (tab title, 0-based row, 0-based column, value), or those grouped by
+            :func:`group_cells`. Strings are written as text (inline strings, never
+            formulas); "" and None clear the value and keep the style; dates and datetimes
+            get a date format unless the cell already shows dates.
 
     Raises:
         Unpatchable: the sheet cannot be patched safely (see the module's docstring).
     """
-    by_tab: dict[str, dict[int, dict[int, CellValue]]] = {}
-    for title, row, col, value in cells:
-        by_tab.setdefault(title, {}).setdefault(row, {})[col] = value
+    by_tab = cells if isinstance(cells, dict) else group_cells(cells)
     if not by_tab:
         return data
     parts = _sheet_parts(data)

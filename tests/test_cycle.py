@@ -743,6 +743,8 @@ def test_a_master_touched_between_two_tabs_writes_keeps_the_admins_cell(world):
     """The master is set a tab at a time; an admin who types in it meanwhile moves its
     version: the rest is compared cell by cell, the admin's cell is not overwritten, and
     the next cycle brings the master up to date."""
+    if not world.backend.sets_cells_atomically:
+        pytest.skip("Google's master is set in one write (one values write per cycle)")
     world.type_rows("ali", [AHMED_ALI])
     world.type_rows("sara", [AHMED_SARA])
     calls = []

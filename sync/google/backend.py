@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -460,11 +460,12 @@ class GoogleBackend:
             if not todo:
                 return self._result(spec, writes, skipped_all, read_version, steps, troubled)
 
-    def set_cells(self, source: str, cells: Sequence[CellAt], *, version: str) -> str | None:
+    def set_cells(self, source: str, cells: Iterable[CellAt], *, version: str) -> str | None:
         """Google has no compare-and-set on a spreadsheet: the tabs the cells are in are
         read (or taken as read this cycle) and the cells go through :meth:`write`, cell by
         cell compared with what is there. None when anything but these cells moved."""
         spec = self.spec(source)
+        cells = list(cells)
         tabs = self._current(source, spec, sorted({c[0] for c in cells}), version)
         writes = [
             CellWrite(tab, 0, "", row, _at(tabs.get(tab, []), row, col), value, col=col)
