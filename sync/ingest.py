@@ -12,13 +12,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, func, insert, or_, select
+from sqlalchemy import ColumnElement, Table, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sync.admin.identity import binding_maps, merged_keys
 from sync.cells import CellValue, Grid, cell_text
-from sync.db import next_number, rows_in, update_by_id
+from sync.db import insert_rows, next_number, rows_in, update_by_id
 from sync.dedupe import (
     FieldsDecision,
     RowIdentity,
@@ -617,8 +617,7 @@ class Ingest:
         executemany without RETURNING is one prepared statement, where PostgreSQL's driver
         would parse a RETURNING batch's thousands of parameters in Python.
         """
-        for start in range(0, len(rows), 5000):
-            self.s.execute(insert(table), rows[start : start + 5000])
+        insert_rows(self.s, table, rows)
         wanted = [row[key] for row in rows]
         query = select(table.c[key], table.c.id)
         if among is not None:

@@ -15,15 +15,16 @@ import all write them through here, so the rules are the same everywhere:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, update
+from sqlalchemy import Table, update
 from sqlalchemy.orm import Session
 
-from sync.db import insert_once
+from sync.db import insert_once, insert_rows
 from sync.model import AuditEvent, Conflict, utcnow
 
-CHUNK = 500
+_EVENTS = cast(Table, AuditEvent.__table__)
+_CONFLICTS = cast(Table, Conflict.__table__)
 SHEETSYNC = "sheetsync"  # who closes a conflict whose cause disappeared
 
 
@@ -74,15 +75,14 @@ class Ledger:
         return event
 
     def write(self, session: Session | None = None) -> int:
-        """Insert the recorded events in one statement per 500 (Core: no ORM objects),
-        in the ledger's session or the given one (the import has one per chunk)."""
+        """Insert the recorded events in bulk (no ORM objects; one COPY on PostgreSQL), in
+        the ledger's session or the given one (the import has one per chunk)."""
         events, self.events = self.events, []
         if not events:
             return 0
         into = session or self.s
         assert into is not None, "a ledger made without a session writes into a given one"
-        for start in range(0, len(events), CHUNK):
-            into.execute(insert(AuditEvent), events[start : start + CHUNK])
+        insert_rows(into, _EVENTS, events)
         self.written += len(events)
         return len(events)
 
@@ -104,8 +104,7 @@ def open_own(session: Session, key: str, kind: str, **values: Any) -> Conflict:
 def open_many(session: Session, rows: Iterable[dict[str, Any]]) -> int:
     """Open new conflicts given as column values (the import opens thousands); returns how many."""
     rows = list(rows)
-    for start in range(0, len(rows), CHUNK):
-        session.execute(insert(Conflict), rows[start : start + CHUNK])
+    insert_rows(session, _CONFLICTS, rows)
     return len(rows)
 
 

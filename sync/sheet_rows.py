@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from sync.cells import CellValue
-from sync.db import rows_in
+from sync.db import insert_rows, rows_in
 from sync.dedupe import value_text
 from sync.model import SheetRow, SheetState
 from sync.sheets import CellSet
@@ -141,8 +141,7 @@ def save_whole(
         }
         for position, (key, digest) in enumerate(zip(keys, digests, strict=True), start=1)
     ]
-    for start in range(0, len(values), 5000):
-        s.execute(insert(_TABLE), values[start : start + 5000])
+    insert_rows(s, _TABLE, values)
 
 
 @dataclass
@@ -192,8 +191,7 @@ def save_changed(
         for c in changes
         if c.position > before
     ]
-    if added:
-        s.execute(insert(_TABLE), added)
+    insert_rows(s, _TABLE, added)
 
 
 def row_cells(tab: str, position: int, row: Sequence[CellValue], width: int) -> list[CellSet]:
@@ -301,8 +299,7 @@ def save_tab_rows(
             .values(base=bindparam("b", type_=_TABLE.c.base.type))
         )
         s.connection().execute(statement, changed)
-    for start in range(0, len(added), 5000):
-        s.execute(insert(_TABLE), added[start : start + 5000])
+    insert_rows(s, _TABLE, added)
     return len(gone) + len(changed) + len(added)
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.config import AgentConfig
-from sync.db import next_number, session_factory, transaction
+from sync.db import insert_rows, next_number, session_factory, transaction
 from sync.dedupe import value_text
 from sync.errors import SyncError
 from sync.importing.plan import (
@@ -248,7 +248,7 @@ def _insert(s: Session, table: Table, params: list[dict[str, Any]], key: str) ->
     50,000-row import's time on PostgreSQL, see bench/import_csv.py); an executemany is
     parsed once, and the ids come back with one indexed SELECT per 500 keys.
     """
-    s.execute(table.insert(), params)
+    insert_rows(s, table, params)
     column = table.c[key]
     ids: dict[Any, int] = {}
     for part in _chunks([p[key] for p in params]):
@@ -457,7 +457,7 @@ class Applier:
                         **{k: t.values.get(k) for k in TRACKING_KEYS},
                     }
                 )
-            s.execute(TRACKINGS.insert(), params)  # no RETURNING: see _insert
+            insert_rows(s, TRACKINGS, params)  # no RETURNING: see _insert
             returned: dict[tuple[Any, Any], int] = {}
             for part in _chunks(sorted({p["customer_id"] for p in params})):
                 for customer_id, agent_id, id_ in s.execute(
