@@ -1,8 +1,10 @@
 """Ingest one agent's spreadsheet into the database (one transaction per agent source).
 
-read grid -> parse by header -> bind rows to customers -> three-way merge against
-the last snapshot -> apply, with audit events and keyed conflicts. What the sheet
-should show afterwards is decided in ``cycle.py`` from the plan this returns.
+read grid -> parse by header -> bind rows to customers -> decide: merge each row three
+ways against the row as last synced (``dedupe.merge_fields``, pure: decisions as data) ->
+apply the decisions in bulk (plain rows, no ORM object per row), with audit events and
+keyed conflicts written by the ledger (``sync.ledger``). What the sheet should show
+afterwards is decided in ``cycle.py`` from the plan this returns.
 """
 
 from __future__ import annotations
@@ -113,7 +115,6 @@ class TabPlan:
 class AgentPlan:
     customers: TabPlan
     follow_ups: TabPlan
-    completed: set[int] = field(default_factory=set)  # customer ids whose completions changed
 
 
 class Ingest:
