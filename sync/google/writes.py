@@ -139,13 +139,16 @@ def displaced(
             cell_text(values[c] if c < len(values) else None) for c in range(width) if c not in skip
         )
 
+    widths: dict[str, int] = {}  # a tab's widest row, measured once (not once per row)
     for (tab, row), cols in cells.items():
         now = after.get((tab, row))
         grid = before.get(tab)
         if now is None or grid is None:
             continue
         skip = frozenset(cols)
-        width = max(len(now), max(cols) + 1, max((len(r) for r in grid), default=0))
+        if tab not in widths:
+            widths[tab] = max((len(r) for r in grid), default=0)
+        width = max(len(now), max(cols) + 1, widths[tab])
         here = rest(now, skip, width)
         if here == rest(grid[row] if row < len(grid) else [], skip, width):
             continue
