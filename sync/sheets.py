@@ -242,6 +242,19 @@ def _find_tab(titles: Iterable[str], title: str) -> str | None:
     return folded[0] if len(folded) == 1 else None
 
 
+def _tab_finder(tabs: Mapping[str, Grid]) -> Callable[[str], str | None]:
+    """:func:`_find_tab` over these tabs, each title looked up once (a batch has millions
+    of writes to a few tabs)."""
+    found: dict[str, str | None] = {}
+
+    def tab_of(wanted: str) -> str | None:
+        if wanted not in found:
+            found[wanted] = _find_tab(tabs, wanted)
+        return found[wanted]
+
+    return tab_of
+
+
 Fold = Callable[[str], str]
 
 
@@ -305,8 +318,9 @@ def _moved_headers(tabs: dict[str, Grid], writes: Sequence[CellWrite]) -> set[tu
     header lacks is refused: ``ensure_layout`` adds those columns first.)
     """
     names: dict[tuple[str, int], set[str]] = collections.defaultdict(set)
+    tab_of = _tab_finder(tabs)
     for w in writes:
-        title = _find_tab(tabs, w.tab)
+        title = tab_of(w.tab)
         if title is None:
             continue
         if w.col is not None and not w.anchor:
@@ -396,13 +410,15 @@ def apply_writes(
             found = headers[(title, row)] = _Header(tabs[title], row)
         return found
 
+    tab_of = _tab_finder(tabs)
+
     placed: list[tuple[CellWrite, str, int, int]] = []
     groups: dict[str | None, list[CellWrite]] = {}
     for w in writes:
         if w.row is None:
             groups.setdefault(w.group, []).append(w)
             continue
-        title = _find_tab(tabs, w.tab)
+        title = tab_of(w.tab)
         if title is None:
             skipped.append((w, TAB_GONE))
             continue
@@ -456,7 +472,7 @@ def apply_writes(
     for group in groups.values():
         ready: list[tuple[CellWrite, str, _Header, int | None]] = []
         for w in group:
-            title = _find_tab(tabs, w.tab)
+            title = tab_of(w.tab)
             if title is None:
                 skipped.append((w, TAB_GONE))
                 continue
