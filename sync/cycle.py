@@ -1305,50 +1305,10 @@ class Cycle:
             or state.version != snapshot.version
             or (state.snapshot or {}).get("digest") != digests[tab]
         ]
-        version = snapshot.version
-        exact = True
-        written = 0
-        # Set as they are while nobody touched the master since it was read; a backend that
-        # sets cells under the file's lock takes a tab at a time (a cold master's cells are
-        # millions: one tab's are held at once), Google all at once (one write).
-        groups = [[tab] for tab in tabs] if self.backend.sets_cells_atomically else [tabs]
-        while groups:
-            made = (
-                cell
-                for tab in groups[0]
-                for cell in grid_cells(tab, snapshot.tabs.get(tab, []), grids[tab])
-            )
-            first = next(made, None)
-            if first is None:
-                del groups[0]
-                continue
-            if not written and self._stop_here(report):
-                return 0  # nothing written nor recorded: the next cycle renders it again
-            cells = CountedCells(itertools.chain([first], made))
-            set_version = self.backend.set_cells(
-                source,
-                cells if self.backend.sets_cells_atomically else list(cells),
-                version=version,
-            )
-            if set_version is None:
-                break
-            version, written = set_version, written + cells.count
-            report.master_cells_written += cells.count
-            del groups[0]
-        if groups:  # the master moved since it was read: the rest compared cell by cell
-            changes = [
-                change
-                for tab in (tab for group in groups for tab in group)
-                for change in grid_changes(tab, snapshot.tabs.get(tab, []), grids[tab])
-            ]
-            result = self.backend.write(
-                source, plan_grid_writes(changes), read_version=snapshot.version
-            )
-            written += result.applied
-            report.master_cells_written += result.applied
-            report.writes_skipped += len(result.skipped)
-            version = result.version or version
-            exact = not result.skipped and not result.concurrent
+        written_to = self._set_master(source, snapshot, grids, tabs, report)
+        if written_to is None:
+            return 0  # nothing written nor recorded: the next cycle renders it again
+        version, written, exact = written_to
         bases: dict[str, dict[str, Any]] | None = None  # made once a tab's rows are stored
         with transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
@@ -1375,6 +1335,66 @@ class Cycle:
                         snap["errors"] = errors
                 self._master_state(state, version if exact else None, marker, snap)
         return written
+
+    def _set_master(
+        self,
+        source: str,
+        snapshot: SourceSnapshot,
+        grids: dict[str, Grid],
+        tabs: list[str],
+        report: CycleReport,
+    ) -> tuple[str | None, int, bool] | None:
+        """Write the cells of these master tabs that differ from the master as read.
+
+        Returns:
+            (the master's version after, cells written, whether it holds exactly what was
+            written), or None when the cycle stops before writing anything.
+        """
+        version = snapshot.version
+        exact = True
+        written = 0
+        # Set as they are while nobody touched the master since it was read; a backend that
+        # sets cells under the file's lock takes a tab at a time (a cold master's cells are
+        # millions: one tab's are held at once), Google all at once (one write).
+        groups = [[tab] for tab in tabs] if self.backend.sets_cells_atomically else [tabs]
+        while groups:
+            made = (
+                cell
+                for tab in groups[0]
+                for cell in grid_cells(tab, snapshot.tabs.get(tab, []), grids[tab])
+            )
+            first = next(made, None)
+            if first is None:
+                del groups[0]
+                continue
+            if not written and self._stop_here(report):
+                return None
+            cells = CountedCells(itertools.chain([first], made))
+            set_version = self.backend.set_cells(
+                source,
+                cells if self.backend.sets_cells_atomically else list(cells),
+                version=version,
+            )
+            if set_version is None:
+                break
+            version, written = set_version, written + cells.count
+            report.master_cells_written += cells.count
+            del groups[0]
+        if groups:  # the master moved since it was read: the rest compared cell by cell
+            changes = [
+                change
+                for tab in (tab for group in groups for tab in group)
+                for change in grid_changes(tab, snapshot.tabs.get(tab, []), grids[tab])
+            ]
+            result = self.backend.write(
+                source, plan_grid_writes(changes), read_version=snapshot.version
+            )
+            written += result.applied
+            report.master_cells_written += result.applied
+            report.writes_skipped += len(result.skipped)
+            version = result.version or version
+            exact = not result.skipped and not result.concurrent
+        return version, written, exact
 
     # -- init: a lost sheet rebuilt ----------------------------------------------------------
 

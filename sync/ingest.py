@@ -158,6 +158,18 @@ class Ingest:
         carry its id (ingest and the import both set it), so for them the loaded ones are
         all there are: a key not among them is new, without asking the database.
         """
+        conflicts = self._agent_conflicts()
+        if key not in conflicts and key.partition(":")[0] in ROW_CONFLICT_KINDS:
+            return None
+        if key not in conflicts:
+            with self.s.no_autoflush:  # new conflicts are in the dict already
+                conflicts[key] = self.s.execute(
+                    select(Conflict).where(Conflict.key == key)
+                ).scalar_one_or_none()
+        return conflicts[key]
+
+    def _agent_conflicts(self) -> dict[str, Conflict | None]:
+        """Key -> conflict: this agent's, loaded once (and those asked for since)."""
         if self._conflicts is None:
             self._conflicts = {
                 c.key: c
@@ -165,14 +177,7 @@ class Ingest:
                     select(Conflict).where(Conflict.agent_id == self.agent.id)
                 ).scalars()
             }
-        if key not in self._conflicts and key.partition(":")[0] in ROW_CONFLICT_KINDS:
-            return None
-        if key not in self._conflicts:
-            with self.s.no_autoflush:  # new conflicts are in the dict already
-                self._conflicts[key] = self.s.execute(
-                    select(Conflict).where(Conflict.key == key)
-                ).scalar_one_or_none()
-        return self._conflicts[key]
+        return self._conflicts
 
     # -- conflicts and audit -------------------------------------------------------------
 
@@ -182,8 +187,7 @@ class Ingest:
         conflict = self._conflict(key)
         if conflict is None:
             conflict = open_own(self.s, key, kind, agent_id=self.agent.id, **values)
-            assert self._conflicts is not None
-            self._conflicts[key] = conflict
+            self._agent_conflicts()[key] = conflict
             self.counters.conflicts_opened += 1
             return conflict
         if conflict.status == "dismissed" and all(
@@ -381,10 +385,23 @@ class Ingest:
         ]
         trackings = self._trackings_by_customer()
         now = utcnow()
-        for _, customer in bound:
+        self._reactivate([customer for _, customer in bound], trackings)
+        fresh = self._merge_rows(plan, bound, base, trackings, now)
+        self._insert_trackings(fresh, now)
+
+        if plan.quarantined is None:
+            self._archive_removed(removed, trackings)
+        self._write_changes()
+        return plan
+
+    def _reactivate(
+        self, customers: list[dict[str, Any]], trackings: dict[int, dict[str, Any]]
+    ) -> None:
+        """The seed's "Add my tracking" for customers this agent tracked before: the
+        archived tracking comes back."""
+        for customer in customers:
             tracking = trackings.get(customer["id"])
             if tracking is not None and not tracking["active"]:
-                # The seed's "Add my tracking" for a customer this agent tracked before.
                 self._tracking_change(tracking, {"active": True, "archived_at": None})
                 self.ledger.audit(
                     "reactivate_tracking",
@@ -394,12 +411,24 @@ class Ingest:
                     {"active": False},
                     {"active": True},
                 )
+
+    def _merge_rows(
+        self,
+        plan: TabPlan,
+        bound: list[tuple[ParsedRow, dict[str, Any]]],
+        base: dict[str, dict[str, str]],
+        trackings: dict[int, dict[str, Any]],
+        now: dt.datetime,
+    ) -> list[tuple[dict[str, Any], FieldsDecision]]:
+        """Decide each bound row's shared and private fields and record the decisions;
+        returns the customers this agent does not track yet, with their rows' decisions
+        (:meth:`_insert_trackings` inserts them)."""
         header = plan.header
         assert header is not None
         shared_keys = [k for k in SHARED_KEYS if k != "phone" and k in header.columns]
         private_keys = [k for k in AGENT_KEYS if k in header.columns]
         proposals = self._open_proposals()
-        fresh: list[tuple[dict[str, Any], dict[str, Any], FieldsDecision]] = []
+        fresh: list[tuple[dict[str, Any], FieldsDecision]] = []
         for row, customer in bound:
             number = customer["number"]
             plan.bound[row.index] = number
@@ -438,7 +467,7 @@ class Ingest:
             )
             self._note(plan, row.index, private)
             if tracking is None:
-                fresh.append((customer, row.values, private))
+                fresh.append((customer, private))
             elif private.after:
                 self._take_private(tracking, private, now)
                 self.counters.trackings_updated += 1
@@ -450,12 +479,7 @@ class Ingest:
                     private.before,
                     private.after,
                 )
-        self._insert_trackings(fresh, now)
-
-        if plan.quarantined is None:
-            self._archive_removed(removed, trackings)
-        self._write_changes()
-        return plan
+        return fresh
 
     def _note(self, plan: TabPlan, index: int, decision: FieldsDecision) -> None:
         for key, text in decision.notes:
@@ -468,11 +492,9 @@ class Ingest:
 
     def _open_proposals(self) -> dict[str, str]:
         """Conflict key -> value of this agent's open proposals of a shared value."""
-        self._conflict("")  # loads this agent's conflicts
-        assert self._conflicts is not None
         return {
             key: conflict.proposed_value or ""
-            for key, conflict in self._conflicts.items()
+            for key, conflict in self._agent_conflicts().items()
             if conflict is not None
             and conflict.kind == "shared_field"
             and conflict.status == "open"
@@ -667,16 +689,14 @@ class Ingest:
         )
 
     def _insert_trackings(
-        self,
-        fresh: list[tuple[dict[str, Any], dict[str, object], FieldsDecision]],
-        now: dt.datetime,
+        self, fresh: list[tuple[dict[str, Any], FieldsDecision]], now: dt.datetime
     ) -> None:
         """The seed's "Add my tracking": insert this agent's new trackings with the fields
         their rows typed (never inserted, then updated), then audit them with their ids."""
         if not fresh:
             return
         rows = []
-        for customer, _, decision in fresh:
+        for customer, decision in fresh:
             tracking: dict[str, Any] = dict.fromkeys(_TRACKING_KEYS)
             tracking.update(
                 customer_id=customer["id"],
@@ -694,7 +714,7 @@ class Ingest:
         ids = self._insert_with_ids(
             _TRACKINGS, rows, "customer_id", _TRACKINGS.c.agent_id == self.agent.id
         )
-        for (customer, _, decision), tracking_id in zip(fresh, ids, strict=True):
+        for (customer, decision), tracking_id in zip(fresh, ids, strict=True):
             self.counters.trackings_added += 1
             self.ledger.audit(
                 "add_tracking",
