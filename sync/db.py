@@ -329,16 +329,20 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     """
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql" or len(rows) < COPY_FROM:
-        for start in range(0, len(rows), 5000):
-            session.execute(insert(table), list(rows[start : start + 5000]))
-        return
     keys = list(rows[0])
     defaults = {
         column.key: column.default
         for column in table.columns
         if column.key not in keys and column.default is not None
     }
+    if (
+        session.get_bind().dialect.name != "postgresql"
+        or len(rows) < COPY_FROM
+        or not all(d.is_scalar or d.is_callable for d in defaults.values())  # SQL defaults
+    ):
+        for start in range(0, len(rows), 5000):
+            session.execute(insert(table), list(rows[start : start + 5000]))
+        return
     columns = [*keys, *defaults]
     jsons = {key for key in columns if isinstance(table.c[key].type, JSON)}
     quote = session.get_bind().dialect.identifier_preparer.quote

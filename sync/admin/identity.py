@@ -22,13 +22,16 @@ MAX_CHAIN = 64
 _CUSTOMERS = cast(Table, Customer.__table__)
 
 
+def _customer_row(session: Session, customer_id: int) -> Any:
+    """A customer's row (plain values), or None."""
+    return session.execute(select(_CUSTOMERS).where(_CUSTOMERS.c.id == customer_id)).first()
+
+
 def _final(session: Session, customer: Any) -> Any:
     """The customer a (possibly merged) customer stands for now: follow merges to the end."""
     seen = {customer.id}
     while customer.merged_into_id is not None and len(seen) < MAX_CHAIN:
-        target = session.execute(
-            select(_CUSTOMERS).where(_CUSTOMERS.c.id == customer.merged_into_id)
-        ).first()
+        target = _customer_row(session, customer.merged_into_id)
         if target is None or target.id in seen:
             break
         seen.add(target.id)
@@ -92,9 +95,7 @@ def binding_maps(session: Session, numbers: Iterable[str], phones: Iterable[str]
         holder = own.get(alias.phone)
         if holder is not None and holder.merged_into_id is None:
             continue  # a customer's own phone wins over an alias
-        owner = session.execute(
-            select(_CUSTOMERS).where(_CUSTOMERS.c.id == alias.customer_id)
-        ).first()
+        owner = _customer_row(session, alias.customer_id)
         if owner is not None:
             primary[alias.phone] = add(_final(session, owner))
     maps.by_phone = {p: KnownCustomer(c.number, c.phone) for p, c in primary.items()}
