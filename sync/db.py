@@ -350,19 +350,25 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     session.flush()
     raw = session.connection().connection.driver_connection
     assert raw is not None
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            values = [row[key] for key in keys]
-            values += [
-                default.arg if default.is_scalar else default.arg(None)  # type: ignore[attr-defined]
-                for default in defaults.values()
-            ]
-            if jsons:
-                values = [
-                    _json_dumps(v) if key in jsons else v
-                    for key, v in zip(columns, values, strict=True)
+    dbapi = session.get_bind().dialect.loaded_dbapi
+    try:
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                values = [row[key] for key in keys]
+                values += [
+                    default.arg if default.is_scalar else default.arg(None)  # type: ignore[attr-defined]
+                    for default in defaults.values()
                 ]
-            copy.write_row(values)
+                if jsons:
+                    values = [
+                        _json_dumps(v) if key in jsons else v
+                        for key, v in zip(columns, values, strict=True)
+                    ]
+                copy.write_row(values)
+    except dbapi.Error as exc:
+        # Raised as SQLAlchemy raises what the driver says (IntegrityError: another worker
+        # inserted the same key), so that callers catch one kind of error either way.
+        raise DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
 
 
 def update_by_id(session: Session, model: type[Any], changes: Iterable[dict[str, Any]]) -> None:

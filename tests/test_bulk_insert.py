@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, text
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from sync.db import COPY_FROM, insert_rows, session_factory, transaction
 from sync.model import AuditEvent, SheetRow
@@ -47,3 +49,20 @@ def test_columns_left_out_get_their_python_defaults(engine):
         events = s.scalars(select(AuditEvent)).all()
     assert len(events) == COPY_FROM
     assert all(e.at is not None and e.after is None and e.run_id is None for e in events)
+
+
+def test_a_duplicate_key_in_a_bulk_insert_is_sqlalchemy_s_integrity_error(engine):
+    """Callers (a customer another worker just created) catch one kind of error."""
+    rows = [
+        {"source": "s", "tab": "t", "position": i, "key": f"k{i}", "digest": "d", "base": None}
+        for i in range(COPY_FROM)
+    ]
+    with transaction(session_factory(engine)) as s:
+        s.execute(
+            text("CREATE UNIQUE INDEX ux_test_sheet_rows_key ON sheet_rows (source, tab, key)")
+        )
+        insert_rows(s, SheetRow.__table__, rows[:1])
+    with pytest.raises(IntegrityError), transaction(session_factory(engine)) as s:
+        insert_rows(s, SheetRow.__table__, rows)
+    with transaction(session_factory(engine)) as s:
+        assert s.scalar(select(func.count()).select_from(SheetRow)) == 1  # nothing half-done

@@ -241,7 +241,8 @@ FOLLOW_UPS: Table = Base.metadata.tables["follow_ups"]
 
 
 def _insert(s: Session, table: Table, params: list[dict[str, Any]], key: str) -> dict[Any, int]:
-    """Bulk INSERT (a plain executemany), then the new rows' ids by a unique ``key`` column.
+    """Bulk INSERT (``db.insert_rows``: COPY on PostgreSQL, else an executemany), then the
+    new rows' ids by a unique ``key`` column.
 
     Not INSERT ... RETURNING: SQLAlchemy renders that as multi-row statements with
     thousands of placeholders, which psycopg re-parses for every page (two thirds of a
