@@ -1298,6 +1298,20 @@ class Cycle:
             row_digests = {tab: [row_digest(row) for row in grid] for tab, grid in grids.items()}
             digests = {tab: tab_digest(rows) for tab, rows in row_digests.items()}
         report.warnings += warnings
+
+        def stale(state: SheetState | None, tab: str) -> bool:
+            """Whether a tab's rows must be stored anew (what it shows changed)."""
+            before = (state.snapshot or {}) if state is not None else {}
+            return (
+                before.get("digest") != digests[tab]
+                or before.get("rows") != len(grids[tab]) - 1
+                or before.get("keys") is None
+            )
+
+        # The rows loaded are let go before the master is written (a cold master's peak);
+        # what the admin may edit in them, the base of each row stored, is kept if needed.
+        bases = row_bases(data) if any(stale(states.get(tab), tab) for tab in grids) else None
+        del data
         tabs = [  # the tabs to write: not as written, or what they should show changed
             tab
             for tab in grids
@@ -1309,24 +1323,19 @@ class Cycle:
         if written_to is None:
             return 0  # nothing written nor recorded: the next cycle renders it again
         version, written, exact = written_to
-        bases: dict[str, dict[str, Any]] | None = None  # made once a tab's rows are stored
         with transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
             for tab, grid in grids.items():
                 state = states.get(tab) or SheetState(source=source, tab=tab, snapshot={})
                 if state.id is None:
                     s.add(state)
-                before = state.snapshot or {}
-                keys = before.get("keys")
-                if (
-                    before.get("digest") != digests[tab]
-                    or before.get("rows") != len(grid) - 1
-                    or keys is None
-                ):
+                keys = (state.snapshot or {}).get("keys")
+                if stale(state, tab):
                     rows = grid[1:]
                     row_keys = [row_key(tab, row) for row in rows]
                     keys = keys_digest(row_keys)
-                    bases = row_bases(data) if bases is None else bases
+                    if bases is None:  # the states moved meanwhile: loaded again
+                        bases = row_bases(load_master(s))
                     save_whole(s, source, tab, row_keys, row_digests[tab][1:], bases.get(tab, {}))
                 snap: dict[str, Any] = {"digest": digests[tab], "rows": len(grid) - 1, "keys": keys}
                 if tab == "Conflicts":
