@@ -408,11 +408,16 @@ class Cycle:
     def _record_counts(self, run_id: int, report: CycleReport) -> None:
         """Keep the run's final counts, the master's cells and read included (known only
         after the master was rendered, with this run's Sync log row: that row shows the
-        agents' cells, which are final by then)."""
+        agents' cells, which are final by then), and its status when the master failed."""
         with transaction(self.sessions) as s:
             run = s.get(SyncRun, run_id)
-            if run is not None and run.stats != report.stats():
+            if run is None:
+                return
+            if run.stats != report.stats():
                 run.stats = report.stats()
+            if run.errors != dict(report.failures):
+                run.status = "partial" if report.failures else "ok"
+                run.errors = dict(report.failures)
 
     def _drop_idle_run(self, run_id: int, report: CycleReport) -> None:
         """An idle cycle leaves no row behind (promise 4), only a heartbeat on the last run."""

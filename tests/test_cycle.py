@@ -768,3 +768,22 @@ def test_a_master_touched_between_two_tabs_writes_keeps_the_admins_cell(world):
     world.cycle()
     tracking = world.backend.get_tab(world.master, "Tracking")
     assert len(tracking) == 3 and tracking[1][0] != "typed by the admin"
+
+
+def test_a_run_whose_master_write_failed_is_recorded_partial(world, monkeypatch):
+    world.type_rows("ali", [AHMED_ALI])
+    world.cycle()
+    real = world.backend.fingerprint
+    monkeypatch.setattr(
+        world.backend,
+        "fingerprint",
+        lambda source: None if source == world.master else real(source),
+    )
+    world.edit("ali", {"Name": "Ahmed Mohamed"}, {"Notes": "called back"})
+    report = world.cycle()
+
+    assert "master" in report.failures
+    with world.session() as s:
+        run = s.get(SyncRun, report.run_id)
+        assert run is not None
+        assert (run.status, list(run.errors)) == ("partial", ["master"])
