@@ -16,6 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import (
     JSON,
+    ColumnElement,
     DateTime,
     Engine,
     Select,
@@ -369,6 +370,31 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
         # Raised as SQLAlchemy raises what the driver says (IntegrityError: another worker
         # inserted the same key), so that callers catch one kind of error either way.
         raise DBAPIError.instance(statement, None, exc, dbapi.Error) from exc
+
+
+def insert_with_ids(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    key: str,
+    among: ColumnElement[bool] | None = None,
+) -> list[int]:
+    """Insert rows (all with the same keys) in bulk (:func:`insert_rows`); their ids, in
+    row order, selected back by ``key``, unique among the rows ``among`` selects.
+
+    Not INSERT ... RETURNING: SQLAlchemy renders that as multi-row statements with
+    thousands of placeholders, which psycopg re-parses for every page (two thirds of a
+    50,000-row import's time on PostgreSQL, see bench/import_csv.py); a COPY or an
+    executemany is parsed once, and the ids come back with one indexed SELECT per
+    :data:`IN_CHUNK` keys.
+    """
+    insert_rows(session, table, rows)
+    wanted = [row[key] for row in rows]
+    query = select(table.c[key], table.c.id)
+    if among is not None:
+        query = query.where(among)
+    found = {value: row_id for value, row_id in rows_in(session, query, table.c[key], wanted)}
+    return [found[value] for value in wanted]
 
 
 def update_by_id(session: Session, model: type[Any], changes: Iterable[dict[str, Any]]) -> None:

@@ -14,13 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, func, or_, select
+from sqlalchemy import Table, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sync.admin.identity import binding_maps, merged_keys
 from sync.cells import CellValue, Grid, cell_text
-from sync.db import insert_rows, next_number, rows_in, update_by_id
+from sync.db import insert_with_ids, next_number, rows_in, update_by_id
 from sync.dedupe import (
     FieldsDecision,
     RowIdentity,
@@ -619,34 +619,13 @@ class Ingest:
                     }
                     for i, (phone, row) in enumerate(wanted)
                 ]
-                ids = self._insert_with_ids(_CUSTOMERS, rows, "number")
+                ids = insert_with_ids(self.s, _CUSTOMERS, rows, "number")
         except IntegrityError:
             return {phone: self._create_customer(phone, row) for phone, row in wanted}
         for customer_id, values in zip(ids, rows, strict=True):
             values["id"] = customer_id
             self._created(values)
         return {values["phone"]: values for values in rows}
-
-    def _insert_with_ids(
-        self,
-        table: Table,
-        rows: list[dict[str, Any]],
-        key: str,
-        among: ColumnElement[bool] | None = None,
-    ) -> list[int]:
-        """Insert rows (all with the same keys) in batches; their ids, in row order.
-
-        The ids are selected back by ``key``, unique among the rows ``among`` selects: an
-        executemany without RETURNING is one prepared statement, where PostgreSQL's driver
-        would parse a RETURNING batch's thousands of parameters in Python.
-        """
-        insert_rows(self.s, table, rows)
-        wanted = [row[key] for row in rows]
-        query = select(table.c[key], table.c.id)
-        if among is not None:
-            query = query.where(among)
-        found = {value: row_id for value, row_id in rows_in(self.s, query, table.c[key], wanted)}
-        return [found[value] for value in wanted]
 
     def _create_customer(self, phone: str, row: ParsedRow) -> dict[str, Any]:
         """Create the customer for a phone; if another worker just did, use theirs."""
@@ -711,8 +690,8 @@ class Ingest:
             rows.append(tracking)
         # A new tracking is this agent's only one of its customer (an archived one would
         # have come back instead).
-        ids = self._insert_with_ids(
-            _TRACKINGS, rows, "customer_id", _TRACKINGS.c.agent_id == self.agent.id
+        ids = insert_with_ids(
+            self.s, _TRACKINGS, rows, "customer_id", _TRACKINGS.c.agent_id == self.agent.id
         )
         for (customer, decision), tracking_id in zip(fresh, ids, strict=True):
             self.counters.trackings_added += 1
@@ -869,7 +848,7 @@ class Ingest:
             }
             for i, (_, tracking, values) in enumerate(fresh)
         ]
-        ids = self._insert_with_ids(_FOLLOW_UPS, rows, "number")
+        ids = insert_with_ids(self.s, _FOLLOW_UPS, rows, "number")
         for number, follow_up_id, (index, tracking, values) in zip(
             numbers, ids, fresh, strict=True
         ):

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.config import AgentConfig
-from sync.db import insert_rows, next_number, session_factory, transaction
+from sync.db import insert_rows, insert_with_ids, next_number, session_factory, transaction
 from sync.dedupe import value_text
 from sync.errors import SyncError
 from sync.importing.plan import (
@@ -240,25 +240,6 @@ TRACKINGS: Table = Base.metadata.tables["trackings"]
 FOLLOW_UPS: Table = Base.metadata.tables["follow_ups"]
 
 
-def _insert(s: Session, table: Table, params: list[dict[str, Any]], key: str) -> dict[Any, int]:
-    """Bulk INSERT (``db.insert_rows``: COPY on PostgreSQL, else an executemany), then the
-    new rows' ids by a unique ``key`` column.
-
-    Not INSERT ... RETURNING: SQLAlchemy renders that as multi-row statements with
-    thousands of placeholders, which psycopg re-parses for every page (two thirds of a
-    50,000-row import's time on PostgreSQL, see bench/import_csv.py); an executemany is
-    parsed once, and the ids come back with one indexed SELECT per 500 keys.
-    """
-    insert_rows(s, table, params)
-    column = table.c[key]
-    ids: dict[Any, int] = {}
-    for part in _chunks([p[key] for p in params]):
-        ids.update(
-            (k, id_) for k, id_ in s.execute(select(column, table.c.id).where(column.in_(part)))
-        )
-    return ids
-
-
 class Applier:
     """Executes an :class:`ImportPlan`, counting what it does as it does it."""
 
@@ -395,12 +376,10 @@ class Applier:
                 }
                 for i, c in enumerate(new)
             ]
-            # One multi-row INSERT ... RETURNING per batch, matched back by the unique phone
-            # (asking for rows in parameter order makes SQLite insert one row at a time).
-            returned = _insert(s, CUSTOMERS, params, "phone")
-            for values in params:
+            # Inserted in bulk, the ids selected back by the unique phone.
+            ids = insert_with_ids(s, CUSTOMERS, params, "phone")
+            for values, id_ in zip(params, ids, strict=True):
                 phone = str(values["phone"])
-                id_ = returned[phone]
                 self.customers[phone] = (id_, str(values["number"]))
                 self.counts.customers_created += 1
                 self.ledger.audit(
@@ -458,7 +437,7 @@ class Applier:
                         **{k: t.values.get(k) for k in TRACKING_KEYS},
                     }
                 )
-            insert_rows(s, TRACKINGS, params)  # no RETURNING: see _insert
+            insert_rows(s, TRACKINGS, params)  # no RETURNING: see db.insert_with_ids
             returned: dict[tuple[Any, Any], int] = {}
             for part in _chunks(sorted({p["customer_id"] for p in params})):
                 for customer_id, agent_id, id_ in s.execute(
@@ -572,9 +551,8 @@ class Applier:
             }
             for i, (t, f) in enumerate(planned)
         ]
-        returned = _insert(s, FOLLOW_UPS, params, "number")
-        for (t, f), values in zip(planned, params, strict=True):
-            id_ = returned[values["number"]]
+        follow_up_ids = insert_with_ids(s, FOLLOW_UPS, params, "number")
+        for (t, f), id_ in zip(planned, follow_up_ids, strict=True):
             self.counts.follow_ups_created += 1
             self.ledger.audit(
                 "create_follow_up",
