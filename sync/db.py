@@ -148,9 +148,7 @@ def check_schema(engine: Engine, url: str | None = None) -> None:
         DatabaseUnreachable: the database cannot be reached (exit 1).
     """
     url = url or engine.url.render_as_string(hide_password=True)
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(cfg).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     try:
         with engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()
@@ -221,14 +219,21 @@ def make_engine(url: str) -> Engine:
         raise ConfigError(f"cannot use database URL: {exc}", where="database.url") from None
 
 
-def upgrade_schema(engine: Engine) -> None:
-    """Create or upgrade the schema to the newest Alembic revision (idempotent)."""
+def alembic_config() -> AlembicConfig:
+    """Alembic's configuration for this project's migrations."""
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def upgrade_schema(engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the schema to the newest Alembic revision, or to ``revision``
+    (idempotent)."""
+    cfg = alembic_config()
     try:
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
     except OperationalError as exc:
         raise unreachable(exc, engine.url.render_as_string(hide_password=False)) from None
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
-from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
-from sync.db import MIGRATIONS, upgrade_schema
+from sync.db import alembic_config, upgrade_schema
 from sync.model import Base, SheetRow, SheetState
 from sync.sheet_rows import load_tab_rows
 from tests.test_cycle import AHMED_ALI, AHMED_SARA
@@ -42,8 +41,7 @@ def test_agent_rows_move_out_of_the_snapshots_and_back(engine):
         before = {tab: load_tab_rows(s, source, tab) for tab in ("Customers", "Follow-ups")}
     assert len(before["Customers"]["rows"]) == 2
 
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg = alembic_config()
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, "0005")

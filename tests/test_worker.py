@@ -28,15 +28,13 @@ from typing import Any
 import filelock
 import openpyxl
 import pytest
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, func, select, text
 
 from sync import model, service
 from sync.cells import CellWrite, SourceSnapshot, WriteResult, cell_text
 from sync.config import Config, load_config
 from sync.cycle import Cycle
-from sync.db import MIGRATIONS, make_engine, session_factory, upgrade_schema
+from sync.db import make_engine, session_factory, upgrade_schema
 from sync.lease import (
     AllLease,
     PgAdvisoryLease,
@@ -1016,11 +1014,7 @@ def test_cli_sets_json_logs(tmp_path: Path):
 
 def test_migration_0002_upgrades_a_database_with_agents(db_url: str):
     engine = make_engine(db_url)
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0001")
+    upgrade_schema(engine, "0001")
     with engine.begin() as conn:
         conn.execute(
             text(
