@@ -377,6 +377,8 @@ def test_merge_keeps_every_tracking_and_is_reversible(world, via):
             }
     assert open_conflicts(world, "identity_mismatch") == []
     assert [c.id for c in open_conflicts(world, "possible_duplicate")] == [duplicate.id]
+    # The kept customer's rows in the master show it as before the merge too.
+    assert world.master_differences() == {}
     assert_idle(world)
 
 

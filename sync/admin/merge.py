@@ -328,6 +328,16 @@ def _undo_merge(admin: Admin, event: AuditEvent) -> str:
         {"merged_into": target.number},
         {"merged_into": None, "left_as_changed_since": sorted(set(kept))},
     )
+    # The target changed too (its fields and trackings as before the merge): an event that
+    # names it is what marks its rows dirty in the master and in the agents' views.
+    admin.audit(
+        "undo_merge",
+        "customer",
+        target.id,
+        target.id,
+        {"merged_from": source.number},
+        {"merged_from": None},
+    )
     return f"{source.number} is separate from {target.number} again"
 
 
