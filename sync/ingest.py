@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, func, or_, select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,8 @@ from sync.model import (
     Customer,
     FollowUp,
     Tracking,
+    fold,
+    folded,
     utcnow,
 )
 from sync.rows import Header, ParsedRow, ParseOptions, column_letter, find_header, parse_rows
@@ -917,37 +919,37 @@ class Ingest:
 
     def flag_possible_duplicates(self) -> None:
         """Same email, or same name and date of birth, under different phones."""
+        self.s.flush()  # the lookups read columns, not objects: nothing may be pending
         touched = sorted(self.touched_customers)
         for start in range(0, len(touched), CHUNK):
             self._flag_duplicates_among(touched[start : start + CHUNK])
 
     def _flag_duplicates_among(self, ids: list[int]) -> None:
+        c = _CUSTOMERS.c
+        columns = (c.id, c.number, c.phone, c.email, c.name, c.date_of_birth)
+        live = c.merged_into_id.is_(None)
         customers = [
-            c
-            for c in self.s.execute(
-                select(Customer).where(Customer.id.in_(ids), Customer.merged_into_id.is_(None))
-            ).scalars()
-            if c.email or (c.name and c.date_of_birth)
+            row
+            for row in self.s.execute(select(*columns).where(c.id.in_(ids), live))
+            if row.email or (row.name and row.date_of_birth)
         ]
-        emails = {c.email.lower() for c in customers if c.email}
-        names = {c.name.lower() for c in customers if c.name and c.date_of_birth}
         if not customers:
             return
-        conds = []
-        if emails:
-            conds.append(func.lower(Customer.email).in_(emails))
-        if names:
-            conds.append(func.lower(Customer.name).in_(names))
-        by_email: dict[str, list[Customer]] = {}
-        by_name: dict[tuple[str, dt.date], list[Customer]] = {}
-        for other in self.s.execute(
-            select(Customer).where(or_(*conds), Customer.merged_into_id.is_(None))
-        ).scalars():
+        emails = {fold(row.email) for row in customers if row.email}
+        names = {fold(row.name) for row in customers if row.name and row.date_of_birth}
+        # One lookup per folded column, on its index; the texts are compared whole below.
+        others: dict[int, Any] = {}
+        for column, wanted in ((c.email, emails), (c.name, names)):
+            found = rows_in(self.s, select(*columns).where(live), folded(column), wanted)
+            others.update((row.id, row) for row in found)
+        by_email: dict[str, list[Any]] = {}
+        by_name: dict[tuple[str, dt.date], list[Any]] = {}
+        for other in sorted(others.values(), key=lambda row: row.id):
             if other.email:
                 by_email.setdefault(other.email.lower(), []).append(other)
             if other.name and other.date_of_birth:
                 by_name.setdefault((other.name.lower(), other.date_of_birth), []).append(other)
-        pairs: dict[str, tuple[Customer, Customer, str]] = {}
+        pairs: dict[str, tuple[Any, Any, str]] = {}
         for customer in customers:
             same_email = by_email.get(customer.email.lower(), []) if customer.email else []
             same_name = (
@@ -958,7 +960,7 @@ class Ingest:
             for other in [*same_email, *same_name]:
                 if other.id == customer.id:
                     continue
-                first, second = sorted((customer, other), key=lambda c: c.id)
+                first, second = sorted((customer, other), key=lambda row: row.id)
                 key = f"possible_duplicate:{first.number}:{second.number}"
                 same = "email" if other in same_email else "name and date of birth"
                 pairs.setdefault(key, (first, second, same))

@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -76,7 +77,7 @@ class Customer(Base):
     number: Mapped[str] = mapped_column(String(20), unique=True)
     phone: Mapped[str] = mapped_column(String(20), unique=True)
     name: Mapped[str | None] = mapped_column(Text)
-    email: Mapped[str | None] = mapped_column(Text, index=True)
+    email: Mapped[str | None] = mapped_column(Text)
     other_phone: Mapped[str | None] = mapped_column(Text)
     nationality: Mapped[str | None] = mapped_column(Text)
     country: Mapped[str | None] = mapped_column(Text)
@@ -91,6 +92,29 @@ class Customer(Base):
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
 
     trackings: Mapped[list[Tracking]] = relationship(back_populates="customer")
+
+
+FOLDED_CHARS = 200
+"""How much of a text the folded indexes hold: a PostgreSQL index row holds at most a few
+kilobytes, and a name or email is stored whole however long it is."""
+
+
+def folded(column: Any) -> Any:
+    """A text column as the folded indexes hold it: its first characters, lower-cased."""
+    return func.lower(func.substr(column, 1, FOLDED_CHARS))
+
+
+def fold(text: str) -> str:
+    """A text as :func:`folded` holds it (its lower-casing is the database's: ASCII letters
+    alone on SQLite)."""
+    return text[:FOLDED_CHARS].lower()
+
+
+# Possible duplicates (same email, or same name and date of birth) are looked up by the
+# folded texts, by ingest and by the import: an index on each keeps a lookup to the rows
+# it asks for, not a read of the whole table.
+Index("ix_customers_email_folded", folded(Customer.email))
+Index("ix_customers_name_folded", folded(Customer.name))
 
 
 class CustomerPhone(Base):

@@ -572,3 +572,31 @@ def test_a_lost_sheet_comes_back_as_it_was(engine_factory, rows, shared):
     report = world.cycle()
     assert report.trackings_archived == 0 and trackings(world) == active
     assert world.cycle().cells_written == 0
+
+
+def test_long_emails_are_stored_whole_and_matched_whole_as_possible_duplicates(engine):
+    """An email (or name) far past what an index row holds is stored whole; the lookup of
+    possible duplicates finds it case-folded, and a text that only starts the same is not
+    a duplicate."""
+    email = long_text(40_000, "e") + "@example.com"
+    twin = email[:300] + "x" + email[301:]  # the same first 300 characters
+    world = World(engine)
+    world.type_rows(
+        "ali",
+        [
+            {"Name": "Ahmed", "Phone": "0100 123 4567", "Email": email},
+            {"Name": "Omar", "Phone": "0122 333 4455", "Email": twin},
+        ],
+    )
+    world.type_rows("sara", [{"Name": "Sara's", "Phone": "0111 222 3344", "Email": email.upper()}])
+    world.cycle()
+    stored = {c.phone: c.email for c in customers(world).values()}
+    assert stored["+201001234567"] == email and stored["+201223334455"] == twin
+    with world.session() as s:
+        pairs = {
+            tuple(c.details["phones"])
+            for c in s.execute(
+                select(Conflict).where(Conflict.kind == "possible_duplicate")
+            ).scalars()
+        }
+    assert pairs == {("+201001234567", "+201112223344")}

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, inspect, select, update
+from sqlalchemy import Engine, Table, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,6 +50,8 @@ from sync.model import (
     Customer,
     FollowUp,
     Tracking,
+    fold,
+    folded,
     utcnow,
 )
 
@@ -150,13 +152,15 @@ def load_existing(
             found = customer(values)
             existing.customers[found.phone] = found
     others: dict[int, ExistingCustomer] = {}
-    for attr, keys in ((func.lower(Customer.email), emails), (func.lower(Customer.name), names)):
-        for part in _chunks(sorted(keys)):
-            stmt = select(*columns).where(attr.in_(part))
+    for column, keys in ((Customer.email, emails), (Customer.name, names)):
+        # looked up on the folded index (the start of the text), then compared whole
+        for part in _chunks(sorted({fold(key) for key in keys})):
+            stmt = select(*columns).where(folded(column).in_(part))
             if keys is names:
                 stmt = stmt.where(Customer.date_of_birth.is_not(None))
             for values in session.execute(stmt):
-                if values[2] not in wanted:
+                text = values[3 + IMPORT_SHARED.index(column.key)]
+                if values[2] not in wanted and text is not None and text.lower() in keys:
                     others[values[0]] = customer(values)
     existing.others = list(others.values())
 
