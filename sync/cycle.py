@@ -792,22 +792,26 @@ class Cycle:
         self, s: Session, agent: Agent, only: set[int] | None = None
     ) -> dict[str, dict[str, object]]:
         query = (
-            select(FollowUp, Customer)
+            select(
+                FollowUp.number,
+                Customer.number,
+                Customer.phone,
+                *(getattr(FollowUp, k) for k in FOLLOW_UP_KEYS),
+            )
             .join(Tracking, Tracking.id == FollowUp.tracking_id)
             .join(Customer, Customer.id == Tracking.customer_id)
             .where(
                 Tracking.agent_id == agent.id, Tracking.active.is_(True), FollowUp.active.is_(True)
             )
         )
-        found = _of_customers(s, query, only)
         return {
-            f.number: {
-                "follow_up_number": f.number,
-                "customer_number": c.number,
-                "phone": c.phone,
-                **{k: getattr(f, k) for k in FOLLOW_UP_KEYS},
+            number: {
+                "follow_up_number": number,
+                "customer_number": customer_number,
+                "phone": phone,
+                **dict(zip(FOLLOW_UP_KEYS, rest, strict=True)),
             }
-            for f, c in found
+            for number, customer_number, phone, *rest in _of_customers(s, query, only)
         }
 
     def _view_moved(
