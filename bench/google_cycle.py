@@ -21,6 +21,7 @@ Figures are printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
 import random
@@ -229,8 +230,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 backend.prefetch_fingerprints(sources)  # type: ignore[attr-defined]
             return Cycle(config, engine, backend).run()
 
+        def profiled_cycle() -> Any:
+            profiler = cProfile.Profile()
+            try:
+                return profiler.runcall(cycle)
+            finally:
+                profiler.dump_stats(args.profile)
+
         phase("init", lambda: service.init(config, engine, backend))
-        reports = {"cold": phase("cold", cycle), "idle": phase("idle", cycle)}
+        cold = phase("cold", profiled_cycle if args.profile else cycle)
+        reports = {"cold": cold, "idle": phase("idle", cycle)}
         rng = random.Random(args.seed)
         out["rows_edited"] = edit_sheets(gc, config, args.edit_agents, args.edit_rows, rng)
         reports["edit"] = phase("edit", cycle)
@@ -268,6 +277,9 @@ def main() -> None:
     parser.add_argument("--prefetch", action="store_true", help="prefetch fingerprints per cycle")
     parser.add_argument("--no-revalidate", action="store_true", help="google.revalidate = false")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="cProfile the cold cycle into FILE (read it with pstats)"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the emulator child too
     out = run(args)

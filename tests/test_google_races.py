@@ -226,3 +226,32 @@ def test_a_write_that_keeps_failing_gives_up_after_the_bound(
     assert emu.counts["sheets.values.batchUpdate"] == 1 + retries
     assert len(fake.slept) == retries
     assert [r["Name"] for r in world.rows("ali")] == ["Ahmed"]
+
+
+@pytest.mark.parametrize("fault", ["lost answer", "refused"])
+def test_a_master_write_whose_answer_is_lost_or_refused_lands_once(
+    world: World, emu: Emulator, fault: str
+) -> None:
+    """The master's cells go in one write, placed on the master as read (no compare-and-set
+    write is made per cell unless it is needed again). Its answer lost (it landed): the
+    master is read again and nothing is sent twice; refused: it is sent once more. Either
+    way the master shows the database within the cycle."""
+    world.type_rows("ali", [FATIMA, OMAR, AHMED])
+    world.type_rows("sara", [AHMED_SARA])
+    master = world.backend.spec(world.master).spreadsheet
+    failure = emu.faults.add(
+        "sheets.values.batchUpdate",
+        500,
+        times=1,
+        when="after" if fault == "lost answer" else "before",
+        match=lambda r: r.params.get("id") == master,
+    )
+    sent: list[int] = []
+    emu.before_request(
+        lambda _k, r: sent.append(1) if r.params.get("id") == master else None,
+        kind="sheets.values.batchUpdate",
+    )
+    world.cycle()
+    assert failure.hits == 1
+    assert len(sent) == (1 if fault == "lost answer" else 2)
+    assert world.master_differences() == {}

@@ -27,12 +27,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, overload
 
 from sync.cells import CellWrite, Grid, SourceSnapshot, WriteResult
 from sync.errors import SourceError
-from sync.long_text import GOOGLE_CELL_CHARS, fit_writes
-from sync.sheets import _find_tab, apply_writes
+from sync.long_text import GOOGLE_CELL_CHARS, fit_cells, fit_writes
+from sync.sheets import _find_tab, _identical, apply_writes
 
 from .api import DRIVE, SHEETS, GoogleApi, GoogleError, TransientFailure
 from .values import CellAt, grid_from_api, grid_size, quote, value_ranges
@@ -103,6 +103,28 @@ def _at(grid: Grid, row: int, col: int) -> Any:
     if 0 <= row < len(grid) and 0 <= col < len(grid[row]):
         return grid[row][col]
     return None
+
+
+class _PositionalWrites(Sequence[CellWrite]):
+    """Positional cells as the compare-and-set writes they stand for (the old value is the
+    tabs' as read), each made only when looked at: a cold master sets millions of cells
+    and needs them only for a retry."""
+
+    def __init__(self, cells: Sequence[CellAt], tabs: Mapping[str, Grid]):
+        self.cells, self.tabs = cells, tabs
+
+    def __len__(self) -> int:
+        return len(self.cells)
+
+    @overload
+    def __getitem__(self, index: int) -> CellWrite: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[CellWrite]: ...
+    def __getitem__(self, index: int | slice) -> CellWrite | Sequence[CellWrite]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        tab, row, col, value = self.cells[index]
+        return CellWrite(tab, 0, "", row, _at(self.tabs.get(tab, []), row, col), value, col=col)
 
 
 class GoogleBackend:
@@ -395,24 +417,33 @@ class GoogleBackend:
         writes: Sequence[CellWrite],
         read_version: str | None,
         fresh: dict[str, Grid] | None,
+        placed: list[CellAt] | None = None,
     ) -> WriteResult:
-        """:meth:`write`, from ``fresh`` (the target tabs just read) when given."""
+        """:meth:`write`, from ``fresh`` (the target tabs just read) when given.
+
+        ``placed``: the cells the first attempt sets, already placed on ``fresh`` (left as
+        read) by the caller: positional writes, fitted, each a change (:meth:`set_cells`).
+        """
         spec = self.spec(source)
-        writes = fit_writes(writes, self.cell_limit)
-        wanted = sorted({w.tab for w in writes})
+        if placed is None:
+            writes = fit_writes(writes, self.cell_limit)
+        wanted = sorted(fresh or ()) if placed is not None else sorted({w.tab for w in writes})
         todo = writes
         skipped_all: list[tuple[CellWrite, str]] = []
         attempt = steps = 0
         troubled = False  # a retry or a move happened: report the write as concurrent
         while True:
             tabs = fresh if fresh is not None else self._current(source, spec, wanted, read_version)
-            before = _copy(tabs)
-            cells, skipped = apply_writes(tabs, todo)
+            skipped: list[tuple[CellWrite, str]] = []
+            if placed is not None:  # nothing to decide: the tabs are as read
+                before, cells, placed = tabs, placed, None
+            else:
+                before = _copy(tabs)
+                cells, skipped = apply_writes(tabs, todo)
             skipped_all += skipped
             if not cells:
                 return self._result(spec, writes, skipped_all, read_version, steps, troubled)
             refused = {id(w) for w, _ in skipped}
-            attempted = [w for w in todo if id(w) not in refused]
             titled = self._titled(source, cells)
             logical = {title: tab for (title, *_), (tab, *_) in zip(titled, cells, strict=True)}
             widths = {
@@ -456,7 +487,7 @@ class GoogleBackend:
                 return self._result(spec, writes, skipped_all, read_version, steps, troubled)
             troubled = True
             fresh = self._read_tabs(source, spec, wanted)
-            todo = not_landed(fresh, attempted)
+            todo = not_landed(fresh, [w for w in todo if id(w) not in refused])
             if not todo:
                 return self._result(spec, writes, skipped_all, read_version, steps, troubled)
 
@@ -465,13 +496,14 @@ class GoogleBackend:
         read (or taken as read this cycle) and the cells go through :meth:`write`, cell by
         cell compared with what is there. None when anything but these cells moved."""
         spec = self.spec(source)
-        cells = list(cells)
+        cells = list(fit_cells(cells, self.cell_limit))
         tabs = self._current(source, spec, sorted({c[0] for c in cells}), version)
-        writes = [
-            CellWrite(tab, 0, "", row, _at(tabs.get(tab, []), row, col), value, col=col)
-            for tab, row, col, value in cells
-        ]
-        result = self._write(source, writes, version, tabs)
+        writes = _PositionalWrites(cells, tabs)
+        if not all(tab in tabs for tab in {c[0] for c in cells}):
+            result = self._write(source, list(writes), version, tabs)  # a tab is gone
+        else:
+            placed = [c for c in cells if not _identical(_at(tabs[c[0]], c[1], c[2]), c[3])]
+            result = self._write(source, writes, version, tabs, placed)
         return None if result.skipped or result.concurrent else result.version
 
     def _send(self, spec: SourceSpec, data: list[dict[str, Any]], *, check: bool) -> Any:

@@ -92,9 +92,10 @@ def written(data: Sequence[Mapping[str, Any]], logical: Mapping[str, str]) -> Wr
 
 def rows_after(
     data: Sequence[Mapping[str, Any]], answer: Any, logical: Mapping[str, str]
-) -> dict[tuple[str, int], list[CellValue]]:
-    """(logical tab, row) -> the row right after the write, from its answer (whole rows)."""
-    after: dict[tuple[str, int], list[CellValue]] = {}
+) -> dict[tuple[str, int], list[Any]]:
+    """(logical tab, row) -> the row right after the write, from its answer (whole rows),
+    its values as the API gives them (:func:`displaced` reads those of the rows it checks)."""
+    after: dict[tuple[str, int], list[Any]] = {}
     responses = (answer or {}).get("responses") or []
     for sent, response in zip(data, responses, strict=False):
         updated = response.get("updatedData")
@@ -106,7 +107,7 @@ def rows_after(
         rows = updated.get("values") or []
         for offset in range(len(sent["values"])):
             values = rows[offset] if offset < len(rows) else []
-            after[(logical.get(title, title), row + offset)] = [from_api(v) for v in values]
+            after[(logical.get(title, title), row + offset)] = values
     return after
 
 
@@ -118,7 +119,7 @@ def rows_after(
 def displaced(
     before: Mapping[str, Grid],
     cells: Written,
-    after: Mapping[tuple[str, int], Sequence[CellValue]],
+    after: Mapping[tuple[str, int], Sequence[Any]],
 ) -> tuple[list[CellAt], list[CellAt]]:
     """Cells a write put on a row that had moved since the check before it.
 
@@ -133,24 +134,30 @@ def displaced(
     restores: list[CellAt] = []
     ambiguous: list[CellAt] = []
     index: dict[tuple[str, frozenset[int], int], dict[tuple[str, ...], list[int]]] = {}
+    untouched: dict[tuple[frozenset[int], int], tuple[int, ...]] = {}
 
     def rest(values: Sequence[CellValue], skip: frozenset[int], width: int) -> tuple[str, ...]:
-        return tuple(
-            cell_text(values[c] if c < len(values) else None) for c in range(width) if c not in skip
-        )
+        others = untouched.get((skip, width))
+        if others is None:
+            others = untouched[(skip, width)] = tuple(c for c in range(width) if c not in skip)
+        n = len(values)
+        return tuple(cell_text(values[c]) if c < n else "" for c in others)
 
     widths: dict[str, int] = {}  # a tab's widest row, measured once (not once per row)
     for (tab, row), cols in cells.items():
-        now = after.get((tab, row))
+        answer = after.get((tab, row))
         grid = before.get(tab)
-        if now is None or grid is None:
+        if answer is None or grid is None:
             continue
-        skip = frozenset(cols)
         if tab not in widths:
             widths[tab] = max((len(r) for r in grid), default=0)
-        width = max(len(now), max(cols) + 1, widths[tab])
+        width = max(len(answer), max(cols) + 1, widths[tab])
+        if len(cols) == width:
+            continue  # the write set the whole row: no untouched cell to tell it by
+        skip = frozenset(cols)
+        now = [from_api(v) for v in answer]
         here = rest(now, skip, width)
-        if here == rest(grid[row] if row < len(grid) else [], skip, width):
+        if here == rest(grid[row] if row < len(grid) else (), skip, width):
             continue
         key = (tab, skip, width)
         if key not in index:
