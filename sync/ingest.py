@@ -926,12 +926,10 @@ class Ingest:
 
     def _flag_duplicates_among(self, ids: list[int]) -> None:
         c = _CUSTOMERS.c
-        columns = (c.id, c.number, c.phone, c.email, c.name, c.date_of_birth)
-        live = c.merged_into_id.is_(None)
         customers = [
             row
-            for row in self.s.execute(select(*columns).where(c.id.in_(ids), live))
-            if row.email or (row.name and row.date_of_birth)
+            for row in self.s.execute(DUPLICATE_LOOKUP.where(c.id.in_(ids)))
+            if row.merged_into_id is None and (row.email or (row.name and row.date_of_birth))
         ]
         if not customers:
             return
@@ -940,8 +938,9 @@ class Ingest:
         # One lookup per folded column, on its index; the texts are compared whole below.
         others: dict[int, Any] = {}
         for column, wanted in ((c.email, emails), (c.name, names)):
-            found = rows_in(self.s, select(*columns).where(live), folded(column), wanted)
-            others.update((row.id, row) for row in found)
+            for row in rows_in(self.s, DUPLICATE_LOOKUP, folded(column), wanted):
+                if row.merged_into_id is None:
+                    others[row.id] = row
         by_email: dict[str, list[Any]] = {}
         by_name: dict[tuple[str, dt.date], list[Any]] = {}
         for other in sorted(others.values(), key=lambda row: row.id):
@@ -990,6 +989,15 @@ class Ingest:
                 ),
             ):
                 self.counters.conflicts_opened += 1
+
+
+DUPLICATE_LOOKUP = select(
+    *(_CUSTOMERS.c[k] for k in ("id", "number", "phone", "email", "name", "date_of_birth")),
+    _CUSTOMERS.c.merged_into_id,
+)
+"""What the lookup of possible duplicates reads of a customer. Merged customers are left out
+after reading, not in the query: a condition on merged_into_id made SQLite read that index
+(every live customer) instead of the one asked for."""
 
 
 def _customer_values(customer: Any) -> dict[str, Any]:
