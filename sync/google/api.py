@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 import requests
 
 from sync.errors import ConfigError, SourceError
@@ -328,11 +329,22 @@ class GoogleApi:
         """
         quota = quota_of(kind)
 
+        # Bodies and answers are JSON of millions of cells in a cold cycle: orjson does
+        # them several times faster than the standard library (what it refuses, it leaves).
+        try:
+            data = None if body is None else orjson.dumps(body)
+        except TypeError:
+            data = None
+        payload = {"json": body} if data is None and body is not None else {}
+        headers = {"Content-Type": "application/json"} if data is not None else None
+
         def attempt() -> Any:
             self.limits.acquire(quota)
             self.counts[kind] += 1
-            response = self.http.request(method, url, params=params, json=body)
-            return response.json() if response.content else None
+            response = self.http.request(
+                method, url, params=params, data=data, headers=headers, **payload
+            )
+            return _answer(response.content)
 
         def on_retry(n: int, why: Transient) -> None:
             log.info(
@@ -351,6 +363,16 @@ class GoogleApi:
             if not retry and transient is not None:
                 raise TransientFailure(error, transient) from None
             raise error from None
+
+
+def _answer(content: bytes) -> Any:
+    """A response's JSON (None for an empty one)."""
+    if not content:
+        return None
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
 
 
 class TransientFailure(Exception):

@@ -154,6 +154,10 @@ def displaced(
         width = max(len(answer), max(cols) + 1, widths[tab])
         if len(cols) == width:
             continue  # the write set the whole row: no untouched cell to tell it by
+        if row >= len(grid) and all(
+            v is None or v == "" for c, v in enumerate(answer) if c not in cols
+        ):
+            continue  # a new row, blank but for what the write set (a cold master's)
         skip = frozenset(cols)
         now = [from_api(v) for v in answer]
         here = rest(now, skip, width)
