@@ -935,10 +935,10 @@ class Ingest:
             return
         emails = {fold(row.email) for row in customers if row.email}
         names = {fold(row.name) for row in customers if row.name and row.date_of_birth}
-        # One lookup per folded column, on its index; the texts are compared whole below.
+        # One lookup on each folded index; the texts are compared whole below.
         others: dict[int, Any] = {}
-        for column, wanted in ((c.email, emails), (c.name, names)):
-            for row in rows_in(self.s, DUPLICATE_LOOKUP, folded(column), wanted):
+        for lookup, wanted in ((BY_EMAIL, emails), (BY_NAME, names)):
+            for row in rows_in(self.s, DUPLICATE_LOOKUP, lookup, wanted):
                 if row.merged_into_id is None:
                     others[row.id] = row
         by_email: dict[str, list[Any]] = {}
@@ -998,6 +998,9 @@ DUPLICATE_LOOKUP = select(
 """What the lookup of possible duplicates reads of a customer. Merged customers are left out
 after reading, not in the query: a condition on merged_into_id made SQLite read that index
 (every live customer) instead of the one asked for."""
+BY_EMAIL, BY_NAME = folded(_CUSTOMERS.c.email), folded(_CUSTOMERS.c.name)
+"""What possible duplicates are looked up by, each on its index (sync/model.py; a name's
+holds the date of birth too, which the rows found are compared by)."""
 
 
 def _customer_values(customer: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    literal_column,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -100,8 +101,11 @@ kilobytes, and a name or email is stored whole however long it is."""
 
 
 def folded(column: Any) -> Any:
-    """A text column as the folded indexes hold it: its first characters, lower-cased."""
-    return func.lower(func.substr(column, 1, FOLDED_CHARS))
+    """A text column as the folded indexes hold it: its first characters, lower-cased.
+
+    The numbers are written into the SQL, not bound: a database uses an index on an
+    expression only for that very expression (``substr(email, ?, ?)`` is another one)."""
+    return func.lower(func.substr(column, literal_column("1"), literal_column(str(FOLDED_CHARS))))
 
 
 def fold(text: str) -> str:
@@ -112,9 +116,9 @@ def fold(text: str) -> str:
 
 # Possible duplicates (same email, or same name and date of birth) are looked up by the
 # folded texts, by ingest and by the import: an index on each keeps a lookup to the rows
-# it asks for, not a read of the whole table.
+# it asks for, not a read of the whole table (names repeat: a name's with its birth date).
 Index("ix_customers_email_folded", folded(Customer.email))
-Index("ix_customers_name_folded", folded(Customer.name))
+Index("ix_customers_name_folded", folded(Customer.name), Customer.date_of_birth)
 
 
 class CustomerPhone(Base):

@@ -27,12 +27,14 @@ def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("SET LOCAL lock_timeout = '15s'")
     op.drop_index("ix_customers_email", table_name="customers")
-    for column in ("email", "name"):
-        op.create_index(
-            f"ix_customers_{column}_folded",
-            "customers",
-            [sa.text(f"lower(substr({column}, 1, 200))")],
-        )
+    op.create_index(
+        "ix_customers_email_folded", "customers", [sa.text("lower(substr(email, 1, 200))")]
+    )
+    op.create_index(
+        "ix_customers_name_folded",
+        "customers",
+        [sa.text("lower(substr(name, 1, 200))"), "date_of_birth"],
+    )
 
 
 def downgrade() -> None:
