@@ -1,12 +1,14 @@
-"""db.insert_rows: a bulk insert (COPY on PostgreSQL) stores what the ORM would store."""
+"""db.insert_rows and db.update_by_id: bulk writes (COPY on PostgreSQL) store what the ORM would."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from sync.db import COPY_FROM, insert_rows, session_factory, transaction
+from sync.db import COPY_FROM, insert_rows, session_factory, transaction, update_by_id
 from sync.model import AuditEvent, SheetRow
 
 AWKWARD = ["tab\there", "line\nbreak", "back\\slash", "قيمة عربية", "😀", "", "\\N", "null"]
@@ -66,3 +68,46 @@ def test_a_duplicate_key_in_a_bulk_insert_is_sqlalchemy_s_integrity_error(engine
         insert_rows(s, SheetRow.__table__, rows)
     with transaction(session_factory(engine)) as s:
         assert s.scalar(select(func.count()).select_from(SheetRow)) == 1  # nothing half-done
+
+
+def test_few_rows_and_updates_are_stored_as_sqlalchemy_stores_them(engine):
+    """Below COPY_FROM rows, and for every update, the values go through db.execute_many:
+    each converted by its column's type as ``session.execute`` converts it (the same
+    stored text, JSON null included), a column left out given its default."""
+    at = dt.datetime(2026, 11, 29, 15, 1, 2, 345678)
+    rows = [
+        {
+            "actor": text_,
+            "action": "x",
+            "entity_id": i,
+            "before": {"v": text_, "n": [i, None]} if i % 2 else None,
+            "at": at + dt.timedelta(seconds=i, microseconds=-at.microsecond * (i % 2)),
+        }
+        for i, text_ in enumerate(AWKWARD)
+    ]
+    table = AuditEvent.__table__
+    with transaction(session_factory(engine)) as s:
+        insert_rows(s, table, [{**r, "entity": "bulk"} for r in rows])
+        s.execute(insert(table), [{**r, "entity": "sqlalchemy"} for r in rows])
+    stored_as = text(
+        "SELECT entity_id, actor, CAST(at AS TEXT), CAST(before AS TEXT), "
+        "CAST(after AS TEXT), run_id FROM audit_events WHERE entity = :e ORDER BY entity_id"
+    )
+
+    def stored(entity: str) -> list[tuple[object, ...]]:
+        with transaction(session_factory(engine)) as s:
+            return [tuple(r) for r in s.execute(stored_as, {"e": entity})]
+
+    assert stored("bulk") == stored("sqlalchemy") and len(stored("bulk")) == len(AWKWARD)
+    with transaction(session_factory(engine)) as s:
+        query = select(AuditEvent.id, AuditEvent.entity).order_by(AuditEvent.id)
+        ids = {row_id: entity for row_id, entity in s.execute(query)}
+        by_entity: dict[str, list[dict[str, object]]] = {"bulk": [], "sqlalchemy": []}
+        for row_id, entity in ids.items():
+            n = len(by_entity[entity])
+            after = {"x": AWKWARD[n]} if n % 3 else None
+            by_entity[entity].append({"_id": row_id, "after": after, "at": at, "actor": "b"})
+        update_by_id(s, AuditEvent, by_entity["bulk"])
+        s.execute(update(table).where(table.c.id == bindparam("_id")), by_entity["sqlalchemy"])
+    assert stored("bulk") == stored("sqlalchemy")
+    assert [r[1] for r in stored("bulk")] == ["b"] * len(AWKWARD)
