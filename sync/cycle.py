@@ -27,8 +27,9 @@ from sync import commission
 from sync.admin.core import Admin
 from sync.admin.from_master import apply_master
 from sync.cells import CellValue, CellWrite, Grid, SourceSnapshot, cell_text
+from sync.collector import fewer_collections
 from sync.config import AgentConfig, Config
-from sync.db import database_now, rows_in, session_factory, transaction
+from sync.db import database_now, read, rows_in, session_factory, transaction
 from sync.dedupe import format_phone, value_text
 from sync.errors import LayoutError, SourceError
 from sync.fields import (
@@ -255,6 +256,7 @@ class Cycle:
 
     # -- the cycle ------------------------------------------------------------------------
 
+    @fewer_collections()
     def run(self) -> CycleReport:
         report = CycleReport()
         agents = sorted(self.config.agents, key=lambda a: a.key)
@@ -730,7 +732,8 @@ class Cycle:
         ids = [m[0] for m in mine]
         co: dict[int, list[CoTracker]] = defaultdict(list)
         for i in range(0, len(ids), 500):
-            for tracked, name, since in s.execute(
+            for tracked, name, since in read(
+                s,
                 select(Tracking.customer_id, Agent.name, Tracking.tracked_since)
                 .join(Agent, Agent.id == Tracking.agent_id)
                 .where(
@@ -738,7 +741,7 @@ class Cycle:
                     Tracking.agent_id != agent.id,
                     Tracking.active.is_(True),
                 )
-                .order_by(Tracking.id)
+                .order_by(Tracking.id),
             ):
                 co[tracked].append(CoTracker(name, since.date()))
         # The agent's own open proposals, and the open completion races: columns only, not
@@ -1444,7 +1447,7 @@ class Cycle:
 def _of_customers(s: Session, query: Select, only: set[int] | None) -> list[Any]:
     """The query's rows, limited to the trackings of these customers (None: all of them)."""
     if only is None:
-        return list(s.execute(query).all())
+        return list(read(s, query).all())
     return rows_in(s, query, Tracking.customer_id, only)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from sync.admin.resolve import hint
 from sync.cells import CellValue, Grid, cell_text
 from sync.counts import cells_written
-from sync.db import rows_in
+from sync.db import read, rows_in
 from sync.dedupe import format_phone, value_text
 from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, STATUSES
 from sync.model import Agent, Conflict, Customer, FollowUp, SyncRun, Tracking
@@ -177,16 +177,17 @@ def load_master(session: Session, only: set[int] | None = None) -> MasterData:
     numbers: dict[int, str] = {}
     completions = None
     if only is None:
-        customers = session.execute(customers_q).all()
-        trackings = session.execute(trackings_q).all()
-        follow_ups = session.execute(follow_ups_q).all()
+        customers = read(session, customers_q).all()
+        trackings = read(session, trackings_q).all()
+        follow_ups = read(session, follow_ups_q).all()
     else:
         ids = sorted(only)
         customers = rows_in(session, customers_q, customer_table.c.id, ids)
         trackings = rows_in(session, trackings_q, tracking_table.c.customer_id, ids)
         follow_ups = rows_in(session, follow_ups_q, Tracking.customer_id, ids)
         # What the Commission tab counts, with each customer's number (not every number).
-        completions = session.execute(
+        completions = read(
+            session,
             select(
                 tracking_table.c.id,
                 tracking_table.c.customer_id,
@@ -204,16 +205,17 @@ def load_master(session: Session, only: set[int] | None = None) -> MasterData:
                 tracking_table.c.active.is_(True),
                 (tracking_table.c.status == "Completed")
                 | tracking_table.c.lost_to_colleague.is_(True),
-            )
+            ),
         ).all()
         numbers = {t.customer_id: t.customer_number for t in completions}
         numbers.update({c.id: c.number for c in customers})
     conflict_table = Conflict.__table__
-    conflicts = session.execute(
+    conflicts = read(
+        session,
         select(conflict_table, Customer.number.label("customer_number"))
         .outerjoin(Customer, Customer.id == conflict_table.c.customer_id)
         .where(conflict_table.c.status == "open")
-        .order_by(conflict_table.c.id)
+        .order_by(conflict_table.c.id),
     ).all()
     if only is not None:
         numbers.update({k.customer_id: k.customer_number for k in conflicts if k.customer_id})

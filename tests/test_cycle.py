@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 
 import pytest
 from sqlalchemy import select
 
-from sync import commission, master_update, service
+from sync import collector, commission, master_update, service
 from sync import cycle as cycle_module
 from sync.cells import cell_text
 from sync.cycle import Cycle
@@ -787,3 +788,30 @@ def test_a_run_whose_master_write_failed_is_recorded_partial(world, monkeypatch)
         run = s.get(SyncRun, report.run_id)
         assert run is not None
         assert (run.status, list(run.errors)) == ("partial", ["master"])
+
+
+def test_a_cycle_collects_garbage_less_often_and_restores_the_collector(world, monkeypatch):
+    """While a cycle runs the collector's thresholds are sync.collector's (a cold cycle
+    spent a quarter of its time in collections); after it, even a failed one, they are
+    what they were."""
+    world.type_rows("ali", [AHMED_ALI])
+    before = gc.get_threshold()
+    seen: list[tuple[int, ...]] = []
+    read = world.backend.read
+
+    def read_seeing_the_collector(source, *args, **kwargs):
+        seen.append(gc.get_threshold())
+        return read(source, *args, **kwargs)
+
+    monkeypatch.setattr(world.backend, "read", read_seeing_the_collector)
+    world.cycle()
+    assert seen and set(seen) == {collector.THRESHOLDS} != {before}
+    assert gc.get_threshold() == before
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cycle_module.Cycle, "_run", broken)
+    with pytest.raises(RuntimeError):
+        world.cycle()
+    assert gc.get_threshold() == before

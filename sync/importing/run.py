@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from sync.collector import fewer_collections
 from sync.config import Config
 from sync.db import session_factory, upgrade_schema
 from sync.importing.apply import (
@@ -69,6 +70,7 @@ def actor_for(source: str) -> str:
     return f"import:{Path(source).name or source}"
 
 
+@fewer_collections()
 def run_import(
     config: Config,
     engine: Engine,
