@@ -33,7 +33,7 @@ import openpyxl
 from sqlalchemy import func, select
 
 from bench.generate import STATUSES, Dataset, generate, write_xlsx
-from bench.measure import measure
+from bench.measure import hwm_mb, measure
 from sync import service
 from sync.cells import cell_text
 from sync.config import load_config
@@ -426,7 +426,11 @@ def code_version() -> dict[str, Any]:
 
 
 def _progress(label: str) -> None:
-    say(f"  {time.strftime('%H:%M:%S')} {label}")
+    peak = hwm_mb()
+    say(
+        f"  {time.strftime('%H:%M:%S')} {label}"
+        + (f"  (peak RSS so far {peak:.0f} MB)" if peak else "")
+    )
 
 
 def top_functions(path: str, count: int) -> dict[str, list[dict[str, Any]]]:

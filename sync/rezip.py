@@ -18,7 +18,7 @@ import io
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from types import ModuleType
 
 _deflater: ModuleType
@@ -42,13 +42,16 @@ class ZipNotCopied(Exception):
 
 def rezip(
     data: bytes,
-    replaced: Mapping[str, bytes],
+    replaced: Mapping[str, bytes | Sequence[bytes | memoryview]],
     drop: Set[str] = frozenset(),
-    level: Callable[[bytes], int] = lambda _content: 6,
+    level: Callable[[int], int] = lambda _size: 6,
 ) -> bytes:
     """The zip ``data`` with the members in ``replaced`` holding their new content
-    (deflated at zlib's ``level(content)``, or ISA-L's nearest), the members in ``drop``
+    (deflated at zlib's ``level(size)``, or ISA-L's nearest), the members in ``drop``
     left out, and every other member copied compressed as it is, in the same order.
+
+    A new content may be given in pieces, deflated one after another (a sheet of 100 MB
+    of XML is then never joined into one more copy).
 
     Raises:
         ZipNotCopied: see the module's docstring.
@@ -72,9 +75,16 @@ def rezip(
             raise ZipNotCopied(f"{info.filename} is encrypted")
         if info.filename in replaced:
             content = replaced[info.filename]
-            packer = _deflater.compressobj(_level(level(content)), zlib.DEFLATED, -15)
-            payload = packer.compress(content) + packer.flush()
-            method, crc, size = zipfile.ZIP_DEFLATED, zlib.crc32(content), len(content)
+            pieces = [content] if isinstance(content, bytes) else content
+            size = sum(len(piece) for piece in pieces)
+            packer = _deflater.compressobj(_level(level(size)), zlib.DEFLATED, -15)
+            packed, crc = [], 0
+            for piece in pieces:
+                packed.append(packer.compress(piece))
+                crc = zlib.crc32(piece, crc)
+            packed.append(packer.flush())
+            payload = b"".join(packed)
+            method = zipfile.ZIP_DEFLATED
             version = _DEFLATE_VERSION
         else:
             payload = _payload(data, info)

@@ -20,6 +20,7 @@ written by openpyxl), and an error cell shows its error text (``#N/A``); those t
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import html
 import io
@@ -339,7 +340,7 @@ def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]] | 
         return data
     parts = _sheet_parts(data)
     source = zipfile.ZipFile(io.BytesIO(data))
-    replaced: dict[str, bytes] = {}
+    replaced: dict[str, list[bytes | memoryview]] = {}  # a member's content in pieces
     workbook = source.read("xl/workbook.xml")
     epoch = (
         CALENDAR_MAC_1904 if re.search(rb'date1904="(1|true)"', workbook) else CALENDAR_WINDOWS_1900
@@ -354,29 +355,32 @@ def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]] | 
         part = parts.get(title)
         if part is None:
             raise Unpatchable(f"no worksheet part for tab {title!r}")
-        xml, dropped = _patch_sheet(_read(data, source, part), rows, styles, epoch)
+        pieces, dropped = _patch_sheet(_read(data, source, part), rows, styles, epoch)
         dropped_formula = dropped_formula or dropped
-        replaced[part] = xml
+        replaced[part] = pieces
     if styles is not None and styles.added:
-        replaced["xl/styles.xml"] = styles.serialize()
+        replaced["xl/styles.xml"] = [styles.serialize()]
     drop: set[str] = set()
     if dropped_formula and "xl/calcChain.xml" in source.namelist():
         # The calculation chain lists formula cells; one that lists a cell no longer holding
         # a formula makes Excel "repair" the file. Excel rebuilds a missing chain silently.
         drop.add("xl/calcChain.xml")
-        replaced["xl/_rels/workbook.xml.rels"] = _without_calc_chain_rel(
-            source.read("xl/_rels/workbook.xml.rels")
-        )
-        replaced["[Content_Types].xml"] = re.sub(
-            rb'<Override\b[^>]*PartName="/xl/calcChain.xml"[^>]*/>',
-            b"",
-            source.read("[Content_Types].xml"),
-        )
+        replaced["xl/_rels/workbook.xml.rels"] = [
+            _without_calc_chain_rel(source.read("xl/_rels/workbook.xml.rels"))
+        ]
+        replaced["[Content_Types].xml"] = [
+            re.sub(
+                rb'<Override\b[^>]*PartName="/xl/calcChain.xml"[^>]*/>',
+                b"",
+                source.read("[Content_Types].xml"),
+            )
+        ]
     source.close()
     try:
         return rezip(data, replaced, drop, _compression_level)
     except ZipNotCopied:
-        return _rezip_inflating(data, replaced, drop)
+        whole = {name: b"".join(content) for name, content in replaced.items()}
+        return _rezip_inflating(data, whole, drop)
 
 
 def _read(data: bytes, source: zipfile.ZipFile, name: str) -> bytes:
@@ -387,9 +391,9 @@ def _read(data: bytes, source: zipfile.ZipFile, name: str) -> bytes:
         return source.read(name)
 
 
-def _compression_level(content: bytes) -> int:
+def _compression_level(size: int) -> int:
     """A big sheet is compressed fast: a cycle rewrites it for a few cells."""
-    return 1 if len(content) > FAST_COMPRESSION_ABOVE else 6
+    return 1 if size > FAST_COMPRESSION_ABOVE else 6
 
 
 def _rezip_inflating(data: bytes, replaced: dict[str, bytes], drop: set[str]) -> bytes:
@@ -405,7 +409,8 @@ def _rezip_inflating(data: bytes, replaced: dict[str, bytes], drop: set[str]) ->
                 fresh.compress_type = zipfile.ZIP_DEFLATED
                 fresh.external_attr = info.external_attr
                 content = replaced[info.filename]
-                target.writestr(fresh, content, compresslevel=_compression_level(content))
+                level = _compression_level(len(content))
+                target.writestr(fresh, content, compresslevel=level)
             else:
                 with source.open(info) as raw:
                     target.writestr(info, raw.read())
@@ -424,8 +429,8 @@ def _patch_sheet(
     rows: dict[int, dict[int, CellValue]],
     styles: _Styles | None,
     epoch: dt.datetime,
-) -> tuple[bytes, bool]:
-    """The sheet's XML with these cells set.
+) -> tuple[list[bytes | memoryview], bool]:
+    """The sheet's XML with these cells set, as pieces to be written one after another.
 
     A sheet of 100,000 rows is over 100 MB of XML: it is searched with ``find`` (not a
     regex) and copied once, into the result, from slices of the original.
@@ -448,25 +453,26 @@ def _patch_sheet(
             column_styles.append((int(attrs["min"]), int(attrs["max"]), int(attrs["style"])))
     sheet = _Sheet(column_styles)
 
+    wanted_row, max_col = max(rows), 0
+    for cols in rows.values():
+        max_col = max(max_col, *cols)
+    # The cells of the rows added past the sheet's last are let go from ``rows`` once
+    # their XML is made (a cold master tab's are not held beside all of its XML); nothing
+    # after that can find the sheet unpatchable, so a caller that falls back to openpyxl
+    # still has every cell it needs.
     body: list[bytes | memoryview]
     located = _locate_rows(xml, sorted(rows), (open_end, close))
     if located is not None:
         body, dropped, max_row = _patch_located(xml, located, rows, sheet, styles, epoch)
     else:
-        new_body, dropped, max_row = _patch_every_row(
-            xml[open_end:close], rows, sheet, styles, epoch
-        )
-        body = [new_body]
-    max_col = 0
-    for row, cols in rows.items():
-        max_row = max(max_row, row)
-        max_col = max(max_col, *cols)
+        body, dropped, max_row = _patch_every_row(xml[open_end:close], rows, sheet, styles, epoch)
+    max_row = max(max_row, wanted_row)
     view = memoryview(xml)
     if empty:
         rest = [b"<sheetData>", *body, b"</sheetData>", view[open_end:]]
     else:
         rest = [view[data_start:open_end], *body, view[close:]]
-    return b"".join([_with_dimension(head, max_row, max_col), *rest]), dropped
+    return [_with_dimension(head, max_row, max_col), *rest], dropped
 
 
 def _locate_rows(
@@ -528,7 +534,8 @@ def _patch_located(
     epoch: dt.datetime,
 ) -> tuple[list[bytes | memoryview], bool, int]:
     """The sheet's rows as pieces (unchanged stretches are views of ``xml``, not copies),
-    the rows found by :func:`_locate_rows` patched and the ones past the last row added."""
+    the rows found by :func:`_locate_rows` patched and the ones past the last row added
+    (and taken out of ``rows``)."""
     spans, last, (position, end) = located
     view = memoryview(xml)
     pieces: list[bytes | memoryview] = []
@@ -544,7 +551,7 @@ def _patch_located(
     pieces.append(view[position:end])
     for number in sorted(rows):
         if number > last:
-            pieces.append(_new_row(number, rows[number], sheet, styles, epoch))
+            pieces.append(_new_row(number, rows.pop(number), sheet, styles, epoch))
     return pieces, dropped, last
 
 
@@ -554,11 +561,12 @@ def _patch_every_row(
     sheet: _Sheet,
     styles: _Styles | None,
     epoch: dt.datetime,
-) -> tuple[bytes, bool, int]:
-    """Walk every row of the sheet, patching the wanted ones and inserting missing ones."""
-    pieces: list[bytes] = []
+) -> tuple[list[bytes | memoryview], bool, int]:
+    """Walk every row of the sheet, patching the wanted ones and inserting missing ones
+    (the rows past its last are taken out of ``rows``)."""
+    pieces: list[bytes | memoryview] = []
     position = 0
-    pending = sorted(rows)
+    pending = collections.deque(sorted(rows))
     dropped = False
     max_row = 0
     for row_match in _ROW.finditer(body):
@@ -570,12 +578,12 @@ def _patch_every_row(
         number = int(attrs["r"]) - 1
         max_row = max(max_row, number)
         while pending and pending[0] < number:
-            new_row = pending.pop(0)
+            new_row = pending.popleft()
             pieces.append(body[position : row_match.start()])
             position = row_match.start()
             pieces.append(_new_row(new_row, rows[new_row], sheet, styles, epoch))
         if pending and pending[0] == number:
-            pending.pop(0)
+            pending.popleft()
             pieces.append(body[position : row_match.start()])
             patched, row_dropped = _patch_row(
                 row_match.group(0), number, rows[number], sheet, styles, epoch
@@ -585,8 +593,8 @@ def _patch_every_row(
             position = row_match.end()
     pieces.append(body[position:])
     for new_row in pending:
-        pieces.append(_new_row(new_row, rows[new_row], sheet, styles, epoch))
-    return b"".join(pieces), dropped, max_row
+        pieces.append(_new_row(new_row, rows.pop(new_row), sheet, styles, epoch))
+    return pieces, dropped, max_row
 
 
 def _with_dimension(xml: bytes, max_row: int, max_col: int) -> bytes:

@@ -92,11 +92,22 @@ def test_a_rezipped_file_holds_the_new_members_and_copies_the_others_as_they_wer
     )
     replaced = {name: choices.draw(contents) for name in picked[1:]}
     drop = set(picked[:1])
+    given: dict[str, bytes | list[bytes | memoryview]] = {}
+    for name, content in replaced.items():  # whole, or in pieces (some of them views)
+        cuts = sorted(choices.draw(st.lists(st.integers(0, len(content)), max_size=4)))
+        if choices.draw(st.booleans()):
+            given[name] = content
+        else:
+            edges = [0, *cuts, len(content)]
+            given[name] = [
+                memoryview(content)[a:b] if i % 2 else content[a:b]
+                for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False))
+            ]
 
     with pytest.MonkeyPatch.context() as patch:
         if deflater == "zlib":  # a platform without isal's wheel
             patch.setattr(rezip_module, "_deflater", zlib)
-        out = rezip(data, replaced, drop, lambda _content: level)
+        out = rezip(data, given, drop, lambda _size: level)
         fast = {name: read_member(out, info) for name, info in _infos(out).items()}
 
     with zipfile.ZipFile(io.BytesIO(out)) as z, zipfile.ZipFile(io.BytesIO(data)) as before:
