@@ -11,13 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, or_, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from sync.db import rows_in
 from sync.dedupe import KnownCustomer
 from sync.model import Customer, CustomerPhone
 
-CHUNK = 500
 MAX_CHAIN = 64
 _CUSTOMERS = cast(Table, Customer.__table__)
 
@@ -62,22 +62,17 @@ def binding_maps(session: Session, numbers: Iterable[str], phones: Iterable[str]
     """The binding maps for the Customer # values and phones of one tab (read as plain
     rows: an agent's tab names thousands of customers)."""
     maps = BindingMaps()
-    nums, phs = sorted(set(numbers)), sorted(set(phones))
-    found: list[Any] = []
-    for i in range(0, max(len(nums), len(phs)), CHUNK):
-        cond = []
-        if nums[i : i + CHUNK]:
-            cond.append(_CUSTOMERS.c.number.in_(nums[i : i + CHUNK]))
-        if phs[i : i + CHUNK]:
-            cond.append(_CUSTOMERS.c.phone.in_(phs[i : i + CHUNK]))
-        found += session.execute(select(_CUSTOMERS).where(or_(*cond)))
-    aliases: list[Any] = []
-    for i in range(0, len(phs), CHUNK):
-        aliases += session.execute(
-            select(CustomerPhone.phone, CustomerPhone.customer_id, CustomerPhone.old_number).where(
-                CustomerPhone.phone.in_(phs[i : i + CHUNK])
-            )
-        )
+    customers = select(_CUSTOMERS)
+    by_id = {c.id: c for c in rows_in(session, customers, _CUSTOMERS.c.number, numbers)}
+    phs = set(phones)
+    by_id.update((c.id, c) for c in rows_in(session, customers, _CUSTOMERS.c.phone, phs))
+    found = [by_id[i] for i in sorted(by_id)]
+    aliases = rows_in(
+        session,
+        select(CustomerPhone.phone, CustomerPhone.customer_id, CustomerPhone.old_number),
+        CustomerPhone.phone,
+        phs,
+    )
 
     def add(customer: Any) -> Any:
         maps.known[customer.number] = customer
@@ -116,24 +111,22 @@ def merged_keys(
     phones: dict[str, int] = {}
     root: dict[int, int] = {i: i for i in targets}
     frontier = set(targets)
+    c = _CUSTOMERS.c
     while frontier:
-        ids = sorted(frontier)
-        frontier = set()
-        for i in range(0, len(ids), CHUNK):
-            for merged in session.execute(
-                select(Customer).where(Customer.merged_into_id.in_(ids[i : i + CHUNK]))
-            ).scalars():
-                if merged.id in root:
-                    continue
-                assert merged.merged_into_id is not None
-                root[merged.id] = root[merged.merged_into_id]
-                numbers[merged.number] = root[merged.id]
-                phones.setdefault(merged.phone, root[merged.id])
-                frontier.add(merged.id)
-    ids = sorted(root)
-    for i in range(0, len(ids), CHUNK):
-        for alias in session.execute(
-            select(CustomerPhone).where(CustomerPhone.customer_id.in_(ids[i : i + CHUNK]))
-        ).scalars():
-            phones[alias.phone] = root[alias.customer_id]
+        ids, frontier = frontier, set()
+        merged_q = select(c.id, c.number, c.phone, c.merged_into_id)
+        for merged in sorted(rows_in(session, merged_q, c.merged_into_id, ids), key=_by_id):
+            if merged.id in root:
+                continue
+            root[merged.id] = root[merged.merged_into_id]
+            numbers[merged.number] = root[merged.id]
+            phones.setdefault(merged.phone, root[merged.id])
+            frontier.add(merged.id)
+    aliases_q = select(CustomerPhone.id, CustomerPhone.phone, CustomerPhone.customer_id)
+    for alias in sorted(rows_in(session, aliases_q, CustomerPhone.customer_id, root), key=_by_id):
+        phones[alias.phone] = root[alias.customer_id]
     return numbers, phones
+
+
+def _by_id(row: Any) -> int:
+    return int(row.id)
