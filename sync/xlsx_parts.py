@@ -355,7 +355,10 @@ def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]] | 
         part = parts.get(title)
         if part is None:
             raise Unpatchable(f"no worksheet part for tab {title!r}")
-        pieces, dropped = _patch_sheet(_read(data, source, part), rows, styles, epoch)
+        # One tab alone may give up its rows' cells as they are written: with several, a
+        # later one found unpatchable leaves the caller (falling back to openpyxl) the cells.
+        consume = len(by_tab) == 1
+        pieces, dropped = _patch_sheet(_read(data, source, part), rows, styles, epoch, consume)
         dropped_formula = dropped_formula or dropped
         replaced[part] = pieces
     if styles is not None and styles.added:
@@ -429,6 +432,7 @@ def _patch_sheet(
     rows: dict[int, dict[int, CellValue]],
     styles: _Styles | None,
     epoch: dt.datetime,
+    consume: bool = False,
 ) -> tuple[list[bytes | memoryview], bool]:
     """The sheet's XML with these cells set, as pieces to be written one after another.
 
@@ -456,16 +460,17 @@ def _patch_sheet(
     wanted_row, max_col = max(rows), 0
     for cols in rows.values():
         max_col = max(max_col, *cols)
-    # The cells of the rows added past the sheet's last are let go from ``rows`` once
-    # their XML is made (a cold master tab's are not held beside all of its XML); nothing
-    # after that can find the sheet unpatchable, so a caller that falls back to openpyxl
-    # still has every cell it needs.
+    # ``consume``: the cells of the rows added past the sheet's last are let go from
+    # ``rows`` once their XML is made (a cold master tab's are not held beside all of its
+    # XML); nothing after that finds this sheet unpatchable.
     body: list[bytes | memoryview]
     located = _locate_rows(xml, sorted(rows), (open_end, close))
     if located is not None:
-        body, dropped, max_row = _patch_located(xml, located, rows, sheet, styles, epoch)
+        body, dropped, max_row = _patch_located(xml, located, rows, sheet, styles, epoch, consume)
     else:
-        body, dropped, max_row = _patch_every_row(xml[open_end:close], rows, sheet, styles, epoch)
+        body, dropped, max_row = _patch_every_row(
+            xml[open_end:close], rows, sheet, styles, epoch, consume
+        )
     max_row = max(max_row, wanted_row)
     view = memoryview(xml)
     if empty:
@@ -532,10 +537,11 @@ def _patch_located(
     sheet: _Sheet,
     styles: _Styles | None,
     epoch: dt.datetime,
+    consume: bool,
 ) -> tuple[list[bytes | memoryview], bool, int]:
     """The sheet's rows as pieces (unchanged stretches are views of ``xml``, not copies),
     the rows found by :func:`_locate_rows` patched and the ones past the last row added
-    (and taken out of ``rows``)."""
+    (and, with ``consume``, taken out of ``rows``)."""
     spans, last, (position, end) = located
     view = memoryview(xml)
     pieces: list[bytes | memoryview] = []
@@ -551,7 +557,8 @@ def _patch_located(
     pieces.append(view[position:end])
     for number in sorted(rows):
         if number > last:
-            pieces.append(_new_row(number, rows.pop(number), sheet, styles, epoch))
+            cells = rows.pop(number) if consume else rows[number]
+            pieces.append(_new_row(number, cells, sheet, styles, epoch))
     return pieces, dropped, last
 
 
@@ -561,9 +568,10 @@ def _patch_every_row(
     sheet: _Sheet,
     styles: _Styles | None,
     epoch: dt.datetime,
+    consume: bool,
 ) -> tuple[list[bytes | memoryview], bool, int]:
     """Walk every row of the sheet, patching the wanted ones and inserting missing ones
-    (the rows past its last are taken out of ``rows``)."""
+    (with ``consume``, the rows past its last are taken out of ``rows``)."""
     pieces: list[bytes | memoryview] = []
     position = 0
     pending = collections.deque(sorted(rows))
@@ -593,7 +601,8 @@ def _patch_every_row(
             position = row_match.end()
     pieces.append(body[position:])
     for new_row in pending:
-        pieces.append(_new_row(new_row, rows.pop(new_row), sheet, styles, epoch))
+        cells = rows.pop(new_row) if consume else rows[new_row]
+        pieces.append(_new_row(new_row, cells, sheet, styles, epoch))
     return pieces, dropped, max_row
 
 

@@ -27,7 +27,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from sync import xlsx_parts
 from sync.cells import CellValue, ErrorCell, UncalculatedFormula
 from sync.sheets import _grid_of, _set_cell, xlsx_values
-from sync.xlsx_parts import Unpatchable, patch_cells, read_values
+from sync.xlsx_parts import Unpatchable, group_cells, patch_cells, read_values
 
 TEXT = st.text(
     st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")) | st.sampled_from("\n\t"),
@@ -404,3 +404,34 @@ def test_formula_cells_read_as_what_they_show_and_errors_are_not_data() -> None:
     assert type(row[0]) is str
     assert isinstance(row[1], UncalculatedFormula)
     assert isinstance(row[2], ErrorCell) and isinstance(row[4], ErrorCell)
+
+
+def test_cells_of_several_tabs_are_all_left_when_a_later_tab_is_unpatchable() -> None:
+    """A patch of several tabs that gives up on one (then the backend writes through
+    openpyxl) leaves every cell it was given, the appended rows of the tabs before too."""
+    wb = openpyxl.Workbook()
+    wb.active.title = "Customers"
+    wb.active.append(["Name"])
+    wb.create_sheet("Follow-ups").append(["Note"])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    with zipfile.ZipFile(io.BytesIO(buffer.getvalue())) as archive:
+        parts = {n: archive.read(n) for n in archive.namelist()}
+    sheet = "xl/worksheets/sheet2.xml"  # Follow-ups: a shared formula's master cell in A1
+    parts[sheet] = re.sub(
+        rb'<c r="A1"[^>]*>.*?</c>',
+        b'<c r="A1"><f t="shared" ref="A1:A3" si="0">1+1</f><v>2</v></c>',
+        parts[sheet],
+        flags=re.S,
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for name, body in parts.items():
+            archive.writestr(name, body)
+    cells = group_cells(
+        [("Customers", 1, 0, "Ahmed"), ("Customers", 2, 0, "Sara"), ("Follow-ups", 0, 0, "x")]
+    )
+    kept = {tab: {row: dict(values) for row, values in rows.items()} for tab, rows in cells.items()}
+    with pytest.raises(Unpatchable):
+        patch_cells(out.getvalue(), cells)
+    assert cells == kept
