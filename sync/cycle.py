@@ -731,19 +731,14 @@ class Cycle:
         mine = [tuple(row) for row in _of_customers(s, query, only)]
         ids = [m[0] for m in mine]
         co: dict[int, list[CoTracker]] = defaultdict(list)
-        for i in range(0, len(ids), 500):
-            for tracked, name, since in read(
-                s,
-                select(Tracking.customer_id, Agent.name, Tracking.tracked_since)
-                .join(Agent, Agent.id == Tracking.agent_id)
-                .where(
-                    Tracking.customer_id.in_(ids[i : i + 500]),
-                    Tracking.agent_id != agent.id,
-                    Tracking.active.is_(True),
-                )
-                .order_by(Tracking.id),
-            ):
-                co[tracked].append(CoTracker(name, since.date()))
+        others = (
+            select(Tracking.customer_id, Agent.name, Tracking.tracked_since)
+            .join(Agent, Agent.id == Tracking.agent_id)
+            .where(Tracking.agent_id != agent.id, Tracking.active.is_(True))
+            .order_by(Tracking.id)  # within a query: a customer's rows are all in one
+        )
+        for tracked, name, since in rows_in(s, others, Tracking.customer_id, ids):
+            co[tracked].append(CoTracker(name, since.date()))
         # The agent's own open proposals, and the open completion races: columns only, not
         # ORM objects (a team has thousands of open conflicts; a view needs a few).
         pending: dict[int, set[str]] = defaultdict(set)

@@ -467,8 +467,7 @@ def insert_with_ids(
     Not INSERT ... RETURNING: SQLAlchemy renders that as multi-row statements with
     thousands of placeholders, which psycopg re-parses for every page (two thirds of a
     50,000-row import's time on PostgreSQL, see bench/import_csv.py); a COPY or an
-    executemany is parsed once, and the ids come back with one indexed SELECT per
-    :data:`IN_CHUNK` keys.
+    executemany is parsed once, and the ids come back through :func:`rows_in`.
     """
     insert_rows(session, table, rows)
     wanted = [row[key] for row in rows]

@@ -919,7 +919,6 @@ class Ingest:
 
     def flag_possible_duplicates(self) -> None:
         """Same email, or same name and date of birth, under different phones."""
-        self.s.flush()  # the lookups read columns, not objects: nothing may be pending
         touched = sorted(self.touched_customers)
         for start in range(0, len(touched), CHUNK):
             self._flag_duplicates_among(touched[start : start + CHUNK])
@@ -928,7 +927,7 @@ class Ingest:
         c = _CUSTOMERS.c
         customers = [
             row
-            for row in self.s.execute(DUPLICATE_LOOKUP.where(c.id.in_(ids)))
+            for row in rows_in(self.s, DUPLICATE_LOOKUP, c.id, ids)
             if row.merged_into_id is None and (row.email or (row.name and row.date_of_birth))
         ]
         if not customers:

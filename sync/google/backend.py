@@ -497,9 +497,10 @@ class GoogleBackend:
         cell compared with what is there. None when anything but these cells moved."""
         spec = self.spec(source)
         cells = list(fit_cells(cells, self.cell_limit))
-        tabs = self._current(source, spec, sorted({c[0] for c in cells}), version)
+        titles = sorted({c[0] for c in cells})
+        tabs = self._current(source, spec, titles, version)
         writes = _PositionalWrites(cells, tabs)
-        if not all(tab in tabs for tab in {c[0] for c in cells}):
+        if not all(tab in tabs for tab in titles):
             result = self._write(source, list(writes), version, tabs)  # a tab is gone
         else:
             placed = [c for c in cells if not _identical(_at(tabs[c[0]], c[1], c[2]), c[3])]

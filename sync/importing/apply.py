@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, Table, inspect, select, update
@@ -20,7 +20,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.config import AgentConfig
-from sync.db import insert_rows, insert_with_ids, next_number, session_factory, transaction
+from sync.db import (
+    insert_rows,
+    insert_with_ids,
+    next_number,
+    rows_in,
+    session_factory,
+    transaction,
+)
 from sync.dedupe import value_text
 from sync.errors import SyncError
 from sync.importing.plan import (
@@ -55,7 +62,6 @@ from sync.model import (
     utcnow,
 )
 
-CHUNK = 500  # ids per IN (...) lookup
 LEDGER = "import_row"
 REJECTED = "import_reject"
 CONFLICT_TAB = "import"  # details["tab"] of import conflicts: no agent tab read closes them
@@ -147,21 +153,19 @@ def load_existing(
             values[0], values[1], values[2], dict(zip(IMPORT_SHARED, values[3:], strict=True))
         )
 
-    for part in _chunks(sorted(wanted)):
-        for values in session.execute(select(*columns).where(Customer.phone.in_(part))):
-            found = customer(values)
-            existing.customers[found.phone] = found
+    for values in rows_in(session, select(*columns), Customer.phone, wanted):
+        found = customer(values)
+        existing.customers[found.phone] = found
     others: dict[int, ExistingCustomer] = {}
     for column, keys in ((Customer.email, emails), (Customer.name, names)):
         # looked up on the folded index (the start of the text), then compared whole
-        for part in _chunks(sorted({fold(key) for key in keys})):
-            stmt = select(*columns).where(folded(column).in_(part))
-            if keys is names:
-                stmt = stmt.where(Customer.date_of_birth.is_not(None))
-            for values in session.execute(stmt):
-                text = values[3 + IMPORT_SHARED.index(column.key)]
-                if values[2] not in wanted and text is not None and text.lower() in keys:
-                    others[values[0]] = customer(values)
+        query = select(*columns)
+        if keys is names:
+            query = query.where(Customer.date_of_birth.is_not(None))
+        for values in rows_in(session, query, folded(column), {fold(key) for key in keys}):
+            text = values[3 + IMPORT_SHARED.index(column.key)]
+            if values[2] not in wanted and text is not None and text.lower() in keys:
+                others[values[0]] = customer(values)
     existing.others = list(others.values())
 
     by_id = {c.id: c for c in existing.customers.values()}
@@ -186,30 +190,24 @@ def load_existing(
         *[getattr(Tracking, k) for k in TRACKING_KEYS],
     ]
     trackings: dict[int, ExistingTracking] = {}
-    for part in _chunks(sorted(by_id)):
-        for values in session.execute(
-            select(*tracking_columns).where(Tracking.customer_id.in_(part))
-        ):
-            id_, customer_id, agent_id, active = values[:4]
-            if agent_id not in agent_keys:
-                continue
-            tracking = ExistingTracking(
-                id_,
-                customer_id,
-                dict(zip(TRACKING_KEYS, values[4:], strict=True)),
-                bool(active),
-                id_ in ledger_fed,
-                set(),
-            )
-            trackings[id_] = tracking
-            existing.trackings[(by_id[customer_id].phone, agent_keys[agent_id])] = tracking
+    for values in rows_in(session, select(*tracking_columns), Tracking.customer_id, by_id):
+        id_, customer_id, agent_id, active = values[:4]
+        if agent_id not in agent_keys:
+            continue
+        tracking = ExistingTracking(
+            id_,
+            customer_id,
+            dict(zip(TRACKING_KEYS, values[4:], strict=True)),
+            bool(active),
+            id_ in ledger_fed,
+            set(),
+        )
+        trackings[id_] = tracking
+        existing.trackings[(by_id[customer_id].phone, agent_keys[agent_id])] = tracking
     follow_up_columns = [FollowUp.tracking_id, *[getattr(FollowUp, k) for k in FOLLOW_UP_COLUMNS]]
-    for part in _chunks(sorted(trackings)):
-        for values in session.execute(
-            select(*follow_up_columns).where(FollowUp.tracking_id.in_(part))
-        ):
-            signature = follow_up_signature(dict(zip(FOLLOW_UP_COLUMNS, values[1:], strict=True)))
-            trackings[values[0]].follow_ups.add(signature)
+    for values in rows_in(session, select(*follow_up_columns), FollowUp.tracking_id, trackings):
+        signature = follow_up_signature(dict(zip(FOLLOW_UP_COLUMNS, values[1:], strict=True)))
+        trackings[values[0]].follow_ups.add(signature)
 
     conflict_columns = [
         Conflict.key,
@@ -218,22 +216,14 @@ def load_existing(
         Conflict.proposed_value,
         Conflict.details,
     ]
-    for part in _chunks(sorted({*by_id, *others})):
-        for key, status, current, proposed, details in session.execute(
-            select(*conflict_columns).where(
-                Conflict.customer_id.in_(part),
-                Conflict.kind.in_(("shared_field", "possible_duplicate")),
-            )
-        ):
-            existing.conflicts[key] = ExistingConflict(
-                key, status, current, proposed, details or {}
-            )
+    conflicts = select(*conflict_columns).where(
+        Conflict.kind.in_(("shared_field", "possible_duplicate"))
+    )
+    for key, status, current, proposed, details in rows_in(
+        session, conflicts, Conflict.customer_id, {*by_id, *others}
+    ):
+        existing.conflicts[key] = ExistingConflict(key, status, current, proposed, details or {})
     return existing
-
-
-def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 # -- applying --------------------------------------------------------------------------------------
@@ -443,13 +433,13 @@ class Applier:
                 )
             insert_rows(s, TRACKINGS, params)  # no RETURNING: see db.insert_with_ids
             returned: dict[tuple[Any, Any], int] = {}
-            for part in _chunks(sorted({p["customer_id"] for p in params})):
-                for customer_id, agent_id, id_ in s.execute(
-                    select(TRACKINGS.c.customer_id, TRACKINGS.c.agent_id, TRACKINGS.c.id).where(
-                        TRACKINGS.c.customer_id.in_(part)
-                    )
-                ):
-                    returned[(customer_id, agent_id)] = id_
+            for customer_id, agent_id, id_ in rows_in(
+                s,
+                select(TRACKINGS.c.customer_id, TRACKINGS.c.agent_id, TRACKINGS.c.id),
+                TRACKINGS.c.customer_id,
+                {p["customer_id"] for p in params},
+            ):
+                returned[(customer_id, agent_id)] = id_
             for t, param in zip(new, params, strict=True):
                 id_ = returned[(param["customer_id"], param["agent_id"])]
                 ids[(t.phone, t.agent)] = id_
