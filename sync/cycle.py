@@ -16,7 +16,7 @@ import itertools
 import logging
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -43,7 +43,7 @@ from sync.fields import (
     FOLLOW_UPS_TAB,
     SHARED_KEYS,
 )
-from sync.ingest import AgentPlan, Counters, Ingest, TabPlan
+from sync.ingest import AgentPlan, Counters, Ingest, RowAsRead, TabPlan
 from sync.long_text import shows_cut_of
 from sync.marks import AgentMarks, database_marker, team_digest
 from sync.master import (
@@ -532,6 +532,8 @@ class Cycle:
             agent.failing_since = None
             touched |= ingest.touched_customers
         report.absorb(ingest.counters)
+        customers.keep_as_read(snapshot.tabs.get(CUSTOMERS_TAB))
+        follow_ups.keep_as_read(snapshot.tabs.get(FOLLOW_UPS_TAB))
         if customers.quarantined or follow_ups.quarantined:
             report.agents_quarantined += 1
             report.warnings.append(
@@ -948,33 +950,25 @@ class Cycle:
         snap_rows = dict(base_rows)
         at = dict(snap["at"])
         row_plans: list[RowPlan] = []
-        current_text: dict[str, str] = {}
         for number, agent_row in sorted(view.items()):
             found = rows.get(number)
             if found is None:
                 # A row to append (a new tracking), or one still showing another number (a
                 # merge): the whole sheet's binding is needed.
                 return None
-            row = found
+            as_read = RowAsRead(found, grid[found.index], header.columns)
             kept = set(leave.get(number, []))
             desired = {
                 k: v
                 for k, v in render_agent_row(agent_row, notes.get(number, [])).items()
                 if k not in kept
             }
-            for key, value in row.values.items():
-                current_text[f"{row.index}:{key}"] = value_text(value)
-            anchor = tuple(
-                (titles[k], row.raw.get(k)) for k in ("phone", "customer_number") if k in titles
-            )
-            row_plans.append(RowPlan(row.index, desired, row.raw, anchor))
-            at[number] = row.index
+            row_plans.append(_row_plan(as_read, desired, titles, ("phone", "customer_number")))
+            at[number] = as_read.index
             final = dict(base_rows.get(number, {}))
             final.update({k: value_text(v) for k, v in desired.items()})
             snap_rows[number] = final
-        writes = plan_writes(
-            CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, (), current_text
-        )
+        writes = plan_writes(CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans)
         return (
             snapshot,
             writes,
@@ -993,27 +987,15 @@ class Cycle:
         snap_notes: dict[str, list[str]] = {}
         snap_leave: dict[str, list[str]] = {}
         snap_at: dict[str, int] = {}
-        current_text: dict[str, str] = {}
         present: set[str] = set()
-        for row in plan.rows:
-            anchor = tuple(
-                (titles[k], row.raw.get(k)) for k in ("phone", "customer_number") if k in titles
-            )
+        for row in plan.as_read:
             number = plan.bound.get(row.index)
             sheet_notes = plan.notes.get(row.index, [])
-            for key, value in row.values.items():
-                current_text[f"{row.index}:{key}"] = value_text(value)
             if number is None or number not in view:
                 if number is not None:
                     present.add(number)
-                row_plans.append(
-                    RowPlan(
-                        row.index,
-                        {"sync_notes": "; ".join(dict.fromkeys(sheet_notes)) or None},
-                        row.raw,
-                        anchor,
-                    )
-                )
+                only_notes = {"sync_notes": "; ".join(dict.fromkeys(sheet_notes)) or None}
+                row_plans.append(_row_plan(row, only_notes, titles, ("phone", "customer_number")))
                 continue
             present.add(number)
             leave = plan.leave.get(row.index, set())
@@ -1022,10 +1004,10 @@ class Cycle:
                 for k, v in render_agent_row(view[number], sheet_notes).items()
                 if k not in leave
             }
-            row_plans.append(RowPlan(row.index, desired, row.raw, anchor))
-            final = {
-                k: current_text.get(f"{row.index}:{k}", "") for k in (*SHARED_KEYS, *AGENT_KEYS)
-            }
+            row_plan = _row_plan(row, desired, titles, ("phone", "customer_number"))
+            row_plans.append(row_plan)
+            texts = row_plan.texts
+            final = {k: texts.get(k, "") for k in (*SHARED_KEYS, *AGENT_KEYS)}
             final.update({k: value_text(v) for k, v in desired.items()})
             for key in leave:
                 final.pop(key, None)
@@ -1047,9 +1029,7 @@ class Cycle:
             if notes := proposal_notes(view[number]):  # as if the agent had typed them
                 snap_notes[number] = notes
                 snap_leave[number] = sorted(view[number].proposals)
-        writes = plan_writes(
-            CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, appended, current_text
-        )
+        writes = plan_writes(CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, appended)
         return writes, {
             "rows": snap_rows,
             "notes": snap_notes,
@@ -1071,15 +1051,7 @@ class Cycle:
         snap_at: dict[str, int] = {}
         row_plans: list[RowPlan] = []
         snap_rows: dict[str, dict[str, str]] = {}
-        current_text: dict[str, str] = {}
-        for row in plan.rows:
-            anchor = tuple(
-                (titles[k], row.raw.get(k))
-                for k in ("phone", "follow_up_number", "date", "notes")
-                if k in titles
-            )
-            for key, value in row.values.items():
-                current_text[f"{row.index}:{key}"] = value_text(value)
+        for row in plan.as_read:
             notes = "; ".join(dict.fromkeys(plan.notes.get(row.index, []))) or None
             number = plan.bound.get(row.index)
             desired: dict[str, object] = {"sync_notes": notes}
@@ -1088,11 +1060,13 @@ class Cycle:
                     "follow_up_number": number,
                     "customer_number": plan.customer_of[row.index],
                 }
-                snap_rows[number] = {
-                    k: current_text.get(f"{row.index}:{k}", "") for k in FOLLOW_UP_KEYS
-                }
+            row_plan = _row_plan(
+                row, desired, titles, ("phone", "follow_up_number", "date", "notes")
+            )
+            row_plans.append(row_plan)
+            if number is not None:
+                snap_rows[number] = {k: row_plan.texts.get(k, "") for k in FOLLOW_UP_KEYS}
                 snap_at[number] = row.index
-            row_plans.append(RowPlan(row.index, desired, row.raw, anchor))
         bound = set(plan.bound.values())
         appended = []
         for number, values in sorted(follow_ups.items()):
@@ -1108,7 +1082,6 @@ class Cycle:
             titles,
             row_plans,
             appended,
-            current_text,
         )
         return writes, {"rows": snap_rows, "at": snap_at}
 
@@ -1437,6 +1410,16 @@ class Cycle:
         self._write_back(agent_cfg, planned, run_id, report, marks)
         self._finish_run(run_id, report)
         return report
+
+
+def _row_plan(
+    row: RowAsRead, desired: Mapping[str, object], titles: dict[str, str], anchored: tuple[str, ...]
+) -> RowPlan:
+    """One row's plan: its desired values, its cells as read, and the cells (of ``anchored``
+    fields, those the header has) that find the row again at write time."""
+    raw = row.raw
+    anchor = tuple((titles[k], raw.get(k)) for k in anchored if k in titles)
+    return RowPlan(row.index, desired, raw, anchor, row.texts())
 
 
 def _of_customers(s: Session, query: Select, only: set[int] | None) -> list[Any]:

@@ -124,12 +124,18 @@ def cell_for(value: object) -> CellValue:
 
 @dataclass
 class RowPlan:
-    """Desired values for one existing row, and how to find that row again."""
+    """Desired values for one existing row, and how to find that row again.
+
+    Attributes:
+        texts: field key -> canonical text of the cell as parsed, compared instead of
+            the cell as read (``current``) where given.
+    """
 
     index: int
     values: Mapping[str, object]
     current: Mapping[str, CellValue]
     anchor: tuple[tuple[str, CellValue], ...]
+    texts: Mapping[str, str] = field(default_factory=dict)
 
 
 def plan_writes(
@@ -139,7 +145,6 @@ def plan_writes(
     titles: Mapping[str, str],
     rows: Iterable[RowPlan],
     appended: Iterable[tuple[str, Mapping[str, object]]] = (),
-    current_text: Mapping[str, str] | None = None,
 ) -> list[CellWrite]:
     """The cells of one agent tab that differ from what they should be.
 
@@ -152,15 +157,13 @@ def plan_writes(
         titles: field key -> header text in this sheet (missing keys get the default header).
         rows: existing rows and their desired values.
         appended: (group id, values) for rows to append.
-        current_text: "row index:key" -> canonical text of the parsed cell, used instead
-            of the raw cell when given.
     """
-    texts = current_text or {}
     writes: list[CellWrite] = []
     for plan in rows:
+        texts = plan.texts
         for key, desired in plan.values.items():
             raw = plan.current.get(key)
-            now = texts.get(f"{plan.index}:{key}")
+            now = texts.get(key)
             if now is None:
                 now = value_text(raw)
             wanted = value_text(desired)
