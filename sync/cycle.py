@@ -310,6 +310,7 @@ class Cycle:
                 continue
             if result is not None:
                 plans[agent_cfg.key] = result
+            del result  # the last sheet read goes with the others, once written back
 
         with transaction(self.sessions) as s:
             # Completions a killed cycle ingested but did not settle are settled now.

@@ -18,7 +18,8 @@ import io
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass
 from types import ModuleType
 
 _deflater: ModuleType
@@ -40,9 +41,36 @@ class ZipNotCopied(Exception):
     """The zip has something this writer does not copy; write it with ``zipfile``."""
 
 
+@dataclass(frozen=True)
+class Deflated:
+    """A member's new content, deflated (raw deflate) as it was made, its CRC-32 and size."""
+
+    payload: bytes
+    crc: int
+    size: int
+
+    def inflated(self) -> bytes:
+        """The content itself (for a writer that takes it whole)."""
+        return bytes(_deflater.decompress(self.payload, -15))
+
+
+def deflate(pieces: Iterable[bytes | memoryview], level: int) -> Deflated:
+    """Content given piece by piece, deflated at zlib's ``level`` (or ISA-L's nearest) as
+    each piece comes: only the deflated bytes are held, so pieces made as they are asked
+    for (the rows of a sheet of 100 MB of XML) never all exist at once."""
+    packer = _deflater.compressobj(_level(level), zlib.DEFLATED, -15)
+    packed, crc, size = [], 0, 0
+    for piece in pieces:
+        packed.append(packer.compress(piece))
+        crc = zlib.crc32(piece, crc)
+        size += len(piece)
+    packed.append(packer.flush())
+    return Deflated(b"".join(packed), crc, size)
+
+
 def rezip(
     data: bytes,
-    replaced: Mapping[str, bytes | Sequence[bytes | memoryview]],
+    replaced: Mapping[str, bytes | Sequence[bytes | memoryview] | Deflated],
     drop: Set[str] = frozenset(),
     level: Callable[[int], int] = lambda _size: 6,
 ) -> bytes:
@@ -51,7 +79,7 @@ def rezip(
     left out, and every other member copied compressed as it is, in the same order.
 
     A new content may be given in pieces, deflated one after another (a sheet of 100 MB
-    of XML is then never joined into one more copy).
+    of XML is then never joined into one more copy), or already deflated (:func:`deflate`).
 
     Raises:
         ZipNotCopied: see the module's docstring.
@@ -75,15 +103,10 @@ def rezip(
             raise ZipNotCopied(f"{info.filename} is encrypted")
         if info.filename in replaced:
             content = replaced[info.filename]
-            pieces = [content] if isinstance(content, bytes) else content
-            size = sum(len(piece) for piece in pieces)
-            packer = _deflater.compressobj(_level(level(size)), zlib.DEFLATED, -15)
-            packed, crc = [], 0
-            for piece in pieces:
-                packed.append(packer.compress(piece))
-                crc = zlib.crc32(piece, crc)
-            packed.append(packer.flush())
-            payload = b"".join(packed)
+            if not isinstance(content, Deflated):
+                pieces = [content] if isinstance(content, bytes) else content
+                content = deflate(pieces, level(sum(len(piece) for piece in pieces)))
+            payload, crc, size = content.payload, content.crc, content.size
             method = zipfile.ZIP_DEFLATED
             version = _DEFLATE_VERSION
         else:

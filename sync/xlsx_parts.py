@@ -24,10 +24,11 @@ import collections
 import datetime as dt
 import html
 import io
+import itertools
 import posixpath
 import re
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
@@ -38,7 +39,7 @@ from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, to
 from python_calamine import CalamineWorkbook
 
 from .cells import CellValue, ErrorCell, Grid, UncalculatedFormula, put_cell, trim_grid
-from .rezip import ZipNotCopied, read_member, rezip
+from .rezip import Deflated, ZipNotCopied, deflate, read_member, rezip
 
 _SHEET = re.compile(rb"<sheet\b[^>]*?/>")
 _ATTR = re.compile(rb'([\w:]+)\s*=\s*"([^"]*)"')
@@ -340,7 +341,7 @@ def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]] | 
         return data
     parts = _sheet_parts(data)
     source = zipfile.ZipFile(io.BytesIO(data))
-    replaced: dict[str, list[bytes | memoryview]] = {}  # a member's content in pieces
+    replaced: dict[str, list[bytes | memoryview] | Deflated] = {}
     workbook = source.read("xl/workbook.xml")
     epoch = (
         CALENDAR_MAC_1904 if re.search(rb'date1904="(1|true)"', workbook) else CALENDAR_WINDOWS_1900
@@ -360,7 +361,7 @@ def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]] | 
         consume = len(by_tab) == 1
         pieces, dropped = _patch_sheet(_read(data, source, part), rows, styles, epoch, consume)
         dropped_formula = dropped_formula or dropped
-        replaced[part] = pieces
+        replaced[part] = _deflated(pieces)
     if styles is not None and styles.added:
         replaced["xl/styles.xml"] = [styles.serialize()]
     drop: set[str] = set()
@@ -382,7 +383,10 @@ def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]] | 
     try:
         return rezip(data, replaced, drop, _compression_level)
     except ZipNotCopied:
-        whole = {name: b"".join(content) for name, content in replaced.items()}
+        whole = {
+            name: content.inflated() if isinstance(content, Deflated) else b"".join(content)
+            for name, content in replaced.items()
+        }
         return _rezip_inflating(data, whole, drop)
 
 
@@ -397,6 +401,20 @@ def _read(data: bytes, source: zipfile.ZipFile, name: str) -> bytes:
 def _compression_level(size: int) -> int:
     """A big sheet is compressed fast: a cycle rewrites it for a few cells."""
     return 1 if size > FAST_COMPRESSION_ABOVE else 6
+
+
+def _deflated(pieces: Iterable[bytes | memoryview]) -> Deflated:
+    """A sheet's XML deflated as its pieces are made, at the level its size asks for (the
+    pieces up to the size that makes a sheet big are held to know it)."""
+    made = iter(pieces)
+    first: list[bytes | memoryview] = []
+    size = 0
+    for piece in made:
+        first.append(piece)
+        size += len(piece)
+        if size > FAST_COMPRESSION_ABOVE:
+            break
+    return deflate(itertools.chain(first, made), _compression_level(size))
 
 
 def _rezip_inflating(data: bytes, replaced: dict[str, bytes], drop: set[str]) -> bytes:
@@ -433,11 +451,14 @@ def _patch_sheet(
     styles: _Styles | None,
     epoch: dt.datetime,
     consume: bool = False,
-) -> tuple[list[bytes | memoryview], bool]:
-    """The sheet's XML with these cells set, as pieces to be written one after another.
+) -> tuple[Iterator[bytes | memoryview], bool]:
+    """The sheet's XML with these cells set, as pieces to be written one after another,
+    and whether a formula was overwritten.
 
     A sheet of 100,000 rows is over 100 MB of XML: it is searched with ``find`` (not a
-    regex) and copied once, into the result, from slices of the original.
+    regex) and copied once, into the result, from slices of the original. The rows added
+    past its last are made as the pieces are asked for (deflated one after another, they
+    are never all held at once); the rows found in it are patched before this returns.
     """
     if xml.find(b":sheetData") >= 0 and _PREFIXED_SHEET_DATA.search(xml):
         raise Unpatchable("prefixed SpreadsheetML namespace")
@@ -461,23 +482,23 @@ def _patch_sheet(
     for cols in rows.values():
         max_col = max(max_col, *cols)
     # ``consume``: the cells of the rows added past the sheet's last are let go from
-    # ``rows`` once their XML is made (a cold master tab's are not held beside all of its
-    # XML); nothing after that finds this sheet unpatchable.
+    # ``rows`` once their XML is made (a cold master tab's are not held beside its XML);
+    # nothing finds a sheet unpatchable once its rows found in it are patched.
     body: list[bytes | memoryview]
     located = _locate_rows(xml, sorted(rows), (open_end, close))
     if located is not None:
-        body, dropped, max_row = _patch_located(xml, located, rows, sheet, styles, epoch, consume)
+        body, dropped, last = _patch_located(xml, located, rows, sheet, styles, epoch)
     else:
-        body, dropped, max_row = _patch_every_row(
-            xml[open_end:close], rows, sheet, styles, epoch, consume
-        )
-    max_row = max(max_row, wanted_row)
+        body, dropped, last = _patch_every_row(xml[open_end:close], rows, sheet, styles, epoch)
+    added = _new_rows([n for n in sorted(rows) if n > last], rows, sheet, styles, epoch, consume)
     view = memoryview(xml)
+    rest: Iterable[bytes | memoryview]
     if empty:
-        rest = [b"<sheetData>", *body, b"</sheetData>", view[open_end:]]
+        rest = itertools.chain([b"<sheetData>"], body, added, [b"</sheetData>", view[open_end:]])
     else:
-        rest = [view[data_start:open_end], *body, view[close:]]
-    return [_with_dimension(head, max_row, max_col), *rest], dropped
+        rest = itertools.chain([view[data_start:open_end]], body, added, [view[close:]])
+    dimension = _with_dimension(head, max(last, wanted_row), max_col)
+    return itertools.chain([dimension], rest), dropped
 
 
 def _locate_rows(
@@ -537,11 +558,10 @@ def _patch_located(
     sheet: _Sheet,
     styles: _Styles | None,
     epoch: dt.datetime,
-    consume: bool,
 ) -> tuple[list[bytes | memoryview], bool, int]:
     """The sheet's rows as pieces (unchanged stretches are views of ``xml``, not copies),
-    the rows found by :func:`_locate_rows` patched and the ones past the last row added
-    (and, with ``consume``, taken out of ``rows``)."""
+    the rows found by :func:`_locate_rows` patched; whether a formula was overwritten; the
+    index of the sheet's last row."""
     spans, last, (position, end) = located
     view = memoryview(xml)
     pieces: list[bytes | memoryview] = []
@@ -555,10 +575,6 @@ def _patch_located(
         pieces.append(patched)
         position = finish
     pieces.append(view[position:end])
-    for number in sorted(rows):
-        if number > last:
-            cells = rows.pop(number) if consume else rows[number]
-            pieces.append(_new_row(number, cells, sheet, styles, epoch))
     return pieces, dropped, last
 
 
@@ -568,15 +584,15 @@ def _patch_every_row(
     sheet: _Sheet,
     styles: _Styles | None,
     epoch: dt.datetime,
-    consume: bool,
 ) -> tuple[list[bytes | memoryview], bool, int]:
     """Walk every row of the sheet, patching the wanted ones and inserting missing ones
-    (with ``consume``, the rows past its last are taken out of ``rows``)."""
+    before its last; whether a formula was overwritten; the index of its last row (-1:
+    none)."""
     pieces: list[bytes | memoryview] = []
     position = 0
     pending = collections.deque(sorted(rows))
     dropped = False
-    max_row = 0
+    max_row = -1
     for row_match in _ROW.finditer(body):
         head = _START_TAG.match(row_match.group(0))
         assert head is not None
@@ -600,10 +616,22 @@ def _patch_every_row(
             pieces.append(patched)
             position = row_match.end()
     pieces.append(body[position:])
-    for new_row in pending:
-        cells = rows.pop(new_row) if consume else rows[new_row]
-        pieces.append(_new_row(new_row, cells, sheet, styles, epoch))
     return pieces, dropped, max_row
+
+
+def _new_rows(
+    numbers: list[int],
+    rows: dict[int, dict[int, CellValue]],
+    sheet: _Sheet,
+    styles: _Styles | None,
+    epoch: dt.datetime,
+    consume: bool,
+) -> Iterator[bytes]:
+    """The XML of the rows added past a sheet's last, made as it is asked for (with
+    ``consume``, each row's cells are let go from ``rows`` once made)."""
+    for number in numbers:
+        cells = rows.pop(number) if consume else rows[number]
+        yield _new_row(number, cells, sheet, styles, epoch)
 
 
 def _with_dimension(xml: bytes, max_row: int, max_col: int) -> bytes:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync import rezip as rezip_module
-from sync.rezip import ZipNotCopied, read_member, rezip
+from sync.rezip import Deflated, ZipNotCopied, deflate, read_member, rezip
 
 names = st.text(alphabet=st.sampled_from("abcxyz/_.-é日"), min_size=1, max_size=12).filter(
     lambda n: not n.startswith("/") and not n.endswith("/") and "//" not in n
@@ -92,10 +92,14 @@ def test_a_rezipped_file_holds_the_new_members_and_copies_the_others_as_they_wer
     )
     replaced = {name: choices.draw(contents) for name in picked[1:]}
     drop = set(picked[:1])
-    given: dict[str, bytes | list[bytes | memoryview]] = {}
-    for name, content in replaced.items():  # whole, or in pieces (some of them views)
+    # Each new content whole, in pieces (some of them views), or deflated as its pieces
+    # were made (one at a time, from a generator).
+    given: dict[str, bytes | list[bytes | memoryview] | Deflated] = {}
+    deflated: set[str] = set()
+    for name, content in replaced.items():
         cuts = sorted(choices.draw(st.lists(st.integers(0, len(content)), max_size=4)))
-        if choices.draw(st.booleans()):
+        form = choices.draw(st.sampled_from(["whole", "pieces", "deflated"]))
+        if form == "whole":
             given[name] = content
         else:
             edges = [0, *cuts, len(content)]
@@ -103,10 +107,17 @@ def test_a_rezipped_file_holds_the_new_members_and_copies_the_others_as_they_wer
                 memoryview(content)[a:b] if i % 2 else content[a:b]
                 for i, (a, b) in enumerate(zip(edges, edges[1:], strict=False))
             ]
+            if form == "deflated":
+                deflated.add(name)
 
     with pytest.MonkeyPatch.context() as patch:
         if deflater == "zlib":  # a platform without isal's wheel
             patch.setattr(rezip_module, "_deflater", zlib)
+        for name in deflated:
+            pieces = given[name]
+            assert isinstance(pieces, list)
+            given[name] = made = deflate((piece for piece in pieces), level)
+            assert made.inflated() == replaced[name]
         out = rezip(data, given, drop, lambda _size: level)
         fast = {name: read_member(out, info) for name, info in _infos(out).items()}
 
