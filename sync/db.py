@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVarTuple
@@ -31,6 +31,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import URL, Result, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.compiler import compiles
@@ -440,7 +441,7 @@ def execute_many(session: Session, statement: Any, rows: Sequence[dict[str, Any]
                 return
             scope[f"d{i}"] = default.arg
             expr = f"d{i}" if default.is_scalar else f"d{i}(None)"
-        convert = compiled.binds[name].type._cached_bind_processor(dialect)
+        convert = _bind_processor(compiled.binds[name].type, dialect)
         if convert is not None:
             scope[f"c{i}"] = convert
             expr = f"c{i}({expr})"
@@ -452,6 +453,32 @@ def execute_many(session: Session, statement: Any, rows: Sequence[dict[str, Any]
     make = eval(f"lambda row: {body}", scope)  # made above of column names (repr) alone
     params = [make(row) for row in rows]
     connection.exec_driver_sql(compiled.string, params)
+
+
+_SQLITE_DATETIME_FORMAT = (
+    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+)
+
+
+def _bind_processor(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """How a column's type converts a value for the driver: SQLAlchemy's conversion, but
+    for SQLite's DATETIME in its default format the same text made by ``isoformat`` (in C:
+    SQLAlchemy fills a dict and a format string per value) for a naive datetime."""
+    convert = type_._cached_bind_processor(dialect)
+    impl = type_.dialect_impl(dialect)
+    if (
+        convert is None
+        or not isinstance(impl, SQLITE_DATETIME)
+        or impl._storage_format != _SQLITE_DATETIME_FORMAT
+    ):
+        return convert
+
+    def as_text(value: Any, convert: Callable[[Any], Any] = convert) -> Any:
+        if type(value) is dt.datetime and value.tzinfo is None:
+            return value.isoformat(" ", "microseconds")
+        return convert(value)
+
+    return as_text
 
 
 def insert_with_ids(

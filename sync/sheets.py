@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import copy
 import datetime as dt
+import functools
 import hashlib
 import io
 import logging
@@ -290,9 +291,14 @@ class _Header:
             key = fold(cell_text(value))
             if key:
                 self.index.setdefault(key, col)
+        self._found: dict[str, int | None] = {}  # a batch names a few columns thousands of times
 
     def find(self, name: str) -> int | None:
-        return self.index.get(self.fold(name))
+        try:
+            return self._found[name]
+        except KeyError:
+            col = self._found[name] = self.index.get(self.fold(name))
+            return col
 
     def add(self, grid: Grid, name: str, cells: list[CellSet], title: str) -> int:
         """Append ``name`` after the last non-empty header cell; return its column."""
@@ -304,6 +310,7 @@ class _Header:
         put_cell(grid, self.row, col, name)
         self.cells = grid[self.row]
         self.index[self.fold(name)] = col
+        self._found.clear()
         cells.append((title, self.row, col, name))
         return col
 
@@ -319,6 +326,7 @@ def _moved_headers(tabs: dict[str, Grid], writes: Sequence[CellWrite]) -> set[tu
     """
     names: dict[tuple[str, int], set[str]] = collections.defaultdict(set)
     tab_of = _tab_finder(tabs)
+    fold = functools.cache(header_key)  # a batch names a few columns thousands of times
     for w in writes:
         title = tab_of(w.tab)
         if title is None:
@@ -327,8 +335,8 @@ def _moved_headers(tabs: dict[str, Grid], writes: Sequence[CellWrite]) -> set[tu
             continue  # positional: no header involved
         used = names[(title, w.header_row)]
         if w.col is None:
-            used.add(header_key(w.column))
-        used.update(header_key(h) for h, _ in w.anchor)
+            used.add(fold(w.column))
+        used.update(fold(h) for h, _ in w.anchor)
     moved: set[tuple[str, int]] = set()
     for (title, row), used in names.items():
         grid = tabs[title]
