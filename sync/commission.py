@@ -55,13 +55,14 @@ def settle(session: Session, rule: str, customer_ids: Iterable[int], run_id: int
     active: dict[int, list[Row[Any]]] = {c: [] for c in ids}
     for tracking in rows_in(session, query, Tracking.customer_id, ids):
         active[tracking.customer_id].append(tracking)
+    known = _Known(session, ids)
     for customer_id in ids:
         trackings = sorted(active[customer_id], key=lambda t: t.id)
-        desired, conflict = _desired(session, rule, customer_id, trackings)
+        desired, conflict = _desired(known, rule, customer_id, trackings)
         if conflict is not None:
-            opened += _open(session, customer_id, conflict, trackings)
+            opened += _open(known, customer_id, conflict, trackings)
         elif rule == "split":
-            _close(session, customer_id, "split_over_100")
+            _close(known, customer_id, "split_over_100")
         for t in trackings:
             pct, lost = desired[t.id]
             if (t.commission_pct, t.lost_to_colleague) != (pct, lost):
@@ -102,7 +103,7 @@ def _to_settle(session: Session, ids: list[int]) -> list[int]:
 
 
 def _desired(
-    session: Session, rule: str, customer_id: int, trackings: list[Row[Any]]
+    known: _Known, rule: str, customer_id: int, trackings: list[Row[Any]]
 ) -> tuple[dict[int, tuple[float | None, bool]], str | None]:
     """What one customer's active trackings (in id order) should hold under the rule:
     tracking id -> (commission %, lost to colleague), and the kind of conflict to open."""
@@ -123,7 +124,7 @@ def _desired(
             if first_run is not None
             else done[:1]
         )
-        winner = _race_winner(session, customer_id, racers) if len(racers) > 1 else None
+        winner = _race_winner(known, customer_id, racers) if len(racers) > 1 else None
         if len(racers) > 1 and winner is None:
             for t in trackings:
                 desired[t.id] = (None, False)
@@ -170,15 +171,36 @@ def unsettled(session: Session, rule: str) -> set[int]:
     )
 
 
-def _key(session: Session, customer_id: int, kind: str) -> str:
-    customer = session.get(Customer, customer_id)
-    return f"{kind}:{customer.number if customer else customer_id}"
+class _Known:
+    """The numbers of the customers being settled and which of their commission conflicts
+    exist, looked up once for all of them (a cold cycle settles thousands of customers,
+    and a query or two for each cost it more than settling them)."""
+
+    def __init__(self, session: Session, customer_ids: list[int]):
+        self.session = session
+        self.numbers: dict[int, str] = dict(
+            rows_in(session, select(Customer.id, Customer.number), Customer.id, customer_ids)
+        )
+        keys = [self.key(c, kind) for c in customer_ids for kind in _KINDS]
+        self.found = {key for (key,) in rows_in(session, select(Conflict.key), Conflict.key, keys)}
+
+    def key(self, customer_id: int, kind: str) -> str:
+        return f"{kind}:{self.numbers.get(customer_id, customer_id)}"
+
+    def conflict(self, key: str) -> Conflict | None:
+        """The conflict with this key, loaded (only those found exist)."""
+        if key not in self.found:
+            return None
+        query = select(Conflict).where(Conflict.key == key)
+        return self.session.execute(query).scalar_one_or_none()
 
 
-def _race_winner(session: Session, customer_id: int, racers: list[Row[Any]]) -> str | None:
+_KINDS = ("completion_race", "split_over_100")
+
+
+def _race_winner(known: _Known, customer_id: int, racers: list[Row[Any]]) -> str | None:
     """The admin's decision of a completion race: an agent key, ``*`` (each counts) or None."""
-    key = _key(session, customer_id, "completion_race")
-    conflict = session.execute(select(Conflict).where(Conflict.key == key)).scalar_one_or_none()
+    conflict = known.conflict(known.key(customer_id, "completion_race"))
     if conflict is None or conflict.status != "resolved":
         return None
     winner = (conflict.details or {}).get("winner")
@@ -187,18 +209,15 @@ def _race_winner(session: Session, customer_id: int, racers: list[Row[Any]]) -> 
     return None
 
 
-def _close(session: Session, customer_id: int, kind: str) -> None:
-    key = _key(session, customer_id, kind)
-    conflict = session.execute(
-        select(Conflict).where(Conflict.key == key, Conflict.status == "open")
-    ).scalar_one_or_none()
-    if conflict is not None:
+def _close(known: _Known, customer_id: int, kind: str) -> None:
+    conflict = known.conflict(known.key(customer_id, kind))
+    if conflict is not None and conflict.status == "open":
         close(conflict, "cause disappeared")
 
 
-def _open(session: Session, customer_id: int, kind: str, trackings: list[Row[Any]]) -> int:
-    key = _key(session, customer_id, kind)
-    existing = session.execute(select(Conflict).where(Conflict.key == key)).scalar_one_or_none()
+def _open(known: _Known, customer_id: int, kind: str, trackings: list[Row[Any]]) -> int:
+    key = known.key(customer_id, kind)
+    existing = known.conflict(key)
     if existing is not None:
         # Closed because its cause disappeared, it is back; a completion race the admin
         # decided is decided again if who completed changed.
@@ -210,7 +229,7 @@ def _open(session: Session, customer_id: int, kind: str, trackings: list[Row[Any
     agents = [t.agent_name for t in trackings]
     return int(
         open_new(
-            session,
+            known.session,
             Conflict(
                 key=key,
                 kind=kind,

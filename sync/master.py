@@ -240,8 +240,8 @@ def load_master(session: Session, only: set[int] | None = None) -> MasterData:
 
 
 def _cell(value: object) -> CellValue:
-    if value is None:
-        return None
+    if value is None or type(value) is str:  # most cells, first
+        return value
     if isinstance(value, dt.datetime):
         return value.replace(microsecond=0).isoformat(sep=" ")
     if isinstance(value, bool):
