@@ -11,6 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sync.cells import CellValue, Grid
+from sync.dedupe import value_text
 from sync.errors import LayoutError
 from sync.fields import (
     CUSTOMER_FIELDS,
@@ -19,6 +20,7 @@ from sync.fields import (
     FOLLOW_UP_FIELDS_BY_KEY,
     STATUSES,
 )
+from sync.ingest import RowAsRead
 from sync.rows import (
     CellIssue,
     Header,
@@ -694,6 +696,21 @@ def test_parse_rows_keeps_every_cell_as_a_value_or_an_issue(rows: list[list[Cell
             assert row.raw[key] == (cells[col] if col < len(cells) else None) or (
                 row.raw[key] != row.raw[key]  # NaN
             )
+
+
+@given(rows=st.lists(st.lists(CELL_VALUES, max_size=8), max_size=6))
+def test_a_row_held_for_its_write_back_reads_as_its_parse(rows: list[list[CellValue]]) -> None:
+    """What an ingested sheet keeps of a row until its write-back (RowAsRead) gives the
+    cells and the canonical texts of the row as parsed: a short row, a cell that did not
+    parse (no text) and a blank one ("") alike."""
+    headers = ["Name", "Phone", "Status", "Date of birth", "Graduation year", "Commission %"]
+    grid: Grid = [headers, *rows]
+    header = header_of(grid)
+    for row in parse_rows(grid, header, CUSTOMER_FIELDS, DAY_FIRST):
+        held = RowAsRead(row, grid[row.index], header.columns)
+        assert held.index == row.index
+        assert repr(held.raw) == repr(row.raw)  # repr: NaN is a NaN in both
+        assert held.texts() == {key: value_text(value) for key, value in row.values.items()}
 
 
 @given(
