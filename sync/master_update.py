@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from sync.db import read
 from sync.marks import database_marker, team_digest
 from sync.master import (
     MASTER_HEADERS,
@@ -183,22 +184,25 @@ def _dirty_customers(s: Session, since: int, audit: int) -> set[int] | None:
 
 
 def _current_keys(s: Session) -> dict[str, list[str]]:
-    """The keys of the row tabs' rows in the order ``load_master`` renders them."""
-    customers = s.execute(
+    """The keys of the row tabs' rows in the order ``load_master`` renders them (read as
+    plain rows: a big team's master has a few hundred thousand)."""
+    customers = read(
+        s,
         select(Customer.number)
         .where(Customer.merged_into_id.is_(None))
-        .order_by(*ROW_ORDER["Customers"])
-    ).scalars()
-    trackings = s.execute(select(Tracking.id).order_by(*ROW_ORDER["Tracking"])).scalars()
-    follow_ups = s.execute(
+        .order_by(*ROW_ORDER["Customers"]),
+    )
+    trackings = read(s, select(Tracking.id).order_by(*ROW_ORDER["Tracking"]))
+    follow_ups = read(
+        s,
         select(FollowUp.number)
         .join(Tracking, Tracking.id == FollowUp.tracking_id)
-        .order_by(*ROW_ORDER["Follow-ups"])
-    ).scalars()
+        .order_by(*ROW_ORDER["Follow-ups"]),
+    )
     return {
-        "Customers": list(customers),
-        "Tracking": [f"T{i}" for i in trackings],
-        "Follow-ups": list(follow_ups),
+        "Customers": [number for (number,) in customers],
+        "Tracking": [f"T{i}" for (i,) in trackings],
+        "Follow-ups": [number for (number,) in follow_ups],
     }
 
 
