@@ -411,14 +411,20 @@ def parse_value(field: Field, raw: CellValue, options: ParseOptions) -> object:
     """
     if isinstance(raw, NotData):
         raise ValueError(raw.problem())
-    if isinstance(raw, str) and len(raw) > MAX_CELL_CHARS:
-        raise ValueError(too_long_to_store(raw))
-    if _is_empty(raw):
+    if isinstance(raw, str):  # stripped once: most cells are text
+        if len(raw) > MAX_CELL_CHARS:
+            raise ValueError(too_long_to_store(raw))
+        text = _strip(raw)
+        if not text:
+            return None
+        if field.kind is Kind.TEXT or field.kind is Kind.PHONE:
+            return text
+    elif raw is None:
         return None
-    if field.kind is Kind.TEXT:
-        return _strip(raw if isinstance(raw, str) else cell_text(raw))
-    if field.kind is Kind.PHONE:
-        return _strip(raw) if isinstance(raw, str) else raw
+    elif field.kind is Kind.TEXT:
+        return _strip(cell_text(raw))
+    elif field.kind is Kind.PHONE:
+        return raw
     if field.kind is Kind.DATE:
         return parse_date(raw, day_first=options.day_first)
     if field.kind is Kind.ENUM:
@@ -435,13 +441,11 @@ def _is_empty(value: CellValue) -> bool:
 
 
 def _strip(text: str) -> str:
-    if text and not (_is_edge(text[0]) or _is_edge(text[-1])):
-        return text  # the common case: no regex needed
+    if text:  # the common case, no space or mark at either end: no regex (and no call)
+        first, last = text[0], text[-1]
+        if not (first.isspace() or first in _MARKS or last.isspace() or last in _MARKS):
+            return text
     return _EDGES.sub("", text)
-
-
-def _is_edge(char: str) -> bool:
-    return char.isspace() or char in _MARKS
 
 
 def _shown(raw: CellValue) -> str:
