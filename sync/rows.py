@@ -328,6 +328,9 @@ def parse_rows(
     # Choices, dates and numbers repeat down a column: each distinct cell is parsed once.
     memo: dict[tuple[str, type, CellValue], tuple[object, str | None]] = {}
     memoized = {key for key, f in by_key.items() if f.kind in _MEMOIZED}
+    # A text or phone cell holding text is its text stripped (what parse_value gives), made
+    # here with the blank check's strip: most cells are such, and stripped once.
+    plain = {key for key, f in by_key.items() if f.kind in (Kind.TEXT, Kind.PHONE)}
     for index in indexes:
         cells = grid[index]
         values: dict[str, object] = {}
@@ -337,10 +340,20 @@ def parse_rows(
         for key, col in header.columns.items():
             value = cells[col] if col < len(cells) else None
             raw[key] = value
-            if _is_empty(value):
+            if isinstance(value, str):
+                text = _strip(value)
+                if not text:
+                    values[key] = None
+                    continue
+                blank = False
+                if key in plain and type(value) is str and len(value) <= MAX_CELL_CHARS:
+                    values[key] = text
+                    continue
+            elif value is None:
                 values[key] = None
                 continue
-            blank = False
+            else:
+                blank = False
             if key in memoized and not isinstance(value, NotData):
                 known = memo.get((key, type(value), value))
                 if known is None:

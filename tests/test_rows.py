@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sync.cells import CellValue, Grid
+from sync.cells import CellValue, ErrorCell, Grid
 from sync.dedupe import value_text
 from sync.errors import LayoutError
 from sync.fields import (
@@ -21,6 +21,7 @@ from sync.fields import (
     STATUSES,
 )
 from sync.ingest import RowAsRead
+from sync.long_text import MAX_CELL_CHARS
 from sync.rows import (
     CellIssue,
     Header,
@@ -720,6 +721,11 @@ def test_a_row_held_for_its_write_back_reads_as_its_parse(rows: list[list[CellVa
 )
 @example(column=[True, 1, 1.0, "1"], picks=[0, 1, 2, 3, 0], day_first=True)
 @example(column=[dt.date(2024, 3, 1), dt.datetime(2024, 3, 1, 9)], picks=[0, 1], day_first=True)
+@example(  # text cells parsed on their own path: a formula's error, a text too long, marks
+    column=[ErrorCell("#N/A"), "x" * (MAX_CELL_CHARS + 1), " \u200fSara\u200f ", " \u200f "],
+    picks=[0, 1, 2, 3],
+    day_first=True,
+)
 def test_parse_rows_gives_each_cell_what_parse_value_gives_it(
     column: list[CellValue], picks: list[int], day_first: bool
 ) -> None:
