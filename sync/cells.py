@@ -158,6 +158,13 @@ def same_cell(a: CellValue, b: CellValue) -> bool:
     return cell_text(a) == cell_text(b)
 
 
+def identical_cell(a: CellValue, b: CellValue) -> bool:
+    """Whether writing ``b`` over ``a`` would change nothing at all (type included)."""
+    if is_blank(a) and is_blank(b):
+        return True
+    return type(a) is type(b) and a == b
+
+
 def put_cell(grid: Grid, row: int, col: int, value: CellValue) -> None:
     """Set one cell of a grid, padding missing rows and cells with None."""
     while len(grid) <= row:

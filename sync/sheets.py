@@ -49,6 +49,7 @@ from .cells import (
     UncalculatedFormula,
     WriteResult,
     cell_text,
+    identical_cell,
     is_blank,
     put_cell,
     same_cell,
@@ -225,13 +226,6 @@ def _last_filled_row(grid: Grid) -> int:
         if not _row_blank(grid[index]):
             return index
     return -1
-
-
-def _identical(a: CellValue, b: CellValue) -> bool:
-    """Whether writing ``b`` over ``a`` would change nothing at all (type included)."""
-    if is_blank(a) and is_blank(b):
-        return True
-    return type(a) is type(b) and a == b
 
 
 def _find_tab(titles: Iterable[str], title: str) -> str | None:
@@ -473,7 +467,7 @@ def apply_writes(
         current = _get(grid, row, col)
         if not same_cell(current, w.old):
             skipped.append((w, CHANGED))
-        elif not _identical(current, w.new):
+        elif not identical_cell(current, w.new):
             put_cell(grid, row, col, w.new)
             cells.append((title, row, col, w.new))
 
@@ -503,7 +497,7 @@ def apply_writes(
             if col is None:
                 col = header.add(grid, w.column, cells, title)
             row = rows[title]
-            if not _identical(_get(grid, row, col), w.new):
+            if not identical_cell(_get(grid, row, col), w.new):
                 put_cell(grid, row, col, w.new)
                 cells.append((title, row, col, w.new))
     return cells, skipped

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, overload
 
-from sync.cells import CellWrite, Grid, SourceSnapshot, WriteResult
+from sync.cells import CellWrite, Grid, SourceSnapshot, WriteResult, identical_cell
 from sync.errors import SourceError
 from sync.long_text import GOOGLE_CELL_CHARS, fit_cells, fit_writes
-from sync.sheets import _find_tab, _identical, apply_writes
+from sync.sheets import _find_tab, apply_writes
 
 from .api import DRIVE, SHEETS, GoogleApi, GoogleError, TransientFailure
 from .values import CellAt, grid_from_api, grid_size, quote, value_ranges
@@ -503,7 +503,7 @@ class GoogleBackend:
         if not all(tab in tabs for tab in titles):
             result = self._write(source, list(writes), version, tabs)  # a tab is gone
         else:
-            placed = [c for c in cells if not _identical(_at(tabs[c[0]], c[1], c[2]), c[3])]
+            placed = [c for c in cells if not identical_cell(_at(tabs[c[0]], c[1], c[2]), c[3])]
             result = self._write(source, writes, version, tabs, placed)
         return None if result.skipped or result.concurrent else result.version
 
