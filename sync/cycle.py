@@ -18,6 +18,7 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from sqlalchemy import Engine, Select, select, update
@@ -25,11 +26,19 @@ from sqlalchemy.orm import Session
 
 from sync import commission
 from sync.admin.core import Admin
-from sync.admin.from_master import apply_master
+from sync.admin.from_master import MasterEdits, apply_master
 from sync.cells import CellValue, CellWrite, Grid, SourceSnapshot, cell_text
 from sync.collector import fewer_collections
 from sync.config import AgentConfig, Config
-from sync.db import database_now, read, rows_in, session_factory, transaction
+from sync.db import (
+    database_now,
+    read,
+    read_transaction,
+    retrying,
+    rows_in,
+    session_factory,
+    transaction,
+)
 from sync.dedupe import format_phone, value_text
 from sync.errors import LayoutError, SourceError
 from sync.fields import (
@@ -304,7 +313,8 @@ class Cycle:
                 continue
             self.progress(f"read {agent_cfg.key}")
             try:
-                result = self._ingest_if_changed(agent_cfg, run_id, report, touched)
+                ingest = partial(self._ingest_if_changed, agent_cfg, run_id, report, touched)
+                result = retrying(ingest, agent_cfg.key)
             except SourceError as exc:
                 self._fail(agent_cfg, exc, report)
                 continue
@@ -312,14 +322,8 @@ class Cycle:
                 plans[agent_cfg.key] = result
             del result  # the last sheet read goes with the others, once written back
 
-        with transaction(self.sessions) as s:
-            # Completions a killed cycle ingested but did not settle are settled now.
-            touched |= commission.unsettled(s, self.config.sync.commission_rule)
-            if touched:
-                report.conflicts_opened += commission.settle(
-                    s, self.config.sync.commission_rule, touched, run_id
-                )
-        with transaction(self.sessions) as s:
+        report.conflicts_opened += retrying(lambda: self._settle(touched, run_id), "commission")
+        with read_transaction(self.sessions) as s:
             marks = AgentMarks.load(s)
 
         for agent_cfg in agents:
@@ -365,6 +369,15 @@ class Cycle:
         else:
             self._record_counts(run_id, report)
         return report
+
+    def _settle(self, touched: set[int], run_id: int) -> int:
+        """Settle the commission of the customers this cycle touched; returns the conflicts
+        opened."""
+        rule = self.config.sync.commission_rule
+        with transaction(self.sessions) as s:
+            # Completions a killed cycle ingested but did not settle are settled now.
+            customers = touched | commission.unsettled(s, rule)
+            return commission.settle(s, rule, customers, run_id) if customers else 0
 
     def _stop_here(self, report: CycleReport) -> bool:
         """Whether to abandon the rest of the cycle at this boundary between two sources.
@@ -564,7 +577,7 @@ class Cycle:
                 unchanged sheet whose last exact write saw the same is left alone unread.
         """
         source = self.config.agent_source(agent_cfg)
-        with transaction(self.sessions) as s:
+        with read_transaction(self.sessions) as s:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
             marker = marks.marker(agent.id)
             dirty: set[int] | None = None  # the customers whose rows may have changed; None: all
@@ -576,7 +589,7 @@ class Cycle:
                     dirty = marks.dirty_customers(s, agent.id, versions[CUSTOMERS_TAB][1])
                     if dirty is not None and not dirty:
                         return  # nothing the view is made of changed since it was written
-        with transaction(self.sessions) as s:
+        with read_transaction(self.sessions) as s:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
             view = self._agent_rows(s, agent, dirty)
             follow_ups = self._agent_follow_ups(s, agent, dirty)
@@ -609,8 +622,9 @@ class Cycle:
                 patched = self._plan_dirty_rows(read, view, follow_ups, states, stored)
             if patched is None:
                 report.agents_unchanged -= 1  # ingested after all: counted once, as synced
-                planned = self._ingest(agent_cfg, run_id, report, set(), read)
-                with transaction(self.sessions) as s:
+                ingest = partial(self._ingest, agent_cfg, run_id, report, set(), read)
+                planned = retrying(ingest, agent_cfg.key)
+                with read_transaction(self.sessions) as s:
                     agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
                     view = self._agent_rows(s, agent)
                     follow_ups = self._agent_follow_ups(s, agent)
@@ -1107,17 +1121,22 @@ class Cycle:
             return None
         snapshot = self.backend.read(source)
         report.sources_read += 1
-        with transaction(self.sessions) as s:
-            states = self._states(s, source, MASTER_TABS)
-            admin = Admin(
-                s,
-                self.config.sync.admin,
-                rule=self.config.sync.commission_rule,
-                options=self.options,
-                region=self.config.phones.default_region,
-                run_id=run_id,
-            )
-            edits = apply_master(admin, snapshot.tabs, self._master_bases(s, source, states))
+
+        def apply() -> tuple[Admin, MasterEdits]:
+            with transaction(self.sessions) as s:
+                states = self._states(s, source, MASTER_TABS)
+                admin = Admin(
+                    s,
+                    self.config.sync.admin,
+                    rule=self.config.sync.commission_rule,
+                    options=self.options,
+                    region=self.config.phones.default_region,
+                    run_id=run_id,
+                )
+                bases = self._master_bases(s, source, states)
+                return admin, apply_master(admin, snapshot.tabs, bases)
+
+        admin, edits = retrying(apply, "master")
         touched |= admin.touched
         report.audit_events += admin.events
         report.conflicts_closed += admin.closed
@@ -1149,7 +1168,7 @@ class Cycle:
     def _master_stale(self, run_id: int) -> bool:
         """Whether the master differs from what the database wants (no read: fingerprints)."""
         source = self.config.master_source()
-        with transaction(self.sessions) as s:
+        with read_transaction(self.sessions) as s:
             versions = self._versions(s, source, MASTER_TABS)
             marker = database_marker(s, exclude_run=run_id, runs=True)
         if len(versions) < len(MASTER_TABS):
@@ -1159,7 +1178,7 @@ class Cycle:
             raise SourceError("master workbook not found; run `sheetsync init`", where=source)
         if all(v == version for v, _ in versions.values()) and versions["Conflicts"][1] == marker:
             return False  # the workbook is as written and nothing it shows changed since
-        with transaction(self.sessions) as s:
+        with read_transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
             stored = states["Conflicts"].snapshot or {}
             data = load_master(s)
@@ -1194,7 +1213,7 @@ class Cycle:
         version = self.backend.fingerprint(source)
         if version is None:
             raise SourceError("master workbook not found; run `sheetsync init`", where=source)
-        with transaction(self.sessions) as s:
+        with read_transaction(self.sessions) as s:
             plan = plan_update(s, source, self._states(s, source, MASTER_TABS), version)
         if plan is None:
             return None
@@ -1237,7 +1256,7 @@ class Cycle:
     ) -> int:
         """Render the whole master, read it (unless ``read``) and write what differs."""
         source = self.config.master_source()
-        with transaction(self.sessions) as s:
+        with read_transaction(self.sessions) as s:
             marker = database_marker(s, exclude_run=None, runs=True)
             audit = audit_position(s)
             team = team_digest(s)

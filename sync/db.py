@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVarTuple
+from typing import Any, TypeVar, TypeVarTuple
 
 import orjson
 from alembic import command
@@ -252,6 +253,57 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def read_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work whose statements all read the database as of one moment.
+
+    A view or the master is read with several statements (customers, then their
+    trackings...); on PostgreSQL each statement of a READ COMMITTED transaction sees what
+    was committed when it started, so another worker's customer and its tracking could be
+    half seen. This transaction is REPEATABLE READ there; SQLite's transactions read one
+    snapshot already.
+    """
+    with factory() as session, session.begin():
+        if session.get_bind().dialect.name == "postgresql":
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        yield session
+
+
+_T = TypeVar("_T")
+
+TRANSIENT_STATES = frozenset({"40001", "40P01"})
+"""PostgreSQL's SQLSTATEs of a transaction rolled back only for its timing against
+another (serialization failure, deadlock detected): run again, it succeeds."""
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a database error rolled its transaction back for its timing alone."""
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) in TRANSIENT_STATES
+
+
+def retrying(work: Callable[[], _T], what: str, attempts: int = 3) -> _T:
+    """Run a unit of work (its transaction whole) again when the database rolled it back
+    for its timing alone (:func:`transient`), up to ``attempts`` times in all.
+
+    Two workers on PostgreSQL write some rows in common (a customer both their agents
+    track, its commission); the database may answer one of them "deadlock detected", and
+    its documented remedy is to run the transaction again.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except DBAPIError as exc:
+            if attempt == attempts or not transient(exc):
+                raise
+            logging.getLogger("sheetsync").info(
+                "%s: the database rolled the transaction back (%s); running it again",
+                what,
+                type(exc.orig).__name__,
+                extra={"event": "db_retry", "what": what, "attempt": attempt},
+            )
+    raise AssertionError("unreachable")
 
 
 class DatabaseNow(FunctionElement[dt.datetime]):

@@ -5,7 +5,9 @@ admin is a keyed conflict. Ingest, commission, the worker, the admin commands an
 import all write them through here, so the rules are the same everywhere:
 
 * events are buffered and inserted in bulk (a cold cycle records tens of thousands);
-  an admin's event is inserted at once, because an undo names it by its id;
+  an admin's event is inserted at once, because an undo names it by its id; events take
+  their ids in commit order (:func:`in_commit_order`), which is what lets a view ask
+  "what happened since event N";
 * a conflict is keyed: opening it again updates the one there is (a second worker
   opening the same key at the same moment is not an error);
 * a conflict is closed with a status, a resolution and who closed it, and reopened
@@ -17,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, cast
 
-from sqlalchemy import Table, update
+from sqlalchemy import Table, text, update
 from sqlalchemy.orm import Session
 
 from sync.db import insert_once, insert_rows
@@ -67,7 +69,8 @@ class Ledger:
         undo names the event it undoes)."""
         assert self.s is not None and self.events
         last = self.events.pop()
-        self.write()
+        if not self.write():
+            in_commit_order(self.s)
         event = AuditEvent(**last)
         self.s.add(event)
         self.s.flush()
@@ -82,9 +85,34 @@ class Ledger:
             return 0
         into = session or self.s
         assert into is not None, "a ledger made without a session writes into a given one"
+        in_commit_order(into)
         insert_rows(into, _EVENTS, events)
         self.written += len(events)
         return len(events)
+
+
+def in_commit_order(session: Session) -> None:
+    """Make the audit events this transaction inserts from now on take ids in commit order.
+
+    Views and the master remember the newest event they have seen and later look only at
+    events after it. PostgreSQL takes a sequence's values when rows are inserted, not when
+    they commit: without this, a worker's event 100 could commit after another's event 101
+    was seen, and be skipped for good. Here each transaction takes a lock before inserting
+    its events and holds it until it ends, so ids are taken one transaction after another.
+    What the session holds unwritten is flushed first: the lock is taken last, and held only
+    for the inserts and the commit (nothing else waits on a row while holding it). SQLite
+    runs one writing transaction at a time already.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    session.flush()
+    session.execute(_AUDIT_ORDER_LOCK)
+
+
+_AUDIT_ORDER_LOCK = text(  # one lock per database and schema (two deployments never wait)
+    "SELECT pg_advisory_xact_lock("
+    "hashtext('sheetsync-audit:' || current_database() || ':' || current_schema()))"
+)
 
 
 def open_new(session: Session, conflict: Conflict) -> bool:

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, delete, event, func, select, text, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
 
 from sync import service
 from sync.cycle import Cycle
+from sync.db import (
+    make_engine,
+    read_transaction,
+    retrying,
+    session_factory,
+    transaction,
+    transient,
+    upgrade_schema,
+)
 from sync.dedupe import normalize_phone
 from sync.lease import PgAdvisoryLease, namespace_for
-from sync.model import Customer, Tracking
+from sync.ledger import Ledger
+from sync.master import load_master, tracking_rows
+from sync.model import Agent, Customer, Tracking
+from tests.conftest import _pg_schema_url
 from tests.world import World
 
 PHONES = [f"010{n:08d}" for n in range(1234500, 1234530)]
@@ -87,3 +103,190 @@ def test_sync_by_hand_leaves_a_source_a_postgresql_worker_is_syncing_to_it(engin
     after = service.sync_once(world.config, engine, world.backend)  # the worker is gone
     assert after.agents_leased_elsewhere == 0
     assert world.count(Customer) == 2
+
+
+# -- PostgreSQL: what one worker reads and writes while another commits -----------------------
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    """An engine on a fresh, migrated PostgreSQL schema (skipped without PostgreSQL)."""
+    urls = _pg_schema_url()
+    eng = make_engine(next(urls))
+    upgrade_schema(eng)
+    yield eng
+    eng.dispose()
+    next(urls, None)  # drops the schema
+
+
+def _add_customer_with_tracking(engine: Engine, phone: str) -> None:
+    """One customer and its tracking, committed by another connection (another worker)."""
+    with transaction(session_factory(engine)) as s:
+        agent = s.scalars(select(Agent).where(Agent.key == "other")).one_or_none()
+        if agent is None:
+            agent = Agent(key="other", name="Other")
+            s.add(agent)
+        customer = Customer(number=f"CUS-2026-{phone[-5:]}", phone=phone, name="New")
+        s.add(customer)
+        s.flush()
+        s.add(Tracking(customer_id=customer.id, agent_id=agent.id))
+
+
+def _commit_between_statements(engine: Engine, session: Session, before: str, phone: str) -> None:
+    """Commit a new customer and its tracking from another connection just before this
+    session's connection runs its first statement that reads the table ``before``."""
+    done: list[bool] = []
+
+    def hook(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if not done and f"FROM {before}" in statement:
+            done.append(True)
+            _add_customer_with_tracking(engine, phone)
+
+    event.listen(session.connection(), "before_cursor_execute", hook)
+
+
+def test_the_master_is_read_as_of_one_moment_while_another_worker_commits(pg_engine):
+    _add_customer_with_tracking(pg_engine, "+201200000000")
+    factory = session_factory(pg_engine)
+    # A READ COMMITTED transaction sees the customer committed after it read the customers
+    # in the trackings it reads next: a tracking whose customer it does not hold.
+    with pytest.raises(KeyError), transaction(factory) as s:
+        _commit_between_statements(pg_engine, s, "trackings", "+201200000001")
+        tracking_rows(load_master(s))
+    with read_transaction(factory) as s:
+        _commit_between_statements(pg_engine, s, "trackings", "+201200000002")
+        data = load_master(s)
+        rows = tracking_rows(data)
+    assert len(data.customers) == len(rows) == 2  # the two committed before it began
+    with read_transaction(factory) as s:
+        assert len(tracking_rows(load_master(s))) == 3  # and the third, from now on
+
+
+def _waiting_for_advisory_lock(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return bool(
+            conn.execute(
+                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            ).scalar()
+        )
+
+
+def test_audit_events_take_their_ids_in_commit_order(pg_engine):
+    """A transaction that wrote events holds the next one's events back until it ends: a
+    view that saw event N has seen every event before N (sync.ledger.in_commit_order)."""
+    factory = session_factory(pg_engine)
+    later: list[int] = []
+
+    def second_writer() -> None:
+        with transaction(factory) as s:
+            ledger = Ledger(s, "agent:b")
+            ledger.audit("update_tracking", "tracking", 2, None, None, {"n": 2})
+            later.append(ledger.write_last().id)
+
+    with transaction(factory) as s:
+        ledger = Ledger(s, "agent:a")
+        ledger.audit("update_tracking", "tracking", 1, None, None, {"n": 1})
+        first = ledger.write_last().id
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not _waiting_for_advisory_lock(pg_engine):
+            assert thread.is_alive() and not later, "the second writer did not wait"
+            assert time.monotonic() < deadline, "the second writer never waited"
+            time.sleep(0.02)
+        assert not later  # still waiting: nothing of it is in the database yet
+    thread.join(timeout=30)
+    assert later and later[0] > first
+
+
+def _deadlock(engine: Engine) -> DBAPIError:
+    """A real "deadlock detected": two transactions, each waiting on the other's row."""
+    with transaction(session_factory(engine)) as s:
+        s.add_all([Agent(key="x", name="X"), Agent(key="y", name="Y")])
+    errors: list[DBAPIError] = []
+    both_hold = threading.Barrier(2)
+
+    def lock(first: str, then: str) -> None:
+        try:
+            with transaction(session_factory(engine)) as s:
+                s.execute(update(Agent).where(Agent.key == first).values(name=first))
+                both_hold.wait(timeout=30)
+                s.execute(update(Agent).where(Agent.key == then).values(name=then))
+        except DBAPIError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=lock, args=pair) for pair in (("x", "y"), ("y", "x"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(errors) == 1, errors  # the database broke the cycle: one of the two failed
+    return errors[0]
+
+
+def test_a_transaction_rolled_back_for_a_deadlock_is_run_again(pg_engine):
+    deadlock = _deadlock(pg_engine)
+    assert transient(deadlock)
+    calls: list[int] = []
+
+    def fails_once() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise deadlock
+        return "done"
+
+    assert retrying(fails_once, "test") == "done" and len(calls) == 2
+
+    calls.clear()
+
+    def always() -> str:
+        calls.append(1)
+        raise deadlock
+
+    with pytest.raises(DBAPIError):
+        retrying(always, "test", attempts=3)
+    assert len(calls) == 3
+
+    # Any other database error is not the transaction's timing: it is not run again.
+    with pytest.raises(IntegrityError) as taken, transaction(session_factory(pg_engine)) as s:
+        s.add(Agent(key="x", name="again"))
+    assert not transient(taken.value)
+    calls.clear()
+
+    def constraint() -> str:
+        calls.append(1)
+        raise taken.value
+
+    with pytest.raises(IntegrityError):
+        retrying(constraint, "test")
+    assert len(calls) == 1
+
+
+def test_a_cycle_applies_a_sheet_again_when_the_database_broke_a_deadlock(pg_engine):
+    deadlock = _deadlock(pg_engine)
+    with transaction(session_factory(pg_engine)) as s:
+        s.execute(delete(Agent))  # the two the deadlock was made with
+    world = World(pg_engine)
+    world.type_rows("ali", [{"Name": "Ahmed", "Phone": PHONES[0], "Notes": "first call"}])
+    world.type_rows("sara", [{"Name": "Ahmed A.", "Phone": PHONES[0], "Notes": "hers"}])
+    broken: list[str] = []
+
+    def break_first_audit(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if (
+            not broken
+            and "audit_events" in statement
+            and statement.lstrip().startswith(("INSERT", "COPY"))
+        ):
+            broken.append(statement)
+            raise deadlock  # as the database does: the source's transaction is rolled back
+
+    event.listen(pg_engine, "before_cursor_execute", break_first_audit)
+    try:
+        report = world.cycle()
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", break_first_audit)
+    assert broken  # the deadlock happened, in ali's transaction
+    assert report.failures == {} and report.agents_synced == 2
+    assert world.count(Customer) == 1 and world.count(Tracking) == 2
+    assert [r["Notes"] for r in world.rows("ali")] == ["first call"]
+    assert world.rows("ali")[0]["Customer #"] == world.rows("sara")[0]["Customer #"] != ""

@@ -384,7 +384,13 @@ def test_two_workers_split_the_sources_and_make_what_one_worker_makes(
 
     # No source synced by two workers at once, none twice in one cycle.
     cycles = [(w.name, c) for w in workers for c in w.cycles() if c["held_from"]]
-    assert all(c["status"] in ("ok", "partial") for _, c in cycles), cycles
+    bad = [
+        (name, c["cycle"], c["status"], c["error"], c["failed"])
+        for name, c in cycles
+        if c["status"] not in ("ok", "partial")
+    ]
+    traces = [e["traceback"] for w in workers for e in w.events("traceback")]
+    assert not bad, (bad, traces)
     for _, c in cycles:
         agents_read = [k for k in c["read"] if k != "master"]
         assert len(agents_read) == len(set(agents_read)), c
