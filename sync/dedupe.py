@@ -22,6 +22,7 @@ __all__ = [
     "PrivateAction",
     "RowIdentity",
     "SharedAction",
+    "as_last_synced",
     "bind_rows",
     "format_phone",
     "merge_fields",
@@ -198,6 +199,32 @@ def merge_fields(
                 f"(shared value: '{current}')",
             )
     return decision
+
+
+def as_last_synced(
+    values: Mapping[str, object],
+    problems: Mapping[str, str],
+    keys: Sequence[str],
+    base: Mapping[str, str] | None,
+) -> bool:
+    """Whether a row shows, in each of these fields, the text the sheet held after the last
+    cycle, all of it readable and none of it a cut text.
+
+    Such a row decides nothing: :func:`merge_fields` finds every field ``SAME`` or
+    ``PUSH`` (the write-back's part) and notes nothing, unless the agent has an open
+    proposal of one of its shared values (still shown, it stays proposed), which the
+    caller checks. An edited sheet's unchanged rows are not merged.
+    """
+    if base is None or problems:
+        return False
+    for key in keys:
+        was = base.get(key)
+        if was is None:
+            return False
+        mine = value_text(values.get(key))
+        if mine != was or is_cut(mine):
+            return False
+    return True
 
 
 @dataclass(frozen=True)

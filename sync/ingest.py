@@ -24,6 +24,7 @@ from sync.db import insert_with_ids, next_number, rows_in, update_by_id
 from sync.dedupe import (
     FieldsDecision,
     RowIdentity,
+    as_last_synced,
     bind_rows,
     merge_fields,
     parse_phone,
@@ -358,7 +359,6 @@ class Ingest:
             return plan
 
         rows = {r.index: r for r in plan.rows}
-        trackings = self._trackings_by_customer()
         ready: list[tuple[ParsedRow, str, Customer | None]] = []
         for binding in bindings:
             row = rows[binding.index]
@@ -470,13 +470,22 @@ class Ingest:
         assert header is not None
         shared_keys = [k for k in SHARED_KEYS if k != "phone" and k in header.columns]
         private_keys = [k for k in AGENT_KEYS if k in header.columns]
+        both_keys = [*shared_keys, *private_keys]
         proposals = self._open_proposals()
+        proposing = {key.split(":")[1] for key in proposals}  # customer numbers
         fresh: list[tuple[dict[str, Any], FieldsDecision]] = []
         for row, customer in bound:
             number = customer["number"]
             plan.bound[row.index] = number
             base_row = base.get(number)
             problems = {i.field: i.message for i in row.issues}
+            tracking = trackings.get(customer["id"])
+            if (
+                tracking is not None
+                and number not in proposing
+                and as_last_synced(row.values, problems, both_keys, base_row)
+            ):
+                continue  # the row as the last cycle left it: nothing to decide
             shared = merge_fields(
                 row.values,
                 problems,
@@ -496,7 +505,6 @@ class Ingest:
                 else {},
             )
             self._apply_shared(plan, row, customer, shared)
-            tracking = trackings.get(customer["id"])
             private = merge_fields(
                 row.values,
                 problems,

@@ -109,6 +109,24 @@ def test_empty_shared_field_is_filled_by_the_first_agent_and_shown_to_the_other(
     assert world.rows("sara")[0]["Name"] == "Ahmed Mohamed"
 
 
+def test_a_pending_proposal_stays_open_while_the_agent_edits_other_rows(world):
+    world.type_rows("ali", [AHMED_ALI])
+    world.cycle()
+    world.type_rows("sara", [{**AHMED_SARA, "Email": "ahmed.m@example.com"}])
+    world.cycle()
+    assert len(open_conflicts(world, "shared_field")) == 1
+
+    # The row with the proposal is as the last cycle left it; another row is typed.
+    world.type_rows("sara", [{"Name": "Mona", "Phone": "01009876543"}])
+    report = world.cycle()
+    assert report.conflicts_closed == 0
+    assert len(open_conflicts(world, "shared_field")) == 1
+    sara = world.rows("sara")
+    assert sara[0]["Email"] == "ahmed.m@example.com"
+    assert "awaits an admin" in sara[0]["Sync notes"]
+    assert sara[1]["Customer #"].startswith("CUS-")
+
+
 def test_changed_shared_field_becomes_one_conflict_and_stays_in_the_agents_cell(world):
     world.type_rows("ali", [AHMED_ALI])
     world.cycle()

@@ -6,8 +6,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sync.dedupe import (
+    FieldsDecision,
     PrivateAction,
     SharedAction,
+    as_last_synced,
     merge_fields,
     merge_private,
     merge_shared,
@@ -118,3 +120,37 @@ def test_each_field_is_decided_by_the_three_way_rule(values, stored, base, share
         if key in decision.take:
             assert decision.take[key] == values.get(key)
             assert (decision.before[key], decision.after[key]) == (current, mine)
+
+
+CUT = cut_to_fit("a" * (MAX_CELL_CHARS + 5), MAX_CELL_CHARS)
+texts_or_cut = st.one_of(texts, st.just(CUT))
+
+
+@given(
+    st.dictionaries(st.sampled_from(list(TITLES)), texts_or_cut),
+    st.dictionaries(st.sampled_from(list(TITLES)), texts_or_cut),
+    st.one_of(
+        st.none(), st.dictionaries(st.sampled_from(list(TITLES)), texts_or_cut.map(value_text))
+    ),
+    st.booleans(),
+    st.booleans(),
+)
+def test_a_row_as_last_synced_decides_nothing(values, stored, other_base, shared, same):
+    """The rows an edited sheet did not change are not merged (sync.ingest): for them
+    merge_fields must have nothing to decide, whatever the database holds now."""
+    keys = list(TITLES)
+    base = {k: value_text(values.get(k)) for k in keys} if same else other_base
+    if as_last_synced(values, {}, keys, base):
+        assert merge(values, stored, base, shared=shared, keys=keys) == FieldsDecision()
+    else:
+        assert not same or any(value_text(values.get(k)) == CUT for k in keys)
+
+
+def test_a_row_with_a_changed_unreadable_or_new_field_is_merged():
+    values = {"name": "Sara", "notes": "called"}
+    base = {"name": "Sara", "notes": "called"}
+    assert as_last_synced(values, {}, ["name", "notes"], base)
+    assert not as_last_synced({**values, "notes": "called twice"}, {}, ["name", "notes"], base)
+    assert not as_last_synced(values, {"notes": "bad"}, ["name", "notes"], base)
+    assert not as_last_synced(values, {}, ["name", "notes", "email"], base)  # a new column
+    assert not as_last_synced(values, {}, ["name"], None)  # a new row
