@@ -436,17 +436,26 @@ class Cycle:
                 run.errors = dict(report.failures)
 
     def _drop_idle_run(self, run_id: int, report: CycleReport) -> None:
-        """An idle cycle leaves no row behind (promise 4), only a heartbeat on the last run."""
-        with transaction(self.sessions) as s:
-            run = s.get(SyncRun, run_id)
-            if run is not None:
-                s.delete(run)
-            last = s.execute(
-                select(SyncRun).where(SyncRun.id != run_id).order_by(SyncRun.id.desc()).limit(1)
-            ).scalar_one_or_none()
-            if last is not None:
-                last.last_checked_at = database_now(s)
-            report.run_id = last.id if last else None
+        """An idle cycle leaves no row behind (promise 4), only a heartbeat on the last run
+        that is not running (another worker's run in flight is its own to write: two idle
+        workers each beating on the other's run, which each was deleting, deadlocked)."""
+
+        def drop() -> int | None:
+            with transaction(self.sessions) as s:
+                run = s.get(SyncRun, run_id)
+                if run is not None:
+                    s.delete(run)
+                last = s.execute(
+                    select(SyncRun)
+                    .where(SyncRun.id != run_id, SyncRun.status != "running")
+                    .order_by(SyncRun.id.desc())
+                    .limit(1)
+                ).scalar_one_or_none()
+                if last is not None:
+                    last.last_checked_at = database_now(s)
+                return last.id if last else None
+
+        report.run_id = retrying(drop, "run")
 
     def _fail(self, agent_cfg: AgentConfig, exc: Exception, report: CycleReport) -> None:
         report.agents_failed += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from sync import service
-from sync.cycle import Cycle
+from sync.cycle import Cycle, CycleReport
 from sync.db import (
     make_engine,
     read_transaction,
@@ -26,7 +27,7 @@ from sync.dedupe import normalize_phone
 from sync.lease import PgAdvisoryLease, namespace_for
 from sync.ledger import Ledger
 from sync.master import load_master, tracking_rows
-from sync.model import Agent, Customer, Tracking
+from sync.model import Agent, Customer, SyncRun, Tracking, utcnow
 from tests.conftest import _pg_schema_url
 from tests.world import World
 
@@ -290,3 +291,57 @@ def test_a_cycle_applies_a_sheet_again_when_the_database_broke_a_deadlock(pg_eng
     assert world.count(Customer) == 1 and world.count(Tracking) == 2
     assert [r["Notes"] for r in world.rows("ali")] == ["first call"]
     assert world.rows("ali")[0]["Customer #"] == world.rows("sara")[0]["Customer #"] != ""
+
+
+def test_two_idle_workers_leave_their_heartbeat_without_waiting_on_each_other(pg_engine, caplog):
+    """Each idle cycle deletes its own run and beats on the last run that is not running:
+    never on the other worker's run in flight, which that worker is deleting (each then
+    waited on the other: a deadlock)."""
+    world = World(pg_engine)
+    factory = session_factory(pg_engine)
+    with transaction(factory) as s:
+        done = SyncRun(started_at=utcnow(), finished_at=utcnow(), status="ok")
+        first, second = SyncRun(started_at=utcnow()), SyncRun(started_at=utcnow())
+        s.add_all([done, first, second])
+        s.flush()
+        ids = (done.id, first.id, second.id)
+    both_deleted = threading.Barrier(2)
+    waited: set[int] = set()
+
+    def after_delete(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if (
+            statement.lstrip().startswith("SELECT")
+            and "ORDER BY sync_runs.id DESC" in statement
+            and threading.get_ident() not in waited
+        ):
+            waited.add(threading.get_ident())
+            both_deleted.wait(timeout=30)  # each worker has deleted its own run by now
+
+    reports = [CycleReport(), CycleReport()]
+    errors: list[BaseException] = []
+
+    def idle_cycle_ends(run_id: int, report: CycleReport) -> None:
+        try:
+            Cycle(world.config, pg_engine, world.backend)._drop_idle_run(run_id, report)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    event.listen(pg_engine, "before_cursor_execute", after_delete)
+    try:
+        with caplog.at_level(logging.INFO, logger="sheetsync"):
+            threads = [
+                threading.Thread(target=idle_cycle_ends, args=(run_id, report))
+                for run_id, report in zip(ids[1:], reports, strict=True)
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=60)
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", after_delete)
+    assert not errors, errors
+    assert [r for r in caplog.records if getattr(r, "event", None) == "db_retry"] == []
+    assert [r.run_id for r in reports] == [ids[0], ids[0]]
+    with transaction(factory) as s:
+        runs = s.scalars(select(SyncRun)).all()
+    assert [r.id for r in runs] == [ids[0]] and runs[0].last_checked_at is not None
