@@ -13,6 +13,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from sync import service
+from sync.admin import commands
+from sync.admin.resolve import Decision
 from sync.cycle import Cycle, CycleReport
 from sync.db import (
     make_engine,
@@ -27,7 +29,7 @@ from sync.dedupe import normalize_phone
 from sync.lease import PgAdvisoryLease, namespace_for
 from sync.ledger import Ledger
 from sync.master import load_master, tracking_rows
-from sync.model import Agent, Customer, SyncRun, Tracking, utcnow
+from sync.model import Agent, Conflict, Customer, SyncRun, Tracking, utcnow
 from tests.conftest import _pg_schema_url
 from tests.world import World
 
@@ -345,3 +347,34 @@ def test_two_idle_workers_leave_their_heartbeat_without_waiting_on_each_other(pg
     with transaction(factory) as s:
         runs = s.scalars(select(SyncRun)).all()
     assert [r.id for r in runs] == [ids[0]] and runs[0].last_checked_at is not None
+
+
+def test_an_admin_command_is_run_again_when_the_database_broke_a_deadlock(pg_engine):
+    deadlock = _deadlock(pg_engine)
+    with transaction(session_factory(pg_engine)) as s:
+        s.execute(delete(Agent))
+    world = World(pg_engine)
+    world.type_rows("ali", [{"Name": "Ahmed", "Phone": PHONES[0], "Email": "a@x.org"}])
+    world.cycle()
+    world.type_rows("sara", [{"Name": "Ahmed", "Phone": PHONES[0], "Email": "b@x.org"}])
+    world.cycle()
+    with world.session() as s:
+        conflict = s.scalars(select(Conflict).where(Conflict.kind == "shared_field")).one()
+    broken: list[str] = []
+
+    def break_first_audit(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if not broken and "audit_events" in statement and statement.lstrip().startswith("INSERT"):
+            broken.append(statement)
+            raise deadlock
+
+    event.listen(pg_engine, "before_cursor_execute", break_first_audit)
+    try:
+        commands.resolve_conflict(
+            world.config, pg_engine, f"C{conflict.id}", Decision("accept", text="accept")
+        )
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", break_first_audit)
+    assert broken
+    with world.session() as s:
+        assert s.scalars(select(Customer.email)).one() == "b@x.org"
+        assert s.get(Conflict, conflict.id).status == "resolved"  # type: ignore[union-attr]

@@ -21,7 +21,7 @@ from sync.admin.history import history as customer_history
 from sync.admin.merge import merge_customers, undo
 from sync.admin.resolve import Decision, resolve
 from sync.config import Config
-from sync.db import session_factory, transaction
+from sync.db import retrying, session_factory, transaction
 from sync.model import Conflict, Customer
 from sync.reports import CommissionRow, PipelineRow, commission_report, pipeline_report
 from sync.rows import ParseOptions
@@ -30,18 +30,24 @@ T = TypeVar("T")
 
 
 def _as_admin(config: Config, engine: Engine, action: Callable[[Admin], T]) -> T:
-    with transaction(session_factory(engine)) as s:
-        admin = Admin(
-            s,
-            config.sync.admin,
-            rule=config.sync.commission_rule,
-            options=ParseOptions(day_first=config.sync.day_first, extra_aliases=config.aliases),
-            region=config.phones.default_region,
-        )
-        result = action(admin)
-        if admin.touched:
-            commission.settle(s, config.sync.commission_rule, admin.touched, None)
-        return result
+    """Run an admin's action in one transaction, run again if PostgreSQL rolls it back for
+    a deadlock with a worker (the action only writes to the database)."""
+
+    def once() -> T:
+        with transaction(session_factory(engine)) as s:
+            admin = Admin(
+                s,
+                config.sync.admin,
+                rule=config.sync.commission_rule,
+                options=ParseOptions(day_first=config.sync.day_first, extra_aliases=config.aliases),
+                region=config.phones.default_region,
+            )
+            result = action(admin)
+            if admin.touched:
+                commission.settle(s, config.sync.commission_rule, admin.touched, None)
+            return result
+
+    return retrying(once, "admin")
 
 
 def conflict_id(text: str) -> int:
