@@ -99,9 +99,11 @@ def in_commit_order(session: Session) -> None:
     they commit: without this, a worker's event 100 could commit after another's event 101
     was seen, and be skipped for good. Here each transaction takes a lock before inserting
     its events and holds it until it ends, so ids are taken one transaction after another.
-    What the session holds unwritten is flushed first: the lock is taken last, and held only
-    for the inserts and the commit (nothing else waits on a row while holding it). SQLite
-    runs one writing transaction at a time already.
+    What the session holds unwritten is flushed first, so that a cycle's transactions,
+    which write their events last, hold the lock only for the inserts and the commit. An
+    admin's action writes its events one by one and holds it from the first on: if that
+    makes it and a worker wait on each other, PostgreSQL rolls one back and it is run again
+    (:func:`sync.db.retrying`). SQLite runs one writing transaction at a time already.
     """
     if session.get_bind().dialect.name != "postgresql":
         return
