@@ -590,9 +590,3 @@ def insert_once(session: Session, row: object) -> bool:
     except IntegrityError:
         return False
     return True
-
-
-def current_number(session: Session, name: str) -> int:
-    row = session.execute(select(NumberSequence.next_value).where(NumberSequence.name == name))
-    value = row.scalar_one_or_none()
-    return 0 if value is None else int(value) - 1

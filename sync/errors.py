@@ -57,7 +57,3 @@ class SourceLocked(SourceError):
 
 class LayoutError(SourceError):
     """A tab is missing or its header row cannot be understood."""
-
-
-class WriteConflict(SourceError):
-    """A target cell changed after it was read; the write was not applied."""

@@ -63,20 +63,6 @@ class Bounds:
 WHOLE = Bounds(None, None, None, None)
 
 
-@dataclass(frozen=True)
-class A1Range:
-    """A parsed range: a sheet title (``None``: not given) and the cells part (``None``: all)."""
-
-    sheet: str | None
-    cells: str | None
-    bounds: Bounds | None
-
-    @property
-    def is_single_anchor(self) -> bool:
-        """True for a one-cell range without a colon, which Google treats as an origin."""
-        return self.cells is not None and ":" not in self.cells
-
-
 def parse_cells(text: str) -> Bounds:
     """Parse the cells part (``A1``, ``A1:B2``, ``A:C``, ``1:3``, ``A2:C``) into bounds."""
     parts = text.split(":")

@@ -232,11 +232,6 @@ def parse_raw(raw: Any) -> Value:
 # ---------------------------------------------------------------- rendering
 
 
-def effective(value: Value) -> Value:
-    """The value a cell shows (a formula's result)."""
-    return value.value if isinstance(value, Formula) else value
-
-
 def format_general(value: float | int) -> str:
     """Render a number the way Sheets' automatic format does (approximately)."""
     value = normalize_number(value)

@@ -268,15 +268,6 @@ class ImportPlan:
         default_factory=dict, repr=False
     )
 
-    def chunk_of(
-        self, index: int
-    ) -> tuple[list[CustomerPlan], list[TrackingPlan], list[ConflictPlan]]:
-        customers = [c for c in self.customers.values() if c.chunk == index]
-        phones = {c.phone for c in customers}
-        trackings = [t for t in self.trackings.values() if t.phone in phones]
-        conflicts = [c for c in self.conflicts if c.chunk == index]
-        return customers, trackings, conflicts
-
     def duplicate_groups(self) -> list[CustomerPlan]:
         """Customers two or more rows of this sheet went into."""
         return [c for c in self.customers.values() if len(c.rows) > 1]

@@ -59,11 +59,6 @@ class ImportOutcome:
     agents: list[AgentRef] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def agents_not_configured(self) -> list[AgentRef]:
-        """Agents created by this import: they get a sheet only once added to the config."""
-        return list(self.plan.new_agents)
-
 
 def actor_for(source: str) -> str:
     """The audit actor of an import: ``import:<file name>``."""
