@@ -117,6 +117,24 @@ _AUDIT_ORDER_LOCK = text(  # one lock per database and schema (two deployments n
 )
 
 
+HINTS = {  # conflict kind -> the words that resolve it (sync.admin.resolve reads them)
+    "shared_field": "keep | accept | value: … | dismiss",
+    "possible_duplicate": "merge into CUS-… | dismiss",
+    "identity_mismatch": "accept (the new phone) | dismiss; or fix the agent's row",
+    "completion_race": "value: <agent> | dismiss (each completion counts)",
+    "split_over_100": "fix Commission % in the Tracking tab | dismiss",
+    "quarantine": "accept (a mass removal) | dismiss; or fix the agent's tab",
+    "invalid_phone": "fix the agent's row | dismiss",
+    "duplicate_row": "fix the agent's rows | dismiss",
+}
+
+
+def hint(kind: str) -> str:
+    """The words that resolve a conflict of this kind (the master's Conflicts tab, and an
+    admin's resolution that does not fit it)."""
+    return HINTS.get(kind, "dismiss")
+
+
 def open_new(session: Session, conflict: Conflict) -> bool:
     """Open a conflict whose key is not in the database yet; False if another worker
     opened the same key meanwhile (theirs stands)."""

@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sync.admin.resolve import hint
 from sync.cells import CellValue, Grid, cell_text
 from sync.counts import cells_written
 from sync.db import read, rows_in
 from sync.dedupe import format_phone, value_text
 from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, STATUSES
+from sync.ledger import hint
 from sync.model import Agent, Conflict, Customer, FollowUp, SyncRun, Tracking
 from sync.reports import commission_rows
 from sync.views import MASTER_CELL_LIMIT

@@ -68,8 +68,12 @@ __all__ = [
     "CountedCells",
     "MemoryBackend",
     "PROTECTED_NOTE",
+    "TabHeader",
     "XlsxBackend",
+    "alias_folder",
     "apply_writes",
+    "find_header_row",
+    "find_tab",
     "xlsx_lock_files",
 ]
 
@@ -228,7 +232,7 @@ def _last_filled_row(grid: Grid) -> int:
     return -1
 
 
-def _find_tab(titles: Iterable[str], title: str) -> str | None:
+def find_tab(titles: Iterable[str], title: str) -> str | None:
     """The existing tab title matching ``title``: exactly, else case-insensitively if unique."""
     titles = list(titles)
     if title in titles:
@@ -238,13 +242,13 @@ def _find_tab(titles: Iterable[str], title: str) -> str | None:
 
 
 def _tab_finder(tabs: Mapping[str, Grid]) -> Callable[[str], str | None]:
-    """:func:`_find_tab` over these tabs, each title looked up once (a batch has millions
+    """:func:`find_tab` over these tabs, each title looked up once (a batch has millions
     of writes to a few tabs)."""
     found: dict[str, str | None] = {}
 
     def tab_of(wanted: str) -> str | None:
         if wanted not in found:
-            found[wanted] = _find_tab(tabs, wanted)
+            found[wanted] = find_tab(tabs, wanted)
         return found[wanted]
 
     return tab_of
@@ -273,7 +277,7 @@ def alias_folder(aliases: Mapping[str, Sequence[str]] = _NO_TABS) -> Fold:
     return fold
 
 
-class _Header:
+class TabHeader:
     """Folded header row of one tab: folded header -> first column index holding it."""
 
     def __init__(self, grid: Grid, row: int, fold: Fold = header_key) -> None:
@@ -334,7 +338,7 @@ def _moved_headers(tabs: dict[str, Grid], writes: Sequence[CellWrite]) -> set[tu
     moved: set[tuple[str, int]] = set()
     for (title, row), used in names.items():
         grid = tabs[title]
-        header = _Header(grid, row)
+        header = TabHeader(grid, row)
         if not header.index:
             if any(not _row_blank(cells) for cells in grid[row + 1 :]):
                 moved.add((title, row))
@@ -403,13 +407,13 @@ def apply_writes(
     cells: list[CellSet] = []
     skipped: list[tuple[CellWrite, str]] = []
     moved = _moved_headers(tabs, writes)
-    headers: dict[tuple[str, int], _Header] = {}
+    headers: dict[tuple[str, int], TabHeader] = {}
     anchors = _AnchorIndex()
 
-    def header_of(title: str, row: int) -> _Header:
+    def header_of(title: str, row: int) -> TabHeader:
         found = headers.get((title, row))
         if found is None:
-            found = headers[(title, row)] = _Header(tabs[title], row)
+            found = headers[(title, row)] = TabHeader(tabs[title], row)
         return found
 
     tab_of = _tab_finder(tabs)
@@ -472,7 +476,7 @@ def apply_writes(
             cells.append((title, row, col, w.new))
 
     for group in groups.values():
-        ready: list[tuple[CellWrite, str, _Header, int | None]] = []
+        ready: list[tuple[CellWrite, str, TabHeader, int | None]] = []
         for w in group:
             title = tab_of(w.tab)
             if title is None:
@@ -647,7 +651,7 @@ class MemoryBackend:
             changes.append(f"created {source}")
         store = self.sources[source]
         for wanted, headers in tabs.items():
-            title = _find_tab(store, wanted)
+            title = find_tab(store, wanted)
             formats: list[str] = []  # not reported for a new tab, as XlsxBackend does
             new = title is None
             if title is None:
@@ -657,8 +661,8 @@ class MemoryBackend:
             else:
                 grid = store[title]
                 fold = alias_folder(aliases)
-                row = _header_row(grid, headers, source, title, fold)
-                header = _Header(grid, row, fold)
+                row = find_header_row(grid, headers, source, title, fold)
+                header = TabHeader(grid, row, fold)
                 for name in headers:
                     if header.find(name) is None:
                         header.add(grid, name, [], title)
@@ -689,7 +693,7 @@ class MemoryBackend:
         return changes
 
 
-def _header_row(
+def find_header_row(
     grid: Grid, headers: Sequence[str], source: str, title: str, fold: Fold = header_key
 ) -> int:
     """The row among the first 10 holding any of ``headers``; 0 for an empty tab."""
@@ -1201,7 +1205,7 @@ def _layout_tab(
 ) -> list[str]:
     """Bring one tab of a workbook to the layout; returns what changed (quiet for a new tab)."""
     changes: list[str] = []
-    title = _find_tab(wb.sheetnames, wanted)
+    title = find_tab(wb.sheetnames, wanted)
     new = title is None
     if title is None:
         try:
@@ -1214,8 +1218,8 @@ def _layout_tab(
     else:
         ws = wb[title]
         grid = _grid_of(ws.iter_rows(values_only=True))
-    row = _header_row(grid, headers, source, title, fold)
-    header = _Header(grid, row, fold)
+    row = find_header_row(grid, headers, source, title, fold)
+    header = TabHeader(grid, row, fold)
     added: list[CellSet] = []
     for name in headers:
         if header.find(name) is None:

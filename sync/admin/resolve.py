@@ -31,6 +31,7 @@ from sync.admin.core import Admin, AdminError
 from sync.admin.merge import change_phone, merge_customers
 from sync.dedupe import format_phone, value_text
 from sync.fields import CUSTOMERS_TAB, FIELDS_BY_KEY, FOLLOW_UPS_TAB
+from sync.ledger import hint
 from sync.model import Agent, Conflict, Customer, Tracking
 
 ACTIONS = ("keep", "accept", "value", "merge", "dismiss")
@@ -51,16 +52,6 @@ _VALUE = re.compile(
 )
 _MERGE = re.compile(r"^merge(?:\s+into)?\s*[:]?\s*(.*)$", re.IGNORECASE)
 
-HINTS = {
-    "shared_field": "keep | accept | value: … | dismiss",
-    "possible_duplicate": "merge into CUS-… | dismiss",
-    "identity_mismatch": "accept (the new phone) | dismiss; or fix the agent's row",
-    "completion_race": "value: <agent> | dismiss (each completion counts)",
-    "split_over_100": "fix Commission % in the Tracking tab | dismiss",
-    "quarantine": "accept (a mass removal) | dismiss; or fix the agent's tab",
-    "invalid_phone": "fix the agent's row | dismiss",
-    "duplicate_row": "fix the agent's rows | dismiss",
-}
 NOT_UNDERSTOOD = (
     "not understood; type keep, accept, value: <new value>, merge into CUS-…, or dismiss"
 )
@@ -102,11 +93,6 @@ def parse_resolution(text: str) -> Decision:
             raise AdminError("value: type the new value after 'value:'")
         return Decision("value", value, raw)
     raise AdminError(f"'{raw}' is {NOT_UNDERSTOOD}")
-
-
-def hint(kind: str) -> str:
-    """The words that resolve a conflict of this kind, for the master's Conflicts tab."""
-    return HINTS.get(kind, "dismiss")
 
 
 def resolve(admin: Admin, conflict: Conflict, decision: Decision) -> str:

@@ -32,7 +32,7 @@ from typing import Any, overload
 from sync.cells import CellWrite, Grid, SourceSnapshot, WriteResult, identical_cell
 from sync.errors import SourceError
 from sync.long_text import GOOGLE_CELL_CHARS, fit_cells, fit_writes
-from sync.sheets import _find_tab, apply_writes
+from sync.sheets import apply_writes, find_tab
 
 from .api import DRIVE, SHEETS, GoogleApi, GoogleError, TransientFailure
 from .values import CellAt, grid_from_api, grid_size, quote, value_ranges
@@ -348,7 +348,7 @@ class GoogleBackend:
             pairs = [
                 (name, found)
                 for name, title in pairs
-                if (found := _find_tab(existing, spec.title(name))) is not None
+                if (found := find_tab(existing, spec.title(name))) is not None
             ]
             ranges = self._batch_get(spec, [title for _, title in pairs]) if pairs else []
         tabs: dict[str, Grid] = {}

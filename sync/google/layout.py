@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from sync.cells import CellValue, Grid
-from sync.sheets import CellSet, _find_tab, _Header, _header_row, alias_folder
+from sync.sheets import CellSet, TabHeader, alias_folder, find_header_row, find_tab
 
 from .api import SHEETS, TransientFailure
 from .values import quote
@@ -304,7 +304,7 @@ def _plan(
         )
         known[tab.title] = tab
         protections[tab.sheet_id] = list(sheet.get("protectedRanges", []))
-    found = {logical: _find_tab(known, spec.title(logical)) for logical in tabs}
+    found = {logical: find_tab(known, spec.title(logical)) for logical in tabs}
     probes = [
         f"{quote(t)}!1:{min(PROBE_ROWS, known[t].rows)}"
         for t in found.values()
@@ -369,8 +369,8 @@ def _plan(
             continue
         tab = known[title]
         grid = tab.grid()
-        row = _header_row(grid, headers, spec.where, title, fold)
-        header = _Header(grid, row, fold)
+        row = find_header_row(grid, headers, spec.where, title, fold)
+        header = TabHeader(grid, row, fold)
         added: list[CellSet] = []
         for name in headers:
             if header.find(name) is None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sync.cells import CellValue, CellWrite, Grid, cell_text, is_blank, same_cell
 from sync.fields import header_key
-from sync.sheets import _find_tab, _Header, apply_writes
+from sync.sheets import TabHeader, apply_writes, find_tab
 
 from .values import CellAt, a1, from_api, range_start
 
@@ -214,7 +214,7 @@ def not_landed(tabs: Mapping[str, Grid], writes: Sequence[CellWrite]) -> list[Ce
         if w.row is None:
             groups.setdefault((w.tab, w.group), []).append(w)
     for (tab, _), group in groups.items():
-        title = _find_tab(tabs, tab)
+        title = find_tab(tabs, tab)
         grid = tabs.get(title) if title is not None else None
         if grid is None or not _row_with(grid, group):
             redo += group
@@ -223,7 +223,7 @@ def not_landed(tabs: Mapping[str, Grid], writes: Sequence[CellWrite]) -> list[Ce
 
 def _row_with(grid: Grid, group: Sequence[CellWrite]) -> bool:
     """Whether a row below the header holds every value of an appended row."""
-    header = _Header(grid, group[0].header_row)
+    header = TabHeader(grid, group[0].header_row)
     cols = [w.col if w.col is not None else header.find(w.column) for w in group]
     for row in grid[group[0].header_row + 1 :]:
         if all(
