@@ -166,10 +166,16 @@ def test_the_master_is_read_as_of_one_moment_while_another_worker_commits(pg_eng
 
 
 def _waiting_for_advisory_lock(engine: Engine) -> bool:
+    """Whether a session waits for this schema's audit-order lock (sync.ledger): pg_locks
+    shows a one-number advisory lock as its low 32 bits in ``objid``, ``objsubid`` 1."""
     with engine.connect() as conn:
         return bool(
             conn.execute(
-                text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                    " AND objsubid = 1 AND objid::bigint = (hashtext('sheetsync-audit:'"
+                    " || current_database() || ':' || current_schema())::bigint & 4294967295)"
+                )
             ).scalar()
         )
 
