@@ -19,9 +19,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Engine, Select, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from sync import commission
@@ -31,6 +32,7 @@ from sync.cells import CellValue, CellWrite, Grid, SourceSnapshot, cell_text
 from sync.collector import fewer_collections
 from sync.config import AgentConfig, Config
 from sync.db import (
+    RETRY_ATTEMPTS,
     database_now,
     read,
     read_transaction,
@@ -38,6 +40,7 @@ from sync.db import (
     rows_in,
     session_factory,
     transaction,
+    transient,
 )
 from sync.dedupe import format_phone, value_text
 from sync.errors import LayoutError, SourceError
@@ -104,6 +107,7 @@ from sync.views import (
 )
 
 log = logging.getLogger("sheetsync")
+_T = TypeVar("_T")
 
 Progress = Callable[[str], None]
 
@@ -314,7 +318,7 @@ class Cycle:
             self.progress(f"read {agent_cfg.key}")
             try:
                 ingest = partial(self._ingest_if_changed, agent_cfg, run_id, report, touched)
-                result = retrying(ingest, agent_cfg.key)
+                result = _source_retrying(ingest, self.config.agent_source(agent_cfg))
             except SourceError as exc:
                 self._fail(agent_cfg, exc, report)
                 continue
@@ -632,7 +636,7 @@ class Cycle:
             if patched is None:
                 report.agents_unchanged -= 1  # ingested after all: counted once, as synced
                 ingest = partial(self._ingest, agent_cfg, run_id, report, set(), read)
-                planned = retrying(ingest, agent_cfg.key)
+                planned = _source_retrying(ingest, source)
                 with read_transaction(self.sessions) as s:
                     agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
                     view = self._agent_rows(s, agent)
@@ -1449,6 +1453,23 @@ def _row_plan(
     raw = row.raw
     anchor = tuple((titles[k], raw.get(k)) for k in anchored if k in titles)
     return RowPlan(row.index, desired, raw, anchor, row.texts())
+
+
+def _source_retrying(work: Callable[[], _T], source: str) -> _T:
+    """One source's transaction through :func:`~sync.db.retrying`; still rolled back for
+    its timing after the last attempt, the source fails this cycle (and is synced again
+    the next, as after any failure) instead of the whole cycle."""
+    try:
+        return retrying(work, source)
+    except DBAPIError as exc:
+        if not transient(exc):
+            raise
+        raise SourceError(
+            "the database rolled this sheet's changes back "
+            f"{RETRY_ATTEMPTS} times ({type(exc.orig).__name__}: another worker was writing "
+            "the same customers); nothing of it was applied, it is synced again next cycle",
+            where=source,
+        ) from None
 
 
 def _of_customers(s: Session, query: Select, only: set[int] | None) -> list[Any]:

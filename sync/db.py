@@ -283,7 +283,11 @@ def transient(exc: BaseException) -> bool:
     return getattr(getattr(exc, "orig", None), "sqlstate", None) in TRANSIENT_STATES
 
 
-def retrying(work: Callable[[], _T], what: str, attempts: int = 3) -> _T:
+RETRY_ATTEMPTS = 3
+"""How many times :func:`retrying` runs a unit of work in all."""
+
+
+def retrying(work: Callable[[], _T], what: str, attempts: int = RETRY_ATTEMPTS) -> _T:
     """Run a unit of work (its transaction whole) again when the database rolled it back
     for its timing alone (:func:`transient`), up to ``attempts`` times in all.
 

@@ -17,6 +17,7 @@ from sync.admin import commands
 from sync.admin.resolve import Decision
 from sync.cycle import Cycle, CycleReport
 from sync.db import (
+    RETRY_ATTEMPTS,
     make_engine,
     read_transaction,
     retrying,
@@ -384,3 +385,35 @@ def test_an_admin_command_is_run_again_when_the_database_broke_a_deadlock(pg_eng
     with world.session() as s:
         assert s.scalars(select(Customer.email)).one() == "b@x.org"
         assert s.get(Conflict, conflict.id).status == "resolved"  # type: ignore[union-attr]
+
+
+def test_a_sheet_the_database_keeps_rolling_back_fails_alone(pg_engine):
+    deadlock = _deadlock(pg_engine)
+    with transaction(session_factory(pg_engine)) as s:
+        s.execute(delete(Agent))
+    world = World(pg_engine)
+    world.type_rows("ali", [{"Name": "Ahmed", "Phone": PHONES[0]}])
+    world.type_rows("sara", [{"Name": "Mona", "Phone": PHONES[1]}])
+    broken: list[str] = []
+
+    def break_ali(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        # ali's sheet is ingested first (agents in key order): each of its attempts ends
+        # with its audit events, each rolled back; sara's come after.
+        inserting = statement.lstrip().startswith(("INSERT", "COPY"))
+        if len(broken) < RETRY_ATTEMPTS and inserting and "audit_events" in statement:
+            broken.append(statement)
+            raise deadlock
+
+    event.listen(pg_engine, "before_cursor_execute", break_ali)
+    try:
+        report = world.cycle()
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", break_ali)
+    assert len(broken) == RETRY_ATTEMPTS
+    assert list(report.failures) == ["ali"]
+    assert "rolled this sheet's changes back 3 times" in report.failures["ali"]
+    assert "agents/ali.xlsx" in report.failures["ali"]
+    with world.session() as s:
+        assert s.scalars(select(Customer.phone)).all() == [normalize_phone(PHONES[1])]
+    again = world.cycle()  # the next cycle syncs it
+    assert again.failures == {} and world.count(Customer) == 2
