@@ -472,7 +472,6 @@ class Ingest:
         private_keys = [k for k in AGENT_KEYS if k in header.columns]
         both_keys = [*shared_keys, *private_keys]
         proposals = self._open_proposals()
-        proposing = {key.split(":")[1] for key in proposals}  # customer numbers
         fresh: list[tuple[dict[str, Any], FieldsDecision]] = []
         for row, customer in bound:
             number = customer["number"]
@@ -480,9 +479,18 @@ class Ingest:
             base_row = base.get(number)
             problems = {i.field: i.message for i in row.issues}
             tracking = trackings.get(customer["id"])
+            proposed = (
+                {
+                    key: value
+                    for key in shared_keys
+                    if (value := proposals.get(self._proposal_key(number, key))) is not None
+                }
+                if proposals
+                else {}
+            )
             if (
                 tracking is not None
-                and number not in proposing
+                and not proposed
                 and as_last_synced(row.values, problems, both_keys, base_row)
             ):
                 continue  # the row as the last cycle left it: nothing to decide
@@ -496,13 +504,7 @@ class Ingest:
                 typed_titles=header.titles,
                 number=number,
                 shared=True,
-                proposed={
-                    key: value
-                    for key in shared_keys
-                    if (value := proposals.get(self._proposal_key(number, key))) is not None
-                }
-                if proposals
-                else {},
+                proposed=proposed,
             )
             self._apply_shared(plan, row, customer, shared)
             private = merge_fields(
