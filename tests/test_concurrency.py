@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import Engine, delete, event, func, select, text, update
@@ -234,6 +235,29 @@ def _deadlock(engine: Engine) -> DBAPIError:
     return errors[0]
 
 
+@contextmanager
+def _audit_inserts_deadlocked(engine: Engine, times: int = 1) -> Iterator[list[str]]:
+    """Within the block, the first ``times`` inserts of audit events fail with a real
+    "deadlock detected" (as the database does: the transaction is rolled back); yields
+    the statements it broke."""
+    deadlock = _deadlock(engine)
+    with transaction(session_factory(engine)) as s:
+        s.execute(delete(Agent).where(Agent.key.in_(("x", "y"))))  # the deadlock's two
+    broken: list[str] = []
+
+    def break_audit(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        inserting = statement.lstrip().startswith(("INSERT", "COPY"))
+        if len(broken) < times and inserting and "audit_events" in statement:
+            broken.append(statement)
+            raise deadlock
+
+    event.listen(engine, "before_cursor_execute", break_audit)
+    try:
+        yield broken
+    finally:
+        event.remove(engine, "before_cursor_execute", break_audit)
+
+
 def test_a_transaction_rolled_back_for_a_deadlock_is_run_again(pg_engine):
     deadlock = _deadlock(pg_engine)
     assert transient(deadlock)
@@ -273,28 +297,11 @@ def test_a_transaction_rolled_back_for_a_deadlock_is_run_again(pg_engine):
 
 
 def test_a_cycle_applies_a_sheet_again_when_the_database_broke_a_deadlock(pg_engine):
-    deadlock = _deadlock(pg_engine)
-    with transaction(session_factory(pg_engine)) as s:
-        s.execute(delete(Agent))  # the two the deadlock was made with
     world = World(pg_engine)
     world.type_rows("ali", [{"Name": "Ahmed", "Phone": PHONES[0], "Notes": "first call"}])
     world.type_rows("sara", [{"Name": "Ahmed A.", "Phone": PHONES[0], "Notes": "hers"}])
-    broken: list[str] = []
-
-    def break_first_audit(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if (
-            not broken
-            and "audit_events" in statement
-            and statement.lstrip().startswith(("INSERT", "COPY"))
-        ):
-            broken.append(statement)
-            raise deadlock  # as the database does: the source's transaction is rolled back
-
-    event.listen(pg_engine, "before_cursor_execute", break_first_audit)
-    try:
+    with _audit_inserts_deadlocked(pg_engine) as broken:
         report = world.cycle()
-    finally:
-        event.remove(pg_engine, "before_cursor_execute", break_first_audit)
     assert broken  # the deadlock happened, in ali's transaction
     assert report.failures == {} and report.agents_synced == 2
     assert world.count(Customer) == 1 and world.count(Tracking) == 2
@@ -357,9 +364,6 @@ def test_two_idle_workers_leave_their_heartbeat_without_waiting_on_each_other(pg
 
 
 def test_an_admin_command_is_run_again_when_the_database_broke_a_deadlock(pg_engine):
-    deadlock = _deadlock(pg_engine)
-    with transaction(session_factory(pg_engine)) as s:
-        s.execute(delete(Agent))
     world = World(pg_engine)
     world.type_rows("ali", [{"Name": "Ahmed", "Phone": PHONES[0], "Email": "a@x.org"}])
     world.cycle()
@@ -367,20 +371,10 @@ def test_an_admin_command_is_run_again_when_the_database_broke_a_deadlock(pg_eng
     world.cycle()
     with world.session() as s:
         conflict = s.scalars(select(Conflict).where(Conflict.kind == "shared_field")).one()
-    broken: list[str] = []
-
-    def break_first_audit(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if not broken and "audit_events" in statement and statement.lstrip().startswith("INSERT"):
-            broken.append(statement)
-            raise deadlock
-
-    event.listen(pg_engine, "before_cursor_execute", break_first_audit)
-    try:
+    with _audit_inserts_deadlocked(pg_engine) as broken:
         commands.resolve_conflict(
             world.config, pg_engine, f"C{conflict.id}", Decision("accept", text="accept")
         )
-    finally:
-        event.remove(pg_engine, "before_cursor_execute", break_first_audit)
     assert broken
     with world.session() as s:
         assert s.scalars(select(Customer.email)).one() == "b@x.org"
@@ -388,27 +382,13 @@ def test_an_admin_command_is_run_again_when_the_database_broke_a_deadlock(pg_eng
 
 
 def test_a_sheet_the_database_keeps_rolling_back_fails_alone(pg_engine):
-    deadlock = _deadlock(pg_engine)
-    with transaction(session_factory(pg_engine)) as s:
-        s.execute(delete(Agent))
     world = World(pg_engine)
     world.type_rows("ali", [{"Name": "Ahmed", "Phone": PHONES[0]}])
     world.type_rows("sara", [{"Name": "Mona", "Phone": PHONES[1]}])
-    broken: list[str] = []
-
-    def break_ali(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        # ali's sheet is ingested first (agents in key order): each of its attempts ends
-        # with its audit events, each rolled back; sara's come after.
-        inserting = statement.lstrip().startswith(("INSERT", "COPY"))
-        if len(broken) < RETRY_ATTEMPTS and inserting and "audit_events" in statement:
-            broken.append(statement)
-            raise deadlock
-
-    event.listen(pg_engine, "before_cursor_execute", break_ali)
-    try:
+    # ali's sheet is ingested first (agents in key order): each of its attempts ends with
+    # its audit events, each rolled back; sara's come after.
+    with _audit_inserts_deadlocked(pg_engine, times=RETRY_ATTEMPTS) as broken:
         report = world.cycle()
-    finally:
-        event.remove(pg_engine, "before_cursor_execute", break_ali)
     assert len(broken) == RETRY_ATTEMPTS
     assert list(report.failures) == ["ali"]
     assert "rolled this sheet's changes back 3 times" in report.failures["ali"]
