@@ -10,11 +10,21 @@ members than a plain zip holds) raises :class:`ZipNotCopied`; the caller uses ``
 
 Deflate and inflate go through ISA-L (``isal``) where it is installed: a master's 120 MB
 sheet deflates in a fifth of zlib's time at its fastest level, and smaller.
+
+A big member can be deflated in segments (:func:`deflate_segments`): each ends with a full
+flush, so it inflates on its own, and the member's table of segments (compressed and
+inflated sizes, CRC-32, a label the writer chose) is kept in its central directory entry,
+in an extra field of its own that other readers skip. A writer that changes a few
+stretches of a 100 MB member then inflates and deflates those segments alone and copies
+the others' compressed bytes (:func:`segments_of`, :func:`inflate_segments`,
+:func:`join`). A member some other program wrote has no table, or one its bytes do not
+match: it is read whole.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import struct
 import zipfile
 import zlib
@@ -41,13 +51,39 @@ class ZipNotCopied(Exception):
     """The zip has something this writer does not copy; write it with ``zipfile``."""
 
 
+SEGMENTS_ID = 0x7373
+"""The header ID of the extra field that holds a member's table of segments."""
+
+_SEGMENT = struct.Struct("<4L")
+_SEGMENTS_VERSION = 1
+SEGMENT_LIMIT = (0xFFFF - 4 - 1) // _SEGMENT.size
+"""The most segments one extra field holds; more are joined two by two."""
+
+CAN_SEGMENT = hasattr(_deflater, "crc32_combine")
+"""Whether segments can be joined here (their CRC-32s combined in C): ISA-L is installed."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of a member deflated on its own: ``packed`` compressed bytes that inflate to
+    ``size`` bytes with CRC-32 ``crc``; ``label`` is what its writer knows it by (for a
+    sheet, the number of the row it starts with; 0 for the first)."""
+
+    packed: int
+    size: int
+    crc: int
+    label: int
+
+
 @dataclass(frozen=True)
 class Deflated:
-    """A member's new content, deflated (raw deflate) as it was made, its CRC-32 and size."""
+    """A member's new content, deflated (raw deflate) as it was made, its CRC-32 and size,
+    and its segments when it was deflated in segments."""
 
-    payload: bytes
+    payload: bytes | memoryview
     crc: int
     size: int
+    segments: tuple[Segment, ...] = ()
 
     def inflated(self) -> bytes:
         """The content itself (for a writer that takes it whole)."""
@@ -66,6 +102,143 @@ def deflate(pieces: Iterable[bytes | memoryview], level: int) -> Deflated:
         size += len(piece)
     packed.append(packer.flush())
     return Deflated(b"".join(packed), crc, size)
+
+
+def deflate_segments(
+    segments: Iterable[tuple[int, Iterable[bytes | memoryview]]], level: int, *, final: bool = True
+) -> Deflated:
+    """Content given segment by segment, each a (label, pieces), deflated so that each
+    segment inflates on its own (a full flush ends it).
+
+    Args:
+        final: end the deflate stream (the member's last segments); else the result is
+            meant to be joined before others (:func:`join`).
+    """
+    packer = _deflater.compressobj(_level(level), zlib.DEFLATED, -15)
+    packed: list[bytes] = []
+    table: list[Segment] = []
+    for label, pieces in segments:
+        crc, size, length = 0, 0, 0
+        for piece in pieces:
+            out = packer.compress(piece)
+            packed.append(out)
+            length += len(out)
+            crc = zlib.crc32(piece, crc)
+            size += len(piece)
+        out = packer.flush(_deflater.Z_FULL_FLUSH)
+        packed.append(out)
+        table.append(Segment(length + len(out), size, crc, label))
+    if final:
+        out = packer.flush()
+        packed.append(out)
+        if table:
+            table[-1] = Segment(table[-1].packed + len(out), *_fields(table[-1])[1:])
+        else:
+            table.append(Segment(len(out), 0, 0, 0))
+    return _whole(b"".join(packed), table)
+
+
+def join(parts: Sequence[Deflated]) -> Deflated:
+    """Segmented contents one after another (every one but the last deflated with
+    ``final=False`` or copied from a member's middle)."""
+    table = [segment for part in parts for segment in part.segments]
+    return _whole(b"".join(part.payload for part in parts), table)
+
+
+def segments_of(
+    data: bytes, info: zipfile.ZipInfo
+) -> tuple[memoryview, tuple[Segment, ...]] | None:
+    """A member's compressed bytes and table of segments, or None when it has no table or
+    one its bytes do not match (another program rewrote it)."""
+    if not CAN_SEGMENT or info.flag_bits & 0x1 or info.compress_type != zipfile.ZIP_DEFLATED:
+        return None
+    table = _read_table(info.extra)
+    if not table:
+        return None
+    if sum(s.packed for s in table) != info.compress_size or (
+        sum(s.size for s in table) != info.file_size or _combined(table) != info.CRC
+    ):
+        return None
+    try:
+        return _payload(data, info), table
+    except ZipNotCopied:
+        return None
+
+
+def inflate_segments(
+    payload: bytes | memoryview, table: Sequence[Segment], first: int, last: int
+) -> bytes:
+    """The content of segments ``first`` to ``last`` (inclusive), CRC checked."""
+    start = sum(s.packed for s in table[:first])
+    end = start + sum(s.packed for s in table[first : last + 1])
+    content = _deflater.decompressobj(-15).decompress(payload[start:end])
+    if len(content) != sum(s.size for s in table[first : last + 1]) or zlib.crc32(
+        content
+    ) != _combined(table[first : last + 1]):
+        raise zipfile.BadZipFile("a segment does not inflate to what its table says")
+    return content
+
+
+def copied_segments(
+    payload: bytes | memoryview, table: Sequence[Segment], first: int, last: int
+) -> Deflated:
+    """Segments ``first`` to ``last`` (inclusive) as they are, to be joined with others."""
+    start = sum(s.packed for s in table[:first])
+    chosen = table[first : last + 1]
+    return Deflated(
+        payload[start : start + sum(s.packed for s in chosen)],
+        _combined(chosen),
+        sum(s.size for s in chosen),
+        tuple(chosen),
+    )
+
+
+def _fields(segment: Segment) -> tuple[int, int, int, int]:
+    return segment.packed, segment.size, segment.crc, segment.label
+
+
+def _combined(table: Sequence[Segment]) -> int:
+    crc = 0  # the CRC-32 of nothing: combined with one of B, it gives B's
+    for segment in table:
+        crc = _deflater.crc32_combine(crc, segment.crc, segment.size)
+    return crc
+
+
+def _whole(payload: bytes, table: Sequence[Segment]) -> Deflated:
+    """A segmented content, its table joined two by two until an extra field holds it."""
+    segments = list(table)
+    while len(segments) > SEGMENT_LIMIT:
+        pairs = itertools.zip_longest(segments[::2], segments[1::2])
+        segments = [a if b is None else _pair(a, b) for a, b in pairs]
+    size = sum(s.size for s in segments)
+    return Deflated(payload, _combined(segments), size, tuple(segments))
+
+
+def _pair(a: Segment, b: Segment) -> Segment:
+    return Segment(a.packed + b.packed, a.size + b.size, _combined([a, b]), a.label)
+
+
+def _table_field(table: Sequence[Segment]) -> bytes:
+    body = bytes([_SEGMENTS_VERSION]) + b"".join(_SEGMENT.pack(*_fields(s)) for s in table)
+    return struct.pack("<2H", SEGMENTS_ID, len(body)) + body
+
+
+def _own_field(extra: bytes) -> bytes:
+    """The table's field among a member's extra fields (b"" when it has none)."""
+    while len(extra) >= 4:
+        kind, length = struct.unpack("<2H", extra[:4])
+        if kind == SEGMENTS_ID:
+            return extra[: 4 + length]
+        extra = extra[4 + length :]
+    return b""
+
+
+def _read_table(extra: bytes) -> tuple[Segment, ...]:
+    field = _own_field(extra)
+    body = field[4:]
+    if not body or body[0] != _SEGMENTS_VERSION or (len(body) - 1) % _SEGMENT.size:
+        return ()
+    return tuple(Segment(*fields) for fields in _SEGMENT.iter_unpack(body[1:]))
 
 
 def rezip(
@@ -89,7 +262,7 @@ def rezip(
         comment = source.comment
     if len(infos) >= 0xFFFF:
         raise ZipNotCopied("too many members")
-    out: list[bytes] = []
+    out: list[bytes | memoryview] = []
     central: list[bytes] = []
     offset = 0
     for info in infos:
@@ -109,10 +282,12 @@ def rezip(
             payload, crc, size = content.payload, content.crc, content.size
             method = zipfile.ZIP_DEFLATED
             version = _DEFLATE_VERSION
+            extra = _table_field(content.segments) if content.segments else b""
         else:
             payload = _payload(data, info)
             method, crc, size = info.compress_type, info.CRC, info.file_size
             version = max(info.extract_version, _DEFLATE_VERSION)
+            extra = _own_field(info.extra)  # its bytes are the same: so is its table
         if max(len(payload), size, offset) >= _LIMIT:
             raise ZipNotCopied(f"{info.filename} needs ZIP64")
         # The fields a local header and its central directory entry share, in order.
@@ -124,7 +299,7 @@ def rezip(
                 (info.create_system << 8) | info.create_version,
                 *common,
                 len(name),
-                0,
+                len(extra),
                 len(info.comment),
                 0,
                 info.internal_attr,
@@ -132,6 +307,7 @@ def rezip(
                 offset,
             )
             + name
+            + extra
             + info.comment
         )
         offset += _LOCAL.size + len(name) + len(payload)
@@ -162,22 +338,22 @@ def read_member(data: bytes, info: zipfile.ZipInfo) -> bytes:
     content = (
         _deflater.decompress(payload, -15)
         if info.compress_type == zipfile.ZIP_DEFLATED
-        else payload
+        else bytes(payload)
     )
     if len(content) != info.file_size or zlib.crc32(content) != info.CRC:
         raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
     return content
 
 
-def _payload(data: bytes, info: zipfile.ZipInfo) -> bytes:
-    """A member's compressed bytes, found through its local header."""
+def _payload(data: bytes, info: zipfile.ZipInfo) -> memoryview:
+    """A member's compressed bytes (a view of ``data``), found through its local header."""
     start = info.header_offset
     header = data[start : start + _LOCAL.size]
     if len(header) < _LOCAL.size or header[:4] != _LOCAL_SIGNATURE:
         raise ZipNotCopied(f"{info.filename}: no local header where the directory says")
     fields = _LOCAL.unpack(header)
     begin = start + _LOCAL.size + fields[9] + fields[10]
-    payload = data[begin : begin + info.compress_size]
+    payload = memoryview(data)[begin : begin + info.compress_size]
     if len(payload) != info.compress_size:
         raise ZipNotCopied(f"{info.filename} is cut short")
     return payload

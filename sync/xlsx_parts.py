@@ -11,6 +11,13 @@ row or cell references, overwriting the master cell of a shared or array formula
 prefixed SpreadsheetML namespace) raises :class:`Unpatchable`; the caller falls back to
 openpyxl.
 
+A sheet of more than a megabyte of XML is deflated in segments of about 64 KB, each
+starting at a row (:mod:`sync.rezip`): the next patch inflates and deflates only the
+segments that hold its rows, the first (the sheet's head) and the last (where new rows
+go), and copies the others' compressed bytes. A master of 135 MB of XML then costs a
+few megabytes of work per patch, not the whole sheet twice. A sheet some other program
+saved has no table of segments: it is patched whole, and written in segments.
+
 Values follow openpyxl's conventions, so the two readers agree: numbers that are whole
 are ints, a date-formatted number is a date (a datetime when it has a time), a formula
 cell shows its cached value, or ``=`` and the formula's text when it has none (a file
@@ -20,6 +27,7 @@ written by openpyxl), and an error cell shows its error text (``#N/A``); those t
 
 from __future__ import annotations
 
+import bisect
 import collections
 import datetime as dt
 import html
@@ -39,7 +47,19 @@ from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, to
 from python_calamine import CalamineWorkbook
 
 from .cells import CellValue, ErrorCell, Grid, UncalculatedFormula, put_cell, trim_grid
-from .rezip import Deflated, ZipNotCopied, deflate, read_member, rezip
+from .rezip import (
+    CAN_SEGMENT,
+    Deflated,
+    ZipNotCopied,
+    copied_segments,
+    deflate,
+    deflate_segments,
+    inflate_segments,
+    join,
+    read_member,
+    rezip,
+    segments_of,
+)
 
 _SHEET = re.compile(rb"<sheet\b[^>]*?/>")
 _ATTR = re.compile(rb'([\w:]+)\s*=\s*"([^"]*)"')
@@ -64,6 +84,15 @@ _PLAIN_XF = b'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
 FAST_COMPRESSION_ABOVE = 4 * 1024 * 1024
 """Rewritten parts larger than this (bytes of XML) are deflated at level 1, not 6: about
 three times faster, for a file about a quarter larger."""
+
+
+SEGMENTED_ABOVE = 1024 * 1024
+"""Rewritten sheets larger than this (bytes of XML) are deflated in segments of about
+:data:`SEGMENT_SIZE` bytes, each starting at a row: the next patch of a few of their rows
+inflates and deflates only the segments that hold them (:mod:`sync.rezip`)."""
+
+SEGMENT_SIZE = 64 * 1024
+_ROW_AT = re.compile(rb'<row r="(\d+)"')
 
 
 class Unpatchable(Exception):
@@ -303,6 +332,16 @@ class _Sheet:
 
     column_styles: list[tuple[int, int, int]]  # (first col, last col, xf), 1-based columns
 
+    @classmethod
+    def of(cls, head: bytes) -> _Sheet:
+        """From the sheet's XML before its rows (where ``<cols>`` is)."""
+        column_styles = []
+        for col in _COL.findall(head):
+            attrs = _attrs(col)
+            if "style" in attrs:
+                column_styles.append((int(attrs["min"]), int(attrs["max"]), int(attrs["style"])))
+        return cls(column_styles)
+
     def column_style(self, col: int) -> int | None:
         for low, high, style in self.column_styles:
             if low <= col + 1 <= high:
@@ -359,9 +398,14 @@ def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]] | 
         # One tab alone may give up its rows' cells as they are written: with several, a
         # later one found unpatchable leaves the caller (falling back to openpyxl) the cells.
         consume = len(by_tab) == 1
-        pieces, dropped = _patch_sheet(_read(data, source, part), rows, styles, epoch, consume)
+        info = source.getinfo(part)
+        by_segments = _patch_segments(data, info, rows, styles, epoch, consume)
+        if by_segments is not None:
+            replaced[part], dropped = by_segments
+        else:
+            pieces, dropped = _patch_sheet(_read(data, source, part), rows, styles, epoch, consume)
+            replaced[part] = _deflated(pieces)
         dropped_formula = dropped_formula or dropped
-        replaced[part] = _deflated(pieces)
     if styles is not None and styles.added:
         replaced["xl/styles.xml"] = [styles.serialize()]
     drop: set[str] = set()
@@ -412,9 +456,132 @@ def _deflated(pieces: Iterable[bytes | memoryview]) -> Deflated:
     for piece in made:
         first.append(piece)
         size += len(piece)
-        if size > FAST_COMPRESSION_ABOVE:
+        if size > max(FAST_COMPRESSION_ABOVE, SEGMENTED_ABOVE):
             break
-    return deflate(itertools.chain(first, made), _compression_level(size))
+    level = _compression_level(size)
+    if size > SEGMENTED_ABOVE and CAN_SEGMENT:
+        return deflate_segments(_segmented(itertools.chain(first, made)), level)
+    return deflate(itertools.chain(first, made), level)
+
+
+def _segmented(
+    pieces: Iterable[bytes | memoryview],
+) -> Iterator[tuple[int, list[bytes | memoryview]]]:
+    """A sheet's XML pieces cut into segments of at least :data:`SEGMENT_SIZE` bytes, each
+    after the first starting at a ``<row r="...">``, labelled with that row's number (the
+    first: 0, or its first row's number when it starts at one). Pieces are cut, not
+    copied; a row start split between two pieces is not seen (the segment goes on)."""
+    segment: list[bytes | memoryview] = []
+    size = 0
+    label = -1
+    for piece in pieces:
+        if label < 0 and len(piece):
+            at = _ROW_AT.match(piece)
+            label = int(at.group(1)) if at else 0
+        while True:
+            need = SEGMENT_SIZE - size
+            if len(piece) <= need:
+                segment.append(piece)
+                size += len(piece)
+                break
+            at = _ROW_AT.search(piece, max(need, 0))
+            if at is None:
+                segment.append(piece)
+                size += len(piece)
+                break
+            if at.start():
+                segment.append(piece[: at.start()])
+            yield label, segment
+            segment, size, label = [], 0, int(at.group(1))
+            piece = piece[at.start() :]
+    yield max(label, 0), segment
+
+
+def _patch_segments(
+    data: bytes,
+    info: zipfile.ZipInfo,
+    rows: dict[int, dict[int, CellValue]],
+    styles: _Styles | None,
+    epoch: dt.datetime,
+    consume: bool,
+) -> tuple[Deflated, bool] | None:
+    """The sheet patched in the segments that hold the wanted rows (and the first and last:
+    the head and where new rows go), every other segment copied compressed; whether a
+    formula was overwritten. None when the sheet was not deflated in segments, or a
+    wanted row is not where its segment's label says (the whole sheet is patched)."""
+    found = segments_of(data, info)
+    if found is None or len(found[1]) < 2:
+        return None
+    payload, table = found
+    starts = [segment.label for segment in table]
+    if min(starts[1:]) <= 0 or starts[1:] != sorted(starts[1:]):
+        return None
+    home = {n: max(0, bisect.bisect_right(starts, n + 1, 1) - 1) for n in rows}
+    runs = _runs(sorted({0, len(table) - 1, *home.values()}))
+    texts = [inflate_segments(payload, table, first, last) for first, last in runs]
+
+    head_text, tail_text = texts[0], texts[-1]
+    data_start = head_text.find(b"<sheetData")
+    if data_start < 0 or head_text.find(b":sheetData", 0, data_start + 12) >= 0:
+        return None
+    open_end = head_text.find(b">", data_start) + 1
+    if head_text[open_end - 2 : open_end] == b"/>":
+        return None
+    close = tail_text.rfind(b"</sheetData>")
+    tail_from = open_end if len(runs) == 1 else 0
+    if close < tail_from:
+        return None
+    last_at = tail_text.rfind(b'<row r="', tail_from, close)
+    last_ref = _ROW_AT.match(tail_text, last_at) if last_at >= 0 else None
+    if last_ref is None:
+        return None
+    last = int(last_ref.group(1)) - 1
+    head = head_text[:data_start]
+    sheet = _Sheet.of(head)
+
+    run_of = {i: k for k, (first, end) in enumerate(runs) for i in range(first, end + 1)}
+    bodies: list[list[bytes | memoryview]] = []
+    dropped = False
+    for k, text in enumerate(texts):
+        window = (open_end if k == 0 else 0, close if k == len(runs) - 1 else len(text))
+        numbers = sorted(n for n in rows if n <= last and run_of[home[n]] == k)
+        located = _locate_rows(text, numbers, window)
+        if located is None or len(located[0]) != len(numbers):
+            return None
+        body, run_dropped, _ = _patch_located(text, located, rows, sheet, styles, epoch)
+        dropped = dropped or run_dropped
+        bodies.append(body)
+
+    max_col = max(max(cols) for cols in rows.values())
+    level = _compression_level(info.file_size)
+    parts: list[Deflated] = []
+    done = 0
+    for k, ((first, end), text, body) in enumerate(zip(runs, texts, bodies, strict=True)):
+        if done < first:
+            parts.append(copied_segments(payload, table, done, first - 1))
+        view = memoryview(text)
+        pieces: list[Iterable[bytes | memoryview]] = [body]
+        if k == 0:
+            dimension = _with_dimension(head, max(last, max(rows)), max_col)
+            pieces.insert(0, [dimension, view[data_start:open_end]])
+        if k == len(runs) - 1:
+            added = [n for n in sorted(rows) if n > last]
+            pieces += [_new_rows(added, rows, sheet, styles, epoch, consume), [view[close:]]]
+        segments = _segmented(itertools.chain.from_iterable(pieces))
+        parts.append(deflate_segments(segments, level, final=k == len(runs) - 1))
+        done = end + 1
+    return join(parts), dropped
+
+
+def _runs(indexes: list[int]) -> list[tuple[int, int]]:
+    """Sorted indexes as runs of consecutive ones: (first, last)."""
+    runs: list[tuple[int, int]] = []
+    for i in indexes:
+        if runs and runs[-1][1] == i - 1:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
 
 
 def _rezip_inflating(data: bytes, replaced: dict[str, bytes], drop: set[str]) -> bytes:
@@ -471,12 +638,7 @@ def _patch_sheet(
     if close < open_end:
         raise Unpatchable("worksheet without a closed sheetData")
     head = xml[:data_start]  # everything before the rows: small
-    column_styles = []
-    for col in _COL.findall(head):
-        attrs = _attrs(col)
-        if "style" in attrs:
-            column_styles.append((int(attrs["min"]), int(attrs["max"]), int(attrs["style"])))
-    sheet = _Sheet(column_styles)
+    sheet = _Sheet.of(head)
 
     wanted_row, max_col = max(rows), 0
     for cols in rows.values():

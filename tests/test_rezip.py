@@ -158,3 +158,49 @@ def test_a_member_read_fast_is_checked_against_its_crc():
     data[at + 3] = ord("T")  # the content changed under its CRC
     with pytest.raises(zipfile.BadZipFile, match="CRC"):
         read_member(bytes(data), info)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    chunks=st.lists(st.binary(max_size=300), min_size=1, max_size=12),
+    limit=st.integers(1, 8),
+    cut=st.data(),
+)
+def test_a_member_deflated_in_segments_reads_back_whole_and_segment_by_segment(
+    chunks: list[bytes], limit: int, cut: st.DataObject
+) -> None:
+    """Segments deflated apart, some copied and some deflated again, joined (two by two
+    past the limit an extra field holds): the member reads back whole, CRC checked, and
+    any run of its segments inflates to its stretch of the content."""
+    if not rezip_module.CAN_SEGMENT:
+        pytest.skip("isal is not installed: members are not deflated in segments")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(rezip_module, "SEGMENT_LIMIT", limit)
+        first = rezip_module.deflate_segments(((i, [chunk]) for i, chunk in enumerate(chunks)), 1)
+        assert len(first.segments) <= limit
+        # Deflate again the segments from one on, keep the ones before it.
+        at = cut.draw(st.integers(0, len(first.segments) - 1))
+        table = first.segments
+        start = sum(s.size for s in table[:at])
+        rest = b"".join(chunks)[start:]
+        parts = [rezip_module.copied_segments(first.payload, table, 0, at - 1)] if at else []
+        parts.append(rezip_module.deflate_segments([(7, [rest])], 6))
+        made = rezip_module.join(parts)
+    content = b"".join(chunks)
+    assert made.inflated() == content and made.size == len(content)
+    old = _zip({"sheet.xml": (b"old", zipfile.ZIP_DEFLATED)}, comment=b"", streamed=False)
+    data = rezip(old, {"sheet.xml": made})
+    info = _infos(data)["sheet.xml"]
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.read("sheet.xml") == content  # CRC and sizes checked
+    found = rezip_module.segments_of(data, info)
+    assert found is not None and found[1] == made.segments
+    payload, table = found
+    first_at = cut.draw(st.integers(0, len(table) - 1))
+    last_at = cut.draw(st.integers(first_at, len(table) - 1))
+    begin = sum(s.size for s in table[:first_at])
+    end = begin + sum(s.size for s in table[first_at : last_at + 1])
+    assert rezip_module.inflate_segments(payload, table, first_at, last_at) == content[begin:end]
+    # Copied as it is by the next rezip, the member keeps its table.
+    again = rezip(data, {})
+    assert rezip_module.segments_of(again, _infos(again)["sheet.xml"]) == found

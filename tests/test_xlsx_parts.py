@@ -24,7 +24,7 @@ from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
-from sync import xlsx_parts
+from sync import rezip, xlsx_parts
 from sync.cells import CellValue, ErrorCell, UncalculatedFormula
 from sync.sheets import _grid_of, _set_cell, xlsx_values
 from sync.xlsx_parts import Unpatchable, group_cells, patch_cells, read_values
@@ -281,8 +281,14 @@ def test_libreoffice_opens_a_patched_workbook(tmp_path: Path) -> None:
             ("Customers", 1, 2, None),
         ],
     )
-    source = tmp_path / "patched.xlsx"
-    source.write_bytes(patched)
+    text = _as_csv_by_libreoffice(patched, tmp_path)
+    assert "أحمد" in text and "2026-01-15" in text and "12.5" in text
+
+
+def _as_csv_by_libreoffice(data: bytes, folder: Path) -> str:
+    """The workbook's first sheet as LibreOffice reads it, in CSV (UTF-8)."""
+    source = folder / "opened.xlsx"
+    source.write_bytes(data)
     done = subprocess.run(
         [
             "soffice",
@@ -290,7 +296,7 @@ def test_libreoffice_opens_a_patched_workbook(tmp_path: Path) -> None:
             "--convert-to",
             "csv:Text - txt - csv (StarCalc):44,34,76",
             "--outdir",
-            str(tmp_path),
+            str(folder),
             str(source),
         ],
         capture_output=True,
@@ -298,8 +304,7 @@ def test_libreoffice_opens_a_patched_workbook(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    text = (tmp_path / "patched.csv").read_text(encoding="utf-8")
-    assert "أحمد" in text and "2026-01-15" in text and "12.5" in text
+    return (folder / "opened.csv").read_text(encoding="utf-8")
 
 
 def _plain_workbook() -> bytes:
@@ -435,3 +440,143 @@ def test_cells_of_several_tabs_are_all_left_when_a_later_tab_is_unpatchable() ->
     with pytest.raises(Unpatchable):
         patch_cells(out.getvalue(), cells)
     assert cells == kept
+
+
+# -- a big sheet deflated in segments --------------------------------------------------------------
+
+SHEET = "xl/worksheets/sheet1.xml"
+
+
+def _segmented_workbook(monkeypatch: pytest.MonkeyPatch, rows: int) -> bytes:
+    """A workbook whose Customers sheet is deflated in segments of a few rows each."""
+    monkeypatch.setattr(xlsx_parts, "SEGMENTED_ABOVE", 0)
+    monkeypatch.setattr(xlsx_parts, "SEGMENT_SIZE", 300)
+    cells = [("Customers", r, c, f"r{r}c{c}") for r in range(2, rows) for c in range(3)]
+    return patch_cells(_plain_workbook(), cells)
+
+
+def _table(data: bytes) -> tuple[rezip.Segment, ...] | None:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        found = rezip.segments_of(data, archive.getinfo(SHEET))
+    return None if found is None else found[1]
+
+
+def _without_table(data: bytes) -> bytes:
+    """The same workbook written by zipfile: no member has a table of segments."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info), zipfile.ZIP_DEFLATED)
+    return out.getvalue()
+
+
+def _sheet_xml(data: bytes) -> bytes:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return archive.read(SHEET)  # CRC checked
+
+
+SEGMENT_PATCHES = st.lists(
+    st.lists(
+        st.tuples(st.integers(0, 70), st.integers(0, 5), VALUES),
+        min_size=1,
+        max_size=6,
+        unique_by=lambda c: (c[0], c[1]),
+    ),
+    min_size=1,
+    max_size=3,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.integers(3, 40), SEGMENT_PATCHES)
+def test_a_sheet_patched_segment_by_segment_is_the_sheet_patched_whole(
+    monkeypatch: pytest.MonkeyPatch, rows: int, patches: list[list[tuple[int, int, CellValue]]]
+) -> None:
+    """Patches of rows anywhere (and past the end) of a sheet deflated in segments give,
+    byte for byte, the XML the whole-sheet patch gives, and keep a table that matches."""
+    segmented = _segmented_workbook(monkeypatch, rows)
+    whole = _without_table(segmented)
+    assert _table(segmented) and _table(whole) is None
+    for patch in patches:
+        cells = [("Customers", r, c, value) for r, c, value in patch]
+        segmented = patch_cells(segmented, cells)
+        whole = _without_table(patch_cells(whole, cells))
+        assert _sheet_xml(segmented) == _sheet_xml(whole)
+        assert _table(segmented) is not None
+    assert read_values(segmented) == read_values(whole)
+
+
+def test_a_patch_of_one_row_rewrites_only_its_segment_and_the_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = _segmented_workbook(monkeypatch, 200)
+    before = _segments(data)
+    assert len(before) > 20
+    mid = len(before) // 2
+    row = before[mid][0].label - 1  # the first row of the middle segment, 0-based
+    patched = patch_cells(data, [("Customers", row, 1, "changed")])
+    after = _segments(patched)
+    assert len(after) == len(before)
+    changed = {i for i, (old, new) in enumerate(zip(before, after, strict=True)) if old != new}
+    # Only the sheet's head, its end (where new rows go) and the patched row's segment are
+    # deflated again; every other segment's compressed bytes are copied as they were.
+    assert mid in changed and changed <= {0, mid, len(before) - 1}
+    assert read_values(patched)["Customers"][row][1] == "changed"
+
+
+def _segments(data: bytes) -> list[tuple[rezip.Segment, bytes]]:
+    """The sheet's segments with their compressed bytes."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        found = rezip.segments_of(data, archive.getinfo(SHEET))
+    assert found is not None
+    payload, table = found
+    out, at = [], 0
+    for segment in table:
+        out.append((segment, payload[at : at + segment.packed]))
+        at += segment.packed
+    return out
+
+
+def test_a_table_that_does_not_match_its_member_is_not_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A member another program rewrote but whose extra field it kept is patched whole."""
+    data = _segmented_workbook(monkeypatch, 60)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w") as target:
+        for info in source.infolist():
+            content = source.read(info)
+            if info.filename == SHEET:
+                content = content.replace(b"r5c1", b"R5C1")
+            fresh = zipfile.ZipInfo(info.filename, info.date_time)
+            fresh.extra = info.extra  # the stale table, kept
+            target.writestr(fresh, content, zipfile.ZIP_DEFLATED)
+    rewritten = out.getvalue()
+    assert _table(rewritten) is None
+    patched = patch_cells(rewritten, [("Customers", 30, 0, "x")])
+    values = read_values(patched)["Customers"]
+    assert values[5][1] == "R5C1" and values[30][0] == "x"
+    assert _table(patched) is not None  # written anew in segments
+
+
+def test_openpyxl_and_calamine_read_a_segmented_sheet(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _segmented_workbook(monkeypatch, 80)
+    data = patch_cells(data, [("Customers", 40, 1, "أحمد"), ("Customers", 85, 0, "new")])
+    wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+    grid = _grid_of(wb["Customers"].iter_rows(values_only=True))
+    assert grid == read_values(data)["Customers"]
+    assert grid[40][1] == "أحمد" and grid[85][0] == "new" and grid[79][2] == "r79c2"
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_libreoffice_opens_a_sheet_patched_segment_by_segment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    data = _segmented_workbook(monkeypatch, 120)
+    data = patch_cells(data, [("Customers", 60, 1, "أحمد"), ("Customers", 130, 0, "added")])
+    assert _table(data) is not None
+    lines = _as_csv_by_libreoffice(data, tmp_path).splitlines()
+    assert lines[60].split(",")[:3] == ["r60c0", "أحمد", "r60c2"]
+    assert lines[119].startswith("r119c0") and lines[130].startswith("added")
