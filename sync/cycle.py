@@ -60,13 +60,14 @@ from sync.long_text import shows_cut_of
 from sync.marks import AgentMarks, database_marker, team_digest
 from sync.master import (
     MASTER_TABS,
+    ROW_TABS,
     load_master,
     read_resolutions,
     render_master,
     row_bases,
     row_key,
 )
-from sync.master_update import audit_position, plan_update
+from sync.master_update import audit_position, plan_update, written_orders
 from sync.model import (
     Agent,
     Conflict,
@@ -1241,11 +1242,11 @@ class Cycle:
             states = self._states(s, source, MASTER_TABS)
             for tab in MASTER_TABS:
                 save_changed(s, source, tab, plan.before[tab], plan.changes[tab], plan.lengths[tab])
-                snap = {
-                    "digest": plan.digests[tab],
-                    "rows": plan.lengths[tab],
-                    "keys": plan.keys[tab],
-                }
+                snap = {"digest": plan.digests[tab], "rows": plan.lengths[tab]}
+                if tab in ROW_TABS:
+                    snap["order"] = plan.orders[tab]
+                else:
+                    snap["keys"] = plan.keys[tab]
                 if tab == "Conflicts":
                     snap |= plan.snapshot
                 self._master_state(states[tab], new_version, plan.marker, snap)
@@ -1318,12 +1319,15 @@ class Cycle:
             return (
                 before.get("digest") != digests[tab]
                 or before.get("rows") != len(grids[tab]) - 1
-                or before.get("keys") is None
+                or before.get("order" if tab in ROW_TABS else "keys") is None
             )
 
         # The rows loaded are let go before the master is written (a cold master's peak);
-        # what the admin may edit in them, the base of each row stored, is kept if needed.
-        bases = row_bases(data) if any(stale(states.get(tab), tab) for tab in grids) else None
+        # what the admin may edit in them, the base of each row stored, is kept if needed,
+        # and what says the row tabs' rows are still those written (master_update.RowOrder).
+        restore = any(stale(states.get(tab), tab) for tab in grids)
+        bases = row_bases(data) if restore else None
+        orders = written_orders(data, grids) if restore else {}
         del data
         tabs = [  # the tabs to write: not as written, or what they should show changed
             tab
@@ -1342,15 +1346,19 @@ class Cycle:
                 state = states.get(tab) or SheetState(source=source, tab=tab, snapshot={})
                 if state.id is None:
                     s.add(state)
-                keys = (state.snapshot or {}).get("keys")
+                kept = "order" if tab in ROW_TABS else "keys"
+                written_keys = (state.snapshot or {}).get(kept)
                 if stale(state, tab):
                     rows = grid[1:]
                     row_keys = [row_key(tab, row) for row in rows]
-                    keys = keys_digest(row_keys)
+                    # A tab stale only now (another worker stored it meanwhile) has no
+                    # order: the next cycle renders the master whole.
+                    written_keys = orders.get(tab) if tab in ROW_TABS else keys_digest(row_keys)
                     if bases is None:  # the states moved meanwhile: loaded again
                         bases = row_bases(load_master(s))
                     save_whole(s, source, tab, row_keys, row_digests[tab][1:], bases.get(tab, {}))
-                snap: dict[str, Any] = {"digest": digests[tab], "rows": len(grid) - 1, "keys": keys}
+                snap: dict[str, Any] = {"digest": digests[tab], "rows": len(grid) - 1}
+                snap[kept] = written_keys
                 if tab == "Conflicts":
                     snap |= {"resolutions": resolutions, "audit": audit, "team": team}
                     if errors:

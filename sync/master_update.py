@@ -6,8 +6,9 @@ one stored) and every change since then is an audit event naming a customer, the
 
 1. takes the customers named by the audit events since the master was written (dirty);
 2. checks that the rows of the Customers, Tracking and Follow-ups tabs are the ones
-   stored, in the same order, at most with new rows at the end (a digest of their keys,
-   against the one stored; else: whole render);
+   stored, in the same order, at most with new rows at the end (:class:`RowOrder`: the
+   count and two sums over the rows up to the last one written, from the database,
+   against the ones stored; else: whole render), and reads only the new rows;
 3. renders the dirty customers' rows (and the new ones) and the three small tabs
    (Conflicts, Commission, Sync log) whole;
 4. sets the cells of every row whose digest differs from the one stored at its position
@@ -20,13 +21,15 @@ the master trimmed to Google's limit) takes the whole path in :mod:`sync.cycle`.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from sync.cells import Grid
 from sync.db import read
 from sync.marks import database_marker, team_digest
 from sync.master import (
@@ -34,6 +37,7 @@ from sync.master import (
     MASTER_TABS,
     ROW_ORDER,
     ROW_TABS,
+    MasterData,
     customer_rows,
     follow_up_rows,
     load_master,
@@ -47,7 +51,7 @@ from sync.sheet_rows import (
     RowChange,
     WrittenTab,
     keys_digest,
-    load_digests,
+    load_placed,
     load_written,
     row_cells,
     row_digest,
@@ -73,7 +77,8 @@ class RowUpdate:
         before: tab -> how many rows were stored.
         lengths: tab -> how many rows the tab has now.
         digests: tab -> the tab's digest after the update.
-        keys: tab -> the digest of its row keys after the update.
+        keys: small tab -> the digest of its row keys after the update.
+        orders: row tab -> its :class:`RowOrder` after the update.
         snapshot: what the Conflicts tab's state keeps besides its digest (resolutions,
             the audit position, the team).
         marker: :func:`~sync.marks.database_marker` as of the rendered data.
@@ -85,6 +90,7 @@ class RowUpdate:
     lengths: dict[str, int] = field(default_factory=dict)
     digests: dict[str, str] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
+    orders: dict[str, dict[str, Any]] = field(default_factory=dict)
     snapshot: dict[str, Any] = field(default_factory=dict)
     marker: str = ""
 
@@ -116,15 +122,18 @@ def plan_update(
     small_tabs_written = load_written(s, source, SMALL_TABS)
     if any(len(small_tabs_written[tab].keys) != snaps[tab]["rows"] for tab in SMALL_TABS):
         return None
-    keys = _current_keys(s)
+    new_rows: dict[str, list[NewRow]] = {}
     for tab in ROW_TABS:
-        stored = snaps[tab]["rows"]
-        if "keys" not in snaps[tab] or keys_digest(keys[tab][:stored]) != snaps[tab]["keys"]:
+        stored = snaps[tab].get("order")
+        if not isinstance(stored, dict) or not ROW_ORDERS[tab].holds(s, stored, snaps[tab]["rows"]):
             return None  # a row inserted or removed above the end: positions moved
-    new_rows = {tab: keys[tab][snaps[tab]["rows"] :] for tab in ROW_TABS}
+        found = ROW_ORDERS[tab].rows_after(s, stored.get("last"), DIRTY_LIMIT + 1)
+        if len(found) > DIRTY_LIMIT:
+            return None
+        new_rows[tab] = found
     if sum(len(new) for new in new_rows.values()) > DIRTY_LIMIT:
         return None
-    dirty |= _customers_of(s, new_rows)
+    dirty |= {row.customer for new in new_rows.values() for row in new}
     if len(dirty) > DIRTY_LIMIT:
         return None
 
@@ -134,7 +143,7 @@ def plan_update(
     errors = {c: why for c, why in (meta.get("errors") or {}).items() if resolutions.get(c)}
     small = small_tabs(data, resolutions, errors)
     sizes = {
-        **{tab: len(keys[tab]) for tab in ROW_TABS},
+        **{tab: snaps[tab]["rows"] + len(new_rows[tab]) for tab in ROW_TABS},
         **{t: len(g) - 1 for t, g in small.items()},
     }
     if sum((n + 1) * len(MASTER_HEADERS[tab]) for tab, n in sizes.items()) > MASTER_CELL_LIMIT:
@@ -152,7 +161,7 @@ def plan_update(
     }
     for tab in ROW_TABS:
         placed = _place_rows(
-            update, (s, source, tab, snaps[tab]), keys[tab], rendered[tab], bases.get(tab, {})
+            update, (s, source, tab, snaps[tab]), new_rows[tab], rendered[tab], bases.get(tab, {})
         )
         if not placed:
             return None
@@ -183,90 +192,46 @@ def _dirty_customers(s: Session, since: int, audit: int) -> set[int] | None:
     return None if len(found) > DIRTY_LIMIT else {c for c in found if c is not None}
 
 
-def _current_keys(s: Session) -> dict[str, list[str]]:
-    """The keys of the row tabs' rows in the order ``load_master`` renders them (read as
-    plain rows: a big team's master has a few hundred thousand)."""
-    customers = read(
-        s,
-        select(Customer.number)
-        .where(Customer.merged_into_id.is_(None))
-        .order_by(*ROW_ORDER["Customers"]),
-    )
-    trackings = read(s, select(Tracking.id).order_by(*ROW_ORDER["Tracking"]))
-    follow_ups = read(
-        s,
-        select(FollowUp.number)
-        .join(Tracking, Tracking.id == FollowUp.tracking_id)
-        .order_by(*ROW_ORDER["Follow-ups"]),
-    )
-    return {
-        "Customers": [number for (number,) in customers],
-        "Tracking": [f"T{i}" for (i,) in trackings],
-        "Follow-ups": [number for (number,) in follow_ups],
-    }
-
-
-def _customers_of(s: Session, new_rows: Mapping[str, Sequence[str]]) -> set[int]:
-    """The customers the new rows of the row tabs show."""
-    found: set[int] = set()
-    queries = [
-        (select(Customer.id).where(Customer.number.in_(new_rows["Customers"]))),
-        (
-            select(Tracking.customer_id).where(
-                Tracking.id.in_([int(k[1:]) for k in new_rows["Tracking"]])
-            )
-        ),
-        (
-            select(Tracking.customer_id)
-            .join(FollowUp, FollowUp.tracking_id == Tracking.id)
-            .where(FollowUp.number.in_(new_rows["Follow-ups"]))
-        ),
-    ]
-    for query in queries:
-        found.update(s.execute(query).scalars())
-    return found
-
-
 def _place_rows(
     update: RowUpdate,
     stored: tuple[Session, str, str, Mapping[str, Any]],
-    keys: Sequence[str],
+    new_rows: Sequence[NewRow],
     rows: Sequence[Sequence[Any]],
     bases: Mapping[str, Any],
 ) -> bool:
-    """Put the re-rendered rows of a row tab at their keys' positions, comparing them with
-    the stored digests of those positions alone; False when one has no position or a new
-    row was not rendered (the whole render decides)."""
+    """Put the re-rendered rows of a row tab at their stored positions (the new rows past
+    the end), comparing them with the stored digests of those positions alone; False when
+    one has no position or a new row was not rendered (the whole render decides)."""
     s, source, tab, snap = stored
     before = snap["rows"]
-    position = {key: i for i, key in enumerate(keys, start=1)}
+    keys = [row_key(tab, row) for row in rows]
+    found = load_placed(s, source, tab, keys)
+    position = {key: at for key, (at, _) in found.items()}
+    position.update({row.key: before + i for i, row in enumerate(new_rows, start=1)})
     placed = {}
-    for row in rows:
-        key = row_key(tab, row)
+    for key, row in zip(keys, rows, strict=True):
         at = position.get(key)
         if at is None:
             return False
         placed[at] = (key, row)
-    if any(at not in placed for at in range(before + 1, len(keys) + 1)):
+    if any(at not in placed for at in range(before + 1, before + len(new_rows) + 1)):
         return False
-    old = load_digests(s, source, tab, [at for at in placed if at <= before])
+    old = {at: digest for at, digest in found.values()}
     width = len(MASTER_HEADERS[tab])
     changes: list[RowChange] = []
     moved: list[tuple[int, str | None, str | None]] = []
     for at, (key, row) in sorted(placed.items()):
         digest = row_digest(row)
         was = old.get(at)
-        if at <= before and was is None:
-            return False  # a stored row missing: rendered whole
         if was != digest:
             moved.append((at, was, digest))
             update.cells += row_cells(tab, at, row, width)
             changes.append(RowChange(at, key, digest, bases.get(key)))
     update.changes[tab] = changes
     update.before[tab] = before
-    update.lengths[tab] = len(keys)
+    update.lengths[tab] = before + len(new_rows)
     update.digests[tab] = updated_digest(snap["digest"], moved)
-    update.keys[tab] = keys_digest(keys)
+    update.orders[tab] = ROW_ORDERS[tab].extended(snap["order"], new_rows)
     return True
 
 
@@ -290,3 +255,178 @@ def _replace_small(
     update.lengths[tab] = len(rows)
     update.digests[tab] = tab_digest([row_digest(MASTER_HEADERS[tab]), *digests])
     update.keys[tab] = keys_digest(keys)
+
+
+ORDER_MODULUS = 2_147_483_647
+"""The sums of :class:`RowOrder` are taken modulo this prime (2**31 - 1): every term and
+their sum over ten million rows stay within a 64-bit integer, in SQLite and PostgreSQL."""
+
+_FACTORS = (1_000_003, 999_983, 97)
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """A row of a row tab past the rows written: its key, customer, identity and order."""
+
+    key: str
+    customer: int
+    identity: tuple[int, ...]
+    order: list[Any]
+
+
+@dataclass(frozen=True)
+class RowOrder:
+    """What says that a row tab's rows up to the last one written are still the ones
+    written, in the same order, without reading them.
+
+    A row is identified by integers that fix what it is and where it sorts (a tracking's
+    id, customer and agent; a customer's or follow-up's id: their number never changes).
+    Stored with the tab: how many rows were written, the order key of the last one, and
+    two sums over the rows of a hash of their identity (its values and their squares,
+    modulo :data:`ORDER_MODULUS`). The database gives the count and the sums of the rows
+    that sort up to that last one: equal, they are the same set (a row added, removed or
+    moved among them changes the count or the sums), and sorted the same way, the same
+    sequence. The rows that sort after it are the tab's new rows.
+    """
+
+    identity: tuple[Any, ...]
+    order: tuple[Any, ...]
+    key: Any
+    customer: Any
+    source: Any
+    where: tuple[Any, ...] = ()
+    key_prefix: str = ""
+
+    def holds(self, s: Session, stored: Mapping[str, Any], rows: int) -> bool:
+        """Whether the rows up to the last one written are the ones written."""
+        last, sums = stored.get("last"), stored.get("sums")
+        if not isinstance(sums, list) or len(sums) != 2 or (last is None) != (rows == 0):
+            return False
+        if last is None:
+            return True
+        h = self._hash()
+        query = (
+            select(func.count(), func.coalesce(func.sum(h), 0), func.sum(h * h % ORDER_MODULUS))
+            .select_from(self.source)
+            .where(*self.where, self._sort_key() <= self._literal(last))
+        )
+        count, first, second = s.execute(query).one()
+        found = [first % ORDER_MODULUS, (second or 0) % ORDER_MODULUS]
+        return bool(count == rows and found == sums)
+
+    def rows_after(self, s: Session, last: list[Any] | None, limit: int) -> list[NewRow]:
+        """The rows that sort after ``last`` (all when None), in order, at most ``limit``."""
+        query = (
+            select(self.key, self.customer, *self.identity, *self.order)
+            .select_from(self.source)
+            .where(*self.where)
+            .order_by(*self.order)
+            .limit(limit)
+        )
+        if last is not None:
+            query = query.where(self._sort_key() > self._literal(last))
+        width = len(self.identity)
+        return [
+            NewRow(
+                self._key_text(row[0]),
+                row[1],
+                tuple(row[2 : 2 + width]),
+                list(row[2 + width :]),
+            )
+            for row in read(s, query)
+        ]
+
+    def extended(self, stored: Mapping[str, Any], new_rows: Sequence[NewRow]) -> dict[str, Any]:
+        """What is stored once the new rows are written after the stored ones."""
+        if not new_rows:
+            return dict(stored)
+        first, second = _sums([row.identity for row in new_rows])
+        old = stored["sums"]
+        return {
+            "last": new_rows[-1].order,
+            "sums": [(old[0] + first) % ORDER_MODULUS, (old[1] + second) % ORDER_MODULUS],
+        }
+
+    def _hash(self) -> Any:
+        terms = [
+            cast(column, BigInteger) * f for column, f in zip(self.identity, _FACTORS, strict=False)
+        ]
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
+        return total % ORDER_MODULUS
+
+    def _sort_key(self) -> Any:
+        return self.order[0] if len(self.order) == 1 else tuple_(*self.order)
+
+    def _literal(self, last: list[Any]) -> Any:
+        return last[0] if len(self.order) == 1 else tuple_(*last)
+
+    def _key_text(self, value: Any) -> str:
+        return f"{self.key_prefix}{value}"
+
+
+def written_orders(data: MasterData, grids: Mapping[str, Grid]) -> dict[str, dict[str, Any]]:
+    """What the row tabs rendered whole from ``data`` store of their rows (see
+    :class:`RowOrder`); a tab left out (its rows are not ``data``'s, in order) is rendered
+    whole by the next cycle."""
+    written = {
+        "Customers": (
+            ((c.id,), [c.number], c.number) for c in data.customers if c.merged_into_id is None
+        ),
+        "Tracking": (
+            ((t.id, t.customer_id, t.agent_id), [t.customer_id, t.agent_id], f"T{t.id}")
+            for t in data.trackings
+        ),
+        "Follow-ups": (((f.id,), [f.number], f.number) for f, _ in data.follow_ups),
+    }
+    orders: dict[str, dict[str, Any]] = {}
+    for tab, rows in written.items():
+        count = len(grids[tab]) - 1  # the trimmed tab's rows are the first ones
+        chosen = list(itertools.islice(rows, count))
+        if len(chosen) != count or (count and row_key(tab, grids[tab][-1]) != chosen[-1][2]):
+            continue
+        last = chosen[-1][1] if chosen else None
+        orders[tab] = {"last": last, "sums": _sums([identity for identity, _, _ in chosen])}
+    return orders
+
+
+def _hash(identity: Sequence[int]) -> int:
+    return sum(value * f for value, f in zip(identity, _FACTORS, strict=False)) % ORDER_MODULUS
+
+
+def _sums(identities: Sequence[Sequence[int]]) -> list[int]:
+    hashes = [_hash(identity) for identity in identities]
+    return [
+        sum(hashes) % ORDER_MODULUS,
+        sum(h * h % ORDER_MODULUS for h in hashes) % ORDER_MODULUS,
+    ]
+
+
+ROW_ORDERS: dict[str, RowOrder] = {
+    "Customers": RowOrder(
+        identity=(Customer.id,),
+        order=ROW_ORDER["Customers"],
+        key=Customer.number,
+        customer=Customer.id,
+        source=Customer.__table__,
+        where=(Customer.merged_into_id.is_(None),),
+    ),
+    "Tracking": RowOrder(
+        identity=(Tracking.id, Tracking.customer_id, Tracking.agent_id),
+        order=ROW_ORDER["Tracking"],
+        key=Tracking.id,
+        customer=Tracking.customer_id,
+        source=Tracking.__table__,
+        key_prefix="T",
+    ),
+    "Follow-ups": RowOrder(
+        identity=(FollowUp.id,),
+        order=ROW_ORDER["Follow-ups"],
+        key=FollowUp.number,
+        customer=Tracking.customer_id,
+        source=FollowUp.__table__.join(Tracking.__table__, Tracking.id == FollowUp.tracking_id),
+    ),
+}
+"""How each row tab's rows are identified and ordered (as :func:`~sync.master.load_master`
+renders them)."""

@@ -270,7 +270,10 @@ class SheetRow(Base):
     """
 
     __tablename__ = "sheet_rows"
-    __table_args__ = (Index("ix_sheet_rows_tab", "source", "tab", "position"),)
+    __table_args__ = (
+        Index("ix_sheet_rows_tab", "source", "tab", "position"),
+        Index("ix_sheet_rows_key", "source", "tab", "key"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(1024))

@@ -100,13 +100,15 @@ def load_written(s: Session, source: str, tabs: Sequence[str]) -> dict[str, Writ
     return found
 
 
-def load_digests(s: Session, source: str, tab: str, positions: Iterable[int]) -> dict[int, str]:
-    """Position -> digest of these stored rows of a tab."""
-    query = select(_TABLE.c.position, _TABLE.c.digest).where(
+def load_placed(
+    s: Session, source: str, tab: str, keys: Iterable[str]
+) -> dict[str, tuple[int, str]]:
+    """Key -> (position, digest) of the stored rows of a tab that show these keys."""
+    query = select(_TABLE.c.key, _TABLE.c.position, _TABLE.c.digest).where(
         _TABLE.c.source == source, _TABLE.c.tab == tab
     )
     return {
-        position: digest for position, digest in rows_in(s, query, _TABLE.c.position, positions)
+        key: (position, digest) for key, position, digest in rows_in(s, query, _TABLE.c.key, keys)
     }
 
 

@@ -540,11 +540,14 @@ def _patch_segments(
     sheet = _Sheet.of(head)
 
     run_of = {i: k for k, (first, end) in enumerate(runs) for i in range(first, end + 1)}
+    in_run: list[list[int]] = [[] for _ in runs]
+    for n in sorted(rows):
+        if n <= last:
+            in_run[run_of[home[n]]].append(n)
     bodies: list[list[bytes | memoryview]] = []
     dropped = False
-    for k, text in enumerate(texts):
+    for k, (text, numbers) in enumerate(zip(texts, in_run, strict=True)):
         window = (open_end if k == 0 else 0, close if k == len(runs) - 1 else len(text))
-        numbers = sorted(n for n in rows if n <= last and run_of[home[n]] == k)
         located = _locate_rows(text, numbers, window)
         if located is None or len(located[0]) != len(numbers):
             return None

@@ -6,7 +6,8 @@ import datetime as dt
 import gc
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from sync import collector, commission, master_update, service
 from sync import cycle as cycle_module
@@ -703,6 +704,75 @@ def test_the_master_is_brought_up_to_date_row_by_row_without_reading_it(world, m
     assert master_calls()[0] > reads
     assert world.master_differences() == {}
     assert world.cycle().cells_written == 0
+
+
+def test_master_rows_removed_or_moved_above_the_end_are_not_set_by_their_old_places(world):
+    """A customer leaving the Customers tab, or a tracking moving to another customer (so
+    another place in the Tracking tab) with the row count unchanged, between two cycles
+    that change nothing else: the master is what a whole render gives, not the rows set
+    at the places they had."""
+    people = [
+        {"Name": f"Person {i}", "Phone": f"0100123450{i}", "Status": "Prospect"} for i in range(4)
+    ]
+    world.type_rows("ali", people[:3])
+    world.type_rows("sara", people[3:])
+    world.cycle()
+    assert world.master_differences() == {}
+
+    def audited(s: Session, *customers: Customer) -> None:
+        for customer in customers:
+            s.add(
+                AuditEvent(
+                    actor="admin",
+                    action="update_customer",
+                    entity="customer",
+                    entity_id=customer.id,
+                    customer_id=customer.id,
+                    before={},
+                    after={},
+                )
+            )
+
+    with world.session() as s, s.begin():
+        first, second, _, last = s.scalars(select(Customer).order_by(Customer.number)).all()
+        # Sara's tracking of the last customer now belongs to the second one: above the
+        # end, as many rows in another order (the trackings are sorted by customer).
+        sara = s.scalars(select(Tracking).where(Tracking.customer_id == last.id)).one()
+        sara.customer_id = second.id
+        audited(s, second, last)
+    world.cycle()
+    assert world.master_differences() == {}
+
+    with world.session() as s, s.begin():
+        s.get(Customer, first.id).merged_into_id = second.id  # its row was the first
+        audited(s, first, second)
+    world.cycle()
+    assert world.master_differences() == {}
+
+
+def test_the_row_order_check_sees_rows_swapped_with_their_count_unchanged(world):
+    """Two trackings that trade customers: as many rows up to the last one written, the
+    same ids, another order; the check says the rows are not the ones written."""
+    world.type_rows("ali", [{"Name": f"Person {i}", "Phone": f"0100123450{i}"} for i in range(3)])
+    world.type_rows("sara", [{"Name": "Person 3", "Phone": "01001234503"}])
+    world.cycle()
+    check = master_update.ROW_ORDERS["Tracking"]
+    with world.session() as s, s.begin():
+        state = s.scalars(
+            select(SheetState).where(
+                SheetState.source == world.master, SheetState.tab == "Tracking"
+            )
+        ).one()
+        stored, rows = state.snapshot["order"], state.snapshot["rows"]
+        assert rows == 4 and check.holds(s, stored, rows)
+        assert check.rows_after(s, stored["last"], 10) == []
+    with world.session() as s, s.begin():
+        first, *_, last = s.scalars(select(Tracking).order_by(Tracking.customer_id)).all()
+        first.customer_id, last.customer_id = last.customer_id, first.customer_id
+        s.flush()
+        assert s.scalar(select(func.count()).select_from(Tracking)) == rows
+        assert not check.holds(s, stored, rows)
+        s.rollback()
 
 
 def test_a_colleague_s_rows_are_brought_up_to_date_without_reading_her_sheet(world, monkeypatch):

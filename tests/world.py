@@ -20,7 +20,8 @@ from sync.config import Config, config_from_dict
 from sync.cycle import Cycle, CycleReport
 from sync.db import session_factory
 from sync.fields import CUSTOMER_FIELDS, FOLLOW_UP_FIELDS
-from sync.master import load_master, render_master, row_key
+from sync.master import ROW_TABS, load_master, render_master, row_key
+from sync.master_update import written_orders
 from sync.model import AuditEvent, Base, SheetState
 from sync.sheet_rows import grid_digest, keys_digest
 from sync.sheets import MemoryBackend, XlsxBackend, xlsx_values
@@ -247,7 +248,7 @@ class World:
     def master_differences(self) -> dict[str, list[int]]:
         """Master tab -> the rows (0 = header) where the master as the backend holds it
         differs from the master rendered whole from the database now, and ``<tab> (state)``
-        where what its stored state says it holds (digest, rows, keys) differs; empty when
+        where what its stored state says it holds (digest, rows, keys or order) differs; empty when
         none."""
         source = self.master
         with self.session() as s:
@@ -255,9 +256,9 @@ class World:
                 select(SheetState).where(SheetState.source == source, SheetState.tab == "Conflicts")
             ).scalar_one()
             stored = state.snapshot or {}
-            grids, _ = render_master(
-                load_master(s), stored.get("resolutions", {}), stored.get("errors", {})
-            )
+            data = load_master(s)
+            grids, _ = render_master(data, stored.get("resolutions", {}), stored.get("errors", {}))
+            orders = written_orders(data, grids)
         found: dict[str, list[int]] = {}
         with self.session() as s:
             states = {
@@ -268,11 +269,11 @@ class World:
             }
         for tab, grid in grids.items():
             # What the master's state says it holds (kept row by row) is the whole render's.
-            want_state = {
-                "digest": grid_digest(grid),
-                "rows": len(grid) - 1,
-                "keys": keys_digest(row_key(tab, row) for row in grid[1:]),
-            }
+            want_state = {"digest": grid_digest(grid), "rows": len(grid) - 1}
+            if tab in ROW_TABS:  # the rows by their identities and order
+                want_state["order"] = orders[tab]
+            else:
+                want_state["keys"] = keys_digest(row_key(tab, row) for row in grid[1:])
             if {k: states.get(tab, {}).get(k) for k in want_state} != want_state:
                 found[f"{tab} (state)"] = [0]
             have = [[cell_text(v) for v in row] for row in self.backend.get_tab(source, tab)]
