@@ -383,11 +383,18 @@ def written_orders(data: MasterData, grids: Mapping[str, Grid]) -> dict[str, dic
     orders: dict[str, dict[str, Any]] = {}
     for tab, rows in written.items():
         count = len(grids[tab]) - 1  # the trimmed tab's rows are the first ones
-        chosen = list(itertools.islice(rows, count))
-        if len(chosen) != count or (count and row_key(tab, grids[tab][-1]) != chosen[-1][2]):
+        first = second = seen = 0
+        last: tuple[Any, ...] | None = None
+        for identity, order, key in itertools.islice(rows, count):  # not held: 100,000s
+            h = _hash(identity)
+            first, second, seen = first + h, second + h * h % ORDER_MODULUS, seen + 1
+            last = (order, key)
+        if seen != count or (last is not None and row_key(tab, grids[tab][-1]) != last[1]):
             continue
-        last = chosen[-1][1] if chosen else None
-        orders[tab] = {"last": last, "sums": _sums([identity for identity, _, _ in chosen])}
+        orders[tab] = {
+            "last": None if last is None else last[0],
+            "sums": [first % ORDER_MODULUS, second % ORDER_MODULUS],
+        }
     return orders
 
 

@@ -145,9 +145,7 @@ def join(parts: Sequence[Deflated]) -> Deflated:
     return _whole(b"".join(part.payload for part in parts), table)
 
 
-def segments_of(
-    data: bytes, info: zipfile.ZipInfo
-) -> tuple[memoryview, tuple[Segment, ...]] | None:
+def segments_of(data: bytes, info: zipfile.ZipInfo) -> tuple[bytes, tuple[Segment, ...]] | None:
     """A member's compressed bytes and table of segments, or None when it has no table or
     one its bytes do not match (another program rewrote it)."""
     if not CAN_SEGMENT or info.flag_bits & 0x1 or info.compress_type != zipfile.ZIP_DEFLATED:
@@ -338,22 +336,24 @@ def read_member(data: bytes, info: zipfile.ZipInfo) -> bytes:
     content = (
         _deflater.decompress(payload, -15)
         if info.compress_type == zipfile.ZIP_DEFLATED
-        else bytes(payload)
+        else payload
     )
     if len(content) != info.file_size or zlib.crc32(content) != info.CRC:
         raise zipfile.BadZipFile(f"Bad CRC-32 for file {info.filename!r}")
     return content
 
 
-def _payload(data: bytes, info: zipfile.ZipInfo) -> memoryview:
-    """A member's compressed bytes (a view of ``data``), found through its local header."""
+def _payload(data: bytes, info: zipfile.ZipInfo) -> bytes:
+    """A member's compressed bytes, found through its local header (a copy: a view of the
+    file, held by the new file's pieces, kept more of the old one alive at a cold cycle's
+    peak: 17 MB more at 50 agents)."""
     start = info.header_offset
     header = data[start : start + _LOCAL.size]
     if len(header) < _LOCAL.size or header[:4] != _LOCAL_SIGNATURE:
         raise ZipNotCopied(f"{info.filename}: no local header where the directory says")
     fields = _LOCAL.unpack(header)
     begin = start + _LOCAL.size + fields[9] + fields[10]
-    payload = memoryview(data)[begin : begin + info.compress_size]
+    payload = data[begin : begin + info.compress_size]
     if len(payload) != info.compress_size:
         raise ZipNotCopied(f"{info.filename} is cut short")
     return payload
