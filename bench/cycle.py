@@ -3,9 +3,9 @@
     .venv/bin/python bench/cycle.py                      # 50 agents x 2,000 rows, .xlsx + SQLite
     .venv/bin/python bench/cycle.py --agents 10 --rows 500 --json
     .venv/bin/python bench/cycle.py --backend memory     # the same sheets, in memory
-    .venv/bin/python bench/cycle.py --profile prof.out   # cProfile the cold cycle (see README)
+    .venv/bin/python bench/cycle.py --profile prof.out   # cProfile the cold cycle
 
-Figures are printed, never asserted. See bench/README.md for what is measured.
+Figures are printed, never asserted. See docs/performance.md for what is measured.
 """
 
 from __future__ import annotations

@@ -237,7 +237,7 @@ def _rows(book: Path, tab: str = "Customers") -> list[dict[str, object]]:
 
 def test_help_does_not_load_the_database_and_spreadsheet_stacks():
     """`sheetsync --help` imports what it shows, not what commands run (a start in about the
-    time of importing SQLAlchemy: bench figures in the README)."""
+    time of importing SQLAlchemy: bench figures in docs/performance.md)."""
     probe = (
         "import sys, contextlib, io\n"
         "from sync import cli\n"

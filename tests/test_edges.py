@@ -327,7 +327,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def readme_usages() -> list[str]:
     """The command syntax of the README's command table (its first column)."""
     text = README.read_text(encoding="utf-8")
-    table = text[text.index("## Command line") : text.index("## An admin's week")]
+    table = text[text.index("## Commands") : text.index("## Documentation")]
     spans: list[str] = []
     for line in table.splitlines():
         if line.startswith("| `"):
