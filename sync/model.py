@@ -272,7 +272,7 @@ class SheetRow(Base):
     __tablename__ = "sheet_rows"
     __table_args__ = (
         Index("ix_sheet_rows_tab", "source", "tab", "position"),
-        Index("ix_sheet_rows_key", "source", "tab", "key"),
+        Index("ix_sheet_rows_key", "key", "source", "tab"),  # key first: see migration 0008
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
