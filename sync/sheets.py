@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from itertools import zip_longest
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import filelock
 import openpyxl
@@ -1295,3 +1295,7 @@ def _layout_tab(
         cell.comment = Comment(note, "sheetsync", height=160, width=320)
         changes.append(f"noted {title}/{name}")
     return changes if not new else changes[:1]
+
+
+if TYPE_CHECKING:  # mypy holds the in-memory backend to the protocol (XlsxBackend: make_backend)
+    _memory: Backend = MemoryBackend()

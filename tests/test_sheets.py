@@ -23,7 +23,6 @@ from sync.errors import LayoutError, SourceError, SourceLocked
 from sync.service import MASTER_LAYOUT
 from sync.sheets import (
     PROTECTED_NOTE,
-    Backend,
     MemoryBackend,
     XlsxBackend,
     apply_writes,
@@ -405,11 +404,6 @@ def test_writes_land_on_the_row_with_their_anchor(case: tuple[Grid, Grid, list[i
 # ---------------------------------------------------------------------------------------------
 # MemoryBackend
 # ---------------------------------------------------------------------------------------------
-
-
-def test_memory_backend_is_a_backend() -> None:
-    assert isinstance(MemoryBackend(), Backend)
-    assert isinstance(XlsxBackend(), Backend)
 
 
 def test_memory_copies_in_and_out() -> None:
