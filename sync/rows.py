@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 
 from dateutil import parser as date_parser
+from openpyxl.utils.cell import get_column_letter
 
 from sync.cells import CellValue, Grid, NotData, cell_text
 from sync.errors import LayoutError
@@ -128,12 +129,7 @@ def column_letter(index: int) -> str:
     """
     if index < 0:
         raise ValueError(f"column index must be 0 or more, not {index}")
-    letters = ""
-    n = index + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        letters = chr(ord("A") + rem) + letters
-    return letters
+    return get_column_letter(index + 1)
 
 
 # --------------------------------------------------------------------------- header

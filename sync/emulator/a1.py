@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from openpyxl.utils.cell import column_index_from_string, get_column_letter
+
 MAX_COLUMNS = 18278  # column ZZZ
 
 _SIDE = re.compile(r"^\$?([A-Za-z]{0,3})\$?([0-9]*)$")
@@ -25,20 +27,12 @@ def col_letters(index: int) -> str:
     """Return the column letters of a 0-based column index (0 -> ``A``)."""
     if index < 0:
         raise ValueError(index)
-    letters = ""
-    n = index + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
+    return get_column_letter(index + 1)
 
 
 def col_index(letters: str) -> int:
     """Return the 0-based index of column ``letters`` (``A`` -> 0)."""
-    n = 0
-    for ch in letters.upper():
-        n = n * 26 + (ord(ch) - 64)
-    return n - 1
+    return column_index_from_string(letters) - 1
 
 
 @dataclass(frozen=True)

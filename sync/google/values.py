@@ -9,6 +9,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from openpyxl.utils.cell import column_index_from_string, get_column_letter
+
 from sync.cells import CellValue, Grid, shown_value
 
 _CELL = re.compile(r"^\$?([A-Za-z]+)\$?(\d+)$")
@@ -16,20 +18,12 @@ _CELL = re.compile(r"^\$?([A-Za-z]+)\$?(\d+)$")
 
 def column_letters(index: int) -> str:
     """0-based column index -> letters (0 -> A, 26 -> AA)."""
-    letters = ""
-    n = index + 1
-    while n:
-        n, rem = divmod(n - 1, 26)
-        letters = chr(65 + rem) + letters
-    return letters
+    return get_column_letter(index + 1)
 
 
 def column_index(letters: str) -> int:
     """Letters -> 0-based column index (A -> 0)."""
-    n = 0
-    for ch in letters.upper():
-        n = n * 26 + (ord(ch) - 64)
-    return n - 1
+    return column_index_from_string(letters) - 1
 
 
 def quote(title: str) -> str:
