@@ -18,6 +18,7 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync.errors import ConfigError
 from sync.fields import STATUSES
 from sync.model import Agent, Customer, FollowUp, Tracking
 
@@ -281,8 +282,28 @@ COLORS = {
 }
 
 
+def can_chart() -> None:
+    """Raise, before anything is written, when the chart's library is not installed.
+
+    Raises:
+        ConfigError: matplotlib (the ``reports`` extra) is missing.
+    """
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "the pipeline chart needs matplotlib, which is not installed",
+            hint="pip install 'sheetsync[reports]', or leave out --out to print the table",
+        ) from None
+
+
 def write_pipeline_chart(rows: Sequence[PipelineRow], path: Path, title: str = "") -> None:
-    """A PNG: active trackings by status per agent, and follow-up activity beside it."""
+    """A PNG: active trackings by status per agent, and follow-up activity beside it.
+
+    Raises:
+        ConfigError: matplotlib (the ``reports`` extra) is missing.
+    """
+    can_chart()
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 

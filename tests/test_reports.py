@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sync.cli import app
-from sync.errors import SyncError
+from sync.errors import ConfigError, SyncError
 from sync.model import Agent, FollowUp, Tracking
 from sync.reports import (
     PIPELINE_COLUMNS,
@@ -345,3 +346,14 @@ def test_the_admins_week_from_the_command_line(tmp_path: Path, cli: Callable[...
     assert fatma["Customer #"] == pair[1]
     idle = cli("sync", "--json").json()
     assert idle["cells_written"] == 0 and idle["sources_read"] == 0
+
+
+def test_the_chart_without_matplotlib_is_one_line_that_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """matplotlib is the ``reports`` extra: without it the chart refuses, saying what to
+    install, and writes nothing."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # what an install without it gives
+    with pytest.raises(ConfigError, match=r"sheetsync\[reports\]") as refused:
+        write_pipeline_chart(pipeline(), tmp_path / "pipeline.png")
+    assert refused.value.exit_code == 2 and not (tmp_path / "pipeline.png").exists()

@@ -232,6 +232,8 @@ def register(app: typer.Typer, config: Callable[[], Config], out: Console) -> No
         Example: sheetsync report pipeline --out reports/
         """
         cfg = config()
+        if directory is not None:
+            reports.can_chart()  # before the database is read or a file written
         rows = commands.pipeline_table(cfg, _engine(config))
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
