@@ -1,7 +1,7 @@
 """The scheduled worker: ``sheetsync run --every 5m`` (or ``--once``).
 
-One process runs cycles (:class:`sync.cycle.Cycle`) on an interval, with the
-``schedule`` library, never two at once: cycles start every *interval* (plus an optional
+One process runs cycles (:class:`sync.cycle.Cycle`) on an interval, on a monotonic
+clock, never two at once: cycles start every *interval* (plus an optional
 random *jitter*); a cycle that takes longer than the interval delays the next one, which
 then starts as soon as it ends, and the log says so.
 
@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
 import os
 import random
 import re
@@ -46,11 +45,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import FrameType
 from typing import Any
 
-import schedule
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -373,6 +371,8 @@ class Worker:
         options: interval, jitter, grace, once, wait, max_backoff, worker_id.
         lease: the lock lease to use (default: advisory locks on PostgreSQL, everything
             on SQLite, where the worker lock keeps other workers out).
+        clock: the loop's clock (monotonic seconds) and ``pause``, how it waits a number
+            of seconds (default: until then or a stop); a test passes a fake pair.
     """
 
     def __init__(
@@ -383,6 +383,8 @@ class Worker:
         options: WorkerOptions | None = None,
         *,
         lease: Lease | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        pause: Callable[[float], object] | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -399,6 +401,8 @@ class Worker:
         self._stop_at: float | None = None
         self._signals = 0
         self._cycle_thread: threading.Thread | None = None
+        self._clock = clock
+        self._pause = pause or self._stop.wait  # woken at once by a stop
 
     # -- stopping ----------------------------------------------------------------------------
 
@@ -617,7 +621,7 @@ class Worker:
                 outcome = self._in_thread(self.run_cycle)
                 code = 0 if outcome.status in ("ok", "stopped") else 1
             else:
-                self._loop()
+                self.loop()
                 code = 0
             log.info(
                 "worker %s stopped after %d cycle(s)",
@@ -635,41 +639,35 @@ class Worker:
     def _jitter(self) -> float:
         return random.uniform(0, self.options.jitter) if self.options.jitter > 0 else 0.0
 
-    def _loop(self) -> None:
-        interval = self.options.interval
-        scheduler = schedule.Scheduler()
-        last: list[CycleOutcome] = []
-        job = scheduler.every(max(1, math.ceil(interval))).seconds.do(
-            lambda: last.append(self._in_thread(self.run_cycle))
-        )
-        job.next_run = _now() + dt.timedelta(seconds=self._jitter())
+    def loop(self) -> None:
+        """Run cycles every interval (plus jitter) until a stop is requested: one at a time,
+        a cycle longer than the interval delaying the next (which then starts at once, and
+        the log says so). Times come from a monotonic clock: a wall clock set back, or a
+        change of daylight saving time, moves nothing."""
+        interval, clock = self.options.interval, self._clock
+        due = clock() + self._jitter()
         while not self._stop.is_set():
-            scheduler.run_pending()
-            if last:
-                outcome = last.pop()
-                due = next_start(outcome, interval, time.time())
-                late = time.time() - due
-                if late > 0:
-                    log.warning(
-                        "cycle %d took %.1fs, longer than the interval (%gs): the next cycle "
-                        "starts %.1fs late",
-                        outcome.number,
-                        outcome.duration,
-                        interval,
-                        late,
-                        extra={"event": "overrun", "cycle": outcome.number, "late_s": late},
-                    )
-                job.next_run = _now() + dt.timedelta(
-                    seconds=max(0.0, due - time.time()) + self._jitter()
+            left = due - clock()
+            if left > 0:
+                self._pause(left)
+                continue
+            began = clock()
+            outcome = self._in_thread(self.run_cycle)
+            now = clock()
+            due = next_start(replace(outcome, started=began), interval, now)
+            late = now - due
+            if late > 0:
+                log.warning(
+                    "cycle %d took %.1fs, longer than the interval (%gs): the next cycle "
+                    "starts %.1fs late",
+                    outcome.number,
+                    outcome.duration,
+                    interval,
+                    late,
+                    extra={"event": "overrun", "cycle": outcome.number, "late_s": late},
                 )
-            if self._stop.is_set():
-                break
-            wait = job.next_run - _now() if job.next_run else dt.timedelta(0)
-            limit = dt.timedelta(seconds=interval + self.options.jitter + 1)
-            if wait > limit:  # the wall clock went back (or DST): don't sleep for hours
-                job.next_run = _now()
-                wait = dt.timedelta(0)
-            self._stop.wait(max(0.0, wait.total_seconds()))
+                due = now
+            due += self._jitter()
 
 
 def next_start(outcome: CycleOutcome, interval: float, now: float) -> float:
@@ -685,10 +683,6 @@ def next_start(outcome: CycleOutcome, interval: float, now: float) -> float:
 
 def _agents(count: int) -> str:
     return f"{count} agent{'' if count == 1 else 's'}"
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now()
 
 
 def _open_flag(s: Session, agent: Agent, conflict: Conflict | None) -> bool:

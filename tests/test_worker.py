@@ -930,16 +930,29 @@ def test_backoff_schedule():
 
 
 def test_a_cycle_longer_than_the_interval_delays_the_next_and_says_so(engine, caplog):
+    """On a fake clock (no sleeps): the first cycle takes twice the interval."""
+    now = [1000.0]
+
+    def pause(seconds: float) -> None:
+        now[0] += seconds
+
     world = World(engine, agents=("ali",))
-    worker = Worker(world.config, engine, world.backend, WorkerOptions(interval=0.3))
+    worker = Worker(
+        world.config,
+        engine,
+        world.backend,
+        WorkerOptions(interval=0.3),
+        clock=lambda: now[0],
+        pause=pause,
+    )
     starts: list[float] = []
     real = worker.run_cycle
 
     def slow_cycle():  # type: ignore[no-untyped-def]
-        starts.append(time.monotonic())
+        starts.append(now[0])
         outcome = real()
         if len(starts) == 1:
-            time.sleep(0.6)  # overruns the 0.3 s interval
+            now[0] += 0.6  # overruns the 0.3 s interval
             outcome.duration = 0.6
         if len(starts) == 3:
             worker.request_stop("test")
@@ -947,12 +960,13 @@ def test_a_cycle_longer_than_the_interval_delays_the_next_and_says_so(engine, ca
 
     worker.run_cycle = slow_cycle  # type: ignore[method-assign]
     with caplog.at_level(logging.INFO, logger="sheetsync.worker"):
-        worker._loop()
+        worker.loop()
     assert len(starts) == 3
     overruns = [r for r in caplog.records if getattr(r, "event", None) == "overrun"]
     assert overruns and overruns[0].cycle == 1
     assert starts[1] - starts[0] >= 0.6  # never overlapping: the next one starts late
     assert starts[2] - starts[1] >= 0.25  # then back on the interval, not sooner
+    assert starts[2] - starts[1] == pytest.approx(0.3)  # ...and not later
 
 
 def test_durations():
