@@ -162,9 +162,10 @@ SUMMARY_COUNTS = (
 
 
 @dataclass
-class CycleReport:
+class CycleReport(Counters):
     """What one cycle did; ``sheetsync sync --json`` prints it, the run keeps its counts
-    (``SyncRun.stats``: what ``status`` and the master's Sync log show).
+    (``SyncRun.stats``: what ``status`` and the master's Sync log show). It holds what the
+    ingests counted (:class:`~sync.ingest.Counters`, summed) and what the cycle counts.
 
     Each agent source the cycle took is counted once: synced (its sheet was read and
     ingested), unchanged, or failed. The master is never counted as an agent.
@@ -182,21 +183,9 @@ class CycleReport:
     """
 
     run_id: int | None = None
-    customers_created: int = 0
-    trackings_added: int = 0
-    trackings_archived: int = 0
-    trackings_updated: int = 0
-    customers_updated: int = 0
-    follow_ups_created: int = 0
-    follow_ups_updated: int = 0
-    follow_ups_archived: int = 0
-    rows_read: int = 0
     agent_cells_written: int = 0
     master_cells_written: int = 0
     writes_skipped: int = 0
-    conflicts_opened: int = 0
-    conflicts_closed: int = 0
-    audit_events: int = 0
     admin_changes: int = 0
     sources_read: int = 0
     agents_synced: int = 0
@@ -207,11 +196,11 @@ class CycleReport:
     stopped: bool = False
     failures: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
 
     def absorb(self, counters: Counters) -> None:
-        for name, value in asdict(counters).items():
-            setattr(self, name, getattr(self, name) + value)
+        """Add what one sheet's ingest counted (the fields this report has from
+        :class:`~sync.ingest.Counters`)."""
+        Counters.add(self, counters)
 
     @property
     def cells_written(self) -> int:

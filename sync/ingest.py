@@ -76,6 +76,9 @@ _FOLLOW_UP_TITLES = {key: f.header for key, f in FOLLOW_UP_FIELDS_BY_KEY.items()
 
 @dataclass
 class Counters:
+    """What ingesting sheets changed: the counts a cycle's report (:class:`sync.cycle.
+    CycleReport`, which extends this) sums over its sheets."""
+
     customers_created: int = 0
     trackings_added: int = 0
     trackings_archived: int = 0
