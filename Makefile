@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
-	$(BIN)/ruff check sync tests bench
+	$(BIN)/ruff check sync sheets_emulator tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP)

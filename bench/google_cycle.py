@@ -5,7 +5,7 @@
     .venv/bin/python bench/google_cycle.py --prefetch          # one Drive changes.list per cycle
     .venv/bin/python bench/google_cycle.py --no-revalidate     # trust Drive versions on write
 
-The emulator runs in its own process (python -m sync.emulator), so the figures of the sync
+The emulator runs in its own process (python -m sheets_emulator), so the figures of the sync
 process (time, peak memory) are its own, and gspread talks to it over real HTTP. Requests
 are counted by the backend (per kind; retries included) for each cycle kind:
 
@@ -43,16 +43,16 @@ from sqlalchemy import func, select
 
 from bench.generate import STATUSES, generate
 from bench.measure import hwm_mb, reset_hwm
+from sheets_emulator.client import gspread_client
 from sync import service
 from sync.cells import cell_text
 from sync.config import config_from_dict
 from sync.cycle import Cycle
 from sync.db import make_engine, session_factory, upgrade_schema
-from sync.emulator.client import gspread_client
 from sync.fields import CUSTOMER_FIELDS, header_index, header_key
-from sync.google.emulated import _typed
 from sync.google.values import a1, quote
 from sync.model import Customer
+from tests.emulated import typed_cell
 
 _err = sys.stderr
 OWNER = "sheetsync@bench.iam.gserviceaccount.com"
@@ -63,10 +63,10 @@ def say(*parts: object) -> None:
 
 
 def start_emulator() -> tuple[subprocess.Popen[str], str]:
-    """``python -m sync.emulator --port 0`` in a child process; returns it and its URL."""
+    """``python -m sheets_emulator --port 0`` in a child process; returns it and its URL."""
     root = Path(__file__).resolve().parent.parent
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sync.emulator", "--port", "0"],
+        [sys.executable, "-m", "sheets_emulator", "--port", "0"],
         cwd=root,
         stdout=subprocess.PIPE,
         text=True,
@@ -99,7 +99,7 @@ def seed(gc: Any, title: str, tabs: dict[str, list[list[Any]]]) -> str:
             requests.append({"addSheet": {"properties": props}})
     sh.batch_update({"requests": requests})
     data = [
-        {"range": f"{quote(name)}!A1", "values": [[_typed(v) for v in row] for row in grid]}
+        {"range": f"{quote(name)}!A1", "values": [[typed_cell(v) for v in row] for row in grid]}
         for name, grid in tabs.items()
         if grid
     ]

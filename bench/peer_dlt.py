@@ -63,7 +63,7 @@ DLT_ENV = {
 def serve_emulator() -> None:
     """Child mode: serve an emulator; answer ``counts`` on stdin with one JSON line on
     stdout (its request counters and its own CPU seconds); stop at end of input."""
-    from sync.emulator import Emulator
+    from sheets_emulator import Emulator
 
     emu = Emulator().start()
     print(f"listening on {emu.url}", flush=True)
@@ -113,7 +113,7 @@ class EmulatorProcess:
 
 def split_requests(delta: dict[str, int]) -> dict[str, int]:
     """Requests by quota: Sheets reads and writes (as Google counts them), Drive, OAuth."""
-    from sync.emulator.server import READ_KINDS
+    from sheets_emulator.server import READ_KINDS
 
     sheets = {k: v for k, v in delta.items() if k.startswith("sheets.")}
     return {
@@ -277,10 +277,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # Imported here, not at the top: the child modes do without sheetsync's imports.
     from bench.generate import generate
     from bench.google_cycle import bench_config, say, seed_agents
+    from sheets_emulator.client import gspread_client
     from sync import service
     from sync.cycle import Cycle
     from sync.db import make_engine, upgrade_schema
-    from sync.emulator.client import gspread_client
 
     work = Path(tempfile.mkdtemp(prefix="sheetsync-peer-dlt-"))
     data = generate(args.agents, args.rows, args.overlap, args.seed)

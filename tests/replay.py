@@ -268,7 +268,7 @@ def replay(cassette_dir: Path, emulator: Any = None) -> list[Mismatch]:
 
 def replay_results(cassette_dir: Path, emulator: Any = None) -> list[CassetteResult]:
     """Like :func:`replay`, with per-cassette counts."""
-    from sync.emulator import Emulator
+    from sheets_emulator import Emulator
 
     results = []
     for path in cassettes_in(Path(cassette_dir)):

@@ -26,9 +26,9 @@ requests = pytest.importorskip("requests")
 
 from gspread.exceptions import APIError  # noqa: E402
 
-from sync.emulator import Emulator  # noqa: E402
-from sync.emulator.a1 import Bounds, format_open, parse_cells, quote_title  # noqa: E402
-from sync.emulator.client import gspread_client  # noqa: E402
+from sheets_emulator import Emulator  # noqa: E402
+from sheets_emulator.a1 import Bounds, format_open, parse_cells, quote_title  # noqa: E402
+from sheets_emulator.client import gspread_client  # noqa: E402
 from tests.replay import RECORDED_ACCOUNT, cassettes_in, replay_cassette  # noqa: E402
 
 CASSETTES = Path(__file__).parent / "fixtures" / "cassettes"
@@ -658,7 +658,7 @@ def test_seed_from_and_dump_to_xlsx(tmp_path: Path, emu: Emulator) -> None:
 def test_cli_serves_and_saves_state(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sync.emulator", "--port", "0", "--state", str(tmp_path)],
+        [sys.executable, "-m", "sheets_emulator", "--port", "0", "--state", str(tmp_path)],
         stdout=subprocess.PIPE,
         text=True,
         env=env,

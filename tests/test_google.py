@@ -21,15 +21,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from sheets_emulator import Emulator
 from sync import service
 from sync.cells import CellWrite, cell_text
 from sync.config import config_from_dict
 from sync.dedupe import normalize_phone
-from sync.emulator import Emulator
 from sync.errors import ConfigError, SourceError
 from sync.google import GoogleBackend, GoogleError, backend_from_config
 from sync.google.api import load_credentials
-from sync.google.emulated import EmulatedGoogleBackend, GoogleHarness, share
+from sync.google.emulated import share
 from sync.google.values import (
     a1,
     column_letters,
@@ -45,6 +45,7 @@ from sync.limits import RateLimiter, RetryPolicy, parse_retry_after
 from sync.long_text import GOOGLE_CELL_CHARS, shows_cut_of
 from sync.master import MASTER_NOTES, RESOLUTION, RESOLUTION_HELP
 from sync.model import Conflict, Customer, Tracking
+from tests.emulated import EmulatedGoogleBackend, GoogleHarness
 from tests.test_cycle import AHMED_ALI, AHMED_SARA
 from tests.world import World
 

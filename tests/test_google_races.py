@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from sheets_emulator import Emulator
 from sync.cells import CellWrite
-from sync.emulator import Emulator
 from sync.google import GoogleError
 from sync.google.values import quote
 from sync.model import Customer, Tracking

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from sync.emulator import Emulator
-from sync.google.emulated import GoogleHarness
+from sheets_emulator import Emulator
 from tests import world as world_module
+from tests.emulated import GoogleHarness
 from tests.test_cycle import *  # noqa: F403 - the scenarios themselves, and their fixture
 
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
+from sheets_emulator import Emulator
+from sheets_emulator.client import gspread_client
 from sync import service
 from sync.config import config_from_dict
-from sync.emulator import Emulator
-from sync.emulator.client import gspread_client
 from sync.google.layout import protection_key
 from tests import test_google
 from tests.test_google import (

@@ -21,12 +21,11 @@ import openpyxl
 import pytest
 from sqlalchemy import select
 
+from sheets_emulator import Emulator
 from sync.cells import cell_text
 from sync.db import make_engine, upgrade_schema
 from sync.dedupe import format_phone, normalize_phone, value_text
-from sync.emulator import Emulator
 from sync.errors import ConfigError, LayoutError, SyncError
-from sync.google.emulated import GoogleHarness
 from sync.importing import ImportOptions, ImportOutcome, run_import
 from sync.importing.plan import (
     AGENT_EMPTY,
@@ -37,6 +36,7 @@ from sync.importing.plan import (
 from sync.importing.report import detail_lines, summary_lines, write_report
 from sync.importing.source import SourceSpec, classify
 from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, Tracking
+from tests.emulated import GoogleHarness
 from tests.fixtures.legacy.legacy_sheet import (
     HEADER,
     LegacySheet,

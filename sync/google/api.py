@@ -184,7 +184,7 @@ def make_client(credentials: Any, *, endpoint: str = "", timeout: float = 30.0) 
     from gspread.http_client import HTTPClient
 
     if endpoint:
-        from sync.emulator.client import gspread_client
+        from sheets_emulator.client import gspread_client
 
         return gspread_client(endpoint, credentials, timeout=timeout)
     if credentials is None:

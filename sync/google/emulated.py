@@ -1,196 +1,17 @@
-"""The Google backend on the loopback emulator, with the sheet-editing helpers tests use.
+"""The emulator's spreadsheets for a configuration: what ``sheetsync emulator`` serves.
 
-:class:`EmulatedGoogleBackend` is a real :class:`GoogleBackend` (gspread over HTTP to a
-:class:`~sync.emulator.Emulator`) that also has the helpers :class:`~sync.sheets.MemoryBackend`
-has — ``get_tab``, ``set_tab``, ``delete_tab`` and ``before_write`` — which act as an agent
-typing in the sheet (direct emulator calls: not counted, no faults, no hooks). So the
-scenario tests run unchanged on both (``tests/world.py``), and so does the benchmark.
-
-:class:`GoogleHarness` creates one spreadsheet per agent and a master in an emulator and
-rewrites a configuration to use them; :func:`serve_for_config` serves an emulator holding
-the spreadsheets a configuration names (``sheetsync emulator``).
+:func:`serve_for_config` serves an emulator (:mod:`sheets_emulator`) holding the
+spreadsheets a configuration names, created and shared as an admin would, seeded from
+.xlsx workbooks and dumped back to them; the Google backend is pointed at it by
+``[google] endpoint``. The test harness on top of it is ``tests/emulated.py``.
 """
 
 from __future__ import annotations
 
-import copy
-import datetime as dt
-import signal
-import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sync.cells import CellValue, Grid, SourceSnapshot, WriteResult
 from sync.config import Config
-
-from .backend import GoogleBackend
-from .values import grid_from_api, quote, serial
-
-
-def _typed(value: CellValue) -> Any:
-    """A value as an agent's typing stores it: dates become serial numbers."""
-    if isinstance(value, dt.datetime):
-        return (
-            serial(value.date())
-            + (value - value.replace(hour=0, minute=0, second=0)).seconds / 86400
-        )
-    if isinstance(value, dt.date):
-        return serial(value)
-    return value
-
-
-class EmulatedGoogleBackend(GoogleBackend):
-    """A :class:`GoogleBackend` on an emulator, plus MemoryBackend's editing helpers.
-
-    Attributes:
-        emulator: the :class:`~sync.emulator.Emulator`.
-        before_write: called with the source at the start of ``write`` (before the
-            re-validation read), to edit the sheet between a cycle's read and its write.
-        before_read: the same, at the start of ``read``.
-    """
-
-    def __init__(self, api: Any, sources: Any = None, *, emulator: Any, **options: Any) -> None:
-        super().__init__(api, sources, **options)
-        self.emulator = emulator
-        self.before_write: Callable[[str], None] | None = None
-        self.before_read: Callable[[str], None] | None = None
-
-    # -- the agent's side -------------------------------------------------------------------
-
-    def _sheet(self, source: str, tab: str) -> tuple[str, dict[str, Any] | None]:
-        spec = self.spec(source)
-        title = spec.title(tab)
-        meta = self.emulator.spreadsheet(spec.spreadsheet)
-        for sheet in meta.get("sheets", []):
-            if sheet["properties"]["title"].casefold() == title.casefold():
-                return spec.spreadsheet, sheet["properties"]
-        return spec.spreadsheet, None
-
-    def get_tab(self, source: str, tab: str) -> Grid:
-        """The tab's values (UNFORMATTED), trailing blanks stripped; KeyError when missing."""
-        sid, props = self._sheet(source, tab)
-        if props is None:
-            raise KeyError(tab)
-        rows = self.emulator.get_values(sid, quote(props["title"]), "UNFORMATTED_VALUE")
-        return grid_from_api(rows)
-
-    def set_tab(self, source: str, tab: str, grid: Grid) -> None:
-        """Replace (or create) a tab's values as an agent would (text stays text)."""
-        sid, props = self._sheet(source, tab)
-        emu = self.emulator
-        if props is None:
-            title = self.spec(source).title(tab)
-            emu.batch_update(sid, [{"addSheet": {"properties": {"title": title}}}])
-            sid, props = self._sheet(source, tab)
-            assert props is not None
-        title = props["title"]
-        emu.call("sheets.values.clear", {"id": sid, "range": quote(title)})
-        rows = [[_typed(v) for v in row] for row in grid]
-        grid_props = props.get("gridProperties", {})
-        short_rows = len(rows) - int(grid_props.get("rowCount", 0))
-        short_cols = max((len(r) for r in rows), default=0) - int(grid_props.get("columnCount", 0))
-        grow = []
-        if short_rows > 0:
-            grow.append(("ROWS", short_rows))
-        if short_cols > 0:
-            grow.append(("COLUMNS", short_cols))
-        if grow:
-            emu.batch_update(
-                sid,
-                [
-                    {
-                        "appendDimension": {
-                            "sheetId": props.get("sheetId", 0),
-                            "dimension": d,
-                            "length": n,
-                        }
-                    }
-                    for d, n in grow
-                ],
-            )
-        if rows:
-            emu.set_values(sid, f"{quote(title)}!A1", rows, "RAW")
-
-    def delete_tab(self, source: str, tab: str) -> None:
-        """Remove a tab."""
-        sid, props = self._sheet(source, tab)
-        if props is None:
-            raise KeyError(tab)
-        self.emulator.batch_update(sid, [{"deleteSheet": {"sheetId": props.get("sheetId", 0)}}])
-
-    # -- hooks ----------------------------------------------------------------------------------
-
-    def read(self, source: str) -> SourceSnapshot:
-        if self.before_read is not None:
-            self.before_read(source)
-        return super().read(source)
-
-    def write(self, source: str, writes: Any, *, read_version: str | None = None) -> WriteResult:
-        if self.before_write is not None:
-            self.before_write(source)
-        return super().write(source, writes, read_version=read_version)
-
-    def set_cells(self, source: str, cells: Any, *, version: str) -> str | None:
-        if self.before_write is not None:
-            self.before_write(source)
-        return super().set_cells(source, cells, version=version)
-
-
-class GoogleHarness:
-    """Makes a configuration use spreadsheets in an emulator (tests, the benchmark).
-
-    Args:
-        emulator: a started :class:`~sync.emulator.Emulator`.
-        google: more ``[google]`` settings (e.g. quotas for a fault test).
-        share: share each agent's spreadsheet with the agent (as Google would be set up).
-        options: keyword arguments for ``backend_from_config`` (``sleep``, ``clock``...).
-    """
-
-    def __init__(
-        self,
-        emulator: Any,
-        *,
-        share: bool = True,
-        options: dict[str, Any] | None = None,
-        **google: Any,
-    ) -> None:
-        self.emulator = emulator
-        self.share = share
-        self.google = google
-        self.options = options or {}
-
-    def configure(self, raw: dict[str, Any]) -> dict[str, Any]:
-        """``raw`` (a configuration dict) with backend google and fresh spreadsheets."""
-        emu = self.emulator
-        raw = copy.deepcopy(raw)
-        raw.setdefault("sync", {})["backend"] = "google"
-        raw["google"] = {
-            "endpoint": emu.url,
-            "service_account_email": emu.store.owner_email,
-            "read_per_minute": 1_000_000,
-            "write_per_minute": 1_000_000,
-            "timeout": 10.0,
-            **self.google,
-        }
-        raw["master"] = {"spreadsheet": emu.create_spreadsheet("sheetsync master")}
-        for agent in raw.get("agents", []):
-            agent.pop("workbook", None)
-            sid = emu.create_spreadsheet(f"{agent.get('name', agent['key'])} customers")
-            agent["spreadsheet"] = sid
-            if self.share and agent.get("email"):
-                share(emu, sid, agent["email"])
-        return raw
-
-    def backend(self, config: Config, **options: Any) -> EmulatedGoogleBackend:
-        """An :class:`EmulatedGoogleBackend` for a configuration made by :meth:`configure`."""
-        from . import backend_from_config
-
-        return backend_from_config(
-            config,
-            backend_class=EmulatedGoogleBackend,
-            emulator=self.emulator,
-            **{**self.options, **options},
-        )
 
 
 def share(emulator: Any, spreadsheet: str, email: str, role: str = "writer") -> None:
@@ -311,7 +132,7 @@ def serve_for_config(
         seeds: workbooks to load first (see :func:`seed_spreadsheets`).
         dump_dir: where every spreadsheet is written as .xlsx when the emulator stops.
     """
-    from sync.emulator import Emulator
+    from sheets_emulator import Emulator
 
     owner = config.google.service_account_email if config is not None else ""
     emulator = Emulator(
@@ -325,17 +146,7 @@ def serve_for_config(
     emulator.start()
     announce(f"Sheets/Drive emulator listening on {emulator.url}")
     announce(f'  set google.endpoint = "{emulator.url}" in the configuration to use it')
-    stop = threading.Event()
-
-    def _stop(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    while not stop.wait(autosave_seconds):
-        if state_dir is not None and emulator.store.dirty:
-            emulator.save()
-    emulator.stop()
+    emulator.serve_until_signalled(autosave_seconds)
     announce("emulator stopped" + (f", state saved in {state_dir}" if state_dir else ""))
     if dump_dir is not None:
         for path in dump_spreadsheets(emulator, config, dump_dir):

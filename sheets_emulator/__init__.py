@@ -1,7 +1,7 @@
 """A loopback emulator of the Google Sheets v4 / Drive v3 subset that sheetsync uses.
 
 Standard library only (openpyxl for .xlsx seeding). See :class:`Emulator`;
-:func:`sync.emulator.client.gspread_client` points gspread at a running emulator.
+:func:`sheets_emulator.client.gspread_client` points gspread at a running emulator.
 """
 
 from .api import ApiRequest, Options

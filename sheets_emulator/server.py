@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import threading
 from collections import Counter
@@ -282,6 +283,21 @@ class Emulator:
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8765``."""
         return f"http://{self.host}:{self.port}"
+
+    def serve_until_signalled(self, autosave_seconds: float) -> None:
+        """Serve (started already) until SIGINT or SIGTERM, saving the state every
+        ``autosave_seconds`` when it changed and a ``state_dir`` is set; then stop."""
+        stop = threading.Event()
+
+        def _stop(signum: int, frame: object) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+        while not stop.wait(autosave_seconds):
+            if self.state_dir is not None and self.store.dirty:
+                self.save()
+        self.stop()
 
     def save(self) -> None:
         """Write the state to ``state_dir``."""

@@ -1,11 +1,9 @@
-"""``python -m sync.emulator --port 8765 --state DIR``: serve the emulator until interrupted."""
+"""``python -m sheets_emulator --port 8765 --state DIR``: serve the emulator until interrupted."""
 
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
-import threading
 
 from .server import Emulator
 
@@ -33,24 +31,14 @@ def serve(
         print(f"seeded {path} as spreadsheet {sid}", flush=True)
     emulator.start()
     print(f"Sheets/Drive emulator listening on {emulator.url}", flush=True)
-    print(f"  gspread: sync.emulator.client.gspread_client({emulator.url!r})", flush=True)
-    stop = threading.Event()
-
-    def _stop(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    while not stop.wait(autosave_seconds):
-        if state_dir is not None and emulator.store.dirty:
-            emulator.save()
-    emulator.stop()
+    print(f"  gspread: sheets_emulator.client.gspread_client({emulator.url!r})", flush=True)
+    emulator.serve_until_signalled(autosave_seconds)
     print("emulator stopped" + (f", state saved in {state_dir}" if state_dir else ""), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m sync.emulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m sheets_emulator", description=__doc__)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--state", default=None, help="directory for state.json")
