@@ -41,6 +41,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.sql.expression import FunctionElement
 from sqlalchemy.sql.sqltypes import NullType
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from sync.errors import ConfigError, SyncError
 from sync.model import NumberSequence
@@ -295,19 +296,23 @@ def retrying(work: Callable[[], _T], what: str, attempts: int = RETRY_ATTEMPTS) 
     track, its commission); the database may answer one of them "deadlock detected", and
     its documented remedy is to run the transaction again.
     """
-    for attempt in range(1, attempts + 1):
-        try:
-            return work()
-        except DBAPIError as exc:
-            if attempt == attempts or not transient(exc):
-                raise
-            logging.getLogger("sheetsync").info(
-                "%s: the database rolled the transaction back (%s); running it again",
-                what,
-                type(exc.orig).__name__,
-                extra={"event": "db_retry", "what": what, "attempt": attempt},
-            )
-    raise AssertionError("unreachable")
+
+    def said(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome is not None else None
+        logging.getLogger("sheetsync").info(
+            "%s: the database rolled the transaction back (%s); running it again",
+            what,
+            type(getattr(error, "orig", error)).__name__,
+            extra={"event": "db_retry", "what": what, "attempt": state.attempt_number},
+        )
+
+    again = Retrying(
+        stop=stop_after_attempt(attempts),
+        retry=retry_if_exception(lambda exc: isinstance(exc, DBAPIError) and transient(exc)),
+        before_sleep=said,
+        reraise=True,
+    )
+    return again(work)
 
 
 class DatabaseNow(FunctionElement[dt.datetime]):

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
 __all__ = [
     "Limits",
     "RateLimiter",
@@ -214,15 +216,28 @@ class RetryPolicy:
         Raises:
             The last exception when it is not transient or no retry is left.
         """
-        attempt = 0
-        while True:
-            try:
-                return operation()
-            except Exception as exc:
-                transient = classify(exc)
-                if transient is None or attempt >= self.max_retries:
-                    raise
-                if on_retry is not None:
-                    on_retry(attempt, transient)
-                self.wait(attempt, transient.retry_after)
-                attempt += 1
+
+        def why(state: RetryCallState) -> Transient:
+            assert state.outcome is not None
+            reason = classify(state.outcome.exception() or Exception())
+            assert reason is not None  # only transient failures are retried
+            return reason
+
+        def wait(state: RetryCallState) -> float:
+            return self.delay(state.attempt_number - 1, why(state).retry_after)
+
+        def before_sleep(state: RetryCallState) -> None:
+            if on_retry is not None:
+                on_retry(state.attempt_number - 1, why(state))
+            assert state.next_action is not None
+            self.slept.append(state.next_action.sleep)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            wait=wait,
+            retry=retry_if_exception(lambda exc: classify(exc) is not None),
+            sleep=self.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(operation)
