@@ -180,9 +180,14 @@ class CycleReport(Counters):
             admin's edits in the master (a customer changed by both counts twice).
         trackings_updated: trackings changed, by agents and by the admin (Commission %).
         admin_changes: the admin's edits and resolutions applied from the master.
+        views_rendered: agents' views rendered from the database (an agent whose sheet
+            is as written and whose customers did not change is not rendered).
+        master_rendered: times the master, or its changed rows, were rendered.
     """
 
     run_id: int | None = None
+    views_rendered: int = 0
+    master_rendered: int = 0
     agent_cells_written: int = 0
     master_cells_written: int = 0
     writes_skipped: int = 0
@@ -343,7 +348,7 @@ class Cycle:
         master_due = master and not self._stop_here(report) and "master" not in report.failures
         if agents_idle and master_due:
             try:
-                master_due = self._master_stale(run_id)
+                master_due = self._master_stale(run_id, report)
                 agents_idle = not master_due
             except SourceError as exc:
                 report.failures["master"] = str(exc)
@@ -596,6 +601,7 @@ class Cycle:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
             view = self._agent_rows(s, agent, dirty)
             follow_ups = self._agent_follow_ups(s, agent, dirty)
+            report.views_rendered += 1
             states = self._states(s, source, tuple(AGENT_TABS))
             # The rows as last written: of the dirty customers alone, when those are known.
             stored = {
@@ -632,6 +638,7 @@ class Cycle:
                     view = self._agent_rows(s, agent)
                     follow_ups = self._agent_follow_ups(s, agent)
                     stored = {tab: load_tab_rows(s, source, tab) for tab in AGENT_TABS}
+                report.views_rendered += 1
         writes: list[CellWrite] = []
         new_rows: dict[str, Any] = {}
         if patched is not None:
@@ -1168,7 +1175,7 @@ class Cycle:
             },
         }
 
-    def _master_stale(self, run_id: int) -> bool:
+    def _master_stale(self, run_id: int, report: CycleReport) -> bool:
         """Whether the master differs from what the database wants (no read: fingerprints)."""
         source = self.config.master_source()
         with read_transaction(self.sessions) as s:
@@ -1185,6 +1192,7 @@ class Cycle:
             states = self._states(s, source, MASTER_TABS)
             stored = states["Conflicts"].snapshot or {}
             data = load_master(s)
+        report.master_rendered += 1
         grids, _ = render_master(data, stored.get("resolutions", {}), stored.get("errors", {}))
         return not all(
             st.version == version
@@ -1220,6 +1228,7 @@ class Cycle:
             plan = plan_update(s, source, self._states(s, source, MASTER_TABS), version)
         if plan is None:
             return None
+        report.master_rendered += 1
         new_version: str | None = version
         if plan.cells and self._stop_here(report):
             return 0  # nothing written nor recorded: the next cycle renders it again
@@ -1265,6 +1274,7 @@ class Cycle:
             team = team_digest(s)
             data = load_master(s)
             states = self._states(s, source, MASTER_TABS)
+        report.master_rendered += 1
         conflicts_state = states.get("Conflicts")
         stored = dict((conflicts_state.snapshot or {}) if conflicts_state else {})
         grids: dict[str, Grid] = {}
