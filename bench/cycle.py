@@ -35,6 +35,8 @@ from sqlalchemy import func, select
 from bench.generate import STATUSES, Dataset, generate, write_xlsx
 from bench.measure import hwm_mb, measure
 from sync import service
+from sync.backends.memory import MemoryBackend
+from sync.backends.xlsx import XlsxBackend
 from sync.cells import cell_text
 from sync.config import load_config
 from sync.cycle import CycleReport
@@ -42,7 +44,6 @@ from sync.db import session_factory
 from sync.fields import CUSTOMER_FIELDS, CUSTOMERS_TAB, FOLLOW_UPS_TAB, header_index, header_key
 from sync.model import Conflict, Customer, FollowUp, Tracking
 from sync.phones import normalize_phone
-from sync.sheets import MemoryBackend, XlsxBackend
 
 REPORT_FIELDS = (
     "rows_read",

@@ -47,13 +47,13 @@ if __package__ in (None, ""):  # run as a script: make `sync` importable
 from sqlalchemy import func, select
 
 from sync import service
+from sync.backends.memory import MemoryBackend
 from sync.cells import CellWrite, Grid, SourceSnapshot, WriteResult, cell_text
 from sync.config import config_from_dict
 from sync.db import make_engine, session_factory
 from sync.errors import SourceError
 from sync.fields import CUSTOMER_FIELDS
 from sync.model import Agent, Conflict, Customer, Tracking
-from sync.sheets import MemoryBackend
 from sync.worker import SOURCE_FAILING, Worker, WorkerOptions
 
 HEADERS = [f.header for f in CUSTOMER_FIELDS]

@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from sync import service
+from sync.backends.xlsx import XlsxBackend
 from sync.config import load_config
-from sync.sheets import XlsxBackend
 
 CONFIG = """\
 # sheetsync demo configuration: three agents, SQLite, local workbooks.

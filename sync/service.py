@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from sync.backends.xlsx import XlsxBackend
 from sync.cells import SourceSnapshot
 from sync.config import AgentConfig, Config
 from sync.cycle import Cycle, CycleReport, Progress
@@ -35,7 +36,7 @@ from sync.lease import PgAdvisoryLease, SqliteWorkerLock, WorkerLockHeld, namesp
 from sync.master import MASTER_HEADERS, MASTER_NOTES
 from sync.model import Agent, Conflict, Customer, SheetState, SyncRun, Tracking
 from sync.rows import ParseOptions, count_rows
-from sync.sheets import Backend, XlsxBackend
+from sync.sheets import Backend
 
 MASTER_LAYOUT = MASTER_HEADERS
 

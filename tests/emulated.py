@@ -2,7 +2,7 @@
 
 :class:`EmulatedGoogleBackend` is a real :class:`~sync.google.GoogleBackend` (gspread over
 HTTP to a :class:`~sheets_emulator.Emulator`) that also has the helpers
-:class:`~sync.sheets.MemoryBackend` has — ``get_tab``, ``set_tab``, ``delete_tab`` and
+:class:`~sync.backends.memory.MemoryBackend` has — ``get_tab``, ``set_tab``, ``delete_tab`` and
 ``before_write`` — which act as an agent typing in the sheet (direct emulator calls: not
 counted, no faults, no hooks). So the scenario tests run unchanged on both
 (``tests/world.py``), and so does the benchmark.

@@ -1,4 +1,4 @@
-"""Tests of sync.sheets: apply_writes (promise 5), MemoryBackend and XlsxBackend (promise 6)."""
+"""Tests of sync.sheets (apply_writes, promise 5) and the memory and .xlsx backends (promise 6)."""
 
 from __future__ import annotations
 
@@ -18,15 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl.chart import BarChart, Reference
 
+from sync.backends.memory import MemoryBackend
+from sync.backends.xlsx import XlsxBackend
 from sync.cells import CellValue, CellWrite, Grid, cell_text
 from sync.errors import LayoutError, SourceError, SourceLocked
 from sync.service import MASTER_LAYOUT
-from sync.sheets import (
-    PROTECTED_NOTE,
-    MemoryBackend,
-    XlsxBackend,
-    apply_writes,
-)
+from sync.sheets import PROTECTED_NOTE, apply_writes
 
 HEADER = ["Customer #", "Name", "Phone", "Notes"]
 

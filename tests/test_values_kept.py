@@ -22,9 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from sync import service, sheets
+from sync import service
 from sync.admin import commands
 from sync.admin.resolve import parse_resolution
+from sync.backends import xlsx as xlsx_backend
+from sync.backends.memory import MemoryBackend
+from sync.backends.xlsx import XlsxBackend
 from sync.cells import FORMULA_ERRORS, CellWrite, ErrorCell, NotData, UncalculatedFormula
 from sync.dedupe import normalize_phone
 from sync.long_text import (
@@ -37,8 +40,7 @@ from sync.long_text import (
     whole_of,
 )
 from sync.model import AuditEvent, Conflict, Customer, Tracking
-from sync.sheets import MemoryBackend, XlsxBackend
-from sync.xlsx_parts import Unreadable
+from sync.xlsx_parts import Unpatchable, Unreadable
 from tests.world import MemoryHarness, World, XlsxHarness
 
 PLACEHOLDER = "@@formula@@"
@@ -96,7 +98,7 @@ def xlsx_world(request: pytest.FixtureRequest, engine, tmp_path: Path, monkeypat
         def unreadable(_data: bytes) -> None:
             raise Unreadable("forced: the fallback is under test")
 
-        monkeypatch.setattr(sheets, "read_values", unreadable)
+        monkeypatch.setattr(xlsx_backend, "read_values", unreadable)
     return World(engine, harness=XlsxHarness(tmp_path))
 
 
@@ -194,9 +196,9 @@ def test_both_xlsx_writers_cut_a_text_too_long_for_a_cell_with_a_marker(
     if writer == "openpyxl":
 
         def unpatchable(*_args: object) -> bytes:
-            raise sheets.Unpatchable("forced: the fallback is under test")
+            raise Unpatchable("forced: the fallback is under test")
 
-        monkeypatch.setattr(sheets, "patch_cells", unpatchable)
+        monkeypatch.setattr(xlsx_backend, "patch_cells", unpatchable)
     text = long_text(40_000) + "😀" * 10
     backend.write("a.xlsx", [CellWrite("Customers", 0, "Notes", None, "", text, group="g")])
     shown = backend.read("a.xlsx").tabs["Customers"][1][1]

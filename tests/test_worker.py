@@ -31,6 +31,8 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 
 from sync import model, service
+from sync.backends.memory import MemoryBackend
+from sync.backends.xlsx import XlsxBackend
 from sync.cells import CellWrite, SourceSnapshot, WriteResult, cell_text
 from sync.config import Config, load_config
 from sync.cycle import Cycle
@@ -45,7 +47,6 @@ from sync.lease import (
 )
 from sync.logs import JsonFormatter, safe_error
 from sync.model import Agent, Conflict, Customer, SyncRun, Tracking
-from sync.sheets import MemoryBackend, XlsxBackend
 from sync.worker import (
     REBALANCE_WAIT,
     SOURCE_FAILING,

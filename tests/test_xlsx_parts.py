@@ -25,8 +25,8 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from sync import rezip, xlsx_parts
+from sync.backends.xlsx import _grid_of, _set_cell, xlsx_values
 from sync.cells import CellValue, ErrorCell, UncalculatedFormula
-from sync.sheets import _grid_of, _set_cell, xlsx_values
 from sync.xlsx_parts import Unpatchable, group_cells, patch_cells, read_values
 
 TEXT = st.text(

@@ -15,6 +15,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from sync import service
+from sync.backends.memory import MemoryBackend
+from sync.backends.xlsx import XlsxBackend, xlsx_values
 from sync.cells import CellValue, Grid, cell_text, trim_grid
 from sync.config import Config, config_from_dict
 from sync.cycle import Cycle, CycleReport
@@ -24,7 +26,6 @@ from sync.master import ROW_TABS, load_master, render_master, row_key
 from sync.master_update import written_orders
 from sync.model import AuditEvent, Base, SheetState
 from sync.sheet_rows import grid_digest, keys_digest
-from sync.sheets import MemoryBackend, XlsxBackend, xlsx_values
 from sync.xlsx_parts import patch_cells
 
 CUSTOMER_HEADERS = [f.header for f in CUSTOMER_FIELDS]

@@ -26,13 +26,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, overload
 
 from sync.cells import CellWrite, Grid, SourceSnapshot, WriteResult, identical_cell
 from sync.errors import SourceError
 from sync.long_text import GOOGLE_CELL_CHARS, fit_cells, fit_writes
-from sync.sheets import apply_writes, find_tab
+from sync.sheets import NO_DROPDOWNS, NO_NOTES, NO_TABS, apply_writes, find_tab
 
 from .api import DRIVE, SHEETS, GoogleApi, GoogleError, TransientFailure
 from .values import CellAt, grid_from_api, grid_size, quote, value_ranges
@@ -41,9 +40,6 @@ from .writes import written as written_cells
 
 log = logging.getLogger("sheetsync.google")
 
-_NO_TABS: Mapping[str, Sequence[str]] = MappingProxyType({})
-_NO_DROPDOWNS: Mapping[str, Mapping[str, Sequence[str]]] = MappingProxyType({})
-_NO_NOTES: Mapping[str, Mapping[str, str]] = MappingProxyType({})
 ROW_MOVED = "row moved while writing"
 GROW_ROWS = 200
 """Rows added at least when a write needs a bigger grid (so growing stays rare)."""
@@ -615,11 +611,11 @@ class GoogleBackend:
         source: str,
         tabs: Mapping[str, Sequence[str]],
         *,
-        text_columns: Mapping[str, Sequence[str]] = _NO_TABS,
-        dropdowns: Mapping[str, Mapping[str, Sequence[str]]] = _NO_DROPDOWNS,
-        protected: Mapping[str, Sequence[str]] = _NO_TABS,
-        aliases: Mapping[str, Sequence[str]] = _NO_TABS,
-        notes: Mapping[str, Mapping[str, str]] = _NO_NOTES,
+        text_columns: Mapping[str, Sequence[str]] = NO_TABS,
+        dropdowns: Mapping[str, Mapping[str, Sequence[str]]] = NO_DROPDOWNS,
+        protected: Mapping[str, Sequence[str]] = NO_TABS,
+        aliases: Mapping[str, Sequence[str]] = NO_TABS,
+        notes: Mapping[str, Mapping[str, str]] = NO_NOTES,
         dry_run: bool = False,
     ) -> list[str]:
         """Tabs, header cells, text formats, dropdowns, protected columns, header notes and
