@@ -469,12 +469,13 @@ def _segmented(
 ) -> Iterator[tuple[int, list[bytes | memoryview]]]:
     """A sheet's XML pieces cut into segments of at least :data:`SEGMENT_SIZE` bytes, each
     after the first starting at a ``<row r="...">``, labelled with that row's number (the
-    first: 0, or its first row's number when it starts at one). Pieces are cut, not
-    copied; a row start split between two pieces is not seen (the segment goes on)."""
+    first: 0, or its first row's number when it starts at one). Pieces are cut as views,
+    never copied; a row start split between two pieces is not seen (the segment goes on)."""
     segment: list[bytes | memoryview] = []
     size = 0
     label = -1
-    for piece in pieces:
+    for whole in pieces:
+        piece = memoryview(whole)  # cut without copying: a piece may be 100 MB of rows
         if label < 0 and len(piece):
             at = _ROW_AT.match(piece)
             label = int(at.group(1)) if at else 0
