@@ -310,3 +310,26 @@ def test_a_second_init_leaves_every_workbook_untouched_after_the_sync_appended_r
     assert again.returncode == 0, again.stderr
     assert "init: 0 change(s)" in again.stdout, again.stdout
     assert _books(deployment) == before
+
+
+def test_the_progress_bar_shows_on_a_terminal_and_nowhere_else():
+    import io
+
+    from rich.console import Console
+
+    from sync.cli.progress import progress_bar
+
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, width=100)
+    with progress_bar(terminal, "sync", 3) as bar:
+        assert bar is not None
+        bar.step("read ali")
+        bar.say("write ali")
+        bar.at(2, 3, "write the master")
+        terminal.file.flush()
+    assert "write the master" in screen.getvalue() and "2/3" in screen.getvalue()
+    piped = Console(file=io.StringIO(), force_terminal=False)
+    with progress_bar(piped, "sync", 3) as none:
+        assert none is None
+    with progress_bar(terminal, "sync", 3, quiet=True) as none:
+        assert none is None  # --json

@@ -1,4 +1,4 @@
-"""The admin's commands, registered on the ``sheetsync`` app by ``sync.cli``.
+"""The admin's commands, registered on the ``sheetsync`` app by :mod:`sync.cli`.
 
 ``conflicts`` (list; ``resolve``), ``merge``, ``undo``, ``history``, and ``report``
 (``commission``, ``pipeline``). Errors are :class:`~sync.admin.core.AdminError`

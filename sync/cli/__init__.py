@@ -1,4 +1,5 @@
-"""The `sheetsync` command line: a thin layer over sync.service.
+"""The `sheetsync` command line: a thin layer over sync.service (the admin's commands are
+registered from :mod:`sync.cli.admin`; the one progress bar is :mod:`sync.cli.progress`).
 
 Exit codes: 0 ok, 1 partial (some agent sources failed this cycle),
 2 bad configuration or usage.
@@ -17,12 +18,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
 from sync import DEFAULT_CONFIG, logs
-from sync.admin import cli as admin_cli
+from sync.cli import admin as admin_cli
+from sync.cli.progress import progress_bar
 from sync.counts import cells_written_text
 from sync.errors import SyncError
 from sync.lazy import lazy_module
@@ -148,23 +149,8 @@ def sync(
 
 
 def _run_with_progress(config: Config, job: Any, quiet: bool) -> Any:
-    steps = 2 * len(config.agents) + 1
-    if quiet or not err.is_terminal:
-        return job(None)
-    with Progress(
-        TextColumn("{task.description:<24}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("sync", total=steps)
-
-        def advance(label: str) -> None:
-            bar.update(task, description=label, advance=1)
-
-        return job(advance)
+    with progress_bar(err, "sync", 2 * len(config.agents) + 1, quiet=quiet) as bar:
+        return job(bar.step if bar is not None else None)
 
 
 def _print_report(report: Any) -> None:
@@ -561,29 +547,16 @@ def import_sheet(
         chunk_rows=chunk_rows,
     )
     engine = service.open_database(config, create=True)
-    if as_json or not err.is_terminal:
-        outcome = run_import(config, engine, options)
-    else:
-        with Progress(
-            TextColumn("{task.description:<32}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("import", total=None)
-
-            def chunk_done(done: int, total: int) -> None:
-                bar.update(task, description="importing (chunks)", completed=done, total=total)
-
-            outcome = run_import(
-                config,
-                engine,
-                options,
-                progress=lambda text: bar.update(task, description=text),
-                on_chunk=chunk_done,
-            )
+    with progress_bar(err, "import", None, quiet=as_json, width=32) as bar:
+        outcome = run_import(
+            config,
+            engine,
+            options,
+            progress=bar.say if bar is not None else None,
+            on_chunk=(lambda done, total: bar.at(done, total, "importing (chunks)"))
+            if bar is not None
+            else None,
+        )
     if report is not None:
         write_report(outcome, report)
     counts = outcome.counts.as_dict()
