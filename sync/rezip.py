@@ -29,7 +29,7 @@ import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, replace
 from types import ModuleType
 
 _deflater: ModuleType
@@ -132,7 +132,7 @@ def deflate_segments(
         out = packer.flush()
         packed.append(out)
         if table:
-            table[-1] = Segment(table[-1].packed + len(out), *_fields(table[-1])[1:])
+            table[-1] = replace(table[-1], packed=table[-1].packed + len(out))
         else:
             table.append(Segment(len(out), 0, 0, 0))
     return _whole(b"".join(packed), table)
@@ -167,12 +167,9 @@ def inflate_segments(
     payload: bytes | memoryview, table: Sequence[Segment], first: int, last: int
 ) -> bytes:
     """The content of segments ``first`` to ``last`` (inclusive), CRC checked."""
-    start = sum(s.packed for s in table[:first])
-    end = start + sum(s.packed for s in table[first : last + 1])
-    content = _deflater.decompressobj(-15).decompress(payload[start:end])
-    if len(content) != sum(s.size for s in table[first : last + 1]) or zlib.crc32(
-        content
-    ) != _combined(table[first : last + 1]):
+    run = copied_segments(payload, table, first, last)
+    content = _deflater.decompressobj(-15).decompress(run.payload)
+    if len(content) != run.size or zlib.crc32(content) != run.crc:
         raise zipfile.BadZipFile("a segment does not inflate to what its table says")
     return content
 
@@ -189,10 +186,6 @@ def copied_segments(
         sum(s.size for s in chosen),
         tuple(chosen),
     )
-
-
-def _fields(segment: Segment) -> tuple[int, int, int, int]:
-    return segment.packed, segment.size, segment.crc, segment.label
 
 
 def _combined(table: Sequence[Segment]) -> int:
@@ -217,7 +210,7 @@ def _pair(a: Segment, b: Segment) -> Segment:
 
 
 def _table_field(table: Sequence[Segment]) -> bytes:
-    body = bytes([_SEGMENTS_VERSION]) + b"".join(_SEGMENT.pack(*_fields(s)) for s in table)
+    body = bytes([_SEGMENTS_VERSION]) + b"".join(_SEGMENT.pack(*astuple(s)) for s in table)
     return struct.pack("<2H", SEGMENTS_ID, len(body)) + body
 
 
