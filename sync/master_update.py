@@ -340,12 +340,10 @@ class RowOrder:
         """What is stored once the new rows are written after the stored ones."""
         if not new_rows:
             return dict(stored)
-        first, second = _sums([row.identity for row in new_rows])
-        old = stored["sums"]
-        return {
-            "last": new_rows[-1].order,
-            "sums": [(old[0] + first) % ORDER_MODULUS, (old[1] + second) % ORDER_MODULUS],
-        }
+        sums = _Sums(stored["sums"])
+        for row in new_rows:
+            sums.add(row.identity)
+        return {"last": new_rows[-1].order, "sums": sums.value()}
 
     def _hash(self) -> Any:
         terms = [
@@ -383,18 +381,14 @@ def written_orders(data: MasterData, grids: Mapping[str, Grid]) -> dict[str, dic
     orders: dict[str, dict[str, Any]] = {}
     for tab, rows in written.items():
         count = len(grids[tab]) - 1  # the trimmed tab's rows are the first ones
-        first = second = seen = 0
+        sums, seen = _Sums(), 0
         last: tuple[Any, ...] | None = None
         for identity, order, key in itertools.islice(rows, count):  # not held: 100,000s
-            h = _hash(identity)
-            first, second, seen = first + h, second + h * h % ORDER_MODULUS, seen + 1
-            last = (order, key)
+            sums.add(identity)
+            seen, last = seen + 1, (order, key)
         if seen != count or (last is not None and row_key(tab, grids[tab][-1]) != last[1]):
             continue
-        orders[tab] = {
-            "last": None if last is None else last[0],
-            "sums": [first % ORDER_MODULUS, second % ORDER_MODULUS],
-        }
+        orders[tab] = {"last": None if last is None else last[0], "sums": sums.value()}
     return orders
 
 
@@ -402,12 +396,19 @@ def _hash(identity: Sequence[int]) -> int:
     return sum(value * f for value, f in zip(identity, _FACTORS, strict=False)) % ORDER_MODULUS
 
 
-def _sums(identities: Sequence[Sequence[int]]) -> list[int]:
-    hashes = [_hash(identity) for identity in identities]
-    return [
-        sum(hashes) % ORDER_MODULUS,
-        sum(h * h % ORDER_MODULUS for h in hashes) % ORDER_MODULUS,
-    ]
+class _Sums:
+    """The two sums of :class:`RowOrder` (as its SQL computes them), row by row."""
+
+    def __init__(self, start: Sequence[int] = (0, 0)) -> None:
+        self.first, self.second = start
+
+    def add(self, identity: Sequence[int]) -> None:
+        h = _hash(identity)
+        self.first += h
+        self.second += h * h % ORDER_MODULUS
+
+    def value(self) -> list[int]:
+        return [self.first % ORDER_MODULUS, self.second % ORDER_MODULUS]
 
 
 ROW_ORDERS: dict[str, RowOrder] = {
