@@ -522,21 +522,15 @@ def _patch_segments(
     texts = [inflate_segments(payload, table, first, last) for first, last in runs]
 
     head_text, tail_text = texts[0], texts[-1]
-    data_start = head_text.find(b"<sheetData")
-    if data_start < 0 or head_text.find(b":sheetData", 0, data_start + 12) >= 0:
-        return None
-    open_end = head_text.find(b">", data_start) + 1
-    if head_text[open_end - 2 : open_end] == b"/>":
+    try:
+        data_start, open_end, empty = _sheet_data(head_text)
+    except Unpatchable:
         return None
     close = tail_text.rfind(b"</sheetData>")
     tail_from = open_end if len(runs) == 1 else 0
-    if close < tail_from:
+    last = _last_row(tail_text, (tail_from, close)) if close >= tail_from else None
+    if empty or last is None or last < 0:
         return None
-    last_at = tail_text.rfind(b'<row r="', tail_from, close)
-    last_ref = _ROW_AT.match(tail_text, last_at) if last_at >= 0 else None
-    if last_ref is None:
-        return None
-    last = int(last_ref.group(1)) - 1
     head = head_text[:data_start]
     sheet = _Sheet.of(head)
 
@@ -631,13 +625,7 @@ def _patch_sheet(
     past its last are made as the pieces are asked for (deflated one after another, they
     are never all held at once); the rows found in it are patched before this returns.
     """
-    if xml.find(b":sheetData") >= 0 and _PREFIXED_SHEET_DATA.search(xml):
-        raise Unpatchable("prefixed SpreadsheetML namespace")
-    data_start = xml.find(b"<sheetData")
-    if data_start < 0 or xml[data_start + 10 : data_start + 11] not in (b">", b"/", b" "):
-        raise Unpatchable("worksheet without sheetData")
-    open_end = xml.find(b">", data_start) + 1
-    empty = xml[open_end - 2 : open_end] == b"/>"
+    data_start, open_end, empty = _sheet_data(xml)
     close = open_end if empty else xml.rfind(b"</sheetData>")
     if close < open_end:
         raise Unpatchable("worksheet without a closed sheetData")
@@ -667,6 +655,34 @@ def _patch_sheet(
     return itertools.chain([dimension], rest), dropped
 
 
+def _sheet_data(xml: bytes) -> tuple[int, int, bool]:
+    """Where a sheet's ``<sheetData>`` starts and its opening tag ends, and whether it is
+    empty (``<sheetData/>``).
+
+    Raises:
+        Unpatchable: a prefixed SpreadsheetML namespace, or no sheetData.
+    """
+    if xml.find(b":sheetData") >= 0 and _PREFIXED_SHEET_DATA.search(xml):
+        raise Unpatchable("prefixed SpreadsheetML namespace")
+    data_start = xml.find(b"<sheetData")
+    if data_start < 0 or xml[data_start + 10 : data_start + 11] not in (b">", b"/", b" "):
+        raise Unpatchable("worksheet without sheetData")
+    open_end = xml.find(b">", data_start) + 1
+    return data_start, open_end, xml[open_end - 2 : open_end] == b"/>"
+
+
+def _last_row(xml: bytes, within: tuple[int, int]) -> int | None:
+    """The 0-based number of the last ``<row>`` in ``xml[within]``: -1 when there is none,
+    None when it has no number."""
+    start, end = within
+    tail = xml.rfind(b"<row", start, end)
+    if tail < 0:
+        return -1
+    head = _START_TAG.match(xml, tail, end)
+    ref = _attrs(head.group(0)).get("r") if head else None
+    return int(ref) - 1 if ref is not None and ref.isdigit() else None
+
+
 def _locate_rows(
     xml: bytes, numbers: list[int], within: tuple[int, int]
 ) -> tuple[list[tuple[int, int]], int, tuple[int, int]] | None:
@@ -675,14 +691,9 @@ def _locate_rows(
     and the last row number the sheet has; None when a wanted row is missing among existing
     ones (the walk inserts it in place)."""
     start, end = within
-    tail = xml.rfind(b"<row", start, end)
-    last = -1
-    if tail >= 0:
-        head = _START_TAG.match(xml, tail, end)
-        ref = _attrs(head.group(0)).get("r") if head else None
-        if ref is None or not ref.isdigit():
-            return None
-        last = int(ref) - 1
+    last = _last_row(xml, within)
+    if last is None:
+        return None
     found: list[tuple[int, int]] = []
     position = start
     for number in numbers:
