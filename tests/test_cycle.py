@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -530,6 +531,24 @@ def test_a_new_row_leaving_a_shared_field_blank_shows_it_without_a_clearing_note
     assert "clearing it is not applied" in sara["Sync notes"]
 
 
+def audit_change(
+    s: Session, customer_id: int, actor: str = "admin", before: Any = None, after: Any = None
+) -> None:
+    """An audited change to a customer, as a cycle, an admin's command or another worker
+    records it."""
+    s.add(
+        AuditEvent(
+            actor=actor,
+            action="update_customer",
+            entity="customer",
+            entity_id=customer_id,
+            customer_id=customer_id,
+            before=before or {},
+            after=after or {},
+        )
+    )
+
+
 def test_an_idle_cycle_renders_nothing_until_the_database_changes(world):
     world.type_rows("ali", [AHMED_ALI])
     world.type_rows("sara", [AHMED_SARA])
@@ -541,17 +560,7 @@ def test_an_idle_cycle_renders_nothing_until_the_database_changes(world):
     # An audited change made elsewhere (an admin's command, another worker) is shown next cycle.
     with world.session() as s, s.begin():
         ahmed = s.execute(select(Customer)).scalar_one()
-        s.add(
-            AuditEvent(
-                actor="admin",
-                action="update_customer",
-                entity="customer",
-                entity_id=ahmed.id,
-                customer_id=ahmed.id,
-                before={"city": ""},
-                after={"city": "Giza"},
-            )
-        )
+        audit_change(s, ahmed.id, before={"city": ""}, after={"city": "Giza"})
         ahmed.city = "Giza"
     shown = world.cycle()
     assert shown.views_rendered == 2 and shown.master_rendered >= 1  # Ali's, Sara's, the master
@@ -608,17 +617,7 @@ def test_an_edit_marks_dirty_only_the_sheets_that_show_the_changed_customer(worl
         """An audited change to the named customer, as a cycle or an admin records it."""
         with world.session() as s, s.begin():
             customer_id = s.execute(select(Customer.id).where(Customer.name == name)).scalar_one()
-            s.add(
-                AuditEvent(
-                    actor=actor,
-                    action="update_customer",
-                    entity="customer",
-                    entity_id=customer_id,
-                    customer_id=customer_id,
-                    before={},
-                    after={},
-                )
-            )
+            audit_change(s, customer_id, actor)
         return customer_id
 
     assert not sara_is_dirty()
@@ -706,33 +705,21 @@ def test_master_rows_removed_or_moved_above_the_end_are_not_set_by_their_old_pla
     world.cycle()
     assert world.master_differences() == {}
 
-    def audited(s: Session, *customers: Customer) -> None:
-        for customer in customers:
-            s.add(
-                AuditEvent(
-                    actor="admin",
-                    action="update_customer",
-                    entity="customer",
-                    entity_id=customer.id,
-                    customer_id=customer.id,
-                    before={},
-                    after={},
-                )
-            )
-
     with world.session() as s, s.begin():
         first, second, _, last = s.scalars(select(Customer).order_by(Customer.number)).all()
         # Sara's tracking of the last customer now belongs to the second one: above the
         # end, as many rows in another order (the trackings are sorted by customer).
         sara = s.scalars(select(Tracking).where(Tracking.customer_id == last.id)).one()
         sara.customer_id = second.id
-        audited(s, second, last)
+        audit_change(s, second.id)
+        audit_change(s, last.id)
     world.cycle()
     assert world.master_differences() == {}
 
     with world.session() as s, s.begin():
         s.get(Customer, first.id).merged_into_id = second.id  # its row was the first
-        audited(s, first, second)
+        audit_change(s, first.id)
+        audit_change(s, second.id)
     world.cycle()
     assert world.master_differences() == {}
 
