@@ -4,18 +4,33 @@ PostgreSQL runs when SHEETSYNC_TEST_PG_URL is set (e.g.
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``); otherwise those tests are
 skipped with a visible reason. Under CI (CI=true) an unreachable PostgreSQL fails
 the run instead of skipping.
+
+A test that asks for ``engine`` (or makes databases with ``engine_factory``) gets an empty
+database at the newest schema without running the migrations again: Alembic's upgrade
+costs about 0.1 s on SQLite and 0.25 s on PostgreSQL, and the suite makes more than a
+thousand databases (every hypothesis example makes its own). On SQLite it is a copy of
+a file the migrations made once per test process; on PostgreSQL a schema the migrations
+made once, emptied after the test that used it (every row deleted, every id sequence
+restarted) and handed to the next. ``db_url`` stays a database with nothing in it, for
+the tests of the migrations themselves and of commands that create the schema.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from hypothesis.control import current_build_context
+from hypothesis.errors import InvalidArgument
 from sqlalchemy import Engine, create_engine, text
 
 from sync.db import make_engine, upgrade_schema
+from sync.model import Base
 
 PG_URL = os.environ.get("SHEETSYNC_TEST_PG_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -23,6 +38,15 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 def _pg_schema_url() -> Iterator[str]:
     """A fresh PostgreSQL schema for one test, dropped afterwards."""
+    schema = _create_pg_schema()
+    try:
+        yield _schema_url(schema)
+    finally:
+        _drop_pg_schema(schema)
+
+
+def _create_pg_schema() -> str:
+    """A new, empty PostgreSQL schema (skips, or fails under CI, without PostgreSQL)."""
     if not PG_URL:
         if IN_CI:
             pytest.fail(
@@ -37,80 +61,198 @@ def _pg_schema_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     except Exception as exc:  # noqa: BLE001 - the reason is shown in the skip/fail message
-        admin.dispose()
         message = (
             f"PostgreSQL at SHEETSYNC_TEST_PG_URL is unreachable: {exc.__class__.__name__}: {exc}"
         )
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    admin.dispose()  # no idle connection per schema while the test runs
-    sep = "&" if "?" in PG_URL else "?"
-    try:
-        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
     finally:
+        admin.dispose()  # no idle connection per schema while the test runs
+    return schema
+
+
+def _drop_pg_schema(schema: str) -> None:
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    try:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    finally:
         admin.dispose()
 
 
+def _schema_url(schema: str) -> str:
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+class _Migrated:
+    """Empty databases at the newest schema, made without running the migrations each time
+    (see the module's docstring); one per test process."""
+
+    def __init__(self) -> None:
+        self._template: Path | None = None
+        self._free: list[str] = []  # emptied PostgreSQL schemas, migrated
+        self._made: set[str] = set()  # every schema made here (dropped at the end)
+
+    def sqlite(self, path: Path) -> str:
+        if self._template is None:
+            template = Path(tempfile.mkdtemp(prefix="sheetsync-tests-")) / "template.sqlite"
+            eng = make_engine(f"sqlite:///{template}")
+            upgrade_schema(eng)
+            eng.dispose()
+            self._template = template
+        shutil.copyfile(self._template, path)
+        return f"sqlite:///{path}"
+
+    def postgresql(self) -> str:
+        """The name of an empty migrated schema, now the caller's (see :meth:`give_back`)."""
+        if self._free:
+            return self._free.pop()
+        schema = _create_pg_schema()
+        self._made.add(schema)
+        eng = make_engine(_schema_url(schema))
+        try:
+            upgrade_schema(eng)
+        finally:
+            eng.dispose()
+        return schema
+
+    def give_back(self, schema: str) -> None:
+        """Empty a schema a test is done with, for the next one; a schema that cannot be
+        emptied at once (a connection still holds its rows) is dropped instead."""
+        eng = create_engine(_schema_url(schema))
+        try:
+            with eng.begin() as conn:
+                conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
+                conn.exec_driver_sql(_empty_schema_sql(conn))
+        except Exception:  # noqa: BLE001 - the schema is dropped instead of reused
+            self._made.discard(schema)
+            _drop_pg_schema(schema)
+            return
+        finally:
+            eng.dispose()
+        self._free.append(schema)
+
+    def drop_all(self) -> None:
+        for schema in self._made:
+            _drop_pg_schema(schema)
+        self._made.clear()
+        self._free.clear()
+        if self._template is not None:
+            shutil.rmtree(self._template.parent, ignore_errors=True)
+
+
+_EMPTY_SQL: list[str] = []
+
+
+def _empty_schema_sql(conn) -> str:  # type: ignore[no-untyped-def]
+    """Statements that delete every row of the schema's tables (children first) and
+    restart its id sequences: the schema as the migrations left it."""
+    if not _EMPTY_SQL:
+        sequences = [
+            name
+            for (name,) in conn.exec_driver_sql(
+                "SELECT sequence_name FROM information_schema.sequences "
+                "WHERE sequence_schema = current_schema()"
+            )
+        ]
+        deletes = [f'DELETE FROM "{t.name}"' for t in reversed(Base.metadata.sorted_tables)]
+        restarts = [f'ALTER SEQUENCE "{name}" RESTART' for name in sequences]
+        _EMPTY_SQL.append("; ".join([*deletes, *restarts]))
+    return _EMPTY_SQL[0]
+
+
+_MIGRATED = _Migrated()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_migrated_databases() -> Iterator[None]:
+    yield
+    _MIGRATED.drop_all()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
-    """A database URL with nothing in it, once per database backend."""
-    if request.param == "sqlite":
+def db_kind(request: pytest.FixtureRequest) -> str:
+    """The database backend a test runs on; a module overrides it to run on one only."""
+    return str(request.param)
+
+
+@pytest.fixture
+def db_url(db_kind: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """A database URL with nothing in it (not even the schema)."""
+    if db_kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'sheetsync.db'}"
     else:
         yield from _pg_schema_url()
 
 
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    """An engine on an upgraded (migrated) empty schema."""
-    eng = make_engine(db_url)
-    upgrade_schema(eng)
-    yield eng
-    eng.dispose()
+def engine(db_kind: str, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+    """An engine on an empty database at the newest schema."""
+    factory = EngineFactory(db_kind, tmp_path)
+    yield factory()
+    factory.close()
 
 
 class EngineFactory:
-    """Makes fresh, empty, migrated databases on one backend (for hypothesis examples)."""
+    """Makes empty databases at the newest schema on one backend (for hypothesis examples).
+
+    Inside a hypothesis test, the databases of the examples before the current one are
+    emptied and made again as the next ones (an example's worlds live only as long as it).
+    """
 
     def __init__(self, kind: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
         self.kind = kind
         self.tmp_path = tmp_path
         self.engines: list[Engine] = []
-        self.cleanups: list[Iterator[str]] = []
+        self._schemas: list[str] = []
+        self._example: object = None
 
     def __call__(self) -> Engine:
-        # Earlier examples' engines let go of their pooled connections (they still work if
-        # used again): hypothesis makes many examples, PostgreSQL allows 100 connections.
+        # Earlier examples' engines let go of their pooled connections: hypothesis makes
+        # many examples, PostgreSQL allows 100 connections.
+        example = _current_example()
+        if example is not None and example is not self._example:
+            self._example = example
+            self._give_back()
         for eng in self.engines:
             eng.dispose()
         if self.kind == "sqlite":
-            url = f"sqlite:///{self.tmp_path / f'db{len(self.engines)}.sqlite'}"
+            name = "sheetsync.db" if not self.engines else f"db{len(self.engines)}.sqlite"
+            url = _MIGRATED.sqlite(self.tmp_path / name)
         else:
-            gen = _pg_schema_url()
-            url = next(gen)
-            self.cleanups.append(gen)
+            schema = _MIGRATED.postgresql()
+            self._schemas.append(schema)
+            url = _schema_url(schema)
         eng = make_engine(url)
-        upgrade_schema(eng)
         self.engines.append(eng)
         return eng
 
-    def close(self) -> None:
+    def _give_back(self) -> None:
         for eng in self.engines:
             eng.dispose()
-        for gen in self.cleanups:
-            next(gen, None)
+        for schema in self._schemas:
+            _MIGRATED.give_back(schema)
+        self._schemas.clear()
+
+    def close(self) -> None:
+        self._give_back()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def engine_factory(request: pytest.FixtureRequest, tmp_path) -> Iterator[EngineFactory]:  # type: ignore[no-untyped-def]
-    """A factory of fresh databases, once per database backend."""
-    if request.param == "postgresql":
-        gen = _pg_schema_url()  # skips (or fails under CI) when PostgreSQL is not there
-        next(gen)
-        next(gen, None)
-    factory = EngineFactory(request.param, tmp_path)
+def _current_example() -> object:
+    """The hypothesis example being run (None outside one)."""
+    try:
+        return current_build_context()
+    except InvalidArgument:
+        return None
+
+
+@pytest.fixture
+def engine_factory(db_kind: str, tmp_path) -> Iterator[EngineFactory]:  # type: ignore[no-untyped-def]
+    """A factory of empty databases at the newest schema, once per database backend."""
+    if db_kind == "postgresql":  # skips (or fails under CI) here, not inside an example
+        _MIGRATED.give_back(_MIGRATED.postgresql())
+    factory = EngineFactory(db_kind, tmp_path)
     yield factory
     factory.close()

@@ -70,9 +70,9 @@ class FakeTime:
 
 
 @pytest.fixture(params=["sqlite"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+def db_kind(request: pytest.FixtureRequest) -> str:
     """SQLite only: the database half is covered by the core tests."""
-    yield f"sqlite:///{tmp_path / 'sheetsync.db'}"
+    return str(request.param)
 
 
 @pytest.fixture

@@ -35,8 +35,8 @@ from tests.test_google import (
 from tests.world import World
 
 # the fixtures of tests/test_google.py: a fresh emulator, a fake clock, a World on them
-db_url, emu, fake, world = (
-    test_google.db_url,
+db_kind, emu, fake, world = (
+    test_google.db_kind,
     test_google.emu,
     test_google.fake,
     test_google.world,

@@ -18,9 +18,9 @@ from tests.test_cycle import *  # noqa: F403 - the scenarios themselves, and the
 
 
 @pytest.fixture(params=["sqlite"])
-def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def db_kind(request: pytest.FixtureRequest) -> str:
     """SQLite only (the scenarios' PostgreSQL half runs in test_cycle.py)."""
-    yield f"sqlite:///{tmp_path / 'sheetsync.db'}"
+    return str(request.param)
 
 
 @pytest.fixture(autouse=True)
