@@ -1,4 +1,6 @@
-"""The command line, run as a user runs it (a real process), on .xlsx workbooks and SQLite."""
+"""The command line on .xlsx workbooks and SQLite: run in this process through what the
+``sheetsync`` script runs (tests/commands.py), and as a real process where the process is
+what is tested (the demo, a user's first command; ``--help``'s imports)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from typing import Any
 
 import openpyxl
 import pytest
+
+from tests.commands import run
 
 CONFIG = """
 [database]
@@ -29,7 +33,8 @@ workbook = "agents/sara.xlsx"
 """
 
 
-def sheetsync(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def as_process(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m sync ARGS`` as a real process."""
     env = {**os.environ, "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "sync", *args],
@@ -44,7 +49,7 @@ def sheetsync(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def deployment(tmp_path: Path) -> Path:
     (tmp_path / "sheetsync.toml").write_text(CONFIG, encoding="utf-8")
-    assert sheetsync(tmp_path, "init").returncode == 0
+    assert run(tmp_path, "init").code == 0
     return tmp_path
 
 
@@ -57,9 +62,9 @@ def type_row(book: Path, values: dict[str, object]) -> None:
 
 
 def test_init_is_idempotent_and_creates_the_layout(deployment: Path):
-    again = sheetsync(deployment, "init")
-    assert again.returncode == 0
-    assert "init: 0 change(s)" in again.stdout
+    again = run(deployment, "init")
+    assert again.code == 0
+    assert "init: 0 change(s)" in again.out
     wb = openpyxl.load_workbook(deployment / "agents/ali.xlsx")
     assert wb.sheetnames == ["Customers", "Follow-ups"]
     assert [c.value for c in wb["Customers"][1]][:3] == ["Customer #", "Name", "Phone"]
@@ -95,9 +100,9 @@ def test_sync_json_status_conflicts_and_lookup(deployment: Path):
     )
     type_row(deployment / "agents/sara.xlsx", {"Name": "Typo", "Phone": "12"})
 
-    run = sheetsync(deployment, "sync", "--json")
-    assert run.returncode == 0, run.stderr
-    report = json.loads(run.stdout)
+    ran = run(deployment, "sync", "--json")
+    assert ran.code == 0, ran.err
+    report = json.loads(ran.out)
     for key in (
         "customers_created",
         "trackings_added",
@@ -114,20 +119,20 @@ def test_sync_json_status_conflicts_and_lookup(deployment: Path):
     )
     assert report["conflicts_opened"] == 1 and report["agents_failed"] == 0
 
-    idle = json.loads(sheetsync(deployment, "sync", "--json").stdout)
+    idle = json.loads(run(deployment, "sync", "--json").out)
     assert idle["cells_written"] == 0 and idle["sources_read"] == 0
 
-    status = json.loads(sheetsync(deployment, "status", "--json").stdout)
+    status = json.loads(run(deployment, "status", "--json").out)
     assert status["customers"] == 1 and status["open_conflicts"] == {"invalid_phone": 1}
     assert status["last_success"] is not None
     assert status["lag_seconds"] is not None and status["lag_seconds"] < 600
 
-    conflicts = json.loads(sheetsync(deployment, "conflicts", "--json").stdout)
+    conflicts = json.loads(run(deployment, "conflicts", "--json").out)
     assert [(c["kind"], c["agent"], c["proposed"]) for c in conflicts] == [
         ("invalid_phone", "sara", "12")
     ]
 
-    found = json.loads(sheetsync(deployment, "lookup", "0020 100 123 4567", "--json").stdout)
+    found = json.loads(run(deployment, "lookup", "0020 100 123 4567", "--json").out)
     assert found["exists"] and found["customer"]["Email"] == "a@example.com"
     assert [t["agent"] for t in found["tracked_by"]] == ["Ali Hassan", "Sara Ahmed"]
     assert "private" not in json.dumps(found)
@@ -136,28 +141,28 @@ def test_sync_json_status_conflicts_and_lookup(deployment: Path):
 def test_a_locked_workbook_is_skipped_with_a_message_and_exit_code_1(deployment: Path):
     type_row(deployment / "agents/sara.xlsx", {"Name": "Ahmed Mohamed", "Phone": "01001234567"})
     (deployment / "agents/.~lock.ali.xlsx#").write_text("user,host", encoding="utf-8")
-    run = sheetsync(deployment, "sync")
-    assert run.returncode == 1
-    assert "ali.xlsx is open in LibreOffice or Excel" in run.stderr
-    assert json.loads(sheetsync(deployment, "status", "--json").stdout)["customers"] == 1
+    ran = run(deployment, "sync")
+    assert ran.code == 1
+    assert "ali.xlsx is open in LibreOffice or Excel" in ran.err
+    assert json.loads(run(deployment, "status", "--json").out)["customers"] == 1
 
 
 def test_bad_config_exits_2_naming_the_key(tmp_path: Path):
     (tmp_path / "sheetsync.toml").write_text(
         CONFIG.replace('key = "sara"', 'key = "Sara!"'), encoding="utf-8"
     )
-    run = sheetsync(tmp_path, "sync")
-    assert run.returncode == 2
-    assert "agents[1]" in run.stderr and ".key" in run.stderr
-    missing = sheetsync(tmp_path, "--config", "nowhere.toml", "status")
-    assert missing.returncode == 2 and "configuration file not found" in missing.stderr
+    ran = run(tmp_path, "sync")
+    assert ran.code == 2
+    assert "agents[1]" in ran.err and ".key" in ran.err
+    missing = run(tmp_path, "--config", "nowhere.toml", "status")
+    assert missing.code == 2 and "configuration file not found" in missing.err
 
 
 def test_usage_errors_exit_2_with_a_message(tmp_path: Path):
-    unknown = sheetsync(tmp_path, "--bogus")
-    assert unknown.returncode == 2 and "No such option" in unknown.stderr
-    missing = sheetsync(tmp_path, "lookup")
-    assert missing.returncode == 2 and "Missing argument" in missing.stderr
+    unknown = run(tmp_path, "--bogus")
+    assert unknown.code == 2 and "No such option" in unknown.err
+    missing = run(tmp_path, "lookup")
+    assert missing.code == 2 and "Missing argument" in missing.err
 
 
 def test_every_command_has_help_with_an_example():
@@ -176,16 +181,16 @@ def test_every_command_has_help_with_an_example():
     assert {("init",), ("sync",), ("conflicts", "resolve"), ("lookup",), ("demo",)} <= set(every)
     runner = CliRunner()
     for path in every:
-        run = runner.invoke(app, [*path, "-h"], env={"COLUMNS": "200"})
-        assert run.exit_code == 0, run.output
-        assert "Example: sheetsync" in run.output, f"{' '.join(path)} help lacks an example"
+        shown = runner.invoke(app, [*path, "-h"], env={"COLUMNS": "200"})
+        assert shown.exit_code == 0, shown.output
+        assert "Example: sheetsync" in shown.output, f"{' '.join(path)} help lacks an example"
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     """`sheetsync demo`, run once for the tests of what it shows and writes."""
     cwd = tmp_path_factory.mktemp("demo")
-    return cwd, sheetsync(cwd, "demo", "--dir", "d")
+    return cwd, as_process(cwd, "demo", "--dir", "d")
 
 
 def test_demo_shows_the_seeds_split(demo_run: tuple[Path, Any]):
@@ -281,14 +286,14 @@ def _books(root: Path) -> dict[str, tuple[bytes, int]]:
 def test_init_skips_a_workbook_open_in_excel_sets_up_the_rest_and_exits_0(deployment: Path):
     (deployment / "agents/.~lock.ali.xlsx#").write_text("user,host", encoding="utf-8")
     (deployment / "agents/sara.xlsx").unlink()  # a workbook init must still rebuild
-    again = sheetsync(deployment, "init")
-    assert again.returncode == 0, again.stderr
-    assert "Traceback" not in again.stderr
-    (warning,) = [line for line in again.stderr.splitlines() if line.strip()]
+    again = run(deployment, "init")
+    assert again.code == 0, again.err
+    assert "Traceback" not in again.err
+    (warning,) = [line for line in again.err.splitlines() if line.strip()]
     assert warning.startswith("warning: ") and "agents/ali.xlsx" in warning
     assert "open in LibreOffice or Excel" in warning and "run `sheetsync init` again" in warning
-    assert "agents/sara.xlsx\n  added tab Customers" in again.stdout
-    assert "1 workbook skipped" in again.stdout
+    assert "agents/sara.xlsx\n  added tab Customers" in again.out
+    assert "1 workbook skipped" in again.out
     assert openpyxl.load_workbook(deployment / "agents/sara.xlsx").sheetnames == [
         "Customers",
         "Follow-ups",
@@ -302,13 +307,13 @@ def test_a_second_init_leaves_every_workbook_untouched_after_the_sync_appended_r
     (deployment / "team.csv").write_text(
         "Name,Phone,Agent\nOmar,01001234570,ali\nMona,01001234571,sara\n", encoding="utf-8"
     )
-    assert sheetsync(deployment, "import", "team.csv").returncode == 0
-    assert sheetsync(deployment, "sync").returncode == 0
+    assert run(deployment, "import", "team.csv").code == 0
+    assert run(deployment, "sync").code == 0
     assert len(_rows(deployment / "agents/ali.xlsx")) == 1
     before = _books(deployment)
-    again = sheetsync(deployment, "init")  # what the systemd unit runs at every start
-    assert again.returncode == 0, again.stderr
-    assert "init: 0 change(s)" in again.stdout, again.stdout
+    again = run(deployment, "init")  # what the systemd unit runs at every start
+    assert again.code == 0, again.err
+    assert "init: 0 change(s)" in again.out, again.out
     assert _books(deployment) == before
 
 

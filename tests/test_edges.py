@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 import typer
 
 from sync import cli
+from tests.commands import Ran, run
 
 CONFIG = """
 [database]
@@ -44,30 +44,6 @@ CREATE_DATABASE = {"init", "import"}
 CHOICE = {("conflicts", "resolve"): ["--keep"]}
 # Commands that do not read the configuration at all.
 NO_CONFIG = {"demo"}
-
-
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
-def run(capsys: pytest.CaptureFixture[str], cwd: Path, *args: str) -> Ran:
-    """``sheetsync ARGS`` in ``cwd``, in this process, as the console script runs it."""
-    old_argv = sys.argv
-    sys.argv = ["sheetsync", *args]
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.chdir(cwd)
-            mp.setenv("COLUMNS", "200")
-            with pytest.raises(SystemExit) as done:
-                cli.main()
-    finally:
-        sys.argv = old_argv
-    captured = capsys.readouterr()
-    code = done.value.code
-    return Ran(code if isinstance(code, int) else 0, captured.out, captured.err)
 
 
 def command_paths() -> list[tuple[str, ...]]:
@@ -131,12 +107,12 @@ def test_the_command_list_is_the_apps_and_the_exemptions_are_real_commands():
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=NAMES)
-def test_before_init_every_command_says_run_init_and_creates_nothing(tmp_path, capsys, path):
+def test_before_init_every_command_says_run_init_and_creates_nothing(tmp_path, path):
     if path[0] in NO_DATABASE or path[0] in CREATE_DATABASE:
         pytest.skip(f"{path[0]} does not need an initialised database")
     root = deployment(tmp_path)
     before = sorted(p.relative_to(root) for p in root.rglob("*"))
-    ran = run(capsys, root, *arguments(path, root))
+    ran = run(root, *arguments(path, root))
     line = one_error_line(ran)
     assert ran.code == 2
     assert f"SQLite database {root.resolve() / 'sheetsync.db'}" in line
@@ -146,12 +122,12 @@ def test_before_init_every_command_says_run_init_and_creates_nothing(tmp_path, c
 
 @pytest.mark.parametrize("path", COMMANDS, ids=NAMES)
 def test_with_the_database_unreachable_every_command_says_where_without_the_password(
-    tmp_path, capsys, path
+    tmp_path, path
 ):
     if path[0] in NO_DATABASE:
         pytest.skip(f"{path[0]}: {NO_DATABASE[path[0]]}")
     root = deployment(tmp_path, UNREACHABLE)
-    ran = run(capsys, root, *arguments(path, root))
+    ran = run(root, *arguments(path, root))
     line = one_error_line(ran)
     assert ran.code == 1
     assert "cannot reach PostgreSQL at 127.0.0.1:1/sheetsync" in line
@@ -159,11 +135,11 @@ def test_with_the_database_unreachable_every_command_says_where_without_the_pass
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=NAMES)
-def test_with_a_bad_config_every_command_names_the_file_and_key(tmp_path, capsys, path):
+def test_with_a_bad_config_every_command_names_the_file_and_key(tmp_path, path):
     if path[0] in NO_CONFIG:
         pytest.skip(f"{path[0]} does not read the configuration")
     root = deployment(tmp_path, key="Ali")
-    ran = run(capsys, root, *arguments(path, root))
+    ran = run(root, *arguments(path, root))
     line = one_error_line(ran)
     assert ran.code == 2
     assert "sheetsync.toml: agents[0] (Ali).key: String should match pattern" in line
@@ -171,30 +147,30 @@ def test_with_a_bad_config_every_command_names_the_file_and_key(tmp_path, capsys
     assert not (root / "sheetsync.db").exists()
 
 
-def test_a_database_without_tables_says_run_init(tmp_path, capsys):
+def test_a_database_without_tables_says_run_init(tmp_path):
     root = deployment(tmp_path)
     (root / "sheetsync.db").write_bytes(b"")  # e.g. made by an older sheetsync's status
-    line = one_error_line(run(capsys, root, "status"))
+    line = one_error_line(run(root, "status"))
     assert "has no sheetsync tables yet (run `sheetsync init` first)" in line
 
 
 # -- one line each: encodings, folders, full disks, patterns, help -------------------------
 
 
-def test_a_config_that_is_not_utf8_is_one_line(tmp_path, capsys):
+def test_a_config_that_is_not_utf8_is_one_line(tmp_path):
     root = deployment(tmp_path)
     text = (root / "sheetsync.toml").read_text(encoding="utf-8").replace("Ali Hassan", "علي")
     (root / "sheetsync.toml").write_bytes(text.encode("cp1256"))
-    ran = run(capsys, root, "status")
+    ran = run(root, "status")
     line = one_error_line(ran)
     assert ran.code == 2
     assert "sheetsync.toml: not UTF-8 text (byte 0x" in line and "save it as UTF-8" in line
 
 
-def test_a_sqlite_folder_that_cannot_be_created_is_one_line(tmp_path, capsys):
+def test_a_sqlite_folder_that_cannot_be_created_is_one_line(tmp_path):
     root = deployment(tmp_path, url="sqlite:///blocker/data/sheetsync.db")
     (root / "blocker").write_text("a file where the folder should be", encoding="utf-8")
-    ran = run(capsys, root, "init")
+    ran = run(root, "init")
     line = one_error_line(ran)
     assert ran.code == 2
     assert f"database.url ({root.resolve() / 'blocker/data'}): cannot create the folder" in line
@@ -226,50 +202,50 @@ def _disk_failure_mid_savepoint(url: str) -> BaseException:
     raise AssertionError("no error")
 
 
-def test_a_full_disk_names_the_disk_not_the_savepoint(tmp_path, capsys, monkeypatch):
+def test_a_full_disk_names_the_disk_not_the_savepoint(tmp_path, monkeypatch):
     root = deployment(tmp_path)
-    assert run(capsys, root, "init").code == 0
+    assert run(root, "init").code == 0
     failure = _disk_failure_mid_savepoint(f"sqlite:///{tmp_path / 'other.db'}")
 
     def lookup(*_args: object) -> None:
         raise failure
 
     monkeypatch.setattr(cli.service, "lookup", lookup)
-    ran = run(capsys, root, "lookup", "01001234567")
+    ran = run(root, "lookup", "01001234567")
     line = one_error_line(ran)
     assert ran.code == 1
     assert "disk I/O error" in line and "is the disk full" in line
     assert "savepoint" not in line
 
 
-def test_an_unforeseen_error_is_one_line_naming_where_it_was_raised(tmp_path, capsys, monkeypatch):
+def test_an_unforeseen_error_is_one_line_naming_where_it_was_raised(tmp_path, monkeypatch):
     root = deployment(tmp_path)
-    assert run(capsys, root, "init").code == 0
+    assert run(root, "init").code == 0
 
     def lookup(*_args: object) -> None:
         raise KeyError("Customer #")
 
     monkeypatch.setattr(cli.service, "lookup", lookup)
-    line = one_error_line(run(capsys, root, "lookup", "01001234567"))
+    line = one_error_line(run(root, "lookup", "01001234567"))
     assert "unexpected KeyError at test_edges.py:" in line and "--verbose" in line
 
 
-def test_a_config_without_agents_warns(tmp_path, capsys):
+def test_a_config_without_agents_warns(tmp_path):
     (tmp_path / "sheetsync.toml").write_text('[master]\nworkbook = "master.xlsx"\n', "utf-8")
-    ran = run(capsys, tmp_path, "init")
+    ran = run(tmp_path, "init")
     assert ran.code == 0
     assert "warning: the configuration has no [[agents]]: there is nothing to sync" in ran.err
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=NAMES)
-def test_help_shows_brackets_rewraps_sentences_and_no_bool_placeholders(capsys, path, tmp_path):
-    ran = run(capsys, tmp_path, *path, "-h")
+def test_help_shows_brackets_rewraps_sentences_and_no_bool_placeholders(path, tmp_path):
+    ran = run(tmp_path, *path, "-h")
     assert ran.code == 0
     assert "<bool>" not in ran.out
 
 
-def test_import_help_shows_agents_blocks_and_rewrapped_paragraphs(capsys, tmp_path):
-    text = run(capsys, tmp_path, "import", "-h").out
+def test_import_help_shows_agents_blocks_and_rewrapped_paragraphs(tmp_path):
+    text = run(tmp_path, "import", "-h").out
     assert "[[agents]]" in text
     # The docstring's source line ends at "trackings;": the help rewraps the paragraph.
     (line,) = [line for line in text.splitlines() if "Rows of one phone" in line]
@@ -280,7 +256,7 @@ def test_import_help_shows_agents_blocks_and_rewrapped_paragraphs(capsys, tmp_pa
 
 
 def test_run_once_exits_1_while_a_source_backs_off_and_health_says_since_when(
-    tmp_path, capsys, monkeypatch
+    tmp_path, monkeypatch
 ):
     import re
 
@@ -293,11 +269,11 @@ def test_run_once_exits_1_while_a_source_backs_off_and_health_says_since_when(
     # In-process `run` must not take over pytest's SIGINT/SIGTERM handling.
     monkeypatch.setattr(Worker, "install_signal_handlers", lambda self: None)
     root = deployment(tmp_path)
-    assert run(capsys, root, "init").code == 0
+    assert run(root, "init").code == 0
     (root / "agents/.~lock.ali.xlsx#").write_text("user,host", encoding="utf-8")  # open in Excel
 
-    assert run(capsys, root, "sync").code == 1  # by hand: ali failed once
-    backed_off = run(capsys, root, "run", "--once")  # ali sits this cycle out
+    assert run(root, "sync").code == 1  # by hand: ali failed once
+    backed_off = run(root, "run", "--once")  # ali sits this cycle out
     assert "1 backed off" in backed_off.err
     assert backed_off.code == 1  # the README: 1 partial
 
@@ -307,7 +283,7 @@ def test_run_once_exits_1_while_a_source_backs_off_and_health_says_since_when(
         first_run = s.execute(select(SyncRun).order_by(SyncRun.id)).scalars().first()
         assert first_run is not None and ali.failing_since is not None
         assert abs((ali.failing_since - first_run.started_at).total_seconds()) < 60
-    shown = run(capsys, root, "health")
+    shown = run(root, "health")
     since = re.search(r"failing ali: 1 in a row since (\S+)", shown.out)
     assert since is not None and since.group(1) != "?", shown.out
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
 from collections import Counter
@@ -36,6 +35,7 @@ from sync.importing.plan import (
 from sync.importing.report import detail_lines, summary_lines, write_report
 from sync.importing.source import SourceSpec, classify
 from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, Tracking
+from tests.commands import run
 from tests.emulated import GoogleHarness
 from tests.fixtures.legacy.legacy_sheet import (
     HEADER,
@@ -648,22 +648,11 @@ workbook = "master.xlsx"
 )
 
 
-def sheetsync(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "sync", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-        timeout=300,
-    )
-
-
 def test_cli_dry_run_import_init_sync(tmp_path):
     (tmp_path / "sheetsync.toml").write_text(CONFIG, encoding="utf-8")
     write_csv(SHEET, tmp_path / "legacy.csv", encoding="cp1256")
 
-    dry = sheetsync(
+    dry = run(
         tmp_path,
         "import",
         "legacy.csv",
@@ -674,21 +663,21 @@ def test_cli_dry_run_import_init_sync(tmp_path):
         "--report",
         "report.xlsx",
     )
-    assert dry.returncode == 0, dry.stderr
-    predicted = json.loads(dry.stdout)
+    assert dry.code == 0, dry.err
+    predicted = json.loads(dry.out)
     assert predicted["dry_run"] is True and predicted["encoding"] == "cp1256 (detected)"
     assert not (tmp_path / "sheetsync.db").exists()
     assert (tmp_path / "report.xlsx").exists()
 
-    real = sheetsync(tmp_path, "import", "legacy.csv", "--agent-column", "Agent")
-    assert real.returncode == 0, real.stderr
-    assert "customers created" in real.stdout
-    again = sheetsync(tmp_path, "import", "legacy.csv", "--json")
-    assert json.loads(again.stdout)["counts"]["audit_events"] == 0
+    real = run(tmp_path, "import", "legacy.csv", "--agent-column", "Agent")
+    assert real.code == 0, real.err
+    assert "customers created" in real.out
+    again = run(tmp_path, "import", "legacy.csv", "--json")
+    assert json.loads(again.out)["counts"]["audit_events"] == 0
 
-    assert sheetsync(tmp_path, "init").returncode == 0
-    synced = sheetsync(tmp_path, "sync", "--json")
-    assert synced.returncode == 0, synced.stderr
+    assert run(tmp_path, "init").code == 0
+    synced = run(tmp_path, "sync", "--json")
+    assert synced.code == 0, synced.err
     total = 0
     for key in AGENT_KEYS:
         book = openpyxl.load_workbook(tmp_path / "agents" / f"{key}.xlsx")

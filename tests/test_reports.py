@@ -29,7 +29,7 @@ from sync.reports import (
     write_pipeline_chart,
     write_pipeline_csv,
 )
-from tests.test_cli import sheetsync
+from tests.test_cli import as_process
 
 TODAY = dt.date(2026, 1, 20)
 
@@ -265,7 +265,7 @@ def test_the_admins_week_from_the_command_line(tmp_path: Path, cli: Callable[...
     assert "possible_duplicate" in cli("conflicts").stdout
 
     # One real process: a usage error is one clean message and exit code 2.
-    usage = sheetsync(tmp_path, "conflicts", "resolve", only[0]["id"], "--keep", "--dismiss")
+    usage = as_process(tmp_path, "conflicts", "resolve", only[0]["id"], "--keep", "--dismiss")
     assert usage.returncode == 2 and "exactly one" in usage.stderr
     assert "Traceback" not in usage.stderr
     # Every way of resolving, from the command line.
@@ -339,7 +339,7 @@ def test_the_admins_week_from_the_command_line(tmp_path: Path, cli: Callable[...
     undone = cli("undo", str(merge["id"]))
     assert undone.code == 0 and "separate" in undone.stdout
     # The second real process: an admin error is one message on stderr, exit code 2.
-    twice = sheetsync(tmp_path, "undo", str(merge["id"]))
+    twice = as_process(tmp_path, "undo", str(merge["id"]))
     assert twice.returncode == 2 and "already undone" in twice.stderr
     assert cli("sync").code == 0
     fatma = next(r for r in sheet_rows(sara) if str(r["Phone"]) == "01223334455")
