@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session
 from sync import service
 from sync.admin import commands
 from sync.admin.resolve import Decision
+from sync.collector import THRESHOLDS, fewer_collections
 from sync.cycle import Cycle, CycleReport
 from sync.db import (
     RETRY_ATTEMPTS,
@@ -397,3 +399,17 @@ def test_a_sheet_the_database_keeps_rolling_back_fails_alone(pg_engine):
         assert s.scalars(select(Customer.phone)).all() == [normalize_phone(PHONES[1])]
     again = world.cycle()  # the next cycle syncs it
     assert again.failures == {} and world.count(Customer) == 2
+
+
+def test_cycles_that_overlap_in_threads_give_the_collector_back_as_it_was_after_the_last():
+    """The collector's thresholds are the process's: with two cycles in threads, the first
+    to end must not give back the thresholds of before while the other runs, nor the last
+    to end leave the cycle's thresholds behind."""
+    before = gc.get_threshold()
+    first, second = fewer_collections(), fewer_collections()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold() == THRESHOLDS != before  # the second still runs
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
