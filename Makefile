@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/sheetsync demo --dir demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 lint: $(STAMP)
 	$(BIN)/ruff check sync sheets_emulator tests bench

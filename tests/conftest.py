@@ -119,8 +119,13 @@ class _Migrated:
         return schema
 
     def give_back(self, schema: str) -> None:
-        """Empty a schema a test is done with, for the next one; a schema that cannot be
-        emptied at once (a connection still holds its rows) is dropped instead."""
+        """Take back a schema a test is done with, emptied for the next one."""
+        if self.empty(schema):
+            self._free.append(schema)
+
+    def empty(self, schema: str) -> bool:
+        """Delete every row of a schema and restart its sequences; False if that could not
+        be done at once (a connection still holds its rows): then it is dropped instead."""
         eng = create_engine(_schema_url(schema))
         try:
             with eng.begin() as conn:
@@ -129,10 +134,10 @@ class _Migrated:
         except Exception:  # noqa: BLE001 - the schema is dropped instead of reused
             self._made.discard(schema)
             _drop_pg_schema(schema)
-            return
+            return False
         finally:
             eng.dispose()
-        self._free.append(schema)
+        return True
 
     def drop_all(self) -> None:
         for schema in self._made:
@@ -199,45 +204,57 @@ class EngineFactory:
     """Makes empty databases at the newest schema on one backend (for hypothesis examples).
 
     Inside a hypothesis test, the databases of the examples before the current one are
-    emptied and made again as the next ones (an example's worlds live only as long as it).
+    emptied and handed out again, with their engines: an example's worlds live only as
+    long as it, and an engine keeps the statements it compiled (a new engine compiles
+    every statement of a cycle again: a sixth of an example's time on PostgreSQL).
     """
 
     def __init__(self, kind: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
         self.kind = kind
         self.tmp_path = tmp_path
-        self.engines: list[Engine] = []
-        self._schemas: list[str] = []
+        self._used: list[tuple[str, Engine]] = []  # (schema or file, its engine)
+        self._spare: list[tuple[str, Engine]] = []  # emptied, for the next example
         self._example: object = None
 
     def __call__(self) -> Engine:
-        # Earlier examples' engines let go of their pooled connections: hypothesis makes
-        # many examples, PostgreSQL allows 100 connections.
         example = _current_example()
         if example is not None and example is not self._example:
             self._example = example
-            self._give_back()
-        for eng in self.engines:
+            self._empty_used()
+        # Earlier engines let go of their pooled connections: hypothesis makes many
+        # examples, PostgreSQL allows 100 connections.
+        for _, eng in self._used:
             eng.dispose()
-        if self.kind == "sqlite":
-            name = "sheetsync.db" if not self.engines else f"db{len(self.engines)}.sqlite"
-            url = _MIGRATED.sqlite(self.tmp_path / name)
+        if self._spare:
+            where, eng = self._spare.pop()
+        elif self.kind == "sqlite":
+            made = len(self._used) + len(self._spare)
+            path = self.tmp_path / ("sheetsync.db" if not made else f"db{made}.sqlite")
+            where = str(path)
+            eng = make_engine(_MIGRATED.sqlite(path))
         else:
-            schema = _MIGRATED.postgresql()
-            self._schemas.append(schema)
-            url = _schema_url(schema)
-        eng = make_engine(url)
-        self.engines.append(eng)
+            where = _MIGRATED.postgresql()
+            eng = make_engine(_schema_url(where))
+        self._used.append((where, eng))
         return eng
 
-    def _give_back(self) -> None:
-        for eng in self.engines:
+    def _empty_used(self) -> None:
+        for where, eng in self._used:
             eng.dispose()
-        for schema in self._schemas:
-            _MIGRATED.give_back(schema)
-        self._schemas.clear()
+            if self.kind == "sqlite":
+                _MIGRATED.sqlite(Path(where))
+                self._spare.append((where, eng))
+            elif _MIGRATED.empty(where):
+                self._spare.append((where, eng))
+        self._used.clear()
 
     def close(self) -> None:
-        self._give_back()
+        for where, eng in [*self._used, *self._spare]:
+            eng.dispose()
+            if self.kind == "postgresql":
+                _MIGRATED.give_back(where)
+        self._used.clear()
+        self._spare.clear()
 
 
 def _current_example() -> object:
