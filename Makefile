@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test check lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist worksteal
+
+# The fast lane: the tests that need no database (pure code, the emulator), in seconds.
+check: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not office" tests/unit tests/emulator
 
 lint: $(STAMP)
 	$(BIN)/ruff check sync sheets_emulator tests bench

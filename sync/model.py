@@ -6,7 +6,7 @@ customer and agent (unique constraint), follow-ups under trackings, a keyed
 ``SheetState`` (per tab: the version last written and what concerns the whole tab),
 ``SheetRow`` (per row of a tab: what it held as last synced, the base of three-way
 merges) and ``SyncRun``. Schema changes go through Alembic (``migrations/``);
-``tests/test_migrations.py`` checks that the two agree.
+``tests/db/test_migrations.py`` checks that the two agree.
 """
 
 from __future__ import annotations

@@ -108,7 +108,8 @@ class XlsxHarness:
 
 
 HARNESS: Callable[[], Harness] = MemoryHarness
-"""The harness a World uses when none is given (tests/test_google_scenarios.py swaps it)."""
+"""The harness a World uses when none is given (tests/scenarios/test_google_scenarios.py
+swaps it)."""
 
 
 class World:

@@ -29,7 +29,7 @@ from sync.reports import (
     write_pipeline_chart,
     write_pipeline_csv,
 )
-from tests.test_cli import as_process
+from tests.cli.test_cli import as_process
 
 TODAY = dt.date(2026, 1, 20)
 

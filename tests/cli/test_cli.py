@@ -215,6 +215,7 @@ def test_demo_shows_the_seeds_split(demo_run: tuple[Path, Any]):
     )
 
 
+@pytest.mark.office
 @pytest.mark.skipif(
     (shutil.which("soffice") or shutil.which("libreoffice")) is None,
     reason="LibreOffice is not installed: the csv conversion check needs `soffice`",

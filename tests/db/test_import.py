@@ -273,7 +273,7 @@ def test_an_import_killed_mid_chunk_resumes_without_duplicates(engine_factory, l
     url = broken.engine.url.render_as_string(hide_password=False)
     killed = subprocess.run(
         [sys.executable, "-c", KILLED_MID_CHUNK, url, str(legacy_csv), ",".join(AGENT_KEYS)],
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
         timeout=120,

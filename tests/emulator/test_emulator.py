@@ -31,7 +31,7 @@ from sheets_emulator.a1 import Bounds, format_open, parse_cells, quote_title  # 
 from sheets_emulator.client import gspread_client  # noqa: E402
 from tests.replay import RECORDED_ACCOUNT, cassettes_in, replay_cassette  # noqa: E402
 
-CASSETTES = Path(__file__).parent / "fixtures" / "cassettes"
+CASSETTES = Path(__file__).resolve().parents[1] / "fixtures" / "cassettes"
 SHEETS = "https://sheets.googleapis.com/v4/spreadsheets"
 DRIVE = "https://www.googleapis.com/drive/v3"
 
@@ -656,7 +656,7 @@ def test_seed_from_and_dump_to_xlsx(tmp_path: Path, emu: Emulator) -> None:
 
 
 def test_cli_serves_and_saves_state(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(
         [sys.executable, "-m", "sheets_emulator", "--port", "0", "--state", str(tmp_path)],
         stdout=subprocess.PIPE,

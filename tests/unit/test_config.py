@@ -38,7 +38,7 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path):
 
 
 def test_example_config_is_valid():
-    config = load_config(Path(__file__).parent.parent / "config" / "example.toml")
+    config = load_config(Path(__file__).resolve().parents[2] / "config" / "example.toml")
     assert config.agents and config.aliases
 
 

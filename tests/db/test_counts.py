@@ -14,9 +14,9 @@ import openpyxl
 
 from sync.cycle import SUMMARY_COUNTS, CycleReport
 from sync.worker import CycleOutcome
-from tests import test_reports
-from tests.test_admin import type_in_master
-from tests.test_reports import CONFIG, Ran, type_row
+from tests.cli import test_reports
+from tests.cli.test_reports import CONFIG, Ran, type_row
+from tests.db.test_admin import type_in_master
 from tests.world import World
 
 cli = test_reports.cli  # the admin's CLI in this process (a fixture)

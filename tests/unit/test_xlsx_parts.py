@@ -269,6 +269,7 @@ def test_formula_and_error_cells_read_as_openpyxl_reads_them() -> None:
     assert read_values(buffer.getvalue())["Customers"] == [["=1+2", "#N/A"]]
 
 
+@pytest.mark.office
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
 def test_libreoffice_opens_a_patched_workbook(tmp_path: Path) -> None:
     data = _plain_workbook()
@@ -342,6 +343,7 @@ def _with_calc_chain(data: bytes) -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.office
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
 def test_a_workbook_libreoffice_saved_is_patched_and_reads_back(tmp_path: Path) -> None:
     """Shared strings, row attributes and namespaces as a spreadsheet program writes them."""
@@ -570,6 +572,7 @@ def test_openpyxl_and_calamine_read_a_segmented_sheet(monkeypatch: pytest.Monkey
     assert grid[40][1] == "أحمد" and grid[85][0] == "new" and grid[79][2] == "r79c2"
 
 
+@pytest.mark.office
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
 def test_libreoffice_opens_a_sheet_patched_segment_by_segment(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path

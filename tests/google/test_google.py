@@ -46,7 +46,7 @@ from sync.long_text import GOOGLE_CELL_CHARS, shows_cut_of
 from sync.master import MASTER_NOTES, RESOLUTION, RESOLUTION_HELP
 from sync.model import Conflict, Customer, Tracking
 from tests.emulated import EmulatedGoogleBackend, GoogleHarness
-from tests.test_cycle import AHMED_ALI, AHMED_SARA
+from tests.scenarios.test_cycle import AHMED_ALI, AHMED_SARA
 from tests.world import World
 
 FATIMA = {"Name": "Fatima Ali", "Phone": "0111 222 3344", "Notes": "f notes"}

@@ -61,7 +61,7 @@ from sync.worker import (
 from tests.conftest import EngineFactory, _pg_schema_url
 from tests.world import MemoryHarness, World
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 AGENTS = 20
 
 

@@ -34,7 +34,7 @@ UNREACHABLE = "postgresql+psycopg://bob:s3cret-pw@127.0.0.1:1/sheetsync"
 
 # Commands that never open the database, and why.
 NO_DATABASE = {
-    "demo": "writes its own configuration and database in --dir (tests/test_cli.py)",
+    "demo": "writes its own configuration and database in --dir (tests/cli/test_cli.py)",
     "emulator": "serves spreadsheets until Ctrl-C; it has no database",
     "check": "checks the spreadsheets, not the database",
 }
@@ -297,7 +297,7 @@ def test_run_once_exits_1_while_a_source_backs_off_and_health_says_since_when(
 
 # -- the README and the demo say what works --------------------------------------------------
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def readme_usages() -> list[str]:

@@ -13,7 +13,7 @@ from sync.db import alembic_config, upgrade_schema
 from sync.ingest import BY_EMAIL, BY_NAME, DUPLICATE_LOOKUP
 from sync.model import Base, SheetRow, SheetState
 from sync.sheet_rows import load_tab_rows
-from tests.test_cycle import AHMED_ALI, AHMED_SARA
+from tests.scenarios.test_cycle import AHMED_ALI, AHMED_SARA
 from tests.world import World
 
 FOLDED = ("ix_customers_email_folded", "ix_customers_name_folded")

@@ -1,4 +1,4 @@
-"""The core scenarios of tests/test_cycle.py, through the Google backend and the emulator.
+"""The core scenarios of tests/scenarios/test_cycle.py, through the Google backend and the emulator.
 
 Every test of test_cycle.py runs here unchanged (same assertions) on a World whose sheets
 are spreadsheets in a loopback Sheets/Drive emulator, read and written by GoogleBackend
@@ -14,7 +14,7 @@ import pytest
 from sheets_emulator import Emulator
 from tests import world as world_module
 from tests.emulated import GoogleHarness
-from tests.test_cycle import *  # noqa: F403 - the scenarios themselves, and their fixture
+from tests.scenarios.test_cycle import *  # noqa: F403 - the scenarios themselves, and their fixture
 
 
 @pytest.fixture(params=["sqlite"])

@@ -1,6 +1,6 @@
 """Promise 5 through the Google backend at more of the worst moments, and the write's retries.
 
-tests/test_google.py edits Ali's sheet right before the write's re-validation and while the
+tests/google/test_google.py edits Ali's sheet right before the write's re-validation and while the
 write is sent. Here: typing in another cell of a row being written at that very instant,
 the same edits with ``revalidate = false`` (the Drive version decides whether to re-read),
 edits between a failed write and its check, and the write's own retries (``Retry-After``
@@ -20,9 +20,8 @@ from sync.cells import CellWrite
 from sync.google import GoogleError
 from sync.google.values import quote
 from sync.model import Customer, Tracking
-from tests import test_google
-from tests.test_cycle import AHMED_SARA
-from tests.test_google import (
+from tests.google import test_google
+from tests.google.test_google import (
     AHMED,
     EDITS,
     FATIMA,
@@ -32,9 +31,10 @@ from tests.test_google import (
     google_world,
     sid,
 )
+from tests.scenarios.test_cycle import AHMED_SARA
 from tests.world import World
 
-# the fixtures of tests/test_google.py: a fresh emulator, a fake clock, a World on them
+# the fixtures of tests/google/test_google.py: a fresh emulator, a fake clock, a World on them
 db_kind, emu, fake, world = (
     test_google.db_kind,
     test_google.emu,

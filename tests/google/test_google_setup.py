@@ -1,7 +1,7 @@
 """`init` through the Google backend under faults, who may edit the protected columns, and
 formulas an agent really typed (USER_ENTERED) never becoming formulas anywhere else.
 
-The cycle's request kinds are faulted in tests/test_google.py; here the kinds only ``init``
+The cycle's request kinds are faulted in tests/google/test_google.py; here the kinds only ``init``
 sends (``spreadsheets.get``, ``spreadsheets.batchUpdate``).
 """
 
@@ -21,8 +21,8 @@ from sheets_emulator.client import gspread_client
 from sync import service
 from sync.config import config_from_dict
 from sync.google.layout import protection_key
-from tests import test_google
-from tests.test_google import (
+from tests.google import test_google
+from tests.google.test_google import (
     FakeTime,
     _tab,
     sid,
@@ -30,7 +30,7 @@ from tests.test_google import (
 )
 from tests.world import World
 
-# the fixtures of tests/test_google.py: a fresh emulator, a fake clock, a World on them
+# the fixtures of tests/google/test_google.py: a fresh emulator, a fake clock, a World on them
 db_kind, emu, fake, world = (
     test_google.db_kind,
     test_google.emu,
@@ -293,7 +293,7 @@ def test_the_emulator_command_seeds_serves_saves_and_dumps(tmp_path: Path) -> No
         encoding="utf-8",
     )
     workbook = _ali_workbook(tmp_path / "ali.xlsx")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.Popen(
         [
             sys.executable,
