@@ -6,7 +6,7 @@ Rows are given as dicts keyed by header text, like a person reads a sheet:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from sync import service
 from sync.backends.memory import MemoryBackend
 from sync.backends.xlsx import XlsxBackend, xlsx_values
-from sync.cells import CellValue, Grid, cell_text, trim_grid
+from sync.cells import CellValue, CellWrite, Grid, WriteResult, cell_text, trim_grid
 from sync.config import Config, config_from_dict
 from sync.cycle import Cycle, CycleReport
 from sync.db import session_factory
@@ -26,6 +26,7 @@ from sync.master import ROW_TABS, load_master, render_master, row_key
 from sync.master_update import written_orders
 from sync.model import AuditEvent, Base, SheetState
 from sync.sheet_rows import grid_digest, keys_digest
+from sync.sheets import CellSet
 from sync.xlsx_parts import patch_cells
 
 CUSTOMER_HEADERS = [f.header for f in CUSTOMER_FIELDS]
@@ -58,7 +59,23 @@ class MemoryHarness:
 
 class EditableXlsxBackend(XlsxBackend):
     """Workbooks on disk, with MemoryBackend's editing helpers: an agent saving the file in
-    LibreOffice (cells are patched into the XML, whole: no 32,767-character cut)."""
+    LibreOffice (cells are patched into the XML, whole: no 32,767-character cut), and
+    ``before_write``, called with the source when a write starts (someone saving the
+    workbook between a cycle's read and its write)."""
+
+    before_write: Callable[[str], None] | None = None
+
+    def write(
+        self, source: str, writes: Sequence[CellWrite], *, read_version: str | None = None
+    ) -> WriteResult:
+        if self.before_write is not None:
+            self.before_write(source)
+        return super().write(source, writes, read_version=read_version)
+
+    def set_cells(self, source: str, cells: Iterable[CellSet], *, version: str) -> str | None:
+        if self.before_write is not None:
+            self.before_write(source)
+        return super().set_cells(source, cells, version=version)
 
     def get_tab(self, source: str, tab: str) -> Grid:
         """The tab's values as sheetsync reads them; KeyError when missing."""
@@ -107,11 +124,6 @@ class XlsxHarness:
         return EditableXlsxBackend()
 
 
-HARNESS: Callable[[], Harness] = MemoryHarness
-"""The harness a World uses when none is given (tests/scenarios/test_google_scenarios.py
-swaps it)."""
-
-
 class World:
     def __init__(
         self,
@@ -122,7 +134,7 @@ class World:
         **sync: Any,
     ):
         self.engine = engine
-        harness = harness or HARNESS()
+        harness = harness or MemoryHarness()
         raw = {
             "database": {"url": "sqlite:///unused.db"},
             "sync": {"backend": "xlsx", **sync},

@@ -1,15 +1,24 @@
-"""The cycle, scenario by scenario (the seed's Ali, Sara and Ahmed), on SQLite and PostgreSQL."""
+"""The cycle, scenario by scenario (the seed's Ali, Sara and Ahmed), on every backend.
+
+Each scenario runs on the in-memory sheets with SQLite and with PostgreSQL, on .xlsx
+workbooks (files in a folder, patched as the .xlsx backend patches them) and on Google
+spreadsheets in the loopback emulator, read and written by the Google backend through
+gspread over HTTP (those two on SQLite: the database half is the same code).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import gc
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from sheets_emulator import Emulator
 from sync import collector, commission, master_update, service
 from sync import cycle as cycle_module
 from sync.cells import cell_text
@@ -27,7 +36,8 @@ from sync.model import (
     Tracking,
     utcnow,
 )
-from tests.world import World
+from tests.emulated import GoogleHarness
+from tests.world import Harness, MemoryHarness, World, XlsxHarness
 
 AHMED_ALI = {
     "Name": "Ahmed Mohamed",
@@ -46,9 +56,55 @@ AHMED_SARA = {
 }
 
 
+SETUPS = [("memory", "sqlite"), ("memory", "postgresql"), ("xlsx", "sqlite"), ("google", "sqlite")]
+
+
+@pytest.fixture(params=SETUPS, ids=["-".join(setup) for setup in SETUPS])
+def setup(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(where the sheets live, the database) of one run of a scenario."""
+    return request.param
+
+
 @pytest.fixture
-def world(engine):
-    return World(engine)
+def db_kind(setup: tuple[str, str]) -> str:
+    return setup[1]
+
+
+@pytest.fixture
+def harness(setup: tuple[str, str], tmp_path: Path) -> Iterator[Harness]:
+    """Where the scenario's sheets live; every World of the scenario uses it."""
+    if setup[0] == "memory":
+        yield MemoryHarness()
+    elif setup[0] == "xlsx":
+        yield XlsxHarness(tmp_path / "books")
+    else:
+        with Emulator(seed=11) as emulator:
+            yield GoogleHarness(emulator)
+            emulator.wait_idle()
+
+
+@pytest.fixture
+def world(engine, harness):
+    return World(engine, harness=harness)
+
+
+def test_each_setup_runs_where_it_says(world: World, setup: tuple[str, str], harness: Harness):
+    from sync.backends.memory import MemoryBackend
+    from sync.backends.xlsx import XlsxBackend
+    from sync.google import GoogleBackend
+
+    world.type_rows("ali", [{"Name": "Ahmed Mohamed", "Phone": "01001234567"}])
+    if isinstance(harness, GoogleHarness):
+        harness.emulator.reset_counts()
+    world.cycle()
+    kind = {"memory": MemoryBackend, "xlsx": XlsxBackend, "google": GoogleBackend}[setup[0]]
+    assert isinstance(world.backend, kind)
+    assert world.engine.dialect.name == setup[1]
+    if isinstance(harness, XlsxHarness):
+        assert (harness.folder / "agents" / "ali.xlsx").stat().st_size > 0
+    if isinstance(harness, GoogleHarness):
+        assert harness.emulator.count("sheets.values.batchGet") >= 1
+        assert harness.emulator.count("sheets.values.batchUpdate") >= 1
 
 
 def open_conflicts(world: World, kind: str | None = None) -> list[Conflict]:
@@ -174,8 +230,8 @@ def test_removed_row_archives_only_that_agents_tracking(world):
     assert world.rows("ali")[0]["Also tracked by"] == ""
 
 
-def test_mass_removal_is_quarantined_not_applied(engine):
-    world = World(engine, mass_removal_threshold=0.5, mass_removal_min_rows=3)
+def test_mass_removal_is_quarantined_not_applied(engine, harness):
+    world = World(engine, harness=harness, mass_removal_threshold=0.5, mass_removal_min_rows=3)
     world.type_rows("ali", [{"Name": f"C{i}", "Phone": f"0100123450{i}"} for i in range(6)])
     world.cycle()
     grid = world.grid("ali")
