@@ -38,6 +38,9 @@ def run(cwd: Path, *args: str) -> Ran:
             mp.setenv("COLUMNS", "200")
             for console in (cli.out, cli.err):  # made at import, with the width of then
                 mp.setattr(console, "width", 200)
+            # click names the program after __main__'s package when run with -m (here:
+            # pytest); the console script is named by its file, "sheetsync"
+            mp.setattr(sys.modules["__main__"], "__package__", None, raising=False)
             with pytest.raises(SystemExit) as done:
                 cli.main()
     finally:

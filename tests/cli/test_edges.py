@@ -16,6 +16,7 @@ import pytest
 import typer
 
 from sync import cli
+from sync.cli.reference import command_paths
 from tests.commands import Ran, run
 
 CONFIG = """
@@ -44,24 +45,6 @@ CREATE_DATABASE = {"init", "import"}
 CHOICE = {("conflicts", "resolve"): ["--keep"]}
 # Commands that do not read the configuration at all.
 NO_CONFIG = {"demo"}
-
-
-def command_paths() -> list[tuple[str, ...]]:
-    """Every command a user can run, e.g. ("sync",), ("conflicts",), ("conflicts", "resolve")."""
-
-    # typer vendors click in newer releases: groups are recognised by their commands.
-    def walk(command: Any, prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
-        found: list[tuple[str, ...]] = []
-        if hasattr(command, "commands"):
-            if prefix and command.invoke_without_command:
-                found.append(prefix)
-            for name, sub in command.commands.items():
-                found += walk(sub, (*prefix, name))
-        elif prefix:
-            found.append(prefix)
-        return found
-
-    return walk(typer.main.get_command(cli.app), ())
 
 
 def arguments(path: tuple[str, ...], cwd: Path) -> list[str]:
@@ -97,7 +80,7 @@ def one_error_line(ran: Ran) -> str:
     return lines[0]
 
 
-COMMANDS = command_paths()
+COMMANDS = command_paths(cli.app)
 NAMES = [" ".join(p) for p in COMMANDS]
 
 
