@@ -4,7 +4,7 @@ read grid -> parse by header -> bind rows to customers -> decide: merge each row
 ways against the row as last synced (``dedupe.merge_fields``, pure: decisions as data) ->
 apply the decisions in bulk (plain rows, no ORM object per row), with audit events and
 keyed conflicts written by the ledger (``sync.ledger``). What the sheet should show
-afterwards is decided in ``cycle.py`` from the plan this returns.
+afterwards is decided in ``sync.cycle.write_back`` from the plan this returns.
 """
 
 from __future__ import annotations

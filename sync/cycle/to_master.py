@@ -1,0 +1,360 @@
+"""Phase 3: what the admin typed in the master is applied first, and the master is
+rendered again, row by row while nobody edited it (:mod:`sync.master_update`), or whole."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from sync.admin.core import Admin
+from sync.admin.from_master import MasterEdits, apply_master
+from sync.cells import Grid, SourceSnapshot
+from sync.cycle.base import CycleBase
+from sync.cycle.report import CycleReport
+from sync.db import read_transaction, retrying, transaction
+from sync.errors import SourceError
+from sync.marks import database_marker, team_digest
+from sync.master import (
+    MASTER_TABS,
+    ROW_TABS,
+    load_master,
+    read_resolutions,
+    render_master,
+    row_bases,
+    row_key,
+)
+from sync.master_update import audit_position, plan_update, written_orders
+from sync.model import SheetState, utcnow
+from sync.sheet_rows import (
+    grid_digest,
+    keys_digest,
+    load_bases,
+    row_digest,
+    save_changed,
+    save_whole,
+    tab_digest,
+)
+from sync.sheets import CountedCells
+from sync.views import grid_cells, grid_changes, plan_grid_writes
+
+log = logging.getLogger("sheetsync")
+
+
+class WriteMaster(CycleBase):
+    """Phase 3 of a cycle (see the module)."""
+
+    def _apply_master(
+        self, run_id: int, report: CycleReport, touched: set[int]
+    ) -> tuple[SourceSnapshot, dict[str, str]] | None:
+        """Read the master if an admin typed in it since the last cycle, and apply that.
+
+        Returns:
+            The master as read and, per conflict ID, why its resolution was not
+            applied; None when the master did not change (nothing is read).
+        """
+        source = self.config.master_source()
+        with transaction(self.sessions) as s:
+            versions = self._versions(s, source, MASTER_TABS)
+        if len(versions) < len(MASTER_TABS):
+            return None  # never written: nothing an admin could have edited yet
+        version = self.backend.fingerprint(source)
+        if version is None or all(v == version for v, _ in versions.values()):
+            return None
+        snapshot = self.backend.read(source)
+        report.sources_read += 1
+
+        def apply() -> tuple[Admin, MasterEdits]:
+            with transaction(self.sessions) as s:
+                states = self._states(s, source, MASTER_TABS)
+                admin = Admin(
+                    s,
+                    self.config.sync.admin,
+                    rule=self.config.sync.commission_rule,
+                    options=self.options,
+                    region=self.config.phones.default_region,
+                    run_id=run_id,
+                )
+                bases = self._master_bases(s, source, states)
+                return admin, apply_master(admin, snapshot.tabs, bases)
+
+        admin, edits = retrying(apply, "master")
+        touched |= admin.touched
+        report.audit_events += admin.events
+        report.conflicts_closed += admin.closed
+        report.customers_updated += len(admin.customers_updated)
+        report.trackings_updated += len(admin.trackings_updated)
+        report.admin_changes += len(edits.applied)
+        report.warnings += edits.warnings
+        for line in edits.applied:
+            log.info("master: %s", line)
+        return snapshot, edits.errors
+
+    def _master_bases(
+        self, s: Session, source: str, states: dict[str, SheetState]
+    ) -> dict[str, dict[str, Any]]:
+        """What the admin may edit in the master, as last written, for ``apply_master``
+        (kept by row; a master written by an earlier version kept it in the snapshots)."""
+        legacy = {tab: st.snapshot or {} for tab, st in states.items()}
+        return {
+            "Customers": {
+                "shared": load_bases(s, source, "Customers")
+                or legacy.get("Customers", {}).get("shared", {})
+            },
+            "Tracking": {
+                "commission": load_bases(s, source, "Tracking")
+                or legacy.get("Tracking", {}).get("commission", {})
+            },
+        }
+
+    def _master_stale(self, run_id: int, report: CycleReport) -> bool:
+        """Whether the master differs from what the database wants (no read: fingerprints)."""
+        source = self.config.master_source()
+        with read_transaction(self.sessions) as s:
+            versions = self._versions(s, source, MASTER_TABS)
+            marker = database_marker(s, exclude_run=run_id, runs=True)
+        if len(versions) < len(MASTER_TABS):
+            return True
+        version = self.backend.fingerprint(source)
+        if version is None:
+            raise SourceError("master workbook not found; run `sheetsync init`", where=source)
+        if all(v == version for v, _ in versions.values()) and versions["Conflicts"][1] == marker:
+            return False  # the workbook is as written and nothing it shows changed since
+        with read_transaction(self.sessions) as s:
+            states = self._states(s, source, MASTER_TABS)
+            stored = states["Conflicts"].snapshot or {}
+            data = load_master(s)
+        report.master_rendered += 1
+        grids, _ = render_master(data, stored.get("resolutions", {}), stored.get("errors", {}))
+        return not all(
+            st.version == version
+            and (st.snapshot or {}).get("digest") == grid_digest(grids[st.tab])
+            for st in states.values()
+        )
+
+    def _write_master(
+        self, report: CycleReport, read: tuple[SourceSnapshot, dict[str, str]] | None = None
+    ) -> int:
+        """Bring the master workbook up to date; returns the cells written.
+
+        Row by row when it is as the last cycle wrote it (:mod:`sync.master_update`),
+        else rendered whole, read and diffed.
+
+        Args:
+            read: the master as read at the start of this cycle, and the reasons
+                resolutions typed there were not applied (then it is not read again).
+        """
+        if read is None:
+            written = self._update_master_rows(report)
+            if written is not None:
+                return written
+        return self._write_whole_master(report, read)
+
+    def _update_master_rows(self, report: CycleReport) -> int | None:
+        """Set the cells of the master's changed rows; None when it must be rendered whole."""
+        source = self.config.master_source()
+        version = self.backend.fingerprint(source)
+        if version is None:
+            raise SourceError("master workbook not found; run `sheetsync init`", where=source)
+        with read_transaction(self.sessions) as s:
+            plan = plan_update(s, source, self._states(s, source, MASTER_TABS), version)
+        if plan is None:
+            return None
+        report.master_rendered += 1
+        new_version: str | None = version
+        if plan.cells and self._stop_here(report):
+            return 0  # nothing written nor recorded: the next cycle renders it again
+        if plan.cells:
+            new_version = self.backend.set_cells(source, plan.cells, version=version)
+            if new_version is None:
+                return None  # changed meanwhile: read and diff it instead
+        with transaction(self.sessions) as s:
+            states = self._states(s, source, MASTER_TABS)
+            for tab in MASTER_TABS:
+                save_changed(s, source, tab, plan.before[tab], plan.changes[tab], plan.lengths[tab])
+                snap = {"digest": plan.digests[tab], "rows": plan.lengths[tab]}
+                if tab in ROW_TABS:
+                    snap["order"] = plan.orders[tab]
+                else:
+                    snap["keys"] = plan.keys[tab]
+                if tab == "Conflicts":
+                    snap |= plan.snapshot
+                self._master_state(states[tab], new_version, plan.marker, snap)
+        report.master_cells_written += len(plan.cells)
+        return len(plan.cells)
+
+    def _master_state(
+        self, state: SheetState, version: str | None, marker: str | None, snap: dict[str, Any]
+    ) -> None:
+        """Record what a master tab now holds (the marker is kept on the Conflicts tab)."""
+        new_marker = marker if state.tab == "Conflicts" and version is not None else None
+        if state.marker != new_marker:
+            state.marker = new_marker
+        state.version = version
+        if state.snapshot != snap:
+            state.snapshot = snap
+            state.synced_at = utcnow()
+
+    def _write_whole_master(
+        self, report: CycleReport, read: tuple[SourceSnapshot, dict[str, str]] | None
+    ) -> int:
+        """Render the whole master, read it (unless ``read``) and write what differs."""
+        source = self.config.master_source()
+        with read_transaction(self.sessions) as s:
+            marker = database_marker(s, exclude_run=None, runs=True)
+            audit = audit_position(s)
+            team = team_digest(s)
+            data = load_master(s)
+            states = self._states(s, source, MASTER_TABS)
+        report.master_rendered += 1
+        conflicts_state = states.get("Conflicts")
+        stored = dict((conflicts_state.snapshot or {}) if conflicts_state else {})
+        grids: dict[str, Grid] = {}
+        digests: dict[str, str] = {}
+        row_digests: dict[str, list[str]] = {}
+        if read is None:
+            grids, warnings = render_master(
+                data, stored.get("resolutions", {}), stored.get("errors", {})
+            )
+            row_digests = {tab: [row_digest(row) for row in grid] for tab, grid in grids.items()}
+            digests = {tab: tab_digest(rows) for tab, rows in row_digests.items()}
+            version = self.backend.fingerprint(source)
+            if version is None:
+                raise SourceError("master workbook not found; run `sheetsync init`", where=source)
+            if len(states) == len(MASTER_TABS) and all(
+                st.version == version and (st.snapshot or {}).get("digest") == digests[st.tab]
+                for st in states.values()
+            ):
+                return 0
+            snapshot = self.backend.read(source)
+            report.sources_read += 1
+            errors = stored.get("errors", {})
+        else:
+            snapshot, errors = read
+        typed = read_resolutions(snapshot.tabs.get("Conflicts", []))
+        open_ids = {f"C{k.id}" for k in data.conflicts}
+        resolutions = {cid: text for cid, text in typed.items() if cid in open_ids}
+        errors = {cid: why for cid, why in errors.items() if resolutions.get(cid)}
+        if not grids or (resolutions, errors) != (
+            stored.get("resolutions", {}),
+            stored.get("errors", {}),
+        ):
+            grids, warnings = render_master(data, resolutions, errors)
+            row_digests = {tab: [row_digest(row) for row in grid] for tab, grid in grids.items()}
+            digests = {tab: tab_digest(rows) for tab, rows in row_digests.items()}
+        report.warnings += warnings
+
+        def stale(state: SheetState | None, tab: str) -> bool:
+            """Whether a tab's rows must be stored anew (what it shows changed)."""
+            before = (state.snapshot or {}) if state is not None else {}
+            return (
+                before.get("digest") != digests[tab]
+                or before.get("rows") != len(grids[tab]) - 1
+                or before.get("order" if tab in ROW_TABS else "keys") is None
+            )
+
+        # The rows loaded are let go before the master is written (a cold master's peak);
+        # what the admin may edit in them, the base of each row stored, is kept if needed,
+        # and what says the row tabs' rows are still those written (master_update.RowOrder).
+        restore = any(stale(states.get(tab), tab) for tab in grids)
+        bases = row_bases(data) if restore else None
+        orders = written_orders(data, grids) if restore else {}
+        del data
+        tabs = [  # the tabs to write: not as written, or what they should show changed
+            tab
+            for tab in grids
+            if (state := states.get(tab)) is None
+            or state.version != snapshot.version
+            or (state.snapshot or {}).get("digest") != digests[tab]
+        ]
+        written_to = self._set_master(source, snapshot, grids, tabs, report)
+        if written_to is None:
+            return 0  # nothing written nor recorded: the next cycle renders it again
+        version, written, exact = written_to
+        with transaction(self.sessions) as s:
+            states = self._states(s, source, MASTER_TABS)
+            for tab, grid in grids.items():
+                state = states.get(tab) or SheetState(source=source, tab=tab, snapshot={})
+                if state.id is None:
+                    s.add(state)
+                kept = "order" if tab in ROW_TABS else "keys"
+                written_keys = (state.snapshot or {}).get(kept)
+                if stale(state, tab):
+                    rows = grid[1:]
+                    row_keys = [row_key(tab, row) for row in rows]
+                    # A tab stale only now (another worker stored it meanwhile) has no
+                    # order: the next cycle renders the master whole.
+                    written_keys = orders.get(tab) if tab in ROW_TABS else keys_digest(row_keys)
+                    if bases is None:  # the states moved meanwhile: loaded again
+                        bases = row_bases(load_master(s))
+                    save_whole(s, source, tab, row_keys, row_digests[tab][1:], bases.get(tab, {}))
+                snap: dict[str, Any] = {"digest": digests[tab], "rows": len(grid) - 1}
+                snap[kept] = written_keys
+                if tab == "Conflicts":
+                    snap |= {"resolutions": resolutions, "audit": audit, "team": team}
+                    if errors:
+                        snap["errors"] = errors
+                self._master_state(state, version if exact else None, marker, snap)
+        return written
+
+    def _set_master(
+        self,
+        source: str,
+        snapshot: SourceSnapshot,
+        grids: dict[str, Grid],
+        tabs: list[str],
+        report: CycleReport,
+    ) -> tuple[str | None, int, bool] | None:
+        """Write the cells of these master tabs that differ from the master as read.
+
+        Returns:
+            (the master's version after, cells written, whether it holds exactly what was
+            written), or None when the cycle stops before writing anything.
+        """
+        version = snapshot.version
+        exact = True
+        written = 0
+        # Set as they are while nobody touched the master since it was read; a backend that
+        # sets cells under the file's lock takes a tab at a time (a cold master's cells are
+        # millions: one tab's are held at once), Google all at once (one write).
+        groups = [[tab] for tab in tabs] if self.backend.sets_cells_atomically else [tabs]
+        while groups:
+            made = (
+                cell
+                for tab in groups[0]
+                for cell in grid_cells(tab, snapshot.tabs.get(tab, []), grids[tab])
+            )
+            first = next(made, None)
+            if first is None:
+                del groups[0]
+                continue
+            if not written and self._stop_here(report):
+                return None
+            cells = CountedCells(itertools.chain([first], made))
+            set_version = self.backend.set_cells(
+                source,
+                cells if self.backend.sets_cells_atomically else list(cells),
+                version=version,
+            )
+            if set_version is None:
+                break
+            version, written = set_version, written + cells.count
+            report.master_cells_written += cells.count
+            del groups[0]
+        if groups:  # the master moved since it was read: the rest compared cell by cell
+            changes = [
+                change
+                for tab in (tab for group in groups for tab in group)
+                for change in grid_changes(tab, snapshot.tabs.get(tab, []), grids[tab])
+            ]
+            result = self.backend.write(
+                source, plan_grid_writes(changes), read_version=snapshot.version
+            )
+            written += result.applied
+            report.master_cells_written += result.applied
+            report.writes_skipped += len(result.skipped)
+            version = result.version or version
+            exact = not result.skipped and not result.concurrent
+        return version, written, exact
