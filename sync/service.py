@@ -319,6 +319,16 @@ class Lookup:
     customer: dict[str, Any] | None
     tracked_by: list[dict[str, str]]
 
+    def as_dict(self) -> dict[str, Any]:
+        """What ``sheetsync lookup --json`` prints."""
+        return {
+            "phone": self.phone,
+            "warning": self.warning,
+            "exists": self.customer is not None,
+            "customer": self.customer,
+            "tracked_by": self.tracked_by,
+        }
+
 
 def lookup(engine: Engine, raw_phone: str, default_region: str) -> Lookup:
     """The seed's "check": does this customer exist, who tracks them and since when.

@@ -1,5 +1,6 @@
 """The `sheetsync` command line: a thin layer over sync.service (the admin's commands are
-registered from :mod:`sync.cli.admin`; the one progress bar is :mod:`sync.cli.progress`).
+registered from :mod:`sync.cli.admin`, the import from :mod:`sync.cli.importing`; the one
+progress bar is :mod:`sync.cli.progress`).
 
 Exit codes: 0 ok, 1 partial (some agent sources failed this cycle),
 2 bad configuration or usage.
@@ -23,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 
 from sync import DEFAULT_CONFIG, logs
 from sync.cli import admin as admin_cli
+from sync.cli import importing as importing_cli
 from sync.cli.progress import progress_bar
 from sync.counts import cells_written_text
 from sync.errors import SyncError
@@ -246,17 +248,7 @@ def lookup(
     config = state.config()
     found = service.lookup(service.open_database(config), phone, config.phones.default_region)
     if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "phone": found.phone,
-                    "warning": found.warning,
-                    "exists": found.customer is not None,
-                    "customer": found.customer,
-                    "tracked_by": found.tracked_by,
-                }
-            )
-        )
+        out.print_json(json.dumps(found.as_dict()))
         return
     if found.phone is None:
         err.print(found.warning)
@@ -442,182 +434,8 @@ def health(
     raise typer.Exit(EXIT_OK if data["ok"] else EXIT_PARTIAL)
 
 
-@app.command("import")
-def import_sheet(
-    source: Annotated[
-        str,
-        typer.Argument(
-            help="The shared sheet: a .csv or .xlsx file, or a Google spreadsheet id or URL."
-        ),
-    ],
-    tab: Annotated[
-        str | None,
-        typer.Option(
-            "--tab",
-            "--sheet",
-            help="Tab of the workbook (default: the first tab with a Phone and an Agent column).",
-        ),
-    ] = None,
-    agent_column: Annotated[
-        str | None,
-        typer.Option(
-            "--agent-column",
-            help='Header of the column naming each row\'s agent (default: "Agent" and common '
-            "spellings). Agents match by key, name or email.",
-        ),
-    ] = None,
-    mapping: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--map",
-            metavar="HEADER=FIELD",
-            help='Read a column as a field (key or header), e.g. --map "Tel=phone"; '
-            "HEADER=- skips the column. Repeatable.",
-        ),
-    ] = None,
-    fill_down: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--fill-down",
-            metavar="HEADER",
-            help="Blank cells of this column take the value above them (a column that was "
-            "merged across rows before export). Repeatable.",
-        ),
-    ] = None,
-    encoding: Annotated[
-        str | None,
-        typer.Option(help="CSV encoding, e.g. utf-8, cp1256 (default: detected)."),
-    ] = None,
-    delimiter: Annotated[
-        str | None, typer.Option(help="CSV delimiter (default: detected).")
-    ] = None,
-    dry_run: Annotated[
-        bool,
-        typer.Option("--dry-run", help="Write nothing; print what the import would do."),
-    ] = False,
-    report: Annotated[
-        Path | None,
-        typer.Option(
-            "--report",
-            metavar="FILE",
-            help="Also write an .xlsx report: customers, duplicates and how they merge, rows "
-            "not imported and why, conflicts.",
-        ),
-    ] = None,
-    create_agents: Annotated[
-        bool,
-        typer.Option(
-            "--create-agents",
-            help="Add agents the configuration does not know (they need a [[agents]] entry "
-            "to get a sheet).",
-        ),
-    ] = False,
-    chunk_rows: Annotated[
-        int, typer.Option(min=1, help="Rows per transaction (an interrupted import resumes).")
-    ] = 1000,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-) -> None:
-    """Import the team's existing shared sheet: one customer per phone, a tracking per agent.
-
-    Rows of one phone by different agents become one customer with several trackings;
-    rows of one phone by the same agent merge into one tracking (later notes appended).
-    Disagreeing shared fields open conflicts, as the sync does. Rows that cannot be
-    imported (invalid phone, unknown agent...) are listed, never guessed.
-
-    Safe to run again: rows already imported are skipped, so an interrupted import
-    resumes. Then run `sheetsync init` and `sheetsync sync`: every agent's own sheet
-    gets exactly their rows.
-
-    Example: sheetsync import team.csv --agent-column "Agent" --dry-run --report plan.xlsx
-    """
-    from sync.importing import ImportOptions, run_import
-    from sync.importing.report import COUNT_LABELS, detail_lines, summary_lines, write_report
-
-    config = state.config()
-    options = ImportOptions(
-        source=source,
-        tab=tab,
-        agent_column=agent_column,
-        maps=tuple(mapping or ()),
-        fill_down=tuple(fill_down or ()),
-        encoding=encoding,
-        delimiter=delimiter,
-        dry_run=dry_run,
-        create_agents=create_agents,
-        chunk_rows=chunk_rows,
-    )
-    engine = service.open_database(config, create=True)
-    with progress_bar(err, "import", None, quiet=as_json, width=32) as bar:
-        outcome = run_import(
-            config,
-            engine,
-            options,
-            progress=bar.say if bar is not None else None,
-            on_chunk=(lambda done, total: bar.at(done, total, "importing (chunks)"))
-            if bar is not None
-            else None,
-        )
-    if report is not None:
-        write_report(outcome, report)
-    counts = outcome.counts.as_dict()
-    if as_json:
-        plan = outcome.plan
-        data = {
-            "dry_run": outcome.dry_run,
-            "source": outcome.read.where,
-            "encoding": outcome.read.encoding,
-            "delimiter": outcome.read.delimiter,
-            "header_row": outcome.read.header_row,
-            "columns": outcome.read.columns,
-            "unmapped": outcome.read.unmapped,
-            "counts": counts,
-            "unknown_agents": dict(plan.unknown_agents),
-            "new_agents": [
-                {"key": a.key, "name": a.name, "email": a.email} for a in plan.new_agents
-            ],
-            "rejected": [
-                {
-                    "row": r.row,
-                    "column": r.column,
-                    "value": r.value,
-                    "reason": r.reason,
-                    "whole_row": r.whole_row,
-                }
-                for r in plan.rejections
-            ],
-            "conflicts": [
-                {
-                    "kind": c.kind,
-                    "phone": c.phone,
-                    "agent": c.agent,
-                    "field": c.field,
-                    "current": c.current,
-                    "proposed": c.proposed if c.kind == "shared_field" else c.other_phone,
-                    "rows": sorted(c.rows),
-                }
-                for c in plan.conflicts
-                if c.changes
-            ],
-            "report": str(report) if report is not None else None,
-            "timings": {k: round(v, 3) for k, v in outcome.timings.items()},
-        }
-        typer.echo(json.dumps(data, ensure_ascii=False))
-        raise typer.Exit(EXIT_OK)
-    for line in summary_lines(outcome):
-        out.print(line, highlight=False)
-    title = "import: dry run (nothing was written)" if outcome.dry_run else "import: done"
-    table = Table(title=title, show_header=False)
-    for key, value in counts.items():
-        table.add_row(COUNT_LABELS.get(key, key), str(value))
-    out.print(table)
-    for line in detail_lines(outcome):
-        err.print(line, highlight=False, markup=False)
-    if report is not None:
-        out.print(f"report written to {report}", highlight=False)
-    if outcome.dry_run:
-        out.print("run again without --dry-run to import")
-    else:
-        out.print("next: `sheetsync init` then `sheetsync sync` to fill each agent's sheet")
+# The import of the team's old shared sheet (day one).
+importing_cli.register(app, state.config, out, err)
 
 
 @app.command()

@@ -7,6 +7,7 @@ import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -58,6 +59,49 @@ class ImportOutcome:
     dry_run: bool
     agents: list[AgentRef] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self, report: Path | None = None) -> dict[str, Any]:
+        """What ``sheetsync import --json`` prints (``report``: where the .xlsx report went)."""
+        plan = self.plan
+        return {
+            "dry_run": self.dry_run,
+            "source": self.read.where,
+            "encoding": self.read.encoding,
+            "delimiter": self.read.delimiter,
+            "header_row": self.read.header_row,
+            "columns": self.read.columns,
+            "unmapped": self.read.unmapped,
+            "counts": self.counts.as_dict(),
+            "unknown_agents": dict(plan.unknown_agents),
+            "new_agents": [
+                {"key": a.key, "name": a.name, "email": a.email} for a in plan.new_agents
+            ],
+            "rejected": [
+                {
+                    "row": r.row,
+                    "column": r.column,
+                    "value": r.value,
+                    "reason": r.reason,
+                    "whole_row": r.whole_row,
+                }
+                for r in plan.rejections
+            ],
+            "conflicts": [
+                {
+                    "kind": c.kind,
+                    "phone": c.phone,
+                    "agent": c.agent,
+                    "field": c.field,
+                    "current": c.current,
+                    "proposed": c.proposed if c.kind == "shared_field" else c.other_phone,
+                    "rows": sorted(c.rows),
+                }
+                for c in plan.conflicts
+                if c.changes
+            ],
+            "report": str(report) if report is not None else None,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+        }
 
 
 def actor_for(source: str) -> str:
