@@ -103,7 +103,7 @@ FORMULA_ERRORS = frozenset(
 class NotData(str):
     """A cell whose text is not a value anyone typed: what a formula shows when it has
     nothing to show. It is a ``str``, so it compares, anchors and is written back as its
-    text; parsing refuses it (:func:`sync.rows.parse_value`), so it never becomes data."""
+    text; parsing refuses it (:func:`sync.values.parse_value`), so it never becomes data."""
 
     def problem(self) -> str:
         """What is wrong with the cell and what to do, in plain words."""

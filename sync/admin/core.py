@@ -24,8 +24,9 @@ from sync.errors import SyncError
 from sync.fields import CUSTOMERS_TAB, FIELDS_BY_KEY
 from sync.ledger import Ledger, close
 from sync.model import AuditEvent, Conflict, Customer, SheetState, utcnow
-from sync.rows import ParseOptions, parse_value
+from sync.rows import ParseOptions
 from sync.sheet_rows import load_tab_rows, save_tab_rows
+from sync.values import parse_value
 
 
 class AdminError(SyncError):

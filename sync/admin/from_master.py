@@ -33,7 +33,7 @@ from sync.fields import FIELDS_BY_KEY, SHARED_KEYS
 from sync.long_text import is_cut, shows_cut_of
 from sync.master import COMMISSION_PCT, TRACKING_ID, read_resolutions
 from sync.model import Conflict, Customer, Tracking
-from sync.rows import parse_value
+from sync.values import parse_value
 
 CHUNK = 500
 WHY = "admin edit in the master"

@@ -22,15 +22,8 @@ from sync.fields import (
 )
 from sync.ingest import RowAsRead
 from sync.long_text import MAX_CELL_CHARS
-from sync.rows import (
-    CellIssue,
-    Header,
-    ParseOptions,
-    column_letter,
-    find_header,
-    parse_rows,
-    parse_value,
-)
+from sync.rows import CellIssue, Header, ParseOptions, column_letter, find_header, parse_rows
+from sync.values import parse_value
 
 DAY_FIRST = ParseOptions(day_first=True)
 MONTH_FIRST = ParseOptions(day_first=False)
