@@ -415,7 +415,7 @@ def status(engine: Engine, limit: int = 10) -> dict[str, Any]:
             or 0,
         }
     last_ok = next((r for r in runs if r.status == "ok"), None)
-    from sync.worker import health  # the worker's view: heartbeats and lag
+    from sync.health import health  # the worker's view: heartbeats and lag
 
     beat = health(engine)
     return {

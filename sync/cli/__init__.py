@@ -394,7 +394,7 @@ def health(
 
     Example: sheetsync health --max-lag 15m --json
     """
-    from sync.worker import health as health_of
+    from sync.health import health as health_of
     from sync.worker import parse_duration
 
     try:

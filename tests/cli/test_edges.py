@@ -246,8 +246,9 @@ def test_run_once_exits_1_while_a_source_backs_off_and_health_says_since_when(
     from sqlalchemy import select, update
 
     from sync.db import make_engine, session_factory
+    from sync.health import health
     from sync.model import Agent, SyncRun
-    from sync.worker import Worker, health
+    from sync.worker import Worker
 
     # In-process `run` must not take over pytest's SIGINT/SIGTERM handling.
     monkeypatch.setattr(Worker, "install_signal_handlers", lambda self: None)

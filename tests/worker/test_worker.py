@@ -37,6 +37,7 @@ from sync.cells import CellWrite, SourceSnapshot, WriteResult, cell_text
 from sync.config import Config, load_config
 from sync.cycle import Cycle
 from sync.db import make_engine, session_factory, upgrade_schema
+from sync.health import health
 from sync.lease import (
     AllLease,
     PgAdvisoryLease,
@@ -54,7 +55,6 @@ from sync.worker import (
     Worker,
     WorkerOptions,
     backoff_cycles,
-    health,
     next_start,
     parse_duration,
 )
