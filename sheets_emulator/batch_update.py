@@ -6,6 +6,8 @@ setDataValidation, addProtectedRange, updateProtectedRange, deleteProtectedRange
 createDeveloperMetadata, updateDeveloperMetadata, deleteDeveloperMetadata.
 Accepted and ignored (cosmetic only): updateDimensionProperties, autoResizeDimensions,
 updateBorders. Anything else answers 501 UNIMPLEMENTED.
+
+At this size because it holds one handler per request kind listed above.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Database plumbing: engines, schema upgrades (Alembic), sessions and number sequences."""
+"""Database plumbing: engines, schema upgrades (Alembic), sessions and number sequences.
+
+At this size because engines, transactions and retries, and the bulk writes and lookups every
+phase uses, all turn on the same dialect checks (SQLite or PostgreSQL).
+"""
 
 from __future__ import annotations
 

@@ -31,6 +31,10 @@ syncs again.
 Logs: one summary line per cycle (counts and agent keys, never cell values); with
 ``--verbose`` also one line per source read or written. ``--log-format json`` makes them
 JSON lines whose fields tests and log pipelines can read.
+
+One module at this size because the loop and what it owns (signals, each source's backoff,
+the leases, the observed backend that counts a cycle's reads and writes) share one worker's
+state; ``health``, which only reads what workers record, is :mod:`sync.health`.
 """
 
 from __future__ import annotations

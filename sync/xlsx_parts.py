@@ -23,6 +23,10 @@ are ints, a date-formatted number is a date (a datetime when it has a time), a f
 cell shows its cached value, or ``=`` and the formula's text when it has none (a file
 written by openpyxl), and an error cell shows its error text (``#N/A``); those two are
 :class:`~sync.cells.NotData`, never taken as data.
+
+One module at this size because reading and patching work on the same parts of the package
+(the sheet map, shared strings, styles) with the same byte-level XML helpers, and the
+segment path finds rows with the whole-sheet path's own code: all of it is one file format.
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@ Values are read with python-calamine and cells written by patching the sheet's X
 place (:mod:`sync.xlsx_parts`), openpyxl only where a patch would not be safe and for
 ``init``'s layout work; every save is an atomic replace under the workbook's lock file,
 and a workbook open in Excel or LibreOffice is skipped (:class:`~sync.errors.SourceLocked`).
+
+One module at this size because the protocol's operations on one kind of file (read,
+write, set_cells, fingerprint, layout) share the workbook's lock file, its atomic save and
+the read cache; the XML patching itself is :mod:`sync.xlsx_parts`.
 """
 
 from __future__ import annotations

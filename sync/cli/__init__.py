@@ -4,6 +4,9 @@ progress bar is :mod:`sync.cli.progress`).
 
 Exit codes: 0 ok, 1 partial (some agent sources failed this cycle),
 2 bad configuration or usage.
+
+At this size because it holds the operators' commands with their printing (tables and
+JSON); the admin's commands and the import have modules of their own.
 """
 
 from __future__ import annotations

@@ -2,7 +2,12 @@
 
 The rows stored as last written tell without reading; an unchanged sheet's dirty rows
 are set where they are (:mod:`sync.sheet_rows`); an agent whose rows are not dirty is not
-rendered (:mod:`sync.marks`)."""
+rendered (:mod:`sync.marks`).
+
+One module at this size because phase 2's steps (which agents to render, their dirty rows
+rendered from SQL, the cells planned against what was read or last written, the rows' state
+saved) hand the same plans to one another.
+"""
 
 from __future__ import annotations
 

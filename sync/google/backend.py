@@ -18,6 +18,11 @@ Request economy (DESIGN.md "Scale"; figures in docs/google.md):
   a read next cycle. A grid too small for appended rows/columns costs one
   ``spreadsheets.batchUpdate`` first (rare).
 * Layout work happens only in :meth:`ensure_layout` (``init``), see :mod:`sync.google.layout`.
+
+One module at this size because the protocol's operations over one API share its request
+economy: the fingerprints fetched once per cycle, the tabs and headers read, the
+re-validation before a write; layout and sharing are :mod:`sync.google.layout` and
+:mod:`sync.google.audit`.
 """
 
 from __future__ import annotations

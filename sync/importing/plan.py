@@ -10,6 +10,10 @@ dry run reports and what ``apply.apply_plan`` executes, so the two cannot disagr
 Rows go to the database in chunks of whole customers (all rows of one phone in one
 chunk) so that an interrupted import, rerun, picks up the customers it did not finish:
 every imported row leaves its digest in the import ledger, and ledgered rows are skipped.
+
+One module at this size because the plan is one pure fold of the rows onto what the
+database holds: customers, trackings, follow-ups, conflicts, rejections and chunks are
+read and written on the same plan as it goes.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ found by name (it need not be row 1; ``sync.rows.find_header``), every cell is p
 its field's kind (``sync.rows.parse_rows``) and every non-blank cell is kept as text
 under its column title, so nothing of the source is lost even when a column maps to no
 field. Nothing here touches the database.
+
+One module at this size because each reader (CSV, .xlsx, Google) is small and most of the
+code is what they share: the fields an import reads, the header search, and the rules for
+titles, fill-down and repeated rows that make a CSV and its .xlsx or Google twin read alike.
 """
 
 from __future__ import annotations
