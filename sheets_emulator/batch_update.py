@@ -3,7 +3,7 @@
 Applied: addSheet, deleteSheet, updateSheetProperties, updateSpreadsheetProperties,
 insertDimension, deleteDimension, appendDimension, sortRange, updateCells, repeatCell,
 setDataValidation, addProtectedRange, updateProtectedRange, deleteProtectedRange,
-createDeveloperMetadata, updateDeveloperMetadata, deleteDeveloperMetadata.
+addConditionalFormatRule, createDeveloperMetadata, updateDeveloperMetadata, deleteDeveloperMetadata.
 Accepted and ignored (cosmetic only): updateDimensionProperties, autoResizeDimensions,
 updateBorders. Anything else answers 501 UNIMPLEMENTED.
 
@@ -434,6 +434,31 @@ def add_protected_range(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     return {"addProtectedRange": {"protectedRange": protected_json(pr)}}
 
 
+def add_conditional_format_rule(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+    """addConditionalFormatRule: the rule's ranges on one sheet, inserted at ``index``."""
+    rule = copy.deepcopy(body.get("rule") or {})
+    ranges = rule.get("ranges") or []
+    if not ranges:
+        raise bad_request(f"{ctx.where}Invalid requests[0].addConditionalFormatRule: no ranges")
+    if ("booleanRule" in rule) == ("gradientRule" in rule):
+        raise bad_request(
+            f"{ctx.where}Invalid requests[0].addConditionalFormatRule: "
+            "exactly one of booleanRule or gradientRule"
+        )
+    sheets = {grid.sheet_of(ctx.ss, gr, ctx.where).sheet_id for gr in ranges}
+    if len(sheets) != 1:
+        raise bad_request(f"{ctx.where}All ranges of a conditional format must be on one sheet")
+    sheet = grid.sheet_of(ctx.ss, ranges[0], ctx.where)
+    for gr in ranges:
+        grid.check_in_grid(sheet, grid.bounds_of(gr), ctx.where)
+        gr["sheetId"] = sheet.sheet_id
+    index = int(body.get("index") or 0)
+    if not 0 <= index <= len(sheet.conditional):
+        raise bad_request(f"{ctx.where}Invalid index {index} for a conditional format rule")
+    sheet.conditional.insert(index, rule)
+    return {}
+
+
 def _find_protected(ctx: Context, pid: Any) -> tuple[Sheet, dict[str, Any]]:
     for sheet in ctx.ss.sheets:
         for pr in sheet.protected:
@@ -537,6 +562,7 @@ HANDLERS: dict[str, Callable[[Context, dict[str, Any]], dict[str, Any]]] = {
     "addProtectedRange": add_protected_range,
     "updateProtectedRange": update_protected_range,
     "deleteProtectedRange": delete_protected_range,
+    "addConditionalFormatRule": add_conditional_format_rule,
     "createDeveloperMetadata": create_developer_metadata,
     "updateDeveloperMetadata": update_developer_metadata,
     "deleteDeveloperMetadata": delete_developer_metadata,

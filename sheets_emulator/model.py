@@ -120,6 +120,7 @@ class Sheet:
     rows: list[Row] = field(default_factory=list)
     col_meta: dict[int, list[int]] = field(default_factory=dict)  # column -> metadata ids
     protected: list[dict[str, Any]] = field(default_factory=list)
+    conditional: list[dict[str, Any]] = field(default_factory=list)  # ConditionalFormatRule
 
     def row(self, index: int) -> Row:
         """The row at ``index``, materialising rows up to it."""
@@ -144,6 +145,7 @@ class Sheet:
         new.rows = [r.clone() for r in self.rows]
         new.col_meta = {k: list(v) for k, v in self.col_meta.items()}
         new.protected = copy.deepcopy(self.protected)
+        new.conditional = copy.deepcopy(self.conditional)
         return new
 
     def properties(self, index: int) -> dict[str, Any]:

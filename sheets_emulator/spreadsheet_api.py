@@ -124,7 +124,8 @@ def spreadsheet_json(
     with_data: bool = False,
     ranges: list[str] | None = None,
 ) -> dict[str, Any]:
-    """The ``Spreadsheet`` resource: properties, sheets (+ protected ranges, metadata)."""
+    """The ``Spreadsheet`` resource: properties, sheets (+ protected ranges, conditional
+    formats, metadata)."""
     locs = metadata.locations(ss)
     wanted: dict[int, list[Any]] | None = None
     if ranges:
@@ -149,6 +150,8 @@ def spreadsheet_json(
             entry["protectedRanges"] = [
                 batch_update.protected_json(p, owner) for p in sheet.protected
             ]
+        if sheet.conditional:
+            entry["conditionalFormats"] = copy.deepcopy(sheet.conditional)
         sheet_md = [
             m
             for m, md in ss.metadata.items()

@@ -18,28 +18,34 @@ def _moved(index: int, start: int, delta: int) -> int:
 
 
 def _shift_ranges(sheet: Sheet, rows: bool, start: int, delta: int) -> None:
-    """Shift protected ranges after inserting (delta > 0) or deleting (delta < 0) lines."""
-    lo_key, hi_key = (
-        ("startRowIndex", "endRowIndex") if rows else ("startColumnIndex", "endColumnIndex")
-    )
+    """Shift protected ranges and conditional formats after inserting (delta > 0) or
+    deleting (delta < 0) lines; a range whose lines were all deleted goes (and a
+    conditional format left without ranges)."""
+    keys = ("startRowIndex", "endRowIndex") if rows else ("startColumnIndex", "endColumnIndex")
+    sheet.protected = [pr for pr in sheet.protected if _shifted(pr["range"], keys, start, delta)]
     kept = []
-    for pr in sheet.protected:
-        gr = pr["range"]
-        lo, hi = gr.get(lo_key), gr.get(hi_key)
-        if delta > 0:
-            if lo is not None and lo >= start:
-                gr[lo_key] = lo + delta
-            if hi is not None and hi > start:
-                gr[hi_key] = hi + delta
-        else:
-            if lo is not None:
-                gr[lo_key] = _moved(lo, start, delta)
-            if hi is not None:
-                gr[hi_key] = _moved(hi, start, delta)
-            if lo is not None and hi is not None and gr[lo_key] >= gr[hi_key]:
-                continue
-        kept.append(pr)
-    sheet.protected = kept
+    for rule in sheet.conditional:
+        rule["ranges"] = [gr for gr in rule["ranges"] if _shifted(gr, keys, start, delta)]
+        if rule["ranges"]:
+            kept.append(rule)
+    sheet.conditional = kept
+
+
+def _shifted(gr: dict[str, Any], keys: tuple[str, str], start: int, delta: int) -> bool:
+    """Shift one grid range in place; False when it lost all its lines."""
+    lo_key, hi_key = keys
+    lo, hi = gr.get(lo_key), gr.get(hi_key)
+    if delta > 0:
+        if lo is not None and lo >= start:
+            gr[lo_key] = lo + delta
+        if hi is not None and hi > start:
+            gr[hi_key] = hi + delta
+        return True
+    if lo is not None:
+        gr[lo_key] = _moved(lo, start, delta)
+    if hi is not None:
+        gr[hi_key] = _moved(hi, start, delta)
+    return not (lo is not None and hi is not None and gr[lo_key] >= gr[hi_key])
 
 
 def insert_rows(sheet: Sheet, start: int, count: int, inherit_before: bool) -> None:

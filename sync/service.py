@@ -36,7 +36,8 @@ from sync.lease import PgAdvisoryLease, SqliteWorkerLock, WorkerLockHeld, namesp
 from sync.master import MASTER_HEADERS, MASTER_NOTES
 from sync.model import Agent, Conflict, Customer, SheetState, SyncRun, Tracking
 from sync.rows import ParseOptions, count_rows
-from sync.sheets import Backend
+from sync.sheets import Backend, DueHighlight
+from sync.values import spellings
 
 MASTER_LAYOUT = MASTER_HEADERS
 
@@ -99,7 +100,7 @@ def open_database(config: Config, *, create: bool = False) -> Engine:
 
 
 def agent_layout() -> dict[str, Any]:
-    """Headers, text columns, dropdowns and protected columns of an agent's tabs."""
+    """Headers, text columns, dropdowns, protected columns and highlights of an agent's tabs."""
     fields = {CUSTOMERS_TAB: FIELDS_BY_KEY, FOLLOW_UPS_TAB: FOLLOW_UP_FIELDS_BY_KEY}
     return {
         "tabs": {tab: [f.header for f in fs] for tab, fs in AGENT_TABS.items()},
@@ -117,7 +118,17 @@ def agent_layout() -> dict[str, Any]:
             tab: [f.header for f in fs.values() if f.owner in (Owner.SYNC, Owner.ADMIN)]
             for tab, fs in fields.items()
         },
+        "highlights": {CUSTOMERS_TAB: [DUE_FOLLOW_UP]},
     }
+
+
+DUE_FOLLOW_UP = DueHighlight(
+    column=FIELDS_BY_KEY["next_follow_up"].header,
+    unless_column=FIELDS_BY_KEY["status"].header,
+    unless=(*spellings("Completed"), *spellings("Lost")),
+)
+"""A Next follow-up on or before today, highlighted by the agent's spreadsheet itself, unless
+the customer is Completed or Lost."""
 
 
 @dataclass
@@ -166,6 +177,7 @@ def init(config: Config, engine: Engine, backend: Backend) -> InitReport:
                 dropdowns=layout["dropdowns"],
                 protected=layout["protected"],
                 aliases=aliases,
+                highlights=layout["highlights"],
             ),
         )
     _set_up(

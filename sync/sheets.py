@@ -16,6 +16,7 @@ import collections
 import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
@@ -41,8 +42,10 @@ __all__ = [
     "Backend",
     "CellSet",
     "CountedCells",
+    "DueHighlight",
     "Fold",
     "NO_DROPDOWNS",
+    "NO_HIGHLIGHTS",
     "NO_NOTES",
     "NO_TABS",
     "PROTECTED_NOTE",
@@ -78,6 +81,32 @@ class CountedCells:
 NO_TABS: Mapping[str, Sequence[str]] = MappingProxyType({})
 NO_DROPDOWNS: Mapping[str, Mapping[str, Sequence[str]]] = MappingProxyType({})
 NO_NOTES: Mapping[str, Mapping[str, str]] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class DueHighlight:
+    """A highlight the spreadsheet keeps up to date itself, with no sync: the cells of
+    ``column`` that hold a date on or before today, unless ``unless_column`` says one of
+    ``unless`` (a follow-up that is due, unless the customer is Completed or Lost).
+
+    Spreadsheets compare texts with ``=`` whatever their case, as sheetsync reads a status.
+    """
+
+    column: str
+    unless_column: str
+    unless: tuple[str, ...]
+    color: str = "FCE8B2"  # light amber, RRGGBB
+
+    def formula(self, column: str, unless_column: str, row: int) -> str:
+        """The rule's formula for its first cell: ``column`` and ``unless_column`` are the
+        columns' letters where the tab has them, ``row`` the first row under the header
+        (1-based); the spreadsheet moves it down the column."""
+        date, status = f"${column}{row}", f"${unless_column}{row}"
+        done = ",".join(f'{status}="{value}"' for value in self.unless)
+        return f"=AND(ISNUMBER({date}),{date}<=TODAY(),NOT(OR({done})))"
+
+
+NO_HIGHLIGHTS: Mapping[str, Sequence[DueHighlight]] = MappingProxyType({})
 """The empty defaults of :meth:`Backend.ensure_layout`'s mappings."""
 
 PROTECTED_NOTE = "Filled by sheetsync; edits are reverted"
@@ -170,6 +199,7 @@ class Backend(Protocol):
         protected: Mapping[str, Sequence[str]] = NO_TABS,
         aliases: Mapping[str, Sequence[str]] = NO_TABS,
         notes: Mapping[str, Mapping[str, str]] = NO_NOTES,
+        highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
     ) -> list[str]:
         """Create the source, its missing tabs and missing header columns; never touch data.
 
@@ -181,6 +211,8 @@ class Backend(Protocol):
             protected: tab -> headers of sync/admin-owned columns.
             aliases: default header -> other spellings that count as that column.
             notes: tab -> header -> a note on that header cell (how to use the column).
+            highlights: tab -> conditional formats the spreadsheet evaluates (due dates);
+                one is set where the tab has both its columns.
 
         Returns:
             What was changed, in words; empty when the layout was already there.

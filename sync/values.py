@@ -166,6 +166,11 @@ _CHOICE_SYNONYMS: dict[str, tuple[str, ...]] = {
 }
 
 
+def spellings(choice: str) -> tuple[str, ...]:
+    """A choice and the other ways it is read (``"Completed"``, ``"مكتمل"``)."""
+    return (choice, *_CHOICE_SYNONYMS.get(choice, ()))
+
+
 def _fold_choice(text: str) -> str:
     return header_key(text).translate(_ARABIC_LETTERS)
 
@@ -175,7 +180,7 @@ def _choice_index(choices: tuple[str, ...]) -> dict[str, str]:
     """Folded choice or synonym -> canonical choice; the first choice wins a tie."""
     index: dict[str, str] = {}
     for choice in choices:
-        for name in (choice, *_CHOICE_SYNONYMS.get(choice, ())):
+        for name in spellings(choice):
             index.setdefault(_fold_choice(name), choice)
     return index
 

@@ -25,10 +25,12 @@ from sync.fields import header_key
 from sync.long_text import fit_cells, fit_writes
 from sync.sheets import (
     NO_DROPDOWNS,
+    NO_HIGHLIGHTS,
     NO_NOTES,
     NO_TABS,
     Backend,
     CellSet,
+    DueHighlight,
     TabHeader,
     alias_folder,
     apply_writes,
@@ -164,6 +166,7 @@ class MemoryBackend:
         protected: Mapping[str, Sequence[str]] = NO_TABS,
         aliases: Mapping[str, Sequence[str]] = NO_TABS,
         notes: Mapping[str, Mapping[str, str]] = NO_NOTES,
+        highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
     ) -> list[str]:
         self.calls["layout"] += 1
         if source in self.locked:
@@ -191,8 +194,19 @@ class MemoryBackend:
                         header.add(grid, name, [], title)
                         changes.append(f"added column {name} to {title}")
             layout = self.layouts.setdefault(source, {}).setdefault(
-                title, {"text": set(), "dropdowns": {}, "protected": set(), "notes": {}}
+                title,
+                {"text": set(), "dropdowns": {}, "protected": set(), "notes": {}, "due": set()},
             )
+            fold = alias_folder(aliases)
+            header = TabHeader(
+                store[title], find_header_row(store[title], headers, source, title, fold), fold
+            )
+            for due in highlights.get(wanted, ()):
+                if header.find(due.column) is None or header.find(due.unless_column) is None:
+                    continue
+                if due not in layout["due"]:
+                    layout["due"].add(due)
+                    formats.append(f"highlighted due {title}/{due.column}")
             for name, note in notes.get(wanted, {}).items():
                 if layout["notes"].get(header_key(name)) != note:
                     layout["notes"][header_key(name)] = note

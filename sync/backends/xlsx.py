@@ -33,6 +33,7 @@ import filelock
 import openpyxl
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.comments import Comment
+from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.workbook.workbook import Workbook
@@ -55,10 +56,12 @@ from sync.fields import header_key
 from sync.long_text import XLSX_CELL_CHARS, fit_cells, fit_writes
 from sync.sheets import (
     NO_DROPDOWNS,
+    NO_HIGHLIGHTS,
     NO_NOTES,
     NO_TABS,
     PROTECTED_NOTE,
     CellSet,
+    DueHighlight,
     Fold,
     TabHeader,
     alias_folder,
@@ -509,6 +512,7 @@ class XlsxBackend:
         protected: Mapping[str, Sequence[str]] = NO_TABS,
         aliases: Mapping[str, Sequence[str]] = NO_TABS,
         notes: Mapping[str, Mapping[str, str]] = NO_NOTES,
+        highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
     ) -> list[str]:
         path = self.path(source)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -535,6 +539,7 @@ class XlsxBackend:
                         protected.get(wanted, ()),
                         alias_folder(aliases),
                         notes.get(wanted, {}),
+                        highlights.get(wanted, ()),
                     )
                 if default is not None and len(wb.worksheets) > 1:
                     wb.remove(default)
@@ -559,6 +564,7 @@ def _layout_tab(
     protected: Sequence[str],
     fold: Fold = header_key,
     notes: Mapping[str, str] = MappingProxyType({}),
+    highlights: Sequence[DueHighlight] = (),
 ) -> list[str]:
     """Bring one tab of a workbook to the layout; returns what changed (quiet for a new tab)."""
     changes: list[str] = []
@@ -651,4 +657,19 @@ def _layout_tab(
             continue
         cell.comment = Comment(note, "sheetsync", height=160, width=320)
         changes.append(f"noted {title}/{name}")
+    for due in highlights:
+        at, unless_at = header.find(due.column), header.find(due.unless_column)
+        if at is None or unless_at is None:
+            continue
+        letter = get_column_letter(at + 1)
+        cells = f"{letter}{first}:{letter}{_MAX_ROW}"
+        formula = due.formula(letter, get_column_letter(unless_at + 1), first)[1:]  # no "="
+        if any(
+            str(format_.sqref) == cells and any(rule.formula == [formula] for rule in format_.rules)
+            for format_ in ws.conditional_formatting
+        ):
+            continue
+        amber = PatternFill(fill_type="solid", start_color=due.color, end_color=due.color)
+        ws.conditional_formatting.add(cells, FormulaRule(formula=[formula], fill=amber))
+        changes.append(f"highlighted due {title}/{due.column}")
     return changes if not new else changes[:1]

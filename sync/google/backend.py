@@ -36,7 +36,15 @@ from typing import Any, overload
 from sync.cells import CellWrite, Grid, SourceSnapshot, WriteResult, identical_cell
 from sync.errors import SourceError
 from sync.long_text import GOOGLE_CELL_CHARS, fit_cells, fit_writes
-from sync.sheets import NO_DROPDOWNS, NO_NOTES, NO_TABS, apply_writes, find_tab
+from sync.sheets import (
+    NO_DROPDOWNS,
+    NO_HIGHLIGHTS,
+    NO_NOTES,
+    NO_TABS,
+    DueHighlight,
+    apply_writes,
+    find_tab,
+)
 
 from .api import DRIVE, SHEETS, GoogleApi, GoogleError, TransientFailure
 from .values import CellAt, grid_from_api, grid_size, quote, value_ranges
@@ -621,11 +629,12 @@ class GoogleBackend:
         protected: Mapping[str, Sequence[str]] = NO_TABS,
         aliases: Mapping[str, Sequence[str]] = NO_TABS,
         notes: Mapping[str, Mapping[str, str]] = NO_NOTES,
+        highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
         dry_run: bool = False,
     ) -> list[str]:
-        """Tabs, header cells, text formats, dropdowns, protected columns, header notes and
-        a frozen header row: two reads, and one ``spreadsheets.batchUpdate`` when something is
-        missing. ``dry_run`` only reports the drift (``sheetsync check``)."""
+        """Tabs, header cells, text formats, dropdowns, protected columns, header notes, due
+        highlights and a frozen header row: two reads, and one ``spreadsheets.batchUpdate``
+        when something is missing. ``dry_run`` only reports the drift (``sheetsync check``)."""
         from .layout import ensure_layout
 
         return ensure_layout(
@@ -637,6 +646,7 @@ class GoogleBackend:
             protected=protected,
             aliases=aliases,
             notes=notes,
+            highlights=highlights,
             dry_run=dry_run,
         )
 

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from openpyxl.utils import get_column_letter
+
 from sync.cells import CellValue, Grid
-from sync.sheets import CellSet, TabHeader, alias_folder, find_header_row, find_tab
+from sync.sheets import CellSet, DueHighlight, TabHeader, alias_folder, find_header_row, find_tab
 
 from .api import SHEETS, TransientFailure
 from .values import quote
@@ -44,6 +46,7 @@ class _Tab:
     cols: int
     frozen: int
     cells: list[list[dict[str, Any]]] = field(default_factory=list)
+    due: set[str] = field(default_factory=set)  # formulas of its conditional formats
 
     def grid(self) -> Grid:
         out: Grid = []
@@ -124,8 +127,9 @@ def _formats(
     ranges: Sequence[Mapping[str, Any]],
     editor: str | None = None,
     notes: Mapping[str, str] = MappingProxyType({}),
+    highlights: Sequence[DueHighlight] = (),
 ) -> None:
-    """Plan the text formats, dropdowns and protected ranges one tab lacks.
+    """Plan the text formats, dropdowns, protected ranges and highlights one tab lacks.
 
     ``editor`` (the service account) is named as the protected ranges' only editor; Google
     adds the spreadsheet's owner, who can always edit. Without it (OAuth user credentials)
@@ -216,6 +220,24 @@ def _formats(
                 protection["editors"] = {"users": [editor]}
             plan.requests.append({"addProtectedRange": {"protectedRange": protection}})
         plan.changes.append(f"protected {tab.title}/{name} (only sheetsync edits it)")
+    for due in highlights:
+        if due.column not in columns or due.unless_column not in columns:
+            continue
+        col = columns[due.column]
+        letters = get_column_letter(col + 1), get_column_letter(columns[due.unless_column] + 1)
+        formula = due.formula(*letters, probe + 1)
+        if formula in tab.due:
+            continue
+        red, green, blue = (int(due.color[i : i + 2], 16) / 255 for i in (0, 2, 4))
+        rule = {
+            "ranges": [_range(sid, probe, col)],
+            "booleanRule": {
+                "condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": formula}]},
+                "format": {"backgroundColor": {"red": red, "green": green, "blue": blue}},
+            },
+        }
+        plan.requests.append({"addConditionalFormatRule": {"rule": rule, "index": 0}})
+        plan.changes.append(f"highlighted due {tab.title}/{due.column}")
 
 
 def ensure_layout(
@@ -228,6 +250,7 @@ def ensure_layout(
     protected: Mapping[str, Sequence[str]],
     aliases: Mapping[str, Sequence[str]],
     notes: Mapping[str, Mapping[str, str]] = MappingProxyType({}),
+    highlights: Mapping[str, Sequence[DueHighlight]] = MappingProxyType({}),
     dry_run: bool = False,
 ) -> list[str]:
     """See :meth:`GoogleBackend.ensure_layout`.
@@ -238,7 +261,9 @@ def ensure_layout(
     attempt = 0
     first: list[str] | None = None  # what this call set out to change
     while True:
-        plan = _plan(backend, spec, tabs, text_columns, dropdowns, protected, aliases, notes)
+        plan = _plan(
+            backend, spec, tabs, text_columns, dropdowns, protected, aliases, notes, highlights
+        )
         if dry_run:
             return plan.changes
         if first is None:
@@ -274,6 +299,7 @@ def _plan(
     protected: Mapping[str, Sequence[str]],
     aliases: Mapping[str, Sequence[str]],
     notes: Mapping[str, Mapping[str, str]],
+    highlights: Mapping[str, Sequence[DueHighlight]],
 ) -> _Plan:
     """Read the spreadsheet (two reads) and plan what its layout lacks."""
     api = backend.api
@@ -284,7 +310,8 @@ def _plan(
         f"{SHEETS}/{sid}",
         params={
             "fields": "sheets(properties(sheetId,title,gridProperties),"
-            "protectedRanges(protectedRangeId,description,warningOnly,range))"
+            "protectedRanges(protectedRangeId,description,warningOnly,range),"
+            "conditionalFormats(booleanRule(condition(values))))"
         },
         where=spec.where,
     )
@@ -304,6 +331,9 @@ def _plan(
         )
         known[tab.title] = tab
         protections[tab.sheet_id] = list(sheet.get("protectedRanges", []))
+        for rule in sheet.get("conditionalFormats", []):
+            condition = rule.get("booleanRule", {}).get("condition", {})
+            tab.due.update(v.get("userEnteredValue", "") for v in condition.get("values", []))
     found = {logical: find_tab(known, spec.title(logical)) for logical in tabs}
     probes = [
         f"{quote(t)}!1:{min(PROBE_ROWS, known[t].rows)}"
@@ -339,6 +369,7 @@ def _plan(
         lists = dropdowns.get(logical, {})
         owned = protected.get(logical, ())
         noted = notes.get(logical, {})
+        due = highlights.get(logical, ())
         if title is None:
             sheet_id = rng.randrange(1, 2**31 - 1)
             while sheet_id in taken:
@@ -363,7 +394,9 @@ def _plan(
             plan.requests.append(_header_cells(sheet_id, 0, 0, list(headers)))
             columns = {name: i for i, name in enumerate(headers)}
             quiet = _Plan()
-            _formats(quiet, new, logical, 0, columns, text, lists, owned, [], api.identity, noted)
+            _formats(
+                quiet, new, logical, 0, columns, text, lists, owned, [], api.identity, noted, due
+            )
             plan.requests += quiet.requests
             plan.changes.append(f"added tab {new.title}")
             continue
@@ -404,7 +437,9 @@ def _plan(
             )
             plan.changes.append(f"froze the header row of {title}")
         columns = {}
-        for name in {*text, *lists, *owned, *noted}:
+        wanted = {*text, *lists, *owned, *noted}
+        wanted |= {name for d in due for name in (d.column, d.unless_column)}
+        for name in wanted:
             col = header.find(name)
             if col is None:  # not in ``headers``: a layout without that column
                 continue
@@ -421,5 +456,6 @@ def _plan(
             protections.get(tab.sheet_id, []),
             api.identity,
             {n: v for n, v in noted.items() if n in columns},
+            due,
         )
     return plan

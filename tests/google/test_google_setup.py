@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl.utils import get_column_letter
 
 from sheets_emulator import Emulator
 from sheets_emulator.client import gspread_client
@@ -55,11 +56,12 @@ def _set_up(world: World, spreadsheet: str) -> list[str]:
         text_columns=layout["text_columns"],
         dropdowns=layout["dropdowns"],
         protected=layout["protected"],
+        highlights=layout["highlights"],
     )
 
 
 def _shape(emu: Emulator, spreadsheet: str) -> dict[str, Any]:
-    """Tabs, headers, frozen rows and protections, without Google's random ids."""
+    """Tabs, headers, frozen rows, protections and highlights, without Google's random ids."""
     data = emu.spreadsheet(spreadsheet)
     out: dict[str, Any] = {}
     for sheet in data["sheets"]:
@@ -71,6 +73,13 @@ def _shape(emu: Emulator, spreadsheet: str) -> dict[str, Any]:
                 (p["description"], p["range"].get("startColumnIndex"), p.get("warningOnly", False))
                 for p in sheet.get("protectedRanges", [])
             ),
+            "highlights": [
+                (
+                    [{k: v for k, v in g.items() if k != "sheetId"} for g in r["ranges"]],
+                    r["booleanRule"]["condition"],
+                )
+                for r in sheet.get("conditionalFormats", [])
+            ],
         }
     return out
 
@@ -122,6 +131,39 @@ def test_protected_columns_name_the_service_account_as_their_only_editor(
     for p in mine:
         assert p["editors"]["users"] == [world.config.google.service_account_email]
         assert not p.get("warningOnly") and "endRowIndex" not in p["range"]
+
+
+def test_a_due_follow_up_is_highlighted_by_the_spreadsheet_on_the_agents_own_columns(
+    world: World, emu: Emulator
+) -> None:
+    """The rule names the columns where this agent's sheet has them (here the agent moved
+    Status to the front), starts under the header, and a second set-up adds none."""
+    layout = service.agent_layout()
+    own = emu.create_spreadsheet("own order")
+    headers = list(layout["tabs"]["Customers"])
+    headers.remove("Status")
+    wide = {"title": "Customers", "gridProperties": {"columnCount": 40}}
+    emu.batch_update(own, [{"addSheet": {"properties": wide}}])
+    emu.set_values(own, "'Customers'!A1", [["Status", *headers]])
+    assert "highlighted due Customers/Next follow-up" in _set_up(world, own)
+    customers = _tab(emu, own, "Customers")
+    (rule,) = customers["conditionalFormats"]
+    column = 1 + headers.index("Next follow-up")
+    letter = get_column_letter(column + 1)
+    assert rule["ranges"] == [
+        {
+            "sheetId": customers["properties"]["sheetId"],
+            "startRowIndex": 1,
+            "startColumnIndex": column,
+            "endColumnIndex": column + 1,
+        }
+    ]
+    condition = rule["booleanRule"]["condition"]
+    assert condition["type"] == "CUSTOM_FORMULA"
+    (formula,) = [v["userEnteredValue"] for v in condition["values"]]
+    assert formula.startswith(f"=AND(ISNUMBER(${letter}2),${letter}2<=TODAY(),NOT(OR($A2=")
+    assert '"Completed"' in formula and '"Lost"' in formula and '"مكتمل"' in formula
+    assert _set_up(world, own) == []
 
 
 def test_formulas_an_agent_typed_are_never_formulas_in_the_master_or_a_colleagues_sheet(

@@ -23,7 +23,7 @@ from sync.backends.xlsx import XlsxBackend
 from sync.cells import CellValue, CellWrite, Grid, cell_text
 from sync.errors import LayoutError, SourceError, SourceLocked
 from sync.service import MASTER_LAYOUT
-from sync.sheets import PROTECTED_NOTE, apply_writes
+from sync.sheets import PROTECTED_NOTE, DueHighlight, apply_writes
 
 HEADER = ["Customer #", "Name", "Phone", "Notes"]
 
@@ -490,6 +490,20 @@ def test_memory_ensure_layout_is_idempotent() -> None:
     assert mem.ensure_layout("new", {"T": ["A"]}) == ["created new", "added tab T"]
 
 
+DUE = DueHighlight("Next follow-up", "Status", ("Completed", "Lost"))
+
+
+def test_memory_keeps_a_due_highlight_once_and_only_where_both_columns_are() -> None:
+    mem = MemoryBackend({"ali": {"Customers": [["Name", "Next follow-up"]]}})
+    tabs = {"Customers": ["Name", "Next follow-up", "Status"], "Plain": ["Name"]}
+    due = {"Customers": [DUE], "Plain": [DUE]}
+    changes = mem.ensure_layout("ali", tabs, highlights=due)
+    assert "highlighted due Customers/Next follow-up" in changes
+    assert not any("Plain/" in change for change in changes)  # a tab without the columns
+    assert mem.layouts["ali"]["Customers"]["due"] == {DUE}
+    assert mem.ensure_layout("ali", tabs, highlights=due) == []
+
+
 # ---------------------------------------------------------------------------------------------
 # XlsxBackend
 # ---------------------------------------------------------------------------------------------
@@ -593,6 +607,44 @@ def test_xlsx_ensure_layout_adds_missing_parts_without_touching_data(
     assert changed == ["set dropdown of Customers/Status"]
     (dv,) = openpyxl.load_workbook(path)["Customers"].data_validations.dataValidation
     assert dv.formula1 == '"Lost,Won,New"'
+
+
+def test_xlsx_due_highlight_is_a_rule_on_the_agents_own_columns_that_writes_keep(
+    xlsx: XlsxBackend, tmp_path: Path
+) -> None:
+    """The workbook evaluates it (no sync): the agent's columns, under the header wherever
+    it is; set once; a cycle's write (patched XML) keeps it."""
+    path = tmp_path / "ali.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Customers"
+    ws.append(["My customers"])
+    ws.append(["Status", "Name", "Phone", "Next follow-up"])
+    ws.append(["Lost", "Ali", "0100", dt.date(2026, 1, 5)])
+    wb.save(path)
+    tabs = {"Customers": ["Name", "Phone", "Status", "Next follow-up"]}
+    due = {"Customers": [DUE]}
+    assert xlsx.ensure_layout("ali.xlsx", tabs, highlights=due) == [
+        "highlighted due Customers/Next follow-up"
+    ]
+    data = path.read_bytes()
+    assert xlsx.ensure_layout("ali.xlsx", tabs, highlights=due) == []
+    assert path.read_bytes() == data
+
+    def rules() -> list[tuple[str, list[str], str]]:
+        ws = openpyxl.load_workbook(path)["Customers"]
+        return [
+            (str(cf.sqref), rule.formula, rule.dxf.fill.fgColor.rgb)
+            for cf in ws.conditional_formatting
+            for rule in cf.rules
+        ]
+
+    formula = 'AND(ISNUMBER($D3),$D3<=TODAY(),NOT(OR($A3="Completed",$A3="Lost")))'
+    assert rules() == [("D3:D1048576", [formula], "00FCE8B2")]
+    write = CellWrite("Customers", 1, "Name", 2, "Ali", "Ali Hassan", anchor=(("Phone", "0100"),))
+    assert xlsx.write("ali.xlsx", [write]).skipped == []
+    assert xlsx.read("ali.xlsx").tabs["Customers"][2][1] == "Ali Hassan"
+    assert rules() == [("D3:D1048576", [formula], "00FCE8B2")]
 
 
 def test_xlsx_ensure_layout_refuses_a_tab_without_header(xlsx: XlsxBackend, tmp_path: Path) -> None:
