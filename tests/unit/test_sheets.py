@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import io
 import os
 import re
 import shutil
@@ -645,6 +646,43 @@ def test_xlsx_due_highlight_is_a_rule_on_the_agents_own_columns_that_writes_keep
     assert xlsx.write("ali.xlsx", [write]).skipped == []
     assert xlsx.read("ali.xlsx").tabs["Customers"][2][1] == "Ali Hassan"
     assert rules() == [("D3:D1048576", [formula], "00FCE8B2")]
+
+
+@pytest.mark.office
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_a_real_spreadsheet_finds_exactly_the_due_follow_ups_with_the_highlights_formula(
+    tmp_path: Path,
+) -> None:
+    """LibreOffice evaluates the rule's formula (put in a cell of each row): today or
+    earlier is due, unless the status is Completed or Lost in any case or in Arabic; a
+    blank or a text is never due."""
+    from tests.unit.test_xlsx_parts import _as_csv_by_libreoffice
+
+    today = dt.date.today()
+    day = dt.timedelta(days=1)
+    rows = [  # (Next follow-up, Status, due?)
+        (today - day, "Prospect", True),
+        (today, "In progress", True),
+        (today + day, "Prospect", False),
+        (today - day, "Completed", False),
+        (today - day, "completed", False),
+        (today - day, "مفقود", False),
+        (None, "Prospect", False),
+        ("soon", "Prospect", False),
+    ]
+    due = DueHighlight("Next follow-up", "Status", ("Completed", "مكتمل", "Lost", "مفقود"))
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Customers"
+    ws.append(["Status", "Name", "Next follow-up", "Due?"])
+    for r, (when, status, _) in enumerate(rows, start=2):
+        ws.append([status, f"row {r}", when, due.formula("C", "A", r)])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    evaluated = _as_csv_by_libreoffice(buffer.getvalue(), tmp_path).splitlines()[1:]
+    assert [line.rsplit(",", 1)[1] for line in evaluated] == [
+        "TRUE" if expected else "FALSE" for *_, expected in rows
+    ]
 
 
 def test_xlsx_ensure_layout_refuses_a_tab_without_header(xlsx: XlsxBackend, tmp_path: Path) -> None:
