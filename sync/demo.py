@@ -87,7 +87,7 @@ ALI_CUSTOMERS: list[list[object]] = [
         "In progress",
         "High",
         "Customer interested in scholarship",
-        "15/01/2026",
+        dt.date(2026, 1, 15),  # past: the workbook shades it amber (a due follow-up)
         dt.date(2026, 1, 10),
     ],
     [
@@ -300,6 +300,10 @@ def run_demo(directory: Path, console: Console, command: str = "sheetsync") -> N
             for row in grid[1:]:
                 table.add_row(*(_text(row[i]) if i < len(row) else "" for i, _ in show))
             console.print(table)
+    console.print(
+        "a Next follow-up on or before today is shaded amber when a workbook is opened, "
+        "unless the Status is Completed or Lost (a rule init set; no sync needed)"
+    )
     console.print(f"master workbook: {config.master_source()}")
     console.print(f"try: {command} --config {config_path} conflicts", highlight=False)
 
@@ -312,6 +316,7 @@ def _shown_columns(header: Sequence[object]) -> list[tuple[int, object]]:
         "email",
         "desired university",
         "status",
+        "next follow-up",
         "also tracked by",
         "sync notes",
         "follow-up #",

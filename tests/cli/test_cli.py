@@ -4,6 +4,7 @@ what is tested (the demo, a user's first command; ``--help``'s imports)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -203,6 +204,12 @@ def test_demo_shows_the_seeds_split(demo_run: tuple[Path, Any]):
     ali = _rows(demo / "agents/ali.xlsx")
     ahmed = next(r for r in ali if r.get("Name") == "Ahmed Mohamed")
     assert ahmed["Desired university"] == "Cairo University"
+    # A due follow-up: a past date under a rule that shades it (evaluated by the sheet).
+    assert "shaded amber" in run.stdout
+    assert ahmed["Next follow-up"].date() <= dt.date.today()
+    customers = openpyxl.load_workbook(demo / "agents/ali.xlsx")["Customers"]
+    (rule,) = [r for cf in customers.conditional_formatting for r in cf.rules]
+    assert "TODAY()" in rule.formula[0]
     assert ahmed["Also tracked by"].startswith("Sara Ahmed (since ")
     assert "Alexandria" not in json.dumps(ali, default=str)
     sara = _rows(demo / "agents/sara.xlsx")
