@@ -16,8 +16,10 @@ from sync.cycle.base import CycleBase
 from sync.cycle.report import CycleReport
 from sync.db import read_transaction, retrying, transaction
 from sync.errors import SourceError
-from sync.marks import database_marker, team_digest
+from sync.marks import team_digest
 from sync.master import (
+    MASTER_HEADERS,
+    MASTER_NOTES,
     MASTER_TABS,
     ROW_TABS,
     load_master,
@@ -26,7 +28,7 @@ from sync.master import (
     row_bases,
     row_key,
 )
-from sync.master_update import audit_position, plan_update, written_orders
+from sync.master_update import audit_position, master_marker, plan_update, written_orders
 from sync.model import SheetState, utcnow
 from sync.sheet_rows import (
     grid_digest,
@@ -37,7 +39,7 @@ from sync.sheet_rows import (
     save_whole,
     tab_digest,
 )
-from sync.sheets import CountedCells
+from sync.sheets import CountedCells, find_tab
 from sync.views import grid_cells, grid_changes, plan_grid_writes
 
 log = logging.getLogger("sheetsync")
@@ -112,9 +114,10 @@ class WriteMaster(CycleBase):
     def _master_stale(self, run_id: int, report: CycleReport) -> bool:
         """Whether the master differs from what the database wants (no read: fingerprints)."""
         source = self.config.master_source()
+        today = self.today()
         with read_transaction(self.sessions) as s:
             versions = self._versions(s, source, MASTER_TABS)
-            marker = database_marker(s, exclude_run=run_id, runs=True)
+            marker = master_marker(s, run_id, today)
         if len(versions) < len(MASTER_TABS):
             return True
         version = self.backend.fingerprint(source)
@@ -125,7 +128,7 @@ class WriteMaster(CycleBase):
         with read_transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
             stored = states["Conflicts"].snapshot or {}
-            data = load_master(s)
+            data = load_master(s, today=today)
         report.master_rendered += 1
         grids, _ = render_master(data, stored.get("resolutions", {}), stored.get("errors", {}))
         return not all(
@@ -159,7 +162,8 @@ class WriteMaster(CycleBase):
         if version is None:
             raise SourceError("master workbook not found; run `sheetsync init`", where=source)
         with read_transaction(self.sessions) as s:
-            plan = plan_update(s, source, self._states(s, source, MASTER_TABS), version)
+            states = self._states(s, source, MASTER_TABS)
+            plan = plan_update(s, source, states, version, self.today())
         if plan is None:
             return None
         report.master_rendered += 1
@@ -202,11 +206,12 @@ class WriteMaster(CycleBase):
     ) -> int:
         """Render the whole master, read it (unless ``read``) and write what differs."""
         source = self.config.master_source()
+        today = self.today()
         with read_transaction(self.sessions) as s:
-            marker = database_marker(s, exclude_run=None, runs=True)
+            marker = master_marker(s, None, today)
             audit = audit_position(s)
             team = team_digest(s)
-            data = load_master(s)
+            data = load_master(s, today=today)
             states = self._states(s, source, MASTER_TABS)
         report.master_rendered += 1
         conflicts_state = states.get("Conflicts")
@@ -233,6 +238,13 @@ class WriteMaster(CycleBase):
             errors = stored.get("errors", {})
         else:
             snapshot, errors = read
+        if any(find_tab(snapshot.tabs, tab) is None for tab in MASTER_TABS):
+            # A tab the master lacks (one a newer sheetsync shows, or one an admin deleted)
+            # is set up first, as init would, then the master is read again.
+            added = self.backend.ensure_layout(source, MASTER_HEADERS, notes=MASTER_NOTES)
+            report.warnings += [f"{source}: {change}" for change in added]
+            snapshot = self.backend.read(source)
+            report.sources_read += 1
         typed = read_resolutions(snapshot.tabs.get("Conflicts", []))
         open_ids = {f"C{k.id}" for k in data.conflicts}
         resolutions = {cid: text for cid, text in typed.items() if cid in open_ids}
