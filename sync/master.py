@@ -29,15 +29,7 @@ from sync.model import Agent, Conflict, Customer, FollowUp, SyncRun, Tracking
 from sync.reports import commission_rows
 from sync.views import MASTER_CELL_LIMIT
 
-MASTER_TABS = (
-    "Customers",
-    "Tracking",
-    "Follow-ups",
-    "Due follow-ups",
-    "Conflicts",
-    "Commission",
-    "Sync log",
-)
+MASTER_TABS = ("Customers", "Tracking", "Follow-ups", "Conflicts", "Commission", "Sync log")
 RESOLUTION = "Resolution"
 RESOLUTION_NOTE = "Resolution note"
 HOW_TO_RESOLVE = "How to resolve"
@@ -114,20 +106,6 @@ COMMISSION_HEADERS = [
     "Commission (customers)",
     "Lost to colleague",
 ]
-DUE_HEADERS = [
-    "Agent",
-    "Customer #",
-    "Name",
-    "Phone",
-    "Status",
-    "Next follow-up",
-    "Days overdue",
-]
-"""The Due follow-ups tab: every active tracking whose Next follow-up is today or earlier
-(unless Completed or Lost), most overdue first."""
-DONE_STATUSES = ("Completed", "Lost")
-"""A tracking with one of these has no follow-up due, whatever its date says."""
-
 SYNC_LOG_HEADERS = [
     "Run",
     "Started",
@@ -164,10 +142,6 @@ class MasterData:
     # the trackings the Commission tab counts (active, completed or lost to a colleague);
     # None: ``trackings`` holds them all
     completions: Sequence[Any] | None = None
-    # the Due follow-ups tab: active trackings due on ``today``, with their customer's
-    # number, name and phone
-    due: Sequence[Any] = ()
-    today: dt.date | None = None
 
     def __post_init__(self) -> None:
         if not self.phones:
@@ -184,16 +158,12 @@ ROW_ORDER: dict[str, tuple[Any, ...]] = {
 """The order of the rows of the row tabs (what ``sync.master_update`` checks positions by)."""
 
 
-def load_master(
-    session: Session, only: set[int] | None = None, *, today: dt.date | None = None
-) -> MasterData:
+def load_master(session: Session, only: set[int] | None = None) -> MasterData:
     """What the master shows, from the database.
 
     Args:
         only: load these customers alone, with their trackings and follow-ups (the rows
             a change dirtied), and what the small tabs need; None: everything.
-        today: the day the Due follow-ups tab is counted on (in the team's time zone);
-            None: the tab is left empty.
     """
     agents = {a.id: a for a in session.execute(select(Agent)).scalars()}
     customer_table, tracking_table = Customer.__table__, Tracking.__table__
@@ -266,33 +236,7 @@ def load_master(
         runs,
         numbers=numbers,
         completions=completions,
-        due=_due(session, today) if today is not None else (),
-        today=today,
     )
-
-
-def _due(session: Session, today: dt.date) -> Sequence[Any]:
-    """The active trackings whose Next follow-up is ``today`` or earlier, unless Completed or
-    Lost, with their customer's number, name and phone."""
-    tracking = Tracking.__table__
-    return read(
-        session,
-        select(
-            tracking.c.agent_id,
-            tracking.c.status,
-            tracking.c.next_follow_up,
-            Customer.id.label("customer_id"),
-            Customer.number,
-            Customer.name,
-            Customer.phone,
-        )
-        .join(Customer, Customer.id == tracking.c.customer_id)
-        .where(
-            tracking.c.active.is_(True),
-            tracking.c.next_follow_up <= today,
-            (tracking.c.status.is_(None)) | (tracking.c.status.not_in(DONE_STATUSES)),
-        ),
-    ).all()
 
 
 def _cell(value: object) -> CellValue:
@@ -331,7 +275,6 @@ MASTER_HEADERS = {
     "Customers": CUSTOMER_HEADERS,
     "Tracking": TRACKING_HEADERS,
     "Follow-ups": FOLLOW_UP_HEADERS,
-    "Due follow-ups": DUE_HEADERS,
     "Conflicts": CONFLICT_HEADERS,
     "Commission": COMMISSION_HEADERS,
     "Sync log": SYNC_LOG_HEADERS,
@@ -344,7 +287,6 @@ KEY_COLUMNS = {
     "Customers": (0,),
     "Tracking": (TRACKING_HEADERS.index(TRACKING_ID),),
     "Follow-ups": (0,),
-    "Due follow-ups": (0, 1),
     "Conflicts": (0,),
     "Commission": (0, 1),
     "Sync log": (0,),
@@ -442,8 +384,7 @@ def follow_up_rows(data: MasterData) -> Grid:
 def small_tabs(
     data: MasterData, resolutions: Mapping[str, str], errors: Mapping[str, str]
 ) -> dict[str, Grid]:
-    """Due follow-ups, Conflicts, Commission and Sync log: a few thousand rows at most,
-    rendered whole."""
+    """Conflicts, Commission and Sync log: a few thousand rows at most, rendered whole."""
     name = _names(data)
     conflicts: Grid = [list(CONFLICT_HEADERS)]
     for k in data.conflicts:
@@ -498,38 +439,7 @@ def small_tabs(
                 "; ".join(f"{k}: {v}" for k, v in (run.errors or {}).items()) or None,
             ]
         )
-    return {
-        "Due follow-ups": due_rows(data),
-        "Conflicts": conflicts,
-        "Commission": commission,
-        "Sync log": log,
-    }
-
-
-def due_rows(data: MasterData) -> Grid:
-    """The Due follow-ups tab: most overdue first, then by agent and Customer #."""
-    name = _names(data)
-    grid: Grid = [list(DUE_HEADERS)]
-    if data.today is None:
-        return grid
-    today = data.today
-    rows = sorted(
-        data.due,
-        key=lambda t: (t.next_follow_up, name.get(t.agent_id) or "", t.number),
-    )
-    for t in rows:
-        grid.append(
-            [
-                name.get(t.agent_id),
-                t.number,
-                t.name,
-                data.phones.get(t.customer_id) or format_phone(t.phone),
-                t.status,
-                t.next_follow_up,
-                (today - t.next_follow_up).days,
-            ]
-        )
-    return grid
+    return {"Conflicts": conflicts, "Commission": commission, "Sync log": log}
 
 
 def _details_text(details: Mapping[str, object]) -> str | None:

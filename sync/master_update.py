@@ -21,7 +21,6 @@ the master trimmed to Google's limit) takes the whole path in :mod:`sync.cycle`.
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -101,17 +100,11 @@ def audit_position(s: Session) -> int:
     return s.execute(select(func.max(AuditEvent.id))).scalar() or 0
 
 
-def master_marker(s: Session, exclude_run: int | None, today: dt.date) -> str:
-    """What can change the master without its sheet changing (:func:`~sync.marks.
-    database_marker`, runs included), and the day: the Due follow-ups tab counts days."""
-    return f"{database_marker(s, exclude_run=exclude_run, runs=True)}|{today.isoformat()}"
-
-
 def plan_update(
-    s: Session, source: str, states: Mapping[str, SheetState], version: str, today: dt.date
+    s: Session, source: str, states: Mapping[str, SheetState], version: str
 ) -> RowUpdate | None:
-    """The cells that bring the master (at ``version``) up to date on ``today``, or None
-    when it must be rendered whole (see the module's docstring)."""
+    """The cells that bring the master (at ``version``) up to date, or None when it must
+    be rendered whole (see the module's docstring)."""
     snaps = {tab: st.snapshot or {} for tab, st in states.items()}
     if len(states) < len(MASTER_TABS) or any(st.version != version for st in states.values()):
         return None
@@ -121,7 +114,7 @@ def plan_update(
     since = meta.get("audit")
     if not isinstance(since, int) or meta.get("team") != team_digest(s):
         return None
-    marker = master_marker(s, None, today)
+    marker = database_marker(s, exclude_run=None, runs=True)
     audit = audit_position(s)
     dirty = _dirty_customers(s, since, audit)
     if dirty is None:
@@ -144,7 +137,7 @@ def plan_update(
     if len(dirty) > DIRTY_LIMIT:
         return None
 
-    data = load_master(s, only=dirty, today=today)
+    data = load_master(s, only=dirty)
     open_ids = {f"C{k.id}" for k in data.conflicts}
     resolutions = {c: t for c, t in (meta.get("resolutions") or {}).items() if c in open_ids}
     errors = {c: why for c, why in (meta.get("errors") or {}).items() if resolutions.get(c)}

@@ -6,8 +6,6 @@ Rows are given as dicts keyed by header text, like a person reads a sheet:
 
 from __future__ import annotations
 
-import datetime as dt
-import zoneinfo
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -261,10 +259,6 @@ class World:
     def audit_count(self) -> int:
         return self.count(AuditEvent)
 
-    def today(self) -> dt.date:
-        """Today in the team's time zone, as a cycle counts the Due follow-ups tab."""
-        return dt.datetime.now(zoneinfo.ZoneInfo(self.config.sync.timezone)).date()
-
     def master_differences(self) -> dict[str, list[int]]:
         """Master tab -> the rows (0 = header) where the master as the backend holds it
         differs from the master rendered whole from the database now, and ``<tab> (state)``
@@ -276,7 +270,7 @@ class World:
                 select(SheetState).where(SheetState.source == source, SheetState.tab == "Conflicts")
             ).scalar_one()
             stored = state.snapshot or {}
-            data = load_master(s, today=self.today())
+            data = load_master(s)
             grids, _ = render_master(data, stored.get("resolutions", {}), stored.get("errors", {}))
             orders = written_orders(data, grids)
         found: dict[str, list[int]] = {}

@@ -3,7 +3,6 @@ it should stop, and the sync state of a source's tabs."""
 
 from __future__ import annotations
 
-import datetime as dt
 import zoneinfo
 from collections.abc import Callable
 from typing import TypeVar
@@ -60,10 +59,6 @@ class CycleBase:
         self.progress = progress or (lambda _label: None)
         self.options = ParseOptions(day_first=config.sync.day_first, extra_aliases=config.aliases)
         self.zone = zoneinfo.ZoneInfo(config.sync.timezone)
-
-    def today(self) -> dt.date:
-        """Today in the team's time zone (``sync.timezone``)."""
-        return dt.datetime.now(self.zone).date()
 
     def _stop_here(self, report: CycleReport) -> bool:
         """Whether to abandon the rest of the cycle at this boundary between two sources.

@@ -3,6 +3,8 @@ per agent, :class:`sync.ingest.Ingest`)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from sqlalchemy import select
 
 from sync.cells import SourceSnapshot
@@ -62,7 +64,7 @@ class Reading(CycleBase):
                 mass_removal_threshold=self.config.sync.mass_removal_threshold,
                 mass_removal_min_rows=self.config.sync.mass_removal_min_rows,
                 run_id=run_id,
-                today=self.today(),
+                today=dt.datetime.now(self.zone).date(),
             )
             # An admin accepted a mass removal (sync.admin.resolve): apply it this once.
             threshold = ingest.threshold

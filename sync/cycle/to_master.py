@@ -16,7 +16,7 @@ from sync.cycle.base import CycleBase
 from sync.cycle.report import CycleReport
 from sync.db import read_transaction, retrying, transaction
 from sync.errors import SourceError
-from sync.marks import team_digest
+from sync.marks import database_marker, team_digest
 from sync.master import (
     MASTER_HEADERS,
     MASTER_NOTES,
@@ -28,7 +28,7 @@ from sync.master import (
     row_bases,
     row_key,
 )
-from sync.master_update import audit_position, master_marker, plan_update, written_orders
+from sync.master_update import audit_position, plan_update, written_orders
 from sync.model import SheetState, utcnow
 from sync.sheet_rows import (
     grid_digest,
@@ -114,10 +114,9 @@ class WriteMaster(CycleBase):
     def _master_stale(self, run_id: int, report: CycleReport) -> bool:
         """Whether the master differs from what the database wants (no read: fingerprints)."""
         source = self.config.master_source()
-        today = self.today()
         with read_transaction(self.sessions) as s:
             versions = self._versions(s, source, MASTER_TABS)
-            marker = master_marker(s, run_id, today)
+            marker = database_marker(s, exclude_run=run_id, runs=True)
         if len(versions) < len(MASTER_TABS):
             return True
         version = self.backend.fingerprint(source)
@@ -128,7 +127,7 @@ class WriteMaster(CycleBase):
         with read_transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
             stored = states["Conflicts"].snapshot or {}
-            data = load_master(s, today=today)
+            data = load_master(s)
         report.master_rendered += 1
         grids, _ = render_master(data, stored.get("resolutions", {}), stored.get("errors", {}))
         return not all(
@@ -162,8 +161,7 @@ class WriteMaster(CycleBase):
         if version is None:
             raise SourceError("master workbook not found; run `sheetsync init`", where=source)
         with read_transaction(self.sessions) as s:
-            states = self._states(s, source, MASTER_TABS)
-            plan = plan_update(s, source, states, version, self.today())
+            plan = plan_update(s, source, self._states(s, source, MASTER_TABS), version)
         if plan is None:
             return None
         report.master_rendered += 1
@@ -206,12 +204,11 @@ class WriteMaster(CycleBase):
     ) -> int:
         """Render the whole master, read it (unless ``read``) and write what differs."""
         source = self.config.master_source()
-        today = self.today()
         with read_transaction(self.sessions) as s:
-            marker = master_marker(s, None, today)
+            marker = database_marker(s, exclude_run=None, runs=True)
             audit = audit_position(s)
             team = team_digest(s)
-            data = load_master(s, today=today)
+            data = load_master(s)
             states = self._states(s, source, MASTER_TABS)
         report.master_rendered += 1
         conflicts_state = states.get("Conflicts")

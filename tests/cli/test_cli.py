@@ -74,7 +74,6 @@ def test_init_is_idempotent_and_creates_the_layout(deployment: Path):
         "Customers",
         "Tracking",
         "Follow-ups",
-        "Due follow-ups",
         "Conflicts",
         "Commission",
         "Sync log",
