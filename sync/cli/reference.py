@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
 
 WIDTH = 100
@@ -50,10 +49,12 @@ def help_text(app: typer.Typer, path: tuple[str, ...]) -> str:
     return str(command.get_help(ctx))
 
 
-def _context(command: Any, name: str, parent: click.Context | None) -> click.Context:
-    # click keeps two columns free on a terminal (its formatter's width is the terminal's - 2)
+def _context(command: Any, name: str, parent: Any) -> Any:
+    # The command's own Context class: typer vendors click in newer releases, so click is
+    # not imported here. click keeps two columns free on a terminal (its formatter's width
+    # is the terminal's - 2).
     settings = {**command.context_settings, "terminal_width": WIDTH - 2}
-    return click.Context(command, info_name=name, parent=parent, **settings)
+    return command.context_class(command, info_name=name, parent=parent, **settings)
 
 
 def reference(app: typer.Typer) -> str:
