@@ -589,6 +589,40 @@ def test_before_request_hook_edits_between_read_and_write(emu: Emulator, gc: Any
     ]
 
 
+def test_conditional_formats_are_kept_returned_and_move_with_inserted_and_deleted_columns(
+    emu: Emulator, gc: Any
+) -> None:
+    sh = gc.create("highlights")
+    column_c = {"sheetId": 0, "startRowIndex": 1, "startColumnIndex": 2, "endColumnIndex": 3}
+    rule = {
+        "ranges": [column_c],
+        "booleanRule": {
+            "condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": "=$C2<1"}]},
+            "format": {"backgroundColor": {"red": 1}},
+        },
+    }
+    sh.batch_update({"requests": [{"addConditionalFormatRule": {"rule": rule, "index": 0}}]})
+
+    def ranges() -> list[Any]:
+        sheet = emu.spreadsheet(sh.id)["sheets"][0]
+        return [r["ranges"] for r in sheet.get("conditionalFormats", [])]
+
+    assert ranges() == [[column_c]]
+    columns = {"sheetId": 0, "dimension": "COLUMNS"}
+    emu.batch_update(
+        sh.id, [{"insertDimension": {"range": {**columns, "startIndex": 0, "endIndex": 1}}}]
+    )
+    assert ranges() == [[{**column_c, "startColumnIndex": 3, "endColumnIndex": 4}]]
+    emu.batch_update(
+        sh.id, [{"deleteDimension": {"range": {**columns, "startIndex": 3, "endIndex": 4}}}]
+    )
+    assert ranges() == []  # its only column is gone, and the rule with it
+    with pytest.raises(APIError, match="exactly one of booleanRule or gradientRule"):
+        sh.batch_update(
+            {"requests": [{"addConditionalFormatRule": {"rule": {"ranges": [column_c]}}}]}
+        )
+
+
 def test_request_counters(emu: Emulator, gc: Any) -> None:
     sh = gc.create("counted")
     emu.reset_counts()
