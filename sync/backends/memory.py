@@ -180,13 +180,14 @@ class MemoryBackend:
             title = find_tab(store, wanted)
             formats: list[str] = []  # not reported for a new tab, as XlsxBackend does
             new = title is None
+            fold = alias_folder(aliases)
             if title is None:
                 title = wanted
                 store[title] = [list(headers)]
                 changes.append(f"added tab {title}")
+                header = TabHeader(store[title], 0, fold)
             else:
                 grid = store[title]
-                fold = alias_folder(aliases)
                 row = find_header_row(grid, headers, source, title, fold)
                 header = TabHeader(grid, row, fold)
                 for name in headers:
@@ -196,10 +197,6 @@ class MemoryBackend:
             layout = self.layouts.setdefault(source, {}).setdefault(
                 title,
                 {"text": set(), "dropdowns": {}, "protected": set(), "notes": {}, "due": set()},
-            )
-            fold = alias_folder(aliases)
-            header = TabHeader(
-                store[title], find_header_row(store[title], headers, source, title, fold), fold
             )
             for due in highlights.get(wanted, ()):
                 if header.find(due.column) is None or header.find(due.unless_column) is None:
