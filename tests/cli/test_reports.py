@@ -15,10 +15,8 @@ from typing import Any
 
 import openpyxl
 import pytest
-from typer.testing import CliRunner
 
-from sync.cli import app
-from sync.errors import ConfigError, SyncError
+from sync.errors import ConfigError
 from sync.model import Agent, FollowUp, Tracking
 from sync.reports import (
     PIPELINE_COLUMNS,
@@ -29,6 +27,7 @@ from sync.reports import (
     write_pipeline_chart,
     write_pipeline_csv,
 )
+from tests import commands
 from tests.cli.test_cli import as_process
 
 TODAY = dt.date(2026, 1, 20)
@@ -183,29 +182,18 @@ class Ran:
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Ran]]:
-    """``sheetsync`` in this process (most steps: a process costs a second of imports).
-
-    Errors become a message and an exit code as in ``sync.cli.main``. Tables are printed
-    200 characters wide, whatever terminal (or none) the tests run in.
-    """
-    from sync import cli as cli_module
-
-    monkeypatch.setattr(cli_module.out, "width", 200)
-    runner = CliRunner()
+def cli(tmp_path: Path) -> Iterator[Callable[..., Ran]]:
+    """``sheetsync --config <tmp>/sheetsync.toml ARGS`` in this process (most steps: a process
+    costs a second of imports), through what the console script runs (tests/commands.py):
+    errors are a message and an exit code, tables 200 characters wide."""
     config = str(tmp_path / "sheetsync.toml")
 
     def run(*args: str) -> Ran:
-        result = runner.invoke(app, ["--config", config, *args], env={"COLUMNS": "200"})
-        exc = result.exception
-        if isinstance(exc, SyncError):
-            return Ran(exc.exit_code, result.stdout, str(exc))
-        if exc is not None and not isinstance(exc, SystemExit):
-            raise exc
-        return Ran(result.exit_code, result.stdout, result.stderr)
+        ran = commands.run(tmp_path, "--config", config, *args)
+        return Ran(ran.code, ran.out, ran.err)
 
     yield run
-    root = logging.getLogger()  # the CLI logs to the runner's (now closed) stderr
+    root = logging.getLogger()  # the CLI logs to the stderr of a run that has ended
     for handler in list(root.handlers):
         if getattr(handler, "_sheetsync", False):
             root.removeHandler(handler)
