@@ -47,6 +47,7 @@ from sync.phones import normalize_phone
 
 REPORT_FIELDS = (
     "rows_read",
+    "rows_unchanged",
     "cells_written",
     "sources_read",
     "customers_created",

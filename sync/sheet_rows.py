@@ -11,6 +11,7 @@ next three-way merge, and where each row is.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -208,15 +209,49 @@ def row_cells(tab: str, position: int, row: Sequence[CellValue], width: int) -> 
 #
 # An agent's tab is stored row by row too, keyed by the number a row shows (Customer # or
 # Follow-up #), with what the next cycle's three-way merge needs: the row's values as last
-# synced (text), its Sync notes, the fields left to the agent while an admin decides, and
+# synced (text), its Sync notes, the fields left to the agent while an admin decides,
 # where the row is (0-based row of the grid; -1 when not known yet, for a row appended by
-# the last write). The cycle handles them in the shape the tab's snapshot had:
+# the last write) and what its cells show after the last write (:func:`shown_digest`).
+# The cycle handles them in the shape the tab's snapshot had:
 # ``{"rows": {number: {key: text}}, "notes": {number: [...]}, "leave": {number: [...]},
-# "at": {number: row}}``; a cycle that re-renders a few customers loads and stores those
-# rows alone.
+# "at": {number: row}, "shown": {number: digest}}``; a cycle that re-renders a few
+# customers loads and stores those rows alone.
 
-ROW_PARTS = ("rows", "notes", "leave", "at")
+ROW_PARTS = ("rows", "notes", "leave", "at", "shown")
 """The parts of an agent tab's rows as the cycle handles them (see above)."""
+
+
+def shown_digest(cells: Mapping[str, CellValue]) -> str:
+    """A digest of what a row's cells show (field key -> cell), as read or as written.
+
+    A row read with the digest it was stored with shows what the last cycle left there,
+    cell for cell, so it needs no parsing (:func:`sync.ingest.customers.unchanged_rows`).
+    Typed: a date and the text of a date differ, so a cell retyped as text is read again.
+    """
+    return sorted_shown_digest(sorted(cells.items()))
+
+
+def sorted_shown_digest(cells: Iterable[tuple[str, CellValue]]) -> str:
+    """:func:`shown_digest` of (field key, cell) pairs already in key order."""
+    parts = [part for key, cell in cells for part in (key, _typed(cell))]
+    return hashlib.blake2b(orjson.dumps(parts), digest_size=12).hexdigest()
+
+
+def _typed(cell: CellValue) -> str:
+    if isinstance(cell, str):  # the common case, first
+        return "s" + cell if cell else ""
+    if cell is None:
+        return ""
+    if isinstance(cell, bool):
+        return "b1" if cell else "b0"
+    if isinstance(cell, int | float):
+        number = float(cell)
+        return "n" + (str(int(number)) if number.is_integer() else repr(number))
+    if isinstance(cell, dt.datetime):
+        if cell.time() == dt.time():
+            return "d" + cell.date().isoformat()
+        return "t" + cell.isoformat()
+    return "d" + cell.isoformat()
 
 
 def empty_rows() -> dict[str, dict[str, Any]]:
@@ -234,7 +269,7 @@ def load_tab_rows(
     for key, position, base in _keyed(s, query, keys):
         base = base or {}
         found["rows"][key] = base.get("row", {})
-        for part in ("notes", "leave"):
+        for part in ("notes", "leave", "shown"):
             if base.get(part):
                 found[part][key] = base[part]
         if position >= 0:
@@ -248,6 +283,7 @@ def save_tab_rows(
     tab: str,
     snap: Mapping[str, Mapping[str, Any]],
     only: Iterable[str] | None = None,
+    left: Iterable[str] = (),
 ) -> int:
     """Store an agent tab's rows as written (in the shape :func:`load_tab_rows` gives):
     the rows that differ from the stored ones are updated, new ones inserted, gone ones
@@ -255,6 +291,8 @@ def save_tab_rows(
 
     Args:
         only: these numbers alone were re-rendered: the other stored rows stay as they are.
+        left: these numbers' rows were left as they are (still in the sheet, not
+            rendered): their stored rows stay too.
 
     Returns:
         How many stored rows changed.
@@ -268,6 +306,8 @@ def save_tab_rows(
         for part in ("notes", "leave"):
             if snap.get(part, {}).get(key):
                 base[part] = list(snap[part][key])
+        if shown := snap.get("shown", {}).get(key):
+            base["shown"] = shown
         position = snap.get("at", {}).get(key, -1)
         text = orjson.dumps([position, base], option=orjson.OPT_SORT_KEYS)
         digest = hashlib.blake2b(text, digest_size=12).hexdigest()
@@ -278,7 +318,11 @@ def save_tab_rows(
     gone: list[int] = []
     seen: set[str] = set()
     changed: list[dict[str, Any]] = []
+    kept = set(left)
     for row_id, key, digest in _keyed(s, query, keys):
+        if key in kept and key not in wanted and key not in seen:
+            seen.add(key)
+            continue
         if key not in wanted or key in seen:
             gone.append(row_id)  # gone from the tab, or stored twice
             continue

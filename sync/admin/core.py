@@ -196,6 +196,7 @@ class Admin:
         if row is None:
             return
         row[key] = text
+        snap["shown"].pop(number, None)  # the row no longer shows what it was synced as
         leave = snap["leave"]
         if key in leave.get(number, []):
             leave[number] = [k for k in leave[number] if k != key]

@@ -69,9 +69,11 @@ class Reading(CycleBase):
             # An admin accepted a mass removal (sync.admin.resolve): apply it this once.
             threshold = ingest.threshold
             ingest.threshold = _threshold(states.get(CUSTOMERS_TAB), threshold)
-            customers = ingest.customers(
-                snapshot.tabs.get(CUSTOMERS_TAB), load_tab_rows(s, source, CUSTOMERS_TAB)["rows"]
-            )
+            stored = load_tab_rows(s, source, CUSTOMERS_TAB)
+            state = states.get(CUSTOMERS_TAB)
+            if state is None or not (state.snapshot or {}).get("layout"):
+                stored["shown"] = {}  # its rows may not be where they were: parse them all
+            customers = ingest.customers(snapshot.tabs.get(CUSTOMERS_TAB), stored)
             s.flush()
             ingest.threshold = _threshold(states.get(FOLLOW_UPS_TAB), threshold)
             follow_ups = ingest.follow_ups(

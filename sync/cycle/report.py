@@ -72,6 +72,8 @@ class CycleReport(Counters):
 
     Attributes:
         rows_read: agent rows read and ingested.
+        rows_unchanged: of those, rows of edited sheets that showed what the last cycle
+            left there: bound by their Customer #, not parsed, merged or rendered again.
         sources_read: spreadsheets read, agents' and the master's.
         agent_cells_written: cells written into agents' sheets.
         master_cells_written: cells written into the master.

@@ -2,7 +2,8 @@
 
 The rows stored as last written tell without reading; an unchanged sheet's dirty rows
 are set where they are (:mod:`sync.sheet_rows`); an agent whose rows are not dirty is not
-rendered (:mod:`sync.marks`).
+rendered (:mod:`sync.marks`); in an edited sheet, the rows that show what the last cycle
+left and whose customers did not change are not rendered either (:meth:`WriteBack._left_alone`).
 
 One module at this size because phase 2's steps (which agents to render, their dirty rows
 rendered from SQL, the cells planned against what was read or last written, the rows' state
@@ -20,7 +21,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from sync.cells import CellValue, CellWrite, SourceSnapshot, cell_text
+from sync.cells import CellValue, CellWrite, Grid, SourceSnapshot, cell_text
 from sync.config import AgentConfig
 from sync.cycle.base import source_retrying
 from sync.cycle.reading import Reading
@@ -44,7 +45,7 @@ from sync.long_text import shows_cut_of
 from sync.marks import AgentMarks
 from sync.model import Agent, Conflict, Customer, FollowUp, SheetState, Tracking, utcnow
 from sync.rows import Header, ParsedRow, find_header, parse_rows
-from sync.sheet_rows import forget_places, load_tab_rows, save_tab_rows
+from sync.sheet_rows import forget_places, load_tab_rows, save_tab_rows, shown_digest
 from sync.views import (
     AgentRow,
     CoTracker,
@@ -101,6 +102,8 @@ class WriteBack(Reading):
                 CUSTOMERS_TAB: load_tab_rows(s, source, CUSTOMERS_TAB, _only(dirty, view)),
                 FOLLOW_UPS_TAB: load_tab_rows(s, source, FOLLOW_UPS_TAB, _only(dirty, follow_ups)),
             }
+            left = self._left_alone(s, agent.id, planned, states.get(CUSTOMERS_TAB), marks)
+            left &= set(view)  # a row whose tracking went meanwhile is rendered (a note)
         patched: tuple[SourceSnapshot, list[CellWrite], dict[str, Any]] | None = None
         if planned is None:
             if not self._view_moved(view, follow_ups, states, stored):
@@ -116,7 +119,13 @@ class WriteBack(Reading):
                     new_version, cells, snap = unread
                     report.agent_cells_written += cells
                     self._save_view(
-                        source, agent_cfg, marker, new_version, {CUSTOMERS_TAB: snap}, set(view)
+                        source,
+                        agent_cfg,
+                        marker,
+                        new_version,
+                        {CUSTOMERS_TAB: snap},
+                        set(view),
+                        set(),
                     )
                     return
                 read = self.backend.read(source)
@@ -141,9 +150,11 @@ class WriteBack(Reading):
             snapshot, plan = planned
             if plan.customers.header is not None:
                 w, new_rows[CUSTOMERS_TAB] = self._plan_customers(
-                    plan.customers, view, stored[CUSTOMERS_TAB]
+                    plan.customers, snapshot.tabs[CUSTOMERS_TAB], view, stored[CUSTOMERS_TAB], left
                 )
                 writes += w
+            else:
+                left = set()
             if plan.follow_ups.header is not None:
                 w, new_rows[FOLLOW_UPS_TAB] = self._plan_follow_ups(
                     plan.follow_ups, follow_ups, stored[FOLLOW_UPS_TAB]
@@ -173,7 +184,36 @@ class WriteBack(Reading):
             version if exact else None,
             new_rows,
             set(view) if patched is not None else None,
+            left if patched is None else set(),
         )
+
+    def _left_alone(
+        self,
+        s: Session,
+        agent_id: int,
+        planned: tuple[SourceSnapshot, AgentPlan] | None,
+        state: SheetState | None,
+        marks: AgentMarks,
+    ) -> set[str]:
+        """The numbers of an edited sheet's rows that show what the last cycle left
+        (``TabPlan.unchanged``) and whose customers nothing changed since: those rows are
+        not rendered, written or stored again.
+
+        None of them when the rows as stored may not be what the sheet showed (its places
+        were forgotten) or when what changed since is not known customer by customer.
+        """
+        if planned is None or not planned[1].customers.unchanged:
+            return set()
+        if state is None or not (state.snapshot or {}).get("layout"):
+            return set()
+        changed = marks.dirty_customers(s, agent_id, state.marker)
+        if changed is None:
+            return set()
+        numbers = set(planned[1].customers.unchanged.values())
+        if changed:
+            query = select(Customer.id, Customer.number)
+            numbers -= {number for _, number in rows_in(s, query, Customer.id, changed)}
+        return numbers
 
     def _save_view(
         self,
@@ -183,6 +223,7 @@ class WriteBack(Reading):
         version: str | None,
         new_rows: dict[str, Any],
         only: set[str] | None,
+        left: set[str],
     ) -> None:
         """Record what an agent's sheet holds after its write-back.
 
@@ -191,6 +232,8 @@ class WriteBack(Reading):
                 holds exactly what was written (None when a write was skipped).
             new_rows: per tab, its rows as written (tabs not planned keep theirs).
             only: these numbers' rows alone were re-rendered (None: the tabs whole).
+            left: the numbers of the Customers rows left alone (:meth:`_left_alone`):
+                their stored rows stay as they are.
         """
         with transaction(self.sessions) as s:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
@@ -212,7 +255,9 @@ class WriteBack(Reading):
                 # Rows re-rendered for a few customers are stored alone; a tab planned
                 # whole is stored whole with its header's layout, and an admin's one-time
                 # acceptance of a removal is used up.
-                changed = save_tab_rows(s, source, tab, new_rows[tab], only)
+                changed = save_tab_rows(
+                    s, source, tab, new_rows[tab], only, left if tab == CUSTOMERS_TAB else ()
+                )
                 layout = new_rows[tab].get("layout")
                 kept = dict(state.snapshot or {}) if only is not None else {}
                 if layout:
@@ -408,7 +453,9 @@ class WriteBack(Reading):
         new_version = self.backend.set_cells(source, cells, version=version)
         if new_version is None:
             return None
-        return new_version, len(cells), {**snap, "rows": rows}
+        # What these rows show is not known cell by cell: the next read parses them.
+        shown = {n: d for n, d in snap["shown"].items() if n not in view}
+        return new_version, len(cells), {**snap, "rows": rows, "shown": shown}
 
     def _plan_dirty_rows(
         self,
@@ -487,26 +534,54 @@ class WriteBack(Reading):
             final.update({k: value_text(v) for k, v in desired.items()})
             snap_rows[number] = final
         writes = plan_writes(CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans)
+        shown = dict(snap["shown"])
+        shown.update(_shown(row_plans, writes, titles, {n: at[n] for n in view}))
         return (
             snapshot,
             writes,
-            {CUSTOMERS_TAB: {**snap, "rows": snap_rows, "at": at, "layout": _layout(header)}},
+            {
+                CUSTOMERS_TAB: {
+                    **snap,
+                    "rows": snap_rows,
+                    "at": at,
+                    "shown": shown,
+                    "layout": _layout(header),
+                }
+            },
         )
 
     def _plan_customers(
-        self, plan: TabPlan, view: dict[str, AgentRow], stored: dict[str, dict[str, Any]]
+        self,
+        plan: TabPlan,
+        grid: Grid,
+        view: dict[str, AgentRow],
+        stored: dict[str, dict[str, Any]],
+        left: set[str],
     ) -> tuple[list, dict[str, Any]]:
+        """The writes and the rows as written of an ingested Customers tab.
+
+        Args:
+            grid: the tab as read; its unchanged rows (``plan.unchanged``) are parsed
+                here, unless ``left`` alone.
+            left: the numbers of unchanged rows not to render (:meth:`_left_alone`).
+        """
         header = plan.header
         assert header is not None
         titles = header.titles
+        as_read = plan.as_read
+        render = [i for i, n in plan.unchanged.items() if n not in left]
+        if render:
+            parsed = parse_rows(grid, header, CUSTOMER_FIELDS, self.options, render)
+            as_read = [*as_read, *(RowAsRead(r, grid[r.index], header.columns) for r in parsed)]
+            as_read.sort(key=lambda r: r.index)
         base_rows = stored["rows"]
         row_plans: list[RowPlan] = []
         snap_rows: dict[str, dict[str, str]] = {}
         snap_notes: dict[str, list[str]] = {}
         snap_leave: dict[str, list[str]] = {}
         snap_at: dict[str, int] = {}
-        present: set[str] = set()
-        for row in plan.as_read:
+        present: set[str] = set(left)
+        for row in as_read:
             number = plan.bound.get(row.index)
             sheet_notes = plan.notes.get(row.index, [])
             if number is None or number not in view:
@@ -553,6 +628,7 @@ class WriteBack(Reading):
             "notes": snap_notes,
             "leave": snap_leave,
             "at": snap_at,
+            "shown": _shown(row_plans, writes, titles, snap_at),
             "layout": _layout(header),
         }
 
@@ -612,6 +688,27 @@ def _row_plan(
     raw = row.raw
     anchor = tuple((titles[k], raw.get(k)) for k in anchored if k in titles)
     return RowPlan(row.index, desired, raw, anchor, row.texts())
+
+
+def _shown(
+    row_plans: list[RowPlan],
+    writes: list[CellWrite],
+    titles: Mapping[str, str],
+    at: Mapping[str, int],
+) -> dict[str, str]:
+    """Number -> what each planned row shows once the writes land (its cells as read,
+    those written replaced): the digest its next read is compared with."""
+    by_index = {index: number for number, index in at.items()}
+    keys = {titles.get(key) or field.header: key for key, field in FIELDS_BY_KEY.items()}
+    written: dict[int, dict[str, CellValue]] = defaultdict(dict)
+    for write in writes:
+        if write.row is not None and write.column in keys:
+            written[write.row][keys[write.column]] = write.new
+    return {
+        by_index[plan.index]: shown_digest({**plan.current, **written.get(plan.index, {})})
+        for plan in row_plans
+        if plan.index in by_index
+    }
 
 
 def _of_customers(s: Session, query: Select, only: set[int] | None) -> list[Any]:

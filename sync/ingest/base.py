@@ -4,7 +4,7 @@ ledger of its audit events, and opening a tab by its header."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from sqlalchemy import Table, select
@@ -157,9 +157,19 @@ class IngestBase:
             self.counters.conflicts_closed += 1
 
     def _open_tab(
-        self, plan: TabPlan, grid: Grid | None, fields: tuple[Field, ...], missing: str
+        self,
+        plan: TabPlan,
+        grid: Grid | None,
+        fields: tuple[Field, ...],
+        missing: str,
+        unchanged: Callable[[Grid, Header], dict[int, str]] | None = None,
     ) -> bool:
-        """Find the header and parse the rows of a tab, or quarantine it (missing, broken)."""
+        """Find the header and parse the rows of a tab, or quarantine it (missing, broken).
+
+        Args:
+            unchanged: finds the rows that show what the last cycle left (row index ->
+                number); those are not parsed (``plan.unchanged``).
+        """
         where = f"{self.source}, tab {plan.tab}"
         if grid is None:
             plan.quarantined = "missing_tab"
@@ -173,8 +183,14 @@ class IngestBase:
             plan.quarantined = "broken_header"
             self.quarantine(plan.tab, "broken_header", str(exc))
             return False
-        plan.rows = [r for r in parse_rows(grid, plan.header, fields, self.options) if not r.blank]
-        self.counters.rows_read += len(plan.rows)
+        if unchanged is not None:
+            plan.unchanged = unchanged(grid, plan.header)
+        parse = None
+        if plan.unchanged:
+            parse = [i for i in range(plan.header.row + 1, len(grid)) if i not in plan.unchanged]
+        rows = parse_rows(grid, plan.header, fields, self.options, parse)
+        plan.rows = [r for r in rows if not r.blank]
+        self.counters.rows_read += len(plan.rows) + len(plan.unchanged)
         return True
 
     def _note(self, plan: TabPlan, index: int, decision: FieldsDecision) -> None:

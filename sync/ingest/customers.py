@@ -5,6 +5,8 @@ inserted with their fields, changes as one UPDATE per set of columns)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -14,6 +16,7 @@ from sync.admin.identity import binding_maps
 from sync.cells import Grid, cell_text
 from sync.db import insert_with_ids, next_number, rows_in, update_by_id
 from sync.dedupe import (
+    Binding,
     FieldsDecision,
     RowIdentity,
     as_last_synced,
@@ -25,20 +28,74 @@ from sync.dedupe import (
 from sync.fields import AGENT_KEYS, CUSTOMER_FIELDS, CUSTOMERS_TAB, SHARED_KEYS
 from sync.ingest.base import CUSTOMERS_TABLE, TITLES, TRACKING_KEYS, TRACKINGS_TABLE, IngestBase
 from sync.ingest.plans import TabPlan
-from sync.long_text import MAX_CELL_CHARS
+from sync.long_text import MAX_CELL_CHARS, is_cut
 from sync.model import Customer, Tracking, utcnow
-from sync.rows import ParsedRow
+from sync.phones import PhoneResult
+from sync.rows import Header, ParsedRow, parse_rows
+from sync.sheet_rows import sorted_shown_digest
+
+_KEYS = tuple(f.key for f in CUSTOMER_FIELDS)
+
+
+def unchanged_rows(
+    stored: Mapping[str, Mapping[str, Any]], grid: Grid, header: Header
+) -> dict[int, str]:
+    """The rows of a Customers tab that show, in every column, what the last cycle left
+    there (row index -> Customer #): such a row is where it was written, its cells are the
+    ones its digest was stored with (:func:`sync.sheet_rows.shown_digest`), and it has no
+    Sync note of its own and nothing left to the agent while an admin decides. They are
+    not parsed: only the rows an agent changed go further.
+
+    A tab without every column of the layout has none (each row's write would add the
+    missing column's cell).
+    """
+    columns = header.columns
+    if any(key not in columns for key in _KEYS):
+        return {}
+    shown: Mapping[str, str] = stored["shown"]
+    at: Mapping[str, int] = stored["at"]
+    notes, leave = stored["notes"], stored["leave"]
+    number_at = columns["customer_number"]
+    order = sorted(columns.items())
+    found: dict[int, str] = {}
+    for index in range(header.row + 1, len(grid)):
+        cells = grid[index]
+        width = len(cells)
+        number = cell_text(cells[number_at]) if number_at < width else ""
+        digest = shown.get(number) if number else None
+        if digest is None or at.get(number) != index or number in notes or number in leave:
+            continue
+        row = [(key, cells[col] if col < width else None) for key, col in order]
+        if sorted_shown_digest(row) == digest and not any(
+            isinstance(cell, str) and is_cut(cell) for _, cell in row
+        ):
+            found[index] = number
+    return found
 
 
 class CustomersTab(IngestBase):
     """The Customers tab of an ingest (see the module)."""
 
-    def customers(self, grid: Grid | None, base: dict[str, dict[str, str]]) -> TabPlan:
+    def customers(self, grid: Grid | None, stored: Mapping[str, Mapping[str, Any]]) -> TabPlan:
+        """Apply the Customers tab.
+
+        Args:
+            stored: the tab's rows as last synced, by part (:func:`sync.sheet_rows.load_tab_rows`).
+        """
         plan = TabPlan(CUSTOMERS_TAB)
         where = f"{self.source}, tab {CUSTOMERS_TAB}"
-        if not self._open_tab(plan, grid, CUSTOMER_FIELDS, "nothing of this agent was synced"):
+        base: Mapping[str, dict[str, str]] = stored["rows"]
+        if not self._open_tab(
+            plan,
+            grid,
+            CUSTOMER_FIELDS,
+            "nothing of this agent was synced",
+            partial(unchanged_rows, stored),
+        ):
             return plan
+        assert grid is not None and plan.header is not None
 
+        phone_at = plan.header.columns["phone"]
         # A phone cell that shows no value (a formula error) is never read as a number.
         unreadable = {r.index: i.message for r in plan.rows for i in r.issues if i.field == "phone"}
         phones = {
@@ -54,6 +111,12 @@ class CustomersTab(IngestBase):
             )
             for r in plan.rows
         ]
+        for index, number in plan.unchanged.items():
+            cells = grid[index]
+            phone_cell = cells[phone_at] if phone_at < len(cells) else None
+            phones[index] = parse_phone(phone_cell, self.region)
+            identities.append(RowIdentity(index, number, cell_text(phone_cell), phones[index].e164))
+        identities.sort(key=lambda i: i.index)
         maps = binding_maps(
             self.s,
             {i.number for i in identities if i.number},
@@ -61,13 +124,16 @@ class CustomersTab(IngestBase):
         )
         known = maps.known
         bindings = bind_rows(identities, maps.by_number, maps.by_phone, maps.trusted)
+        trackings = self._trackings_by_customer()
+        for row in self._keep_unchanged(plan, grid, bindings, phones, known, trackings):
+            unreadable.update((row.index, i.message) for i in row.issues if i.field == "phone")
 
         kept = {b.keeps for b in bindings if b.keeps}
         plan.kept = kept
         removed = [number for number in base if number not in kept]
         # A tab that comes back empty (a lost workbook made anew, a cleared tab) is held
         # whatever its size; a smaller removal only from mass_removal_min_rows rows on.
-        emptied = bool(removed) and not plan.rows and self._tracks_any()
+        emptied = bool(removed) and not plan.rows and not plan.unchanged and self._tracks_any()
         many = emptied or len(removed) >= self.min_rows
         if base and many and len(removed) > self.threshold * len(base):
             plan.quarantined = "mass_removal"
@@ -88,6 +154,8 @@ class CustomersTab(IngestBase):
         rows = {r.index: r for r in plan.rows}
         ready: list[tuple[ParsedRow, str, Customer | None]] = []
         for binding in bindings:
+            if binding.index in plan.unchanged:
+                continue  # bound by _keep_unchanged: nothing to decide
             row = rows[binding.index]
             if row.index in unreadable:
                 message = (
@@ -153,7 +221,6 @@ class CustomersTab(IngestBase):
             (row, _customer_values(customer) if customer is not None else created[phone])
             for row, phone, customer in ready
         ]
-        trackings = self._trackings_by_customer()
         now = utcnow()
         self._reactivate([customer for _, customer in bound], trackings)
         fresh = self._merge_rows(plan, bound, base, trackings, now)
@@ -163,6 +230,52 @@ class CustomersTab(IngestBase):
             self._archive_removed(removed, trackings)
         self._write_changes()
         return plan
+
+    def _keep_unchanged(
+        self,
+        plan: TabPlan,
+        grid: Grid,
+        bindings: list[Binding],
+        phones: dict[int, PhoneResult],
+        known: Mapping[str, Any],
+        trackings: Mapping[int, Mapping[str, Any]],
+    ) -> list[ParsedRow]:
+        """Bind the rows that show what the last cycle left to their customers; a row the
+        binding says anything about (a note, another customer, a duplicate phone), whose
+        tracking is no longer active, or whose customer has an open proposal of this agent
+        is parsed and decided like an edited row after all (returned, and in ``plan.rows``).
+        """
+        if not plan.unchanged:
+            return []
+        proposed = {key.split(":")[1] for key in self._open_proposals()}
+        again: list[int] = []
+        for binding in bindings:
+            number = plan.unchanged.get(binding.index)
+            if number is None:
+                continue
+            customer = known.get(number)
+            tracking = trackings.get(customer.id) if customer is not None else None
+            if (
+                binding.outcome == "bound"
+                and binding.number == number
+                and not binding.note
+                and not phones[binding.index].warning
+                and tracking is not None
+                and tracking["active"]
+                and number not in proposed
+            ):
+                plan.bound[binding.index] = number
+            else:
+                again.append(binding.index)
+        self.counters.rows_unchanged += len(plan.unchanged) - len(again)
+        if not again:
+            return []
+        for index in again:
+            del plan.unchanged[index]
+        assert plan.header is not None
+        parsed = parse_rows(grid, plan.header, CUSTOMER_FIELDS, self.options, again)
+        plan.rows = sorted([*plan.rows, *parsed], key=lambda r: r.index)
+        return parsed
 
     def _reactivate(
         self, customers: list[dict[str, Any]], trackings: dict[int, dict[str, Any]]
@@ -186,7 +299,7 @@ class CustomersTab(IngestBase):
         self,
         plan: TabPlan,
         bound: list[tuple[ParsedRow, dict[str, Any]]],
-        base: dict[str, dict[str, str]],
+        base: Mapping[str, dict[str, str]],
         trackings: dict[int, dict[str, Any]],
         now: dt.datetime,
     ) -> list[tuple[dict[str, Any], FieldsDecision]]:

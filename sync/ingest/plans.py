@@ -25,6 +25,9 @@ class Counters:
     follow_ups_updated: int = 0
     follow_ups_archived: int = 0
     rows_read: int = 0
+    # of rows_read, those of an edited sheet that showed what the last cycle left there:
+    # not parsed, merged or written (sync.ingest.customers.unchanged_rows)
+    rows_unchanged: int = 0
     conflicts_opened: int = 0
     conflicts_closed: int = 0
     audit_events: int = 0
@@ -82,6 +85,8 @@ class TabPlan:
     leave: dict[int, set[str]] = field(default_factory=dict)  # row index -> fields not to overwrite
     customer_of: dict[int, str] = field(default_factory=dict)  # follow-up row -> customer number
     kept: set[str] = field(default_factory=set)  # numbers a row still holds, applied or not
+    # row index -> number of the rows that show what the last cycle left, never parsed
+    unchanged: dict[int, str] = field(default_factory=dict)
     quarantined: str | None = None
 
     def note(self, index: int, text: str) -> None:

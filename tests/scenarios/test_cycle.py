@@ -947,3 +947,52 @@ def test_a_cycle_collects_garbage_less_often_and_restores_the_collector(world, m
     with pytest.raises(RuntimeError):
         world.cycle()
     assert gc.get_threshold() == before
+
+
+def test_an_edited_sheet_s_other_rows_are_not_parsed_or_written_again(world):
+    """Only the rows an agent changed go further: the others show what the last cycle
+    left there (a digest of their cells says so) and are bound by their Customer #."""
+    world.type_rows(
+        "ali",
+        [
+            AHMED_ALI,
+            {"Name": "Mona Said", "Phone": "01112223344", "Status": "contacted"},
+            {"Name": "Omar Adel", "Phone": "01223334455", "First contact": "25/09/2025"},
+        ],
+    )
+    world.cycle()
+    assert world.cycle().cells_written == 0
+
+    world.edit("ali", {"Name": "Mona Said"}, {"Notes": "call after 5"})
+    report = world.cycle()
+    assert (report.rows_read, report.rows_unchanged) == (3, 2)
+    assert report.trackings_updated == 1
+    with world.session() as s:
+        notes = s.execute(select(Tracking.notes).where(Tracking.notes.is_not(None))).scalars()
+        assert sorted(notes) == ["Customer interested in scholarship", "call after 5"]
+    assert world.cycle().cells_written == 0
+
+    # Cleared again, the cell is a change like any other: its row alone is read.
+    world.edit("ali", {"Name": "Mona Said"}, {"Notes": None})
+    report = world.cycle()
+    assert (report.rows_read, report.rows_unchanged) == (3, 2)
+    with world.session() as s:
+        assert s.scalar(select(func.count()).where(Tracking.notes == "call after 5")) == 0
+
+
+def test_a_row_set_by_a_colleague_s_change_then_put_back_by_the_agent_is_read_again(world):
+    """A row the cycle set for a colleague's change no longer shows what it showed before:
+    when the agent puts its cells back as they were, the row is read and mended, not taken
+    for a row nobody touched."""
+    world.type_rows("ali", [AHMED_ALI, {"Name": "Mona Said", "Phone": "01112223344"}])
+    world.cycle()
+    world.type_rows("sara", [AHMED_SARA])
+    world.cycle()  # Ali's row of Ahmed now names Sara in "Also tracked by"
+    ahmed = {row["Name"]: row for row in world.rows("ali")}["Ahmed Mohamed"]
+    assert ahmed["Also tracked by"].startswith("Sara")
+
+    world.edit("ali", {"Name": "Ahmed Mohamed"}, {"Also tracked by": None})
+    world.cycle()
+    ahmed = {row["Name"]: row for row in world.rows("ali")}["Ahmed Mohamed"]
+    assert ahmed["Also tracked by"].startswith("Sara")
+    assert world.cycle().cells_written == 0
