@@ -28,6 +28,8 @@ MAX_CELL_CHARS = 1_000_000
 """The most sheetsync stores of one typed cell; a longer one is noted and not synced."""
 
 _MARK = " …[cut by sheetsync: {total:,} characters in all; the whole text: sheetsync history]"
+CUT_TAIL = "characters in all; the whole text: sheetsync history]"
+"""How every cut text ends (:func:`is_cut` looks closer)."""
 _MARKED = re.compile(
     r" …\[cut by sheetsync: ([0-9,]+) characters in all; the whole text: sheetsync history\]\Z"
 )
@@ -87,9 +89,7 @@ def fit_cells(
 
 def is_cut(shown: str) -> bool:
     """Whether a cell's text ends with the marker of a text cut to fit."""
-    return shown.endswith("characters in all; the whole text: sheetsync history]") and bool(
-        _MARKED.search(shown)
-    )
+    return shown.endswith(CUT_TAIL) and bool(_MARKED.search(shown))
 
 
 def whole_of(shown: str, candidates: Iterable[str | None]) -> str | None:

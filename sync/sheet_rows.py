@@ -228,12 +228,16 @@ def shown_digest(cells: Mapping[str, CellValue]) -> str:
     cell for cell, so it needs no parsing (:func:`sync.ingest.customers.unchanged_rows`).
     Typed: a date and the text of a date differ, so a cell retyped as text is read again.
     """
-    return sorted_shown_digest(sorted(cells.items()))
+    keys = sorted(cells)
+    return digest_shown(shown_parts(keys, [cells[key] for key in keys]))
 
 
-def sorted_shown_digest(cells: Iterable[tuple[str, CellValue]]) -> str:
-    """:func:`shown_digest` of (field key, cell) pairs already in key order."""
-    parts = [part for key, cell in cells for part in (key, _typed(cell))]
+def shown_parts(keys: Sequence[str], cells: Iterable[CellValue]) -> list[str]:
+    """What :func:`shown_digest` digests: the keys in order, then each cell typed."""
+    return [*keys, *map(_typed, cells)]
+
+
+def digest_shown(parts: list[str]) -> str:
     return hashlib.blake2b(orjson.dumps(parts), digest_size=12).hexdigest()
 
 
