@@ -59,6 +59,7 @@ from sync.sheet_rows import (
     updated_digest,
 )
 from sync.sheets import CellSet
+from sync.tab_state import TabSnapshot
 from sync.views import MASTER_CELL_LIMIT
 
 SMALL_TABS = tuple(tab for tab in MASTER_TABS if tab not in ROW_TABS)
@@ -80,7 +81,7 @@ class RowUpdate:
         keys: small tab -> the digest of its row keys after the update.
         orders: row tab -> its :class:`RowOrder` after the update.
         snapshot: what the Conflicts tab's state keeps besides its digest (resolutions,
-            the audit position, the team).
+            the audit position, the team), in a :class:`~sync.tab_state.TabSnapshot`.
         marker: :func:`~sync.marks.database_marker` as of the rendered data.
     """
 
@@ -91,7 +92,7 @@ class RowUpdate:
     digests: dict[str, str] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=dict)
     orders: dict[str, dict[str, Any]] = field(default_factory=dict)
-    snapshot: dict[str, Any] = field(default_factory=dict)
+    snapshot: TabSnapshot = field(default_factory=TabSnapshot)
     marker: str = ""
 
 
@@ -105,14 +106,14 @@ def plan_update(
 ) -> RowUpdate | None:
     """The cells that bring the master (at ``version``) up to date, or None when it must
     be rendered whole (see the module's docstring)."""
-    snaps = {tab: st.snapshot or {} for tab, st in states.items()}
+    snaps = {tab: st.tab_snapshot for tab, st in states.items()}
     if len(states) < len(MASTER_TABS) or any(st.version != version for st in states.values()):
         return None
-    if any("rows" not in snap or "digest" not in snap for snap in snaps.values()):
+    if any(snap.rows is None or snap.digest is None for snap in snaps.values()):
         return None  # written before rows were stored: rendered whole once
     meta = snaps["Conflicts"]
-    since = meta.get("audit")
-    if not isinstance(since, int) or meta.get("team") != team_digest(s):
+    since = meta.audit
+    if not isinstance(since, int) or meta.team != team_digest(s):
         return None
     marker = database_marker(s, exclude_run=None, runs=True)
     audit = audit_position(s)
@@ -120,12 +121,17 @@ def plan_update(
     if dirty is None:
         return None
     small_tabs_written = load_written(s, source, SMALL_TABS)
-    if any(len(small_tabs_written[tab].keys) != snaps[tab]["rows"] for tab in SMALL_TABS):
+    if any(len(small_tabs_written[tab].keys) != snaps[tab].rows for tab in SMALL_TABS):
         return None
     new_rows: dict[str, list[NewRow]] = {}
     for tab in ROW_TABS:
-        stored = snaps[tab].get("order")
-        if not isinstance(stored, dict) or not ROW_ORDERS[tab].holds(s, stored, snaps[tab]["rows"]):
+        stored = snaps[tab].order
+        rows = snaps[tab].rows
+        if (
+            not isinstance(stored, dict)
+            or rows is None
+            or not ROW_ORDERS[tab].holds(s, stored, rows)
+        ):
             return None  # a row inserted or removed above the end: positions moved
         found = ROW_ORDERS[tab].rows_after(s, stored.get("last"), DIRTY_LIMIT + 1)
         if len(found) > DIRTY_LIMIT:
@@ -139,20 +145,20 @@ def plan_update(
 
     data = load_master(s, only=dirty)
     open_ids = {f"C{k.id}" for k in data.conflicts}
-    resolutions = {c: t for c, t in (meta.get("resolutions") or {}).items() if c in open_ids}
-    errors = {c: why for c, why in (meta.get("errors") or {}).items() if resolutions.get(c)}
+    resolutions = {c: t for c, t in meta.resolutions.items() if c in open_ids}
+    errors = {c: why for c, why in meta.errors.items() if resolutions.get(c)}
     small = small_tabs(data, resolutions, errors)
     sizes = {
-        **{tab: snaps[tab]["rows"] + len(new_rows[tab]) for tab in ROW_TABS},
+        **{tab: (snaps[tab].rows or 0) + len(new_rows[tab]) for tab in ROW_TABS},
         **{t: len(g) - 1 for t, g in small.items()},
     }
     if sum((n + 1) * len(MASTER_HEADERS[tab]) for tab, n in sizes.items()) > MASTER_CELL_LIMIT:
         return None  # the whole render trims the longest tabs
 
     update = RowUpdate(marker=marker)
-    update.snapshot = {"resolutions": resolutions, "audit": audit, "team": meta.get("team")}
-    if errors:
-        update.snapshot["errors"] = errors
+    update.snapshot = TabSnapshot(
+        resolutions=resolutions, errors=errors, audit=audit, team=meta.team
+    )
     bases = row_bases(data)
     rendered = {
         "Customers": customer_rows(data),
@@ -194,7 +200,7 @@ def _dirty_customers(s: Session, since: int, audit: int) -> set[int] | None:
 
 def _place_rows(
     update: RowUpdate,
-    stored: tuple[Session, str, str, Mapping[str, Any]],
+    stored: tuple[Session, str, str, TabSnapshot],
     new_rows: Sequence[NewRow],
     rows: Sequence[Sequence[Any]],
     bases: Mapping[str, Any],
@@ -203,7 +209,8 @@ def _place_rows(
     the end), comparing them with the stored digests of those positions alone; False when
     one has no position or a new row was not rendered (the whole render decides)."""
     s, source, tab, snap = stored
-    before = snap["rows"]
+    assert snap.rows is not None and snap.digest is not None and snap.order is not None
+    before = snap.rows
     keys = [row_key(tab, row) for row in rows]
     found = load_placed(s, source, tab, keys)
     position = {key: at for key, (at, _) in found.items()}
@@ -230,8 +237,8 @@ def _place_rows(
     update.changes[tab] = changes
     update.before[tab] = before
     update.lengths[tab] = before + len(new_rows)
-    update.digests[tab] = updated_digest(snap["digest"], moved)
-    update.orders[tab] = ROW_ORDERS[tab].extended(snap["order"], new_rows)
+    update.digests[tab] = updated_digest(snap.digest, moved)
+    update.orders[tab] = ROW_ORDERS[tab].extended(snap.order, new_rows)
     return True
 
 

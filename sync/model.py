@@ -32,6 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from sync.tab_state import TabSnapshot
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -253,6 +255,19 @@ class SheetState(Base):
     marker: Mapped[str | None] = mapped_column(String(255))
     snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     synced_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    @property
+    def tab_snapshot(self) -> TabSnapshot:
+        """``snapshot`` by name (a copy: store changes with :meth:`keep_snapshot`)."""
+        return TabSnapshot.from_json(self.snapshot)
+
+    def keep_snapshot(self, snap: TabSnapshot) -> bool:
+        """Store ``snap`` as the tab's snapshot; returns whether it changed."""
+        data = snap.as_json()
+        if data == (self.snapshot or {}):
+            return False
+        self.snapshot = data
+        return True
 
 
 class SheetRow(Base):

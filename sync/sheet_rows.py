@@ -357,8 +357,10 @@ def forget_places(state: SheetState) -> None:
     """Make the next write-back of an agent's tab read the sheet before it sets any row:
     its stored rows may no longer be where the sheet has them, or may not be all it shows
     (a tab read but not written, a merge that renamed a row's number)."""
-    if (state.snapshot or {}).get("layout"):
-        state.snapshot = {k: v for k, v in state.snapshot.items() if k != "layout"}
+    snap = state.tab_snapshot
+    if snap.layout is not None:
+        snap.layout = None
+        state.keep_snapshot(snap)
 
 
 def forget_tab_rows(s: Session, source: str, tab: str) -> None:

@@ -236,9 +236,9 @@ def _quarantine(admin: Admin, conflict: Conflict, decision: Decision) -> str:
     state = admin.agent_state(conflict.agent_id, tab)
     if state is None:
         raise AdminError(f"C{conflict.id}: the agent's tab was never synced")
-    snap = copy.deepcopy(state.snapshot or {})
-    snap["accept_removal"] = True
-    state.snapshot = snap
+    snap = state.tab_snapshot
+    snap.accept_removal = True
+    state.keep_snapshot(snap)
     state.version = None  # read the tab again next cycle, and apply the removal
     admin.close(conflict, "resolved", decision.text or "accept")
     return f"C{conflict.id}: the removal is applied by the next cycle"

@@ -71,7 +71,7 @@ class Reading(CycleBase):
             ingest.threshold = _threshold(states.get(CUSTOMERS_TAB), threshold)
             stored = load_tab_rows(s, source, CUSTOMERS_TAB)
             state = states.get(CUSTOMERS_TAB)
-            if state is None or not (state.snapshot or {}).get("layout"):
+            if state is None or state.tab_snapshot.layout is None:
                 stored["shown"] = {}  # its rows may not be where they were: parse them all
             customers = ingest.customers(snapshot.tabs.get(CUSTOMERS_TAB), stored)
             s.flush()
@@ -107,5 +107,5 @@ class Reading(CycleBase):
 
 
 def _threshold(state: SheetState | None, threshold: float) -> float:
-    accepted = state is not None and (state.snapshot or {}).get("accept_removal")
+    accepted = state is not None and state.tab_snapshot.accept_removal
     return float("inf") if accepted else threshold

@@ -3,6 +3,7 @@ rendered again, row by row while nobody edited it (:mod:`sync.master_update`), o
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from typing import Any
@@ -40,6 +41,7 @@ from sync.sheet_rows import (
     tab_digest,
 )
 from sync.sheets import CountedCells, find_tab
+from sync.tab_state import TabSnapshot
 from sync.views import grid_cells, grid_changes, plan_grid_writes
 
 log = logging.getLogger("sheetsync")
@@ -99,7 +101,7 @@ class WriteMaster(CycleBase):
     ) -> dict[str, dict[str, Any]]:
         """What the admin may edit in the master, as last written, for ``apply_master``
         (kept by row; a master written by an earlier version kept it in the snapshots)."""
-        legacy = {tab: st.snapshot or {} for tab, st in states.items()}
+        legacy = {tab: st.tab_snapshot.other for tab, st in states.items()}
         return {
             "Customers": {
                 "shared": load_bases(s, source, "Customers")
@@ -126,13 +128,12 @@ class WriteMaster(CycleBase):
             return False  # the workbook is as written and nothing it shows changed since
         with read_transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
-            stored = states["Conflicts"].snapshot or {}
+            stored = states["Conflicts"].tab_snapshot
             data = load_master(s)
         report.master_rendered += 1
-        grids, _ = render_master(data, stored.get("resolutions", {}), stored.get("errors", {}))
+        grids, _ = render_master(data, stored.resolutions, stored.errors)
         return not all(
-            st.version == version
-            and (st.snapshot or {}).get("digest") == grid_digest(grids[st.tab])
+            st.version == version and st.tab_snapshot.digest == grid_digest(grids[st.tab])
             for st in states.values()
         )
 
@@ -176,27 +177,25 @@ class WriteMaster(CycleBase):
             states = self._states(s, source, MASTER_TABS)
             for tab in MASTER_TABS:
                 save_changed(s, source, tab, plan.before[tab], plan.changes[tab], plan.lengths[tab])
-                snap = {"digest": plan.digests[tab], "rows": plan.lengths[tab]}
+                snap = dataclasses.replace(plan.snapshot) if tab == "Conflicts" else TabSnapshot()
+                snap.digest, snap.rows = plan.digests[tab], plan.lengths[tab]
                 if tab in ROW_TABS:
-                    snap["order"] = plan.orders[tab]
+                    snap.order = plan.orders[tab]
                 else:
-                    snap["keys"] = plan.keys[tab]
-                if tab == "Conflicts":
-                    snap |= plan.snapshot
+                    snap.keys = plan.keys[tab]
                 self._master_state(states[tab], new_version, plan.marker, snap)
         report.master_cells_written += len(plan.cells)
         return len(plan.cells)
 
     def _master_state(
-        self, state: SheetState, version: str | None, marker: str | None, snap: dict[str, Any]
+        self, state: SheetState, version: str | None, marker: str | None, snap: TabSnapshot
     ) -> None:
         """Record what a master tab now holds (the marker is kept on the Conflicts tab)."""
         new_marker = marker if state.tab == "Conflicts" and version is not None else None
         if state.marker != new_marker:
             state.marker = new_marker
         state.version = version
-        if state.snapshot != snap:
-            state.snapshot = snap
+        if state.keep_snapshot(snap):
             state.synced_at = utcnow()
 
     def _write_whole_master(
@@ -212,27 +211,25 @@ class WriteMaster(CycleBase):
             states = self._states(s, source, MASTER_TABS)
         report.master_rendered += 1
         conflicts_state = states.get("Conflicts")
-        stored = dict((conflicts_state.snapshot or {}) if conflicts_state else {})
+        stored = conflicts_state.tab_snapshot if conflicts_state else TabSnapshot()
         grids: dict[str, Grid] = {}
         digests: dict[str, str] = {}
         row_digests: dict[str, list[str]] = {}
         if read is None:
-            grids, warnings = render_master(
-                data, stored.get("resolutions", {}), stored.get("errors", {})
-            )
+            grids, warnings = render_master(data, stored.resolutions, stored.errors)
             row_digests = {tab: [row_digest(row) for row in grid] for tab, grid in grids.items()}
             digests = {tab: tab_digest(rows) for tab, rows in row_digests.items()}
             version = self.backend.fingerprint(source)
             if version is None:
                 raise SourceError("master workbook not found; run `sheetsync init`", where=source)
             if len(states) == len(MASTER_TABS) and all(
-                st.version == version and (st.snapshot or {}).get("digest") == digests[st.tab]
+                st.version == version and st.tab_snapshot.digest == digests[st.tab]
                 for st in states.values()
             ):
                 return 0
             snapshot = self.backend.read(source)
             report.sources_read += 1
-            errors = stored.get("errors", {})
+            errors = stored.errors
         else:
             snapshot, errors = read
         if any(find_tab(snapshot.tabs, tab) is None for tab in MASTER_TABS):
@@ -246,10 +243,7 @@ class WriteMaster(CycleBase):
         open_ids = {f"C{k.id}" for k in data.conflicts}
         resolutions = {cid: text for cid, text in typed.items() if cid in open_ids}
         errors = {cid: why for cid, why in errors.items() if resolutions.get(cid)}
-        if not grids or (resolutions, errors) != (
-            stored.get("resolutions", {}),
-            stored.get("errors", {}),
-        ):
+        if not grids or (resolutions, errors) != (stored.resolutions, stored.errors):
             grids, warnings = render_master(data, resolutions, errors)
             row_digests = {tab: [row_digest(row) for row in grid] for tab, grid in grids.items()}
             digests = {tab: tab_digest(rows) for tab, rows in row_digests.items()}
@@ -257,11 +251,11 @@ class WriteMaster(CycleBase):
 
         def stale(state: SheetState | None, tab: str) -> bool:
             """Whether a tab's rows must be stored anew (what it shows changed)."""
-            before = (state.snapshot or {}) if state is not None else {}
+            before = state.tab_snapshot if state is not None else TabSnapshot()
             return (
-                before.get("digest") != digests[tab]
-                or before.get("rows") != len(grids[tab]) - 1
-                or before.get("order" if tab in ROW_TABS else "keys") is None
+                before.digest != digests[tab]
+                or before.rows != len(grids[tab]) - 1
+                or (before.order if tab in ROW_TABS else before.keys) is None
             )
 
         # The rows loaded are let go before the master is written (a cold master's peak);
@@ -276,7 +270,7 @@ class WriteMaster(CycleBase):
             for tab in grids
             if (state := states.get(tab)) is None
             or state.version != snapshot.version
-            or (state.snapshot or {}).get("digest") != digests[tab]
+            or state.tab_snapshot.digest != digests[tab]
         ]
         written_to = self._set_master(source, snapshot, grids, tabs, report)
         if written_to is None:
@@ -288,23 +282,28 @@ class WriteMaster(CycleBase):
                 state = states.get(tab) or SheetState(source=source, tab=tab, snapshot={})
                 if state.id is None:
                     s.add(state)
-                kept = "order" if tab in ROW_TABS else "keys"
-                written_keys = (state.snapshot or {}).get(kept)
+                before = state.tab_snapshot
+                order, keys = before.order, before.keys
                 if stale(state, tab):
                     rows = grid[1:]
                     row_keys = [row_key(tab, row) for row in rows]
                     # A tab stale only now (another worker stored it meanwhile) has no
                     # order: the next cycle renders the master whole.
-                    written_keys = orders.get(tab) if tab in ROW_TABS else keys_digest(row_keys)
+                    if tab in ROW_TABS:
+                        order = orders.get(tab)
+                    else:
+                        keys = keys_digest(row_keys)
                     if bases is None:  # the states moved meanwhile: loaded again
                         bases = row_bases(load_master(s))
                     save_whole(s, source, tab, row_keys, row_digests[tab][1:], bases.get(tab, {}))
-                snap: dict[str, Any] = {"digest": digests[tab], "rows": len(grid) - 1}
-                snap[kept] = written_keys
+                snap = TabSnapshot(digest=digests[tab], rows=len(grid) - 1)
+                if tab in ROW_TABS:
+                    snap.order = order
+                else:
+                    snap.keys = keys
                 if tab == "Conflicts":
-                    snap |= {"resolutions": resolutions, "audit": audit, "team": team}
-                    if errors:
-                        snap["errors"] = errors
+                    snap.resolutions, snap.errors = resolutions, errors
+                    snap.audit, snap.team = audit, team
                 self._master_state(state, version if exact else None, marker, snap)
         return written
 

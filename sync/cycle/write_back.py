@@ -46,6 +46,7 @@ from sync.marks import AgentMarks
 from sync.model import Agent, Conflict, Customer, FollowUp, SheetState, Tracking, utcnow
 from sync.rows import Header, ParsedRow, find_header, parse_rows
 from sync.sheet_rows import forget_places, load_tab_rows, save_tab_rows, shown_digest
+from sync.tab_state import Layout, TabSnapshot
 from sync.views import (
     AgentRow,
     CoTracker,
@@ -204,7 +205,7 @@ class WriteBack(Reading):
         """
         if planned is None or not planned[1].customers.unchanged:
             return set()
-        if state is None or not (state.snapshot or {}).get("layout"):
+        if state is None or state.tab_snapshot.layout is None:
             return set()
         changed = marks.dirty_customers(s, agent_id, state.marker)
         if changed is None:
@@ -259,11 +260,10 @@ class WriteBack(Reading):
                     s, source, tab, new_rows[tab], only, left if tab == CUSTOMERS_TAB else ()
                 )
                 layout = new_rows[tab].get("layout")
-                kept = dict(state.snapshot or {}) if only is not None else {}
-                if layout:
-                    kept["layout"] = layout
-                if state.snapshot != kept:
-                    state.snapshot = kept
+                kept = state.tab_snapshot if only is not None else TabSnapshot()
+                if layout is not None:
+                    kept.layout = layout
+                if state.keep_snapshot(kept):
                     changed += 1
                 if changed:
                     state.synced_at = utcnow()
@@ -420,11 +420,11 @@ class WriteBack(Reading):
             reads the sheet.
         """
         snap = stored[CUSTOMERS_TAB]
-        layout = (states[CUSTOMERS_TAB].snapshot or {}).get("layout")
+        layout = states[CUSTOMERS_TAB].tab_snapshot.layout
         version = states[CUSTOMERS_TAB].version
         if (
             not self.backend.sets_cells_atomically  # by position, only under the file's lock
-            or not layout
+            or layout is None
             or version is None
             or len(states) < len(AGENT_TABS)
             or any(st.version != version for st in states.values())
@@ -432,7 +432,7 @@ class WriteBack(Reading):
             or any(number not in snap["at"] for number in view)
         ):
             return None
-        columns: dict[str, int] = layout["columns"]
+        columns = layout.columns
         rows = dict(snap["rows"])
         cells: list[tuple[str, int, int, CellValue]] = []
         for number, agent_row in sorted(view.items()):
@@ -718,10 +718,10 @@ def _of_customers(s: Session, query: Select, only: set[int] | None) -> list[Any]
     return rows_in(s, query, Tracking.customer_id, only)
 
 
-def _layout(header: Header) -> dict[str, Any]:
-    """Where an agent's Customers tab has its header and each field's column: what setting
-    its rows without reading it needs (kept in the tab's state)."""
-    return {"row": header.row, "columns": dict(header.columns)}
+def _layout(header: Header) -> Layout:
+    """Where an agent's Customers tab has its header and each field's column (kept in the
+    tab's state)."""
+    return Layout(header.row, dict(header.columns))
 
 
 def _only(dirty: set[int] | None, numbers: Iterable[str]) -> Iterable[str] | None:
