@@ -26,6 +26,7 @@ from sync.db import insert_rows, rows_in
 from sync.dedupe import value_text
 from sync.model import SheetRow, SheetState
 from sync.sheets import CellSet
+from sync.tab_state import Layout
 
 _TABLE = cast(Table, SheetRow.__table__)
 
@@ -212,13 +213,38 @@ def row_cells(tab: str, position: int, row: Sequence[CellValue], width: int) -> 
 # synced (text), its Sync notes, the fields left to the agent while an admin decides,
 # where the row is (0-based row of the grid; -1 when not known yet, for a row appended by
 # the last write) and what its cells show after the last write (:func:`shown_digest`).
-# The cycle handles them in the shape the tab's snapshot had:
-# ``{"rows": {number: {key: text}}, "notes": {number: [...]}, "leave": {number: [...]},
-# "at": {number: row}, "shown": {number: digest}}``; a cycle that re-renders a few
-# customers loads and stores those rows alone.
+# The cycle handles them as a :class:`TabRows`; a cycle that re-renders a few customers
+# loads and stores those rows alone.
 
 ROW_PARTS = ("rows", "notes", "leave", "at", "shown")
-"""The parts of an agent tab's rows as the cycle handles them (see above)."""
+"""The parts of :class:`TabRows` that hold something per number."""
+
+
+@dataclass
+class TabRows:
+    """An agent tab's rows as last synced, part by part, each by number.
+
+    Attributes:
+        rows: the row's values as last synced, field key -> text (the merge's base).
+        notes: the Sync notes the row's own cells caused.
+        leave: the fields left as the agent typed them while an admin decides.
+        at: the row's 0-based row in the grid, when known.
+        shown: the digest of what the row's cells show (:func:`shown_digest`).
+        layout: as planned by a write-back: where the tab's header and columns are now
+            (stored in the tab's state, not per row).
+    """
+
+    rows: dict[str, dict[str, str]] = field(default_factory=dict)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    leave: dict[str, list[str]] = field(default_factory=dict)
+    at: dict[str, int] = field(default_factory=dict)
+    shown: dict[str, str] = field(default_factory=dict)
+    layout: Layout | None = None
+
+    def part(self, name: str) -> dict[str, Any]:
+        """One of :data:`ROW_PARTS` by name (for code that treats them all alike)."""
+        found: dict[str, Any] = getattr(self, name)
+        return found
 
 
 def shown_digest(cells: Mapping[str, CellValue]) -> str:
@@ -258,26 +284,20 @@ def _typed(cell: CellValue) -> str:
     return "d" + cell.isoformat()
 
 
-def empty_rows() -> dict[str, dict[str, Any]]:
-    return {part: {} for part in ROW_PARTS}
-
-
-def load_tab_rows(
-    s: Session, source: str, tab: str, keys: Iterable[str] | None = None
-) -> dict[str, dict[str, Any]]:
-    """An agent tab's stored rows (all, or those of these numbers), by part."""
-    found = empty_rows()
+def load_tab_rows(s: Session, source: str, tab: str, keys: Iterable[str] | None = None) -> TabRows:
+    """An agent tab's stored rows (all, or those of these numbers)."""
+    found = TabRows()
     query = select(_TABLE.c.key, _TABLE.c.position, _TABLE.c.base).where(
         _TABLE.c.source == source, _TABLE.c.tab == tab
     )
     for key, position, base in _keyed(s, query, keys):
         base = base or {}
-        found["rows"][key] = base.get("row", {})
+        found.rows[key] = base.get("row", {})
         for part in ("notes", "leave", "shown"):
             if base.get(part):
-                found[part][key] = base[part]
+                found.part(part)[key] = base[part]
         if position >= 0:
-            found["at"][key] = position
+            found.at[key] = position
     return found
 
 
@@ -285,13 +305,12 @@ def save_tab_rows(
     s: Session,
     source: str,
     tab: str,
-    snap: Mapping[str, Mapping[str, Any]],
+    snap: TabRows,
     only: Iterable[str] | None = None,
     left: Iterable[str] = (),
 ) -> int:
-    """Store an agent tab's rows as written (in the shape :func:`load_tab_rows` gives):
-    the rows that differ from the stored ones are updated, new ones inserted, gone ones
-    deleted.
+    """Store an agent tab's rows as written: the rows that differ from the stored ones
+    are updated, new ones inserted, gone ones deleted.
 
     Args:
         only: these numbers alone were re-rendered: the other stored rows stay as they are.
@@ -303,16 +322,16 @@ def save_tab_rows(
     """
     keys = None if only is None else set(only)
     wanted: dict[str, tuple[int, str, dict[str, Any]]] = {}
-    for key, row in snap.get("rows", {}).items():
+    for key, row in snap.rows.items():
         if keys is not None and key not in keys:
             continue
         base: dict[str, Any] = {"row": row}
         for part in ("notes", "leave"):
-            if snap.get(part, {}).get(key):
-                base[part] = list(snap[part][key])
-        if shown := snap.get("shown", {}).get(key):
+            if held := snap.part(part).get(key):
+                base[part] = list(held)
+        if shown := snap.shown.get(key):
             base["shown"] = shown
-        position = snap.get("at", {}).get(key, -1)
+        position = snap.at.get(key, -1)
         text = orjson.dumps([position, base], option=orjson.OPT_SORT_KEYS)
         digest = hashlib.blake2b(text, digest_size=12).hexdigest()
         wanted[key] = (position, digest, base)

@@ -192,12 +192,12 @@ class Admin:
         if state is None:
             return
         snap = load_tab_rows(self.s, state.source, state.tab, [number])
-        row = snap["rows"].get(number)
+        row = snap.rows.get(number)
         if row is None:
             return
         row[key] = text
-        snap["shown"].pop(number, None)  # the row no longer shows what it was synced as
-        leave = snap["leave"]
+        snap.shown.pop(number, None)  # the row no longer shows what it was synced as
+        leave = snap.leave
         if key in leave.get(number, []):
             leave[number] = [k for k in leave[number] if k != key]
         save_tab_rows(self.s, state.source, state.tab, snap, [number])

@@ -190,12 +190,12 @@ def _rename_bases(admin: Admin, old: str, new: str) -> list[dict[str, Any]]:
     changes = []
     for state in admin.agent_states():
         snap = load_tab_rows(admin.s, state.source, state.tab, [old, new])
-        if old not in snap["rows"]:
+        if old not in snap.rows:
             continue
-        drop = new in snap["rows"]
+        drop = new in snap.rows
         entry: dict[str, Any] = {"state": state.id, "renamed": not drop, "dropped": {}}
         for part in ROW_PARTS:
-            held = snap[part]
+            held = snap.part(part)
             if old not in held:
                 continue
             value = held.pop(old)
@@ -369,13 +369,13 @@ def _undo_rename(admin: Admin, entry: dict[str, Any], old: str, new: str) -> Non
     snap = load_tab_rows(admin.s, state.source, state.tab, [old, new])
     if entry.get("renamed"):
         for part in ROW_PARTS:
-            held = snap[part]
+            held = snap.part(part)
             if new in held and old not in held:
                 held[old] = held.pop(new)
     else:
         for part, value in entry.get("dropped", {}).items():
-            if part in snap:
-                snap[part].setdefault(old, value)
+            if part in ROW_PARTS:
+                snap.part(part).setdefault(old, value)
     save_tab_rows(admin.s, state.source, state.tab, snap, [old, new])
     forget_places(state)
 

@@ -72,12 +72,12 @@ class Reading(CycleBase):
             stored = load_tab_rows(s, source, CUSTOMERS_TAB)
             state = states.get(CUSTOMERS_TAB)
             if state is None or state.tab_snapshot.layout is None:
-                stored["shown"] = {}  # its rows may not be where they were: parse them all
+                stored.shown = {}  # its rows may not be where they were: parse them all
             customers = ingest.customers(snapshot.tabs.get(CUSTOMERS_TAB), stored)
             s.flush()
             ingest.threshold = _threshold(states.get(FOLLOW_UPS_TAB), threshold)
             follow_ups = ingest.follow_ups(
-                snapshot.tabs.get(FOLLOW_UPS_TAB), load_tab_rows(s, source, FOLLOW_UPS_TAB)["rows"]
+                snapshot.tabs.get(FOLLOW_UPS_TAB), load_tab_rows(s, source, FOLLOW_UPS_TAB).rows
             )
             ingest.threshold = threshold
             ingest.flag_possible_duplicates()

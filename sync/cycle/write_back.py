@@ -12,6 +12,7 @@ saved) hand the same plans to one another.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -45,7 +46,7 @@ from sync.long_text import shows_cut_of
 from sync.marks import AgentMarks
 from sync.model import Agent, Conflict, Customer, FollowUp, SheetState, Tracking, utcnow
 from sync.rows import Header, ParsedRow, find_header, parse_rows
-from sync.sheet_rows import forget_places, load_tab_rows, save_tab_rows, shown_digest
+from sync.sheet_rows import TabRows, forget_places, load_tab_rows, save_tab_rows, shown_digest
 from sync.tab_state import Layout, TabSnapshot
 from sync.views import (
     AgentRow,
@@ -105,7 +106,7 @@ class WriteBack(Reading):
             }
             left = self._left_alone(s, agent.id, planned, states.get(CUSTOMERS_TAB), marks)
             left &= set(view)  # a row whose tracking went meanwhile is rendered (a note)
-        patched: tuple[SourceSnapshot, list[CellWrite], dict[str, Any]] | None = None
+        patched: tuple[SourceSnapshot, list[CellWrite], dict[str, TabRows]] | None = None
         if planned is None:
             if not self._view_moved(view, follow_ups, states, stored):
                 with transaction(self.sessions) as s:
@@ -143,7 +144,7 @@ class WriteBack(Reading):
                     stored = {tab: load_tab_rows(s, source, tab) for tab in AGENT_TABS}
                 report.views_rendered += 1
         writes: list[CellWrite] = []
-        new_rows: dict[str, Any] = {}
+        new_rows: dict[str, TabRows] = {}
         if patched is not None:
             snapshot, writes, new_rows = patched
         else:
@@ -222,7 +223,7 @@ class WriteBack(Reading):
         agent_cfg: AgentConfig,
         marker: str | None,
         version: str | None,
-        new_rows: dict[str, Any],
+        new_rows: dict[str, TabRows],
         only: set[str] | None,
         left: set[str],
     ) -> None:
@@ -259,7 +260,7 @@ class WriteBack(Reading):
                 changed = save_tab_rows(
                     s, source, tab, new_rows[tab], only, left if tab == CUSTOMERS_TAB else ()
                 )
-                layout = new_rows[tab].get("layout")
+                layout = new_rows[tab].layout
                 kept = state.tab_snapshot if only is not None else TabSnapshot()
                 if layout is not None:
                     kept.layout = layout
@@ -382,14 +383,14 @@ class WriteBack(Reading):
         view: dict[str, AgentRow],
         follow_ups: dict[str, dict[str, object]],
         states: dict[str, SheetState],
-        stored: dict[str, dict[str, dict[str, Any]]],
+        stored: dict[str, TabRows],
     ) -> bool:
         """Whether the database now wants something the sheet (as last written, ``stored``)
         doesn't show."""
         if len(states) < len(AGENT_TABS) or any(st.version is None for st in states.values()):
             return True
         snap = stored[CUSTOMERS_TAB]
-        rows, notes, leave = snap["rows"], snap["notes"], snap["leave"]
+        rows, notes, leave = snap.rows, snap.notes, snap.leave
         if set(view) - set(rows):
             return True  # a tracking the sheet doesn't have yet
         for number, row in view.items():
@@ -399,7 +400,7 @@ class WriteBack(Reading):
                     value
                 ):
                     return True
-        return bool(set(follow_ups) - set(stored[FOLLOW_UPS_TAB]["rows"]))
+        return bool(set(follow_ups) - set(stored[FOLLOW_UPS_TAB].rows))
 
     def _set_dirty_rows(
         self,
@@ -407,8 +408,8 @@ class WriteBack(Reading):
         view: dict[str, AgentRow],
         follow_ups: dict[str, dict[str, object]],
         states: dict[str, SheetState],
-        stored: dict[str, dict[str, dict[str, Any]]],
-    ) -> tuple[str, int, dict[str, Any]] | None:
+        stored: dict[str, TabRows],
+    ) -> tuple[str, int, TabRows] | None:
         """Set the cells of the rows of an unchanged sheet whose customers changed
         elsewhere, without reading it: the sheet is as the last write-back left it (its
         version says so), which stored where each row is and what it holds.
@@ -428,18 +429,18 @@ class WriteBack(Reading):
             or version is None
             or len(states) < len(AGENT_TABS)
             or any(st.version != version for st in states.values())
-            or set(follow_ups) - set(stored[FOLLOW_UPS_TAB]["rows"])
-            or any(number not in snap["at"] for number in view)
+            or set(follow_ups) - set(stored[FOLLOW_UPS_TAB].rows)
+            or any(number not in snap.at for number in view)
         ):
             return None
         columns = layout.columns
-        rows = dict(snap["rows"])
+        rows = dict(snap.rows)
         cells: list[tuple[str, int, int, CellValue]] = []
         for number, agent_row in sorted(view.items()):
-            kept = set(snap["leave"].get(number, []))
+            kept = set(snap.leave.get(number, []))
             base = rows[number]
             final = dict(base)
-            for key, value in render_agent_row(agent_row, snap["notes"].get(number, [])).items():
+            for key, value in render_agent_row(agent_row, snap.notes.get(number, [])).items():
                 if key in kept:
                     continue
                 now, wanted = base.get(key, ""), value_text(value)
@@ -448,14 +449,14 @@ class WriteBack(Reading):
                     continue
                 if key not in columns:
                     return None  # a column the sheet lacks: the write appends it
-                cells.append((CUSTOMERS_TAB, snap["at"][number], columns[key], cell_for(value)))
+                cells.append((CUSTOMERS_TAB, snap.at[number], columns[key], cell_for(value)))
             rows[number] = final
         new_version = self.backend.set_cells(source, cells, version=version)
         if new_version is None:
             return None
         # What these rows show is not known cell by cell: the next read parses them.
-        shown = {n: d for n, d in snap["shown"].items() if n not in view}
-        return new_version, len(cells), {**snap, "rows": rows, "shown": shown}
+        shown = {n: d for n, d in snap.shown.items() if n not in view}
+        return new_version, len(cells), dataclasses.replace(snap, rows=rows, shown=shown)
 
     def _plan_dirty_rows(
         self,
@@ -463,8 +464,8 @@ class WriteBack(Reading):
         view: dict[str, AgentRow],
         follow_ups: dict[str, dict[str, object]],
         states: dict[str, SheetState],
-        stored: dict[str, dict[str, dict[str, Any]]],
-    ) -> tuple[SourceSnapshot, list[CellWrite], dict[str, Any]] | None:
+        stored: dict[str, TabRows],
+    ) -> tuple[SourceSnapshot, list[CellWrite], dict[str, TabRows]] | None:
         """The writes for the rows of an unchanged sheet whose customers changed elsewhere.
 
         The sheet is as sheetsync last wrote it (its version says so), so its Customer #
@@ -478,7 +479,7 @@ class WriteBack(Reading):
             the sheet must be ingested first (it changed since, a Customer # is on two
             rows or on none, a new follow-up is to be appended, the header is gone).
         """
-        if set(follow_ups) - set(stored[FOLLOW_UPS_TAB]["rows"]):
+        if set(follow_ups) - set(stored[FOLLOW_UPS_TAB].rows):
             return None
         source = snapshot.source
         if any(states[tab].version != snapshot.version for tab in AGENT_TABS):
@@ -493,9 +494,7 @@ class WriteBack(Reading):
         except LayoutError:
             return None
         snap = stored[CUSTOMERS_TAB]
-        base_rows: dict[str, dict[str, str]] = snap["rows"]
-        notes: dict[str, list[str]] = snap["notes"]
-        leave: dict[str, list[str]] = snap["leave"]
+        base_rows, notes, leave = snap.rows, snap.notes, snap.leave
         titles = header.titles
         column = header.columns.get("customer_number")
         if column is None:
@@ -513,7 +512,7 @@ class WriteBack(Reading):
                 return None
             rows[number] = row
         snap_rows = dict(base_rows)
-        at = dict(snap["at"])
+        at = dict(snap.at)
         row_plans: list[RowPlan] = []
         for number, agent_row in sorted(view.items()):
             found = rows.get(number)
@@ -534,19 +533,15 @@ class WriteBack(Reading):
             final.update({k: value_text(v) for k, v in desired.items()})
             snap_rows[number] = final
         writes = plan_writes(CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans)
-        shown = dict(snap["shown"])
+        shown = dict(snap.shown)
         shown.update(_shown(row_plans, writes, titles, {n: at[n] for n in view}))
         return (
             snapshot,
             writes,
             {
-                CUSTOMERS_TAB: {
-                    **snap,
-                    "rows": snap_rows,
-                    "at": at,
-                    "shown": shown,
-                    "layout": _layout(header),
-                }
+                CUSTOMERS_TAB: dataclasses.replace(
+                    snap, rows=snap_rows, at=at, shown=shown, layout=_layout(header)
+                )
             },
         )
 
@@ -555,9 +550,9 @@ class WriteBack(Reading):
         plan: TabPlan,
         grid: Grid,
         view: dict[str, AgentRow],
-        stored: dict[str, dict[str, Any]],
+        stored: TabRows,
         left: set[str],
-    ) -> tuple[list, dict[str, Any]]:
+    ) -> tuple[list[CellWrite], TabRows]:
         """The writes and the rows as written of an ingested Customers tab.
 
         Args:
@@ -574,7 +569,7 @@ class WriteBack(Reading):
             parsed = parse_rows(grid, header, CUSTOMER_FIELDS, self.options, render)
             as_read = [*as_read, *(RowAsRead(r, grid[r.index], header.columns) for r in parsed)]
             as_read.sort(key=lambda r: r.index)
-        base_rows = stored["rows"]
+        base_rows = stored.rows
         row_plans: list[RowPlan] = []
         snap_rows: dict[str, dict[str, str]] = {}
         snap_notes: dict[str, list[str]] = {}
@@ -623,25 +618,25 @@ class WriteBack(Reading):
                 snap_notes[number] = notes
                 snap_leave[number] = sorted(view[number].proposals)
         writes = plan_writes(CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, appended)
-        return writes, {
-            "rows": snap_rows,
-            "notes": snap_notes,
-            "leave": snap_leave,
-            "at": snap_at,
-            "shown": _shown(row_plans, writes, titles, snap_at),
-            "layout": _layout(header),
-        }
+        return writes, TabRows(
+            snap_rows,
+            snap_notes,
+            snap_leave,
+            snap_at,
+            _shown(row_plans, writes, titles, snap_at),
+            _layout(header),
+        )
 
     def _plan_follow_ups(
         self,
         plan: TabPlan,
         follow_ups: dict[str, dict[str, object]],
-        stored: dict[str, dict[str, Any]],
-    ) -> tuple[list, dict[str, Any]]:
+        stored: TabRows,
+    ) -> tuple[list[CellWrite], TabRows]:
         header = plan.header
         assert header is not None
         titles = header.titles
-        base_rows = stored["rows"]
+        base_rows = stored.rows
         snap_at: dict[str, int] = {}
         row_plans: list[RowPlan] = []
         snap_rows: dict[str, dict[str, str]] = {}
@@ -677,7 +672,7 @@ class WriteBack(Reading):
             row_plans,
             appended,
         )
-        return writes, {"rows": snap_rows, "at": snap_at}
+        return writes, TabRows(rows=snap_rows, at=snap_at)
 
 
 def _row_plan(

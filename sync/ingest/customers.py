@@ -32,14 +32,12 @@ from sync.long_text import CUT_TAIL, MAX_CELL_CHARS, is_cut
 from sync.model import Customer, Tracking, utcnow
 from sync.phones import PhoneResult
 from sync.rows import Header, ParsedRow, parse_rows
-from sync.sheet_rows import digest_shown, shown_parts
+from sync.sheet_rows import TabRows, digest_shown, shown_parts
 
 _KEYS = tuple(f.key for f in CUSTOMER_FIELDS)
 
 
-def unchanged_rows(
-    stored: Mapping[str, Mapping[str, Any]], grid: Grid, header: Header
-) -> dict[int, str]:
+def unchanged_rows(stored: TabRows, grid: Grid, header: Header) -> dict[int, str]:
     """The rows of a Customers tab that show, in every column, what the last cycle left
     there (row index -> Customer #): such a row is where it was written, its cells are the
     ones its digest was stored with (:func:`sync.sheet_rows.shown_digest`), and it has no
@@ -52,9 +50,7 @@ def unchanged_rows(
     columns = header.columns
     if any(key not in columns for key in _KEYS):
         return {}
-    shown: Mapping[str, str] = stored["shown"]
-    at: Mapping[str, int] = stored["at"]
-    notes, leave = stored["notes"], stored["leave"]
+    shown, at, notes, leave = stored.shown, stored.at, stored.notes, stored.leave
     number_at = columns["customer_number"]
     keys = sorted(columns)
     at_columns = [columns[key] for key in keys]
@@ -83,7 +79,7 @@ def unchanged_rows(
 class CustomersTab(IngestBase):
     """The Customers tab of an ingest (see the module)."""
 
-    def customers(self, grid: Grid | None, stored: Mapping[str, Mapping[str, Any]]) -> TabPlan:
+    def customers(self, grid: Grid | None, stored: TabRows) -> TabPlan:
         """Apply the Customers tab.
 
         Args:
@@ -91,7 +87,7 @@ class CustomersTab(IngestBase):
         """
         plan = TabPlan(CUSTOMERS_TAB)
         where = f"{self.source}, tab {CUSTOMERS_TAB}"
-        base: Mapping[str, dict[str, str]] = stored["rows"]
+        base = stored.rows
         if not self._open_tab(
             plan,
             grid,

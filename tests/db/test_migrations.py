@@ -68,7 +68,7 @@ def test_agent_rows_move_out_of_the_snapshots_and_back(engine):
     with world.session() as s:
         source = world.source("ali")
         before = {tab: load_tab_rows(s, source, tab) for tab in ("Customers", "Follow-ups")}
-    assert len(before["Customers"]["rows"]) == 2
+    assert len(before["Customers"].rows) == 2
 
     cfg = alembic_config()
     with engine.begin() as conn:
@@ -82,16 +82,16 @@ def test_agent_rows_move_out_of_the_snapshots_and_back(engine):
         ).scalar_one()
         kept = conn.execute(select(func.count()).where(SheetRow.source == source)).scalar()
     assert kept == 0
-    assert snapshot["rows"] == before["Customers"]["rows"]
+    assert snapshot["rows"] == before["Customers"].rows
 
     upgrade_schema(engine)  # what `sheetsync init` does
     with world.session() as s:
         after = {tab: load_tab_rows(s, source, tab) for tab in ("Customers", "Follow-ups")}
     for tab in after:
-        assert {p: after[tab][p] for p in ("rows", "notes", "leave")} == {
-            p: before[tab][p] for p in ("rows", "notes", "leave")
+        assert {p: after[tab].part(p) for p in ("rows", "notes", "leave")} == {
+            p: before[tab].part(p) for p in ("rows", "notes", "leave")
         }
-        assert after[tab]["at"] == {}  # the snapshots did not keep the rows' places
+        assert after[tab].at == {}  # the snapshots did not keep the rows' places
 
     counts = world.table_counts()
     assert world.cycle().cells_written == 0
