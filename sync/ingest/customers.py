@@ -83,7 +83,7 @@ class CustomersTab(IngestBase):
         """Apply the Customers tab.
 
         Args:
-            stored: the tab's rows as last synced, by part (:func:`sync.sheet_rows.load_tab_rows`).
+            stored: the tab's rows as last synced (:func:`sync.sheet_rows.load_tab_rows`).
         """
         plan = TabPlan(CUSTOMERS_TAB)
         where = f"{self.source}, tab {CUSTOMERS_TAB}"
