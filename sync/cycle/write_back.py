@@ -201,12 +201,10 @@ class WriteBack(Reading):
         (``TabPlan.unchanged``) and whose customers nothing changed since: those rows are
         not rendered, written or stored again.
 
-        None of them when the rows as stored may not be what the sheet showed (its places
-        were forgotten) or when what changed since is not known customer by customer.
+        None of them when what changed since is not known customer by customer. (A tab
+        whose places were forgotten has no unchanged rows: its read parsed them all.)
         """
-        if planned is None or not planned[1].customers.unchanged:
-            return set()
-        if state is None or state.tab_snapshot.layout is None:
+        if planned is None or not planned[1].customers.unchanged or state is None:
             return set()
         changed = marks.dirty_customers(s, agent_id, state.marker)
         if changed is None:
