@@ -311,33 +311,64 @@ def _with_styles(fmt: dict[str, Any]) -> dict[str, Any]:
     return fmt
 
 
-def _apply_cell(row: Row, col: int, cell: dict[str, Any], paths: list[list[str]]) -> None:
-    fmt = copy.deepcopy(row.fmt(col) or {})
-    fmt_changed = False
+def _format_after(
+    before: dict[str, Any] | None, cell: dict[str, Any], paths: list[list[str]]
+) -> tuple[bool, dict[str, Any] | None]:
+    """(whether ``paths`` set the format, the cell's format after) for a cell formatted
+    ``before`` that takes ``cell`` (CellData). ``before`` is not changed."""
+    fmt: dict[str, Any] | None = None
+    changed = False
+    for path in paths:
+        if path[0] == "*" or path == ["userEnteredFormat"]:
+            fmt = copy.deepcopy(cell.get("userEnteredFormat") or {})
+            changed = True
+        elif path[0] == "userEnteredFormat":
+            if fmt is None:
+                fmt = copy.deepcopy(before or {})
+            present, value = fields.get_path(cell.get("userEnteredFormat") or {}, path[1:])
+            fields.set_path(fmt, path[1:], copy.deepcopy(value), present)
+            changed = True
+    if not changed:
+        return False, before
+    return True, _with_styles(fmt) if fmt else None
+
+
+def _apply_cell(
+    row: Row,
+    col: int,
+    cell: dict[str, Any],
+    paths: list[list[str]],
+    made: dict[int, tuple[Any, bool, Any]] | None = None,
+) -> None:
+    """Set one cell's parts named by ``paths`` from ``cell`` (CellData).
+
+    ``made`` (repeatCell) maps the id of a format met before to (that format, whether it
+    changed, the format it became), so that cells sharing a format share the result:
+    stored formats are replaced whole, never changed in place. The format itself is kept
+    in the entry so that its id cannot be taken by another.
+    """
     for path in paths:
         head = path[0]
         if head == "*":
             row.set(col, from_extended(cell.get("userEnteredValue")))
-            fmt = copy.deepcopy(cell.get("userEnteredFormat") or {})
-            fmt_changed = True
             row.set_rule(col, copy.deepcopy(cell.get("dataValidation")))
             row.set_note(col, cell.get("note"))
         elif head == "note":
             row.set_note(col, cell.get("note"))
         elif head == "userEnteredValue":
             row.set(col, from_extended(cell.get("userEnteredValue")))
-        elif head == "userEnteredFormat":
-            src = cell.get("userEnteredFormat") or {}
-            if len(path) == 1:
-                fmt = copy.deepcopy(src)
-            else:
-                present, value = fields.get_path(src, path[1:])
-                fields.set_path(fmt, path[1:], copy.deepcopy(value), present)
-            fmt_changed = True
         elif head == "dataValidation":
             row.set_rule(col, copy.deepcopy(cell.get("dataValidation")))
-    if fmt_changed:
-        row.set_fmt(col, _with_styles(fmt) if fmt else None)
+    before = row.fmt(col)
+    hit = made.get(id(before)) if made is not None else None
+    if hit is not None and hit[0] is before:
+        changed, after = hit[1], hit[2]
+    else:
+        changed, after = _format_after(before, cell, paths)
+        if made is not None:
+            made[id(before)] = (before, changed, after)
+    if changed:
+        row.set_fmt(col, after)
 
 
 def repeat_cell(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
@@ -345,10 +376,11 @@ def repeat_cell(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     sheet, r0, r1, c0, c1 = ctx.range_cells(body.get("range") or {})
     paths = fields.update_paths(body.get("fields") or "*")
     cell = body.get("cell") or {}
+    made: dict[int, tuple[Any, bool, Any]] = {}
     for r in range(r0, r1):
         row = sheet.row(r)
         for c in range(c0, c1):
-            _apply_cell(row, c, cell, paths)
+            _apply_cell(row, c, cell, paths, made)
     return {}
 
 
@@ -378,11 +410,13 @@ def update_cells(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
 def set_data_validation(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     """setDataValidation (no ``rule``: clear)."""
     sheet, r0, r1, c0, c1 = ctx.range_cells(body.get("range") or {})
-    rule = body.get("rule")
+    # One copy shared by every cell of the range: stored rules are never changed in place
+    # (a cell's rule is replaced whole, and answers copy it out).
+    rule = copy.deepcopy(body.get("rule")) or None
     for r in range(r0, r1):
         row = sheet.row(r)
         for c in range(c0, c1):
-            row.set_rule(c, copy.deepcopy(rule) if rule else None)
+            row.set_rule(c, rule)
     return {}
 
 

@@ -333,6 +333,51 @@ def test_validation_protection_and_number_formats(emu: Emulator, gc: Any) -> Non
     assert rule["condition"]["type"] == "ONE_OF_LIST"
 
 
+def test_repeat_cell_and_validation_over_a_range_leave_each_cell_its_own(gc: Any) -> None:
+    """One repeatCell or setDataValidation over a range gives every cell the same result
+    (the emulator shares it); a later change to one cell changes that cell alone."""
+    sh = gc.create("shared formats")
+
+    def repeat(a1: str, fmt: dict[str, Any], fields: str) -> None:
+        grid = gspread.utils.a1_range_to_grid_range(a1, 0)
+        body = {"range": grid, "cell": {"userEnteredFormat": fmt}, "fields": fields}
+        sh.batch_update({"requests": [{"repeatCell": body}]})
+
+    def validate(a1: str, words: list[str]) -> None:
+        rule = {
+            "condition": {
+                "type": "ONE_OF_LIST",
+                "values": [{"userEnteredValue": w} for w in words],
+            }
+        }
+        grid = gspread.utils.a1_range_to_grid_range(a1, 0)
+        sh.batch_update({"requests": [{"setDataValidation": {"range": grid, "rule": rule}}]})
+
+    italic = {"textFormat": {"italic": True}}
+    repeat("A1:A2", italic, "userEnteredFormat.textFormat")  # A1, A2 share one format
+    repeat("B1:B1", {"horizontalAlignment": "RIGHT"}, "userEnteredFormat.horizontalAlignment")
+    repeat("A1:C2", {"textFormat": {"bold": True}}, "userEnteredFormat.textFormat.bold")
+    repeat("A2:A2", {"textFormat": {"bold": False}}, "userEnteredFormat.textFormat.bold")
+    validate("A1:C2", ["yes", "no"])
+    validate("C2:C2", ["maybe"])
+
+    meta = sh.fetch_sheet_metadata({"includeGridData": "true", "ranges": "Sheet1!A1:C2"})
+    cells = [row["values"] for row in meta["sheets"][0]["data"][0]["rowData"]]
+
+    def fmt(r: int, c: int) -> dict[str, Any]:
+        return cells[r][c].get("userEnteredFormat", {})
+
+    def words(r: int, c: int) -> list[str]:
+        return [v["userEnteredValue"] for v in cells[r][c]["dataValidation"]["condition"]["values"]]
+
+    assert fmt(0, 0)["textFormat"] == {"italic": True, "bold": True}
+    assert fmt(1, 0)["textFormat"] == {"italic": True, "bold": False}
+    assert fmt(0, 1)["textFormat"] == {"bold": True}
+    assert fmt(0, 1)["horizontalAlignment"] == "RIGHT"
+    assert fmt(1, 1) == fmt(0, 2) == fmt(1, 2) == {"textFormat": {"bold": True}}
+    assert [words(r, c) for r in (0, 1) for c in (0, 1, 2)] == [["yes", "no"]] * 5 + [["maybe"]]
+
+
 def test_the_reads_of_dlts_google_sheets_source(emu: Emulator, gc: Any) -> None:
     """What bench/peer_dlt.py's peer (dlt's google_sheets verified source) asks, in its
     order: the tabs, every tab's values (typed, dates as serial numbers), then the first
