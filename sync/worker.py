@@ -631,10 +631,22 @@ class Worker:
             )
             return code
         finally:
-            if isinstance(self._lock_lease, PgAdvisoryLease):
-                self._lock_lease.dispose()
-            if self._sqlite_lock is not None:
-                self._sqlite_lock.release()
+            self.close()
+
+    def close(self) -> None:
+        """Let go of the database sessions the worker holds (its advisory leases and
+        presence, its SQLite lock): :meth:`run` does it on its way out, and a caller of
+        :meth:`run_cycle` does it when done (or uses the worker in a ``with`` block)."""
+        if isinstance(self._lock_lease, PgAdvisoryLease):
+            self._lock_lease.dispose()
+        if self._sqlite_lock is not None:
+            self._sqlite_lock.release()
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def _jitter(self) -> float:
         return random.uniform(0, self.options.jitter) if self.options.jitter > 0 else 0.0

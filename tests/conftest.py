@@ -8,11 +8,13 @@ the run instead of skipping.
 A test that asks for ``engine`` (or makes databases with ``engine_factory``) gets an empty
 database at the newest schema without running the migrations again: Alembic's upgrade
 costs about 0.1 s on SQLite and 0.25 s on PostgreSQL, and the suite makes more than a
-thousand databases (every hypothesis example makes its own). On SQLite it is a copy of
-a file the migrations made once per test process; on PostgreSQL a schema the migrations
-made once, emptied after the test that used it (every row deleted, every id sequence
-restarted) and handed to the next. ``db_url`` stays a database with nothing in it, for
-the tests of the migrations themselves and of commands that create the schema.
+thousand databases (every hypothesis example makes its own). On SQLite it is a file the
+migrations made once per test process, copied again over the one the last test used; on
+PostgreSQL a schema the migrations made once, emptied after the test that used it (every
+row deleted, every id sequence restarted). Either comes with the engine the last test
+used, which has compiled the statements of a cycle already. ``db_url`` stays a database
+with nothing in it, for the tests of the migrations themselves and of commands that create
+the schema.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from hypothesis.errors import InvalidArgument
 from sqlalchemy import Engine, create_engine, text
 
 from sync.db import make_engine, upgrade_schema
+from sync.lease import stable_key
 from sync.model import Base
 
 PG_URL = os.environ.get("SHEETSYNC_TEST_PG_URL", "")
@@ -87,41 +90,57 @@ def _schema_url(schema: str) -> str:
 
 
 class _Migrated:
-    """Empty databases at the newest schema, made without running the migrations each time
-    (see the module's docstring); one per test process."""
+    """Empty databases at the newest schema, each with its engine, made without running the
+    migrations each time (see the module's docstring); one pool per test process.
+
+    A database handed back is emptied and handed out again *with its engine*: an engine
+    keeps the statements it compiled, and a new engine compiles every statement of a
+    cycle again (a sixth of a small test's time).
+    """
 
     def __init__(self) -> None:
-        self._template: Path | None = None
-        self._free: list[str] = []  # emptied PostgreSQL schemas, migrated
-        self._made: set[str] = set()  # every schema made here (dropped at the end)
+        self._dir: Path | None = None  # the template and the SQLite files
+        self._files = 0
+        self._free: dict[str, list[tuple[str, Engine]]] = {"sqlite": [], "postgresql": []}
+        self._made: set[str] = set()  # every PostgreSQL schema made here (dropped at the end)
 
-    def sqlite(self, path: Path) -> str:
-        if self._template is None:
-            template = Path(tempfile.mkdtemp(prefix="sheetsync-tests-")) / "template.sqlite"
-            eng = make_engine(f"sqlite:///{template}")
+    def _template(self) -> Path:
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="sheetsync-tests-"))
+            eng = make_engine(f"sqlite:///{self._dir / 'template.sqlite'}")
             upgrade_schema(eng)
             eng.dispose()
-            self._template = template
-        shutil.copyfile(self._template, path)
-        return f"sqlite:///{path}"
+        return self._dir / "template.sqlite"
 
-    def postgresql(self) -> str:
-        """The name of an empty migrated schema, now the caller's (see :meth:`give_back`)."""
-        if self._free:
-            return self._free.pop()
+    def take(self, kind: str) -> tuple[str, Engine]:
+        """(the SQLite file or PostgreSQL schema, its engine) of an empty migrated database,
+        now the caller's until :meth:`give_back`."""
+        if self._free[kind]:
+            return self._free[kind].pop()
+        if kind == "sqlite":
+            template = self._template()
+            self._files += 1
+            path = template.with_name(f"db{self._files}.sqlite")
+            shutil.copyfile(template, path)
+            return str(path), make_engine(f"sqlite:///{path}")
         schema = _create_pg_schema()
         self._made.add(schema)
         eng = make_engine(_schema_url(schema))
-        try:
-            upgrade_schema(eng)
-        finally:
-            eng.dispose()
-        return schema
+        upgrade_schema(eng)
+        eng.dispose()
+        return schema, eng
 
-    def give_back(self, schema: str) -> None:
-        """Take back a schema a test is done with, emptied for the next one."""
-        if self.empty(schema):
-            self._free.append(schema)
+    def give_back(self, kind: str, where: str, eng: Engine) -> None:
+        """Take back a database a test is done with, emptied for the next one (or dropped
+        when a connection still holds it)."""
+        eng.dispose()
+        if kind == "sqlite":
+            if Path(f"{where}-wal").exists():
+                return  # a connection is still open: the file is left to it
+            shutil.copyfile(self._template(), where)
+            self._free[kind].append((where, eng))
+        elif self.empty(where):
+            self._free[kind].append((where, eng))
 
     def empty(self, schema: str) -> bool:
         """Delete every row of a schema and restart its sequences; False if that could not
@@ -129,6 +148,7 @@ class _Migrated:
         eng = create_engine(_schema_url(schema))
         try:
             with eng.begin() as conn:
+                _end_stray_workers(conn, schema)
                 conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
                 conn.exec_driver_sql(_empty_schema_sql(conn))
         except Exception:  # noqa: BLE001 - the schema is dropped instead of reused
@@ -140,12 +160,29 @@ class _Migrated:
         return True
 
     def drop_all(self) -> None:
+        for _, eng in [*self._free["sqlite"], *self._free["postgresql"]]:
+            eng.dispose()
         for schema in self._made:
             _drop_pg_schema(schema)
         self._made.clear()
-        self._free.clear()
-        if self._template is not None:
-            shutil.rmtree(self._template.parent, ignore_errors=True)
+        self._free = {"sqlite": [], "postgresql": []}
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def _end_stray_workers(conn, schema: str) -> None:  # type: ignore[no-untyped-def]
+    """End the sessions a test left holding the schema's worker leases or presence (a
+    worker it never closed), which the next test would count as a live worker."""
+    database = conn.exec_driver_sql("SELECT current_database()").scalar_one()
+    namespace = stable_key(f"sheetsync:{database}:{schema}")
+    presence = stable_key(f"presence:{namespace}")
+    conn.execute(
+        text(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND classid::bigint IN (:ns, :presence) AND pid <> pg_backend_pid()"
+        ),
+        {"ns": namespace & 0xFFFFFFFF, "presence": presence & 0xFFFFFFFF},
+    )
 
 
 _EMPTY_SQL: list[str] = []
@@ -193,9 +230,9 @@ def db_url(db_kind: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-
 
 
 @pytest.fixture
-def engine(db_kind: str, tmp_path) -> Iterator[Engine]:  # type: ignore[no-untyped-def]
+def engine(db_kind: str) -> Iterator[Engine]:
     """An engine on an empty database at the newest schema."""
-    factory = EngineFactory(db_kind, tmp_path)
+    factory = EngineFactory(db_kind)
     yield factory()
     factory.close()
 
@@ -204,57 +241,32 @@ class EngineFactory:
     """Makes empty databases at the newest schema on one backend (for hypothesis examples).
 
     Inside a hypothesis test, the databases of the examples before the current one are
-    emptied and handed out again, with their engines: an example's worlds live only as
-    long as it, and an engine keeps the statements it compiled (a new engine compiles
-    every statement of a cycle again: a sixth of an example's time on PostgreSQL).
+    handed back (emptied) when the next example asks for one: an example's worlds live
+    only as long as it.
     """
 
-    def __init__(self, kind: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.tmp_path = tmp_path
-        self._used: list[tuple[str, Engine]] = []  # (schema or file, its engine)
-        self._spare: list[tuple[str, Engine]] = []  # emptied, for the next example
+        self._used: list[tuple[str, Engine]] = []  # (file or schema, its engine)
         self._example: object = None
 
     def __call__(self) -> Engine:
         example = _current_example()
         if example is not None and example is not self._example:
             self._example = example
-            self._empty_used()
+            self.close()
         # Earlier engines let go of their pooled connections: hypothesis makes many
         # examples, PostgreSQL allows 100 connections.
         for _, eng in self._used:
             eng.dispose()
-        if self._spare:
-            where, eng = self._spare.pop()
-        elif self.kind == "sqlite":
-            made = len(self._used) + len(self._spare)
-            path = self.tmp_path / ("sheetsync.db" if not made else f"db{made}.sqlite")
-            where = str(path)
-            eng = make_engine(_MIGRATED.sqlite(path))
-        else:
-            where = _MIGRATED.postgresql()
-            eng = make_engine(_schema_url(where))
+        where, eng = _MIGRATED.take(self.kind)
         self._used.append((where, eng))
         return eng
 
-    def _empty_used(self) -> None:
-        for where, eng in self._used:
-            eng.dispose()
-            if self.kind == "sqlite":
-                _MIGRATED.sqlite(Path(where))
-                self._spare.append((where, eng))
-            elif _MIGRATED.empty(where):
-                self._spare.append((where, eng))
-        self._used.clear()
-
     def close(self) -> None:
-        for where, eng in [*self._used, *self._spare]:
-            eng.dispose()
-            if self.kind == "postgresql":
-                _MIGRATED.give_back(where)
+        for where, eng in self._used:
+            _MIGRATED.give_back(self.kind, where, eng)
         self._used.clear()
-        self._spare.clear()
 
 
 def _current_example() -> object:
@@ -266,10 +278,10 @@ def _current_example() -> object:
 
 
 @pytest.fixture
-def engine_factory(db_kind: str, tmp_path) -> Iterator[EngineFactory]:  # type: ignore[no-untyped-def]
+def engine_factory(db_kind: str) -> Iterator[EngineFactory]:
     """A factory of empty databases at the newest schema, once per database backend."""
     if db_kind == "postgresql":  # skips (or fails under CI) here, not inside an example
-        _MIGRATED.give_back(_MIGRATED.postgresql())
-    factory = EngineFactory(db_kind, tmp_path)
+        _MIGRATED.give_back(db_kind, *_MIGRATED.take(db_kind))
+    factory = EngineFactory(db_kind)
     yield factory
     factory.close()

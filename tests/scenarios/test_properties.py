@@ -33,6 +33,7 @@ from sync.model import (
     SheetRow,
     Tracking,
 )
+from tests.properties import on_each_database
 from tests.world import World
 
 AGENTS = ("ali", "sara", "mohamed")
@@ -281,8 +282,7 @@ PROPERTY_SETTINGS = settings(
 )
 
 
-@PROPERTY_SETTINGS
-@given(history=histories)
+@on_each_database(PROPERTY_SETTINGS, history=histories)
 def test_promises_hold_over_random_histories(engine_factory, history):
     world = World(engine_factory(), agents=AGENTS, mass_removal_min_rows=50)
     player = Player(world)
@@ -303,8 +303,7 @@ def test_promises_hold_over_random_histories(engine_factory, history):
     assert world.table_counts() == counts and world.audit_count() == audits
 
 
-@PROPERTY_SETTINGS
-@given(history=histories, seed=st.integers(0, 2**16))
+@on_each_database(PROPERTY_SETTINGS, history=histories, seed=st.integers(0, 2**16))
 def test_results_do_not_depend_on_the_order_of_agents(engine_factory, history, seed):
     order = list(AGENTS)
     random.Random(seed).shuffle(order)
@@ -526,8 +525,7 @@ def check_commission_privacy(world: World) -> None:
                 assert row["Commission %"] == value_text(own[mine]), (key, row)
 
 
-@PROPERTY_SETTINGS
-@given(history=admin_histories, rule=st.sampled_from(RULES))
+@on_each_database(PROPERTY_SETTINGS, history=admin_histories, rule=st.sampled_from(RULES))
 def test_promises_hold_when_the_admin_resolves_edits_and_merges(engine_factory, history, rule):
     world = World(engine_factory(), agents=AGENTS, mass_removal_min_rows=50, commission_rule=rule)
     player = AdminPlayer(world)

@@ -41,6 +41,7 @@ from sync.long_text import (
 )
 from sync.model import AuditEvent, Conflict, Customer, Tracking
 from sync.xlsx_parts import Unpatchable, Unreadable
+from tests.properties import on_each_database
 from tests.world import MemoryHarness, World, XlsxHarness
 
 PLACEHOLDER = "@@formula@@"
@@ -239,8 +240,8 @@ LONG = st.builds(
 )
 
 
-@scenarios(25)
-@given(
+@on_each_database(
+    scenarios(25),
     private=st.dictionaries(
         st.sampled_from(["Notes", "Counselor notes", "Technical opinion", "Documents"]), LONG
     ),
@@ -426,8 +427,10 @@ SHOWN = st.sampled_from(sorted(FORMULA_ERRORS)).map(ErrorCell) | st.sampled_from
 ).map(UncalculatedFormula)
 
 
-@scenarios(30)
-@given(cells=st.dictionaries(st.sampled_from(sorted(TYPED)), SHOWN, min_size=1, max_size=4))
+@on_each_database(
+    scenarios(30),
+    cells=st.dictionaries(st.sampled_from(sorted(TYPED)), SHOWN, min_size=1, max_size=4),
+)
 def test_no_field_ever_takes_what_a_formula_shows_when_it_has_no_value(engine_factory, cells):
     """Promise 3: the value typed before stays in the database; the cell stays in the sheet
     with a note; and the cycle after writes nothing (promise 4)."""
@@ -541,8 +544,8 @@ def test_a_customers_tab_that_comes_back_empty_is_quarantined_whatever_its_size(
     assert set(trackings(world).values()) == {False}  # archived, never deleted
 
 
-@scenarios(15)
-@given(
+@on_each_database(
+    scenarios(15),
     rows=st.lists(
         st.tuples(st.integers(0, 4), st.sampled_from(["Notes", "Counselor notes", "Status"])),
         min_size=1,

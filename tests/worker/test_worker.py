@@ -831,9 +831,12 @@ def test_init_beside_a_worker_writing_the_master_sets_up_the_rest_and_skips_the_
 # -- failing sources: backoff, flags, the others go on (SQLite and PostgreSQL) -------------------
 
 
-def test_a_failing_source_backs_off_is_flagged_and_never_stops_the_others(engine):
+def test_a_failing_source_backs_off_is_flagged_and_never_stops_the_others(
+    engine, request: pytest.FixtureRequest
+):
     world = World(engine, agents=("ali", "sara", "nour"), flag_after_failures=3)
     worker = Worker(world.config, engine, world.backend, WorkerOptions(max_backoff=4))
+    request.addfinalizer(worker.close)
     sara = world.source("sara")
     world.backend.locked.add(sara)
     attempted = []
@@ -897,7 +900,8 @@ def test_a_worker_whose_clock_is_off_neither_hides_nor_invents_a_lag(engine, mon
     world.type_rows("ali", [{"Name": "Ahmed Mohamed", "Phone": "01001234567"}])
     with pytest.MonkeyPatch.context() as skewed:
         clock_off_by(skewed, offset)
-        assert Worker(world.config, engine, world.backend).run_cycle().status == "ok"
+        with Worker(world.config, engine, world.backend) as worker:
+            assert worker.run_cycle().status == "ok"
     data = health(engine, max_lag=900)
     assert data["ok"] is True, data  # a cycle ran just now, whatever that worker's clock says
     assert 0 <= data["lag_seconds"] < 60 and data["heartbeat_ahead_seconds"] is None, data
@@ -911,7 +915,8 @@ def test_a_worker_whose_clock_is_off_neither_hides_nor_invents_a_lag(engine, mon
 
 def test_a_heartbeat_in_the_future_is_flagged_not_taken_for_a_recent_cycle(engine):
     world = World(engine, agents=("ali",))
-    Worker(world.config, engine, world.backend).run_cycle()
+    with Worker(world.config, engine, world.backend) as worker:
+        worker.run_cycle()
     with world.session() as s, s.begin():
         # what an older sheetsync on a machine a day ahead wrote
         run = s.execute(select(SyncRun).order_by(SyncRun.id.desc())).scalars().first()
@@ -960,7 +965,7 @@ def test_a_cycle_longer_than_the_interval_delays_the_next_and_says_so(engine, ca
         return outcome
 
     worker.run_cycle = slow_cycle  # type: ignore[method-assign]
-    with caplog.at_level(logging.INFO, logger="sheetsync.worker"):
+    with caplog.at_level(logging.INFO, logger="sheetsync.worker"), worker:
         worker.loop()
     assert len(starts) == 3
     overruns = [r for r in caplog.records if getattr(r, "event", None) == "overrun"]
