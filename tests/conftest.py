@@ -208,6 +208,12 @@ def _empty_schema_sql(conn) -> str:  # type: ignore[no-untyped-def]
 _MIGRATED = _Migrated()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked ``slow`` first (in their order), so that the last tests the test
+    processes share out are short ones and the processes finish together."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _drop_migrated_databases() -> Iterator[None]:
     yield

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 
 from tests.conftest import EngineFactory
@@ -44,6 +45,6 @@ def on_each_database(
         # parameters as fixtures.
         for name in ("__name__", "__qualname__", "__doc__", "__module__"):
             setattr(test, name, getattr(body, name))
-        return test
+        return pytest.mark.slow(test)
 
     return wrap

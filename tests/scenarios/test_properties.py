@@ -623,6 +623,7 @@ put_back_histories = st.builds(
 
 # What rows are skipped is decided above the database: SQLite alone (the rows' digests are
 # stored on PostgreSQL by every scenario of tests/scenarios/test_cycle.py as well).
+@pytest.mark.slow
 @pytest.mark.parametrize("db_kind", ["sqlite"])
 @PROPERTY_SETTINGS
 @given(history=put_back_histories)

@@ -305,6 +305,7 @@ def workers() -> Iterator[list[WorkerProcess]]:
 # -- PostgreSQL: several workers -------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_workers_split_the_sources_and_make_what_one_worker_makes(
     tmp_path: Path, pg_url: str, workers: list[WorkerProcess]
 ):
@@ -431,6 +432,7 @@ def _start_cycle_then(
     return w
 
 
+@pytest.mark.slow
 def test_a_stopping_worker_drops_a_source_still_in_flight_soon_after_the_grace_period(
     tmp_path: Path, pg_url: str, workers: list[WorkerProcess]
 ):
@@ -453,6 +455,7 @@ def test_a_stopping_worker_drops_a_source_still_in_flight_soon_after_the_grace_p
     assert sheet_problems(dep) == []
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_cycle_loses_no_edit_and_creates_no_duplicate(
     tmp_path: Path, pg_url: str, workers: list[WorkerProcess]
 ):
@@ -493,6 +496,7 @@ def test_a_worker_killed_mid_cycle_loses_no_edit_and_creates_no_duplicate(
     assert sheet_problems(dep) == []
 
 
+@pytest.mark.slow
 def test_sigterm_ends_a_worker_within_the_grace_period_and_a_second_signal_at_once(
     tmp_path: Path, pg_url: str, workers: list[WorkerProcess]
 ):
@@ -751,6 +755,7 @@ def test_a_short_changed_worker_comes_back_soon_and_otherwise_on_its_interval():
 # -- SQLite: one worker --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_second_sqlite_worker_refuses_to_start_or_waits(
     tmp_path: Path, workers: list[WorkerProcess]
 ):
