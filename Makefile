@@ -18,12 +18,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/sheetsync demo --dir demo
 
+# Tests write bytecode caches (gitignored) even where the environment turns them off: the
+# worker and CLI tests start many Python processes, and pytest rewrites every test module.
+TEST_ENV := env -u PYTHONDONTWRITEBYTECODE
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist worksteal
+	$(TEST_ENV) $(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 # The fast lane: the tests that need no database (pure code, the emulator), in seconds.
 check: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not office" tests/unit tests/emulator
+	$(TEST_ENV) $(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not office" tests/unit tests/emulator
 
 lint: $(STAMP)
 	$(BIN)/ruff check sync sheets_emulator tests bench
