@@ -389,7 +389,7 @@ def small_tabs(
     conflicts: Grid = [list(CONFLICT_HEADERS)]
     for k in data.conflicts:
         cid = f"C{k.id}"
-        details = (k.details or {}).get("message") or _details_text(k.details or {})
+        details = details_in_words(k.details or {})
         conflicts.append(
             [
                 cid,
@@ -442,8 +442,35 @@ def small_tabs(
     return {"Conflicts": conflicts, "Commission": commission, "Sync log": log}
 
 
-def _details_text(details: Mapping[str, object]) -> str | None:
-    parts = [f"{k}: {v}" for k, v in details.items() if k not in ("values",)]
+def details_in_words(details: Mapping[str, Any]) -> str | None:
+    """A conflict's details as the Conflicts tab says them: a sentence, not its keys.
+
+    >>> details_in_words({"tab": "Customers", "row": 7, "same_as_row": 3, "values": {}})
+    'row 7 of the Customers tab, the same phone as row 3'
+    >>> details_in_words({"customers": ["CUS-000001", "CUS-000002"], "same": "email"})
+    'CUS-000001 and CUS-000002 have the same email'
+    >>> details_in_words({"tab": "import", "source": "legacy.csv", "row": 4,
+    ...                   "values": {"4": "Cairo", "9": "Giza"}})
+    "the import of legacy.csv: row 4 says 'Cairo', row 9 says 'Giza'"
+    """
+    if message := details.get("message"):
+        return str(message)
+    if customers := details.get("customers"):
+        same = details.get("same")
+        pair = " and ".join(str(c) for c in customers)
+        return f"{pair} have the same {same}" if same else pair
+    tab, row = details.get("tab"), details.get("row")
+    if tab == "import":
+        said = details.get("values") or {}
+        rows = ", ".join(f"row {r} says '{v}'" for r, v in said.items()) or f"row {row}"
+        return f"the import of {details.get('source')}: {rows}"
+    if tab is not None and row is not None:
+        words = f"row {row} of the {tab} tab"
+        if (first := details.get("same_as_row")) is not None:
+            words += f", the same phone as row {first}"
+        return words
+    known = {"values", "winner", "agent", "agents", "source"}
+    parts = [f"{k} {v}" for k, v in details.items() if k not in known]
     return "; ".join(parts) or None
 
 

@@ -302,6 +302,10 @@ def test_same_phone_twice_in_one_tab_syncs_one_row_and_flags_the_other(world):
     conflict = open_conflicts(world, "duplicate_row")[0]
     assert conflict.details["values"]["notes"] == "again"
     assert world.count(Customer) == 1
+    # The master says where, in words.
+    grid = world.backend.get_tab(world.master, "Conflicts")
+    details = [r[grid[0].index("Details")] for r in grid[1:] if r[1] == "duplicate_row"]
+    assert details == ["row 3 of the Customers tab, the same phone as row 2"]
 
 
 def test_customer_number_pasted_on_another_phone_is_not_trusted(world):
