@@ -3,7 +3,8 @@
 Applied: addSheet, deleteSheet, updateSheetProperties, updateSpreadsheetProperties,
 insertDimension, deleteDimension, appendDimension, sortRange, updateCells, repeatCell,
 setDataValidation, addProtectedRange, updateProtectedRange, deleteProtectedRange,
-addConditionalFormatRule, createDeveloperMetadata, updateDeveloperMetadata, deleteDeveloperMetadata.
+addConditionalFormatRule, setBasicFilter, clearBasicFilter, createDeveloperMetadata,
+updateDeveloperMetadata, deleteDeveloperMetadata.
 Accepted and ignored (cosmetic only): updateDimensionProperties, autoResizeDimensions,
 updateBorders. Anything else answers 501 UNIMPLEMENTED.
 
@@ -468,6 +469,23 @@ def add_protected_range(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     return {"addProtectedRange": {"protectedRange": protected_json(pr)}}
 
 
+def set_basic_filter(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+    """setBasicFilter: the sheet's one basic filter, replaced (its range as given)."""
+    given = (body.get("filter") or {}).get("range") or {}
+    sheet, *_ = ctx.range_cells(given)
+    bounds = [given.get(k) for k in ("startRowIndex", "endRowIndex")]
+    bounds += [given.get(k) for k in ("startColumnIndex", "endColumnIndex")]
+    wanted = grid.grid_range_json(sheet.sheet_id, *bounds)
+    sheet.basic_filter = {**copy.deepcopy(body.get("filter") or {}), "range": wanted}
+    return {}
+
+
+def clear_basic_filter(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+    """clearBasicFilter: the sheet has no basic filter any more."""
+    ctx.sheet(body.get("sheetId")).basic_filter = None
+    return {}
+
+
 def add_conditional_format_rule(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     """addConditionalFormatRule: the rule's ranges on one sheet, inserted at ``index``."""
     rule = copy.deepcopy(body.get("rule") or {})
@@ -597,6 +615,8 @@ HANDLERS: dict[str, Callable[[Context, dict[str, Any]], dict[str, Any]]] = {
     "updateProtectedRange": update_protected_range,
     "deleteProtectedRange": delete_protected_range,
     "addConditionalFormatRule": add_conditional_format_rule,
+    "setBasicFilter": set_basic_filter,
+    "clearBasicFilter": clear_basic_filter,
     "createDeveloperMetadata": create_developer_metadata,
     "updateDeveloperMetadata": update_developer_metadata,
     "deleteDeveloperMetadata": delete_developer_metadata,

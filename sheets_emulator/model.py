@@ -121,6 +121,7 @@ class Sheet:
     col_meta: dict[int, list[int]] = field(default_factory=dict)  # column -> metadata ids
     protected: list[dict[str, Any]] = field(default_factory=list)
     conditional: list[dict[str, Any]] = field(default_factory=list)  # ConditionalFormatRule
+    basic_filter: dict[str, Any] | None = None  # BasicFilter
 
     def row(self, index: int) -> Row:
         """The row at ``index``, materialising rows up to it."""
@@ -146,6 +147,7 @@ class Sheet:
         new.col_meta = {k: list(v) for k, v in self.col_meta.items()}
         new.protected = copy.deepcopy(self.protected)
         new.conditional = copy.deepcopy(self.conditional)
+        new.basic_filter = copy.deepcopy(self.basic_filter)
         return new
 
     def properties(self, index: int) -> dict[str, Any]:

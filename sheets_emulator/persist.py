@@ -60,6 +60,7 @@ def dump_state(store: Store) -> dict[str, Any]:
                     "gridExtra": sh.grid_extra,
                     "protected": sh.protected,
                     "conditional": sh.conditional,
+                    "basicFilter": sh.basic_filter,
                     "colMeta": sh.col_meta,
                     "rows": rows,
                 }
@@ -115,6 +116,7 @@ def load_state(store: Store, data: dict[str, Any]) -> None:
             sheet.grid_extra = sh.get("gridExtra", {})
             sheet.protected = sh.get("protected", [])
             sheet.conditional = sh.get("conditional", [])
+            sheet.basic_filter = sh.get("basicFilter")
             sheet.col_meta = _int_keys(sh.get("colMeta")) or {}
             for r, values, formats, rules, meta, *rest in sh.get("rows", []):
                 row = sheet.row(r)

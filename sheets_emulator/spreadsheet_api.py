@@ -152,6 +152,8 @@ def spreadsheet_json(
             ]
         if sheet.conditional:
             entry["conditionalFormats"] = copy.deepcopy(sheet.conditional)
+        if sheet.basic_filter is not None:
+            entry["basicFilter"] = copy.deepcopy(sheet.basic_filter)
         sheet_md = [
             m
             for m, md in ss.metadata.items()

@@ -29,6 +29,7 @@ from sync.fields import (
     FOLLOW_UPS_TAB,
     GENDERS,
     INTERESTS,
+    SHARED_KEYS,
     STATUSES,
     Owner,
 )
@@ -119,7 +120,22 @@ def agent_layout() -> dict[str, Any]:
             for tab, fs in fields.items()
         },
         "highlights": {CUSTOMERS_TAB: [DUE_FOLLOW_UP]},
+        "notes": {
+            CUSTOMERS_TAB: {
+                **{FIELDS_BY_KEY[k].header: SHARED_NOTE for k in SHARED_KEYS},
+                FIELDS_BY_KEY["commission_pct"].header: ADMIN_NOTE,
+            }
+        },
     }
+
+
+SHARED_NOTE = (
+    "Shared with every colleague who tracks this customer. Fill it in freely; a change to "
+    "a value already filled goes to an admin, who decides."
+)
+"""The note on the header of a shared column in an agent's Customers tab."""
+ADMIN_NOTE = "Set by your admin; your edits are reverted."
+"""The note on the header of an admin-owned column (Commission %) in an agent's tab."""
 
 
 DUE_FOLLOW_UP = DueHighlight(
@@ -178,6 +194,7 @@ def init(config: Config, engine: Engine, backend: Backend) -> InitReport:
                 protected=layout["protected"],
                 aliases=aliases,
                 highlights=layout["highlights"],
+                notes=layout["notes"],
             ),
         )
     _set_up(

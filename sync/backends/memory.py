@@ -198,6 +198,13 @@ class MemoryBackend:
                 title,
                 {"text": set(), "dropdowns": {}, "protected": set(), "notes": {}, "due": set()},
             )
+            for part, change in (
+                ("frozen", "froze the header row of"),
+                ("filter", "added a filter to"),
+            ):
+                if not layout.get(part):
+                    layout[part] = True
+                    formats.append(f"{change} {title}")
             for due in highlights.get(wanted, ()):
                 if header.find(due.column) is None or header.find(due.unless_column) is None:
                     continue

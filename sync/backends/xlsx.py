@@ -597,6 +597,13 @@ def _layout_tab(
         ws.freeze_panes = f"A{row + 2}"
         for _, _, c, value in added:
             _own_dimension(ws, c + 1).width = max(10, len(str(value)) + 4)
+    elif ws.freeze_panes is None:  # an agent's own freeze (more rows, a column) is kept
+        ws.freeze_panes = f"A{row + 2}"
+        changes.append(f"froze the header row of {title}")
+    if not ws.auto_filter.ref:  # an agent's own filter is kept
+        width = max(len(grid[row]) if row < len(grid) else 0, len(headers), 1)
+        ws.auto_filter.ref = f"A{row + 1}:{get_column_letter(width)}{_MAX_ROW}"
+        changes.append(f"added a filter to {title}")
     first, last = row + 2, ws.max_row
 
     def column_of(name: str) -> int:
@@ -645,13 +652,16 @@ def _layout_tab(
         cell = ws.cell(row=row + 1, column=column_of(name))
         fill = cell.fill
         grey = fill is not None and fill.fill_type == "solid" and fill.fgColor.rgb == _GREY
-        noted = cell.comment is not None and cell.comment.text == PROTECTED_NOTE
+        own_note = notes.get(name, PROTECTED_NOTE)  # e.g. who sets an admin's column
+        noted = cell.comment is not None and cell.comment.text == own_note
         if grey and noted:
             continue
         cell.fill = PatternFill(fill_type="solid", fgColor=_GREY)
-        cell.comment = Comment(PROTECTED_NOTE, "sheetsync")
+        cell.comment = Comment(own_note, "sheetsync")
         changes.append(f"marked {title}/{name} as filled by sheetsync")
     for name, note in notes.items():
+        if name in protected:
+            continue
         cell = ws.cell(row=row + 1, column=column_of(name))
         if cell.comment is not None and cell.comment.text == note:
             continue

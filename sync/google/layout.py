@@ -2,10 +2,11 @@
 
 Two reads — the tab list with protected ranges, then the first 11 rows of the existing tabs
 with their formats and validation — and, when something is missing, ONE atomic
-``spreadsheets.batchUpdate``: new tabs (header row bold and frozen), missing header
-columns, phone columns formatted as plain text, dropdowns (a list validation that warns,
-as the .xlsx backend does), and sync/admin-owned columns protected (only the service
-account and the spreadsheet's owner may edit them). Data is never touched.
+``spreadsheets.batchUpdate``: new tabs (header row bold), missing header columns, a frozen
+header row and a filter on every tab, phone columns formatted as plain text, dropdowns (a
+list validation that warns, as the .xlsx backend does), header notes, and sync/admin-owned
+columns protected (only the service account and the spreadsheet's owner may edit them).
+Data is never touched.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class _Tab:
     rows: int
     cols: int
     frozen: int
+    filtered: bool = False  # has a basic filter
     cells: list[list[dict[str, Any]]] = field(default_factory=list)
     due: set[str] = field(default_factory=set)  # formulas of its conditional formats
 
@@ -240,6 +242,12 @@ def _formats(
         plan.changes.append(f"highlighted due {tab.title}/{due.column}")
 
 
+def _filter(sheet_id: int, header_row: int) -> dict[str, Any]:
+    """A basic filter on every column, from the header row down."""
+    grid_range = {"sheetId": sheet_id, "startRowIndex": header_row}
+    return {"setBasicFilter": {"filter": {"range": grid_range}}}
+
+
 def ensure_layout(
     backend: GoogleBackend,
     spec: SourceSpec,
@@ -311,7 +319,7 @@ def _plan(
         params={
             "fields": "sheets(properties(sheetId,title,gridProperties),"
             "protectedRanges(protectedRangeId,description,warningOnly,range),"
-            "conditionalFormats(booleanRule(condition(values))))"
+            "conditionalFormats(booleanRule(condition(values))),basicFilter(range))"
         },
         where=spec.where,
     )
@@ -329,6 +337,7 @@ def _plan(
             int(grid.get("columnCount", 0)),
             int(grid.get("frozenRowCount", 0)),
         )
+        tab.filtered = "basicFilter" in sheet
         known[tab.title] = tab
         protections[tab.sheet_id] = list(sheet.get("protectedRanges", []))
         for rule in sheet.get("conditionalFormats", []):
@@ -392,6 +401,7 @@ def _plan(
                 }
             )
             plan.requests.append(_header_cells(sheet_id, 0, 0, list(headers)))
+            plan.requests.append(_filter(sheet_id, 0))
             columns = {name: i for i, name in enumerate(headers)}
             quiet = _Plan()
             _formats(
@@ -436,6 +446,9 @@ def _plan(
                 }
             )
             plan.changes.append(f"froze the header row of {title}")
+        if not tab.filtered:  # an agent's own filter is kept
+            plan.requests.append(_filter(tab.sheet_id, row))
+            plan.changes.append(f"added a filter to {title}")
         columns = {}
         wanted = {*text, *lists, *owned, *noted}
         wanted |= {name for d in due for name in (d.column, d.unless_column)}

@@ -880,6 +880,12 @@ def test_init_sets_up_each_agent_spreadsheet(world: World, emu: Emulator) -> Non
         if not r.get("warningOnly")
     }
     assert protected == {"Customer #", "Also tracked by", "Sync notes", "Commission %"}
+    # a filter on the header; header notes on the shared columns and on the admin's column
+    filtered = customers["basicFilter"]["range"]
+    assert filtered == {"sheetId": customers["properties"]["sheetId"], "startRowIndex": 0}
+    notes = {header[i]: c.get("note") for i, c in enumerate(rows[0]["values"])}
+    assert notes["Email"] == service.SHARED_NOTE and notes["Name"] == service.SHARED_NOTE
+    assert notes["Commission %"] == service.ADMIN_NOTE and notes["Notes"] is None
     # a phone typed with a leading zero keeps it (the column is plain text)
     emu.set_values(ali, "Customers!C2", [["0100 123 4567"], ["01001234567"]], "USER_ENTERED")
     assert emu.get_values(ali, "Customers!C2:C3", "UNFORMATTED_VALUE") == [

@@ -57,6 +57,7 @@ def _set_up(world: World, spreadsheet: str) -> list[str]:
         dropdowns=layout["dropdowns"],
         protected=layout["protected"],
         highlights=layout["highlights"],
+        notes=layout["notes"],
     )
 
 
@@ -164,6 +165,35 @@ def test_a_due_follow_up_is_highlighted_by_the_spreadsheet_on_the_agents_own_col
     assert formula.startswith(f"=AND(ISNUMBER(${letter}2),${letter}2<=TODAY(),NOT(OR($A2=")
     assert '"Completed"' in formula and '"Lost"' in formula and '"مكتمل"' in formula
     assert _set_up(world, own) == []
+
+
+def test_a_tab_the_agent_made_gets_a_frozen_header_a_filter_and_header_notes_once(
+    world: World, emu: Emulator
+) -> None:
+    """Not only the tabs init creates: a Customers tab the agent made (a title row above
+    the header, no freeze, no filter) gets them where its header is; a second set-up, and
+    a filter of the agent's own, change nothing."""
+    layout = service.agent_layout()
+    own = emu.create_spreadsheet("own tab")
+    wide = {"title": "Customers", "gridProperties": {"columnCount": 40}}
+    emu.batch_update(own, [{"addSheet": {"properties": wide}}])
+    emu.set_values(own, "'Customers'!A1", [["My customers"], list(layout["tabs"]["Customers"])])
+    changes = _set_up(world, own)
+    assert {"froze the header row of Customers", "added a filter to Customers"} <= set(changes)
+    assert "noted Customers/Email" in changes and "noted Customers/Commission %" in changes
+    customers = _tab(emu, own, "Customers", grid_data=True)
+    sheet_id = customers["properties"]["sheetId"]
+    assert customers["properties"]["gridProperties"]["frozenRowCount"] == 2
+    assert customers["basicFilter"]["range"] == {"sheetId": sheet_id, "startRowIndex": 1}
+    header = customers["data"][0]["rowData"][1]["values"]
+    titles = [c["formattedValue"] for c in header]
+    assert header[titles.index("Phone")]["note"] == service.SHARED_NOTE
+    assert header[titles.index("Commission %")]["note"] == service.ADMIN_NOTE
+    assert _set_up(world, own) == []
+    mine = {"sheetId": sheet_id, "startRowIndex": 1, "endColumnIndex": 3}
+    emu.batch_update(own, [{"setBasicFilter": {"filter": {"range": mine}}}])
+    assert _set_up(world, own) == []
+    assert _tab(emu, own, "Customers")["basicFilter"]["range"] == mine
 
 
 def test_formulas_an_agent_typed_are_never_formulas_in_the_master_or_a_colleagues_sheet(

@@ -581,6 +581,8 @@ def test_xlsx_ensure_layout_adds_missing_parts_without_touching_data(
     )
     assert changes == [
         "added column Notes to Customers",
+        "froze the header row of Customers",
+        "added a filter to Customers",
         "formatted Customers/Mobile as text",
         "set dropdown of Customers/Status",
         "added tab Follow-ups",
@@ -592,7 +594,9 @@ def test_xlsx_ensure_layout_adds_missing_parts_without_touching_data(
         ["Ali", 100, "Lost"],
     ]
     ws = openpyxl.load_workbook(path)["Customers"]
-    assert ws["B3"].number_format == "@" and ws.freeze_panes is None
+    assert ws["B3"].number_format == "@"
+    # The header (row 2 here) frozen and filtered, down to the last row a sheet can have.
+    assert ws.freeze_panes == "A3" and ws.auto_filter.ref == "A2:D1048576"
     assert (
         xlsx.ensure_layout(
             "ali.xlsx",
@@ -608,6 +612,44 @@ def test_xlsx_ensure_layout_adds_missing_parts_without_touching_data(
     assert changed == ["set dropdown of Customers/Status"]
     (dv,) = openpyxl.load_workbook(path)["Customers"].data_validations.dataValidation
     assert dv.formula1 == '"Lost,Won,New"'
+
+
+@pytest.mark.parametrize("made_by", ["init", "the agent"])
+def test_xlsx_agent_tabs_get_a_frozen_header_a_filter_and_header_notes_once(
+    xlsx: XlsxBackend, tmp_path: Path, made_by: str
+) -> None:
+    """Every tab init manages, whether it made it or the agent did: the header frozen and
+    filtered, shared columns noted as shared, Commission % as the admin's; a second set-up
+    changes nothing (the admin's note is not traded for the protected one and back)."""
+    from sync import service
+
+    layout = service.agent_layout()
+    args = {k: v for k, v in layout.items() if k != "tabs"}
+    if made_by == "the agent":
+        wb = openpyxl.Workbook()
+        wb.active.title = "Customers"
+        wb.active.append(list(layout["tabs"]["Customers"]))
+        wb.save(tmp_path / "ali.xlsx")
+    changes = xlsx.ensure_layout("ali.xlsx", layout["tabs"], **args)
+    if made_by == "the agent":
+        assert "froze the header row of Customers" in changes
+        assert "added a filter to Customers" in changes
+        assert "noted Customers/Email" in changes
+    ws = openpyxl.load_workbook(tmp_path / "ali.xlsx")["Customers"]
+    header = [c.value for c in ws[1]]
+
+    def note(name: str) -> str | None:
+        comment = ws.cell(row=1, column=header.index(name) + 1).comment
+        return comment.text if comment is not None else None
+
+    assert ws.freeze_panes == "A2"
+    assert ws.auto_filter.ref == f"A1:{openpyxl.utils.get_column_letter(len(header))}1048576"
+    assert note("Email") == note("Phone") == service.SHARED_NOTE
+    assert note("Commission %") == service.ADMIN_NOTE
+    assert note("Customer #") == PROTECTED_NOTE and note("Notes") is None
+    data = (tmp_path / "ali.xlsx").read_bytes()
+    assert xlsx.ensure_layout("ali.xlsx", layout["tabs"], **args) == []
+    assert (tmp_path / "ali.xlsx").read_bytes() == data
 
 
 def test_xlsx_due_highlight_is_a_rule_on_the_agents_own_columns_that_writes_keep(
@@ -626,7 +668,9 @@ def test_xlsx_due_highlight_is_a_rule_on_the_agents_own_columns_that_writes_keep
     tabs = {"Customers": ["Name", "Phone", "Status", "Next follow-up"]}
     due = {"Customers": [DUE]}
     assert xlsx.ensure_layout("ali.xlsx", tabs, highlights=due) == [
-        "highlighted due Customers/Next follow-up"
+        "froze the header row of Customers",
+        "added a filter to Customers",
+        "highlighted due Customers/Next follow-up",
     ]
     data = path.read_bytes()
     assert xlsx.ensure_layout("ali.xlsx", tabs, highlights=due) == []
@@ -705,7 +749,9 @@ def test_xlsx_text_column_inside_a_column_range_does_not_overlap(
     dim.min, dim.max, dim.width = 1, 5, 20  # one <col min=1 max=5>, as LibreOffice writes
     wb.save(tmp_path / "r.xlsx")
     assert xlsx.ensure_layout("r.xlsx", {"T": ["Phone"]}, text_columns={"T": ["Phone"]}) == [
-        "formatted T/Phone as text"
+        "froze the header row of T",
+        "added a filter to T",
+        "formatted T/Phone as text",
     ]
     cols = [
         (int(a), int(b))
