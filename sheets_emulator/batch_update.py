@@ -3,9 +3,9 @@
 Applied: addSheet, deleteSheet, updateSheetProperties, updateSpreadsheetProperties,
 insertDimension, deleteDimension, appendDimension, sortRange, updateCells, repeatCell,
 setDataValidation, addProtectedRange, updateProtectedRange, deleteProtectedRange,
-addConditionalFormatRule, setBasicFilter, clearBasicFilter, createDeveloperMetadata,
-updateDeveloperMetadata, deleteDeveloperMetadata.
-Accepted and ignored (cosmetic only): updateDimensionProperties, autoResizeDimensions,
+addConditionalFormatRule, setBasicFilter, clearBasicFilter, updateDimensionProperties
+(a column's pixelSize), createDeveloperMetadata, updateDeveloperMetadata,
+deleteDeveloperMetadata. Accepted and ignored (cosmetic only): autoResizeDimensions,
 updateBorders. Anything else answers 501 UNIMPLEMENTED.
 
 At this size because it holds one handler per request kind listed above.
@@ -22,7 +22,7 @@ from .cells import from_extended
 from .errors import ApiError, bad_request
 from .model import Row, Sheet, Spreadsheet, Store
 
-IGNORED = {"updateDimensionProperties", "autoResizeDimensions", "updateBorders"}
+IGNORED = {"autoResizeDimensions", "updateBorders"}
 
 
 class Context:
@@ -469,6 +469,26 @@ def add_protected_range(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     return {"addProtectedRange": {"protectedRange": protected_json(pr)}}
 
 
+def update_dimension_properties(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
+    """updateDimensionProperties: a column's ``pixelSize`` is kept (and answered in
+    ``columnMetadata``); other properties, and rows, are accepted and not kept."""
+    span = body.get("range") or {}
+    sheet = ctx.sheet(span.get("sheetId"))
+    size = (body.get("properties") or {}).get("pixelSize")
+    wanted = fields.update_paths(body.get("fields") or "*")
+    if span.get("dimension") != "COLUMNS" or not any(p[0] in ("*", "pixelSize") for p in wanted):
+        return {}
+    start = int(span.get("startIndex", 0))
+    end = int(span.get("endIndex", sheet.col_count))
+    grid.check_in_grid(sheet, a1.Bounds(None, None, start, end), ctx.where)
+    for col in range(start, end):
+        if size is None:
+            sheet.col_sizes.pop(col, None)
+        else:
+            sheet.col_sizes[col] = int(size)
+    return {}
+
+
 def set_basic_filter(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     """setBasicFilter: the sheet's one basic filter, replaced (its range as given)."""
     given = (body.get("filter") or {}).get("range") or {}
@@ -616,6 +636,7 @@ HANDLERS: dict[str, Callable[[Context, dict[str, Any]], dict[str, Any]]] = {
     "deleteProtectedRange": delete_protected_range,
     "addConditionalFormatRule": add_conditional_format_rule,
     "setBasicFilter": set_basic_filter,
+    "updateDimensionProperties": update_dimension_properties,
     "clearBasicFilter": clear_basic_filter,
     "createDeveloperMetadata": create_developer_metadata,
     "updateDeveloperMetadata": update_developer_metadata,

@@ -119,6 +119,7 @@ class Sheet:
     grid_extra: dict[str, Any] = field(default_factory=dict)  # hideGridlines, ...
     rows: list[Row] = field(default_factory=list)
     col_meta: dict[int, list[int]] = field(default_factory=dict)  # column -> metadata ids
+    col_sizes: dict[int, int] = field(default_factory=dict)  # column -> pixels, when set
     protected: list[dict[str, Any]] = field(default_factory=list)
     conditional: list[dict[str, Any]] = field(default_factory=list)  # ConditionalFormatRule
     basic_filter: dict[str, Any] | None = None  # BasicFilter
@@ -145,6 +146,7 @@ class Sheet:
         new.grid_extra = copy.deepcopy(self.grid_extra)
         new.rows = [r.clone() for r in self.rows]
         new.col_meta = {k: list(v) for k, v in self.col_meta.items()}
+        new.col_sizes = dict(self.col_sizes)
         new.protected = copy.deepcopy(self.protected)
         new.conditional = copy.deepcopy(self.conditional)
         new.basic_filter = copy.deepcopy(self.basic_filter)

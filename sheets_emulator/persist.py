@@ -62,6 +62,7 @@ def dump_state(store: Store) -> dict[str, Any]:
                     "conditional": sh.conditional,
                     "basicFilter": sh.basic_filter,
                     "colMeta": sh.col_meta,
+                    "colSizes": sh.col_sizes,
                     "rows": rows,
                 }
             )
@@ -118,6 +119,7 @@ def load_state(store: Store, data: dict[str, Any]) -> None:
             sheet.conditional = sh.get("conditional", [])
             sheet.basic_filter = sh.get("basicFilter")
             sheet.col_meta = _int_keys(sh.get("colMeta")) or {}
+            sheet.col_sizes = _int_keys(sh.get("colSizes")) or {}
             for r, values, formats, rules, meta, *rest in sh.get("rows", []):
                 row = sheet.row(r)
                 row.values = [_dec(v) for v in values]

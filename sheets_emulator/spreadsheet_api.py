@@ -108,7 +108,7 @@ def grid_data(ss: Spreadsheet, sheet: Sheet, bounds: Any, locs: dict[int, Any]) 
         row_meta.append(entry)
     col_meta = []
     for c in range(c0, c1):
-        entry = {"pixelSize": 100}
+        entry = {"pixelSize": sheet.col_sizes.get(c, 100)}
         if c in sheet.col_meta:
             entry["developerMetadata"] = [metadata.to_json(ss, m, locs) for m in sheet.col_meta[c]]
         col_meta.append(entry)

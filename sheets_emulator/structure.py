@@ -83,6 +83,7 @@ def insert_columns(sheet: Sheet, start: int, count: int, inherit_before: bool) -
                         moved[c] = cells[src]
                 setattr(row, attr, moved)
     sheet.col_meta = {(c + count if c >= start else c): v for c, v in sheet.col_meta.items()}
+    sheet.col_sizes = {(c + count if c >= start else c): v for c, v in sheet.col_sizes.items()}
     sheet.col_count += count
     _shift_ranges(sheet, False, start, count)
 
@@ -103,6 +104,9 @@ def delete_columns(sheet: Sheet, start: int, end: int) -> None:
                 setattr(row, attr, moved or None)
     sheet.col_meta = {
         (c - n if c >= end else c): v for c, v in sheet.col_meta.items() if not start <= c < end
+    }
+    sheet.col_sizes = {
+        (c - n if c >= end else c): v for c, v in sheet.col_sizes.items() if not start <= c < end
     }
     sheet.col_count -= n
     _shift_ranges(sheet, False, start, -n)

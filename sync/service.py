@@ -120,6 +120,7 @@ def agent_layout() -> dict[str, Any]:
             for tab, fs in fields.items()
         },
         "highlights": {CUSTOMERS_TAB: [DUE_FOLLOW_UP]},
+        "widths": {CUSTOMERS_TAB: COLUMN_WIDTHS, FOLLOW_UPS_TAB: COLUMN_WIDTHS},
         "notes": {
             CUSTOMERS_TAB: {
                 **{FIELDS_BY_KEY[k].header: SHARED_NOTE for k in SHARED_KEYS},
@@ -128,6 +129,29 @@ def agent_layout() -> dict[str, Any]:
         },
     }
 
+
+COLUMN_WIDTHS = {
+    "Customer #": 17,
+    "Name": 24,
+    "Phone": 18,
+    "Other phone": 18,
+    "Email": 28,
+    "Nationality": 14,
+    "Country": 14,
+    "City/Region": 16,
+    "Desired university": 26,
+    "Desired college": 22,
+    "Desired program": 22,
+    "Notes": 40,
+    "Technical opinion": 30,
+    "Counselor notes": 36,
+    "Documents": 30,
+    "Also tracked by": 36,
+    "Sync notes": 48,
+    "Next action": 30,
+}
+"""Characters a column of an agent's tab typically needs (the header's own width otherwise):
+what init sizes the columns it makes to."""
 
 SHARED_NOTE = (
     "Shared with every colleague who tracks this customer. Fill it in freely; a change to "
@@ -195,6 +219,7 @@ def init(config: Config, engine: Engine, backend: Backend) -> InitReport:
                 aliases=aliases,
                 highlights=layout["highlights"],
                 notes=layout["notes"],
+                widths=layout["widths"],
             ),
         )
     _set_up(

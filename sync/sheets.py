@@ -47,6 +47,7 @@ __all__ = [
     "NO_DROPDOWNS",
     "NO_HIGHLIGHTS",
     "NO_NOTES",
+    "NO_WIDTHS",
     "NO_TABS",
     "PROTECTED_NOTE",
     "TabHeader",
@@ -81,6 +82,7 @@ class CountedCells:
 NO_TABS: Mapping[str, Sequence[str]] = MappingProxyType({})
 NO_DROPDOWNS: Mapping[str, Mapping[str, Sequence[str]]] = MappingProxyType({})
 NO_NOTES: Mapping[str, Mapping[str, str]] = MappingProxyType({})
+NO_WIDTHS: Mapping[str, Mapping[str, int]] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -200,8 +202,12 @@ class Backend(Protocol):
         aliases: Mapping[str, Sequence[str]] = NO_TABS,
         notes: Mapping[str, Mapping[str, str]] = NO_NOTES,
         highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
+        widths: Mapping[str, Mapping[str, int]] = NO_WIDTHS,
     ) -> list[str]:
         """Create the source, its missing tabs and missing header columns; never touch data.
+
+        Every tab it is given gets its header row frozen and a filter on it, unless the tab
+        has a freeze or a filter already.
 
         Args:
             source: the source's address.
@@ -213,6 +219,8 @@ class Backend(Protocol):
             notes: tab -> header -> a note on that header cell (how to use the column).
             highlights: tab -> conditional formats the spreadsheet evaluates (due dates);
                 one is set where the tab has both its columns.
+            widths: tab -> header -> the column's width in characters, for the columns it
+                creates (a column that was there keeps the width it has).
 
         Returns:
             What was changed, in words; empty when the layout was already there.

@@ -28,6 +28,7 @@ from sync.sheets import (
     NO_HIGHLIGHTS,
     NO_NOTES,
     NO_TABS,
+    NO_WIDTHS,
     Backend,
     CellSet,
     DueHighlight,
@@ -167,6 +168,7 @@ class MemoryBackend:
         aliases: Mapping[str, Sequence[str]] = NO_TABS,
         notes: Mapping[str, Mapping[str, str]] = NO_NOTES,
         highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
+        widths: Mapping[str, Mapping[str, int]] = NO_WIDTHS,
     ) -> list[str]:
         self.calls["layout"] += 1
         if source in self.locked:
@@ -181,11 +183,13 @@ class MemoryBackend:
             formats: list[str] = []  # not reported for a new tab, as XlsxBackend does
             new = title is None
             fold = alias_folder(aliases)
+            made: list[str] = []  # the columns made now (sized to ``widths``)
             if title is None:
                 title = wanted
                 store[title] = [list(headers)]
                 changes.append(f"added tab {title}")
                 header = TabHeader(store[title], 0, fold)
+                made = list(headers)
             else:
                 grid = store[title]
                 row = find_header_row(grid, headers, source, title, fold)
@@ -194,10 +198,14 @@ class MemoryBackend:
                     if header.find(name) is None:
                         header.add(grid, name, [], title)
                         changes.append(f"added column {name} to {title}")
+                        made.append(name)
             layout = self.layouts.setdefault(source, {}).setdefault(
                 title,
                 {"text": set(), "dropdowns": {}, "protected": set(), "notes": {}, "due": set()},
             )
+            sized = layout.setdefault("widths", {})
+            for name in made:
+                sized[header_key(name)] = widths.get(wanted, {}).get(name) or len(name) + 4
             for part, change in (
                 ("frozen", "froze the header row of"),
                 ("filter", "added a filter to"),

@@ -59,6 +59,7 @@ from sync.sheets import (
     NO_HIGHLIGHTS,
     NO_NOTES,
     NO_TABS,
+    NO_WIDTHS,
     PROTECTED_NOTE,
     CellSet,
     DueHighlight,
@@ -513,6 +514,7 @@ class XlsxBackend:
         aliases: Mapping[str, Sequence[str]] = NO_TABS,
         notes: Mapping[str, Mapping[str, str]] = NO_NOTES,
         highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
+        widths: Mapping[str, Mapping[str, int]] = NO_WIDTHS,
     ) -> list[str]:
         path = self.path(source)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -540,6 +542,7 @@ class XlsxBackend:
                         alias_folder(aliases),
                         notes.get(wanted, {}),
                         highlights.get(wanted, ()),
+                        widths.get(wanted, {}),
                     )
                 if default is not None and len(wb.worksheets) > 1:
                     wb.remove(default)
@@ -565,6 +568,7 @@ def _layout_tab(
     fold: Fold = header_key,
     notes: Mapping[str, str] = MappingProxyType({}),
     highlights: Sequence[DueHighlight] = (),
+    widths: Mapping[str, int] = MappingProxyType({}),
 ) -> list[str]:
     """Bring one tab of a workbook to the layout; returns what changed (quiet for a new tab)."""
     changes: list[str] = []
@@ -593,10 +597,10 @@ def _layout_tab(
         cell = ws.cell(row=r + 1, column=c + 1, value=value)
         cell.data_type = "s"
         cell.font = Font(bold=True)
+        # sized to what the column typically holds; a column that was there keeps its width
+        _own_dimension(ws, c + 1).width = widths.get(str(value)) or max(10, len(str(value)) + 4)
     if new:
         ws.freeze_panes = f"A{row + 2}"
-        for _, _, c, value in added:
-            _own_dimension(ws, c + 1).width = max(10, len(str(value)) + 4)
     elif ws.freeze_panes is None:  # an agent's own freeze (more rows, a column) is kept
         ws.freeze_panes = f"A{row + 2}"
         changes.append(f"froze the header row of {title}")

@@ -41,6 +41,7 @@ from sync.sheets import (
     NO_HIGHLIGHTS,
     NO_NOTES,
     NO_TABS,
+    NO_WIDTHS,
     DueHighlight,
     apply_writes,
     find_tab,
@@ -630,6 +631,7 @@ class GoogleBackend:
         aliases: Mapping[str, Sequence[str]] = NO_TABS,
         notes: Mapping[str, Mapping[str, str]] = NO_NOTES,
         highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
+        widths: Mapping[str, Mapping[str, int]] = NO_WIDTHS,
         dry_run: bool = False,
     ) -> list[str]:
         """Tabs, header cells, text formats, dropdowns, protected columns, header notes, due
@@ -647,6 +649,7 @@ class GoogleBackend:
             aliases=aliases,
             notes=notes,
             highlights=highlights,
+            widths=widths,
             dry_run=dry_run,
         )
 

@@ -242,6 +242,25 @@ def _formats(
         plan.changes.append(f"highlighted due {tab.title}/{due.column}")
 
 
+PIXELS_PER_CHARACTER = 7
+"""About the width of a character of Sheets' default font (Arial 10), in pixels."""
+
+
+def _widths(
+    sheet_id: int, columns: Sequence[tuple[int, str]], widths: Mapping[str, int]
+) -> list[dict[str, Any]]:
+    """Size the columns ``columns`` (index, header) made now to fit what they typically hold
+    (``widths``: header -> characters; the header itself otherwise)."""
+    requests = []
+    for col, header in columns:
+        chars = widths.get(header) or max(10, len(header) + 4)
+        size = {"pixelSize": chars * PIXELS_PER_CHARACTER + 10}
+        span = {"sheetId": sheet_id, "dimension": "COLUMNS", "startIndex": col, "endIndex": col + 1}
+        body = {"range": span, "properties": size, "fields": "pixelSize"}
+        requests.append({"updateDimensionProperties": body})
+    return requests
+
+
 def _filter(sheet_id: int, header_row: int) -> dict[str, Any]:
     """A basic filter on every column, from the header row down."""
     grid_range = {"sheetId": sheet_id, "startRowIndex": header_row}
@@ -259,6 +278,7 @@ def ensure_layout(
     aliases: Mapping[str, Sequence[str]],
     notes: Mapping[str, Mapping[str, str]] = MappingProxyType({}),
     highlights: Mapping[str, Sequence[DueHighlight]] = MappingProxyType({}),
+    widths: Mapping[str, Mapping[str, int]] = MappingProxyType({}),
     dry_run: bool = False,
 ) -> list[str]:
     """See :meth:`GoogleBackend.ensure_layout`.
@@ -270,7 +290,16 @@ def ensure_layout(
     first: list[str] | None = None  # what this call set out to change
     while True:
         plan = _plan(
-            backend, spec, tabs, text_columns, dropdowns, protected, aliases, notes, highlights
+            backend,
+            spec,
+            tabs,
+            text_columns,
+            dropdowns,
+            protected,
+            aliases,
+            notes,
+            highlights,
+            widths,
         )
         if dry_run:
             return plan.changes
@@ -308,6 +337,7 @@ def _plan(
     aliases: Mapping[str, Sequence[str]],
     notes: Mapping[str, Mapping[str, str]],
     highlights: Mapping[str, Sequence[DueHighlight]],
+    widths: Mapping[str, Mapping[str, int]],
 ) -> _Plan:
     """Read the spreadsheet (two reads) and plan what its layout lacks."""
     api = backend.api
@@ -379,6 +409,7 @@ def _plan(
         owned = protected.get(logical, ())
         noted = notes.get(logical, {})
         due = highlights.get(logical, ())
+        sized = widths.get(logical, {})
         if title is None:
             sheet_id = rng.randrange(1, 2**31 - 1)
             while sheet_id in taken:
@@ -402,6 +433,7 @@ def _plan(
             )
             plan.requests.append(_header_cells(sheet_id, 0, 0, list(headers)))
             plan.requests.append(_filter(sheet_id, 0))
+            plan.requests += _widths(sheet_id, [(c, str(h)) for c, h in enumerate(headers)], sized)
             columns = {name: i for i, name in enumerate(headers)}
             quiet = _Plan()
             _formats(
@@ -433,6 +465,8 @@ def _plan(
                 )
             for _, r, c, value in added:
                 plan.requests.append(_header_cells(tab.sheet_id, r, c, [str(value)]))
+            made = [(c, str(value)) for _, _, c, value in added]
+            plan.requests += _widths(tab.sheet_id, made, sized)
         if tab.frozen < row + 1:
             plan.requests.append(
                 {

@@ -378,6 +378,35 @@ def test_repeat_cell_and_validation_over_a_range_leave_each_cell_its_own(gc: Any
     assert [words(r, c) for r in (0, 1) for c in (0, 1, 2)] == [["yes", "no"]] * 5 + [["maybe"]]
 
 
+def test_column_sizes_and_the_basic_filter_are_kept_and_answered(gc: Any) -> None:
+    """updateDimensionProperties keeps a column's pixelSize (moved by an inserted column);
+    setBasicFilter keeps the filter, clearBasicFilter drops it."""
+    sh = gc.create("sizes")
+
+    def sizes() -> list[int]:
+        meta = sh.fetch_sheet_metadata({"includeGridData": "true", "ranges": "Sheet1!A1:D1"})
+        return [c["pixelSize"] for c in meta["sheets"][0]["data"][0]["columnMetadata"]]
+
+    span = {"sheetId": 0, "dimension": "COLUMNS", "startIndex": 1, "endIndex": 3}
+    size = {"range": span, "properties": {"pixelSize": 250}, "fields": "pixelSize"}
+    rows = {**span, "dimension": "ROWS"}
+    sh.batch_update(
+        {
+            "requests": [
+                {"updateDimensionProperties": size},
+                {"updateDimensionProperties": {**size, "range": rows}},  # not kept
+                {"setBasicFilter": {"filter": {"range": {"sheetId": 0, "startRowIndex": 0}}}},
+            ]
+        }
+    )
+    assert sizes() == [100, 250, 250, 100]
+    sh.sheet1.insert_cols([["new"]], 1)
+    assert sizes() == [100, 100, 250, 250]
+    assert sh.fetch_sheet_metadata()["sheets"][0]["basicFilter"] == {"range": {"startRowIndex": 0}}
+    sh.batch_update({"requests": [{"clearBasicFilter": {"sheetId": 0}}]})
+    assert "basicFilter" not in sh.fetch_sheet_metadata()["sheets"][0]
+
+
 def test_the_reads_of_dlts_google_sheets_source(emu: Emulator, gc: Any) -> None:
     """What bench/peer_dlt.py's peer (dlt's google_sheets verified source) asks, in its
     order: the tabs, every tab's values (typed, dates as serial numbers), then the first

@@ -886,6 +886,10 @@ def test_init_sets_up_each_agent_spreadsheet(world: World, emu: Emulator) -> Non
     notes = {header[i]: c.get("note") for i, c in enumerate(rows[0]["values"])}
     assert notes["Email"] == service.SHARED_NOTE and notes["Name"] == service.SHARED_NOTE
     assert notes["Commission %"] == service.ADMIN_NOTE and notes["Notes"] is None
+    # columns sized to what they typically hold
+    sizes = [m["pixelSize"] for m in customers["data"][0]["columnMetadata"]]
+    assert sizes[header.index("Notes")] > sizes[header.index("Phone")] > 100
+    assert sizes[header.index("Status")] == (len("Status") + 4) * 7 + 10
     # a phone typed with a leading zero keeps it (the column is plain text)
     emu.set_values(ali, "Customers!C2", [["0100 123 4567"], ["01001234567"]], "USER_ENTERED")
     assert emu.get_values(ali, "Customers!C2:C3", "UNFORMATTED_VALUE") == [
@@ -976,12 +980,17 @@ def test_layout_adds_missing_columns_without_touching_data(world: World, emu: Em
         layout["tabs"],
         text_columns=layout["text_columns"],
         aliases={"Phone": ["رقم الجوال"]},
+        widths=layout["widths"],
     )
     assert "added column Customer # to Customers" in changes
     assert "added column Phone to Customers" not in changes  # the alias counts
     grid = world.backend.get_tab(source, "Customers")
     assert grid[1] == ["Ahmed", "0100", "keep"]
     assert grid[0][:3] == ["Name", "رقم الجوال", "Notes"] and "Customer #" in grid[0]
+    # a column added is sized to what it holds
+    customers = _tab(emu, sid(world, "ali"), "Customers", grid_data=True)
+    sizes = [m["pixelSize"] for m in customers["data"][0]["columnMetadata"]]
+    assert sizes[grid[0].index("Customer #")] == service.COLUMN_WIDTHS["Customer #"] * 7 + 10
 
 
 def _config_file(tmp_path: Path, world: World, **google: Any) -> Path:

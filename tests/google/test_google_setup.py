@@ -58,6 +58,7 @@ def _set_up(world: World, spreadsheet: str) -> list[str]:
         protected=layout["protected"],
         highlights=layout["highlights"],
         notes=layout["notes"],
+        widths=layout["widths"],
     )
 
 
@@ -189,6 +190,8 @@ def test_a_tab_the_agent_made_gets_a_frozen_header_a_filter_and_header_notes_onc
     titles = [c["formattedValue"] for c in header]
     assert header[titles.index("Phone")]["note"] == service.SHARED_NOTE
     assert header[titles.index("Commission %")]["note"] == service.ADMIN_NOTE
+    sizes = [m["pixelSize"] for m in customers["data"][0]["columnMetadata"]]
+    assert set(sizes[: len(titles)]) == {100}  # the agent's columns keep their widths
     assert _set_up(world, own) == []
     mine = {"sheetId": sheet_id, "startRowIndex": 1, "endColumnIndex": 3}
     emu.batch_update(own, [{"setBasicFilter": {"filter": {"range": mine}}}])

@@ -647,6 +647,16 @@ def test_xlsx_agent_tabs_get_a_frozen_header_a_filter_and_header_notes_once(
     assert note("Email") == note("Phone") == service.SHARED_NOTE
     assert note("Commission %") == service.ADMIN_NOTE
     assert note("Customer #") == PROTECTED_NOTE and note("Notes") is None
+
+    def width(name: str) -> float | None:
+        letter = openpyxl.utils.get_column_letter(header.index(name) + 1)
+        return ws.column_dimensions[letter].width if letter in ws.column_dimensions else None
+
+    if made_by == "init":  # the columns it makes are sized to what they typically hold
+        assert width("Notes") == service.COLUMN_WIDTHS["Notes"] == 40
+        assert width("Status") == len("Status") + 4 and width("Degree") == 10
+    else:  # the agent's columns keep their widths
+        assert width("Notes") is None
     data = (tmp_path / "ali.xlsx").read_bytes()
     assert xlsx.ensure_layout("ali.xlsx", layout["tabs"], **args) == []
     assert (tmp_path / "ali.xlsx").read_bytes() == data
