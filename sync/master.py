@@ -27,6 +27,7 @@ from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, STATUSES
 from sync.ledger import hint
 from sync.model import Agent, Conflict, Customer, FollowUp, SyncRun, Tracking
 from sync.reports import commission_rows
+from sync.sheets import BlankHighlight
 from sync.views import MASTER_CELL_LIMIT
 
 MASTER_TABS = ("Customers", "Tracking", "Follow-ups", "Conflicts", "Commission", "Sync log")
@@ -45,7 +46,25 @@ RESOLUTION_HELP = (
     "applied stay, with the reason in Resolution note."
 )
 """The note on the Conflicts tab's Resolution header (set by ``sheetsync init``)."""
-MASTER_NOTES = {"Conflicts": {RESOLUTION: RESOLUTION_HELP}}
+RESOLUTION_WORDS = ("keep", "accept", "dismiss", "merge")
+"""The Resolution dropdown: the words that need nothing after them (``value: …`` and
+``merge into CUS-…`` are typed; the dropdown only warns)."""
+OPEN_CONFLICT = BlankHighlight(column=RESOLUTION, unless_column="ID")
+"""A conflict's Resolution cell shaded while the admin has not typed anything in it."""
+EDIT_NOTE = (
+    "Yours to correct: what you type here goes to every agent who tracks this customer "
+    "(audited as yours; `sheetsync undo` takes it back)."
+)
+COMMISSION_NOTE = (
+    "Yours to set: this agent's share, in percent, of the customer's commission (the "
+    "Commission tab and the agent's sheet show it)."
+)
+MASTER_NOTES = {
+    "Conflicts": {RESOLUTION: RESOLUTION_HELP},
+    "Customers": {FIELDS_BY_KEY[k].header: EDIT_NOTE for k in SHARED_KEYS},
+    "Tracking": {FIELDS_BY_KEY["commission_pct"].header: COMMISSION_NOTE},
+}
+"""The master's header notes: how to resolve, and the columns the admin may edit."""
 TRACKING_ID = "Tracking ID"
 COMMISSION_PCT = "Commission %"
 SYNC_LOG_RUNS = 200
@@ -279,6 +298,18 @@ MASTER_HEADERS = {
     "Commission": COMMISSION_HEADERS,
     "Sync log": SYNC_LOG_HEADERS,
 }
+
+
+def master_layout() -> dict[str, Any]:
+    """What ``init`` sets up in the master, as :meth:`Backend.ensure_layout`'s arguments:
+    the tabs, the header notes, the Resolution dropdown, the open conflicts' highlight."""
+    return {
+        "tabs": MASTER_HEADERS,
+        "notes": MASTER_NOTES,
+        "dropdowns": {"Conflicts": {RESOLUTION: list(RESOLUTION_WORDS)}},
+        "highlights": {"Conflicts": [OPEN_CONFLICT]},
+    }
+
 
 ROW_TABS = ("Customers", "Tracking", "Follow-ups")
 """The tabs with a row per customer, tracking or follow-up: rendered row by row."""

@@ -34,7 +34,7 @@ from sync.fields import (
     Owner,
 )
 from sync.lease import PgAdvisoryLease, SqliteWorkerLock, WorkerLockHeld, namespace_for
-from sync.master import MASTER_HEADERS, MASTER_NOTES
+from sync.master import MASTER_HEADERS, master_layout
 from sync.model import Agent, Conflict, Customer, SheetState, SyncRun, Tracking
 from sync.rows import ParseOptions, count_rows
 from sync.sheets import Backend, DueHighlight
@@ -67,7 +67,7 @@ def check(config: Config, backend: Backend) -> dict[str, Any]:
 
         assert isinstance(backend, GoogleBackend)
         layout = agent_layout()
-        return check_google(config, backend, layout, MASTER_LAYOUT, aliases).as_dict()
+        return check_google(config, backend, layout, master_layout(), aliases).as_dict()
     sources = []
     targets = [(f"agent {a.key}", config.agent_source(a)) for a in config.agents]
     for label, source in [*targets, ("master", config.master_source())]:
@@ -225,7 +225,7 @@ def init(config: Config, engine: Engine, backend: Backend) -> InitReport:
     _set_up(
         report,
         config.master_source(),
-        lambda source: backend.ensure_layout(source, MASTER_LAYOUT, notes=MASTER_NOTES),
+        lambda source: backend.ensure_layout(**master_layout(), source=source),
     )
     report.changes += rebuild_lost_sheets(config, engine, backend)
     return report

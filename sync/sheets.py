@@ -42,6 +42,7 @@ __all__ = [
     "Backend",
     "CellSet",
     "CountedCells",
+    "BlankHighlight",
     "DueHighlight",
     "Fold",
     "NO_DROPDOWNS",
@@ -98,6 +99,7 @@ class DueHighlight:
     unless_column: str
     unless: tuple[str, ...]
     color: str = "FCE8B2"  # light amber, RRGGBB
+    what: str = "due"  # in what ``init`` says it did: "highlighted due Customers/..."
 
     def formula(self, column: str, unless_column: str, row: int) -> str:
         """The rule's formula for its first cell: ``column`` and ``unless_column`` are the
@@ -106,6 +108,20 @@ class DueHighlight:
         date, status = f"${column}{row}", f"${unless_column}{row}"
         done = ",".join(f'{status}="{value}"' for value in self.unless)
         return f"=AND(ISNUMBER({date}),{date}<=TODAY(),NOT(OR({done})))"
+
+
+@dataclass(frozen=True)
+class BlankHighlight(DueHighlight):
+    """The cells of ``column`` still blank on a row whose ``unless_column`` is filled: what
+    awaits someone (the Resolution of a conflict the admin has not decided). Set, kept and
+    reported as a :class:`DueHighlight` is."""
+
+    unless: tuple[str, ...] = ()
+    color: str = "F4CCCC"  # light red
+    what: str = "open"
+
+    def formula(self, column: str, unless_column: str, row: int) -> str:
+        return f"=AND(LEN(${unless_column}{row})>0,LEN(TRIM(${column}{row}))=0)"
 
 
 NO_HIGHLIGHTS: Mapping[str, Sequence[DueHighlight]] = MappingProxyType({})

@@ -218,7 +218,7 @@ class MemoryBackend:
                     continue
                 if due not in layout["due"]:
                     layout["due"].add(due)
-                    formats.append(f"highlighted due {title}/{due.column}")
+                    formats.append(f"highlighted {due.what} {title}/{due.column}")
             for name, note in notes.get(wanted, {}).items():
                 if layout["notes"].get(header_key(name)) != note:
                     layout["notes"][header_key(name)] = note

@@ -685,5 +685,5 @@ def _layout_tab(
             continue
         amber = PatternFill(fill_type="solid", start_color=due.color, end_color=due.color)
         ws.conditional_formatting.add(cells, FormulaRule(formula=[formula], fill=amber))
-        changes.append(f"highlighted due {title}/{due.column}")
+        changes.append(f"highlighted {due.what} {title}/{due.column}")
     return changes if not new else changes[:1]

@@ -19,11 +19,10 @@ from sync.db import read_transaction, retrying, transaction
 from sync.errors import SourceError
 from sync.marks import database_marker, team_digest
 from sync.master import (
-    MASTER_HEADERS,
-    MASTER_NOTES,
     MASTER_TABS,
     ROW_TABS,
     load_master,
+    master_layout,
     read_resolutions,
     render_master,
     row_bases,
@@ -235,7 +234,7 @@ class WriteMaster(CycleBase):
         if any(find_tab(snapshot.tabs, tab) is None for tab in MASTER_TABS):
             # A tab the master lacks (one a newer sheetsync shows, or one an admin deleted)
             # is set up first, as init would, then the master is read again.
-            added = self.backend.ensure_layout(source, MASTER_HEADERS, notes=MASTER_NOTES)
+            added = self.backend.ensure_layout(**master_layout(), source=source)
             report.warnings += [f"{source}: {change}" for change in added]
             snapshot = self.backend.read(source)
             report.sources_read += 1

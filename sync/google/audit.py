@@ -23,7 +23,6 @@ from typing import Any
 
 from sync.config import Config
 from sync.errors import SourceError
-from sync.master import MASTER_NOTES
 
 from .api import DRIVE
 from .backend import GoogleBackend
@@ -37,6 +36,7 @@ _DRIFT = [
     (re.compile(r"^froze the header row of (.+)$"), r"the header row of \1 is not frozen"),
     (re.compile(r"^added a filter to (.+)$"), r"\1 has no filter"),
     (re.compile(r"^highlighted due (.+)$"), r"\1 lacks the highlight of due dates"),
+    (re.compile(r"^highlighted open (.+)$"), r"\1 lacks the highlight of open conflicts"),
 ]
 
 
@@ -123,7 +123,7 @@ def check_google(
     config: Config,
     backend: GoogleBackend,
     agent_layout: Mapping[str, Any],
-    master_layout: Mapping[str, Sequence[str]],
+    master_layout: Mapping[str, Any],
     aliases: Mapping[str, Sequence[str]],
 ) -> CheckReport:
     """Run every check; a failing spreadsheet is reported, not raised."""
@@ -157,7 +157,7 @@ def check_google(
             config.master_source(),
             "master",
             [*admins, *me],
-            {"tabs": master_layout, "notes": MASTER_NOTES},
+            dict(master_layout),
         )
     )
     seen: set[str] = set()

@@ -239,7 +239,7 @@ def _formats(
             },
         }
         plan.requests.append({"addConditionalFormatRule": {"rule": rule, "index": 0}})
-        plan.changes.append(f"highlighted due {tab.title}/{due.column}")
+        plan.changes.append(f"highlighted {due.what} {tab.title}/{due.column}")
 
 
 PIXELS_PER_CHARACTER = 7

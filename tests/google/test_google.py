@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 
 from sheets_emulator import Emulator
@@ -43,7 +44,7 @@ from sync.google.values import (
 from sync.importing import ImportOptions, run_import
 from sync.limits import RateLimiter, RetryPolicy, parse_retry_after
 from sync.long_text import GOOGLE_CELL_CHARS, shows_cut_of
-from sync.master import MASTER_NOTES, RESOLUTION, RESOLUTION_HELP
+from sync.master import EDIT_NOTE, MASTER_NOTES, RESOLUTION, RESOLUTION_HELP
 from sync.model import Conflict, Customer, Tracking
 from tests.emulated import EmulatedGoogleBackend, GoogleHarness
 from tests.scenarios.test_cycle import AHMED_ALI, AHMED_SARA
@@ -911,6 +912,25 @@ def test_init_notes_the_resolution_words_on_the_master_and_repairs_a_removed_not
     header = conflicts["data"][0]["rowData"][0]["values"]
     col = [c.get("formattedValue") for c in header].index(RESOLUTION)
     assert header[col]["note"] == RESOLUTION_HELP  # set by init (the world's set-up)
+    # the words as a dropdown that warns, and the conflicts not decided yet shaded
+    probe = conflicts["data"][0]["rowData"][1]["values"][col]["dataValidation"]
+    assert [v["userEnteredValue"] for v in probe["condition"]["values"]] == [
+        "keep",
+        "accept",
+        "dismiss",
+        "merge",
+    ]
+    assert probe["strict"] is False
+    (rule,) = conflicts["conditionalFormats"]
+    letter = get_column_letter(col + 1)
+    formula = rule["booleanRule"]["condition"]["values"][0]["userEnteredValue"]
+    assert formula == f"=AND(LEN($A2)>0,LEN(TRIM(${letter}2))=0)"
+    # the columns the admin may edit say so
+    customers = _tab(emu, master, "Customers", grid_data=True)
+    notes = {
+        c.get("formattedValue"): c.get("note") for c in customers["data"][0]["rowData"][0]["values"]
+    }
+    assert notes["Email"] == EDIT_NOTE and notes["Customer #"] is None
 
     emu.batch_update(
         master,

@@ -1056,19 +1056,36 @@ def test_xlsx_read_copes_with_a_wrong_dimension_and_gaps(xlsx: XlsxBackend, tmp_
 def test_xlsx_master_conflicts_header_note_documents_the_resolution_words(
     xlsx: XlsxBackend, tmp_path: Path
 ) -> None:
-    from sync.master import MASTER_NOTES, RESOLUTION
+    from sync.master import COMMISSION_NOTE, EDIT_NOTE, RESOLUTION, master_layout
 
     source = "master.xlsx"
     assert xlsx.ensure_layout(source, MASTER_LAYOUT) != []  # an older master: no note yet
-    assert xlsx.ensure_layout(source, MASTER_LAYOUT, notes=MASTER_NOTES) == [
-        f"noted Conflicts/{RESOLUTION}"
-    ]
-    assert xlsx.ensure_layout(source, MASTER_LAYOUT, notes=MASTER_NOTES) == []
-    ws = openpyxl.load_workbook(tmp_path / source)["Conflicts"]
+    changes = xlsx.ensure_layout(**master_layout(), source=source)
+    assert {
+        f"noted Conflicts/{RESOLUTION}",
+        "noted Customers/Email",
+        "noted Tracking/Commission %",
+        f"set dropdown of Conflicts/{RESOLUTION}",
+        f"highlighted open Conflicts/{RESOLUTION}",
+    } <= set(changes)
+    assert not [c for c in changes if "Notes" in c or "Follow-ups" in c]
+    assert xlsx.ensure_layout(**master_layout(), source=source) == []
+    wb = openpyxl.load_workbook(tmp_path / source)
+    ws = wb["Conflicts"]
     header = [c.value for c in ws[1]]
-    note = ws.cell(row=1, column=header.index(RESOLUTION) + 1).comment.text
+    letter = openpyxl.utils.get_column_letter(header.index(RESOLUTION) + 1)
+    note = ws[f"{letter}1"].comment.text
     for word in ("keep", "accept", "value: TEXT", "merge into CUS-", "dismiss"):
         assert word in note
+    (dv,) = ws.data_validations.dataValidation
+    assert dv.formula1 == '"keep,accept,dismiss,merge"' and dv.errorStyle == "warning"
+    (rule,) = [r for cf in ws.conditional_formatting for r in cf.rules]
+    assert rule.formula == [f"AND(LEN($A2)>0,LEN(TRIM(${letter}2))=0)"]  # an ID, no word yet
+    customers = wb["Customers"]
+    notes = {c.value: c.comment.text if c.comment else None for c in customers[1]}
+    assert notes["Email"] == notes["Phone"] == EDIT_NOTE and notes["Customer #"] is None
+    tracking = {c.value: c.comment.text if c.comment else None for c in wb["Tracking"][1]}
+    assert tracking["Commission %"] == COMMISSION_NOTE
 
 
 def test_memory_header_notes_are_set_once() -> None:
@@ -1076,7 +1093,6 @@ def test_memory_header_notes_are_set_once() -> None:
 
     backend = MemoryBackend()
     backend.ensure_layout("m", MASTER_LAYOUT)
-    assert backend.ensure_layout("m", MASTER_LAYOUT, notes=MASTER_NOTES) == [
-        "noted Conflicts/Resolution"
-    ]
-    assert backend.ensure_layout("m", MASTER_LAYOUT, notes=MASTER_NOTES) == []
+    notes = {"Conflicts": MASTER_NOTES["Conflicts"]}
+    assert backend.ensure_layout("m", MASTER_LAYOUT, notes=notes) == ["noted Conflicts/Resolution"]
+    assert backend.ensure_layout("m", MASTER_LAYOUT, notes=notes) == []
