@@ -463,7 +463,8 @@ def test_a_worker_killed_mid_cycle_loses_no_edit_and_creates_no_duplicate(
     initial_rows(dep)
 
     # Killed while reading (phase 1): some sources ingested, the rest not yet.
-    w1 = _start_cycle_then(dep, workers, "k1", "source_read", 6, "--every", "1s")
+    # (each source's read and write takes 0.05 s more: the kill lands mid-phase)
+    w1 = _start_cycle_then(dep, workers, "k1", "source_read", 6, "--every", "1s", delay=0.05)
     w1.kill()
     assert not w1.cycles()  # it never finished a cycle
 
@@ -476,7 +477,7 @@ def test_a_worker_killed_mid_cycle_loses_no_edit_and_creates_no_duplicate(
         )
 
     # Killed while writing back (phase 2).
-    w2 = _start_cycle_then(dep, workers, "k2", "source_written", 3, "--every", "1s")
+    w2 = _start_cycle_then(dep, workers, "k2", "source_written", 3, "--every", "1s", delay=0.05)
     w2.kill()
 
     # A restarted worker finishes the job.
