@@ -65,6 +65,9 @@ MASTER_NOTES = {
     "Tracking": {FIELDS_BY_KEY["commission_pct"].header: COMMISSION_NOTE},
 }
 """The master's header notes: how to resolve, and the columns the admin may edit."""
+EDITABLE_COLOR = "D9EAD3"
+"""The fill (light green) of the headers of the master's columns the admin may edit: the
+columns :data:`MASTER_NOTES` notes."""
 TRACKING_ID = "Tracking ID"
 COMMISSION_PCT = "Commission %"
 SYNC_LOG_RUNS = 200
@@ -308,6 +311,9 @@ def master_layout() -> dict[str, Any]:
         "notes": MASTER_NOTES,
         "dropdowns": {"Conflicts": {RESOLUTION: list(RESOLUTION_WORDS)}},
         "highlights": {"Conflicts": [OPEN_CONFLICT]},
+        "header_colors": {
+            tab: dict.fromkeys(notes, EDITABLE_COLOR) for tab, notes in MASTER_NOTES.items()
+        },
     }
 
 

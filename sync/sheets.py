@@ -219,6 +219,7 @@ class Backend(Protocol):
         notes: Mapping[str, Mapping[str, str]] = NO_NOTES,
         highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
         widths: Mapping[str, Mapping[str, int]] = NO_WIDTHS,
+        header_colors: Mapping[str, Mapping[str, str]] = NO_NOTES,
     ) -> list[str]:
         """Create the source, its missing tabs and missing header columns; never touch data.
 
@@ -237,6 +238,8 @@ class Backend(Protocol):
                 one is set where the tab has both its columns.
             widths: tab -> header -> the column's width in characters, for the columns it
                 creates (a column that was there keeps the width it has).
+            header_colors: tab -> header -> the fill (RRGGBB) of that header cell: the
+                columns the sheet's reader may edit (the admin's, in the master).
 
         Returns:
             What was changed, in words; empty when the layout was already there.

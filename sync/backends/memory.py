@@ -169,6 +169,7 @@ class MemoryBackend:
         notes: Mapping[str, Mapping[str, str]] = NO_NOTES,
         highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
         widths: Mapping[str, Mapping[str, int]] = NO_WIDTHS,
+        header_colors: Mapping[str, Mapping[str, str]] = NO_NOTES,
     ) -> list[str]:
         self.calls["layout"] += 1
         if source in self.locked:
@@ -219,6 +220,11 @@ class MemoryBackend:
                 if due not in layout["due"]:
                     layout["due"].add(due)
                     formats.append(f"highlighted {due.what} {title}/{due.column}")
+            colors = layout.setdefault("colors", {})
+            for name, color in header_colors.get(wanted, {}).items():
+                if colors.get(header_key(name)) != color:
+                    colors[header_key(name)] = color
+                    formats.append(f"coloured {title}/{name}")
             for name, note in notes.get(wanted, {}).items():
                 if layout["notes"].get(header_key(name)) != note:
                     layout["notes"][header_key(name)] = note

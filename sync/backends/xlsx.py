@@ -515,6 +515,7 @@ class XlsxBackend:
         notes: Mapping[str, Mapping[str, str]] = NO_NOTES,
         highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
         widths: Mapping[str, Mapping[str, int]] = NO_WIDTHS,
+        header_colors: Mapping[str, Mapping[str, str]] = NO_NOTES,
     ) -> list[str]:
         path = self.path(source)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -543,6 +544,7 @@ class XlsxBackend:
                         notes.get(wanted, {}),
                         highlights.get(wanted, ()),
                         widths.get(wanted, {}),
+                        header_colors.get(wanted, {}),
                     )
                 if default is not None and len(wb.worksheets) > 1:
                     wb.remove(default)
@@ -569,6 +571,7 @@ def _layout_tab(
     notes: Mapping[str, str] = MappingProxyType({}),
     highlights: Sequence[DueHighlight] = (),
     widths: Mapping[str, int] = MappingProxyType({}),
+    colors: Mapping[str, str] = MappingProxyType({}),
 ) -> list[str]:
     """Bring one tab of a workbook to the layout; returns what changed (quiet for a new tab)."""
     changes: list[str] = []
@@ -663,6 +666,13 @@ def _layout_tab(
         cell.fill = PatternFill(fill_type="solid", fgColor=_GREY)
         cell.comment = Comment(own_note, "sheetsync")
         changes.append(f"marked {title}/{name} as filled by sheetsync")
+    for name, color in colors.items():
+        cell = ws.cell(row=row + 1, column=column_of(name))
+        fill = cell.fill
+        if fill is not None and fill.fill_type == "solid" and fill.fgColor.rgb == f"FF{color}":
+            continue
+        cell.fill = PatternFill(fill_type="solid", fgColor=f"FF{color}")
+        changes.append(f"coloured {title}/{name}")
     for name, note in notes.items():
         if name in protected:
             continue

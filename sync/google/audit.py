@@ -35,6 +35,7 @@ _DRIFT = [
     (re.compile(r"^protected (.+) \(only sheetsync edits it\)$"), r"\1 is not protected"),
     (re.compile(r"^froze the header row of (.+)$"), r"the header row of \1 is not frozen"),
     (re.compile(r"^added a filter to (.+)$"), r"\1 has no filter"),
+    (re.compile(r"^coloured (.+)$"), r"the header of \1 is not coloured"),
     (re.compile(r"^highlighted due (.+)$"), r"\1 lacks the highlight of due dates"),
     (re.compile(r"^highlighted open (.+)$"), r"\1 lacks the highlight of open conflicts"),
 ]

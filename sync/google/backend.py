@@ -632,6 +632,7 @@ class GoogleBackend:
         notes: Mapping[str, Mapping[str, str]] = NO_NOTES,
         highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
         widths: Mapping[str, Mapping[str, int]] = NO_WIDTHS,
+        header_colors: Mapping[str, Mapping[str, str]] = NO_NOTES,
         dry_run: bool = False,
     ) -> list[str]:
         """Tabs, header cells, text formats, dropdowns, protected columns, header notes, due
@@ -650,6 +651,7 @@ class GoogleBackend:
             notes=notes,
             highlights=highlights,
             widths=widths,
+            header_colors=header_colors,
             dry_run=dry_run,
         )
 

@@ -79,6 +79,11 @@ def _range(sheet_id: int, first_row: int, col: int) -> dict[str, Any]:
     }
 
 
+def _rgb(color: str) -> dict[str, float]:
+    """An RRGGBB colour as the API's ``Color`` (red, green, blue from 0 to 1)."""
+    return {k: int(color[i : i + 2], 16) / 255 for k, i in (("red", 0), ("green", 2), ("blue", 4))}
+
+
 def _header_cells(sheet_id: int, row: int, col: int, names: Sequence[str]) -> dict[str, Any]:
     return {
         "updateCells": {
@@ -130,8 +135,10 @@ def _formats(
     editor: str | None = None,
     notes: Mapping[str, str] = MappingProxyType({}),
     highlights: Sequence[DueHighlight] = (),
+    colors: Mapping[str, str] = MappingProxyType({}),
 ) -> None:
-    """Plan the text formats, dropdowns, protected ranges and highlights one tab lacks.
+    """Plan the text formats, dropdowns, protected ranges, highlights and header colours
+    one tab lacks.
 
     ``editor`` (the service account) is named as the protected ranges' only editor; Google
     adds the spreadsheet's owner, who can always edit. Without it (OAuth user credentials)
@@ -139,6 +146,22 @@ def _formats(
     """
     probe = header_row + 1
     sid = tab.sheet_id
+    for name, color in colors.items():
+        col = columns[name]
+        wanted = _rgb(color)
+        shown = tab.cell(header_row, col).get("userEnteredFormat", {}).get("backgroundColor", {})
+        if all(abs(shown.get(k, 0.0) - v) < 1 / 512 for k, v in wanted.items()):
+            continue
+        plan.requests.append(
+            {
+                "repeatCell": {
+                    "range": {**_range(sid, header_row, col), "endRowIndex": header_row + 1},
+                    "cell": {"userEnteredFormat": {"backgroundColor": wanted}},
+                    "fields": "userEnteredFormat.backgroundColor",
+                }
+            }
+        )
+        plan.changes.append(f"coloured {tab.title}/{name}")
     for name, note in notes.items():
         col = columns[name]
         if tab.cell(header_row, col).get("note") != note:
@@ -230,7 +253,7 @@ def _formats(
         formula = due.formula(*letters, probe + 1)
         if formula in tab.due:
             continue
-        red, green, blue = (int(due.color[i : i + 2], 16) / 255 for i in (0, 2, 4))
+        red, green, blue = _rgb(due.color).values()
         rule = {
             "ranges": [_range(sid, probe, col)],
             "booleanRule": {
@@ -279,6 +302,7 @@ def ensure_layout(
     notes: Mapping[str, Mapping[str, str]] = MappingProxyType({}),
     highlights: Mapping[str, Sequence[DueHighlight]] = MappingProxyType({}),
     widths: Mapping[str, Mapping[str, int]] = MappingProxyType({}),
+    header_colors: Mapping[str, Mapping[str, str]] = MappingProxyType({}),
     dry_run: bool = False,
 ) -> list[str]:
     """See :meth:`GoogleBackend.ensure_layout`.
@@ -300,6 +324,7 @@ def ensure_layout(
             notes,
             highlights,
             widths,
+            header_colors,
         )
         if dry_run:
             return plan.changes
@@ -338,6 +363,7 @@ def _plan(
     notes: Mapping[str, Mapping[str, str]],
     highlights: Mapping[str, Sequence[DueHighlight]],
     widths: Mapping[str, Mapping[str, int]],
+    header_colors: Mapping[str, Mapping[str, str]],
 ) -> _Plan:
     """Read the spreadsheet (two reads) and plan what its layout lacks."""
     api = backend.api
@@ -388,7 +414,8 @@ def _plan(
                 "ranges": probes,
                 "includeGridData": "true",
                 "fields": "sheets(properties(title),data(rowData(values("
-                "formattedValue,note,userEnteredFormat(numberFormat),dataValidation))))",
+                "formattedValue,note,userEnteredFormat(numberFormat,backgroundColor),"
+                "dataValidation))))",
             },
             where=spec.where,
         )
@@ -410,6 +437,7 @@ def _plan(
         noted = notes.get(logical, {})
         due = highlights.get(logical, ())
         sized = widths.get(logical, {})
+        colored = header_colors.get(logical, {})
         if title is None:
             sheet_id = rng.randrange(1, 2**31 - 1)
             while sheet_id in taken:
@@ -437,7 +465,19 @@ def _plan(
             columns = {name: i for i, name in enumerate(headers)}
             quiet = _Plan()
             _formats(
-                quiet, new, logical, 0, columns, text, lists, owned, [], api.identity, noted, due
+                quiet,
+                new,
+                logical,
+                0,
+                columns,
+                text,
+                lists,
+                owned,
+                [],
+                api.identity,
+                noted,
+                due,
+                colored,
             )
             plan.requests += quiet.requests
             plan.changes.append(f"added tab {new.title}")
@@ -484,7 +524,7 @@ def _plan(
             plan.requests.append(_filter(tab.sheet_id, row))
             plan.changes.append(f"added a filter to {title}")
         columns = {}
-        wanted = {*text, *lists, *owned, *noted}
+        wanted = {*text, *lists, *owned, *noted, *colored}
         wanted |= {name for d in due for name in (d.column, d.unless_column)}
         for name in wanted:
             col = header.find(name)
@@ -504,5 +544,6 @@ def _plan(
             api.identity,
             {n: v for n, v in noted.items() if n in columns},
             due,
+            {n: v for n, v in colored.items() if n in columns},
         )
     return plan

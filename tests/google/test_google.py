@@ -44,7 +44,7 @@ from sync.google.values import (
 from sync.importing import ImportOptions, run_import
 from sync.limits import RateLimiter, RetryPolicy, parse_retry_after
 from sync.long_text import GOOGLE_CELL_CHARS, shows_cut_of
-from sync.master import EDIT_NOTE, MASTER_NOTES, RESOLUTION, RESOLUTION_HELP
+from sync.master import EDIT_NOTE, EDITABLE_COLOR, MASTER_NOTES, RESOLUTION, RESOLUTION_HELP
 from sync.model import Conflict, Customer, Tracking
 from tests.emulated import EmulatedGoogleBackend, GoogleHarness
 from tests.scenarios.test_cycle import AHMED_ALI, AHMED_SARA
@@ -931,6 +931,15 @@ def test_init_notes_the_resolution_words_on_the_master_and_repairs_a_removed_not
         c.get("formattedValue"): c.get("note") for c in customers["data"][0]["rowData"][0]["values"]
     }
     assert notes["Email"] == EDIT_NOTE and notes["Customer #"] is None
+    colors = {
+        c.get("formattedValue"): c.get("userEnteredFormat", {}).get("backgroundColor")
+        for c in customers["data"][0]["rowData"][0]["values"]
+    }
+    green = {
+        k: int(EDITABLE_COLOR[i : i + 2], 16) / 255
+        for k, i in (("red", 0), ("green", 2), ("blue", 4))
+    }
+    assert colors["Email"] == green and colors["Customer #"] is None
 
     emu.batch_update(
         master,

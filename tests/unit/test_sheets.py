@@ -1056,7 +1056,7 @@ def test_xlsx_read_copes_with_a_wrong_dimension_and_gaps(xlsx: XlsxBackend, tmp_
 def test_xlsx_master_conflicts_header_note_documents_the_resolution_words(
     xlsx: XlsxBackend, tmp_path: Path
 ) -> None:
-    from sync.master import COMMISSION_NOTE, EDIT_NOTE, RESOLUTION, master_layout
+    from sync.master import COMMISSION_NOTE, EDIT_NOTE, EDITABLE_COLOR, RESOLUTION, master_layout
 
     source = "master.xlsx"
     assert xlsx.ensure_layout(source, MASTER_LAYOUT) != []  # an older master: no note yet
@@ -1067,6 +1067,8 @@ def test_xlsx_master_conflicts_header_note_documents_the_resolution_words(
         "noted Tracking/Commission %",
         f"set dropdown of Conflicts/{RESOLUTION}",
         f"highlighted open Conflicts/{RESOLUTION}",
+        f"coloured Conflicts/{RESOLUTION}",
+        "coloured Tracking/Commission %",
     } <= set(changes)
     assert not [c for c in changes if "Notes" in c or "Follow-ups" in c]
     assert xlsx.ensure_layout(**master_layout(), source=source) == []
@@ -1084,6 +1086,11 @@ def test_xlsx_master_conflicts_header_note_documents_the_resolution_words(
     customers = wb["Customers"]
     notes = {c.value: c.comment.text if c.comment else None for c in customers[1]}
     assert notes["Email"] == notes["Phone"] == EDIT_NOTE and notes["Customer #"] is None
+    # the headers of the columns the admin may edit are coloured (and only those)
+    fills = {c.value: c.fill.fgColor.rgb for c in customers[1] if c.fill.fill_type == "solid"}
+    assert fills["Email"] == fills["Phone"] == f"FF{EDITABLE_COLOR}" and "Customer #" not in fills
+    assert ws[f"{letter}1"].fill.fgColor.rgb == f"FF{EDITABLE_COLOR}"
+    assert wb["Tracking"]["A1"].fill.fill_type is None
     tracking = {c.value: c.comment.text if c.comment else None for c in wb["Tracking"][1]}
     assert tracking["Commission %"] == COMMISSION_NOTE
 
