@@ -264,7 +264,7 @@ class PgAdvisoryLease:
             return
         try:
             conn.execute(text("SELECT pg_advisory_unlock_all()"))
-            conn.close()  # ends the session: PostgreSQL drops whatever it still held
+            conn.close()  # back to the pool, holding nothing (the session itself goes on)
         except Exception:  # noqa: BLE001 - a broken session holds no locks any more
             conn.invalidate()
             conn.close()
