@@ -52,6 +52,7 @@ __all__ = [
     "NO_TABS",
     "PROTECTED_NOTE",
     "TabHeader",
+    "column_width",
     "alias_folder",
     "apply_writes",
     "find_header_row",
@@ -84,6 +85,12 @@ NO_TABS: Mapping[str, Sequence[str]] = MappingProxyType({})
 NO_DROPDOWNS: Mapping[str, Mapping[str, Sequence[str]]] = MappingProxyType({})
 NO_NOTES: Mapping[str, Mapping[str, str]] = MappingProxyType({})
 NO_WIDTHS: Mapping[str, Mapping[str, int]] = MappingProxyType({})
+
+
+def column_width(header: str, widths: Mapping[str, int]) -> int:
+    """The width, in characters, of a column ``ensure_layout`` makes: what it typically
+    holds (``widths``), or else its header's."""
+    return widths.get(header) or max(10, len(header) + 4)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from sync.sheets import (
     TabHeader,
     alias_folder,
     apply_writes,
+    column_width,
     find_header_row,
     find_tab,
     finish_cells,
@@ -206,7 +207,7 @@ class MemoryBackend:
             )
             sized = layout.setdefault("widths", {})
             for name in made:
-                sized[header_key(name)] = widths.get(wanted, {}).get(name) or len(name) + 4
+                sized[header_key(name)] = column_width(name, widths.get(wanted, {}))
             for part, change in (
                 ("frozen", "froze the header row of"),
                 ("filter", "added a filter to"),

@@ -67,6 +67,7 @@ from sync.sheets import (
     TabHeader,
     alias_folder,
     apply_writes,
+    column_width,
     find_header_row,
     find_tab,
 )
@@ -601,7 +602,7 @@ def _layout_tab(
         cell.data_type = "s"
         cell.font = Font(bold=True)
         # sized to what the column typically holds; a column that was there keeps its width
-        _own_dimension(ws, c + 1).width = widths.get(str(value)) or max(10, len(str(value)) + 4)
+        _own_dimension(ws, c + 1).width = column_width(str(value), widths)
     if new:
         ws.freeze_panes = f"A{row + 2}"
     elif ws.freeze_panes is None:  # an agent's own freeze (more rows, a column) is kept

@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any
 from openpyxl.utils import get_column_letter
 
 from sync.cells import CellValue, Grid
-from sync.sheets import CellSet, DueHighlight, TabHeader, alias_folder, find_header_row, find_tab
+from sync.sheets import (
+    CellSet,
+    DueHighlight,
+    TabHeader,
+    alias_folder,
+    column_width,
+    find_header_row,
+    find_tab,
+)
 
 from .api import SHEETS, TransientFailure
 from .values import quote
@@ -253,12 +261,11 @@ def _formats(
         formula = due.formula(*letters, probe + 1)
         if formula in tab.due:
             continue
-        red, green, blue = _rgb(due.color).values()
         rule = {
             "ranges": [_range(sid, probe, col)],
             "booleanRule": {
                 "condition": {"type": "CUSTOM_FORMULA", "values": [{"userEnteredValue": formula}]},
-                "format": {"backgroundColor": {"red": red, "green": green, "blue": blue}},
+                "format": {"backgroundColor": _rgb(due.color)},
             },
         }
         plan.requests.append({"addConditionalFormatRule": {"rule": rule, "index": 0}})
@@ -276,8 +283,7 @@ def _widths(
     (``widths``: header -> characters; the header itself otherwise)."""
     requests = []
     for col, header in columns:
-        chars = widths.get(header) or max(10, len(header) + 4)
-        size = {"pixelSize": chars * PIXELS_PER_CHARACTER + 10}
+        size = {"pixelSize": column_width(header, widths) * PIXELS_PER_CHARACTER + 10}
         span = {"sheetId": sheet_id, "dimension": "COLUMNS", "startIndex": col, "endIndex": col + 1}
         body = {"range": span, "properties": size, "fields": "pixelSize"}
         requests.append({"updateDimensionProperties": body})
