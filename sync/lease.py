@@ -75,6 +75,12 @@ def namespace_for(engine: Engine) -> int:
     return stable_key(f"sheetsync:{database}:{schema}")
 
 
+def presence_namespace(namespace: int) -> int:
+    """The advisory-lock namespace in which a deployment's live workers say they are
+    there (a shared lock each), beside ``namespace``, the one of its sources' leases."""
+    return stable_key(f"presence:{namespace}")
+
+
 class WorkerLockHeld(SyncError):
     """Another worker holds the SQLite deployment's worker lock."""
 
@@ -135,7 +141,7 @@ class PgAdvisoryLease:
     ) -> None:
         self.namespace = namespace
         self.fair_share = fair_share
-        self.presence_namespace = stable_key(f"presence:{namespace}")
+        self.presence_namespace = presence_namespace(namespace)
         self.sessions = sessionmaker(engine)
         self.clock = clock
         self.recheck = recheck

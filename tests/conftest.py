@@ -32,7 +32,7 @@ from hypothesis.errors import InvalidArgument
 from sqlalchemy import Engine, create_engine, text
 
 from sync.db import make_engine, upgrade_schema
-from sync.lease import stable_key
+from sync.lease import namespace_for, presence_namespace
 from sync.model import Base
 
 PG_URL = os.environ.get("SHEETSYNC_TEST_PG_URL", "")
@@ -147,8 +147,9 @@ class _Migrated:
         be done at once (a connection still holds its rows): then it is dropped instead."""
         eng = create_engine(_schema_url(schema))
         try:
+            namespace = namespace_for(eng)
             with eng.begin() as conn:
-                _end_stray_workers(conn, schema)
+                _end_stray_workers(conn, namespace)
                 conn.exec_driver_sql("SET LOCAL lock_timeout = '5s'")
                 conn.exec_driver_sql(_empty_schema_sql(conn))
         except Exception:  # noqa: BLE001 - the schema is dropped instead of reused
@@ -170,12 +171,10 @@ class _Migrated:
             shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def _end_stray_workers(conn, schema: str) -> None:  # type: ignore[no-untyped-def]
+def _end_stray_workers(conn, namespace: int) -> None:  # type: ignore[no-untyped-def]
     """End the sessions a test left holding the schema's worker leases or presence (a
     worker it never closed), which the next test would count as a live worker."""
-    database = conn.exec_driver_sql("SELECT current_database()").scalar_one()
-    namespace = stable_key(f"sheetsync:{database}:{schema}")
-    presence = stable_key(f"presence:{namespace}")
+    presence = presence_namespace(namespace)
     conn.execute(
         text(
             "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
