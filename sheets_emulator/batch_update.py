@@ -493,9 +493,8 @@ def set_basic_filter(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     """setBasicFilter: the sheet's one basic filter, replaced (its range as given)."""
     given = (body.get("filter") or {}).get("range") or {}
     sheet, *_ = ctx.range_cells(given)
-    bounds = [given.get(k) for k in ("startRowIndex", "endRowIndex")]
-    bounds += [given.get(k) for k in ("startColumnIndex", "endColumnIndex")]
-    wanted = grid.grid_range_json(sheet.sheet_id, *bounds)
+    b = grid.bounds_of(given)
+    wanted = grid.grid_range_json(sheet.sheet_id, b.r0, b.r1, b.c0, b.c1)
     sheet.basic_filter = {**copy.deepcopy(body.get("filter") or {}), "range": wanted}
     return {}
 
