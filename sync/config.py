@@ -18,7 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from sync.errors import ConfigError
-from sync.fields import FIELDS_BY_KEY, FOLLOW_UP_FIELDS_BY_KEY
+from sync.fields import (
+    CHECK_TAB,
+    CUSTOMERS_TAB,
+    FIELDS_BY_KEY,
+    FOLLOW_UP_FIELDS_BY_KEY,
+    FOLLOW_UPS_TAB,
+)
 
 
 class _Strict(BaseModel):
@@ -101,25 +107,41 @@ class MasterConfig(_Strict):
     spreadsheet: str = ""  # Google spreadsheet id (backend "google")
 
 
+AGENT_TAB_NAMES = (CUSTOMERS_TAB, FOLLOW_UPS_TAB, CHECK_TAB)
+"""The tabs of an agent's workbook, by the names ``tabs`` may rename."""
+
+
 class AgentConfig(_Strict):
     key: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)
     name: str = Field(min_length=1)
     email: str = ""
     workbook: str = ""
     spreadsheet: str = ""  # Google spreadsheet id (backend "google")
-    # Tab titles in this agent's spreadsheet when they differ from "Customers"/"Follow-ups"
-    # (a tab per agent inside one shared spreadsheet; reported by `check` as not private).
+    # Tab titles in this agent's spreadsheet when they differ from "Customers"/"Follow-ups"/
+    # "Check" (a tab per agent inside one shared spreadsheet; reported by `check` as not
+    # private).
     tabs: dict[str, str] = {}
 
     @field_validator("tabs")
     @classmethod
     def _known_tabs(cls, value: dict[str, str]) -> dict[str, str]:
         for logical, title in value.items():
-            if logical not in ("Customers", "Follow-ups"):
-                raise ValueError(f"'{logical}' is not a tab; tabs are Customers and Follow-ups")
+            if logical not in AGENT_TAB_NAMES:
+                raise ValueError(
+                    f"'{logical}' is not a tab; tabs are Customers, Follow-ups and Check"
+                )
             if not title.strip():
                 raise ValueError(f"the title of tab '{logical}' is empty")
         return value
+
+    def tab_titles(self) -> dict[str, str]:
+        """Logical tab -> its title in this agent's spreadsheet, for the tabs renamed. An
+        agent whose tabs are renamed (colleagues' tabs may be beside them) has a Check tab
+        of its own too: ``<Customers title> check`` unless ``tabs`` names it."""
+        if not self.tabs or CHECK_TAB in self.tabs:
+            return dict(self.tabs)
+        customers = self.tabs.get(CUSTOMERS_TAB, CUSTOMERS_TAB)
+        return {**self.tabs, CHECK_TAB: f"{customers} check"}
 
 
 class Config(_Strict):
@@ -196,13 +218,14 @@ class Config(_Strict):
                     f"agents[{i}] ({agent.key}).spreadsheet: is the master spreadsheet; "
                     "agents must never see the master",
                 )
-            for logical in ("Customers", "Follow-ups"):
-                spot = (agent.spreadsheet, agent.tabs.get(logical, logical).strip().casefold())
+            titles = agent.tab_titles()
+            for logical in AGENT_TAB_NAMES:
+                spot = (agent.spreadsheet, titles.get(logical, logical).strip().casefold())
                 if spot in seen:
                     raise PydanticCustomError(
                         "tab_shared",
                         f"agents[{i}] ({agent.key}).tabs: tab "
-                        f"'{agent.tabs.get(logical, logical)}' of spreadsheet "
+                        f"'{titles.get(logical, logical)}' of spreadsheet "
                         f"{agent.spreadsheet} is already agent {seen[spot]}'s; give each "
                         "agent its own spreadsheet (or its own tab names)",
                     )

@@ -50,6 +50,8 @@ FOLLOW_UP_TYPES = ("Call", "Meeting", "Email", "WhatsApp", "Visit", "Other")
 
 CUSTOMERS_TAB = "Customers"
 FOLLOW_UPS_TAB = "Follow-ups"
+CHECK_TAB = "Check"
+YES = "yes"
 
 # Order here is the column order of a new agent tab (DESIGN.md "Default sheet layout").
 CUSTOMER_FIELDS: tuple[Field, ...] = (
@@ -192,7 +194,26 @@ FOLLOW_UP_FIELDS: tuple[Field, ...] = (
     Field("sync_notes", "Sync notes", Owner.SYNC, aliases=("sync note",)),
 )
 
+CHECK_FIELDS: tuple[Field, ...] = (
+    Field("phone", "Phone", Owner.AGENT, Kind.PHONE, aliases=("phone number", "mobile", "الهاتف")),
+    Field("name", "Name", Owner.AGENT, aliases=("full name", "customer name", "الاسم")),
+    Field("result", "Result", Owner.SYNC, aliases=("النتيجة",)),
+    Field("tracked_by", "Tracked by", Owner.SYNC, aliases=("also tracked by", "يتابعه")),
+    Field(
+        "add",
+        "Add my tracking",
+        Owner.AGENT,
+        Kind.ENUM,
+        (YES,),
+        aliases=("add", "add to my customers", "أضف متابعتي"),
+    ),
+    Field("sync_notes", "Sync notes", Owner.SYNC, aliases=("sync note",)),
+)
+"""The Check tab: an agent types a phone, the sync says whether the customer exists and who
+tracks them, and adds the agent's tracking when asked (:mod:`sync.check`)."""
+
 FIELDS_BY_KEY: dict[str, Field] = {f.key: f for f in CUSTOMER_FIELDS}
+CHECK_FIELDS_BY_KEY: dict[str, Field] = {f.key: f for f in CHECK_FIELDS}
 FOLLOW_UP_FIELDS_BY_KEY: dict[str, Field] = {f.key: f for f in FOLLOW_UP_FIELDS}
 SHARED_KEYS: tuple[str, ...] = tuple(f.key for f in CUSTOMER_FIELDS if f.owner is Owner.SHARED)
 AGENT_KEYS: tuple[str, ...] = tuple(f.key for f in CUSTOMER_FIELDS if f.owner is Owner.AGENT)

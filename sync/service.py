@@ -19,7 +19,8 @@ from sync.db import open_existing, open_for_create, session_factory, transaction
 from sync.dedupe import format_phone, parse_phone
 from sync.errors import ConfigError, SourceError, SourceLocked, SyncError
 from sync.fields import (
-    AGENT_TABS,
+    CHECK_FIELDS_BY_KEY,
+    CHECK_TAB,
     CUSTOMER_FIELDS,
     CUSTOMERS_TAB,
     DEGREES,
@@ -31,6 +32,7 @@ from sync.fields import (
     INTERESTS,
     SHARED_KEYS,
     STATUSES,
+    YES,
     Owner,
 )
 from sync.lease import PgAdvisoryLease, SqliteWorkerLock, WorkerLockHeld, namespace_for
@@ -102,10 +104,18 @@ def open_database(config: Config, *, create: bool = False) -> Engine:
 
 def agent_layout() -> dict[str, Any]:
     """Headers, text columns, dropdowns, protected columns and highlights of an agent's tabs."""
-    fields = {CUSTOMERS_TAB: FIELDS_BY_KEY, FOLLOW_UPS_TAB: FOLLOW_UP_FIELDS_BY_KEY}
+    fields = {
+        CUSTOMERS_TAB: FIELDS_BY_KEY,
+        FOLLOW_UPS_TAB: FOLLOW_UP_FIELDS_BY_KEY,
+        CHECK_TAB: CHECK_FIELDS_BY_KEY,
+    }
     return {
-        "tabs": {tab: [f.header for f in fs] for tab, fs in AGENT_TABS.items()},
-        "text_columns": {CUSTOMERS_TAB: ["Phone", "Other phone"], FOLLOW_UPS_TAB: ["Phone"]},
+        "tabs": {tab: [f.header for f in fs.values()] for tab, fs in fields.items()},
+        "text_columns": {
+            CUSTOMERS_TAB: ["Phone", "Other phone"],
+            FOLLOW_UPS_TAB: ["Phone"],
+            CHECK_TAB: ["Phone"],
+        },
         "dropdowns": {
             CUSTOMERS_TAB: {
                 "Status": list(STATUSES),
@@ -114,18 +124,20 @@ def agent_layout() -> dict[str, Any]:
                 "Gender": list(GENDERS),
             },
             FOLLOW_UPS_TAB: {"Type": list(FOLLOW_UP_TYPES)},
+            CHECK_TAB: {"Add my tracking": [YES, "نعم"]},
         },
         "protected": {
             tab: [f.header for f in fs.values() if f.owner in (Owner.SYNC, Owner.ADMIN)]
             for tab, fs in fields.items()
         },
         "highlights": {CUSTOMERS_TAB: [DUE_FOLLOW_UP]},
-        "widths": {CUSTOMERS_TAB: COLUMN_WIDTHS, FOLLOW_UPS_TAB: COLUMN_WIDTHS},
+        "widths": {tab: COLUMN_WIDTHS for tab in fields},
         "notes": {
             CUSTOMERS_TAB: {
                 **{FIELDS_BY_KEY[k].header: SHARED_NOTE for k in SHARED_KEYS},
                 FIELDS_BY_KEY["commission_pct"].header: ADMIN_NOTE,
-            }
+            },
+            CHECK_TAB: CHECK_NOTES,
         },
     }
 
@@ -149,6 +161,9 @@ COLUMN_WIDTHS = {
     "Also tracked by": 36,
     "Sync notes": 48,
     "Next action": 30,
+    "Result": 44,
+    "Tracked by": 36,
+    "Add my tracking": 17,
 }
 """Characters a column of an agent's tab typically needs (the header's own width otherwise):
 what init sizes the columns it makes to."""
@@ -160,6 +175,17 @@ SHARED_NOTE = (
 """The note on the header of a shared column in an agent's Customers tab."""
 ADMIN_NOTE = "Set by your admin; your edits are reverted."
 """The note on the header of an admin-owned column (Commission %) in an agent's tab."""
+CHECK_NOTES = {
+    "Phone": (
+        "Type a phone in any format to check whether the customer exists and who tracks "
+        "them: the next sync answers in Result. Checking creates nothing."
+    ),
+    "Add my tracking": (
+        "Type yes (or نعم) to add this customer to your Customers tab at the next sync "
+        "(created with the Name typed here when new)."
+    ),
+}
+"""The header notes of an agent's Check tab."""
 
 
 DUE_FOLLOW_UP = DueHighlight(

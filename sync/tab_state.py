@@ -41,8 +41,14 @@ class TabSnapshot:
         resolutions: the master's Conflicts tab: the words the admin typed that are
             still to apply, by conflict id.
         errors: the master's Conflicts tab: why a typed resolution was not applied.
-        audit: the master's Conflicts tab: the newest audit event it has seen.
-        team: the master's Conflicts tab: the digest of the team it was rendered for.
+        audit: the master's Conflicts tab, an agent's Check tab: the newest audit event
+            it has seen.
+        team: the master's Conflicts tab, an agent's Check tab: the digest of the team it
+            was rendered for.
+        asked: an agent's Check tab: phone -> what the sync did with its ``yes``
+            (:func:`sync.check.next_asked`).
+        checks: an agent's Check tab: phone -> [``yes`` when it asked to add, then the
+            answer as written (:meth:`sync.check.Answer.as_list`)].
         other: parts written by another version, kept as they are (a master's bases
             of an earlier version: ``shared``, ``commission``).
     """
@@ -57,6 +63,8 @@ class TabSnapshot:
     errors: dict[str, str] = field(default_factory=dict)
     audit: int | None = None
     team: str | None = None
+    asked: dict[str, str] = field(default_factory=dict)
+    checks: dict[str, list[str]] = field(default_factory=dict)
     other: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

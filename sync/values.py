@@ -163,6 +163,7 @@ _CHOICE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "Bachelor": ("Bachelors", "Bachelor's", "بكالوريوس"),
     "Master": ("Masters", "Master's", "ماجستير"),
     "PhD": ("Doctorate", "دكتوراه"),
+    "yes": ("y", "true", "add", "نعم", "أجل"),
 }
 
 

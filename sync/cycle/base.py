@@ -15,9 +15,11 @@ from sync.config import Config
 from sync.cycle.report import CycleReport, Lease, Progress
 from sync.db import RETRY_ATTEMPTS, retrying, session_factory, transient
 from sync.errors import SourceError
+from sync.fields import CHECK_TAB
 from sync.model import SheetState
 from sync.rows import ParseOptions
 from sync.sheets import Backend
+from sync.tab_state import TabSnapshot
 
 _T = TypeVar("_T")
 
@@ -87,6 +89,19 @@ class CycleBase:
             select(SheetState).where(SheetState.source == source, SheetState.tab.in_(tabs))
         )
         return {state.tab: state for state in rows.scalars()}
+
+    def _keep_check_state(
+        self, s: Session, source: str, agent_id: int, snap: TabSnapshot, empty: bool
+    ) -> None:
+        """Store an agent's Check tab state (``empty``: it holds nothing to keep, and
+        a tab without a state is left without one)."""
+        state = self._states(s, source, (CHECK_TAB,)).get(CHECK_TAB)
+        if state is None:
+            if empty:
+                return
+            state = SheetState(source=source, tab=CHECK_TAB, agent_id=agent_id, snapshot={})
+            s.add(state)
+        state.keep_snapshot(snap)
 
 
 def source_retrying(work: Callable[[], _T], source: str) -> _T:

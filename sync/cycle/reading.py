@@ -13,10 +13,11 @@ from sync.cycle.base import CycleBase
 from sync.cycle.report import CycleReport
 from sync.db import transaction
 from sync.errors import SourceError
-from sync.fields import AGENT_TABS, CUSTOMERS_TAB, FOLLOW_UPS_TAB
+from sync.fields import AGENT_TABS, CHECK_TAB, CUSTOMERS_TAB, FOLLOW_UPS_TAB
 from sync.ingest import AgentPlan, Ingest
 from sync.model import Agent, SheetState
 from sync.sheet_rows import load_tab_rows
+from sync.tab_state import TabSnapshot
 
 
 class Reading(CycleBase):
@@ -54,7 +55,7 @@ class Reading(CycleBase):
             report.sources_read += 1
         with transaction(self.sessions) as s:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
-            states = self._states(s, source, tuple(AGENT_TABS))
+            states = self._states(s, source, (*AGENT_TABS, CHECK_TAB))
             ingest = Ingest(
                 s,
                 agent,
@@ -80,6 +81,14 @@ class Reading(CycleBase):
                 snapshot.tabs.get(FOLLOW_UPS_TAB), load_tab_rows(s, source, FOLLOW_UPS_TAB).rows
             )
             ingest.threshold = threshold
+            check = ingest.check(
+                snapshot.tabs.get(CHECK_TAB), _snapshot(states.get(CHECK_TAB)).asked, customers
+            )
+            if check is not None:
+                # The yes acted on are kept in the transaction that acted on them.
+                snap = _snapshot(states.get(CHECK_TAB))
+                snap.asked = check.asked
+                self._keep_check_state(s, source, agent.id, snap, not check.asked)
             ingest.flag_possible_duplicates()
             ingest.close_resolved_conflicts(
                 tab
@@ -103,9 +112,13 @@ class Reading(CycleBase):
                 )
             )
         report.agents_synced += 1
-        return snapshot, AgentPlan(customers, follow_ups)
+        return snapshot, AgentPlan(customers, follow_ups, check)
 
 
 def _threshold(state: SheetState | None, threshold: float) -> float:
     accepted = state is not None and state.tab_snapshot.accept_removal
     return float("inf") if accepted else threshold
+
+
+def _snapshot(state: SheetState | None) -> TabSnapshot:
+    return state.tab_snapshot if state is not None else TabSnapshot()

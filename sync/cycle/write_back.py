@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from sync.cells import CellValue, CellWrite, Grid, SourceSnapshot, cell_text
 from sync.config import AgentConfig
 from sync.cycle.base import source_retrying
-from sync.cycle.reading import Reading
+from sync.cycle.check_tab import CheckAnswers
 from sync.cycle.report import CycleReport
 from sync.db import read, read_transaction, rows_in, transaction
 from sync.dedupe import format_phone, value_text
@@ -33,6 +33,7 @@ from sync.errors import LayoutError
 from sync.fields import (
     AGENT_KEYS,
     AGENT_TABS,
+    CHECK_TAB,
     CUSTOMER_FIELDS,
     CUSTOMERS_TAB,
     FIELDS_BY_KEY,
@@ -62,7 +63,7 @@ from sync.views import (
 log = logging.getLogger("sheetsync")
 
 
-class WriteBack(Reading):
+class WriteBack(CheckAnswers):
     """Phase 2 of a cycle (see the module)."""
 
     def _write_back(
@@ -73,7 +74,22 @@ class WriteBack(Reading):
         report: CycleReport,
         marks: AgentMarks,
     ) -> None:
-        """Write what the database wants into one agent's sheet.
+        """Write what the database wants into one agent's sheet (:meth:`_write_view`); the
+        Check tab of a sheet not ingested is answered afresh only when a change moved an
+        answer (:meth:`_refresh_checks`)."""
+        if not self._write_view(agent_cfg, planned, run_id, report, marks):
+            self._refresh_checks(agent_cfg, report, marks)
+
+    def _write_view(
+        self,
+        agent_cfg: AgentConfig,
+        planned: tuple[SourceSnapshot, AgentPlan] | None,
+        run_id: int,
+        report: CycleReport,
+        marks: AgentMarks,
+    ) -> bool:
+        """Write what the database wants into one agent's sheet; returns whether its Check
+        tab was answered with it (the sheet was ingested).
 
         Args:
             planned: the sheet as read and ingested this cycle; None when it did not change.
@@ -92,9 +108,10 @@ class WriteBack(Reading):
                 ):
                     dirty = marks.dirty_customers(s, agent.id, versions[CUSTOMERS_TAB][1])
                     if dirty is not None and not dirty:
-                        return  # nothing the view is made of changed since it was written
+                        return False  # nothing the view is made of changed since it was written
         with read_transaction(self.sessions) as s:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
+            agent_id = agent.id
             view = self._agent_rows(s, agent, dirty)
             follow_ups = self._agent_follow_ups(s, agent, dirty)
             report.views_rendered += 1
@@ -113,7 +130,7 @@ class WriteBack(Reading):
                     customers = self._states(s, source, (CUSTOMERS_TAB,)).get(CUSTOMERS_TAB)
                     if customers is not None and customers.version is not None:
                         customers.marker = marker
-                return
+                return False
             read: SourceSnapshot | None = None
             if dirty is not None:
                 unread = self._set_dirty_rows(source, view, follow_ups, states, stored)
@@ -129,7 +146,7 @@ class WriteBack(Reading):
                         set(view),
                         set(),
                     )
-                    return
+                    return False
                 read = self.backend.read(source)
                 report.sources_read += 1
                 patched = self._plan_dirty_rows(read, view, follow_ups, states, stored)
@@ -145,6 +162,7 @@ class WriteBack(Reading):
                 report.views_rendered += 1
         writes: list[CellWrite] = []
         new_rows: dict[str, TabRows] = {}
+        checks: dict[str, list[str]] | None = None
         if patched is not None:
             snapshot, writes, new_rows = patched
         else:
@@ -161,6 +179,11 @@ class WriteBack(Reading):
                 w, new_rows[FOLLOW_UPS_TAB] = self._plan_follow_ups(
                     plan.follow_ups, follow_ups, stored[FOLLOW_UPS_TAB]
                 )
+                writes += w
+            checks = {}
+            if plan.check is not None:
+                with read_transaction(self.sessions) as s:
+                    w, checks = self._plan_checks(s, agent_id, plan.check, snapshot.tabs[CHECK_TAB])
                 writes += w
         version = snapshot.version
         exact = True
@@ -188,6 +211,11 @@ class WriteBack(Reading):
             set(view) if patched is not None else None,
             left if patched is None else set(),
         )
+        if checks is None:
+            return False
+        with transaction(self.sessions) as s:
+            self._keep_checks(s, source, agent_id, checks, marks)
+        return True
 
     def _left_alone(
         self,

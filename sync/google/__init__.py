@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from sync.config import Config
-from sync.fields import AGENT_TABS
+from sync.fields import AGENT_TABS, CHECK_TAB
 from sync.limits import Limits, RetryPolicy
 
 from .api import GoogleApi, GoogleError, identity_of, load_credentials, make_client
@@ -38,8 +38,8 @@ def source_specs(config: Config) -> dict[str, SourceSpec]:
     specs = {
         config.agent_source(agent): SourceSpec(
             spreadsheet=agent.spreadsheet,
-            tabs=dict(agent.tabs),
-            expected=tuple(AGENT_TABS),
+            tabs=agent.tab_titles(),
+            expected=(*AGENT_TABS, CHECK_TAB),
             label=f"agent {agent.key}",
         )
         for agent in config.agents

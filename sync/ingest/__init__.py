@@ -8,17 +8,18 @@ afterwards is decided in ``sync.cycle.write_back`` from the plan this returns.
 
 The package: :mod:`.plans` (what an ingest counted and decided), :mod:`.base` (the agent,
 its conflicts and audit), :mod:`.customers` and :mod:`.follow_ups` (the two tabs),
-:mod:`.duplicates` (possible duplicates among the customers it touched).
+:mod:`.check` (the Check tab's ``yes``: the agent's tracking added), :mod:`.duplicates`
+(possible duplicates among the customers it touched).
 """
 
 from sync.ingest.base import ROW_CONFLICT_KINDS, column_name
-from sync.ingest.customers import CustomersTab
+from sync.ingest.check import CheckTab
 from sync.ingest.duplicates import BY_EMAIL, BY_NAME, DUPLICATE_LOOKUP, PossibleDuplicates
 from sync.ingest.follow_ups import FollowUpsTab
-from sync.ingest.plans import AgentPlan, Counters, RowAsRead, TabPlan
+from sync.ingest.plans import AgentPlan, CheckPlan, Counters, RowAsRead, TabPlan
 
 
-class Ingest(CustomersTab, FollowUpsTab, PossibleDuplicates):
+class Ingest(CheckTab, FollowUpsTab, PossibleDuplicates):
     """Applies one agent's sheet to the database inside the caller's transaction."""
 
 
@@ -28,6 +29,7 @@ __all__ = [
     "DUPLICATE_LOOKUP",
     "ROW_CONFLICT_KINDS",
     "AgentPlan",
+    "CheckPlan",
     "Counters",
     "Ingest",
     "RowAsRead",

@@ -221,7 +221,7 @@ class CustomersTab(IngestBase):
             [(phone, row) for row, phone, customer in ready if customer is None]
         )
         bound = [
-            (row, _customer_values(customer) if customer is not None else created[phone])
+            (row, customer_values(customer) if customer is not None else created[phone])
             for row, phone, customer in ready
         ]
         now = utcnow()
@@ -534,8 +534,8 @@ class CustomersTab(IngestBase):
                 self.s.flush()
         except IntegrityError:
             existing = self.s.execute(select(Customer).where(Customer.phone == phone)).scalar_one()
-            return _customer_values(existing)
-        values = _customer_values(customer)
+            return customer_values(existing)
+        values = customer_values(customer)
         self._created(values)
         return values
 
@@ -611,7 +611,7 @@ class CustomersTab(IngestBase):
                 )
 
 
-def _customer_values(customer: Any) -> dict[str, Any]:
+def customer_values(customer: Any) -> dict[str, Any]:
     """What the merge reads of a customer: its id, number and shared fields."""
     return {
         "id": customer.id,

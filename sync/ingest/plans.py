@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sync.cells import CellValue, Grid
+from sync.check import CheckRow
 from sync.dedupe import value_text
 from sync.rows import Header, ParsedRow
 
@@ -101,6 +102,24 @@ class TabPlan:
 
 
 @dataclass
+class CheckPlan:
+    """A Check tab as read: its header, its rows, and the phones whose ``yes`` was seen.
+
+    Attributes:
+        asked: phone -> what the sync did with its ``yes`` (:func:`sync.check.next_asked`),
+            stored with the tab's state by the ingest's transaction.
+    """
+
+    header: Header
+    rows: list[CheckRow]
+    asked: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class AgentPlan:
+    """What the ingest of one agent's sheet decided, tab by tab (``check``: the Check tab's;
+    None when the sheet has none)."""
+
     customers: TabPlan
     follow_ups: TabPlan
+    check: CheckPlan | None = None

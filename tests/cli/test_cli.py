@@ -67,7 +67,7 @@ def test_init_is_idempotent_and_creates_the_layout(deployment: Path):
     assert again.code == 0
     assert "init: 0 change(s)" in again.out
     wb = openpyxl.load_workbook(deployment / "agents/ali.xlsx")
-    assert wb.sheetnames == ["Customers", "Follow-ups"]
+    assert wb.sheetnames == ["Customers", "Follow-ups", "Check"]
     assert [c.value for c in wb["Customers"][1]][:3] == ["Customer #", "Name", "Phone"]
     master = openpyxl.load_workbook(deployment / "master.xlsx")
     assert master.sheetnames == [
@@ -305,6 +305,7 @@ def test_init_skips_a_workbook_open_in_excel_sets_up_the_rest_and_exits_0(deploy
     assert openpyxl.load_workbook(deployment / "agents/sara.xlsx").sheetnames == [
         "Customers",
         "Follow-ups",
+        "Check",
     ]
 
 

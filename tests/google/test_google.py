@@ -240,7 +240,7 @@ def test_read_is_one_batch_get_of_the_known_tabs_with_raw_values(
     emu.reset_counts()
     snapshot = world.backend.read(world.source("ali"))
     assert emu.counts == {"sheets.values.batchGet": 1, "drive.files.get": 1}
-    assert set(snapshot.tabs) == {"Customers", "Follow-ups"}
+    assert set(snapshot.tabs) == {"Customers", "Follow-ups", "Check"}
     row = snapshot.tabs["Customers"][1]
     assert row[2] == "0100 123 4567" and 2020 in row
     assert snapshot.tabs["Follow-ups"][1][3] == 46032  # a date as Sheets stores it (serial)
@@ -251,7 +251,7 @@ def test_a_missing_tab_costs_one_listing_and_is_left_out(world: World, emu: Emul
     world.backend.delete_tab(world.source("ali"), "Follow-ups")
     emu.reset_counts()
     snapshot = world.backend.read(world.source("ali"))
-    assert set(snapshot.tabs) == {"Customers"}
+    assert set(snapshot.tabs) == {"Customers", "Check"}
     assert emu.counts["sheets.values.batchGet"] == 2 and emu.counts["sheets.spreadsheets.get"] == 1
 
 
@@ -1126,9 +1126,11 @@ def test_check_reports_a_tab_per_agent_layout_and_a_missing_spreadsheet(
         assert source == f"{shared}#{key}"
         backend.ensure_layout(source, layout["tabs"])
     titles = {s["properties"]["title"] for s in emu.spreadsheet(shared)["sheets"]}
-    assert {"Ali", "Ali follow-ups", "Sara", "Sara follow-ups"} <= titles
+    assert {"Ali", "Ali follow-ups", "Ali check", "Sara", "Sara follow-ups", "Sara check"} <= (
+        titles
+    )
     snapshot = backend.read(f"{shared}#sara")
-    assert set(snapshot.tabs) == {"Customers", "Follow-ups"}
+    assert set(snapshot.tabs) == {"Customers", "Follow-ups", "Check"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sheets_emulator import Emulator
 from sync import collector, commission, master_update, service
 from sync import cycle as cycle_module
 from sync.cells import cell_text
@@ -37,7 +34,7 @@ from sync.model import (
     utcnow,
 )
 from tests.emulated import GoogleHarness
-from tests.world import Harness, MemoryHarness, World, XlsxHarness
+from tests.world import Harness, World, XlsxHarness
 
 AHMED_ALI = {
     "Name": "Ahmed Mohamed",
@@ -56,36 +53,10 @@ AHMED_SARA = {
 }
 
 
-SETUPS = [("memory", "sqlite"), ("memory", "postgresql"), ("xlsx", "sqlite"), ("google", "sqlite")]
-
-
-@pytest.fixture(params=SETUPS, ids=["-".join(setup) for setup in SETUPS])
-def setup(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """(where the sheets live, the database) of one run of a scenario."""
-    return request.param
-
-
 @pytest.fixture
 def db_kind(setup: tuple[str, str]) -> str:
+    """The database of the scenario's setup (tests/scenarios/conftest.py)."""
     return setup[1]
-
-
-@pytest.fixture
-def harness(setup: tuple[str, str], tmp_path: Path) -> Iterator[Harness]:
-    """Where the scenario's sheets live; every World of the scenario uses it."""
-    if setup[0] == "memory":
-        yield MemoryHarness()
-    elif setup[0] == "xlsx":
-        yield XlsxHarness(tmp_path / "books")
-    else:
-        with Emulator(seed=11) as emulator:
-            yield GoogleHarness(emulator)
-            emulator.wait_idle()
-
-
-@pytest.fixture
-def world(engine, harness):
-    return World(engine, harness=harness)
 
 
 def test_each_setup_runs_where_it_says(world: World, setup: tuple[str, str], harness: Harness):

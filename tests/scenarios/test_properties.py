@@ -1,7 +1,8 @@
 """Hypothesis properties of the promises over random multi-agent histories.
 
 A history is a list of steps — rows added (phones in random formats), private and
-shared cells edited, rows sorted, removed and duplicated — with cycles interleaved.
+shared cells edited, rows sorted, removed and duplicated, phones checked in the Check tab
+(with or without ``yes``) — with cycles interleaved.
 After every cycle the promises must hold; at the end a cycle without edits must
 write nothing, and replaying the history with the agents listed in the opposite
 order must give the same database.
@@ -33,6 +34,7 @@ from sync.model import (
     SheetRow,
     Tracking,
 )
+from sync.views import CoTracker, also_tracked_by
 from tests.properties import on_each_database
 from tests.world import World
 
@@ -99,6 +101,16 @@ class Duplicate:
 
 
 @dataclass(frozen=True)
+class CheckPhone:
+    """The agent types a phone in their Check tab, with ``yes`` in Add my tracking or not."""
+
+    agent: str
+    number: int
+    style: int
+    add: bool
+
+
+@dataclass(frozen=True)
 class Cycle:
     pass
 
@@ -113,6 +125,9 @@ step = st.one_of(
     st.builds(Sort, agent, st.booleans()),
     st.builds(Remove, agent, small),
     st.builds(Duplicate, agent, small),
+    st.builds(
+        CheckPhone, agent, st.integers(0, len(NUMBERS) - 1), st.integers(0, 6), st.booleans()
+    ),
     st.just(Cycle()),
 )
 histories = st.lists(step, min_size=1, max_size=14)
@@ -147,6 +162,9 @@ class Player:
                     }
                 ],
             )
+        elif isinstance(s, CheckPhone):
+            row = {"Phone": typed(NUMBERS[s.number], s.style), "Name": f"Checked {s.number}"}
+            w.type_rows(s.agent, [{**row, "Add my tracking": "yes" if s.add else None}], "Check")
         elif isinstance(s, EditPrivate | EditShared | Remove | Duplicate | Sort):
             grid = w.grid(s.agent)
             rows = grid[1:]
@@ -183,15 +201,15 @@ class Player:
 
 
 def private_cells(world: World) -> dict[str, list[tuple[str, ...]]]:
-    """Every agent's private cells as a sorted multiset of rows (sorting rows doesn't change it)."""
+    """Every agent's private cells as a sorted multiset of rows (sorting rows doesn't change it;
+    a row the sync appended for a Check tab's ``yes``, all blank, is not counted)."""
     found = {}
     for key in AGENTS:
         grid = world.grid(key)
         header = [cell_text(h) for h in grid[0]]
         cols = [header.index(f) for f in ("Desired university", "Notes", "Counselor notes")]
-        found[key] = sorted(
-            tuple(cell_text(r[c]) if c < len(r) else "" for c in cols) for r in grid[1:]
-        )
+        rows = (tuple(cell_text(r[c]) if c < len(r) else "" for c in cols) for r in grid[1:])
+        found[key] = sorted(row for row in rows if any(row))
     return found
 
 
@@ -207,6 +225,11 @@ def check_promises(world: World) -> None:
         by_phone = {c.phone: c for c in every}
         aliases = {a.phone: a.customer_id for a in s.execute(select(CustomerPhone)).scalars()}
         trackings = {(t.customer_id, t.agent.key): t for t in s.execute(select(Tracking)).scalars()}
+        trackers = {
+            (t.customer_id, t.agent.key): CoTracker(t.agent.name, t.tracked_since.date())
+            for t in trackings.values()
+            if t.active
+        }
         proposals = {
             (c.customer_id, c.field, c.agent_id, c.proposed_value)
             for c in s.execute(select(Conflict).where(Conflict.status == "open")).scalars()
@@ -224,8 +247,13 @@ def check_promises(world: World) -> None:
     for key in AGENTS:
         grid = world.grid(key)
         header = [cell_text(h) for h in grid[0]]
-        cells = [cell_text(c) for row in grid for c in row]
-        # Promise 2: nothing of another agent's tracking in any cell.
+        cells = [
+            cell_text(c)
+            for tab in ("Customers", "Follow-ups", "Check")
+            for row in world.grid(key, tab)
+            for c in row
+        ]
+        # Promise 2: nothing of another agent's tracking in any cell of any tab.
         for other in AGENTS:
             if other != key:
                 leaked = [c for c in cells if f"{other}-" in c]
@@ -254,6 +282,24 @@ def check_promises(world: World) -> None:
                 assert (customer.id, "email", agent_ids[key], email) in proposals, (
                     f"{key}'s email {email!r} for {phone} is neither canonical nor proposed"
                 )
+        # The Check tab answers what the database holds now: the customer, whether this
+        # agent tracks them, and the colleagues who do (names and since-dates).
+        for get in world.rows(key, "Check"):
+            phone = normalize_phone(get["Phone"])
+            if phone is None:
+                continue
+            customer = customer_of(phone)
+            if customer is None:
+                assert (get["Result"], get["Tracked by"]) == ("New customer", ""), get
+                continue
+            who = f"{customer.number} {customer.name or ''}".strip()
+            if (customer.id, key) in trackers:
+                said = {f"Added to your Customers: {who}", f"Already in your Customers: {who}"}
+            else:
+                said = {f"Exists: {who}"}
+            assert get["Result"] in said, get
+            colleagues = [c for (i, k), c in trackers.items() if i == customer.id and k != key]
+            assert get["Tracked by"] == also_tracked_by(colleagues), get
 
 
 def dump(world: World) -> dict[str, object]:
@@ -283,6 +329,9 @@ PROPERTY_SETTINGS = settings(
 
 
 @on_each_database(PROPERTY_SETTINGS, history=histories)
+# Sara's Check row answered, then a colleague adds the customer: her answer must follow,
+# though her sheet did not change.
+@example(history=[CheckPhone("sara", 0, 0, False), Cycle(), Add("ali", 0, 1, 1, 1)])
 def test_promises_hold_over_random_histories(engine_factory, history):
     world = World(engine_factory(), agents=AGENTS, mass_removal_min_rows=50)
     player = Player(world)

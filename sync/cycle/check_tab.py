@@ -1,0 +1,163 @@
+"""Phase 2, the Check tab: each row's answer (:mod:`sync.check`) written where it differs.
+
+A sheet read this cycle gets its answers with the rest of its write-back
+(:meth:`CheckAnswers._plan_checks`). An unchanged sheet is not read for them: its answers
+as written are kept by phone in the tab's state, and only when the database changed since
+(a newer audit event, another team) are they worked out again; only when one of them moved
+is the sheet read and written (:meth:`CheckAnswers._refresh_checks`). Idle cycles do
+neither.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sync.admin.identity import binding_maps
+from sync.cells import CellWrite, Grid
+from sync.check import CheckRow, Found, answer, read_rows, row_values
+from sync.config import AgentConfig
+from sync.cycle.reading import Reading
+from sync.cycle.report import CycleReport
+from sync.db import read_transaction, rows_in, transaction
+from sync.errors import LayoutError
+from sync.fields import AGENT_TABS, CHECK_FIELDS, CHECK_FIELDS_BY_KEY, CHECK_TAB, YES
+from sync.ingest import CheckPlan
+from sync.marks import AgentMarks, team_digest
+from sync.model import Agent, Tracking
+from sync.rows import find_header
+from sync.tab_state import TabSnapshot
+from sync.views import CoTracker, RowPlan, plan_writes
+
+_ANSWERED = ("result", "tracked_by", "sync_notes")
+
+
+class CheckAnswers(Reading):
+    """The Check tab of phase 2 (see the module)."""
+
+    def _plan_checks(
+        self, s: Session, agent_id: int, plan: CheckPlan, grid: Grid
+    ) -> tuple[list[CellWrite], dict[str, list[str]]]:
+        """The writes of a Check tab as read (``grid``), and its answers by phone as kept."""
+        found = _found(s, agent_id, {r.phone for r in plan.rows if r.phone is not None})
+        header = plan.header
+        titles = header.titles
+        anchor_title = titles["phone"]
+        rows: list[RowPlan] = []
+        checks: dict[str, list[str]] = {}
+        for row in plan.rows:
+            said = answer(row, found.get(row.phone or ""), plan.asked.get(row.phone or ""))
+            cells = grid[row.index]
+            current = {
+                key: cells[col] if col < len(cells) else None
+                for key, col in header.columns.items()
+                if key in _ANSWERED
+            }
+            anchor = ((anchor_title, cells[header.columns["phone"]]),)
+            rows.append(RowPlan(row.index, row_values(row, said), current, anchor))
+            if row.typed and row.phone is not None:
+                checks[row.phone] = [YES if row.add else "", *said.as_list()]
+        return plan_writes(CHECK_TAB, header.row, CHECK_FIELDS_BY_KEY, titles, rows), checks
+
+    def _keep_checks(
+        self,
+        s: Session,
+        source: str,
+        agent_id: int,
+        checks: dict[str, list[str]],
+        marks: AgentMarks,
+    ) -> None:
+        """Store a Check tab's answers as written, with what they were worked out from."""
+        state = self._states(s, source, (CHECK_TAB,)).get(CHECK_TAB)
+        snap = state.tab_snapshot if state is not None else TabSnapshot()
+        snap.checks = checks
+        snap.audit = marks.audit_id if checks else None
+        snap.team = team_digest(s) if checks else None
+        self._keep_check_state(s, source, agent_id, snap, not checks)
+
+    def _refresh_checks(
+        self, agent_cfg: AgentConfig, report: CycleReport, marks: AgentMarks
+    ) -> None:
+        """Write the answers of an unchanged sheet's Check tab that a change elsewhere moved
+        (a customer created, a colleague started or stopped tracking one)."""
+        source = self.config.agent_source(agent_cfg)
+        with read_transaction(self.sessions) as s:
+            state = self._states(s, source, (CHECK_TAB,)).get(CHECK_TAB)
+            if state is None:
+                return
+            snap = state.tab_snapshot
+            if not snap.checks:
+                return
+            team = team_digest(s)
+            if snap.audit is not None and snap.audit >= marks.audit_id and snap.team == team:
+                return
+            agent_id = state.agent_id or 0
+            found = _found(s, agent_id, snap.checks)
+            moved = any(
+                answer(_asked_row(phone, kept), found.get(phone), snap.asked.get(phone)).as_list()
+                != kept[1:]
+                for phone, kept in snap.checks.items()
+            )
+        if not moved:
+            with transaction(self.sessions) as s:
+                self._keep_checks(s, source, agent_id, snap.checks, marks)
+            return
+        snapshot = self.backend.read(source)
+        report.sources_read += 1
+        grid = snapshot.tabs.get(CHECK_TAB)
+        with read_transaction(self.sessions) as s:
+            versions = self._versions(s, source, tuple(AGENT_TABS))
+        if grid is None or any(version != snapshot.version for version, _ in versions.values()):
+            return  # it changed since it was written: the next cycle ingests it
+        try:
+            header = find_header(
+                grid, CHECK_FIELDS, required=("phone",), options=self.options, where=source
+            )
+        except LayoutError:
+            return
+        region = self.config.phones.default_region
+        plan = CheckPlan(header, read_rows(grid, header, self.options, region), snap.asked)
+        with read_transaction(self.sessions) as s:
+            writes, checks = self._plan_checks(s, agent_id, plan, grid)
+        version: str | None = snapshot.version
+        if writes:
+            result = self.backend.write(source, writes, read_version=snapshot.version)
+            report.agent_cells_written += result.applied
+            report.writes_skipped += len(result.skipped)
+            exact = not result.skipped and not result.concurrent
+            version = result.version if exact else None
+        with transaction(self.sessions) as s:
+            for tab_state in self._states(s, source, tuple(AGENT_TABS)).values():
+                if tab_state.version == snapshot.version and tab_state.version != version:
+                    tab_state.version = version
+            self._keep_checks(s, source, agent_id, checks, marks)
+
+
+def _asked_row(phone: str, kept: list[str]) -> CheckRow:
+    """A Check row as its kept answer knows it (what a change elsewhere can move)."""
+    return CheckRow(0, phone, phone, "", kept[0] == YES, (), True)
+
+
+def _found(s: Session, agent_id: int, phones: Iterable[str]) -> dict[str, Found]:
+    """Phone -> what checking it shows: the customer's number and name, whether this agent
+    tracks them, and the colleagues who do (names and since-dates only)."""
+    maps = binding_maps(s, (), phones)  # a merged customer's phone means the one it went into
+    customers = {phone: maps.known[known.number] for phone, known in maps.by_phone.items()}
+    trackers = select(Tracking.customer_id, Tracking.agent_id, Agent.name, Tracking.tracked_since)
+    trackers = trackers.join(Agent, Agent.id == Tracking.agent_id).where(Tracking.active.is_(True))
+    mine: set[int] = set()
+    others: dict[int, list[CoTracker]] = defaultdict(list)
+    for customer_id, tracker, name, since in rows_in(
+        s, trackers, Tracking.customer_id, [c.id for c in customers.values()]
+    ):
+        if tracker == agent_id:
+            mine.add(customer_id)
+        else:
+            others[customer_id].append(CoTracker(name, since.date()))
+    return {
+        phone: Found(c.number, c.name or "", c.id in mine, tuple(others[c.id]))
+        for phone, c in customers.items()
+    }
