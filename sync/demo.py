@@ -2,7 +2,8 @@
 
 Ahmed Mohamed is typed by Ali and by Sara in different phone formats, with
 different universities and statuses; Sara's sheet has Arabic headers in her own
-column order; a few messy rows show what the sync does with bad input.
+column order; a few messy rows show what the sync does with bad input; Mohamed checks
+two phones in his Check tab and adds one of them.
 """
 
 from __future__ import annotations
@@ -237,6 +238,13 @@ MOHAMED_CUSTOMERS: list[list[object]] = [
     ["Customer #", "Name", "Phone", "Desired university", "Status", "Notes"],
     [None, "Omar Hassan", "00201223334455", "Cairo University", "Prospect", "Met at the fair"],
 ]
+# Mohamed checks two phones before adding them: Ahmed (Ali and Sara track him) and a new one,
+# which he adds to his Customers with نعم ("yes").
+MOHAMED_CHECK: list[list[object]] = [
+    ["Phone", "Name", "Add my tracking"],
+    ["0100 123 4567", None, None],
+    ["0155 000 1111", "Laila Nabil", "نعم"],
+]
 
 
 def write_workbook(path: Path, tabs: dict[str, list[list[object]]]) -> None:
@@ -272,7 +280,9 @@ def run_demo(directory: Path, console: Console, command: str = "sheetsync") -> N
     write_workbook(
         directory / "agents/sara.xlsx", {"Customers": SARA_CUSTOMERS, "Follow-ups": SARA_FOLLOW_UPS}
     )
-    write_workbook(directory / "agents/mohamed.xlsx", {"Customers": MOHAMED_CUSTOMERS})
+    write_workbook(
+        directory / "agents/mohamed.xlsx", {"Customers": MOHAMED_CUSTOMERS, "Check": MOHAMED_CHECK}
+    )
 
     config = load_config(config_path)
     engine = service.open_database(config, create=True)
@@ -327,6 +337,9 @@ def _shown_columns(header: Sequence[object]) -> list[tuple[int, object]]:
         "الجامعة المرغوبة",
         "الحالة",
         "commission %",
+        "result",
+        "tracked by",
+        "add my tracking",
     }
     return [(i, h) for i, h in enumerate(header) if str(h).strip().lower() in wanted]
 
