@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from sync.admin.identity import binding_maps
 from sync.backends.xlsx import XlsxBackend
 from sync.cells import SourceSnapshot
 from sync.config import AgentConfig, Config
@@ -420,9 +421,13 @@ def lookup(engine: Engine, raw_phone: str, default_region: str) -> Lookup:
     if parsed.e164 is None:
         return Lookup(None, f"'{raw_phone}' is not a valid phone number", None, [])
     with session_factory(engine)() as s:
-        customer = s.execute(
-            select(Customer).where(Customer.phone == parsed.e164)
-        ).scalar_one_or_none()
+        # A merged customer's phone means the customer it was merged into.
+        known = binding_maps(s, (), [parsed.e164]).by_phone.get(parsed.e164)
+        customer = (
+            s.execute(select(Customer).where(Customer.number == known.number)).scalar_one()
+            if known is not None
+            else None
+        )
         if customer is None:
             return Lookup(parsed.e164, parsed.warning, None, [])
         trackers = s.execute(

@@ -12,6 +12,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
+from sync import service
 from sync.admin import commands
 from sync.admin.core import AdminError
 from sync.admin.resolve import Decision, parse_resolution
@@ -386,6 +387,11 @@ def test_merged_phone_typed_again_binds_to_the_kept_customer(engine):
     world = World(engine, agents=("ali", "sara", "nour"))
     duplicate, first, second = duplicate_world(world)
     resolve(world, "cli", duplicate.id, f"merge into {first}")
+    # Checking the merged phone (Check tab, lookup) names the kept customer too.
+    world.type_rows("nour", [{"Phone": "+201223334455"}], "Check")
+    world.cycle()
+    assert world.rows("nour", "Check")[0]["Result"] == f"Exists: {first} Fatma Ali"
+    assert service.lookup(world.engine, "+201223334455", "EG").customer["Customer #"] == first
     world.type_rows("nour", [{"Phone": "+201223334455", "Notes": "nour's"}])
     world.cycle()
     [nour] = world.rows("nour")
