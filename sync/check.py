@@ -63,12 +63,14 @@ class Found:
         number, name: the customer's number and name.
         mine: the agent tracks this customer (an active tracking).
         co_trackers: the colleagues who track them, by name and since-date.
+        deleted: an admin deleted the customer: when and why, in words (None: not deleted).
     """
 
     number: str
     name: str
     mine: bool
     co_trackers: tuple[CoTracker, ...]
+    deleted: str | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,11 @@ def answer(row: CheckRow, found: Found | None, asked: str | None) -> Answer:
         return Answer(NEW_CUSTOMER, "", waiting)
     who = f"{found.number} {found.name}".strip()
     tracked_by = also_tracked_by(found.co_trackers)
+    if found.deleted is not None:
+        notes = [found.deleted]
+        if row.add:
+            notes.append("not added: ask an admin to restore it")
+        return Answer(f"Deleted by the admin: {who}", tracked_by, tuple(notes))
     if found.mine:
         said = "Added to" if asked == ADDED else "Already in"
         return Answer(f"{said} your Customers: {who}", tracked_by)

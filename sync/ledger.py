@@ -126,6 +126,7 @@ HINTS = {  # conflict kind -> the words that resolve it (sync.admin.resolve read
     "quarantine": "accept (a mass removal) | dismiss; or fix the agent's tab",
     "invalid_phone": "fix the agent's row | dismiss",
     "duplicate_row": "fix the agent's rows | dismiss",
+    "deleted_customer": "accept (restore the customer) | dismiss; or the agent removes the row",
 }
 
 

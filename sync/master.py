@@ -30,7 +30,15 @@ from sync.reports import commission_rows
 from sync.sheets import BlankHighlight
 from sync.views import MASTER_CELL_LIMIT
 
-MASTER_TABS = ("Customers", "Tracking", "Follow-ups", "Conflicts", "Commission", "Sync log")
+MASTER_TABS = (
+    "Customers",
+    "Tracking",
+    "Follow-ups",
+    "Conflicts",
+    "Commission",
+    "Sync log",
+    "Deleted",
+)
 RESOLUTION = "Resolution"
 RESOLUTION_NOTE = "Resolution note"
 HOW_TO_RESOLVE = "How to resolve"
@@ -128,6 +136,7 @@ COMMISSION_HEADERS = [
     "Commission (customers)",
     "Lost to colleague",
 ]
+DELETED_HEADERS = ["Customer #", "Name", "Phone", "Deleted by", "Deleted at", "Reason"]
 SYNC_LOG_HEADERS = [
     "Run",
     "Started",
@@ -164,6 +173,8 @@ class MasterData:
     # the trackings the Commission tab counts (active, completed or lost to a colleague);
     # None: ``trackings`` holds them all
     completions: Sequence[Any] | None = None
+    # rows of the customers an admin deleted (all of them: the Deleted tab lists them)
+    deleted: Sequence[Any] = ()
 
     def __post_init__(self) -> None:
         if not self.phones:
@@ -227,6 +238,7 @@ def load_master(session: Session, only: set[int] | None = None) -> MasterData:
                 tracking_table.c.active.is_(True),
                 (tracking_table.c.status == "Completed")
                 | tracking_table.c.lost_to_colleague.is_(True),
+                Customer.deleted_at.is_(None),
             ),
         ).all()
         numbers = {t.customer_id: t.customer_number for t in completions}
@@ -241,6 +253,12 @@ def load_master(session: Session, only: set[int] | None = None) -> MasterData:
     ).all()
     if only is not None:
         numbers.update({k.customer_id: k.customer_number for k in conflicts if k.customer_id})
+    deleted = read(
+        session,
+        select(customer_table)
+        .where(customer_table.c.deleted_at.is_not(None))
+        .order_by(customer_table.c.number),
+    ).all()
     runs = list(
         session.execute(
             select(SyncRun)
@@ -258,6 +276,7 @@ def load_master(session: Session, only: set[int] | None = None) -> MasterData:
         runs,
         numbers=numbers,
         completions=completions,
+        deleted=deleted,
     )
 
 
@@ -300,6 +319,7 @@ MASTER_HEADERS = {
     "Conflicts": CONFLICT_HEADERS,
     "Commission": COMMISSION_HEADERS,
     "Sync log": SYNC_LOG_HEADERS,
+    "Deleted": DELETED_HEADERS,
 }
 
 
@@ -327,6 +347,7 @@ KEY_COLUMNS = {
     "Conflicts": (0,),
     "Commission": (0, 1),
     "Sync log": (0,),
+    "Deleted": (0,),
 }
 """The columns that name what a row of each master tab shows."""
 
@@ -340,15 +361,22 @@ def _names(data: MasterData) -> dict[int, str]:
     return {a.id: a.name for a in data.agents.values()}
 
 
+def shown(customer: Any) -> bool:
+    """Whether a customer has rows in the master's Customers, Tracking and Follow-ups
+    tabs: not merged into another, not deleted."""
+    return customer.merged_into_id is None and customer.deleted_at is None
+
+
 def customer_rows(data: MasterData) -> Grid:
-    """The Customers tab's rows of the customers ``data`` holds (merged ones left out)."""
+    """The Customers tab's rows of the customers ``data`` holds (merged and deleted ones
+    left out)."""
     by_customer: dict[int, list[Any]] = defaultdict(list)
     for t in data.trackings:
         by_customer[t.customer_id].append(t)
     name = _names(data)
     rows: Grid = []
     for c in data.customers:
-        if c.merged_into_id is not None:
+        if not shown(c):
             continue
         active = [t for t in by_customer[c.id] if t.active]
         closest = max(
@@ -376,6 +404,8 @@ def tracking_rows(data: MasterData) -> Grid:
     rows: Grid = []
     for t in data.trackings:
         c = customers[t.customer_id]
+        if c.deleted_at is not None:
+            continue
         rows.append(
             [
                 c.number,
@@ -401,6 +431,8 @@ def follow_up_rows(data: MasterData) -> Grid:
     rows: Grid = []
     for f, t in data.follow_ups:
         c = customers[t.customer_id]
+        if c.deleted_at is not None:
+            continue
         rows.append(
             [
                 f.number,
@@ -421,7 +453,8 @@ def follow_up_rows(data: MasterData) -> Grid:
 def small_tabs(
     data: MasterData, resolutions: Mapping[str, str], errors: Mapping[str, str]
 ) -> dict[str, Grid]:
-    """Conflicts, Commission and Sync log: a few thousand rows at most, rendered whole."""
+    """Conflicts, Commission, Sync log and Deleted: a few thousand rows at most, rendered
+    whole."""
     name = _names(data)
     conflicts: Grid = [list(CONFLICT_HEADERS)]
     for k in data.conflicts:
@@ -446,6 +479,8 @@ def small_tabs(
 
     commission: Grid = [list(COMMISSION_HEADERS)]
     counted = data.trackings if data.completions is None else data.completions
+    gone = {c.id for c in data.deleted}
+    counted = [t for t in counted if t.customer_id not in gone]
     for row in commission_rows(data.agents.values(), data.numbers, counted):
         commission.append(
             [
@@ -476,7 +511,19 @@ def small_tabs(
                 "; ".join(f"{k}: {v}" for k, v in (run.errors or {}).items()) or None,
             ]
         )
-    return {"Conflicts": conflicts, "Commission": commission, "Sync log": log}
+    deleted: Grid = [list(DELETED_HEADERS)]
+    for c in data.deleted:
+        deleted.append(
+            [
+                c.number,
+                c.name,
+                format_phone(c.phone),
+                c.deleted_by,
+                _cell(c.deleted_at),
+                c.delete_reason,
+            ]
+        )
+    return {"Conflicts": conflicts, "Commission": commission, "Sync log": log, "Deleted": deleted}
 
 
 def details_in_words(details: Mapping[str, Any]) -> str | None:
@@ -560,7 +607,12 @@ def row_bases(data: MasterData) -> dict[str, dict[str, Any]]:
             k: value_text(data.phones[c.id] if k == "phone" else getattr(c, k)) for k in SHARED_KEYS
         }
         for c in data.customers
-        if c.merged_into_id is None
+        if shown(c)
     }
-    commission: dict[str, Any] = {f"T{t.id}": value_text(t.commission_pct) for t in data.trackings}
+    gone = {c.id for c in data.deleted}
+    commission: dict[str, Any] = {
+        f"T{t.id}": value_text(t.commission_pct)
+        for t in data.trackings
+        if t.customer_id not in gone
+    }
     return {"Customers": shared, "Tracking": commission}

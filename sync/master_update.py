@@ -9,8 +9,8 @@ one stored) and every change since then is an audit event naming a customer, the
    stored, in the same order, at most with new rows at the end (:class:`RowOrder`: the
    count and two sums over the rows up to the last one written, from the database,
    against the ones stored; else: whole render), and reads only the new rows;
-3. renders the dirty customers' rows (and the new ones) and the three small tabs
-   (Conflicts, Commission, Sync log) whole;
+3. renders the dirty customers' rows (and the new ones) and the small tabs
+   (Conflicts, Commission, Sync log, Deleted) whole;
 4. sets the cells of every row whose digest differs from the one stored at its position
    (:meth:`~sync.sheets.Backend.set_cells`), without reading the workbook, and updates
    each tab's digest from the changed rows alone (:func:`~sync.sheet_rows.updated_digest`).
@@ -43,10 +43,12 @@ from sync.master import (
     load_master,
     row_bases,
     row_key,
+    shown,
     small_tabs,
     tracking_rows,
 )
 from sync.model import AuditEvent, Customer, FollowUp, SheetState, Tracking
+from sync.reports import DELETED_CUSTOMERS
 from sync.sheet_rows import (
     RowChange,
     WrittenTab,
@@ -375,15 +377,17 @@ def written_orders(data: MasterData, grids: Mapping[str, Grid]) -> dict[str, dic
     """What the row tabs rendered whole from ``data`` store of their rows (see
     :class:`RowOrder`); a tab left out (its rows are not ``data``'s, in order) is rendered
     whole by the next cycle."""
+    gone = {c.id for c in data.deleted}
     written = {
-        "Customers": (
-            ((c.id,), [c.number], c.number) for c in data.customers if c.merged_into_id is None
-        ),
+        "Customers": (((c.id,), [c.number], c.number) for c in data.customers if shown(c)),
         "Tracking": (
             ((t.id, t.customer_id, t.agent_id), [t.customer_id, t.agent_id], f"T{t.id}")
             for t in data.trackings
+            if t.customer_id not in gone
         ),
-        "Follow-ups": (((f.id,), [f.number], f.number) for f, _ in data.follow_ups),
+        "Follow-ups": (
+            ((f.id,), [f.number], f.number) for f, t in data.follow_ups if t.customer_id not in gone
+        ),
     }
     orders: dict[str, dict[str, Any]] = {}
     for tab, rows in written.items():
@@ -425,7 +429,7 @@ ROW_ORDERS: dict[str, RowOrder] = {
         key=Customer.number,
         customer=Customer.id,
         source=Customer.__table__,
-        where=(Customer.merged_into_id.is_(None),),
+        where=(Customer.merged_into_id.is_(None), Customer.deleted_at.is_(None)),
     ),
     "Tracking": RowOrder(
         identity=(Tracking.id, Tracking.customer_id, Tracking.agent_id),
@@ -433,6 +437,7 @@ ROW_ORDERS: dict[str, RowOrder] = {
         key=Tracking.id,
         customer=Tracking.customer_id,
         source=Tracking.__table__,
+        where=(Tracking.customer_id.not_in(DELETED_CUSTOMERS),),
         key_prefix="T",
     ),
     "Follow-ups": RowOrder(
@@ -441,6 +446,7 @@ ROW_ORDERS: dict[str, RowOrder] = {
         key=FollowUp.number,
         customer=Tracking.customer_id,
         source=FollowUp.__table__.join(Tracking.__table__, Tracking.id == FollowUp.tracking_id),
+        where=(Tracking.customer_id.not_in(DELETED_CUSTOMERS),),
     ),
 }
 """How each row tab's rows are identified and ordered (as :func:`~sync.master.load_master`

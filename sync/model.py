@@ -93,6 +93,10 @@ class Customer(Base):
     # Set when an admin merged this customer into another (sync/admin/merge.py); the row
     # is kept so that the merge can be undone from the audit log.
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    # An admin's soft delete (sheetsync delete; restore clears them): every record is kept.
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    deleted_by: Mapped[str | None] = mapped_column(String(255))
+    delete_reason: Mapped[str | None] = mapped_column(Text)
 
     trackings: Mapped[list[Tracking]] = relationship(back_populates="customer")
 

@@ -117,14 +117,19 @@ def _desc(month: str) -> tuple[int, int]:
     return (-int(year), -int(mon))
 
 
+DELETED_CUSTOMERS = select(Customer.id).where(Customer.deleted_at.is_not(None))
+"""The customers an admin deleted: the reports leave them out."""
+
+
 def commission_report(session: Session, month: str | None = None) -> list[CommissionRow]:
     """:func:`commission_rows` over the database."""
     agents = list(session.execute(select(Agent).order_by(Agent.key)).scalars())
     numbers = {i: n for i, n in session.execute(select(Customer.id, Customer.number)).all()}
+    kept = Tracking.customer_id.not_in(DELETED_CUSTOMERS)  # a deleted customer counts nowhere
     trackings = session.execute(
-        select(Tracking).where(Tracking.active.is_(True), Tracking.status == "Completed")
+        select(Tracking).where(Tracking.active.is_(True), Tracking.status == "Completed", kept)
         if month is not None
-        else select(Tracking).where(Tracking.active.is_(True))
+        else select(Tracking).where(Tracking.active.is_(True), kept)
     ).scalars()
     if month is not None:
         # Lost-to-colleague counts need the losers too: load them per customer.
@@ -231,11 +236,12 @@ def pipeline_rows(
 def pipeline_report(session: Session, today: dt.date) -> list[PipelineRow]:
     """:func:`pipeline_rows` over the database."""
     agents = list(session.execute(select(Agent).where(Agent.active.is_(True))).scalars())
-    trackings = session.execute(select(Tracking).where(Tracking.active.is_(True))).scalars()
+    kept = Tracking.customer_id.not_in(DELETED_CUSTOMERS)
+    trackings = session.execute(select(Tracking).where(Tracking.active.is_(True), kept)).scalars()
     follow_ups = session.execute(
         select(FollowUp, Tracking.agent_id)
         .join(Tracking, Tracking.id == FollowUp.tracking_id)
-        .where(FollowUp.active.is_(True), Tracking.active.is_(True))
+        .where(FollowUp.active.is_(True), Tracking.active.is_(True), kept)
     ).all()
     return pipeline_rows(agents, trackings, [(f, a) for f, a in follow_ups], today)
 

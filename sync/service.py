@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from sync.admin.delete import deleted_words
 from sync.admin.identity import binding_maps
 from sync.backends.xlsx import XlsxBackend
 from sync.cells import SourceSnapshot
@@ -399,6 +400,7 @@ class Lookup:
     warning: str | None
     customer: dict[str, Any] | None
     tracked_by: list[dict[str, str]]
+    deleted: str | None = None  # an admin deleted the customer: when and why, in words
 
     def as_dict(self) -> dict[str, Any]:
         """What ``sheetsync lookup --json`` prints."""
@@ -408,6 +410,7 @@ class Lookup:
             "exists": self.customer is not None,
             "customer": self.customer,
             "tracked_by": self.tracked_by,
+            "deleted": self.deleted,
         }
 
 
@@ -447,6 +450,9 @@ def lookup(engine: Engine, raw_phone: str, default_region: str) -> Lookup:
             parsed.warning,
             {"Customer #": customer.number, **shared},
             [{"agent": name, "since": since.date().isoformat()} for name, since in trackers],
+            deleted_words(customer.deleted_at, customer.delete_reason)
+            if customer.deleted_at
+            else None,
         )
 
 

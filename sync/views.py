@@ -42,6 +42,7 @@ class AgentRow:
     pending: frozenset[str] = frozenset()  # shared fields with this agent's open proposal
     proposals: dict[str, str] = field(default_factory=dict)  # pending field -> proposed value
     cell_limit: int | None = None  # the most characters a cell of the agent's sheet holds
+    removed: str | None = None  # the customer was deleted by an admin: the row's note
 
 
 def also_tracked_by(co_trackers: Iterable[CoTracker]) -> str:
@@ -55,9 +56,13 @@ def render_agent_row(row: AgentRow, sheet_notes: Sequence[str]) -> dict[str, obj
 
     Fields with a pending proposal of this agent are left out (the sheet keeps
     the proposed value while the admin decides); so is Phone, which the agent
-    typed and which already identifies this customer.
+    typed and which already identifies this customer. A customer an admin deleted gets
+    its note alone: the rest of the row is no longer synced.
     """
     values: dict[str, object] = {"customer_number": row.number}
+    if row.removed is not None:
+        values["sync_notes"] = join_notes([*sheet_notes, row.removed])
+        return values
     for key in SHARED_KEYS:
         if key != "phone" and key not in row.pending:
             values[key] = row.shared.get(key)

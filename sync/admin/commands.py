@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from sync import commission
 from sync.admin.core import Admin, AdminError
+from sync.admin.delete import delete_customer, restore_customer
 from sync.admin.history import history as customer_history
 from sync.admin.merge import merge_customers, undo
 from sync.admin.resolve import Decision, resolve
@@ -80,6 +81,32 @@ def merge(config: Config, engine: Engine, source: str, target: str) -> tuple[str
     def action(admin: Admin) -> tuple[str, int]:
         event = merge_customers(admin, _customer(admin.s, source), _customer(admin.s, target))
         return f"{source.upper()} merged into {target.upper()}", event.id
+
+    return _as_admin(config, engine, action)
+
+
+def delete(config: Config, engine: Engine, number: str, reason: str) -> str:
+    """Delete a customer softly (``sheetsync delete``)."""
+
+    def action(admin: Admin) -> str:
+        customer = _customer(admin.s, number)
+        event = delete_customer(admin, customer, reason)
+        return (
+            f"{customer.number} deleted (audit event {event.id}); the next sync takes it out "
+            f"of the master and notes agents' rows; `sheetsync restore {customer.number}` "
+            "brings it back"
+        )
+
+    return _as_admin(config, engine, action)
+
+
+def restore(config: Config, engine: Engine, number: str) -> str:
+    """Restore a deleted customer (``sheetsync restore``)."""
+
+    def action(admin: Admin) -> str:
+        customer = _customer(admin.s, number)
+        event = restore_customer(admin, customer)
+        return f"{customer.number} restored (audit event {event.id}); the next sync shows it"
 
     return _as_admin(config, engine, action)
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from sync.admin.core import Admin, AdminError
+from sync.admin.delete import restore_customer
 from sync.admin.merge import change_phone, merge_customers
 from sync.dedupe import format_phone, value_text
 from sync.fields import CUSTOMERS_TAB, FIELDS_BY_KEY, FOLLOW_UPS_TAB
@@ -244,10 +245,23 @@ def _quarantine(admin: Admin, conflict: Conflict, decision: Decision) -> str:
     return f"C{conflict.id}: the removal is applied by the next cycle"
 
 
+def _deleted_customer(admin: Admin, conflict: Conflict, decision: Decision) -> str:
+    """An agent typed a deleted customer's phone: ``accept`` restores the customer (the
+    agent's row is then synced as any other), ``dismiss`` leaves it deleted."""
+    if decision.action != "accept":
+        return _only_dismiss(admin, conflict, decision)
+    customer = _customer(admin, conflict)
+    if customer.deleted_at is not None:
+        restore_customer(admin, customer)
+    admin.close(conflict, "resolved", "accept")
+    return f"C{conflict.id}: {customer.number} restored"
+
+
 _HANDLERS = {
     "shared_field": _shared_field,
     "possible_duplicate": _possible_duplicate,
     "identity_mismatch": _identity_mismatch,
     "completion_race": _completion_race,
     "quarantine": _quarantine,
+    "deleted_customer": _deleted_customer,
 }

@@ -265,6 +265,8 @@ def lookup(
     out.print(table)
     trackers = "; ".join(f"{t['agent']} (since {t['since']})" for t in found.tracked_by) or "nobody"
     out.print(f"tracked by: {trackers}")
+    if found.deleted:
+        out.print(f"deleted: {found.deleted} (`sheetsync restore` brings it back)")
 
 
 @app.command()

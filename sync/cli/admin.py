@@ -1,6 +1,7 @@
 """The admin's commands, registered on the ``sheetsync`` app by :mod:`sync.cli`.
 
-``conflicts`` (list; ``resolve``), ``merge``, ``undo``, ``history``, and ``report``
+``conflicts`` (list; ``resolve``), ``merge``, ``delete``, ``restore``, ``undo``, ``history``,
+and ``report``
 (``commission``, ``pipeline``). Errors are :class:`~sync.admin.core.AdminError`
 (exit code 2), printed by ``sync.cli.main``.
 """
@@ -153,6 +154,28 @@ def register(app: typer.Typer, config: Callable[[], Config], out: Console) -> No
         """
         message, event = commands.merge(config(), _engine(config), source, into)
         out.print(f"{message} (audit event {event}; `sheetsync undo {event}` reverses it)")
+
+    @app.command()
+    def delete(
+        customer: Annotated[str, typer.Argument(help="The Customer #, e.g. CUS-2026-00007.")],
+        reason: Annotated[str, typer.Option("--reason", help="Why (agents see it).")],
+    ) -> None:
+        """Delete a customer, keeping every record: it leaves the master for its Deleted tab,
+        agents' rows for it are no longer synced, `sheetsync restore` brings it back.
+
+        Example: sheetsync delete CUS-2026-00007 --reason "test entry"
+        """
+        out.print(commands.delete(config(), _engine(config), customer, reason))
+
+    @app.command()
+    def restore(
+        customer: Annotated[str, typer.Argument(help="The Customer #, e.g. CUS-2026-00007.")],
+    ) -> None:
+        """Restore a deleted customer: it is back everywhere it was.
+
+        Example: sheetsync restore CUS-2026-00007
+        """
+        out.print(commands.restore(config(), _engine(config), customer))
 
     @app.command()
     def undo(

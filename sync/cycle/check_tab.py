@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync.admin.delete import deleted_words
 from sync.admin.identity import binding_maps
 from sync.cells import CellWrite, Grid
 from sync.check import CheckRow, Found, answer, read_rows, row_values
@@ -158,6 +159,12 @@ def _found(s: Session, agent_id: int, phones: Iterable[str]) -> dict[str, Found]
         else:
             others[customer_id].append(CoTracker(name, since.date()))
     return {
-        phone: Found(c.number, c.name or "", c.id in mine, tuple(others[c.id]))
+        phone: Found(
+            c.number,
+            c.name or "",
+            c.id in mine,
+            tuple(others[c.id]),
+            deleted_words(c.deleted_at, c.delete_reason) if c.deleted_at else None,
+        )
         for phone, c in customers.items()
     }

@@ -61,8 +61,10 @@ class WriteMaster(CycleBase):
         source = self.config.master_source()
         with transaction(self.sessions) as s:
             versions = self._versions(s, source, MASTER_TABS)
-        if len(versions) < len(MASTER_TABS):
+        if not versions:
             return None  # never written: nothing an admin could have edited yet
+        # (A tab a newer sheetsync added has no state yet: what the admin typed in the
+        # others is read all the same, before the whole render that sets it up.)
         version = self.backend.fingerprint(source)
         if version is None or all(v == version for v, _ in versions.values()):
             return None

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from sync.admin.delete import removed_note
 from sync.cells import CellValue, CellWrite, Grid, SourceSnapshot, cell_text
 from sync.config import AgentConfig
 from sync.cycle.base import source_retrying
@@ -316,6 +317,8 @@ class WriteBack(CheckAnswers):
                 *(getattr(Customer, k) for k in SHARED_KEYS),
                 *(getattr(Tracking, k) for k in AGENT_KEYS),
                 Tracking.lost_to_colleague,
+                Customer.deleted_at,
+                Customer.delete_reason,
             )
             .join(Customer, Customer.id == Tracking.customer_id)
             .where(Tracking.agent_id == agent.id, Tracking.active.is_(True))
@@ -357,8 +360,9 @@ class WriteBack(CheckAnswers):
             customer_id, number, commission_pct = m[:3]
             shared = dict(zip(SHARED_KEYS, m[shared_at], strict=True))
             tracking = dict(zip(AGENT_KEYS, m[tracking_at], strict=True))
+            lost, deleted_at, delete_reason = m[-3:]
             notes = []
-            if m[-1]:  # lost to a colleague
+            if lost:
                 notes.append("lost to colleague: another agent completed this customer first")
             if customer_id in races and tracking["status"] == "Completed":
                 notes.append(
@@ -375,6 +379,7 @@ class WriteBack(CheckAnswers):
                 pending=frozenset(pending[customer_id]),
                 proposals=proposals[customer_id],
                 cell_limit=self.backend.cell_limit,
+                removed=removed_note(deleted_at, delete_reason) if deleted_at else None,
             )
         return rows
 
@@ -635,7 +640,7 @@ class WriteBack(CheckAnswers):
         appended = [
             (f"new:{n}", render_new_agent_row(row))
             for n, row in sorted(view.items())
-            if n not in present and n not in base_rows
+            if n not in present and n not in base_rows and row.removed is None
         ]
         for n, values in appended:
             number = n.removeprefix("new:")

@@ -26,6 +26,7 @@ ROW_CONFLICT_KINDS = (
     "duplicate_row",
     "identity_mismatch",
     "quarantine",
+    "deleted_customer",
 )
 CHUNK = 500
 CUSTOMERS_TABLE = cast(Table, Customer.__table__)

@@ -56,17 +56,27 @@ class CheckTab(CustomersTab):
         if wanted and customers.header is None:
             waiting = set(wanted)
         elif wanted:
-            added = self._add_my_tracking(wanted)
+            added, waiting = self._add_my_tracking(wanted)
         return CheckPlan(header, rows, next_asked(rows, asked, added, waiting))
 
-    def _add_my_tracking(self, wanted: Mapping[str, CheckRow]) -> set[str]:
+    def _add_my_tracking(self, wanted: Mapping[str, CheckRow]) -> tuple[set[str], set[str]]:
         """Attach this agent's tracking to the customers of these phones (created with the
-        typed name when new; an archived tracking comes back). Returns the phones whose
-        tracking was added (the others were tracked already)."""
+        typed name when new; an archived tracking comes back).
+
+        Returns:
+            The phones whose tracking was added (the others were tracked already, or are
+            waiting), and those of customers an admin deleted: not added, their ``yes``
+            is acted on once the customer is restored.
+        """
         maps = binding_maps(self.s, (), wanted)  # a merged customer's phone: the one it went into
         existing = {
             phone: customer_values(maps.known[known.number])
             for phone, known in maps.by_phone.items()
+        }
+        deleted = {
+            phone
+            for phone, known in maps.by_phone.items()
+            if maps.known[known.number].deleted_at is not None
         }
         created = self._create_customers(
             [(phone, _typed(row)) for phone, row in wanted.items() if phone not in existing]
@@ -76,6 +86,8 @@ class CheckTab(CustomersTab):
         fresh: list[tuple[dict[str, Any], FieldsDecision]] = []
         back: list[dict[str, Any]] = []
         for phone, customer in {**existing, **created}.items():
+            if phone in deleted:
+                continue
             tracking = trackings.get(customer["id"])
             if tracking is None:
                 fresh.append((customer, FieldsDecision()))
@@ -87,7 +99,7 @@ class CheckTab(CustomersTab):
         self._reactivate(back, trackings)
         self._insert_trackings(fresh, utcnow())
         self._write_changes()
-        return added
+        return added, deleted
 
 
 def _typed(row: CheckRow) -> ParsedRow:

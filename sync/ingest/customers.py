@@ -174,6 +174,9 @@ class CustomersTab(IngestBase):
             if binding.outcome not in ("invalid_phone", "mismatch", "duplicate"):
                 assert binding.phone is not None
                 existing = known.get(binding.number or "") if binding.number else None
+                if existing is not None and existing.deleted_at is not None:
+                    self._deleted_row(plan, row, existing, trackings.get(existing.id))
+                    continue
                 ready.append((row, binding.phone, existing))
                 continue
             details = {  # only for a conflict: what the row held, for the admin
@@ -279,6 +282,31 @@ class CustomersTab(IngestBase):
         parsed = parse_rows(grid, plan.header, CUSTOMER_FIELDS, self.options, again)
         plan.rows = sorted([*plan.rows, *parsed], key=lambda r: r.index)
         return parsed
+
+    def _deleted_row(
+        self, plan: TabPlan, row: ParsedRow, customer: Any, tracking: dict[str, Any] | None
+    ) -> None:
+        """A row of a customer an admin deleted is no longer synced. The agent's own row
+        shows the admin's note (the write-back renders it); a phone typed again (the agent
+        does not track it) is not a new customer: the admin is asked."""
+        if tracking is not None and tracking["active"]:
+            plan.bound[row.index] = customer.number
+            return
+        self.flag(
+            plan,
+            row.index,
+            f"{customer.number} was deleted by the admin; not synced: ask an admin to restore it",
+            "phone",
+        )
+        self.open_conflict(
+            f"deleted_customer:{self.agent.key}:{customer.number}",
+            "deleted_customer",
+            customer_id=customer.id,
+            field="phone",
+            current_value=customer.phone,
+            proposed_value=cell_text(row.raw.get("phone")),
+            details={"tab": CUSTOMERS_TAB, "row": row.index + 1},
+        )
 
     def _reactivate(
         self, customers: list[dict[str, Any]], trackings: dict[int, dict[str, Any]]

@@ -77,6 +77,7 @@ def test_init_is_idempotent_and_creates_the_layout(deployment: Path):
         "Conflicts",
         "Commission",
         "Sync log",
+        "Deleted",
     ]
 
 
