@@ -67,10 +67,20 @@ COMMISSION_NOTE = (
     "Yours to set: this agent's share, in percent, of the customer's commission (the "
     "Commission tab and the agent's sheet show it)."
 )
+ADMIN_ACTION = "Admin action"
+DELETE_NOTE = (
+    "Type  delete: REASON  to delete this customer (every record is kept; it moves to the "
+    "Deleted tab and agents' rows for it stop syncing), then sync."
+)
+RESTORE_NOTE = "Type  restore  to bring this customer back everywhere, then sync."
 MASTER_NOTES = {
     "Conflicts": {RESOLUTION: RESOLUTION_HELP},
-    "Customers": {FIELDS_BY_KEY[k].header: EDIT_NOTE for k in SHARED_KEYS},
+    "Customers": {
+        **{FIELDS_BY_KEY[k].header: EDIT_NOTE for k in SHARED_KEYS},
+        ADMIN_ACTION: DELETE_NOTE,
+    },
     "Tracking": {FIELDS_BY_KEY["commission_pct"].header: COMMISSION_NOTE},
+    "Deleted": {ADMIN_ACTION: RESTORE_NOTE},
 }
 """The master's header notes: how to resolve, and the columns the admin may edit."""
 EDITABLE_COLOR = "D9EAD3"
@@ -88,6 +98,7 @@ CUSTOMER_HEADERS = [
     "Tracked by",
     "Closest to completion",
     "Created",
+    ADMIN_ACTION,
 ]
 TRACKING_HEADERS = [
     "Customer #",
@@ -136,7 +147,15 @@ COMMISSION_HEADERS = [
     "Commission (customers)",
     "Lost to colleague",
 ]
-DELETED_HEADERS = ["Customer #", "Name", "Phone", "Deleted by", "Deleted at", "Reason"]
+DELETED_HEADERS = [
+    "Customer #",
+    "Name",
+    "Phone",
+    "Deleted by",
+    "Deleted at",
+    "Reason",
+    ADMIN_ACTION,
+]
 SYNC_LOG_HEADERS = [
     "Run",
     "Started",
@@ -329,7 +348,10 @@ def master_layout() -> dict[str, Any]:
     return {
         "tabs": MASTER_HEADERS,
         "notes": MASTER_NOTES,
-        "dropdowns": {"Conflicts": {RESOLUTION: list(RESOLUTION_WORDS)}},
+        "dropdowns": {
+            "Conflicts": {RESOLUTION: list(RESOLUTION_WORDS)},
+            "Deleted": {ADMIN_ACTION: ["restore"]},
+        },
         "highlights": {"Conflicts": [OPEN_CONFLICT]},
         "header_colors": {
             tab: dict.fromkeys(notes, EDITABLE_COLOR) for tab, notes in MASTER_NOTES.items()
@@ -392,6 +414,7 @@ def customer_rows(data: MasterData) -> Grid:
                 ", ".join(name[t.agent_id] for t in active) or None,
                 f"{name[closest.agent_id]} ({closest.status or 'no status'})" if closest else None,
                 _cell(c.created_at),
+                None,  # the admin's: read back at the start of the next cycle
             ]
         )
     return rows
@@ -521,6 +544,7 @@ def small_tabs(
                 c.deleted_by,
                 _cell(c.deleted_at),
                 c.delete_reason,
+                None,
             ]
         )
     return {"Conflicts": conflicts, "Commission": commission, "Sync log": log, "Deleted": deleted}
@@ -580,18 +604,29 @@ def _trim_to_limit(grids: dict[str, Grid]) -> list[str]:
 
 def read_resolutions(grid: Grid) -> dict[str, str]:
     """Conflict ID -> the admin's typed resolution, from the Conflicts tab as read."""
+    return typed_in(grid, "ID", RESOLUTION)
+
+
+def read_actions(grid: Grid) -> dict[str, str]:
+    """Customer # -> what the admin typed in the Admin action column of a master tab."""
+    return typed_in(grid, "Customer #", ADMIN_ACTION)
+
+
+def typed_in(grid: Grid, key: str, column: str) -> dict[str, str]:
+    """Row key -> the text typed in ``column``, for the rows of a tab as read that have
+    both (nothing when the tab lacks either header)."""
     if not grid:
         return {}
     header = [cell_text(h) for h in grid[0]]
-    if "ID" not in header or RESOLUTION not in header:
+    if key not in header or column not in header:
         return {}
-    i, r = header.index("ID"), header.index(RESOLUTION)
+    i, c = header.index(key), header.index(column)
     found = {}
     for row in grid[1:]:
-        cid = cell_text(row[i]) if i < len(row) else ""
-        text = cell_text(row[r]) if r < len(row) else ""
-        if cid and text:
-            found[cid] = text
+        name = cell_text(row[i]) if i < len(row) else ""
+        text = cell_text(row[c]) if c < len(row) else ""
+        if name and text:
+            found[name] = text
     return found
 
 

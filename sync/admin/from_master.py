@@ -11,6 +11,9 @@ wrote it (an admin typed), and applies three kinds of edits in its transaction:
 * **Tracking tab**: *Commission %* under the ``split`` rule.
 * **Conflicts tab**: the Resolution words (``sync.admin.resolve``). One that cannot
   be applied stays open; the reason is shown next to it.
+* **Customers and Deleted tabs**: the *Admin action* column: ``delete: REASON`` deletes
+  the customer, ``restore`` brings a deleted one back (``sync.admin.delete``). The cell
+  is cleared when the master is written; one that cannot be applied is a warning.
 
 Edits that cannot be applied are reported as warnings and the master shows the
 database's value again at the end of the cycle.
@@ -25,13 +28,14 @@ from typing import Any
 from sqlalchemy import select
 
 from sync.admin.core import Admin, AdminError
+from sync.admin.delete import delete_customer, restore_customer
 from sync.admin.merge import change_phone
 from sync.admin.resolve import parse_resolution, resolve
 from sync.cells import CellValue, Grid, NotData, cell_text
 from sync.dedupe import parse_phone
 from sync.fields import FIELDS_BY_KEY, SHARED_KEYS
 from sync.long_text import is_cut, shows_cut_of
-from sync.master import COMMISSION_PCT, TRACKING_ID, read_resolutions
+from sync.master import ADMIN_ACTION, COMMISSION_PCT, TRACKING_ID, read_actions, read_resolutions
 from sync.model import Conflict, Customer, Tracking
 from sync.values import parse_value
 
@@ -67,7 +71,52 @@ def apply_master(
     _customers(admin, tabs.get("Customers") or [], snapshots.get("Customers", {}), result)
     _commission(admin, tabs.get("Tracking") or [], snapshots.get("Tracking", {}), result)
     _resolutions(admin, tabs.get("Conflicts") or [], result)
+    for tab in ("Customers", "Deleted"):
+        _actions(admin, tab, tabs.get(tab) or [], result)
     return result
+
+
+def parse_action(text: str) -> tuple[str, str]:
+    """``delete: REASON`` or ``restore`` (Arabic ``حذف``, ``استعادة``), as typed in the
+    master's Admin action column: (the action, the reason).
+
+    >>> parse_action("Delete: test entry"), parse_action(" restore ")
+    (('delete', 'test entry'), ('restore', ''))
+
+    Raises:
+        AdminError: not one of them.
+    """
+    word, _, rest = text.strip().partition(":")
+    action = _ACTIONS.get(" ".join(word.split()).casefold())
+    if action is None:
+        word, _, rest = text.strip().partition(" ")
+        action = _ACTIONS.get(word.casefold())
+    if action is None or (action == "restore" and rest.strip()):
+        raise AdminError(f"'{text}' is not an admin action (type  delete: REASON  or  restore)")
+    return action, rest.strip()
+
+
+_ACTIONS = {"delete": "delete", "حذف": "delete", "restore": "restore", "استعادة": "restore"}
+
+
+def _actions(admin: Admin, tab: str, grid: Grid, result: MasterEdits) -> None:
+    for number, text in sorted(read_actions(grid).items()):
+        where = f"master {tab}, {number}, {ADMIN_ACTION}"
+        try:
+            action, reason = parse_action(text)
+            customer = admin.s.execute(
+                select(Customer).where(Customer.number == number)
+            ).scalar_one_or_none()
+            if customer is None:
+                raise AdminError(f"no customer {number}")
+            with admin.s.begin_nested():
+                if action == "delete":
+                    delete_customer(admin, customer, reason)
+                else:
+                    restore_customer(admin, customer)
+            result.applied.append(f"{number}: {action}d by the admin")
+        except AdminError as exc:
+            result.warnings.append(f"{where}: {exc.message}; the cell is cleared")
 
 
 def _columns(grid: Grid) -> dict[str, int]:

@@ -171,3 +171,53 @@ def test_a_master_from_before_the_deleted_tab_keeps_the_admins_edits(engine, har
     assert "fatima@example.com" in emails
     assert world.backend.get_tab(world.master, "Deleted")[0][0] == "Customer #"
     assert world.master_differences() == {}
+
+
+def type_action(world: World, tab: str, number: str, text: str) -> None:
+    """The admin types in the Admin action column of a master tab."""
+    grid = world.backend.get_tab(world.master, tab)
+    header = [cell_text(h) for h in grid[0]]
+    row = next(r for r in grid[1:] if cell_text(r[0]) == number)
+    at = header.index("Admin action")
+    row.extend([None] * (at + 1 - len(row)))
+    row[at] = text
+    world.backend.set_tab(world.master, tab, grid)
+
+
+def test_the_admin_deletes_and_restores_in_the_master(engine, harness):
+    world = World(engine, harness=harness)
+    world.type_rows("ali", [AHMED_ALI, FATIMA])
+    world.cycle()
+    with world.session() as s:
+        number = s.execute(select(Customer.number).where(Customer.name == "Fatima Ali")).scalar()
+
+    type_action(world, "Customers", number, "remove it")
+    report = world.cycle()
+    assert any(
+        w.startswith(f"master Customers, {number}, Admin action: 'remove it' is not an admin")
+        for w in report.warnings
+    )
+    assert number in master_numbers(world, "Customers")
+    assert world.master_differences() == {}  # the cell is cleared
+
+    type_action(world, "Customers", number, "Delete: a test entry")
+    report = world.cycle()
+    assert report.admin_changes == 1
+    assert number not in master_numbers(world, "Customers")
+    assert master_numbers(world, "Deleted") == [number]
+    assert notes_of(world, "ali", "Fatima Ali").endswith(": a test entry; no longer synced")
+    assert world.master_differences() == {}
+    assert_idle(world)
+
+    type_action(world, "Deleted", number, "restore")
+    world.cycle()
+    assert number in master_numbers(world, "Customers")
+    assert master_numbers(world, "Deleted") == []
+    assert notes_of(world, "ali", "Fatima Ali") == ""
+    assert world.master_differences() == {}
+    with world.session() as s:
+        by = s.execute(
+            select(AuditEvent.actor).where(AuditEvent.action == "delete_customer")
+        ).scalar_one()
+    assert by == world.config.sync.admin
+    assert_idle(world)
