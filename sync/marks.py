@@ -121,7 +121,9 @@ class AgentMarks:
         return None if len(dirty) > DIRTY_LIMIT else dirty
 
 
-def database_marker(s: Session, exclude_run: int | None, *, runs: bool = False) -> str:
+def database_marker(
+    s: Session, exclude_run: int | None, *, runs: bool = False, zone: str = ""
+) -> str:
     """A digest of what can change the master without its sheet changing: every audited
     change (customers, trackings, follow-ups, admin actions, commission), how many
     customers, trackings and follow-ups there are, the conflicts, the agents' names and,
@@ -130,6 +132,7 @@ def database_marker(s: Session, exclude_run: int | None, *, runs: bool = False) 
     Args:
         exclude_run: a run in progress that an idle cycle will drop again.
         runs: include the runs (the master shows them; the agents' sheets don't).
+        zone: the zone the master shows times in (another one changes every time shown).
     """
     audit = s.execute(select(func.max(AuditEvent.id))).scalar()
     rows = [  # rows a tool inserted without an audit event still count
@@ -158,7 +161,9 @@ def database_marker(s: Session, exclude_run: int | None, *, runs: bool = False) 
         if runs
         else ()
     )
-    text = repr((audit, rows, [tuple(c) for c in conflicts], [tuple(a) for a in agents], logged))
+    text = repr(
+        (audit, rows, [tuple(c) for c in conflicts], [tuple(a) for a in agents], logged, zone)
+    )
     return _hash(text)
 
 

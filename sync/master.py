@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -171,6 +172,33 @@ SYNC_LOG_HEADERS = [
 ]
 
 
+TIME_HEADERS = ("Created", "Tracked since", "Last update", "Opened", "Started", "Finished")
+"""The master's columns of times (of day): shown in ``sync.timezone``, named with it."""
+TIME_HEADERS_DELETED = ("Deleted at",)
+
+
+def master_headers(zone: str) -> dict[str, list[str]]:
+    """Every master tab's headers, its time columns named with the zone they are shown in
+    (``Created (Africa/Cairo)``)."""
+    timed = {*TIME_HEADERS, *TIME_HEADERS_DELETED}
+    return {
+        tab: [f"{h} ({zone})" if h in timed else h for h in headers]
+        for tab, headers in MASTER_HEADERS.items()
+    }
+
+
+def _header_row(headers: Sequence[str]) -> list[CellValue]:
+    return [h for h in headers]
+
+
+def _time(value: dt.datetime | None, zone: ZoneInfo) -> CellValue:
+    """A time the database holds (UTC) as the master shows it: in ``zone``, to the second."""
+    if value is None:
+        return None
+    local = value.replace(tzinfo=dt.UTC).astimezone(zone)
+    return local.replace(tzinfo=None, microsecond=0).isoformat(sep=" ")
+
+
 @dataclass
 class MasterData:
     """What the master shows. Customers, trackings and follow-ups are plain result rows
@@ -194,6 +222,12 @@ class MasterData:
     completions: Sequence[Any] | None = None
     # rows of the customers an admin deleted (all of them: the Deleted tab lists them)
     deleted: Sequence[Any] = ()
+    # the zone the master shows times in (``sync.timezone``), named in their headers
+    zone: str = "UTC"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.zone)
 
     def __post_init__(self) -> None:
         if not self.phones:
@@ -210,12 +244,13 @@ ROW_ORDER: dict[str, tuple[Any, ...]] = {
 """The order of the rows of the row tabs (what ``sync.master_update`` checks positions by)."""
 
 
-def load_master(session: Session, only: set[int] | None = None) -> MasterData:
+def load_master(session: Session, only: set[int] | None = None, *, zone: str = "UTC") -> MasterData:
     """What the master shows, from the database.
 
     Args:
         only: load these customers alone, with their trackings and follow-ups (the rows
             a change dirtied), and what the small tabs need; None: everything.
+        zone: the zone the master shows times in (``sync.timezone``).
     """
     agents = {a.id: a for a in session.execute(select(Agent)).scalars()}
     customer_table, tracking_table = Customer.__table__, Tracking.__table__
@@ -296,6 +331,7 @@ def load_master(session: Session, only: set[int] | None = None) -> MasterData:
         numbers=numbers,
         completions=completions,
         deleted=deleted,
+        zone=zone,
     )
 
 
@@ -322,10 +358,11 @@ def render_master(
         resolutions: conflict ID -> what the admin typed in the Resolution column.
         errors: conflict ID -> why that resolution could not be applied.
     """
+    headers = master_headers(data.zone)
     grids: dict[str, Grid] = {
-        "Customers": [list(CUSTOMER_HEADERS), *customer_rows(data)],
-        "Tracking": [list(TRACKING_HEADERS), *tracking_rows(data)],
-        "Follow-ups": [list(FOLLOW_UP_HEADERS), *follow_up_rows(data)],
+        "Customers": [_header_row(headers["Customers"]), *customer_rows(data)],
+        "Tracking": [_header_row(headers["Tracking"]), *tracking_rows(data)],
+        "Follow-ups": [_header_row(headers["Follow-ups"]), *follow_up_rows(data)],
         **small_tabs(data, resolutions, errors or {}),
     }
     return grids, _trim_to_limit(grids)
@@ -342,11 +379,21 @@ MASTER_HEADERS = {
 }
 
 
-def master_layout() -> dict[str, Any]:
+def master_layout(zone: str, shown: str | None = None) -> dict[str, Any]:
     """What ``init`` sets up in the master, as :meth:`Backend.ensure_layout`'s arguments:
-    the tabs, the header notes, the Resolution dropdown, the open conflicts' highlight."""
+    the tabs, the header notes, the Resolution dropdown, the open conflicts' highlight.
+
+    Args:
+        zone: the zone the master shows times in, named in their headers.
+        shown: the zone the master's times are shown in now (the last cycle's): a time
+            column named with it, or with none (an earlier version), is the same column,
+            renamed by the next cycle's render.
+    """
+    headers = master_headers(zone)
+    timed = {*TIME_HEADERS, *TIME_HEADERS_DELETED}
     return {
-        "tabs": MASTER_HEADERS,
+        "tabs": headers,
+        "aliases": {f"{h} ({zone})": [h, *([f"{h} ({shown})"] if shown else [])] for h in timed},
         "notes": MASTER_NOTES,
         "dropdowns": {
             "Conflicts": {RESOLUTION: list(RESOLUTION_WORDS)},
@@ -396,6 +443,7 @@ def customer_rows(data: MasterData) -> Grid:
     for t in data.trackings:
         by_customer[t.customer_id].append(t)
     name = _names(data)
+    zone = data.tz
     rows: Grid = []
     for c in data.customers:
         if not shown(c):
@@ -413,7 +461,7 @@ def customer_rows(data: MasterData) -> Grid:
                 len(active),
                 ", ".join(name[t.agent_id] for t in active) or None,
                 f"{name[closest.agent_id]} ({closest.status or 'no status'})" if closest else None,
-                _cell(c.created_at),
+                _time(c.created_at, zone),
                 None,  # the admin's: read back at the start of the next cycle
             ]
         )
@@ -424,6 +472,7 @@ def tracking_rows(data: MasterData) -> Grid:
     """The Tracking tab's rows of the trackings ``data`` holds."""
     customers = {c.id: c for c in data.customers}
     name = _names(data)
+    zone = data.tz
     rows: Grid = []
     for t in data.trackings:
         c = customers[t.customer_id]
@@ -439,8 +488,8 @@ def tracking_rows(data: MasterData) -> Grid:
                 t.commission_pct,
                 _cell(t.active),
                 _cell(t.lost_to_colleague),
-                _cell(t.tracked_since),
-                _cell(t.last_update),
+                _time(t.tracked_since, zone),
+                _time(t.last_update, zone),
                 f"T{t.id}",
             ]
         )
@@ -479,7 +528,9 @@ def small_tabs(
     """Conflicts, Commission, Sync log and Deleted: a few thousand rows at most, rendered
     whole."""
     name = _names(data)
-    conflicts: Grid = [list(CONFLICT_HEADERS)]
+    zone = data.tz
+    headers = master_headers(data.zone)
+    conflicts: Grid = [_header_row(headers["Conflicts"])]
     for k in data.conflicts:
         cid = f"C{k.id}"
         details = details_in_words(k.details or {})
@@ -493,14 +544,14 @@ def small_tabs(
                 k.current_value,
                 k.proposed_value,
                 details,
-                _cell(k.opened_at),
+                _time(k.opened_at, zone),
                 hint(k.kind),
                 resolutions.get(cid),
                 errors.get(cid) if resolutions.get(cid) else None,
             ]
         )
 
-    commission: Grid = [list(COMMISSION_HEADERS)]
+    commission: Grid = [_header_row(headers["Commission"])]
     counted = data.trackings if data.completions is None else data.completions
     gone = {c.id for c in data.deleted}
     counted = [t for t in counted if t.customer_id not in gone]
@@ -516,14 +567,14 @@ def small_tabs(
             ]
         )
 
-    log: Grid = [list(SYNC_LOG_HEADERS)]
+    log: Grid = [_header_row(headers["Sync log"])]
     for run in data.runs:
         s = run.stats or {}
         log.append(
             [
                 run.id,
-                _cell(run.started_at),
-                _cell(run.finished_at),
+                _time(run.started_at, zone),
+                _time(run.finished_at, zone),
                 run.status,
                 s.get("rows_read"),
                 s.get("customers_created"),
@@ -534,7 +585,7 @@ def small_tabs(
                 "; ".join(f"{k}: {v}" for k, v in (run.errors or {}).items()) or None,
             ]
         )
-    deleted: Grid = [list(DELETED_HEADERS)]
+    deleted: Grid = [_header_row(headers["Deleted"])]
     for c in data.deleted:
         deleted.append(
             [
@@ -542,7 +593,7 @@ def small_tabs(
                 c.name,
                 format_phone(c.phone),
                 c.deleted_by,
-                _cell(c.deleted_at),
+                _time(c.deleted_at, zone),
                 c.delete_reason,
                 None,
             ]

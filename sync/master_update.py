@@ -98,16 +98,26 @@ class RowUpdate:
     marker: str = ""
 
 
+def shown_zone(s: Session, source: str) -> str | None:
+    """The zone the master's times were last shown in (None: not written yet, or by an
+    earlier version, in UTC)."""
+    state = s.execute(
+        select(SheetState).where(SheetState.source == source, SheetState.tab == "Conflicts")
+    ).scalar_one_or_none()
+    return state.tab_snapshot.zone if state is not None else None
+
+
 def audit_position(s: Session) -> int:
     """The newest audit event's id: a master rendered now has seen every event up to it."""
     return s.execute(select(func.max(AuditEvent.id))).scalar() or 0
 
 
 def plan_update(
-    s: Session, source: str, states: Mapping[str, SheetState], version: str
+    s: Session, source: str, states: Mapping[str, SheetState], version: str, zone: str
 ) -> RowUpdate | None:
     """The cells that bring the master (at ``version``) up to date, or None when it must
-    be rendered whole (see the module's docstring)."""
+    be rendered whole (see the module's docstring; ``zone``: the zone it shows times in,
+    which the whole render names in the headers)."""
     snaps = {tab: st.tab_snapshot for tab, st in states.items()}
     if len(states) < len(MASTER_TABS) or any(st.version != version for st in states.values()):
         return None
@@ -115,9 +125,9 @@ def plan_update(
         return None  # written before rows were stored: rendered whole once
     meta = snaps["Conflicts"]
     since = meta.audit
-    if not isinstance(since, int) or meta.team != team_digest(s):
+    if not isinstance(since, int) or meta.team != team_digest(s) or meta.zone != zone:
         return None
-    marker = database_marker(s, exclude_run=None, runs=True)
+    marker = database_marker(s, exclude_run=None, runs=True, zone=zone)
     audit = audit_position(s)
     dirty = _dirty_customers(s, since, audit)
     if dirty is None:
@@ -145,7 +155,7 @@ def plan_update(
     if len(dirty) > DIRTY_LIMIT:
         return None
 
-    data = load_master(s, only=dirty)
+    data = load_master(s, only=dirty, zone=zone)
     open_ids = {f"C{k.id}" for k in data.conflicts}
     resolutions = {c: t for c, t in meta.resolutions.items() if c in open_ids}
     errors = {c: why for c, why in meta.errors.items() if resolutions.get(c)}
@@ -159,7 +169,7 @@ def plan_update(
 
     update = RowUpdate(marker=marker)
     update.snapshot = TabSnapshot(
-        resolutions=resolutions, errors=errors, audit=audit, team=meta.team
+        resolutions=resolutions, errors=errors, audit=audit, team=meta.team, zone=zone
     )
     bases = row_bases(data)
     rendered = {
@@ -174,7 +184,7 @@ def plan_update(
         if not placed:
             return None
     for tab, grid in small.items():
-        _replace_small(update, tab, small_tabs_written[tab], grid[1:])
+        _replace_small(update, tab, small_tabs_written[tab], grid)
     return update
 
 
@@ -244,11 +254,10 @@ def _place_rows(
     return True
 
 
-def _replace_small(
-    update: RowUpdate, tab: str, written: WrittenTab, rows: Sequence[Sequence[Any]]
-) -> None:
+def _replace_small(update: RowUpdate, tab: str, written: WrittenTab, grid: Grid) -> None:
     """A small tab rendered whole: set the rows that moved, clear the rows past its end."""
     width = len(MASTER_HEADERS[tab])
+    rows = grid[1:]
     keys = [row_key(tab, row) for row in rows]
     digests = [row_digest(row) for row in rows]
     changes: list[RowChange] = []
@@ -262,7 +271,7 @@ def _replace_small(
     update.changes[tab] = changes
     update.before[tab] = len(written.digests)
     update.lengths[tab] = len(rows)
-    update.digests[tab] = tab_digest([row_digest(MASTER_HEADERS[tab]), *digests])
+    update.digests[tab] = tab_digest([row_digest(grid[0]), *digests])
     update.keys[tab] = keys_digest(keys)
 
 

@@ -38,13 +38,12 @@ from sync.fields import (
     Owner,
 )
 from sync.lease import PgAdvisoryLease, SqliteWorkerLock, WorkerLockHeld, namespace_for
-from sync.master import MASTER_HEADERS, master_layout
+from sync.master import master_layout
+from sync.master_update import shown_zone
 from sync.model import Agent, Conflict, Customer, SheetState, SyncRun, Tracking
 from sync.rows import ParseOptions, count_rows
 from sync.sheets import Backend, DueHighlight
 from sync.values import spellings
-
-MASTER_LAYOUT = MASTER_HEADERS
 
 
 def make_backend(config: Config) -> Backend:
@@ -71,7 +70,9 @@ def check(config: Config, backend: Backend) -> dict[str, Any]:
 
         assert isinstance(backend, GoogleBackend)
         layout = agent_layout()
-        return check_google(config, backend, layout, master_layout(), aliases).as_dict()
+        return check_google(
+            config, backend, layout, master_layout(config.sync.timezone), aliases
+        ).as_dict()
     sources = []
     targets = [(f"agent {a.key}", config.agent_source(a)) for a in config.agents]
     for label, source in [*targets, ("master", config.master_source())]:
@@ -250,10 +251,13 @@ def init(config: Config, engine: Engine, backend: Backend) -> InitReport:
                 widths=layout["widths"],
             ),
         )
+    with session_factory(engine)() as s:
+        shown = shown_zone(s, config.master_source())
+    master = master_layout(config.sync.timezone, shown)
     _set_up(
         report,
         config.master_source(),
-        lambda source: backend.ensure_layout(**master_layout(), source=source),
+        lambda source: backend.ensure_layout(**master, source=source),
     )
     report.changes += rebuild_lost_sheets(config, engine, backend)
     return report

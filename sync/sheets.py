@@ -34,7 +34,7 @@ from .cells import (
     trim_grid,
 )
 from .errors import LayoutError
-from .fields import CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, header_key
+from .fields import CHECK_FIELDS, CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, header_key
 
 log = logging.getLogger("sheetsync")
 
@@ -307,12 +307,16 @@ def alias_folder(aliases: Mapping[str, Sequence[str]] = NO_TABS) -> Fold:
     So that ``ensure_layout`` does not add "Name" to a tab whose header says "الاسم".
 
     Args:
-        aliases: more spellings, default header -> other headers (from the configuration).
+        aliases: more spellings, default header -> other headers (from the configuration;
+            for the master, the names its time columns had).
     """
     table: dict[str, str] = {}
-    for f in (*CUSTOMER_FIELDS, *FOLLOW_UP_FIELDS):
+    for f in (*CUSTOMER_FIELDS, *FOLLOW_UP_FIELDS, *CHECK_FIELDS):
         for name in (f.key, *f.aliases, *aliases.get(f.header, ())):
             table.setdefault(header_key(name), header_key(f.header))
+    for header, names in aliases.items():
+        for name in names:
+            table.setdefault(header_key(name), header_key(header))
 
     def fold(text: str) -> str:
         key = header_key(text)

@@ -49,6 +49,7 @@ class TabSnapshot:
             (:func:`sync.check.next_asked`).
         checks: an agent's Check tab: phone -> [``yes`` when it asked to add, then the
             answer as written (:meth:`sync.check.Answer.as_list`)].
+        zone: the master's Conflicts tab: the zone its times were shown in.
         other: parts written by another version, kept as they are (a master's bases
             of an earlier version: ``shared``, ``commission``).
     """
@@ -65,6 +66,7 @@ class TabSnapshot:
     team: str | None = None
     asked: dict[str, str] = field(default_factory=dict)
     checks: dict[str, list[str]] = field(default_factory=dict)
+    zone: str | None = None
     other: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -270,7 +270,7 @@ class World:
                 select(SheetState).where(SheetState.source == source, SheetState.tab == "Conflicts")
             ).scalar_one()
             stored = state.snapshot or {}
-            data = load_master(s)
+            data = load_master(s, zone=self.config.sync.timezone)
             grids, _ = render_master(data, stored.get("resolutions", {}), stored.get("errors", {}))
             orders = written_orders(data, grids)
         found: dict[str, list[int]] = {}

@@ -61,6 +61,7 @@ class CycleBase:
         self.progress = progress or (lambda _label: None)
         self.options = ParseOptions(day_first=config.sync.day_first, extra_aliases=config.aliases)
         self.zone = zoneinfo.ZoneInfo(config.sync.timezone)
+        self.zone_name = config.sync.timezone
 
     def _stop_here(self, report: CycleReport) -> bool:
         """Whether to abandon the rest of the cycle at this boundary between two sources.

@@ -119,7 +119,7 @@ class WriteMaster(CycleBase):
         source = self.config.master_source()
         with read_transaction(self.sessions) as s:
             versions = self._versions(s, source, MASTER_TABS)
-            marker = database_marker(s, exclude_run=run_id, runs=True)
+            marker = database_marker(s, exclude_run=run_id, runs=True, zone=self.zone_name)
         if len(versions) < len(MASTER_TABS):
             return True
         version = self.backend.fingerprint(source)
@@ -130,7 +130,7 @@ class WriteMaster(CycleBase):
         with read_transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
             stored = states["Conflicts"].tab_snapshot
-            data = load_master(s)
+            data = load_master(s, zone=self.zone_name)
         report.master_rendered += 1
         grids, _ = render_master(data, stored.resolutions, stored.errors)
         return not all(
@@ -163,7 +163,8 @@ class WriteMaster(CycleBase):
         if version is None:
             raise SourceError("master workbook not found; run `sheetsync init`", where=source)
         with read_transaction(self.sessions) as s:
-            plan = plan_update(s, source, self._states(s, source, MASTER_TABS), version)
+            states = self._states(s, source, MASTER_TABS)
+            plan = plan_update(s, source, states, version, self.zone_name)
         if plan is None:
             return None
         report.master_rendered += 1
@@ -205,10 +206,10 @@ class WriteMaster(CycleBase):
         """Render the whole master, read it (unless ``read``) and write what differs."""
         source = self.config.master_source()
         with read_transaction(self.sessions) as s:
-            marker = database_marker(s, exclude_run=None, runs=True)
+            marker = database_marker(s, exclude_run=None, runs=True, zone=self.zone_name)
             audit = audit_position(s)
             team = team_digest(s)
-            data = load_master(s)
+            data = load_master(s, zone=self.zone_name)
             states = self._states(s, source, MASTER_TABS)
         report.master_rendered += 1
         conflicts_state = states.get("Conflicts")
@@ -236,7 +237,9 @@ class WriteMaster(CycleBase):
         if any(find_tab(snapshot.tabs, tab) is None for tab in MASTER_TABS):
             # A tab the master lacks (one a newer sheetsync shows, or one an admin deleted)
             # is set up first, as init would, then the master is read again.
-            added = self.backend.ensure_layout(**master_layout(), source=source)
+            shown = conflicts_state.tab_snapshot.zone if conflicts_state else None
+            layout = master_layout(self.zone_name, shown)
+            added = self.backend.ensure_layout(**layout, source=source)
             report.warnings += [f"{source}: {change}" for change in added]
             snapshot = self.backend.read(source)
             report.sources_read += 1
@@ -295,7 +298,7 @@ class WriteMaster(CycleBase):
                     else:
                         keys = keys_digest(row_keys)
                     if bases is None:  # the states moved meanwhile: loaded again
-                        bases = row_bases(load_master(s))
+                        bases = row_bases(load_master(s, zone=self.zone_name))
                     save_whole(s, source, tab, row_keys, row_digests[tab][1:], bases.get(tab, {}))
                 snap = TabSnapshot(digest=digests[tab], rows=len(grid) - 1)
                 if tab in ROW_TABS:
@@ -304,7 +307,7 @@ class WriteMaster(CycleBase):
                     snap.keys = keys
                 if tab == "Conflicts":
                     snap.resolutions, snap.errors = resolutions, errors
-                    snap.audit, snap.team = audit, team
+                    snap.audit, snap.team, snap.zone = audit, team, self.zone_name
                 self._master_state(state, version if exact else None, marker, snap)
         return written
 

@@ -44,7 +44,14 @@ from sync.google.values import (
 from sync.importing import ImportOptions, run_import
 from sync.limits import RateLimiter, RetryPolicy, parse_retry_after
 from sync.long_text import GOOGLE_CELL_CHARS, shows_cut_of
-from sync.master import EDIT_NOTE, EDITABLE_COLOR, MASTER_NOTES, RESOLUTION, RESOLUTION_HELP
+from sync.master import (
+    EDIT_NOTE,
+    EDITABLE_COLOR,
+    MASTER_NOTES,
+    RESOLUTION,
+    RESOLUTION_HELP,
+    master_headers,
+)
 from sync.model import Conflict, Customer, Tracking
 from tests.emulated import EmulatedGoogleBackend, GoogleHarness
 from tests.scenarios.test_cycle import AHMED_ALI, AHMED_SARA
@@ -960,7 +967,10 @@ def test_init_notes_the_resolution_words_on_the_master_and_repairs_a_removed_not
         ],
     )
     drift = world.backend.ensure_layout(
-        world.master, service.MASTER_LAYOUT, notes=MASTER_NOTES, dry_run=True
+        world.master,
+        master_headers(world.config.sync.timezone),
+        notes=MASTER_NOTES,
+        dry_run=True,
     )
     assert drift == [f"noted Conflicts/{RESOLUTION}"]
     assert service.init(world.config, world.engine, world.backend).changes == drift

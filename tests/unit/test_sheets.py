@@ -23,8 +23,10 @@ from sync.backends.memory import MemoryBackend
 from sync.backends.xlsx import XlsxBackend
 from sync.cells import CellValue, CellWrite, Grid, cell_text
 from sync.errors import LayoutError, SourceError, SourceLocked
-from sync.service import MASTER_LAYOUT
+from sync.master import master_headers
 from sync.sheets import PROTECTED_NOTE, DueHighlight, apply_writes
+
+MASTER = master_headers("Africa/Cairo")
 
 HEADER = ["Customer #", "Name", "Phone", "Notes"]
 
@@ -1059,8 +1061,8 @@ def test_xlsx_master_conflicts_header_note_documents_the_resolution_words(
     from sync.master import COMMISSION_NOTE, EDIT_NOTE, EDITABLE_COLOR, RESOLUTION, master_layout
 
     source = "master.xlsx"
-    assert xlsx.ensure_layout(source, MASTER_LAYOUT) != []  # an older master: no note yet
-    changes = xlsx.ensure_layout(**master_layout(), source=source)
+    assert xlsx.ensure_layout(source, MASTER) != []  # an older master: no note yet
+    changes = xlsx.ensure_layout(**master_layout("Africa/Cairo"), source=source)
     assert {
         f"noted Conflicts/{RESOLUTION}",
         "noted Customers/Email",
@@ -1071,7 +1073,7 @@ def test_xlsx_master_conflicts_header_note_documents_the_resolution_words(
         "coloured Tracking/Commission %",
     } <= set(changes)
     assert not [c for c in changes if "Notes" in c or "Follow-ups" in c]
-    assert xlsx.ensure_layout(**master_layout(), source=source) == []
+    assert xlsx.ensure_layout(**master_layout("Africa/Cairo"), source=source) == []
     wb = openpyxl.load_workbook(tmp_path / source)
     ws = wb["Conflicts"]
     header = [c.value for c in ws[1]]
@@ -1099,7 +1101,7 @@ def test_memory_header_notes_are_set_once() -> None:
     from sync.master import MASTER_NOTES
 
     backend = MemoryBackend()
-    backend.ensure_layout("m", MASTER_LAYOUT)
+    backend.ensure_layout("m", MASTER)
     notes = {"Conflicts": MASTER_NOTES["Conflicts"]}
-    assert backend.ensure_layout("m", MASTER_LAYOUT, notes=notes) == ["noted Conflicts/Resolution"]
-    assert backend.ensure_layout("m", MASTER_LAYOUT, notes=notes) == []
+    assert backend.ensure_layout("m", MASTER, notes=notes) == ["noted Conflicts/Resolution"]
+    assert backend.ensure_layout("m", MASTER, notes=notes) == []

@@ -631,6 +631,7 @@ def team_typed(engine: Engine) -> World:
 
 MASTER_COMPARED = ("Customers", "Tracking", "Follow-ups", "Commission")
 WHEN_COLUMNS = {"Created", "Tracked since", "Last update"}  # the clock's, not the data's
+# (named with the zone the master shows times in: "Created (Africa/Cairo)")
 
 
 def what_the_team_sees(world: World) -> dict[str, Any]:
@@ -640,7 +641,11 @@ def what_the_team_sees(world: World) -> dict[str, Any]:
         grid = world.backend.get_tab(world.master, tab)
         header = [cell_text(h) for h in grid[0]]
         sheets[f"master {tab}"] = [
-            {h: cell_text(v) for h, v in zip(header, row, strict=False) if h not in WHEN_COLUMNS}
+            {
+                h: cell_text(v)
+                for h, v in zip(header, row, strict=False)
+                if h.split(" (")[0] not in WHEN_COLUMNS
+            }
             for row in grid[1:]
         ]
     return {"sheets": sheets, "database": signature(world.engine)}
