@@ -26,8 +26,8 @@ from sync.fields import CHECK_FIELDS, YES
 from sync.phones import parse_phone
 from sync.rows import Header, ParseOptions, parse_rows
 from sync.views import CoTracker, also_tracked_by, join_notes
+from sync.words import Language, say
 
-NEW_CUSTOMER = "New customer"
 ASKED = "yes"  # the sync saw this phone's yes (nothing to add, or added by hand)
 ADDED = "added"  # this phone's yes added the agent's tracking
 
@@ -91,8 +91,11 @@ class Answer:
         return [self.result, self.tracked_by, *self.notes]
 
 
-def read_rows(grid: Grid, header: Header, options: ParseOptions, region: str) -> list[CheckRow]:
-    """The tab's rows that hold anything (the agent's cells or the sync's), in order."""
+def read_rows(
+    grid: Grid, header: Header, options: ParseOptions, region: str, language: Language = "en"
+) -> list[CheckRow]:
+    """The tab's rows that hold anything (the agent's cells or the sync's), in order; their
+    notes in ``language``."""
     rows: list[CheckRow] = []
     for row in parse_rows(grid, header, CHECK_FIELDS, options):
         if row.blank:
@@ -108,17 +111,17 @@ def read_rows(grid: Grid, header: Header, options: ParseOptions, region: str) ->
             parsed = parse_phone(phone_cell, region)
             phone = parsed.e164
             if phone is None:
-                notes.append(f"'{phone_text}' is not a valid phone number")
+                notes.append(say("not_a_phone", language, text=phone_text))
             elif parsed.warning:
                 notes.append(parsed.warning)
         add_cell = row.raw.get("add")
         add = row.values.get("add") == YES or add_cell is True
         if "add" in problems and add_cell is not True and add_cell is not False:
-            notes.append(f"Add my tracking: {problems['add']} (type {YES} or نعم)")
+            notes.append(say("add_not_understood", language, problem=problems["add"]))
         name = value_text(row.values.get("name"))
         typed = bool(phone_text or name or cell_text(add_cell))
         if typed and not phone_text:
-            notes.append("type the customer's phone to check it")
+            notes.append(say("type_a_phone", language))
         rows.append(CheckRow(row.index, phone_text, phone, name, add, tuple(notes), typed))
     return rows
 
@@ -146,15 +149,12 @@ def next_asked(
     return seen
 
 
-WAITING = (
-    "not added yet: your Customers tab could not be synced (see its Sync notes); it is "
-    "added once it can be"
-)
-
-
-def answer(row: CheckRow, found: Found | None, asked: str | None) -> Answer:
-    """What a Check row shows: whether the customer exists, who tracks them, and whether
-    this agent does. Nothing of anyone's tracking but colleagues' names and since-dates.
+def answer(
+    row: CheckRow, found: Found | None, asked: str | None, language: Language = "en"
+) -> Answer:
+    """What a Check row shows, in ``language``: whether the customer exists, who tracks
+    them, and whether this agent does. Nothing of anyone's tracking but colleagues' names
+    and since-dates.
 
     Args:
         asked: what the sync saw of this phone's ``yes`` (:func:`next_asked`); None for a
@@ -162,25 +162,22 @@ def answer(row: CheckRow, found: Found | None, asked: str | None) -> Answer:
     """
     if not row.typed or row.phone is None:
         return Answer("", "")
-    waiting = (WAITING,) if row.add and asked is None else ()
+    waiting = (say("waiting", language),) if row.add and asked is None else ()
     if found is None:
-        return Answer(NEW_CUSTOMER, "", waiting)
+        return Answer(say("new_customer", language), "", waiting)
     who = f"{found.number} {found.name}".strip()
-    tracked_by = also_tracked_by(found.co_trackers)
+    tracked_by = also_tracked_by(found.co_trackers, language)
     if found.deleted is not None:
         notes = [found.deleted]
         if row.add:
-            notes.append("not added: ask an admin to restore it")
-        return Answer(f"Deleted by the admin: {who}", tracked_by, tuple(notes))
+            notes.append(say("not_added_deleted", language))
+        return Answer(say("deleted", language, who=who), tracked_by, tuple(notes))
     if found.mine:
-        said = "Added to" if asked == ADDED else "Already in"
-        return Answer(f"{said} your Customers: {who}", tracked_by)
+        said = "added_mine" if asked == ADDED else "already_mine"
+        return Answer(say(said, language, who=who), tracked_by)
     if asked == ADDED:
-        waiting = (
-            "removed from your Customers since it was added; to track this customer again, "
-            "type the phone in Customers",
-        )
-    return Answer(f"Exists: {who}", tracked_by, waiting)
+        waiting = (say("removed_since", language),)
+    return Answer(say("exists", language, who=who), tracked_by, waiting)
 
 
 def row_values(row: CheckRow, found: Answer) -> dict[str, str | None]:

@@ -121,6 +121,9 @@ class AgentConfig(_Strict):
     # "Check" (a tab per agent inside one shared spreadsheet; reported by `check` as not
     # private).
     tabs: dict[str, str] = {}
+    # The language of this agent's sheet: the headers init makes, dropdowns, notes, the
+    # Check tab's answers, laid out right to left for Arabic. Reading understands both.
+    language: Literal["en", "ar"] = "en"
 
     @field_validator("tabs")
     @classmethod

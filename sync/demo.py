@@ -1,9 +1,10 @@
 """`sheetsync demo`: the seed's scenario on real .xlsx workbooks and SQLite.
 
-Ahmed Mohamed is typed by Ali and by Sara in different phone formats, with
-different universities and statuses; Sara's sheet has Arabic headers in her own
-column order; a few messy rows show what the sync does with bad input; Mohamed checks
-two phones in his Check tab and adds one of them.
+Ahmed Mohamed is typed by Ali and by Sara in different phone formats, with different
+universities and statuses; Sara works in Arabic (her sheet is laid out right to left,
+what the sync writes there is in Arabic) with headers in her own column order; a few
+messy rows show what the sync does with bad input; Mohamed checks two phones in his
+Check tab and adds one of them.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ key = "sara"
 name = "Sara Ahmed"
 email = "sara@company.com"
 workbook = "agents/sara.xlsx"
+language = "ar"  # her sheet in Arabic, right to left
 
 [[agents]]
 key = "mohamed"
@@ -336,6 +338,9 @@ def _shown_columns(header: Sequence[object]) -> list[tuple[int, object]]:
         "الهاتف",
         "الجامعة المرغوبة",
         "الحالة",
+        "رقم العميل",
+        "يتابعه أيضا",
+        "ملاحظات المزامنة",
         "commission %",
         "result",
         "tracked by",

@@ -13,6 +13,8 @@ import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
 
+_ARABIC = re.compile("[\u0600-\u06ff]")
+
 
 class Owner(StrEnum):
     SYNC = "sync"
@@ -32,7 +34,12 @@ class Kind(StrEnum):
 
 @dataclass(frozen=True)
 class Field:
-    """One column of an agent's tab."""
+    """One column of an agent's tab.
+
+    Attributes:
+        header: its English header; ``arabic`` is its Arabic one (the first Arabic alias):
+            an agent whose sheet is in Arabic gets it. Both are read whatever the setting.
+    """
 
     key: str
     header: str
@@ -40,6 +47,10 @@ class Field:
     kind: Kind = Kind.TEXT
     choices: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()
+
+    @property
+    def arabic(self) -> str:
+        return next((a for a in self.aliases if _ARABIC.search(a)), self.header)
 
 
 STATUSES = ("Prospect", "Contacted", "In progress", "Negotiating", "Completed", "Lost")
@@ -171,8 +182,8 @@ CUSTOMER_FIELDS: tuple[Field, ...] = (
         Kind.PERCENT,
         aliases=("commission", "العمولة"),
     ),
-    Field("also_tracked_by", "Also tracked by", Owner.SYNC, aliases=("shared with",)),
-    Field("sync_notes", "Sync notes", Owner.SYNC, aliases=("sync note",)),
+    Field("also_tracked_by", "Also tracked by", Owner.SYNC, aliases=("shared with", "يتابعه أيضا")),
+    Field("sync_notes", "Sync notes", Owner.SYNC, aliases=("sync note", "ملاحظات المزامنة")),
 )
 
 FOLLOW_UP_FIELDS: tuple[Field, ...] = (
@@ -180,7 +191,7 @@ FOLLOW_UP_FIELDS: tuple[Field, ...] = (
         "follow_up_number",
         "Follow-up #",
         Owner.SYNC,
-        aliases=("follow up #", "followup #", "follow-up id"),
+        aliases=("follow up #", "followup #", "follow-up id", "رقم المتابعة"),
     ),
     Field("customer_number", "Customer #", Owner.SYNC, aliases=("customer no", "رقم العميل")),
     Field("phone", "Phone", Owner.AGENT, Kind.PHONE, aliases=("phone number", "mobile", "الهاتف")),
@@ -191,7 +202,7 @@ FOLLOW_UP_FIELDS: tuple[Field, ...] = (
     Field("method", "Method", Owner.AGENT, aliases=("contact method", "الطريقة")),
     Field("notes", "Notes", Owner.AGENT, aliases=("ملاحظات",)),
     Field("next_action", "Next action", Owner.AGENT, aliases=("الإجراء التالي",)),
-    Field("sync_notes", "Sync notes", Owner.SYNC, aliases=("sync note",)),
+    Field("sync_notes", "Sync notes", Owner.SYNC, aliases=("sync note", "ملاحظات المزامنة")),
 )
 
 CHECK_FIELDS: tuple[Field, ...] = (
@@ -207,7 +218,7 @@ CHECK_FIELDS: tuple[Field, ...] = (
         (YES,),
         aliases=("add", "add to my customers", "أضف متابعتي"),
     ),
-    Field("sync_notes", "Sync notes", Owner.SYNC, aliases=("sync note",)),
+    Field("sync_notes", "Sync notes", Owner.SYNC, aliases=("sync note", "ملاحظات المزامنة")),
 )
 """The Check tab: an agent types a phone, the sync says whether the customer exists and who
 tracks them, and adds the agent's tracking when asked (:mod:`sync.check`)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +32,6 @@ from sync.fields import (
     FOLLOW_UPS_TAB,
     GENDERS,
     INTERESTS,
-    SHARED_KEYS,
     STATUSES,
     YES,
     Owner,
@@ -44,6 +43,7 @@ from sync.model import Agent, Conflict, Customer, SheetState, SyncRun, Tracking
 from sync.rows import ParseOptions, count_rows
 from sync.sheets import Backend, DueHighlight
 from sync.values import spellings
+from sync.words import LANGUAGES, OTHER, Language, choice, header, say
 
 
 def make_backend(config: Config) -> Backend:
@@ -69,9 +69,11 @@ def check(config: Config, backend: Backend) -> dict[str, Any]:
         from sync.google.audit import check_google
 
         assert isinstance(backend, GoogleBackend)
-        layout = agent_layout()
+        layouts: dict[str, Mapping[str, Any]] = {
+            language: agent_layout(language) for language in LANGUAGES
+        }
         return check_google(
-            config, backend, layout, master_layout(config.sync.timezone), aliases
+            config, backend, layouts, master_layout(config.sync.timezone), aliases
         ).as_dict()
     sources = []
     targets = [(f"agent {a.key}", config.agent_source(a)) for a in config.agents]
@@ -105,43 +107,100 @@ def open_database(config: Config, *, create: bool = False) -> Engine:
     return open_existing(config.database_url())
 
 
-def agent_layout() -> dict[str, Any]:
-    """Headers, text columns, dropdowns, protected columns and highlights of an agent's tabs."""
+def agent_layout(language: Language = "en") -> dict[str, Any]:
+    """What ``init`` sets up in an agent's workbook, as :meth:`Backend.ensure_layout`'s
+    arguments: headers, text columns, dropdowns, protected columns, header notes, widths,
+    the due follow-ups' highlight, all in ``language`` (an Arabic sheet is laid out right
+    to left). Headers in the other language count as the same columns."""
     fields = {
         CUSTOMERS_TAB: FIELDS_BY_KEY,
         FOLLOW_UPS_TAB: FOLLOW_UP_FIELDS_BY_KEY,
         CHECK_TAB: CHECK_FIELDS_BY_KEY,
     }
+
+    def named(tab: str, key: str) -> str:
+        return header(fields[tab][key], language)
+
+    def choices(tab: str, key: str, values: Sequence[str]) -> tuple[str, list[str]]:
+        return named(tab, key), [choice(v, language) for v in values]
+
+    protected_note = say("protected_note", language)
     return {
-        "tabs": {tab: [f.header for f in fs.values()] for tab, fs in fields.items()},
+        "tabs": {tab: [header(f, language) for f in fs.values()] for tab, fs in fields.items()},
         "text_columns": {
-            CUSTOMERS_TAB: ["Phone", "Other phone"],
-            FOLLOW_UPS_TAB: ["Phone"],
-            CHECK_TAB: ["Phone"],
+            CUSTOMERS_TAB: [named(CUSTOMERS_TAB, "phone"), named(CUSTOMERS_TAB, "other_phone")],
+            FOLLOW_UPS_TAB: [named(FOLLOW_UPS_TAB, "phone")],
+            CHECK_TAB: [named(CHECK_TAB, "phone")],
         },
         "dropdowns": {
-            CUSTOMERS_TAB: {
-                "Status": list(STATUSES),
-                "Interest": list(INTERESTS),
-                "Degree": list(DEGREES),
-                "Gender": list(GENDERS),
+            CUSTOMERS_TAB: dict(
+                [
+                    choices(CUSTOMERS_TAB, "status", STATUSES),
+                    choices(CUSTOMERS_TAB, "interest", INTERESTS),
+                    choices(CUSTOMERS_TAB, "degree", DEGREES),
+                    choices(CUSTOMERS_TAB, "gender", GENDERS),
+                ]
+            ),
+            FOLLOW_UPS_TAB: dict([choices(FOLLOW_UPS_TAB, "type", FOLLOW_UP_TYPES)]),
+            CHECK_TAB: {
+                named(CHECK_TAB, "add"): [choice(YES, language), choice(YES, OTHER[language])]
             },
-            FOLLOW_UPS_TAB: {"Type": list(FOLLOW_UP_TYPES)},
-            CHECK_TAB: {"Add my tracking": [YES, "نعم"]},
         },
         "protected": {
-            tab: [f.header for f in fs.values() if f.owner in (Owner.SYNC, Owner.ADMIN)]
+            tab: [header(f, language) for f in fs.values() if f.owner in (Owner.SYNC, Owner.ADMIN)]
             for tab, fs in fields.items()
         },
-        "highlights": {CUSTOMERS_TAB: [DUE_FOLLOW_UP]},
-        "widths": {tab: COLUMN_WIDTHS for tab in fields},
-        "notes": {
-            CUSTOMERS_TAB: {
-                **{FIELDS_BY_KEY[k].header: SHARED_NOTE for k in SHARED_KEYS},
-                FIELDS_BY_KEY["commission_pct"].header: ADMIN_NOTE,
-            },
-            CHECK_TAB: CHECK_NOTES,
+        "highlights": {
+            CUSTOMERS_TAB: [
+                DueHighlight(
+                    column=named(CUSTOMERS_TAB, "next_follow_up"),
+                    unless_column=named(CUSTOMERS_TAB, "status"),
+                    unless=DUE_FOLLOW_UP.unless,
+                )
+            ]
         },
+        "widths": {
+            tab: {
+                header(f, language): COLUMN_WIDTHS[f.header]
+                for f in fs.values()
+                if f.header in COLUMN_WIDTHS
+            }
+            for tab, fs in fields.items()
+        },
+        "notes": {
+            tab: {
+                # an Arabic sheet's protected columns say so in Arabic (English: the default)
+                **(
+                    {
+                        header(f, language): protected_note
+                        for f in fs.values()
+                        if f.owner is Owner.SYNC
+                    }
+                    if language != "en"
+                    else {}
+                ),
+                **{
+                    header(f, language): say("shared_note", language)
+                    for f in fs.values()
+                    if tab == CUSTOMERS_TAB and f.owner is Owner.SHARED
+                },
+                **{
+                    header(f, language): say("admin_note", language)
+                    for f in fs.values()
+                    if f.owner is Owner.ADMIN
+                },
+                **(
+                    {
+                        named(CHECK_TAB, "phone"): say("check_phone_note", language),
+                        named(CHECK_TAB, "add"): say("check_add_note", language),
+                    }
+                    if tab == CHECK_TAB
+                    else {}
+                ),
+            }
+            for tab, fs in fields.items()
+        },
+        "right_to_left": language == "ar",
     }
 
 
@@ -171,24 +230,10 @@ COLUMN_WIDTHS = {
 """Characters a column of an agent's tab typically needs (the header's own width otherwise):
 what init sizes the columns it makes to."""
 
-SHARED_NOTE = (
-    "Shared with every colleague who tracks this customer. Fill it in freely; a change to "
-    "a value already filled goes to an admin, who decides."
-)
+SHARED_NOTE = say("shared_note")
 """The note on the header of a shared column in an agent's Customers tab."""
-ADMIN_NOTE = "Set by your admin; your edits are reverted."
+ADMIN_NOTE = say("admin_note")
 """The note on the header of an admin-owned column (Commission %) in an agent's tab."""
-CHECK_NOTES = {
-    "Phone": (
-        "Type a phone in any format to check whether the customer exists and who tracks "
-        "them: the next sync answers in Result. Checking creates nothing."
-    ),
-    "Add my tracking": (
-        "Type yes (or نعم) to add this customer to your Customers tab at the next sync "
-        "(created with the Name typed here when new)."
-    ),
-}
-"""The header notes of an agent's Check tab."""
 
 
 DUE_FOLLOW_UP = DueHighlight(
@@ -232,25 +277,10 @@ def init(config: Config, engine: Engine, backend: Backend) -> InitReport:
             if cfg.key not in known:
                 s.add(Agent(key=cfg.key, name=cfg.name, email=cfg.email))
                 report.changes.append(f"registered agent {cfg.key}")
-    layout = agent_layout()
     every = {**FOLLOW_UP_FIELDS_BY_KEY, **FIELDS_BY_KEY}
     aliases = {every[key].header: names for key, names in config.aliases.items()}
     for cfg in config.agents:
-        _set_up(
-            report,
-            config.agent_source(cfg),
-            lambda source: backend.ensure_layout(
-                source,
-                layout["tabs"],
-                text_columns=layout["text_columns"],
-                dropdowns=layout["dropdowns"],
-                protected=layout["protected"],
-                aliases=aliases,
-                highlights=layout["highlights"],
-                notes=layout["notes"],
-                widths=layout["widths"],
-            ),
-        )
+        _set_up(report, config.agent_source(cfg), _agent_set_up(backend, cfg.language, aliases))
     with session_factory(engine)() as s:
         shown = shown_zone(s, config.master_source())
     master = master_layout(config.sync.timezone, shown)
@@ -261,6 +291,29 @@ def init(config: Config, engine: Engine, backend: Backend) -> InitReport:
     )
     report.changes += rebuild_lost_sheets(config, engine, backend)
     return report
+
+
+def _agent_set_up(
+    backend: Backend, language: Language, aliases: Mapping[str, Sequence[str]]
+) -> Callable[[str], list[str]]:
+    """What sets an agent's workbook up in ``language``, for :func:`_set_up`."""
+    layout = agent_layout(language)
+
+    def ensure(source: str) -> list[str]:
+        return backend.ensure_layout(
+            source,
+            layout["tabs"],
+            text_columns=layout["text_columns"],
+            dropdowns=layout["dropdowns"],
+            protected=layout["protected"],
+            aliases=aliases,
+            highlights=layout["highlights"],
+            notes=layout["notes"],
+            widths=layout["widths"],
+            right_to_left=layout["right_to_left"],
+        )
+
+    return ensure
 
 
 def _set_up(report: InitReport, source: str, ensure: Callable[[str], list[str]]) -> None:

@@ -227,6 +227,7 @@ class Backend(Protocol):
         highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
         widths: Mapping[str, Mapping[str, int]] = NO_WIDTHS,
         header_colors: Mapping[str, Mapping[str, str]] = NO_NOTES,
+        right_to_left: bool = False,
     ) -> list[str]:
         """Create the source, its missing tabs and missing header columns; never touch data.
 
@@ -247,6 +248,7 @@ class Backend(Protocol):
                 creates (a column that was there keeps the width it has).
             header_colors: tab -> header -> the fill (RRGGBB) of that header cell: the
                 columns the sheet's reader may edit (the admin's, in the master).
+            right_to_left: lay every tab it is given out right to left (an Arabic sheet).
 
         Returns:
             What was changed, in words; empty when the layout was already there.

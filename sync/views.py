@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 
 from sync.cells import CellValue, CellWrite
 from sync.dedupe import format_phone, value_text
-from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, Field
+from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, Field, Kind
 from sync.long_text import shows_cut_of, too_long, too_long_note
+from sync.words import Language, choice, header, say
 
 MASTER_CELL_LIMIT = 10_000_000  # a Google spreadsheet holds at most 10 million cells
 
@@ -43,12 +44,13 @@ class AgentRow:
     proposals: dict[str, str] = field(default_factory=dict)  # pending field -> proposed value
     cell_limit: int | None = None  # the most characters a cell of the agent's sheet holds
     removed: str | None = None  # the customer was deleted by an admin: the row's note
+    language: Language = "en"  # the agent's sheet's
 
 
-def also_tracked_by(co_trackers: Iterable[CoTracker]) -> str:
-    """'Sara Ahmed (since 2026-01-11); ...', oldest first."""
+def also_tracked_by(co_trackers: Iterable[CoTracker], language: Language = "en") -> str:
+    """'Sara Ahmed (since 2026-01-11); ...', oldest first (in ``language``)."""
     ordered = sorted(co_trackers, key=lambda c: (c.since, c.name))
-    return "; ".join(f"{c.name} (since {c.since.isoformat()})" for c in ordered)
+    return "; ".join(say("since", language, name=c.name, date=c.since.isoformat()) for c in ordered)
 
 
 def render_agent_row(row: AgentRow, sheet_notes: Sequence[str]) -> dict[str, object]:
@@ -69,7 +71,7 @@ def render_agent_row(row: AgentRow, sheet_notes: Sequence[str]) -> dict[str, obj
     for key in AGENT_KEYS:
         values[key] = row.tracking.get(key)
     values["commission_pct"] = row.commission_pct
-    values["also_tracked_by"] = also_tracked_by(row.co_trackers) or None
+    values["also_tracked_by"] = also_tracked_by(row.co_trackers, row.language) or None
     values["sync_notes"] = join_notes([*sheet_notes, *row.db_notes, *_cut_notes(row, values)])
     return values
 
@@ -143,6 +145,14 @@ class RowPlan:
     texts: Mapping[str, str] = field(default_factory=dict)
 
 
+def shown_in(field: Field, value: object, language: Language) -> object:
+    """A value as a sheet in ``language`` shows it: a choice in its words (``مكتمل``), the
+    rest as it is. (Compared as the canonical value, it is written in the sheet's words.)"""
+    if field.kind is Kind.ENUM and isinstance(value, str) and language != "en":
+        return choice(value, language)
+    return value
+
+
 def plan_writes(
     tab: str,
     header_row: int,
@@ -150,6 +160,7 @@ def plan_writes(
     titles: Mapping[str, str],
     rows: Iterable[RowPlan],
     appended: Iterable[tuple[str, Mapping[str, object]]] = (),
+    language: Language = "en",
 ) -> list[CellWrite]:
     """The cells of one agent tab that differ from what they should be.
 
@@ -162,6 +173,8 @@ def plan_writes(
         titles: field key -> header text in this sheet (missing keys get the default header).
         rows: existing rows and their desired values.
         appended: (group id, values) for rows to append.
+        language: the sheet's: choices are written in its words, and a column the sheet
+            lacks gets its header in it.
     """
     writes: list[CellWrite] = []
     for plan in rows:
@@ -178,10 +191,10 @@ def plan_writes(
                 CellWrite(
                     tab,
                     header_row,
-                    titles.get(key) or fields[key].header,
+                    titles.get(key) or header(fields[key], language),
                     plan.index,
                     raw if raw is not None else "",
-                    cell_for(desired),
+                    cell_for(shown_in(fields[key], desired, language)),
                     plan.anchor,
                 )
             )
@@ -192,10 +205,10 @@ def plan_writes(
                     CellWrite(
                         tab,
                         header_row,
-                        titles.get(key) or fields[key].header,
+                        titles.get(key) or header(fields[key], language),
                         None,
                         "",
-                        cell_for(desired),
+                        cell_for(shown_in(fields[key], desired, language)),
                         (),
                         group,
                     )

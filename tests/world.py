@@ -131,6 +131,7 @@ class World:
         agents: Iterable[str] = ("ali", "sara"),
         *,
         harness: Harness | None = None,
+        languages: Mapping[str, str] | None = None,
         **sync: Any,
     ):
         self.engine = engine
@@ -145,6 +146,7 @@ class World:
                     "name": NAMES.get(key, key.title()),
                     "email": f"{key}@company.com",
                     "workbook": f"agents/{key}.xlsx",
+                    **({"language": languages[key]} if key in (languages or {}) else {}),
                 }
                 for key in agents
             ],

@@ -171,6 +171,7 @@ class MemoryBackend:
         highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
         widths: Mapping[str, Mapping[str, int]] = NO_WIDTHS,
         header_colors: Mapping[str, Mapping[str, str]] = NO_NOTES,
+        right_to_left: bool = False,
     ) -> list[str]:
         self.calls["layout"] += 1
         if source in self.locked:
@@ -208,11 +209,12 @@ class MemoryBackend:
             sized = layout.setdefault("widths", {})
             for name in made:
                 sized[header_key(name)] = column_width(name, widths.get(wanted, {}))
-            for part, change in (
-                ("frozen", "froze the header row of"),
-                ("filter", "added a filter to"),
+            for part, change, wanted_too in (
+                ("frozen", "froze the header row of", True),
+                ("filter", "added a filter to", True),
+                ("right_to_left", "set right-to-left on", right_to_left),
             ):
-                if not layout.get(part):
+                if wanted_too and not layout.get(part):
                     layout[part] = True
                     formats.append(f"{change} {title}")
             for due in highlights.get(wanted, ()):

@@ -517,6 +517,7 @@ class XlsxBackend:
         highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
         widths: Mapping[str, Mapping[str, int]] = NO_WIDTHS,
         header_colors: Mapping[str, Mapping[str, str]] = NO_NOTES,
+        right_to_left: bool = False,
     ) -> list[str]:
         path = self.path(source)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -546,6 +547,7 @@ class XlsxBackend:
                         highlights.get(wanted, ()),
                         widths.get(wanted, {}),
                         header_colors.get(wanted, {}),
+                        right_to_left,
                     )
                 if default is not None and len(wb.worksheets) > 1:
                     wb.remove(default)
@@ -573,6 +575,7 @@ def _layout_tab(
     highlights: Sequence[DueHighlight] = (),
     widths: Mapping[str, int] = MappingProxyType({}),
     colors: Mapping[str, str] = MappingProxyType({}),
+    right_to_left: bool = False,
 ) -> list[str]:
     """Bring one tab of a workbook to the layout; returns what changed (quiet for a new tab)."""
     changes: list[str] = []
@@ -612,6 +615,10 @@ def _layout_tab(
         width = max(len(grid[row]) if row < len(grid) else 0, len(headers), 1)
         ws.auto_filter.ref = f"A{row + 1}:{get_column_letter(width)}{_MAX_ROW}"
         changes.append(f"added a filter to {title}")
+    if right_to_left and not ws.sheet_view.rightToLeft:  # an Arabic sheet
+        ws.sheet_view.rightToLeft = True
+        if not new:
+            changes.append(f"set right-to-left on {title}")
     first, last = row + 2, ws.max_row
 
     def column_of(name: str) -> int:

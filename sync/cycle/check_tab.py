@@ -50,7 +50,8 @@ class CheckAnswers(Reading):
         rows: list[RowPlan] = []
         checks: dict[str, list[str]] = {}
         for row in plan.rows:
-            said = answer(row, found.get(row.phone or ""), plan.asked.get(row.phone or ""))
+            phone = row.phone or ""
+            said = answer(row, found.get(phone), plan.asked.get(phone), plan.language)
             cells = grid[row.index]
             current = {
                 key: cells[col] if col < len(cells) else None
@@ -61,7 +62,10 @@ class CheckAnswers(Reading):
             rows.append(RowPlan(row.index, row_values(row, said), current, anchor))
             if row.typed and row.phone is not None:
                 checks[row.phone] = [YES if row.add else "", *said.as_list()]
-        return plan_writes(CHECK_TAB, header.row, CHECK_FIELDS_BY_KEY, titles, rows), checks
+        writes = plan_writes(
+            CHECK_TAB, header.row, CHECK_FIELDS_BY_KEY, titles, rows, language=plan.language
+        )
+        return writes, checks
 
     def _keep_checks(
         self,
@@ -97,8 +101,11 @@ class CheckAnswers(Reading):
                 return
             agent_id = state.agent_id or 0
             found = _found(s, agent_id, snap.checks)
+            language = agent_cfg.language
             moved = any(
-                answer(_asked_row(phone, kept), found.get(phone), snap.asked.get(phone)).as_list()
+                answer(
+                    _asked_row(phone, kept), found.get(phone), snap.asked.get(phone), language
+                ).as_list()
                 != kept[1:]
                 for phone, kept in snap.checks.items()
             )
@@ -120,7 +127,8 @@ class CheckAnswers(Reading):
         except LayoutError:
             return
         region = self.config.phones.default_region
-        plan = CheckPlan(header, read_rows(grid, header, self.options, region), snap.asked)
+        rows = read_rows(grid, header, self.options, region, language)
+        plan = CheckPlan(header, rows, snap.asked, language)
         with read_transaction(self.sessions) as s:
             writes, checks = self._plan_checks(s, agent_id, plan, grid)
         version: str | None = snapshot.version

@@ -82,7 +82,10 @@ class Reading(CycleBase):
             )
             ingest.threshold = threshold
             check = ingest.check(
-                snapshot.tabs.get(CHECK_TAB), _snapshot(states.get(CHECK_TAB)).asked, customers
+                snapshot.tabs.get(CHECK_TAB),
+                _snapshot(states.get(CHECK_TAB)).asked,
+                customers,
+                agent_cfg.language,
             )
             if check is not None:
                 # The yes acted on are kept in the transaction that acted on them.

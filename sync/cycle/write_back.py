@@ -59,7 +59,9 @@ from sync.views import (
     proposal_notes,
     render_agent_row,
     render_new_agent_row,
+    shown_in,
 )
+from sync.words import Language
 
 log = logging.getLogger("sheetsync")
 
@@ -98,6 +100,7 @@ class WriteBack(CheckAnswers):
                 unchanged sheet whose last exact write saw the same is left alone unread.
         """
         source = self.config.agent_source(agent_cfg)
+        language = agent_cfg.language
         with read_transaction(self.sessions) as s:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
             marker = marks.marker(agent.id)
@@ -113,7 +116,7 @@ class WriteBack(CheckAnswers):
         with read_transaction(self.sessions) as s:
             agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
             agent_id = agent.id
-            view = self._agent_rows(s, agent, dirty)
+            view = self._agent_rows(s, agent, dirty, language)
             follow_ups = self._agent_follow_ups(s, agent, dirty)
             report.views_rendered += 1
             states = self._states(s, source, tuple(AGENT_TABS))
@@ -134,7 +137,7 @@ class WriteBack(CheckAnswers):
                 return False
             read: SourceSnapshot | None = None
             if dirty is not None:
-                unread = self._set_dirty_rows(source, view, follow_ups, states, stored)
+                unread = self._set_dirty_rows(source, view, follow_ups, states, stored, language)
                 if unread is not None:
                     new_version, cells, snap = unread
                     report.agent_cells_written += cells
@@ -150,14 +153,14 @@ class WriteBack(CheckAnswers):
                     return False
                 read = self.backend.read(source)
                 report.sources_read += 1
-                patched = self._plan_dirty_rows(read, view, follow_ups, states, stored)
+                patched = self._plan_dirty_rows(read, view, follow_ups, states, stored, language)
             if patched is None:
                 report.agents_unchanged -= 1  # ingested after all: counted once, as synced
                 ingest = partial(self._ingest, agent_cfg, run_id, report, set(), read)
                 planned = source_retrying(ingest, source)
                 with read_transaction(self.sessions) as s:
                     agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
-                    view = self._agent_rows(s, agent)
+                    view = self._agent_rows(s, agent, None, language)
                     follow_ups = self._agent_follow_ups(s, agent)
                     stored = {tab: load_tab_rows(s, source, tab) for tab in AGENT_TABS}
                 report.views_rendered += 1
@@ -171,14 +174,19 @@ class WriteBack(CheckAnswers):
             snapshot, plan = planned
             if plan.customers.header is not None:
                 w, new_rows[CUSTOMERS_TAB] = self._plan_customers(
-                    plan.customers, snapshot.tabs[CUSTOMERS_TAB], view, stored[CUSTOMERS_TAB], left
+                    plan.customers,
+                    snapshot.tabs[CUSTOMERS_TAB],
+                    view,
+                    stored[CUSTOMERS_TAB],
+                    left,
+                    language,
                 )
                 writes += w
             else:
                 left = set()
             if plan.follow_ups.header is not None:
                 w, new_rows[FOLLOW_UPS_TAB] = self._plan_follow_ups(
-                    plan.follow_ups, follow_ups, stored[FOLLOW_UPS_TAB]
+                    plan.follow_ups, follow_ups, stored[FOLLOW_UPS_TAB], language
                 )
                 writes += w
             checks = {}
@@ -297,13 +305,14 @@ class WriteBack(CheckAnswers):
                     state.synced_at = utcnow()
 
     def _agent_rows(
-        self, s: Session, agent: Agent, only: set[int] | None = None
+        self, s: Session, agent: Agent, only: set[int] | None = None, language: Language = "en"
     ) -> dict[str, AgentRow]:
         """Everything this agent may see, per customer number — nothing of other agents'
         tracking except their name and since-date.
 
         Args:
             only: these customers' rows alone (the ones a change dirtied); None: all.
+            language: the agent's sheet's (what "Also tracked by" is written in).
         """
         # Columns, not ORM objects, taken by position: a view is thousands of rows, read
         # once and rendered (a RowMapping lookup per field cost as much as the query).
@@ -380,6 +389,7 @@ class WriteBack(CheckAnswers):
                 proposals=proposals[customer_id],
                 cell_limit=self.backend.cell_limit,
                 removed=removed_note(deleted_at, delete_reason) if deleted_at else None,
+                language=language,
             )
         return rows
 
@@ -440,6 +450,7 @@ class WriteBack(CheckAnswers):
         follow_ups: dict[str, dict[str, object]],
         states: dict[str, SheetState],
         stored: dict[str, TabRows],
+        language: Language,
     ) -> tuple[str, int, TabRows] | None:
         """Set the cells of the rows of an unchanged sheet whose customers changed
         elsewhere, without reading it: the sheet is as the last write-back left it (its
@@ -480,7 +491,8 @@ class WriteBack(CheckAnswers):
                     continue
                 if key not in columns:
                     return None  # a column the sheet lacks: the write appends it
-                cells.append((CUSTOMERS_TAB, snap.at[number], columns[key], cell_for(value)))
+                cell = cell_for(shown_in(FIELDS_BY_KEY[key], value, language))
+                cells.append((CUSTOMERS_TAB, snap.at[number], columns[key], cell))
             rows[number] = final
         new_version = self.backend.set_cells(source, cells, version=version)
         if new_version is None:
@@ -496,6 +508,7 @@ class WriteBack(CheckAnswers):
         follow_ups: dict[str, dict[str, object]],
         states: dict[str, SheetState],
         stored: dict[str, TabRows],
+        language: Language,
     ) -> tuple[SourceSnapshot, list[CellWrite], dict[str, TabRows]] | None:
         """The writes for the rows of an unchanged sheet whose customers changed elsewhere.
 
@@ -563,7 +576,9 @@ class WriteBack(CheckAnswers):
             final = dict(base_rows.get(number, {}))
             final.update({k: value_text(v) for k, v in desired.items()})
             snap_rows[number] = final
-        writes = plan_writes(CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans)
+        writes = plan_writes(
+            CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, language=language
+        )
         shown = dict(snap.shown)
         shown.update(_shown(row_plans, writes, titles, {n: at[n] for n in view}))
         return (
@@ -583,6 +598,7 @@ class WriteBack(CheckAnswers):
         view: dict[str, AgentRow],
         stored: TabRows,
         left: set[str],
+        language: Language,
     ) -> tuple[list[CellWrite], TabRows]:
         """The writes and the rows as written of an ingested Customers tab.
 
@@ -648,7 +664,9 @@ class WriteBack(CheckAnswers):
             if notes := proposal_notes(view[number]):  # as if the agent had typed them
                 snap_notes[number] = notes
                 snap_leave[number] = sorted(view[number].proposals)
-        writes = plan_writes(CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, appended)
+        writes = plan_writes(
+            CUSTOMERS_TAB, header.row, FIELDS_BY_KEY, titles, row_plans, appended, language
+        )
         return writes, TabRows(
             snap_rows,
             snap_notes,
@@ -663,6 +681,7 @@ class WriteBack(CheckAnswers):
         plan: TabPlan,
         follow_ups: dict[str, dict[str, object]],
         stored: TabRows,
+        language: Language,
     ) -> tuple[list[CellWrite], TabRows]:
         header = plan.header
         assert header is not None
@@ -702,6 +721,7 @@ class WriteBack(CheckAnswers):
             titles,
             row_plans,
             appended,
+            language,
         )
         return writes, TabRows(rows=snap_rows, at=snap_at)
 

@@ -123,11 +123,16 @@ def sharing_findings(
 def check_google(
     config: Config,
     backend: GoogleBackend,
-    agent_layout: Mapping[str, Any],
+    agent_layouts: Mapping[str, Mapping[str, Any]],
     master_layout: Mapping[str, Any],
     aliases: Mapping[str, Sequence[str]],
 ) -> CheckReport:
-    """Run every check; a failing spreadsheet is reported, not raised."""
+    """Run every check; a failing spreadsheet is reported, not raised.
+
+    Args:
+        agent_layouts: language -> an agent's layout in it (each agent's sheet is held to
+            its language's).
+    """
     identity = backend.api.identity or "(unknown: set google.service_account_email)"
     report = CheckReport("google", identity)
     admins = list(config.google.admins)
@@ -150,7 +155,7 @@ def check_google(
                 config.agent_source(agent),
                 f"agent {agent.key}",
                 [*sharers, *admins, *me],
-                {**agent_layout, "aliases": aliases},
+                {**agent_layouts[agent.language], "aliases": aliases},
             )
         )
     targets.append(

@@ -633,6 +633,7 @@ class GoogleBackend:
         highlights: Mapping[str, Sequence[DueHighlight]] = NO_HIGHLIGHTS,
         widths: Mapping[str, Mapping[str, int]] = NO_WIDTHS,
         header_colors: Mapping[str, Mapping[str, str]] = NO_NOTES,
+        right_to_left: bool = False,
         dry_run: bool = False,
     ) -> list[str]:
         """Tabs, header cells, text formats, dropdowns, protected columns, header notes, due
@@ -652,6 +653,7 @@ class GoogleBackend:
             highlights=highlights,
             widths=widths,
             header_colors=header_colors,
+            right_to_left=right_to_left,
             dry_run=dry_run,
         )
 

@@ -55,6 +55,7 @@ class _Tab:
     cols: int
     frozen: int
     filtered: bool = False  # has a basic filter
+    right_to_left: bool = False
     cells: list[list[dict[str, Any]]] = field(default_factory=list)
     due: set[str] = field(default_factory=set)  # formulas of its conditional formats
 
@@ -309,6 +310,7 @@ def ensure_layout(
     highlights: Mapping[str, Sequence[DueHighlight]] = MappingProxyType({}),
     widths: Mapping[str, Mapping[str, int]] = MappingProxyType({}),
     header_colors: Mapping[str, Mapping[str, str]] = MappingProxyType({}),
+    right_to_left: bool = False,
     dry_run: bool = False,
 ) -> list[str]:
     """See :meth:`GoogleBackend.ensure_layout`.
@@ -331,6 +333,7 @@ def ensure_layout(
             highlights,
             widths,
             header_colors,
+            right_to_left,
         )
         if dry_run:
             return plan.changes
@@ -370,6 +373,7 @@ def _plan(
     highlights: Mapping[str, Sequence[DueHighlight]],
     widths: Mapping[str, Mapping[str, int]],
     header_colors: Mapping[str, Mapping[str, str]],
+    right_to_left: bool = False,
 ) -> _Plan:
     """Read the spreadsheet (two reads) and plan what its layout lacks."""
     api = backend.api
@@ -379,7 +383,7 @@ def _plan(
         "GET",
         f"{SHEETS}/{sid}",
         params={
-            "fields": "sheets(properties(sheetId,title,gridProperties),"
+            "fields": "sheets(properties(sheetId,title,gridProperties,rightToLeft),"
             "protectedRanges(protectedRangeId,description,warningOnly,range),"
             "conditionalFormats(booleanRule(condition(values))),basicFilter(range))"
         },
@@ -400,6 +404,7 @@ def _plan(
             int(grid.get("frozenRowCount", 0)),
         )
         tab.filtered = "basicFilter" in sheet
+        tab.right_to_left = bool(props.get("rightToLeft"))
         known[tab.title] = tab
         protections[tab.sheet_id] = list(sheet.get("protectedRanges", []))
         for rule in sheet.get("conditionalFormats", []):
@@ -461,6 +466,7 @@ def _plan(
                                 "columnCount": new.cols,
                                 "frozenRowCount": 1,
                             },
+                            **({"rightToLeft": True} if right_to_left else {}),
                         }
                     }
                 }
@@ -529,6 +535,16 @@ def _plan(
         if not tab.filtered:  # an agent's own filter is kept
             plan.requests.append(_filter(tab.sheet_id, row))
             plan.changes.append(f"added a filter to {title}")
+        if right_to_left and not tab.right_to_left:  # an Arabic sheet
+            plan.requests.append(
+                {
+                    "updateSheetProperties": {
+                        "properties": {"sheetId": tab.sheet_id, "rightToLeft": True},
+                        "fields": "rightToLeft",
+                    }
+                }
+            )
+            plan.changes.append(f"set right-to-left on {title}")
         columns = {}
         wanted = {*text, *lists, *owned, *noted, *colored}
         wanted |= {name for d in due for name in (d.column, d.unless_column)}

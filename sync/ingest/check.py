@@ -16,13 +16,18 @@ from sync.ingest.customers import CustomersTab, customer_values
 from sync.ingest.plans import CheckPlan, TabPlan
 from sync.model import utcnow
 from sync.rows import ParsedRow, find_header
+from sync.words import Language
 
 
 class CheckTab(CustomersTab):
     """The Check tab of an ingest (see the module)."""
 
     def check(
-        self, grid: Grid | None, asked: Mapping[str, str], customers: TabPlan
+        self,
+        grid: Grid | None,
+        asked: Mapping[str, str],
+        customers: TabPlan,
+        language: Language = "en",
     ) -> CheckPlan | None:
         """Read the Check tab and add the trackings its new ``yes`` rows ask for.
 
@@ -30,6 +35,7 @@ class CheckTab(CustomersTab):
             asked: the phones whose ``yes`` an earlier cycle saw.
             customers: the Customers tab's plan: while it cannot be synced (quarantined,
                 header gone), nothing is added (the ``yes`` is acted on later).
+            language: the agent's (its rows' notes are in it).
 
         Returns:
             None when the workbook has no Check tab, or one without a Phone header (noted
@@ -46,7 +52,7 @@ class CheckTab(CustomersTab):
             if any(any(row) for row in grid):
                 self.counters.problems.append(f"{exc}; its rows are not checked")
             return None
-        rows = read_rows(grid, header, self.options, self.region)
+        rows = read_rows(grid, header, self.options, self.region, language)
         wanted: dict[str, CheckRow] = {}
         for row in rows:
             if wants_adding(row, asked) and row.phone is not None:
@@ -57,7 +63,7 @@ class CheckTab(CustomersTab):
             waiting = set(wanted)
         elif wanted:
             added, waiting = self._add_my_tracking(wanted)
-        return CheckPlan(header, rows, next_asked(rows, asked, added, waiting))
+        return CheckPlan(header, rows, next_asked(rows, asked, added, waiting), language)
 
     def _add_my_tracking(self, wanted: Mapping[str, CheckRow]) -> tuple[set[str], set[str]]:
         """Attach this agent's tracking to the customers of these phones (created with the

@@ -10,6 +10,7 @@ from sync.cells import CellValue, Grid
 from sync.check import CheckRow
 from sync.dedupe import value_text
 from sync.rows import Header, ParsedRow
+from sync.words import Language
 
 
 @dataclass
@@ -113,6 +114,7 @@ class CheckPlan:
     header: Header
     rows: list[CheckRow]
     asked: dict[str, str] = field(default_factory=dict)
+    language: Language = "en"  # the agent's: what the answers are written in
 
 
 @dataclass

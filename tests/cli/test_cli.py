@@ -215,8 +215,17 @@ def test_demo_shows_the_seeds_split(demo_run: tuple[Path, Any]):
     assert "Alexandria" not in json.dumps(ali, default=str)
     sara = _rows(demo / "agents/sara.xlsx")
     ahmed_sara = next(r for r in sara if r.get("الاسم") == "Ahmed Mohamed")
-    assert ahmed_sara["Also tracked by"].startswith("Ali Hassan (since ")
+    # Sara works in Arabic: right to left, what the sync writes in her words.
+    assert ahmed_sara["يتابعه أيضا"].startswith("Ali Hassan (منذ ")
+    assert openpyxl.load_workbook(demo / "agents/sara.xlsx")["Customers"].sheet_view.rightToLeft
     assert "Cairo" not in json.dumps(sara, default=str)
+    # Mohamed checked two phones: Ahmed exists (who tracks him), the new one he added.
+    checked = {r["Phone"]: r for r in _rows(demo / "agents/mohamed.xlsx", "Check")}
+    assert str(checked["0100 123 4567"]["Result"]).startswith("Exists: CUS-")
+    assert "Ali Hassan (since " in str(checked["0100 123 4567"]["Tracked by"])
+    assert str(checked["0155 000 1111"]["Result"]).startswith("Added to your Customers: CUS-")
+    mohamed = _rows(demo / "agents/mohamed.xlsx")
+    assert any(r["Name"] == "Laila Nabil" and r["Customer #"] for r in mohamed)
     ali_follow_ups = _rows(demo / "agents/ali.xlsx", "Follow-ups")
     assert len(ali_follow_ups) == 2 and "Sent medical" not in json.dumps(
         ali_follow_ups, default=str
