@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from sync.long_text import is_cut, whole_of
 from sync.phones import PhoneResult, format_phone, normalize_phone, normalize_phones, parse_phone
+from sync.words import Language, say
 
 __all__ = [
     "Binding",
@@ -141,6 +142,7 @@ def merge_fields(
     number: str,
     shared: bool,
     proposed: Mapping[str, str] = {},  # noqa: B006 (read only)
+    language: Language = "en",
 ) -> FieldsDecision:
     """Merge one row's fields against what is stored and what the sheet showed last.
 
@@ -156,11 +158,14 @@ def merge_fields(
         shared: shared fields (merge_shared: a changed value is proposed) or the
             agent's own (merge_private: the sheet wins).
         proposed: shared field -> the value this agent's open proposal holds.
+        language: the agent's sheet's: what the notes are written in.
     """
     decision = FieldsDecision()
     for key in keys:
         if key in problems:
-            decision.note(key, f"{titles[key]}: {problems[key]}; not synced")
+            decision.note(
+                key, say("cell_not_synced", language, title=titles[key], problem=problems[key])
+            )
             continue
         current = value_text(stored.get(key))
         base_value = base.get(key) if base is not None else None
@@ -169,12 +174,8 @@ def merge_fields(
             # A text the sync cut to fit the sheet reads as the whole one it was cut from.
             whole = whole_of(mine, (current, base_value))
             if whole is None:
-                decision.note(
-                    key,
-                    f"{typed_titles.get(key, key)} shows a text cut to fit this sheet, changed "
-                    "since; not synced, so that the rest of it is not lost (the whole text: "
-                    f"sheetsync history {number}): to change it, replace the whole cell",
-                )
+                title = typed_titles.get(key, key)
+                decision.note(key, say("cut_changed", language, title=title, number=number))
                 continue
             mine = whole
         if not shared:
@@ -187,7 +188,7 @@ def merge_fields(
             decision.take[key] = values.get(key)
             decision.before[key], decision.after[key] = current, mine
         elif action is SharedAction.RESTORE:
-            note = f"{titles[key]} is shared: clearing it is not applied (ask an admin)"
+            note = say("shared_clear", language, title=titles[key])
             decision.note(key, note, leave=False)
         elif action is SharedAction.PROPOSE or (
             action is SharedAction.PUSH and proposed.get(key) == mine
@@ -195,8 +196,7 @@ def merge_fields(
             decision.proposals[key] = (current, mine)
             decision.note(
                 key,
-                f"{titles[key]}: your change to '{mine}' awaits an admin "
-                f"(shared value: '{current}')",
+                say("awaits_admin", language, title=titles[key], mine=mine, current=current),
             )
     return decision
 
@@ -271,6 +271,7 @@ def bind_rows(
     by_number: Mapping[str, KnownCustomer],
     by_phone: Mapping[str, KnownCustomer],
     trusted: Collection[tuple[str, str]] = (),
+    language: Language = "en",
 ) -> list[Binding]:
     """Bind the rows of one tab to customers (DESIGN.md promises 1 and 7).
 
@@ -285,6 +286,7 @@ def bind_rows(
             (then the binding's phone is that customer's).
         trusted: (Customer #, phone) pairs the sync itself wrote that mean the phone's
             customer although the number is another's (after a merge was undone).
+        language: the agent's sheet's: what the notes are written in.
     """
     first: list[Binding] = []
     for row in rows:
@@ -292,9 +294,9 @@ def bind_rows(
         owner = by_phone.get(row.phone) if row.phone else None
         if row.phone is None:
             what = (
-                f"'{row.phone_raw}' is not a valid phone number"
+                say("not_a_phone", language, text=row.phone_raw)
                 if row.phone_raw
-                else "Phone is empty"
+                else say("phone_empty", language)
             )
             first.append(
                 Binding(
@@ -303,7 +305,7 @@ def bind_rows(
                     None,
                     row.number or None,
                     keeps=claimed.number if claimed else None,
-                    note=f"{what}; this row is not synced until it is fixed",
+                    note=say("row_not_synced", language, what=what),
                 )
             )
             continue
@@ -322,12 +324,13 @@ def bind_rows(
                     row.phone,
                     claimed.number,
                     keeps=claimed.number,
-                    note=(
-                        # The note never shows the other customer's phone: an agent could
-                        # otherwise read anyone's number by typing their Customer #.
-                        f"Customer # {claimed.number} belongs to another phone, not "
-                        f"{format_phone(row.phone)}; not synced: fix the phone, or clear "
-                        "Customer # if this is another customer"
+                    # The note never shows the other customer's phone: an agent could
+                    # otherwise read anyone's number by typing their Customer #.
+                    note=say(
+                        "number_mismatch",
+                        language,
+                        number=claimed.number,
+                        phone=format_phone(row.phone),
                     ),
                 )
             )
@@ -335,7 +338,7 @@ def bind_rows(
         existing = owner
         note = None
         if row.number and claimed is None:
-            note = f"Customer # '{row.number}' is not known; replaced"
+            note = say("number_unknown", language, number=row.number)
         if existing is None:
             first.append(Binding(row.index, "new", row.phone, None, note=note))
         else:
@@ -369,13 +372,10 @@ def bind_rows(
                         "duplicate",
                         binding.phone,
                         binding.number,
-                        note=(
-                            f"same phone as row {rows[main].index + 1}; only that row is "
-                            "synced: merge the two rows into one"
-                            if row.phone == rows[main].phone
-                            else f"same customer as row {rows[main].index + 1} (an admin "
-                            "merged them); only that row is synced: move what you need "
-                            "there and delete this row"
+                        note=say(
+                            "same_phone" if row.phone == rows[main].phone else "same_customer",
+                            language,
+                            row=rows[main].index + 1,
                         ),
                         duplicate_of=rows[main].index,
                     )

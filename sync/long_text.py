@@ -109,14 +109,6 @@ def shows_cut_of(shown: CellValue, whole: str) -> bool:
     return isinstance(shown, str) and is_cut(shown) and whole_of(shown, (whole,)) is not None
 
 
-def too_long_note(header: str, text: str, limit: int, number: str) -> str:
-    """The Sync note of a row whose value is longer than the sheet's cells hold."""
-    return (
-        f"{header} has {len(text):,} characters, more than a cell of this sheet holds "
-        f"({limit:,}): where it shows cut, the whole text is kept (sheetsync history {number})"
-    )
-
-
 def too_long_to_store(text: str) -> str:
     """Why a typed text longer than :data:`MAX_CELL_CHARS` is not synced."""
     return (

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sync.cells import CellValue, CellWrite
 from sync.dedupe import format_phone, value_text
 from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, Field, Kind
-from sync.long_text import shows_cut_of, too_long, too_long_note
+from sync.long_text import shows_cut_of, too_long
 from sync.words import Language, choice, header, say
 
 MASTER_CELL_LIMIT = 10_000_000  # a Google spreadsheet holds at most 10 million cells
@@ -82,7 +82,14 @@ def _cut_notes(row: AgentRow, values: Mapping[str, object]) -> list[str]:
     if limit is None:
         return []
     return [
-        too_long_note(FIELDS_BY_KEY[key].header, value, limit, row.number)
+        say(
+            "too_long",
+            row.language,
+            title=header(FIELDS_BY_KEY[key], row.language),
+            length=f"{len(value):,}",
+            limit=f"{limit:,}",
+            number=row.number,
+        )
         for key, value in values.items()
         if isinstance(value, str) and 2 * len(value) > limit and too_long(value, limit)
     ]
@@ -106,8 +113,13 @@ def proposal_notes(row: AgentRow) -> list[str]:
     """The Sync notes of the row's pending proposals, worded as ``Ingest`` flags them (so a
     re-read of the appended row writes nothing)."""
     return [
-        f"{FIELDS_BY_KEY[key].header}: your change to '{row.proposals[key]}' awaits an admin "
-        f"(shared value: '{value_text(row.shared.get(key))}')"
+        say(
+            "awaits_admin",
+            row.language,
+            title=header(FIELDS_BY_KEY[key], row.language),
+            mine=row.proposals[key],
+            current=value_text(row.shared.get(key)),
+        )
         for key in SHARED_KEYS
         if key in row.pending and key in row.proposals
     ]

@@ -99,6 +99,98 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ar": "أضف متابعتي: {problem} (اكتب نعم أو yes)",
     },
     "since": {"en": "{name} (since {date})", "ar": "{name} (منذ {date})"},
+    # -- Sync notes of an agent's rows ------------------------------------------------------
+    "cell_not_synced": {
+        "en": "{title}: {problem}; not synced",
+        "ar": "{title}: {problem}؛ لم تُزامَن",
+    },
+    "cut_changed": {
+        "en": (
+            "{title} shows a text cut to fit this sheet, changed since; not synced, so that "
+            "the rest of it is not lost (the whole text: sheetsync history {number}): to "
+            "change it, replace the whole cell"
+        ),
+        "ar": (
+            "{title} يعرض نصًا قُصّ ليتسع في هذه الورقة ثم تغيّر؛ لم يُزامَن حتى لا يضيع باقيه "
+            "(النص كاملًا: sheetsync history {number}): لتغييره استبدل الخلية كلها"
+        ),
+    },
+    "too_long": {
+        "en": (
+            "{title} has {length} characters, more than a cell of this sheet holds "
+            "({limit}): where it shows cut, the whole text is kept (sheetsync history {number})"
+        ),
+        "ar": (
+            "{title} فيه {length} حرفًا، أكثر مما تتسع له خلية في هذه الورقة ({limit}): حيث "
+            "يظهر مقصوصًا يُحفظ النص كاملًا (sheetsync history {number})"
+        ),
+    },
+    "shared_clear": {
+        "en": "{title} is shared: clearing it is not applied (ask an admin)",
+        "ar": "{title} مشترك: مسحه لا يُطبَّق (اسأل المشرف)",
+    },
+    "awaits_admin": {
+        "en": "{title}: your change to '{mine}' awaits an admin (shared value: '{current}')",
+        "ar": "{title}: تغييرك إلى '{mine}' ينتظر المشرف (القيمة المشتركة: '{current}')",
+    },
+    "phone_empty": {"en": "Phone is empty", "ar": "الهاتف فارغ"},
+    "row_not_synced": {
+        "en": "{what}; this row is not synced until it is fixed",
+        "ar": "{what}؛ هذا الصف لا يُزامَن حتى يُصحَّح",
+    },
+    "phone_unreadable": {
+        "en": "Phone: {problem}; this row is not synced until it is fixed",
+        "ar": "الهاتف: {problem}؛ هذا الصف لا يُزامَن حتى يُصحَّح",
+    },
+    "number_mismatch": {
+        "en": (
+            "Customer # {number} belongs to another phone, not {phone}; not synced: fix the "
+            "phone, or clear Customer # if this is another customer"
+        ),
+        "ar": (
+            "رقم العميل {number} لهاتف آخر غير {phone}؛ لم يُزامَن: صحّح الهاتف، أو امسح رقم "
+            "العميل إن كان عميلًا آخر"
+        ),
+    },
+    "number_unknown": {
+        "en": "Customer # '{number}' is not known; replaced",
+        "ar": "رقم العميل '{number}' غير معروف؛ استُبدل",
+    },
+    "same_phone": {
+        "en": "same phone as row {row}; only that row is synced: merge the two rows into one",
+        "ar": "الهاتف نفسه في الصف {row}؛ ذلك الصف وحده يُزامَن: ادمج الصفين في صف واحد",
+    },
+    "same_customer": {
+        "en": (
+            "same customer as row {row} (an admin merged them); only that row is synced: "
+            "move what you need there and delete this row"
+        ),
+        "ar": (
+            "العميل نفسه في الصف {row} (دمجهما المشرف)؛ ذلك الصف وحده يُزامَن: انقل ما تحتاجه "
+            "إليه واحذف هذا الصف"
+        ),
+    },
+    "deleted_row": {
+        "en": "{number} was deleted by the admin; not synced: ask an admin to restore it",
+        "ar": "{number} حذفه المشرف؛ لم يُزامَن: اطلب من المشرف استعادته",
+    },
+    "removed_by_admin": {
+        "en": "removed by the admin on {date}",
+        "ar": "حذفه المشرف في {date}",
+    },
+    "no_longer_synced": {"en": "{words}; no longer synced", "ar": "{words}؛ لم يعد يُزامَن"},
+    "lost_to_colleague": {
+        "en": "lost to colleague: another agent completed this customer first",
+        "ar": "ذهب لزميل: أتمّ وكيل آخر هذا العميل أولًا",
+    },
+    "completion_race": {
+        "en": "completed in the same cycle as a colleague: an admin decides the commission",
+        "ar": "اكتمل في الدورة نفسها مع زميل: المشرف يقرر العمولة",
+    },
+    "no_customer_for_follow_up": {
+        "en": "no customer with this Customer # or phone in your Customers tab; not synced",
+        "ar": "لا عميل بهذا الرقم أو الهاتف في تبويب العملاء؛ لم يُزامَن",
+    },
 }
 
 

@@ -18,17 +18,18 @@ from sqlalchemy.orm import Session
 from sync.admin.core import Admin, AdminError
 from sync.fields import AGENT_TABS, CHECK_TAB, YES
 from sync.model import AuditEvent, Conflict, Customer, SheetState, utcnow
+from sync.words import Language, say
 
 
-def deleted_words(at: dt.datetime, reason: str | None) -> str:
+def deleted_words(at: dt.datetime, reason: str | None, language: Language = "en") -> str:
     """When and why an admin deleted a customer, as agents are told."""
-    note = f"removed by the admin on {at.date().isoformat()}"
+    note = say("removed_by_admin", language, date=at.date().isoformat())
     return f"{note}: {reason}" if reason else note
 
 
-def removed_note(at: dt.datetime, reason: str | None) -> str:
+def removed_note(at: dt.datetime, reason: str | None, language: Language = "en") -> str:
     """The Sync note of an agent's row for a deleted customer."""
-    return f"{deleted_words(at, reason)}; no longer synced"
+    return say("no_longer_synced", language, words=deleted_words(at, reason, language))
 
 
 def delete_customer(admin: Admin, customer: Customer, reason: str) -> AuditEvent:

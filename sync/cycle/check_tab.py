@@ -32,6 +32,7 @@ from sync.model import Agent, Tracking
 from sync.rows import find_header
 from sync.tab_state import TabSnapshot
 from sync.views import CoTracker, RowPlan, plan_writes
+from sync.words import Language
 
 _ANSWERED = ("result", "tracked_by", "sync_notes")
 
@@ -43,7 +44,8 @@ class CheckAnswers(Reading):
         self, s: Session, agent_id: int, plan: CheckPlan, grid: Grid
     ) -> tuple[list[CellWrite], dict[str, list[str]]]:
         """The writes of a Check tab as read (``grid``), and its answers by phone as kept."""
-        found = _found(s, agent_id, {r.phone for r in plan.rows if r.phone is not None})
+        phones = {r.phone for r in plan.rows if r.phone is not None}
+        found = _found(s, agent_id, phones, plan.language)
         header = plan.header
         titles = header.titles
         anchor_title = titles["phone"]
@@ -100,7 +102,7 @@ class CheckAnswers(Reading):
             if snap.audit is not None and snap.audit >= marks.audit_id and snap.team == team:
                 return
             agent_id = state.agent_id or 0
-            found = _found(s, agent_id, snap.checks)
+            found = _found(s, agent_id, snap.checks, agent_cfg.language)
             language = agent_cfg.language
             moved = any(
                 answer(
@@ -150,7 +152,9 @@ def _asked_row(phone: str, kept: list[str]) -> CheckRow:
     return CheckRow(0, phone, phone, "", kept[0] == YES, (), True)
 
 
-def _found(s: Session, agent_id: int, phones: Iterable[str]) -> dict[str, Found]:
+def _found(
+    s: Session, agent_id: int, phones: Iterable[str], language: Language
+) -> dict[str, Found]:
     """Phone -> what checking it shows: the customer's number and name, whether this agent
     tracks them, and the colleagues who do (names and since-dates only)."""
     maps = binding_maps(s, (), phones)  # a merged customer's phone means the one it went into
@@ -172,7 +176,7 @@ def _found(s: Session, agent_id: int, phones: Iterable[str]) -> dict[str, Found]
             c.name or "",
             c.id in mine,
             tuple(others[c.id]),
-            deleted_words(c.deleted_at, c.delete_reason) if c.deleted_at else None,
+            deleted_words(c.deleted_at, c.delete_reason, language) if c.deleted_at else None,
         )
         for phone, c in customers.items()
     }

@@ -66,6 +66,7 @@ class Reading(CycleBase):
                 mass_removal_min_rows=self.config.sync.mass_removal_min_rows,
                 run_id=run_id,
                 today=dt.datetime.now(self.zone).date(),
+                language=agent_cfg.language,
             )
             # An admin accepted a mass removal (sync.admin.resolve): apply it this once.
             threshold = ingest.threshold

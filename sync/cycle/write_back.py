@@ -61,7 +61,7 @@ from sync.views import (
     render_new_agent_row,
     shown_in,
 )
-from sync.words import Language
+from sync.words import Language, say
 
 log = logging.getLogger("sheetsync")
 
@@ -372,11 +372,9 @@ class WriteBack(CheckAnswers):
             lost, deleted_at, delete_reason = m[-3:]
             notes = []
             if lost:
-                notes.append("lost to colleague: another agent completed this customer first")
+                notes.append(say("lost_to_colleague", language))
             if customer_id in races and tracking["status"] == "Completed":
-                notes.append(
-                    "completed in the same cycle as a colleague: an admin decides the commission"
-                )
+                notes.append(say("completion_race", language))
             rows[number] = AgentRow(
                 number=number,
                 phone=str(shared["phone"]),
@@ -388,7 +386,7 @@ class WriteBack(CheckAnswers):
                 pending=frozenset(pending[customer_id]),
                 proposals=proposals[customer_id],
                 cell_limit=self.backend.cell_limit,
-                removed=removed_note(deleted_at, delete_reason) if deleted_at else None,
+                removed=removed_note(deleted_at, delete_reason, language) if deleted_at else None,
                 language=language,
             )
         return rows

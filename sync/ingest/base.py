@@ -18,6 +18,7 @@ from sync.ingest.plans import Counters, TabPlan
 from sync.ledger import Ledger, close, keep_open, open_own
 from sync.model import Agent, Conflict, Customer, FollowUp, Tracking
 from sync.rows import Header, ParseOptions, column_letter, find_header, parse_rows
+from sync.words import Language, header
 
 # Conflict kinds an agent's own sheet causes: they close by themselves once the sheet is fixed.
 ROW_CONFLICT_KINDS = (
@@ -33,8 +34,6 @@ CUSTOMERS_TABLE = cast(Table, Customer.__table__)
 TRACKINGS_TABLE = cast(Table, Tracking.__table__)
 FOLLOW_UPS_TABLE = cast(Table, FollowUp.__table__)
 TRACKING_KEYS = tuple(c.key for c in TRACKINGS_TABLE.columns if c.key != "id")
-TITLES = {key: f.header for key, f in FIELDS_BY_KEY.items()}
-FOLLOW_UP_TITLES = {key: f.header for key, f in FOLLOW_UP_FIELDS_BY_KEY.items()}
 
 
 class IngestBase:
@@ -52,6 +51,7 @@ class IngestBase:
         mass_removal_min_rows: int,
         run_id: int | None,
         today: dt.date,
+        language: Language = "en",
     ):
         self.s = session
         self.agent = agent
@@ -62,6 +62,12 @@ class IngestBase:
         self.min_rows = mass_removal_min_rows
         self.run_id = run_id
         self.today = today
+        # the agent's sheet's language: its rows' notes are written in it, fields named so
+        self.language = language
+        self.titles = {key: header(f, language) for key, f in FIELDS_BY_KEY.items()}
+        self.follow_up_titles = {
+            key: header(f, language) for key, f in FOLLOW_UP_FIELDS_BY_KEY.items()
+        }
         self.counters = Counters()
         self.detected: set[str] = set()
         self.touched_customers: set[int] = set()

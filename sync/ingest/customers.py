@@ -26,13 +26,14 @@ from sync.dedupe import (
     value_text,
 )
 from sync.fields import AGENT_KEYS, CUSTOMER_FIELDS, CUSTOMERS_TAB, SHARED_KEYS
-from sync.ingest.base import CUSTOMERS_TABLE, TITLES, TRACKING_KEYS, TRACKINGS_TABLE, IngestBase
+from sync.ingest.base import CUSTOMERS_TABLE, TRACKING_KEYS, TRACKINGS_TABLE, IngestBase
 from sync.ingest.plans import TabPlan
 from sync.long_text import CUT_TAIL, MAX_CELL_CHARS, is_cut
 from sync.model import Customer, Tracking, utcnow
 from sync.phones import PhoneResult
 from sync.rows import Header, ParsedRow, parse_rows
 from sync.sheet_rows import TabRows, digest_shown, shown_parts
+from sync.words import say
 
 _KEYS = tuple(f.key for f in CUSTOMER_FIELDS)
 
@@ -126,7 +127,7 @@ class CustomersTab(IngestBase):
             {i.phone for i in identities if i.phone},
         )
         known = maps.known
-        bindings = bind_rows(identities, maps.by_number, maps.by_phone, maps.trusted)
+        bindings = bind_rows(identities, maps.by_number, maps.by_phone, maps.trusted, self.language)
         trackings = self._trackings_by_customer()
         for row in self._keep_unchanged(plan, grid, bindings, phones, known, trackings):
             unreadable.update((row.index, i.message) for i in row.issues if i.field == "phone")
@@ -161,9 +162,7 @@ class CustomersTab(IngestBase):
                 continue  # bound by _keep_unchanged: nothing to decide
             row = rows[binding.index]
             if row.index in unreadable:
-                message = (
-                    f"Phone: {unreadable[row.index]}; this row is not synced until it is fixed"
-                )
+                message = say("phone_unreadable", self.language, problem=unreadable[row.index])
                 self.flag(plan, row.index, message, "phone")
                 continue
             if binding.note:
@@ -295,7 +294,7 @@ class CustomersTab(IngestBase):
         self.flag(
             plan,
             row.index,
-            f"{customer.number} was deleted by the admin; not synced: ask an admin to restore it",
+            say("deleted_row", self.language, number=customer.number),
             "phone",
         )
         self.open_conflict(
@@ -371,11 +370,12 @@ class CustomersTab(IngestBase):
                 shared_keys,
                 customer,
                 base_row,
-                titles=TITLES,
+                titles=self.titles,
                 typed_titles=header.titles,
                 number=number,
                 shared=True,
                 proposed=proposed,
+                language=self.language,
             )
             self._apply_shared(plan, row, customer, shared)
             private = merge_fields(
@@ -384,10 +384,11 @@ class CustomersTab(IngestBase):
                 private_keys,
                 tracking or {},
                 base_row,
-                titles=TITLES,
+                titles=self.titles,
                 typed_titles=header.titles,
                 number=number,
                 shared=False,
+                language=self.language,
             )
             self._note(plan, row.index, private)
             if tracking is None:

@@ -11,11 +11,12 @@ from sync.admin.identity import merged_keys
 from sync.cells import Grid, cell_text
 from sync.db import insert_with_ids, next_number
 from sync.dedupe import merge_fields, parse_phone, value_text
-from sync.fields import FOLLOW_UP_FIELDS, FOLLOW_UP_FIELDS_BY_KEY, FOLLOW_UP_KEYS, FOLLOW_UPS_TAB
-from sync.ingest.base import FOLLOW_UP_TITLES, FOLLOW_UPS_TABLE, IngestBase
+from sync.fields import FOLLOW_UP_FIELDS, FOLLOW_UP_KEYS, FOLLOW_UPS_TAB
+from sync.ingest.base import FOLLOW_UPS_TABLE, IngestBase
 from sync.ingest.plans import TabPlan
 from sync.model import Customer, FollowUp, Tracking, utcnow
 from sync.rows import ParsedRow
+from sync.words import say
 
 
 class FollowUpsTab(IngestBase):
@@ -88,7 +89,7 @@ class FollowUpsTab(IngestBase):
                 self.flag(
                     plan,
                     row.index,
-                    "no customer with this Customer # or phone in your Customers tab; not synced",
+                    say("no_customer_for_follow_up", self.language),
                     "phone",
                 )
                 continue
@@ -96,7 +97,12 @@ class FollowUpsTab(IngestBase):
                 self.flag(
                     plan,
                     row.index,
-                    f"{FOLLOW_UP_FIELDS_BY_KEY[key].header}: {issue.message}; not synced",
+                    say(
+                        "cell_not_synced",
+                        self.language,
+                        title=self.follow_up_titles[key],
+                        problem=issue.message,
+                    ),
                     key,
                 )
                 plan.leave.setdefault(row.index, set()).add(key)
@@ -199,10 +205,11 @@ class FollowUpsTab(IngestBase):
             [str(key) for key in values],
             {key: getattr(follow_up, key) for key in values},
             base_row,
-            titles=FOLLOW_UP_TITLES,
+            titles=self.follow_up_titles,
             typed_titles=plan.header.titles if plan.header is not None else {},
             number=plan.customer_of[row.index],
             shared=False,
+            language=self.language,
         )
         self._note(plan, row.index, decision)
         for key, value in decision.take.items():

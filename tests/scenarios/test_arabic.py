@@ -88,3 +88,20 @@ def test_an_arabic_sheet_beside_an_english_one(engine, harness):
 
     idle = world.cycle()
     assert (idle.agent_cells_written, idle.master_cells_written, idle.sources_read) == (0, 0, 0)
+
+    # Sync notes in her words: a phone that is not one, a change to a shared value.
+    world.type_rows("sara", [{"الهاتف": "abc", "الاسم": "Nobody"}])
+    world.edit("sara", {"الاسم": "Ahmed"}, {"الاسم": "Ahmed Ali"})
+    world.cycle()
+    notes = {row["الاسم"]: row["ملاحظات المزامنة"] for row in world.rows("sara")}
+    assert notes["Nobody"] == "'abc' ليس رقم هاتف صحيحًا؛ هذا الصف لا يُزامَن حتى يُصحَّح"
+    assert (
+        notes["Ahmed Ali"]
+        == "الاسم: تغييرك إلى 'Ahmed Ali' ينتظر المشرف (القيمة المشتركة: 'Ahmed')"
+    )
+    # Ali's row speaks English (Sara completed Ahmed first).
+    assert world.rows("ali")[0]["Sync notes"] == (
+        "lost to colleague: another agent completed this customer first"
+    )
+    idle = world.cycle()
+    assert (idle.agent_cells_written, idle.master_cells_written, idle.sources_read) == (0, 0, 0)
