@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from sync.cells import CellValue, Grid, cell_text
@@ -27,7 +27,7 @@ from sync.dedupe import format_phone, value_text
 from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, STATUSES
 from sync.ledger import hint
 from sync.model import Agent, Conflict, Customer, FollowUp, SyncRun, Tracking
-from sync.reports import commission_rows
+from sync.reports import DELETED_CUSTOMERS, commission_rows
 from sync.sheets import BlankHighlight
 from sync.views import MASTER_CELL_LIMIT
 
@@ -39,6 +39,7 @@ MASTER_TABS = (
     "Commission",
     "Sync log",
     "Deleted",
+    "Due follow-ups",
 )
 RESOLUTION = "Resolution"
 RESOLUTION_NOTE = "Resolution note"
@@ -157,6 +158,9 @@ DELETED_HEADERS = [
     "Reason",
     ADMIN_ACTION,
 ]
+DUE_HEADERS = ["Agent", "Overdue", "Due today", "Oldest due", "Most days overdue"]
+"""The Due follow-ups tab: per agent, the follow-ups that are due (next follow-up on or
+before today; not Completed or Lost)."""
 SYNC_LOG_HEADERS = [
     "Run",
     "Started",
@@ -224,6 +228,9 @@ class MasterData:
     deleted: Sequence[Any] = ()
     # the zone the master shows times in (``sync.timezone``), named in their headers
     zone: str = "UTC"
+    # today in that zone, and per agent id: (overdue, due today, the oldest due date)
+    today: dt.date = field(default_factory=dt.date.today)
+    due: dict[int, tuple[int, int, dt.date]] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -244,14 +251,23 @@ ROW_ORDER: dict[str, tuple[Any, ...]] = {
 """The order of the rows of the row tabs (what ``sync.master_update`` checks positions by)."""
 
 
-def load_master(session: Session, only: set[int] | None = None, *, zone: str = "UTC") -> MasterData:
+def load_master(
+    session: Session,
+    only: set[int] | None = None,
+    *,
+    zone: str = "UTC",
+    today: dt.date | None = None,
+) -> MasterData:
     """What the master shows, from the database.
 
     Args:
         only: load these customers alone, with their trackings and follow-ups (the rows
             a change dirtied), and what the small tabs need; None: everything.
         zone: the zone the master shows times in (``sync.timezone``).
+        today: the day the Due follow-ups tab counts up to (default: today in ``zone``).
     """
+    if today is None:
+        today = dt.datetime.now(ZoneInfo(zone)).date()
     agents = {a.id: a for a in session.execute(select(Agent)).scalars()}
     customer_table, tracking_table = Customer.__table__, Tracking.__table__
     customers_q = select(customer_table).order_by(*ROW_ORDER["Customers"])
@@ -332,7 +348,35 @@ def load_master(session: Session, only: set[int] | None = None, *, zone: str = "
         completions=completions,
         deleted=deleted,
         zone=zone,
+        today=today,
+        due=due_follow_ups(session, today),
     )
+
+
+def due_follow_ups(session: Session, today: dt.date) -> dict[int, tuple[int, int, dt.date]]:
+    """Agent id -> (overdue, due today, the oldest due date): the active trackings whose
+    next follow-up is on or before ``today``, not Completed or Lost, of customers not
+    deleted (read through the index on the next follow-up: the due ones alone)."""
+    t = Tracking.__table__.c
+    query = (
+        select(
+            t.agent_id,
+            func.sum(case((t.next_follow_up < today, 1), else_=0)),
+            func.sum(case((t.next_follow_up == today, 1), else_=0)),
+            func.min(t.next_follow_up),
+        )
+        .where(
+            t.next_follow_up <= today,
+            t.active.is_(True),
+            or_(t.status.is_(None), t.status.not_in(["Completed", "Lost"])),
+            t.customer_id.not_in(DELETED_CUSTOMERS),
+        )
+        .group_by(t.agent_id)
+    )
+    return {
+        agent: (int(overdue or 0), int(due or 0), oldest)
+        for agent, overdue, due, oldest in read(session, query)
+    }
 
 
 def _cell(value: object) -> CellValue:
@@ -376,6 +420,7 @@ MASTER_HEADERS = {
     "Commission": COMMISSION_HEADERS,
     "Sync log": SYNC_LOG_HEADERS,
     "Deleted": DELETED_HEADERS,
+    "Due follow-ups": DUE_HEADERS,
 }
 
 
@@ -417,6 +462,7 @@ KEY_COLUMNS = {
     "Commission": (0, 1),
     "Sync log": (0,),
     "Deleted": (0,),
+    "Due follow-ups": (0,),
 }
 """The columns that name what a row of each master tab shows."""
 
@@ -598,7 +644,18 @@ def small_tabs(
                 None,
             ]
         )
-    return {"Conflicts": conflicts, "Commission": commission, "Sync log": log, "Deleted": deleted}
+    due: Grid = [_header_row(headers["Due follow-ups"])]
+    for agent_id, (overdue, today, oldest) in sorted(
+        data.due.items(), key=lambda item: (item[1][2], name.get(item[0], ""))
+    ):
+        due.append([name.get(agent_id), overdue, today, oldest, (data.today - oldest).days])
+    return {
+        "Conflicts": conflicts,
+        "Commission": commission,
+        "Sync log": log,
+        "Deleted": deleted,
+        "Due follow-ups": due,
+    }
 
 
 def details_in_words(details: Mapping[str, Any]) -> str | None:

@@ -21,6 +21,7 @@ the master trimmed to Google's limit) takes the whole path in :mod:`sync.cycle`.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -113,7 +114,12 @@ def audit_position(s: Session) -> int:
 
 
 def plan_update(
-    s: Session, source: str, states: Mapping[str, SheetState], version: str, zone: str
+    s: Session,
+    source: str,
+    states: Mapping[str, SheetState],
+    version: str,
+    zone: str,
+    today: dt.date,
 ) -> RowUpdate | None:
     """The cells that bring the master (at ``version``) up to date, or None when it must
     be rendered whole (see the module's docstring; ``zone``: the zone it shows times in,
@@ -127,7 +133,7 @@ def plan_update(
     since = meta.audit
     if not isinstance(since, int) or meta.team != team_digest(s) or meta.zone != zone:
         return None
-    marker = database_marker(s, exclude_run=None, runs=True, zone=zone)
+    marker = database_marker(s, exclude_run=None, runs=True, zone=zone, today=today)
     audit = audit_position(s)
     dirty = _dirty_customers(s, since, audit)
     if dirty is None:
@@ -155,7 +161,7 @@ def plan_update(
     if len(dirty) > DIRTY_LIMIT:
         return None
 
-    data = load_master(s, only=dirty, zone=zone)
+    data = load_master(s, only=dirty, zone=zone, today=today)
     open_ids = {f"C{k.id}" for k in data.conflicts}
     resolutions = {c: t for c, t in meta.resolutions.items() if c in open_ids}
     errors = {c: why for c, why in meta.errors.items() if resolutions.get(c)}

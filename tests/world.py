@@ -6,6 +6,7 @@ Rows are given as dicts keyed by header text, like a person reads a sheet:
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ from sync.backends.xlsx import XlsxBackend, xlsx_values
 from sync.cells import CellValue, CellWrite, Grid, WriteResult, cell_text, trim_grid
 from sync.config import Config, config_from_dict
 from sync.cycle import Cycle, CycleReport
+from sync.cycle import base as cycle_base
 from sync.db import session_factory
 from sync.fields import CUSTOMER_FIELDS, FOLLOW_UP_FIELDS
 from sync.master import ROW_TABS, load_master, render_master, row_key
@@ -272,7 +274,9 @@ class World:
                 select(SheetState).where(SheetState.source == source, SheetState.tab == "Conflicts")
             ).scalar_one()
             stored = state.snapshot or {}
-            data = load_master(s, zone=self.config.sync.timezone)
+            zone = self.config.sync.timezone
+            today = cycle_base.today_in(zoneinfo.ZoneInfo(zone))  # as the cycles see it
+            data = load_master(s, zone=zone, today=today)
             grids, _ = render_master(data, stored.get("resolutions", {}), stored.get("errors", {}))
             orders = written_orders(data, grids)
         found: dict[str, list[int]] = {}

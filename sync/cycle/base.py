@@ -3,6 +3,7 @@ it should stop, and the sync state of a source's tabs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 from collections.abc import Callable
 from typing import TypeVar
@@ -22,6 +23,11 @@ from sync.sheets import Backend
 from sync.tab_state import TabSnapshot
 
 _T = TypeVar("_T")
+
+
+def today_in(zone: zoneinfo.ZoneInfo) -> dt.date:
+    """Today's date in ``zone`` (one place to ask, for the tests that pin the day)."""
+    return dt.datetime.now(zone).date()
 
 
 class CycleBase:
@@ -62,6 +68,10 @@ class CycleBase:
         self.options = ParseOptions(day_first=config.sync.day_first, extra_aliases=config.aliases)
         self.zone = zoneinfo.ZoneInfo(config.sync.timezone)
         self.zone_name = config.sync.timezone
+
+    def today(self) -> dt.date:
+        """Today in ``sync.timezone`` (the year of new customer numbers, what is due)."""
+        return today_in(self.zone)
 
     def _stop_here(self, report: CycleReport) -> bool:
         """Whether to abandon the rest of the cycle at this boundary between two sources.

@@ -3,8 +3,6 @@ per agent, :class:`sync.ingest.Ingest`)."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import select
 
 from sync.cells import SourceSnapshot
@@ -65,7 +63,7 @@ class Reading(CycleBase):
                 mass_removal_threshold=self.config.sync.mass_removal_threshold,
                 mass_removal_min_rows=self.config.sync.mass_removal_min_rows,
                 run_id=run_id,
-                today=dt.datetime.now(self.zone).date(),
+                today=self.today(),
                 language=agent_cfg.language,
             )
             # An admin accepted a mass removal (sync.admin.resolve): apply it this once.

@@ -119,7 +119,9 @@ class WriteMaster(CycleBase):
         source = self.config.master_source()
         with read_transaction(self.sessions) as s:
             versions = self._versions(s, source, MASTER_TABS)
-            marker = database_marker(s, exclude_run=run_id, runs=True, zone=self.zone_name)
+            marker = database_marker(
+                s, exclude_run=run_id, runs=True, zone=self.zone_name, today=self.today()
+            )
         if len(versions) < len(MASTER_TABS):
             return True
         version = self.backend.fingerprint(source)
@@ -130,7 +132,7 @@ class WriteMaster(CycleBase):
         with read_transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
             stored = states["Conflicts"].tab_snapshot
-            data = load_master(s, zone=self.zone_name)
+            data = load_master(s, zone=self.zone_name, today=self.today())
         report.master_rendered += 1
         grids, _ = render_master(data, stored.resolutions, stored.errors)
         return not all(
@@ -164,7 +166,7 @@ class WriteMaster(CycleBase):
             raise SourceError("master workbook not found; run `sheetsync init`", where=source)
         with read_transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
-            plan = plan_update(s, source, states, version, self.zone_name)
+            plan = plan_update(s, source, states, version, self.zone_name, self.today())
         if plan is None:
             return None
         report.master_rendered += 1
@@ -206,10 +208,12 @@ class WriteMaster(CycleBase):
         """Render the whole master, read it (unless ``read``) and write what differs."""
         source = self.config.master_source()
         with read_transaction(self.sessions) as s:
-            marker = database_marker(s, exclude_run=None, runs=True, zone=self.zone_name)
+            marker = database_marker(
+                s, exclude_run=None, runs=True, zone=self.zone_name, today=self.today()
+            )
             audit = audit_position(s)
             team = team_digest(s)
-            data = load_master(s, zone=self.zone_name)
+            data = load_master(s, zone=self.zone_name, today=self.today())
             states = self._states(s, source, MASTER_TABS)
         report.master_rendered += 1
         conflicts_state = states.get("Conflicts")
@@ -298,7 +302,7 @@ class WriteMaster(CycleBase):
                     else:
                         keys = keys_digest(row_keys)
                     if bases is None:  # the states moved meanwhile: loaded again
-                        bases = row_bases(load_master(s, zone=self.zone_name))
+                        bases = row_bases(load_master(s, zone=self.zone_name, today=self.today()))
                     save_whole(s, source, tab, row_keys, row_digests[tab][1:], bases.get(tab, {}))
                 snap = TabSnapshot(digest=digests[tab], rows=len(grid) - 1)
                 if tab in ROW_TABS:

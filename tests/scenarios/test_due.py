@@ -1,0 +1,76 @@
+"""The master's Due follow-ups tab: per agent, the follow-ups that are due, on every setup
+(tests/scenarios/conftest.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from sync.cells import cell_text
+from sync.cycle import base
+from tests.world import World
+
+TODAY = dt.date(2026, 3, 10)
+
+
+@pytest.fixture
+def db_kind(setup: tuple[str, str]) -> str:
+    return setup[1]
+
+
+@pytest.fixture
+def day(monkeypatch: pytest.MonkeyPatch) -> list[dt.date]:
+    """The day the cycles see (today, in sync.timezone): change ``day[0]`` to move it."""
+    pinned = [TODAY]
+    monkeypatch.setattr(base, "today_in", lambda _zone: pinned[0])
+    return pinned
+
+
+def due_tab(world: World) -> list[list[str]]:
+    return [
+        [cell_text(v) for v in row] for row in world.backend.get_tab(world.master, "Due follow-ups")
+    ]
+
+
+def test_due_follow_ups_per_agent_follow_the_day(engine, harness, day):
+    world = World(engine, harness=harness)
+    world.type_rows(
+        "ali",
+        [
+            {"Name": "A", "Phone": "01001234561", "Next follow-up": TODAY - dt.timedelta(days=3)},
+            {"Name": "B", "Phone": "01001234562", "Next follow-up": TODAY},
+            {"Name": "C", "Phone": "01001234563", "Next follow-up": TODAY + dt.timedelta(days=1)},
+            {
+                "Name": "D",
+                "Phone": "01001234564",
+                "Next follow-up": TODAY - dt.timedelta(days=9),
+                "Status": "Completed",
+            },
+        ],
+    )
+    world.type_rows(
+        "sara",
+        [{"Name": "E", "Phone": "01001234565", "Next follow-up": TODAY - dt.timedelta(days=5)}],
+    )
+    world.cycle()
+    assert due_tab(world) == [
+        ["Agent", "Overdue", "Due today", "Oldest due", "Most days overdue"],
+        ["Sara Ahmed", "1", "0", "2026-03-05", "5"],
+        ["Ali Hassan", "1", "1", "2026-03-07", "3"],
+    ]
+    assert world.master_differences() == {}
+    idle = world.cycle()
+    assert (idle.cells_written, idle.sources_read) == (0, 0)
+
+    # Sara moves hers; Ali's C comes due the next day, unedited: the master follows.
+    world.edit("sara", {"Name": "E"}, {"Next follow-up": TODAY + dt.timedelta(days=7)})
+    world.cycle()
+    assert [row[0] for row in due_tab(world)[1:]] == ["Ali Hassan"]
+    day[0] = TODAY + dt.timedelta(days=1)
+    report = world.cycle()
+    assert report.agent_cells_written == 0
+    assert due_tab(world)[1:] == [["Ali Hassan", "2", "1", "2026-03-07", "4"]]
+    assert world.master_differences() == {}
+    idle = world.cycle()
+    assert (idle.cells_written, idle.sources_read) == (0, 0)
