@@ -28,7 +28,7 @@ from sync.errors import LayoutError
 from sync.fields import AGENT_TABS, CHECK_FIELDS, CHECK_FIELDS_BY_KEY, CHECK_TAB, YES
 from sync.ingest import CheckPlan
 from sync.marks import AgentMarks, team_digest
-from sync.model import Agent, Tracking
+from sync.model import Agent, SheetState, Tracking
 from sync.rows import find_header
 from sync.tab_state import TabSnapshot
 from sync.views import CoTracker, RowPlan, plan_writes
@@ -85,6 +85,26 @@ class CheckAnswers(Reading):
         snap.team = team_digest(s) if checks else None
         self._keep_check_state(s, source, agent_id, snap, not checks)
 
+    def _checks_due(self, marks: AgentMarks) -> set[str]:
+        """The agent sources whose Check answers a change since they were written may have
+        moved (a newer audit event, another team): one query for the team's Check tabs, so
+        that an idle cycle asks nothing more."""
+        with read_transaction(self.sessions) as s:
+            states = s.execute(
+                select(SheetState.source, SheetState.snapshot).where(SheetState.tab == CHECK_TAB)
+            ).all()
+            if not states:
+                return set()
+            team = team_digest(s)
+        due = set()
+        for source, data in states:
+            snap = TabSnapshot.from_json(data)
+            if snap.checks and (
+                snap.audit is None or snap.audit < marks.audit_id or snap.team != team
+            ):
+                due.add(source)
+        return due
+
     def _refresh_checks(
         self, agent_cfg: AgentConfig, report: CycleReport, marks: AgentMarks
     ) -> None:
@@ -97,9 +117,6 @@ class CheckAnswers(Reading):
                 return
             snap = state.tab_snapshot
             if not snap.checks:
-                return
-            team = team_digest(s)
-            if snap.audit is not None and snap.audit >= marks.audit_id and snap.team == team:
                 return
             agent_id = state.agent_id or 0
             found = _found(s, agent_id, snap.checks, agent_cfg.language)

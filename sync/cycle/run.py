@@ -93,6 +93,7 @@ class Cycle(WriteBack, WriteMaster):
         report.conflicts_opened += retrying(lambda: self._settle(touched, run_id), "commission")
         with read_transaction(self.sessions) as s:
             marks = AgentMarks.load(s)
+        checks_due = self._checks_due(marks)
 
         for agent_cfg in agents:
             if agent_cfg.key in report.failures or agent_cfg.key in given_up:
@@ -103,7 +104,8 @@ class Cycle(WriteBack, WriteMaster):
             try:
                 # Each sheet as read is let go once written back: the master is rendered
                 # without every agent's sheet in memory.
-                self._write_back(agent_cfg, plans.pop(agent_cfg.key, None), run_id, report, marks)
+                planned = plans.pop(agent_cfg.key, None)
+                self._write_back(agent_cfg, planned, run_id, report, marks, checks_due)
             except SourceError as exc:
                 self._fail(agent_cfg, exc, report)
         plans.clear()  # sheets not written back (a stop): read again next cycle

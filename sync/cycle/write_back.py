@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from functools import partial
 from typing import Any
 
@@ -76,11 +76,18 @@ class WriteBack(CheckAnswers):
         run_id: int,
         report: CycleReport,
         marks: AgentMarks,
+        checks_due: Collection[str] = (),
     ) -> None:
         """Write what the database wants into one agent's sheet (:meth:`_write_view`); the
         Check tab of a sheet not ingested is answered afresh only when a change moved an
-        answer (:meth:`_refresh_checks`)."""
-        if not self._write_view(agent_cfg, planned, run_id, report, marks):
+        answer (:meth:`_refresh_checks`).
+
+        Args:
+            checks_due: the sources whose Check answers may have moved
+                (:meth:`_checks_due`, asked once per cycle).
+        """
+        answered = self._write_view(agent_cfg, planned, run_id, report, marks)
+        if not answered and self.config.agent_source(agent_cfg) in checks_due:
             self._refresh_checks(agent_cfg, report, marks)
 
     def _write_view(
