@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .server import Emulator
+from sheets_emulator.server import Emulator
 
 
 def serve(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ApiError
-from .model import Spreadsheet, Store
+from sheets_emulator.errors import ApiError
+from sheets_emulator.model import Spreadsheet, Store
 
 
 @dataclass

@@ -17,10 +17,10 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
-from . import a1, fields, grid, metadata, structure
-from .cells import from_extended
-from .errors import ApiError, bad_request
-from .model import Row, Sheet, Spreadsheet, Store
+from sheets_emulator import a1, fields, grid, metadata, structure
+from sheets_emulator.cells import from_extended
+from sheets_emulator.errors import ApiError, bad_request
+from sheets_emulator.model import Row, Sheet, Spreadsheet, Store
 
 IGNORED = {"autoResizeDimensions", "updateBorders"}
 

@@ -6,10 +6,10 @@ import hashlib
 import re
 from typing import Any
 
-from . import fields
-from .api import ApiRequest, Options
-from .errors import ApiError
-from .model import SPREADSHEET_MIME, DriveFile, Store, rfc3339
+from sheets_emulator import fields
+from sheets_emulator.api import ApiRequest, Options
+from sheets_emulator.errors import ApiError
+from sheets_emulator.model import SPREADSHEET_MIME, DriveFile, Store, rfc3339
 
 Reply = tuple[int, dict[str, Any] | None]
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .api import ApiRequest
+from sheets_emulator.api import ApiRequest
 
 Hook = Callable[[str, ApiRequest], Any]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from . import a1
-from .cells import Value, parse_raw, parse_user_entered, render
-from .errors import ApiError, bad_request, invalid_value
-from .model import Sheet, Spreadsheet
+from sheets_emulator import a1
+from sheets_emulator.cells import Value, parse_raw, parse_user_entered, render
+from sheets_emulator.errors import ApiError, bad_request, invalid_value
+from sheets_emulator.model import Sheet, Spreadsheet
 
 CELL_CHARS = 50_000
 """The most characters Sheets takes in one cell; a longer value fails the whole request."""

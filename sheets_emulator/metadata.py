@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import grid
-from .errors import bad_request
-from .grid import Target
-from .model import Sheet, Spreadsheet
+from sheets_emulator import grid
+from sheets_emulator.errors import bad_request
+from sheets_emulator.grid import Target
+from sheets_emulator.model import Sheet, Spreadsheet
 
 LOCATION_TYPES = ("ROW", "COLUMN", "SHEET", "SPREADSHEET")
 
@@ -250,7 +250,7 @@ def resolve_filter(
     cache = cache or Lookups(ss)
     locs = cache.locs
     out: list[Target] = []
-    from .a1 import Bounds
+    from sheets_emulator.a1 import Bounds
 
     for mid in matches(ss, lookup, locs, cache):
         found, start, end = locs.get(mid, (None, None, None))

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cells import Value
+from sheets_emulator.cells import Value
 
 DEFAULT_ROWS = 1000
 DEFAULT_COLUMNS = 26

@@ -9,8 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .cells import CellError, Formula, Value, evaluate_formula
-from .model import Change, DriveFile, Sheet, Spreadsheet, Store
+from sheets_emulator.cells import CellError, Formula, Value, evaluate_formula
+from sheets_emulator.model import Change, DriveFile, Sheet, Spreadsheet, Store
 
 STATE_FILE = "state.json"
 FORMAT_VERSION = 1

@@ -14,11 +14,11 @@ from os import PathLike
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import drive_api, persist, spreadsheet_api, values_api
-from .api import ApiRequest, Options
-from .errors import ApiError, error_body
-from .faults import Fault, FaultInjector
-from .model import Store
+from sheets_emulator import drive_api, persist, spreadsheet_api, values_api
+from sheets_emulator.api import ApiRequest, Options
+from sheets_emulator.errors import ApiError, error_body
+from sheets_emulator.faults import Fault, FaultInjector
+from sheets_emulator.model import Store
 
 Handler = Callable[[Store, Options, ApiRequest], tuple[int, Any]]
 
@@ -499,12 +499,12 @@ class Emulator:
     ) -> str:
         """Create a spreadsheet from an .xlsx workbook (with the given id, if any); returns
         its id."""
-        from .xlsx import seed_from_xlsx
+        from sheets_emulator.xlsx import seed_from_xlsx
 
         return seed_from_xlsx(self, path, title, spreadsheet_id)
 
     def dump_to_xlsx(self, spreadsheet_id: str, path: str | PathLike[str]) -> None:
         """Write a spreadsheet to an .xlsx workbook."""
-        from .xlsx import dump_to_xlsx
+        from sheets_emulator.xlsx import dump_to_xlsx
 
         dump_to_xlsx(self, spreadsheet_id, path)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from . import batch_update, fields, grid, metadata
-from .api import ApiRequest, Options, get_spreadsheet
-from .cells import extended_value, render
-from .errors import bad_request
-from .model import Sheet, Spreadsheet, Store
+from sheets_emulator import batch_update, fields, grid, metadata
+from sheets_emulator.api import ApiRequest, Options, get_spreadsheet
+from sheets_emulator.cells import extended_value, render
+from sheets_emulator.errors import bad_request
+from sheets_emulator.model import Sheet, Spreadsheet, Store
 
 Reply = tuple[int, dict[str, Any]]
 

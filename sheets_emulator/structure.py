@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .cells import CellError, Formula, Value
-from .model import Row, Sheet
+from sheets_emulator.cells import CellError, Formula, Value
+from sheets_emulator.model import Row, Sheet
 
 
 def _moved(index: int, start: int, delta: int) -> int:

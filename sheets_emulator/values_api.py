@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import a1, grid, metadata
-from .api import ApiRequest, Options, get_spreadsheet
-from .errors import bad_request
-from .grid import Target
-from .model import Spreadsheet, Store
+from sheets_emulator import a1, grid, metadata
+from sheets_emulator.api import ApiRequest, Options, get_spreadsheet
+from sheets_emulator.errors import bad_request
+from sheets_emulator.grid import Target
+from sheets_emulator.model import Spreadsheet, Store
 
 Reply = tuple[int, dict[str, Any]]
 
@@ -174,7 +174,7 @@ def values_append(store: Store, opts: Options, req: ApiRequest) -> Reply:
         start_r, start_c = bottom, left
     n_rows, n_cols, cells, end_r, end_c = grid.write_stats(start_r, start_c, rows)
     if req.q("insertDataOption") == "INSERT_ROWS" and end_r > start_r:
-        from . import structure
+        from sheets_emulator import structure
 
         structure.insert_rows(sheet, start_r, end_r - start_r, False)
     grow_rows = max(0, end_r - sheet.row_count)

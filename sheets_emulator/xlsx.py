@@ -6,11 +6,18 @@ import datetime as dt
 from os import PathLike
 from typing import TYPE_CHECKING, Any
 
-from .cells import EPOCH, Formula, evaluate_formula, is_date_format, normalize_number, to_serial
-from .model import DEFAULT_COLUMNS, DEFAULT_ROWS, Sheet
+from sheets_emulator.cells import (
+    EPOCH,
+    Formula,
+    evaluate_formula,
+    is_date_format,
+    normalize_number,
+    to_serial,
+)
+from sheets_emulator.model import DEFAULT_COLUMNS, DEFAULT_ROWS, Sheet
 
 if TYPE_CHECKING:
-    from .server import Emulator
+    from sheets_emulator.server import Emulator
 
 
 def _format_of(number_format: str, is_date: bool) -> dict[str, Any] | None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
-from .cells import (
+from sync.cells import (
     CellValue,
     CellWrite,
     Grid,
@@ -33,8 +33,8 @@ from .cells import (
     same_cell,
     trim_grid,
 )
-from .errors import LayoutError
-from .fields import CHECK_FIELDS, CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, header_key
+from sync.errors import LayoutError
+from sync.fields import CHECK_FIELDS, CUSTOMER_FIELDS, FOLLOW_UP_FIELDS, header_key
 
 log = logging.getLogger("sheetsync")
 

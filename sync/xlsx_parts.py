@@ -50,8 +50,8 @@ from openpyxl.utils.cell import column_index_from_string, get_column_letter
 from openpyxl.utils.datetime import CALENDAR_MAC_1904, CALENDAR_WINDOWS_1900, to_excel
 from python_calamine import CalamineWorkbook
 
-from .cells import CellValue, ErrorCell, Grid, UncalculatedFormula, put_cell, trim_grid
-from .rezip import (
+from sync.cells import CellValue, ErrorCell, Grid, UncalculatedFormula, put_cell, trim_grid
+from sync.rezip import (
     CAN_SEGMENT,
     Deflated,
     ZipNotCopied,

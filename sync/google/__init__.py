@@ -14,10 +14,9 @@ from typing import Any, TypeVar
 
 from sync.config import Config
 from sync.fields import AGENT_TABS, CHECK_TAB
+from sync.google.api import GoogleApi, GoogleError, identity_of, load_credentials, make_client
+from sync.google.backend import GoogleBackend, SourceSpec
 from sync.limits import Limits, RetryPolicy
-
-from .api import GoogleApi, GoogleError, identity_of, load_credentials, make_client
-from .backend import GoogleBackend, SourceSpec
 
 __all__ = [
     "GoogleApi",

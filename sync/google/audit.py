@@ -23,9 +23,8 @@ from typing import Any
 
 from sync.config import Config
 from sync.errors import SourceError
-
-from .api import DRIVE
-from .backend import GoogleBackend
+from sync.google.api import DRIVE
+from sync.google.backend import GoogleBackend
 
 _DRIFT = [
     (re.compile(r"^added tab (.+)$"), r"tab \1 is missing"),

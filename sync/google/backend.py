@@ -35,6 +35,10 @@ from typing import Any, overload
 
 from sync.cells import CellWrite, Grid, SourceSnapshot, WriteResult, identical_cell
 from sync.errors import SourceError
+from sync.google.api import DRIVE, SHEETS, GoogleApi, GoogleError, TransientFailure
+from sync.google.values import CellAt, grid_from_api, grid_size, quote, value_ranges
+from sync.google.writes import chunks, displaced, not_landed, rows_after
+from sync.google.writes import written as written_cells
 from sync.long_text import GOOGLE_CELL_CHARS, fit_cells, fit_writes
 from sync.sheets import (
     NO_DROPDOWNS,
@@ -46,11 +50,6 @@ from sync.sheets import (
     apply_writes,
     find_tab,
 )
-
-from .api import DRIVE, SHEETS, GoogleApi, GoogleError, TransientFailure
-from .values import CellAt, grid_from_api, grid_size, quote, value_ranges
-from .writes import chunks, displaced, not_landed, rows_after
-from .writes import written as written_cells
 
 log = logging.getLogger("sheetsync.google")
 
@@ -639,7 +638,7 @@ class GoogleBackend:
         """Tabs, header cells, text formats, dropdowns, protected columns, header notes, due
         highlights and a frozen header row: two reads, and one ``spreadsheets.batchUpdate``
         when something is missing. ``dry_run`` only reports the drift (``sheetsync check``)."""
-        from .layout import ensure_layout
+        from sync.google.layout import ensure_layout
 
         return ensure_layout(
             self,
@@ -663,6 +662,6 @@ def _append_dimension(sheet_id: int, dimension: str, length: int) -> dict[str, A
 
 
 def _split_title(echo: str) -> str:
-    from .values import split_range
+    from sync.google.values import split_range
 
     return split_range(echo)[0] if echo else ""

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 from openpyxl.utils import get_column_letter
 
 from sync.cells import CellValue, Grid
+from sync.google.api import SHEETS, TransientFailure
+from sync.google.values import quote
 from sync.sheets import (
     CellSet,
     DueHighlight,
@@ -30,11 +32,8 @@ from sync.sheets import (
     find_tab,
 )
 
-from .api import SHEETS, TransientFailure
-from .values import quote
-
 if TYPE_CHECKING:
-    from .backend import GoogleBackend, SourceSpec
+    from sync.google.backend import GoogleBackend, SourceSpec
 
 NEW_TAB_ROWS = 1000
 PROBE_ROWS = 11  # header search looks at the first 10 rows, plus the first data row

@@ -14,9 +14,8 @@ from typing import Any
 
 from sync.cells import CellValue, CellWrite, Grid, cell_text, is_blank, same_cell
 from sync.fields import header_key
+from sync.google.values import CellAt, a1, from_api, range_start
 from sync.sheets import TabHeader, apply_writes, find_tab
-
-from .values import CellAt, a1, from_api, range_start
 
 MAX_PAYLOAD = 2_000_000
 """Bytes of values per ``values.batchUpdate``: Google recommends at most 2 MB per request
