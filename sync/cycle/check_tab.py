@@ -60,7 +60,8 @@ class CheckAnswers(Reading):
                 for key, col in header.columns.items()
                 if key in _ANSWERED
             }
-            anchor = ((anchor_title, cells[header.columns["phone"]]),)
+            at = header.columns["phone"]
+            anchor = ((anchor_title, cells[at] if at < len(cells) else None),)
             rows.append(RowPlan(row.index, row_values(row, said), current, anchor))
             if row.typed and row.phone is not None:
                 checks[row.phone] = [YES if row.add else "", *said.as_list()]

@@ -190,3 +190,22 @@ def test_an_unreadable_yes_is_noted(world: World):
     row = check_rows(world, "sara")[NEW_PHONE]
     assert row["Result"] == "New customer"
     assert row["Sync notes"] == "Add my tracking: 'maybe' is not one of yes (type yes or نعم)"
+
+
+def test_a_check_tab_in_the_agents_own_column_order(world: World):
+    """Columns moved (Phone after Name), rows of a name alone: answered all the same."""
+    world.backend.set_tab(
+        world.source("sara"),
+        "Check",
+        [
+            ["Name", "Result", "Phone", "Sync notes", "Tracked by", "Add my tracking"],
+            ["Only a name"],
+            ["Mona", None, NEW_PHONE],
+        ],
+    )
+    world.cycle()
+    rows = {row["Name"]: row for row in world.rows("sara", "Check")}
+    assert rows["Only a name"]["Sync notes"] == "type the customer's phone to check it"
+    assert rows["Mona"]["Result"] == "New customer"
+    idle = world.cycle()
+    assert (idle.agent_cells_written, idle.sources_read) == (0, 0)
