@@ -39,7 +39,7 @@ MASTER_TABS = (
     "Commission",
     "Sync log",
     "Deleted",
-    "Due follow-ups",
+    "Due by agent",
 )
 RESOLUTION = "Resolution"
 RESOLUTION_NOTE = "Resolution note"
@@ -159,7 +159,7 @@ DELETED_HEADERS = [
     ADMIN_ACTION,
 ]
 DUE_HEADERS = ["Agent", "Overdue", "Due today", "Oldest due", "Most days overdue"]
-"""The Due follow-ups tab: per agent, the follow-ups that are due (next follow-up on or
+"""The Due by agent tab: per agent, the follow-ups that are due (next follow-up on or
 before today; not Completed or Lost)."""
 SYNC_LOG_HEADERS = [
     "Run",
@@ -264,7 +264,7 @@ def load_master(
         only: load these customers alone, with their trackings and follow-ups (the rows
             a change dirtied), and what the small tabs need; None: everything.
         zone: the zone the master shows times in (``sync.timezone``).
-        today: the day the Due follow-ups tab counts up to (default: today in ``zone``).
+        today: the day the Due by agent tab counts up to (default: today in ``zone``).
     """
     if today is None:
         today = dt.datetime.now(ZoneInfo(zone)).date()
@@ -420,7 +420,7 @@ MASTER_HEADERS = {
     "Commission": COMMISSION_HEADERS,
     "Sync log": SYNC_LOG_HEADERS,
     "Deleted": DELETED_HEADERS,
-    "Due follow-ups": DUE_HEADERS,
+    "Due by agent": DUE_HEADERS,
 }
 
 
@@ -462,7 +462,7 @@ KEY_COLUMNS = {
     "Commission": (0, 1),
     "Sync log": (0,),
     "Deleted": (0,),
-    "Due follow-ups": (0,),
+    "Due by agent": (0,),
 }
 """The columns that name what a row of each master tab shows."""
 
@@ -644,7 +644,7 @@ def small_tabs(
                 None,
             ]
         )
-    due: Grid = [_header_row(headers["Due follow-ups"])]
+    due: Grid = [_header_row(headers["Due by agent"])]
     for agent_id, (overdue, today, oldest) in sorted(
         data.due.items(), key=lambda item: (item[1][2], name.get(item[0], ""))
     ):
@@ -654,7 +654,7 @@ def small_tabs(
         "Commission": commission,
         "Sync log": log,
         "Deleted": deleted,
-        "Due follow-ups": due,
+        "Due by agent": due,
     }
 
 

@@ -161,7 +161,7 @@ class Tracking(Base):
     interest: Mapped[str | None] = mapped_column(String(16))
     notes: Mapped[str | None] = mapped_column(Text)
     technical_opinion: Mapped[str | None] = mapped_column(Text)
-    # indexed: the master's Due follow-ups tab counts the ones on or before today
+    # indexed: the master's Due by agent tab counts the ones on or before today
     next_follow_up: Mapped[dt.date | None] = mapped_column(Date, index=True)
     first_contact: Mapped[dt.date | None] = mapped_column(Date)
     completed_on: Mapped[dt.date | None] = mapped_column(Date)

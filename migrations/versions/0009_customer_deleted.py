@@ -9,7 +9,7 @@ The seed keeps deleted records (``isDeleted``, ``deletedBy``, ``deletedAt``). A 
 customer keeps every record and audit event; these columns say that it was deleted, by
 whom, when and why (``sheetsync delete``; ``sheetsync restore`` clears them).
 
-The master's Due follow-ups tab counts, per agent, the trackings whose next follow-up is
+The master's Due by agent tab counts, per agent, the trackings whose next follow-up is
 today or earlier: the index reads those alone, not every tracking.
 """
 

@@ -175,6 +175,9 @@ def _found(
 ) -> dict[str, Found]:
     """Phone -> what checking it shows: the customer's number and name, whether this agent
     tracks them, and the colleagues who do (names and since-dates only)."""
+    phones = set(phones)
+    if not phones:
+        return {}  # a Check tab with no phone typed (most of them): nothing to ask
     maps = binding_maps(s, (), phones)  # a merged customer's phone means the one it went into
     customers = {phone: maps.known[known.number] for phone, known in maps.by_phone.items()}
     trackers = select(Tracking.customer_id, Tracking.agent_id, Agent.name, Tracking.tracked_since)

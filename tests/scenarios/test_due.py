@@ -1,4 +1,4 @@
-"""The master's Due follow-ups tab: per agent, the follow-ups that are due, on every setup
+"""The master's Due by agent tab: per agent, the follow-ups that are due, on every setup
 (tests/scenarios/conftest.py)."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def day(monkeypatch: pytest.MonkeyPatch) -> list[dt.date]:
 
 def due_tab(world: World) -> list[list[str]]:
     return [
-        [cell_text(v) for v in row] for row in world.backend.get_tab(world.master, "Due follow-ups")
+        [cell_text(v) for v in row] for row in world.backend.get_tab(world.master, "Due by agent")
     ]
 
 
