@@ -13,7 +13,6 @@ not the team's. The master shows everything, so it keeps one global digest
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -128,7 +127,6 @@ def database_marker(
     *,
     runs: bool = False,
     zone: str = "",
-    today: dt.date | None = None,
 ) -> str:
     """A digest of what can change the master without its sheet changing: every audited
     change (customers, trackings, follow-ups, admin actions, commission), how many
@@ -139,7 +137,6 @@ def database_marker(
         exclude_run: a run in progress that an idle cycle will drop again.
         runs: include the runs (the master shows them; the agents' sheets don't).
         zone: the zone the master shows times in (another one changes every time shown).
-        today: the day the master counts due follow-ups up to (a new day moves them).
     """
     audit = s.execute(select(func.max(AuditEvent.id))).scalar()
     rows = [  # rows a tool inserted without an audit event still count
@@ -176,7 +173,6 @@ def database_marker(
             [tuple(a) for a in agents],
             logged,
             zone,
-            today,
         )
     )
     return _hash(text)

@@ -41,6 +41,7 @@ MASTER_TABS = (
     "Deleted",
     "Due by agent",
 )
+DUE_TAB = "Due by agent"
 RESOLUTION = "Resolution"
 RESOLUTION_NOTE = "Resolution note"
 HOW_TO_RESOLVE = "How to resolve"

@@ -133,7 +133,7 @@ def plan_update(
     since = meta.audit
     if not isinstance(since, int) or meta.team != team_digest(s) or meta.zone != zone:
         return None
-    marker = database_marker(s, exclude_run=None, runs=True, zone=zone, today=today)
+    marker = database_marker(s, exclude_run=None, runs=True, zone=zone)
     audit = audit_position(s)
     dirty = _dirty_customers(s, since, audit)
     if dirty is None:

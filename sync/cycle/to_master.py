@@ -4,6 +4,7 @@ rendered again, row by row while nobody edited it (:mod:`sync.master_update`), o
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import itertools
 import logging
 from typing import Any
@@ -19,6 +20,7 @@ from sync.db import read_transaction, retrying, transaction
 from sync.errors import SourceError
 from sync.marks import database_marker, team_digest
 from sync.master import (
+    DUE_TAB,
     MASTER_TABS,
     ROW_TABS,
     load_master,
@@ -119,16 +121,16 @@ class WriteMaster(CycleBase):
         source = self.config.master_source()
         with read_transaction(self.sessions) as s:
             versions = self._versions(s, source, MASTER_TABS)
-            marker = database_marker(
-                s, exclude_run=run_id, runs=True, zone=self.zone_name, today=self.today()
-            )
+            marker = database_marker(s, exclude_run=run_id, runs=True, zone=self.zone_name)
         if len(versions) < len(MASTER_TABS):
             return True
         version = self.backend.fingerprint(source)
         if version is None:
             raise SourceError("master workbook not found; run `sheetsync init`", where=source)
         if all(v == version for v, _ in versions.values()) and versions["Conflicts"][1] == marker:
-            return False  # the workbook is as written and nothing it shows changed since
+            # The workbook is as written and nothing it shows changed since, unless the day
+            # did: what is due moved (brought up to date row by row, without a whole render).
+            return versions[DUE_TAB][1] != self.today().isoformat()
         with read_transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
             stored = states["Conflicts"].tab_snapshot
@@ -166,7 +168,8 @@ class WriteMaster(CycleBase):
             raise SourceError("master workbook not found; run `sheetsync init`", where=source)
         with read_transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
-            plan = plan_update(s, source, states, version, self.zone_name, self.today())
+            day = self.today()
+            plan = plan_update(s, source, states, version, self.zone_name, day)
         if plan is None:
             return None
         report.master_rendered += 1
@@ -187,15 +190,23 @@ class WriteMaster(CycleBase):
                     snap.order = plan.orders[tab]
                 else:
                     snap.keys = plan.keys[tab]
-                self._master_state(states[tab], new_version, plan.marker, snap)
+                self._master_state(states[tab], new_version, plan.marker, snap, day)
         report.master_cells_written += len(plan.cells)
         return len(plan.cells)
 
     def _master_state(
-        self, state: SheetState, version: str | None, marker: str | None, snap: TabSnapshot
+        self,
+        state: SheetState,
+        version: str | None,
+        marker: str | None,
+        snap: TabSnapshot,
+        day: dt.date,
     ) -> None:
-        """Record what a master tab now holds (the marker is kept on the Conflicts tab)."""
+        """Record what a master tab now holds: the database's marker is kept on the Conflicts
+        tab, the day the master counted due follow-ups up to on the Due by agent tab."""
         new_marker = marker if state.tab == "Conflicts" and version is not None else None
+        if state.tab == DUE_TAB and version is not None:
+            new_marker = day.isoformat()
         if state.marker != new_marker:
             state.marker = new_marker
         state.version = version
@@ -208,12 +219,11 @@ class WriteMaster(CycleBase):
         """Render the whole master, read it (unless ``read``) and write what differs."""
         source = self.config.master_source()
         with read_transaction(self.sessions) as s:
-            marker = database_marker(
-                s, exclude_run=None, runs=True, zone=self.zone_name, today=self.today()
-            )
+            marker = database_marker(s, exclude_run=None, runs=True, zone=self.zone_name)
+            day = self.today()
             audit = audit_position(s)
             team = team_digest(s)
-            data = load_master(s, zone=self.zone_name, today=self.today())
+            data = load_master(s, zone=self.zone_name, today=day)
             states = self._states(s, source, MASTER_TABS)
         report.master_rendered += 1
         conflicts_state = states.get("Conflicts")
@@ -232,6 +242,9 @@ class WriteMaster(CycleBase):
                 st.version == version and st.tab_snapshot.digest == digests[st.tab]
                 for st in states.values()
             ):
+                if states[DUE_TAB].marker != day.isoformat():
+                    with transaction(self.sessions) as s:  # counted for this day: as written
+                        self._states(s, source, (DUE_TAB,))[DUE_TAB].marker = day.isoformat()
                 return 0
             snapshot = self.backend.read(source)
             report.sources_read += 1
@@ -302,7 +315,7 @@ class WriteMaster(CycleBase):
                     else:
                         keys = keys_digest(row_keys)
                     if bases is None:  # the states moved meanwhile: loaded again
-                        bases = row_bases(load_master(s, zone=self.zone_name, today=self.today()))
+                        bases = row_bases(load_master(s, zone=self.zone_name, today=day))
                     save_whole(s, source, tab, row_keys, row_digests[tab][1:], bases.get(tab, {}))
                 snap = TabSnapshot(digest=digests[tab], rows=len(grid) - 1)
                 if tab in ROW_TABS:
@@ -312,7 +325,7 @@ class WriteMaster(CycleBase):
                 if tab == "Conflicts":
                     snap.resolutions, snap.errors = resolutions, errors
                     snap.audit, snap.team, snap.zone = audit, team, self.zone_name
-                self._master_state(state, version if exact else None, marker, snap)
+                self._master_state(state, version if exact else None, marker, snap, day)
         return written
 
     def _set_master(

@@ -74,3 +74,17 @@ def test_due_follow_ups_per_agent_follow_the_day(engine, harness, day):
     assert world.master_differences() == {}
     idle = world.cycle()
     assert (idle.cells_written, idle.sources_read) == (0, 0)
+
+
+def test_a_new_day_with_nothing_due_is_taken_once(engine, harness, day):
+    """A new day moves what is due: the first cycle brings the master up to date (row by
+    row; nothing due here), and the cycles after it are idle again, the master not
+    rendered."""
+    world = World(engine, harness=harness)
+    world.type_rows("ali", [{"Name": "A", "Phone": "01001234561"}])
+    world.cycle()
+    day[0] = TODAY + dt.timedelta(days=1)
+    first = world.cycle()  # recorded as a run: the master's Sync log shows it
+    assert (first.agent_cells_written, first.sources_read) == (0, 0)
+    again = world.cycle()
+    assert (again.master_rendered, again.cells_written, again.sources_read) == (0, 0, 0)
