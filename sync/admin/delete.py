@@ -40,7 +40,10 @@ def delete_customer(admin: Admin, customer: Customer, reason: str) -> AuditEvent
     """
     reason = " ".join(reason.split())
     if not reason:
-        raise AdminError(f"say why {customer.number} is deleted (--reason TEXT)")
+        raise AdminError(
+            f"say why {customer.number} is deleted (sheetsync delete --reason TEXT; in the "
+            "master: delete: REASON)"
+        )
     _not_merged(customer)
     if customer.deleted_at is not None:
         raise AdminError(

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from sync.admin.core import AdminError
+from sync.admin.from_master import parse_action
 from sync.master import details_in_words
 
 CASES: list[tuple[dict[str, Any], str | None]] = [
@@ -45,3 +47,15 @@ CASES: list[tuple[dict[str, Any], str | None]] = [
 @pytest.mark.parametrize(("details", "words"), CASES)
 def test_details_in_words(details: dict[str, Any], words: str | None) -> None:
     assert details_in_words(details) == words
+
+
+def test_admin_actions_typed_in_the_master():
+    assert parse_action("Delete: test entry") == ("delete", "test entry")
+    assert parse_action("delete  typed twice") == ("delete", "typed twice")
+    assert parse_action("حذف: مكرر") == ("delete", "مكرر")
+    assert parse_action(" restore ") == ("restore", "")
+    assert parse_action("استعادة") == ("restore", "")
+    assert parse_action("delete") == ("delete", "")  # refused by delete_customer: no reason
+    for wrong in ("remove it", "restore: now", "deleted"):
+        with pytest.raises(AdminError, match="is not an admin action"):
+            parse_action(wrong)
