@@ -23,7 +23,7 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 
 from sheets_emulator import Emulator
-from sync import service
+from sync import agent_sheet, service
 from sync.cells import CellWrite, cell_text
 from sync.config import config_from_dict
 from sync.dedupe import normalize_phone
@@ -892,8 +892,8 @@ def test_init_sets_up_each_agent_spreadsheet(world: World, emu: Emulator) -> Non
     filtered = customers["basicFilter"]["range"]
     assert filtered == {"sheetId": customers["properties"]["sheetId"], "startRowIndex": 0}
     notes = {header[i]: c.get("note") for i, c in enumerate(rows[0]["values"])}
-    assert notes["Email"] == service.SHARED_NOTE and notes["Name"] == service.SHARED_NOTE
-    assert notes["Commission %"] == service.ADMIN_NOTE and notes["Notes"] is None
+    assert notes["Email"] == agent_sheet.SHARED_NOTE and notes["Name"] == agent_sheet.SHARED_NOTE
+    assert notes["Commission %"] == agent_sheet.ADMIN_NOTE and notes["Notes"] is None
     # columns sized to what they typically hold
     sizes = [m["pixelSize"] for m in customers["data"][0]["columnMetadata"]]
     assert sizes[header.index("Notes")] > sizes[header.index("Phone")] > 100
@@ -1029,7 +1029,7 @@ def test_layout_adds_missing_columns_without_touching_data(world: World, emu: Em
     # a column added is sized to what it holds
     customers = _tab(emu, sid(world, "ali"), "Customers", grid_data=True)
     sizes = [m["pixelSize"] for m in customers["data"][0]["columnMetadata"]]
-    assert sizes[grid[0].index("Customer #")] == service.COLUMN_WIDTHS["Customer #"] * 7 + 10
+    assert sizes[grid[0].index("Customer #")] == agent_sheet.COLUMN_WIDTHS["Customer #"] * 7 + 10
 
 
 def _config_file(tmp_path: Path, world: World, **google: Any) -> Path:

@@ -19,7 +19,7 @@ from openpyxl.utils import get_column_letter
 
 from sheets_emulator import Emulator
 from sheets_emulator.client import gspread_client
-from sync import service
+from sync import agent_sheet, service
 from sync.config import config_from_dict
 from sync.google.layout import protection_key
 from tests.google import test_google
@@ -188,8 +188,8 @@ def test_a_tab_the_agent_made_gets_a_frozen_header_a_filter_and_header_notes_onc
     assert customers["basicFilter"]["range"] == {"sheetId": sheet_id, "startRowIndex": 1}
     header = customers["data"][0]["rowData"][1]["values"]
     titles = [c["formattedValue"] for c in header]
-    assert header[titles.index("Phone")]["note"] == service.SHARED_NOTE
-    assert header[titles.index("Commission %")]["note"] == service.ADMIN_NOTE
+    assert header[titles.index("Phone")]["note"] == agent_sheet.SHARED_NOTE
+    assert header[titles.index("Commission %")]["note"] == agent_sheet.ADMIN_NOTE
     sizes = [m["pixelSize"] for m in customers["data"][0]["columnMetadata"]]
     assert set(sizes[: len(titles)]) == {100}  # the agent's columns keep their widths
     assert _set_up(world, own) == []

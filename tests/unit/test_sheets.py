@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl.chart import BarChart, Reference
 
+from sync import agent_sheet
 from sync.backends.memory import MemoryBackend
 from sync.backends.xlsx import XlsxBackend
 from sync.cells import CellValue, CellWrite, Grid, cell_text
@@ -646,8 +647,8 @@ def test_xlsx_agent_tabs_get_a_frozen_header_a_filter_and_header_notes_once(
 
     assert ws.freeze_panes == "A2"
     assert ws.auto_filter.ref == f"A1:{openpyxl.utils.get_column_letter(len(header))}1048576"
-    assert note("Email") == note("Phone") == service.SHARED_NOTE
-    assert note("Commission %") == service.ADMIN_NOTE
+    assert note("Email") == note("Phone") == agent_sheet.SHARED_NOTE
+    assert note("Commission %") == agent_sheet.ADMIN_NOTE
     assert note("Customer #") == PROTECTED_NOTE and note("Notes") is None
 
     def width(name: str) -> float | None:
@@ -655,7 +656,7 @@ def test_xlsx_agent_tabs_get_a_frozen_header_a_filter_and_header_notes_once(
         return ws.column_dimensions[letter].width if letter in ws.column_dimensions else None
 
     if made_by == "init":  # the columns it makes are sized to what they typically hold
-        assert width("Notes") == service.COLUMN_WIDTHS["Notes"] == 40
+        assert width("Notes") == agent_sheet.COLUMN_WIDTHS["Notes"] == 40
         assert width("Status") == len("Status") + 4 and width("Degree") == 10
     else:  # the agent's columns keep their widths
         assert width("Notes") is None
