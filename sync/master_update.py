@@ -34,20 +34,17 @@ from sync.cells import Grid
 from sync.db import read
 from sync.marks import database_marker, team_digest
 from sync.master import (
-    MASTER_HEADERS,
-    MASTER_TABS,
     ROW_ORDER,
-    ROW_TABS,
     MasterData,
     customer_rows,
     follow_up_rows,
     load_master,
     row_bases,
-    row_key,
     shown,
     small_tabs,
     tracking_rows,
 )
+from sync.master_layout import MASTER_HEADERS, MASTER_TABS, ROW_TABS, row_key
 from sync.model import AuditEvent, Customer, FollowUp, SheetState, Tracking
 from sync.reports import DELETED_CUSTOMERS
 from sync.sheet_rows import (

@@ -29,7 +29,7 @@ from sync.fields import (
     Owner,
 )
 from sync.lease import PgAdvisoryLease, SqliteWorkerLock, WorkerLockHeld, namespace_for
-from sync.master import master_layout
+from sync.master_layout import master_layout
 from sync.master_update import shown_zone
 from sync.model import Agent, Conflict, Customer, SheetState, SyncRun, Tracking
 from sync.rows import ParseOptions, count_rows

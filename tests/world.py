@@ -24,7 +24,8 @@ from sync.cycle import Cycle, CycleReport
 from sync.cycle import base as cycle_base
 from sync.db import session_factory
 from sync.fields import CUSTOMER_FIELDS, FOLLOW_UP_FIELDS
-from sync.master import ROW_TABS, load_master, render_master, row_key
+from sync.master import load_master, render_master
+from sync.master_layout import ROW_TABS, row_key
 from sync.master_update import written_orders
 from sync.model import AuditEvent, Base, SheetState
 from sync.sheet_rows import grid_digest, keys_digest

@@ -35,7 +35,13 @@ from sync.cells import CellValue, Grid, NotData, cell_text
 from sync.dedupe import parse_phone
 from sync.fields import FIELDS_BY_KEY, SHARED_KEYS
 from sync.long_text import is_cut, shows_cut_of
-from sync.master import ADMIN_ACTION, COMMISSION_PCT, TRACKING_ID, read_actions, read_resolutions
+from sync.master_layout import (
+    ADMIN_ACTION,
+    COMMISSION_PCT,
+    TRACKING_ID,
+    read_actions,
+    read_resolutions,
+)
 from sync.model import Conflict, Customer, Tracking
 from sync.values import parse_value
 

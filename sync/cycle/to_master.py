@@ -19,15 +19,13 @@ from sync.cycle.report import CycleReport
 from sync.db import read_transaction, retrying, transaction
 from sync.errors import SourceError
 from sync.marks import database_marker, team_digest
-from sync.master import (
+from sync.master import load_master, render_master, row_bases
+from sync.master_layout import (
     DUE_TAB,
     MASTER_TABS,
     ROW_TABS,
-    load_master,
     master_layout,
     read_resolutions,
-    render_master,
-    row_bases,
     row_key,
 )
 from sync.master_update import audit_position, plan_update, written_orders

@@ -32,7 +32,7 @@ B = TypeVar("B", bound=GoogleBackend)
 
 def source_specs(config: Config) -> dict[str, SourceSpec]:
     """Source address -> spec for every configured agent and the master."""
-    from sync.master import MASTER_TABS
+    from sync.master_layout import MASTER_TABS
 
     specs = {
         config.agent_source(agent): SourceSpec(

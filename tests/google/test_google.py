@@ -44,7 +44,7 @@ from sync.google.values import (
 from sync.importing import ImportOptions, run_import
 from sync.limits import RateLimiter, RetryPolicy, parse_retry_after
 from sync.long_text import GOOGLE_CELL_CHARS, shows_cut_of
-from sync.master import (
+from sync.master_layout import (
     EDIT_NOTE,
     EDITABLE_COLOR,
     MASTER_NOTES,

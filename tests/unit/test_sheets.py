@@ -24,7 +24,7 @@ from sync.backends.memory import MemoryBackend
 from sync.backends.xlsx import XlsxBackend
 from sync.cells import CellValue, CellWrite, Grid, cell_text
 from sync.errors import LayoutError, SourceError, SourceLocked
-from sync.master import master_headers
+from sync.master_layout import master_headers
 from sync.sheets import PROTECTED_NOTE, DueHighlight, apply_writes
 
 MASTER = master_headers("Africa/Cairo")
@@ -1059,7 +1059,13 @@ def test_xlsx_read_copes_with_a_wrong_dimension_and_gaps(xlsx: XlsxBackend, tmp_
 def test_xlsx_master_conflicts_header_note_documents_the_resolution_words(
     xlsx: XlsxBackend, tmp_path: Path
 ) -> None:
-    from sync.master import COMMISSION_NOTE, EDIT_NOTE, EDITABLE_COLOR, RESOLUTION, master_layout
+    from sync.master_layout import (
+        COMMISSION_NOTE,
+        EDIT_NOTE,
+        EDITABLE_COLOR,
+        RESOLUTION,
+        master_layout,
+    )
 
     source = "master.xlsx"
     assert xlsx.ensure_layout(source, MASTER) != []  # an older master: no note yet
@@ -1099,7 +1105,7 @@ def test_xlsx_master_conflicts_header_note_documents_the_resolution_words(
 
 
 def test_memory_header_notes_are_set_once() -> None:
-    from sync.master import MASTER_NOTES
+    from sync.master_layout import MASTER_NOTES
 
     backend = MemoryBackend()
     backend.ensure_layout("m", MASTER)
