@@ -102,13 +102,17 @@ class CycleBase:
         return {state.tab: state for state in rows.scalars()}
 
     def _keep_check_state(
-        self, s: Session, source: str, agent_id: int, snap: TabSnapshot, empty: bool
+        self,
+        s: Session,
+        state: SheetState | None,
+        source: str,
+        agent_id: int,
+        snap: TabSnapshot,
     ) -> None:
-        """Store an agent's Check tab state (``empty``: it holds nothing to keep, and
-        a tab without a state is left without one)."""
-        state = self._states(s, source, (CHECK_TAB,)).get(CHECK_TAB)
+        """Store an agent's Check tab state (``state``, as loaded; None: it has none yet,
+        and one holding nothing is not made)."""
         if state is None:
-            if empty:
+            if not snap.as_json():
                 return
             state = SheetState(source=source, tab=CHECK_TAB, agent_id=agent_id, snapshot={})
             s.add(state)

@@ -84,7 +84,7 @@ class CheckAnswers(Reading):
         snap.checks = checks
         snap.audit = marks.audit_id if checks else None
         snap.team = team_digest(s) if checks else None
-        self._keep_check_state(s, source, agent_id, snap, not checks)
+        self._keep_check_state(s, state, source, agent_id, snap)
 
     def _checks_due(self, marks: AgentMarks) -> set[str]:
         """The agent sources whose Check answers a change since they were written may have

@@ -80,17 +80,15 @@ class Reading(CycleBase):
                 snapshot.tabs.get(FOLLOW_UPS_TAB), load_tab_rows(s, source, FOLLOW_UPS_TAB).rows
             )
             ingest.threshold = threshold
+            check_state = states.get(CHECK_TAB)
+            snap = _snapshot(check_state)
             check = ingest.check(
-                snapshot.tabs.get(CHECK_TAB),
-                _snapshot(states.get(CHECK_TAB)).asked,
-                customers,
-                agent_cfg.language,
+                snapshot.tabs.get(CHECK_TAB), snap.asked, customers, agent_cfg.language
             )
             if check is not None:
                 # The yes acted on are kept in the transaction that acted on them.
-                snap = _snapshot(states.get(CHECK_TAB))
                 snap.asked = check.asked
-                self._keep_check_state(s, source, agent.id, snap, not check.asked)
+                self._keep_check_state(s, check_state, source, agent.id, snap)
             ingest.flag_possible_duplicates()
             ingest.close_resolved_conflicts(
                 tab
