@@ -157,12 +157,13 @@ class RowPlan:
     texts: Mapping[str, str] = field(default_factory=dict)
 
 
-def shown_in(field: Field, value: object, language: Language) -> object:
-    """A value as a sheet in ``language`` shows it: a choice in its words (``مكتمل``), the
-    rest as it is. (Compared as the canonical value, it is written in the sheet's words.)"""
+def cell_in(field: Field, value: object, language: Language) -> CellValue:
+    """The cell written for a value in a sheet in ``language``: :func:`cell_for`, a choice in
+    the sheet's words (``مكتمل``). (Compared as the canonical value, it is written in the
+    sheet's words.)"""
     if field.kind is Kind.ENUM and isinstance(value, str) and language != "en":
         return choice(value, language)
-    return value
+    return cell_for(value)
 
 
 def plan_writes(
@@ -206,7 +207,7 @@ def plan_writes(
                     titles.get(key) or header(fields[key], language),
                     plan.index,
                     raw if raw is not None else "",
-                    cell_for(shown_in(fields[key], desired, language)),
+                    cell_in(fields[key], desired, language),
                     plan.anchor,
                 )
             )
@@ -220,7 +221,7 @@ def plan_writes(
                         titles.get(key) or header(fields[key], language),
                         None,
                         "",
-                        cell_for(shown_in(fields[key], desired, language)),
+                        cell_in(fields[key], desired, language),
                         (),
                         group,
                     )

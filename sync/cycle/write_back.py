@@ -54,12 +54,11 @@ from sync.views import (
     AgentRow,
     CoTracker,
     RowPlan,
-    cell_for,
+    cell_in,
     plan_writes,
     proposal_notes,
     render_agent_row,
     render_new_agent_row,
-    shown_in,
 )
 from sync.words import Language, say
 
@@ -496,7 +495,7 @@ class WriteBack(CheckAnswers):
                     continue
                 if key not in columns:
                     return None  # a column the sheet lacks: the write appends it
-                cell = cell_for(shown_in(FIELDS_BY_KEY[key], value, language))
+                cell = cell_in(FIELDS_BY_KEY[key], value, language)
                 cells.append((CUSTOMERS_TAB, snap.at[number], columns[key], cell))
             rows[number] = final
         new_version = self.backend.set_cells(source, cells, version=version)
