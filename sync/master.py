@@ -12,6 +12,7 @@ headers, notes and layout are :mod:`sync.master_layout`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -80,6 +81,11 @@ class MasterData:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.zone)
+
+    @functools.cached_property
+    def gone(self) -> frozenset[int]:
+        """The ids of the customers an admin deleted: their rows are in the Deleted tab alone."""
+        return frozenset(c.id for c in self.deleted)
 
     def __post_init__(self) -> None:
         if not self.phones:
@@ -384,8 +390,7 @@ def small_tabs(
 
     commission: Grid = [_header_row(headers["Commission"])]
     counted = data.trackings if data.completions is None else data.completions
-    gone = {c.id for c in data.deleted}
-    counted = [t for t in counted if t.customer_id not in gone]
+    counted = [t for t in counted if t.customer_id not in data.gone]
     for row in commission_rows(data.agents.values(), data.numbers, counted):
         commission.append(
             [
@@ -509,10 +514,9 @@ def row_bases(data: MasterData) -> dict[str, dict[str, Any]]:
         for c in data.customers
         if shown(c)
     }
-    gone = {c.id for c in data.deleted}
     commission: dict[str, Any] = {
         f"T{t.id}": value_text(t.commission_pct)
         for t in data.trackings
-        if t.customer_id not in gone
+        if t.customer_id not in data.gone
     }
     return {"Customers": shared, "Tracking": commission}

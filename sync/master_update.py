@@ -10,7 +10,7 @@ one stored) and every change since then is an audit event naming a customer, the
    count and two sums over the rows up to the last one written, from the database,
    against the ones stored; else: whole render), and reads only the new rows;
 3. renders the dirty customers' rows (and the new ones) and the small tabs
-   (Conflicts, Commission, Sync log, Deleted) whole;
+   (Conflicts, Commission, Sync log, Deleted, Due by agent) whole;
 4. sets the cells of every row whose digest differs from the one stored at its position
    (:meth:`~sync.sheets.Backend.set_cells`), without reading the workbook, and updates
    each tab's digest from the changed rows alone (:func:`~sync.sheet_rows.updated_digest`).
@@ -389,16 +389,17 @@ def written_orders(data: MasterData, grids: Mapping[str, Grid]) -> dict[str, dic
     """What the row tabs rendered whole from ``data`` store of their rows (see
     :class:`RowOrder`); a tab left out (its rows are not ``data``'s, in order) is rendered
     whole by the next cycle."""
-    gone = {c.id for c in data.deleted}
     written = {
         "Customers": (((c.id,), [c.number], c.number) for c in data.customers if shown(c)),
         "Tracking": (
             ((t.id, t.customer_id, t.agent_id), [t.customer_id, t.agent_id], f"T{t.id}")
             for t in data.trackings
-            if t.customer_id not in gone
+            if t.customer_id not in data.gone
         ),
         "Follow-ups": (
-            ((f.id,), [f.number], f.number) for f, t in data.follow_ups if t.customer_id not in gone
+            ((f.id,), [f.number], f.number)
+            for f, t in data.follow_ups
+            if t.customer_id not in data.gone
         ),
     }
     orders: dict[str, dict[str, Any]] = {}
