@@ -28,7 +28,7 @@ from sync.db import read, rows_in
 from sync.dedupe import format_phone, value_text
 from sync.fields import AGENT_KEYS, SHARED_KEYS, STATUSES
 from sync.ledger import hint
-from sync.master_layout import master_headers
+from sync.master_layout import DUE_LIST_TAB, master_headers
 from sync.model import Agent, Conflict, Customer, FollowUp, SyncRun, Tracking
 from sync.reports import DELETED_CUSTOMERS, commission_rows
 from sync.views import MASTER_CELL_LIMIT
@@ -77,6 +77,9 @@ class MasterData:
     # today in that zone, and per agent id: (overdue, due today, the oldest due date)
     today: dt.date = field(default_factory=dt.date.today)
     due: dict[int, tuple[int, int, dt.date]] = field(default_factory=dict)
+    # the trackings that are due, with their customer's number, name and phone (the Due
+    # follow-ups tab); None: not loaded (the tab is kept as written)
+    due_list: Sequence[Any] | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -108,6 +111,7 @@ def load_master(
     *,
     zone: str = "UTC",
     today: dt.date | None = None,
+    due_list: bool = True,
 ) -> MasterData:
     """What the master shows, from the database.
 
@@ -116,6 +120,8 @@ def load_master(
             a change dirtied), and what the small tabs need; None: everything.
         zone: the zone the master shows times in (``sync.timezone``).
         today: the day the Due by agent tab counts up to (default: today in ``zone``).
+        due_list: whether to load every due tracking, for the Due follow-ups tab (a
+            partial load leaves it out when nothing it shows moved).
     """
     if today is None:
         today = dt.datetime.now(ZoneInfo(zone)).date()
@@ -201,6 +207,7 @@ def load_master(
         zone=zone,
         today=today,
         due=due_follow_ups(session, today),
+        due_list=due_trackings(session, today) if due_list else None,
     )
 
 
@@ -216,18 +223,45 @@ def due_follow_ups(session: Session, today: dt.date) -> dict[int, tuple[int, int
             func.sum(case((t.next_follow_up == today, 1), else_=0)),
             func.min(t.next_follow_up),
         )
-        .where(
-            t.next_follow_up <= today,
-            t.active.is_(True),
-            or_(t.status.is_(None), t.status.not_in(["Completed", "Lost"])),
-            t.customer_id.not_in(DELETED_CUSTOMERS),
-        )
+        .where(*due_clauses(t, today), t.customer_id.not_in(DELETED_CUSTOMERS))
         .group_by(t.agent_id)
     )
     return {
         agent: (int(overdue or 0), int(due or 0), oldest)
         for agent, overdue, due, oldest in read(session, query)
     }
+
+
+def due_clauses(t: Any, today: dt.date) -> tuple[Any, ...]:
+    """Whether a tracking is due: active, its next follow-up on or before ``today``, not
+    Completed or Lost (columns of the trackings table)."""
+    return (
+        t.next_follow_up <= today,
+        t.active.is_(True),
+        or_(t.status.is_(None), t.status.not_in(["Completed", "Lost"])),
+    )
+
+
+def due_trackings(session: Session, today: dt.date) -> Sequence[Any]:
+    """The trackings that are due (see :func:`due_follow_ups`), of customers shown in the
+    master, with their customer's number, name and phone (read through the index on the
+    next follow-up)."""
+    t = Tracking.__table__.c
+    c = Customer.__table__.c
+    query = (
+        select(
+            t.agent_id,
+            t.customer_id,
+            t.status,
+            t.next_follow_up,
+            c.number,
+            c.name,
+            c.phone,
+        )
+        .join(Customer.__table__, c.id == t.customer_id)
+        .where(*due_clauses(t, today), c.deleted_at.is_(None), c.merged_into_id.is_(None))
+    )
+    return read(session, query).all()
 
 
 def _cell(value: object) -> CellValue:
@@ -362,8 +396,9 @@ def follow_up_rows(data: MasterData) -> Grid:
 def small_tabs(
     data: MasterData, resolutions: Mapping[str, str], errors: Mapping[str, str]
 ) -> dict[str, Grid]:
-    """Conflicts, Commission, Sync log and Deleted: a few thousand rows at most, rendered
-    whole."""
+    """Conflicts, Commission, Sync log, Deleted, Due by agent and (when ``data`` holds
+    them) Due follow-ups: rendered whole (the Due follow-ups tab only when what it shows
+    may have moved: :func:`sync.master_update.plan_update`)."""
     name = _names(data)
     zone = data.tz
     headers = master_headers(data.zone)
@@ -439,13 +474,42 @@ def small_tabs(
         data.due.items(), key=lambda item: (item[1][2], name.get(item[0], ""))
     ):
         due.append([name.get(agent_id), overdue, today, oldest, (data.today - oldest).days])
-    return {
+    tabs = {
         "Conflicts": conflicts,
         "Commission": commission,
         "Sync log": log,
         "Deleted": deleted,
         "Due by agent": due,
     }
+    if data.due_list is not None:
+        tabs[DUE_LIST_TAB] = due_list_rows(data, headers[DUE_LIST_TAB])
+    return tabs
+
+
+def due_list_rows(data: MasterData, headers: Sequence[str]) -> Grid:
+    """The Due follow-ups tab: a row per due tracking, the most overdue first, then by
+    agent and Customer #."""
+    name = _names(data)
+    phones: dict[str, str] = {}
+    rows: Grid = []
+    assert data.due_list is not None
+    for t in data.due_list:
+        phone = phones.get(t.phone)
+        if phone is None:
+            phone = phones[t.phone] = format_phone(t.phone)
+        rows.append(
+            [
+                name.get(t.agent_id),
+                t.number,
+                t.name,
+                phone,
+                t.status,
+                t.next_follow_up,
+                (data.today - t.next_follow_up).days,
+            ]
+        )
+    rows.sort(key=lambda row: (row[5], row[0] or "", row[1]))
+    return [_header_row(headers), *rows]
 
 
 def details_in_words(details: Mapping[str, Any]) -> str | None:
@@ -487,7 +551,9 @@ def _trim_to_limit(grids: dict[str, Grid]) -> list[str]:
         return sum(len(g) * max((len(r) for r in g), default=0) for g in grids.values())
 
     warnings: list[str] = []
-    for tab in ("Sync log", "Follow-ups", "Tracking"):
+    for tab in ("Sync log", DUE_LIST_TAB, "Follow-ups", "Tracking"):
+        if tab not in grids:
+            continue
         total = cells()
         if total <= MASTER_CELL_LIMIT:
             break

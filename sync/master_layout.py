@@ -20,9 +20,11 @@ MASTER_TABS = (
     "Commission",
     "Sync log",
     "Deleted",
+    "Due follow-ups",
     "Due by agent",
 )
 DUE_TAB = "Due by agent"
+DUE_LIST_TAB = "Due follow-ups"
 RESOLUTION = "Resolution"
 RESOLUTION_NOTE = "Resolution note"
 HOW_TO_RESOLVE = "How to resolve"
@@ -138,6 +140,17 @@ DELETED_HEADERS = [
     "Reason",
     ADMIN_ACTION,
 ]
+DUE_LIST_HEADERS = [
+    "Agent",
+    "Customer #",
+    "Name",
+    "Phone",
+    "Status",
+    "Next follow-up",
+    "Days overdue",
+]
+"""The Due follow-ups tab: a row per tracking that is due (next follow-up on or before
+today; not Completed or Lost), the most overdue first."""
 DUE_HEADERS = ["Agent", "Overdue", "Due today", "Oldest due", "Most days overdue"]
 """The Due by agent tab: per agent, the follow-ups that are due (next follow-up on or
 before today; not Completed or Lost)."""
@@ -179,6 +192,7 @@ MASTER_HEADERS = {
     "Commission": COMMISSION_HEADERS,
     "Sync log": SYNC_LOG_HEADERS,
     "Deleted": DELETED_HEADERS,
+    "Due follow-ups": DUE_LIST_HEADERS,
     "Due by agent": DUE_HEADERS,
 }
 
@@ -221,6 +235,7 @@ KEY_COLUMNS = {
     "Commission": (0, 1),
     "Sync log": (0,),
     "Deleted": (0,),
+    "Due follow-ups": (0, 1),
     "Due by agent": (0,),
 }
 """The columns that name what a row of each master tab shows."""

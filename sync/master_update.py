@@ -10,7 +10,8 @@ one stored) and every change since then is an audit event naming a customer, the
    count and two sums over the rows up to the last one written, from the database,
    against the ones stored; else: whole render), and reads only the new rows;
 3. renders the dirty customers' rows (and the new ones) and the small tabs
-   (Conflicts, Commission, Sync log, Deleted, Due by agent) whole;
+   (Conflicts, Commission, Sync log, Deleted, Due by agent) whole, and the Due follow-ups
+   tab whole when the day moved or a dirty customer has a due tracking or a row there;
 4. sets the cells of every row whose digest differs from the one stored at its position
    (:meth:`~sync.sheets.Backend.set_cells`), without reading the workbook, and updates
    each tab's digest from the changed rows alone (:func:`~sync.sheet_rows.updated_digest`).
@@ -31,12 +32,13 @@ from sqlalchemy import BigInteger, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from sync.cells import Grid
-from sync.db import read
+from sync.db import read, rows_in
 from sync.marks import database_marker, team_digest
 from sync.master import (
     ROW_ORDER,
     MasterData,
     customer_rows,
+    due_clauses,
     follow_up_rows,
     load_master,
     row_bases,
@@ -44,8 +46,15 @@ from sync.master import (
     small_tabs,
     tracking_rows,
 )
-from sync.master_layout import MASTER_HEADERS, MASTER_TABS, ROW_TABS, row_key
-from sync.model import AuditEvent, Customer, FollowUp, SheetState, Tracking
+from sync.master_layout import (
+    DUE_LIST_TAB,
+    DUE_TAB,
+    MASTER_HEADERS,
+    MASTER_TABS,
+    ROW_TABS,
+    row_key,
+)
+from sync.model import Agent, AuditEvent, Customer, FollowUp, SheetState, Tracking
 from sync.reports import DELETED_CUSTOMERS
 from sync.sheet_rows import (
     RowChange,
@@ -135,8 +144,14 @@ def plan_update(
     dirty = _dirty_customers(s, since, audit)
     if dirty is None:
         return None
-    small_tabs_written = load_written(s, source, SMALL_TABS)
-    if any(len(small_tabs_written[tab].keys) != snaps[tab].rows for tab in SMALL_TABS):
+    due_moved = (
+        states[DUE_TAB].marker != today.isoformat()
+        or snaps[DUE_LIST_TAB].keys is None
+        or _due_touched(s, source, dirty, today)
+    )
+    rendered_small = SMALL_TABS if due_moved else tuple(t for t in SMALL_TABS if t != DUE_LIST_TAB)
+    small_tabs_written = load_written(s, source, rendered_small)
+    if any(len(small_tabs_written[tab].keys) != snaps[tab].rows for tab in rendered_small):
         return None
     new_rows: dict[str, list[NewRow]] = {}
     for tab in ROW_TABS:
@@ -158,7 +173,7 @@ def plan_update(
     if len(dirty) > DIRTY_LIMIT:
         return None
 
-    data = load_master(s, only=dirty, zone=zone, today=today)
+    data = load_master(s, only=dirty, zone=zone, today=today, due_list=due_moved)
     open_ids = {f"C{k.id}" for k in data.conflicts}
     resolutions = {c: t for c, t in meta.resolutions.items() if c in open_ids}
     errors = {c: why for c, why in meta.errors.items() if resolutions.get(c)}
@@ -188,7 +203,34 @@ def plan_update(
             return None
     for tab, grid in small.items():
         _replace_small(update, tab, small_tabs_written[tab], grid)
+    if not due_moved:  # as written
+        kept = snaps[DUE_LIST_TAB]
+        assert kept.rows is not None and kept.digest is not None and kept.keys is not None
+        update.changes[DUE_LIST_TAB] = []
+        update.before[DUE_LIST_TAB] = update.lengths[DUE_LIST_TAB] = kept.rows
+        update.digests[DUE_LIST_TAB] = kept.digest
+        update.keys[DUE_LIST_TAB] = kept.keys
     return update
+
+
+def _due_touched(s: Session, source: str, dirty: set[int], today: dt.date) -> bool:
+    """Whether the Due follow-ups tab may show something else for these customers: one of
+    their trackings is due, or has a row there (its follow-up was due when written)."""
+    if not dirty:
+        return False
+    t, c = Tracking.__table__.c, Customer.__table__.c
+    ids = sorted(dirty)
+    due = select(t.id).where(*due_clauses(t, today))
+    if rows_in(s, due, t.customer_id, ids):
+        return True
+    shown = (
+        select(Agent.name, c.number)
+        .select_from(Tracking.__table__)
+        .join(Customer.__table__, c.id == t.customer_id)
+        .join(Agent, Agent.id == t.agent_id)
+    )
+    keys = {row_key(DUE_LIST_TAB, row) for row in rows_in(s, shown, t.customer_id, ids)}
+    return bool(load_placed(s, source, DUE_LIST_TAB, keys))
 
 
 def _dirty_customers(s: Session, since: int, audit: int) -> set[int] | None:

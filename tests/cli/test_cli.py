@@ -78,6 +78,7 @@ def test_init_is_idempotent_and_creates_the_layout(deployment: Path):
         "Commission",
         "Sync log",
         "Deleted",
+        "Due follow-ups",
         "Due by agent",
     ]
 

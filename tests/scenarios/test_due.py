@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from sync import master
 from sync.cells import cell_text
 from sync.cycle import base
 from tests.world import World
@@ -88,3 +89,106 @@ def test_a_new_day_with_nothing_due_is_taken_once(engine, harness, day):
     assert (first.agent_cells_written, first.sources_read) == (0, 0)
     again = world.cycle()
     assert (again.master_rendered, again.cells_written, again.sources_read) == (0, 0, 0)
+
+
+def due_list(world: World) -> list[list[str]]:
+    return [
+        [cell_text(v) for v in row]
+        for row in world.backend.get_tab(world.master, "Due follow-ups")[1:]
+    ]
+
+
+def test_the_due_follow_ups_list_the_most_overdue_first(engine, harness, day):
+    """A row per due tracking (not Completed or Lost, not a deleted customer's), the most
+    overdue first; brought up to date row by row as agents act and the days pass."""
+    world = World(engine, harness=harness)
+    world.type_rows(
+        "ali",
+        [
+            {"Name": "A", "Phone": "01001234561", "Next follow-up": TODAY - dt.timedelta(days=3)},
+            {"Name": "B", "Phone": "01001234562", "Next follow-up": TODAY, "Status": "Contacted"},
+            {"Name": "C", "Phone": "01001234563", "Next follow-up": TODAY + dt.timedelta(days=1)},
+            {
+                "Name": "D",
+                "Phone": "01001234564",
+                "Next follow-up": TODAY - dt.timedelta(days=9),
+                "Status": "Lost",
+            },
+            {"Name": "F", "Phone": "01001234566"},
+        ],
+    )
+    world.type_rows(
+        "sara",
+        [
+            {"Name": "E", "Phone": "01001234565", "Next follow-up": TODAY - dt.timedelta(days=5)},
+            {"Name": "A", "Phone": "01001234561", "Next follow-up": TODAY - dt.timedelta(days=3)},
+        ],
+    )
+    world.cycle()
+    number = {r["Name"]: r["Customer #"] for r in world.rows("ali") + world.rows("sara")}
+    header = world.backend.get_tab(world.master, "Due follow-ups")[0]
+    assert " | ".join(map(cell_text, header)) == (
+        "Agent | Customer # | Name | Phone | Status | Next follow-up | Days overdue"
+    )
+    assert due_list(world) == [
+        ["Sara Ahmed", number["E"], "E", "+20 10 01234565", "", "2026-03-05", "5"],
+        ["Ali Hassan", number["A"], "A", "+20 10 01234561", "", "2026-03-07", "3"],
+        ["Sara Ahmed", number["A"], "A", "+20 10 01234561", "", "2026-03-07", "3"],
+        ["Ali Hassan", number["B"], "B", "+20 10 01234562", "Contacted", "2026-03-10", "0"],
+    ]
+    assert world.master_differences() == {}
+    idle = world.cycle()
+    assert (idle.cells_written, idle.sources_read) == (0, 0)
+
+    # Sara is done with E; Ali moves A's follow-up to tomorrow, and B is in progress.
+    world.edit("sara", {"Name": "E"}, {"Status": "Completed"})
+    world.edit("ali", {"Name": "A"}, {"Next follow-up": TODAY + dt.timedelta(days=1)})
+    world.edit("ali", {"Name": "B"}, {"Status": "In progress"})
+    world.cycle()
+    assert [row[:5] for row in due_list(world)] == [
+        ["Sara Ahmed", number["A"], "A", "+20 10 01234561", ""],
+        ["Ali Hassan", number["B"], "B", "+20 10 01234562", "In progress"],
+    ]
+    assert world.master_differences() == {}
+
+    # The next day: A (Ali's) and C come due, and every row is a day more overdue.
+    day[0] = TODAY + dt.timedelta(days=1)
+    report = world.cycle()
+    assert report.agent_cells_written == 0
+    assert [(row[0], row[2], row[6]) for row in due_list(world)] == [
+        ("Sara Ahmed", "A", "4"),
+        ("Ali Hassan", "B", "1"),
+        ("Ali Hassan", "A", "0"),
+        ("Ali Hassan", "C", "0"),
+    ]
+    assert world.master_differences() == {}
+    idle = world.cycle()
+    assert (idle.cells_written, idle.sources_read) == (0, 0)
+
+
+def test_an_edit_with_nothing_due_leaves_the_due_list_unread(engine, harness, day, monkeypatch):
+    """The Due follow-ups list is read again only when the day moved or a changed customer
+    has a due tracking or a row there: an edit elsewhere costs nothing of it."""
+    world = World(engine, harness=harness)
+    world.type_rows(
+        "ali",
+        [
+            {"Name": "A", "Phone": "01001234561", "Next follow-up": TODAY - dt.timedelta(days=3)},
+            {"Name": "F", "Phone": "01001234566"},
+        ],
+    )
+    world.cycle()
+    loaded: list[dt.date] = []
+    due_trackings = master.due_trackings
+    monkeypatch.setattr(
+        master, "due_trackings", lambda s, today: loaded.append(today) or due_trackings(s, today)
+    )
+    world.edit("ali", {"Name": "F"}, {"Notes": "call back"})
+    report = world.cycle()
+    assert report.master_cells_written > 0  # the master was brought up to date...
+    assert loaded == []  # ...without the due list
+    world.edit("ali", {"Name": "A"}, {"Status": "Completed"})
+    world.cycle()
+    assert loaded == [TODAY]
+    assert due_list(world) == []
+    assert world.master_differences() == {}

@@ -11,6 +11,7 @@ order must give the same database.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import random
 from dataclasses import dataclass
 
@@ -44,6 +45,8 @@ NUMBERS = ("1001234567", "1112223344", "1223334455", "1098765432", "1505556677")
 PRIVATE = ("Desired university", "Status", "Notes", "Counselor notes")
 STATUSES = ("Prospect", "contacted", "IN_PROGRESS", "Negotiating", "Lost")
 ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+# A row's next follow-up: none, long due, or far ahead (never near today: no flaky edge).
+FOLLOW_UPS = (None, dt.date(2020, 1, 1), dt.date(2099, 1, 1))
 
 
 def typed(number: str, style: int) -> object:
@@ -159,6 +162,7 @@ class Player:
                         "Desired university": self.token(s.agent, "uni"),
                         "Status": STATUSES[s.status % 5],
                         "Notes": self.token(s.agent, "notes"),
+                        "Next follow-up": FOLLOW_UPS[s.name % 3],
                     }
                 ],
             )
@@ -302,6 +306,30 @@ def check_promises(world: World) -> None:
             assert get["Tracked by"] == also_tracked_by(colleagues), get
 
 
+def check_due_list(world: World) -> None:
+    """The master's Due follow-ups tab lists exactly the due trackings, the most overdue
+    first, each row showing its own agent's tracking (no status of one agent shown beside
+    another's name)."""
+    with world.session() as s:
+        names = {a.id: a.name for a in s.execute(select(Agent)).scalars()}
+        want = sorted(
+            (names[t.agent_id], t.customer.number, t.status or "", t.next_follow_up.isoformat())
+            for t in s.execute(select(Tracking)).scalars()
+            if t.active
+            and t.next_follow_up is not None
+            and t.next_follow_up <= dt.date.today()
+            and t.status not in ("Completed", "Lost")
+            and t.customer.merged_into_id is None
+            and t.customer.deleted_at is None
+        )
+    rows = [
+        [cell_text(v) for v in row] for row in world.backend.get_tab(world.master, "Due follow-ups")
+    ]
+    assert rows[0][:6] == ["Agent", "Customer #", "Name", "Phone", "Status", "Next follow-up"]
+    assert sorted((r[0], r[1], r[4], r[5]) for r in rows[1:]) == want
+    assert [r[5] for r in rows[1:]] == sorted(r[5] for r in rows[1:]), "the most overdue first"
+
+
 def dump(world: World) -> dict[str, object]:
     """The database content that must not depend on the order of agents."""
     with world.session() as s:
@@ -343,6 +371,7 @@ def test_promises_hold_over_random_histories(engine_factory, history):
             # Only agents write private fields here: the sync must never change what they typed.
             assert private_cells(world) == typed_before
             check_promises(world)
+            check_due_list(world)
             # The master, written row by row or whole, is what the database renders.
             assert world.master_differences() == {}
 
@@ -589,6 +618,7 @@ def test_promises_hold_when_the_admin_resolves_edits_and_merges(engine_factory, 
                 assert private_cells(world) == typed_before
             check_promises(world)
             check_commission_privacy(world)
+            check_due_list(world)
             assert world.master_differences() == {}
 
     counts, audits = world.table_counts(), world.audit_count()
