@@ -23,8 +23,8 @@ from sync.fields import (
     Owner,
 )
 from sync.sheets import DueHighlight
-from sync.values import spellings
-from sync.words import OTHER, Language, choice, header, say
+from sync.values import choice, spellings
+from sync.words import OTHER, Language, header, say
 
 
 def agent_layout(language: Language = "en") -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from sync.words import Problem
+
 CellValue = str | int | float | bool | dt.date | dt.datetime | None
 Grid = list[list[CellValue]]
 
@@ -114,7 +116,7 @@ class ErrorCell(NotData):
     """An error value (``#N/A``, ``#REF!``, ...), shown by a formula or typed."""
 
     def problem(self) -> str:
-        return f"shows the formula error {self}: fix the formula or type the value"
+        return Problem("formula_error", value=str(self))
 
 
 class UncalculatedFormula(NotData):
@@ -122,11 +124,8 @@ class UncalculatedFormula(NotData):
     calculate); the text is the formula, ``=`` included."""
 
     def problem(self) -> str:
-        shown = self if len(self) <= 40 else self[:39] + "…"
-        return (
-            f"is a formula saved without its value ({shown}): open and save the file in "
-            "Excel or LibreOffice, or type the value"
-        )
+        shown = str(self) if len(self) <= 40 else self[:39] + "…"
+        return Problem("formula_unsaved", formula=shown)
 
 
 def shown_value(text: str) -> str:

@@ -26,7 +26,7 @@ from sync.fields import CHECK_FIELDS, YES
 from sync.phones import parse_phone
 from sync.rows import Header, ParseOptions, parse_rows
 from sync.views import CoTracker, also_tracked_by, join_notes
-from sync.words import Language, say
+from sync.words import Language, said_in, say
 
 ASKED = "yes"  # the sync saw this phone's yes (nothing to add, or added by hand)
 ADDED = "added"  # this phone's yes added the agent's tracking
@@ -106,14 +106,14 @@ def read_rows(
         phone_text = cell_text(phone_cell)
         phone: str | None = None
         if "phone" in problems:
-            notes.append(f"Phone: {problems['phone']}")
+            notes.append(say("check_phone_unreadable", language, problem=problems["phone"]))
         elif phone_text:
             parsed = parse_phone(phone_cell, region)
             phone = parsed.e164
             if phone is None:
                 notes.append(say("not_a_phone", language, text=phone_text))
             elif parsed.warning:
-                notes.append(parsed.warning)
+                notes.append(said_in(parsed.warning, language))
         add_cell = row.raw.get("add")
         add = row.values.get("add") == YES or add_cell is True
         if "add" in problems and add_cell is not True and add_cell is not False:

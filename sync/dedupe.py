@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from sync.long_text import is_cut, whole_of
 from sync.phones import PhoneResult, format_phone, normalize_phone, normalize_phones, parse_phone
-from sync.words import Language, say
+from sync.words import Language, said_in, say
 
 __all__ = [
     "Binding",
@@ -164,7 +164,13 @@ def merge_fields(
     for key in keys:
         if key in problems:
             decision.note(
-                key, say("cell_not_synced", language, title=titles[key], problem=problems[key])
+                key,
+                say(
+                    "cell_not_synced",
+                    language,
+                    title=titles[key],
+                    problem=said_in(problems[key], language),
+                ),
             )
             continue
         current = value_text(stored.get(key))

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from sync.cells import CellValue, CellWrite
+from sync.words import Problem
 
 XLSX_CELL_CHARS = 32_767
 """The most an .xlsx cell holds (Excel's limit)."""
@@ -109,9 +110,6 @@ def shows_cut_of(shown: CellValue, whole: str) -> bool:
     return isinstance(shown, str) and is_cut(shown) and whole_of(shown, (whole,)) is not None
 
 
-def too_long_to_store(text: str) -> str:
+def too_long_to_store(text: str) -> Problem:
     """Why a typed text longer than :data:`MAX_CELL_CHARS` is not synced."""
-    return (
-        f"{len(text):,} characters, more than sheetsync keeps of one cell "
-        f"({MAX_CELL_CHARS:,}): shorten it, or keep the text in a document and link it"
-    )
+    return Problem("too_long_to_store", length=len(text), limit=MAX_CELL_CHARS)

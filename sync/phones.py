@@ -26,6 +26,8 @@ import phonenumbers
 from phonenumbers import Leniency, NumberParseException, PhoneNumber, PhoneNumberFormat
 from phonenumbers import ValidationResult as _Reason
 
+from sync.words import Problem
+
 __all__ = [
     "PhoneResult",
     "clear_caches",
@@ -302,7 +304,7 @@ def _full_reading(text: str, region: str) -> PhoneResult:
     return PhoneResult(
         e164=e164,
         valid=False,
-        warning=f"{shown} is possible but not a valid number for {where}",
+        warning=Problem("possible_phone", shown=shown, where=where),
     )
 
 

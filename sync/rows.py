@@ -18,6 +18,7 @@ from sync.errors import LayoutError
 from sync.fields import Field, Kind, header_index, header_key
 from sync.long_text import MAX_CELL_CHARS
 from sync.values import ParseOptions, is_blank, parse_value, strip_edges
+from sync.words import Problem
 
 
 @dataclass(frozen=True)
@@ -329,7 +330,8 @@ def _parsed(field: Field, raw: CellValue, options: ParseOptions) -> tuple[object
     try:
         return parse_value(field, raw, options), None
     except ValueError as exc:
-        return None, str(exc)
+        why = exc.args[0] if exc.args else None
+        return None, why if isinstance(why, Problem) else str(exc)
 
 
 def count_rows(grid: Grid, fields: tuple[Field, ...], options: ParseOptions) -> int | None:

@@ -21,6 +21,7 @@ from dateutil import parser as date_parser
 from sync.cells import CellValue, NotData, cell_text
 from sync.fields import Field, Kind, header_key
 from sync.long_text import MAX_CELL_CHARS, too_long_to_store
+from sync.words import Language, Problem
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,16 @@ def _choice_index(choices: tuple[str, ...]) -> dict[str, str]:
     return index
 
 
+_ARABIC = re.compile("[\u0600-\u06ff]")
+
+
+def choice(value: str, language: Language = "en") -> str:
+    """A canonical choice (``Completed``) as written in ``language`` (``مكتمل``)."""
+    if language != "ar":
+        return value
+    return next((s for s in spellings(value) if _ARABIC.search(s)), value)
+
+
 def parse_choice(field: Field, raw: CellValue) -> str:
     """The canonical choice a cell means.
 
@@ -203,10 +214,17 @@ def parse_choice(field: Field, raw: CellValue) -> str:
         ValueError: the cell names none of the field's choices.
     """
     if isinstance(raw, str):
-        choice = _choice_index(field.choices).get(_fold_choice(raw))
-        if choice is not None:
-            return choice
-    raise ValueError(f"{_shown(raw)} is not one of {', '.join(field.choices)}")
+        found = _choice_index(field.choices).get(_fold_choice(raw))
+        if found is not None:
+            return found
+    raise ValueError(
+        Problem(
+            "not_a_choice",
+            shown=_shown(raw),
+            choices=", ".join(field.choices),
+            choices_ar="، ".join(choice(c, "ar") for c in field.choices),
+        )
+    )
 
 
 # --------------------------------------------------------------------------- numbers
@@ -218,31 +236,40 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]{1,18}(?:\.[0-9]*)?|\.[0-9]+)")
 
 def _parse_int(field: Field, raw: CellValue) -> int:
     if isinstance(raw, bool):
-        raise ValueError(f"could not read {_shown(raw)} as a whole number")
+        raise ValueError(Problem("not_a_number", shown=_shown(raw)))
     if isinstance(raw, int):
         number = raw
     elif isinstance(raw, float):
         if not raw.is_integer():  # also NaN and infinities
-            raise ValueError(f"{_shown(raw)} is not a whole number")
+            raise ValueError(Problem("not_whole", shown=_shown(raw)))
         number = int(raw)
     elif isinstance(raw, str):
         text = _plain(raw)
         if not _INTEGER.fullmatch(text):
             if _NUMBER.fullmatch(text):
-                raise ValueError(f"{_shown(raw)} is not a whole number")
-            raise ValueError(f"could not read {_shown(raw)} as a whole number")
+                raise ValueError(Problem("not_whole", shown=_shown(raw)))
+            raise ValueError(Problem("not_a_number", shown=_shown(raw)))
         number = int(text.split(".")[0])
     else:
-        raise ValueError(f"could not read {_shown(raw)} as a whole number")
+        raise ValueError(Problem("not_a_number", shown=_shown(raw)))
     low, high = _INT_BOUNDS.get(field.key, (None, None))
     if low is not None and high is not None and not low <= number <= high:
-        raise ValueError(f"{field.header} must be between {low} and {high}, not {number}")
+        raise ValueError(
+            Problem(
+                "out_of_range",
+                header=field.header,
+                header_ar=field.arabic,
+                low=low,
+                high=high,
+                number=number,
+            )
+        )
     return number
 
 
 def _parse_percent(raw: CellValue) -> float:
     if isinstance(raw, bool):
-        raise ValueError(f"could not read {_shown(raw)} as a percentage")
+        raise ValueError(Problem("not_a_percentage", shown=_shown(raw)))
     if isinstance(raw, int | float):
         value = float(raw)
     elif isinstance(raw, str):
@@ -250,12 +277,12 @@ def _parse_percent(raw: CellValue) -> float:
         # Arabic writing often puts the sign first: ٪٥٠.
         text = text.removesuffix("%") if text.endswith("%") else text.removeprefix("%")
         if not _NUMBER.fullmatch(text):
-            raise ValueError(f"could not read {_shown(raw)} as a percentage")
+            raise ValueError(Problem("not_a_percentage", shown=_shown(raw)))
         value = float(text)
     else:
-        raise ValueError(f"could not read {_shown(raw)} as a percentage")
+        raise ValueError(Problem("not_a_percentage", shown=_shown(raw)))
     if not (math.isfinite(value) and 0 <= value <= 100):
-        raise ValueError(f"{_shown(raw)} is not a percentage from 0 to 100")
+        raise ValueError(Problem("percentage_range", shown=_shown(raw)))
     return value + 0.0  # -0.0 -> 0.0
 
 
@@ -342,16 +369,13 @@ def parse_date(raw: CellValue, *, day_first: bool = True) -> dt.date:
     if isinstance(raw, dt.date):
         return raw
     if isinstance(raw, bool):
-        raise ValueError(f"could not read {_shown(raw)} as a date")
+        raise ValueError(Problem("not_a_date", shown=_shown(raw)))
     if isinstance(raw, int | float):
         if not 1 <= raw < _SERIAL_MAX + 1:  # also rejects NaN
-            raise ValueError(
-                f"could not read {_shown(raw)} as a date: numbers are read as spreadsheet "
-                f"date serials, from 1 to {_SERIAL_MAX}"
-            )
+            raise ValueError(_not_a_date(raw, Problem("date_serial", top=_SERIAL_MAX)))
         return _SERIAL_EPOCH + dt.timedelta(days=math.floor(raw))
     if not isinstance(raw, str):
-        raise ValueError(f"could not read {_shown(raw)} as a date")
+        raise ValueError(Problem("not_a_date", shown=_shown(raw)))
     return _parse_date_text(raw, day_first=day_first)
 
 
@@ -366,8 +390,7 @@ def _parse_date_text(raw: str, *, day_first: bool) -> dt.date:
         first, second = int(match["a"]), int(match["b"])
         if first > 12 and second > 12:
             raise ValueError(
-                f"could not read {_shown(raw)} as a date: neither {first} nor "
-                f"{second} can be a month"
+                _not_a_date(raw, Problem("date_no_month_in", first=first, second=second))
             )
         if first > 12 or (day_first and second <= 12):
             day, month = first, second
@@ -390,10 +413,8 @@ def _parse_date_fallback(raw: str, text: str, *, day_first: bool) -> dt.date:
     hold exactly one month name, one day, one year, an optional time and only harmless
     words (weekdays, "of", "at", ...); dateutil's reading must then agree with those parts.
     """
-    unreadable = ValueError(f"could not read {_shown(raw)} as a date")
-    incomplete = ValueError(
-        f"could not read {_shown(raw)} as a date: it needs a day, a month and a year"
-    )
+    unreadable = ValueError(Problem("not_a_date", shown=_shown(raw)))
+    incomplete = ValueError(_not_a_date(raw, Problem("date_incomplete")))
 
     def fold(token: str) -> str:
         return token.casefold().translate(_ARABIC_LETTERS)
@@ -452,7 +473,11 @@ def _check_time(raw: str, match: re.Match[str]) -> None:
         return
     hour, minute, second = int(groups["hh"]), int(groups["mm"]), int(groups["ss"] or 0)
     if hour > 24 or minute > 59 or second > 60:
-        raise ValueError(f"could not read {_shown(raw)} as a date: the time is not a time")
+        raise ValueError(_not_a_date(raw, Problem("date_time")))
+
+
+def _not_a_date(raw: CellValue, why: Problem) -> Problem:
+    return Problem("not_a_date_because", shown=_shown(raw), why=why)
 
 
 def _full_year(digits: str) -> int:
@@ -465,15 +490,18 @@ def _full_year(digits: str) -> int:
 def _make_date(raw: str, year: int, month: int, day: int) -> dt.date:
     if not _YEARS[0] <= year <= _YEARS[1]:
         raise ValueError(
-            f"could not read {_shown(raw)} as a date: the year {year} is not between "
-            f"{_YEARS[0]} and {_YEARS[1]}"
+            _not_a_date(raw, Problem("date_year", year=year, low=_YEARS[0], high=_YEARS[1]))
         )
     if not 1 <= month <= 12:
-        raise ValueError(f"could not read {_shown(raw)} as a date: there is no month {month}")
+        raise ValueError(_not_a_date(raw, Problem("date_month", month=month)))
     try:
         return dt.date(year, month, day)
     except ValueError:
         raise ValueError(
-            f"could not read {_shown(raw)} as a date: "
-            f"{_MONTH_NAMES[month - 1]} {year} has no day {day}"
+            _not_a_date(
+                raw,
+                Problem(
+                    "date_day", month_name=_MONTH_NAMES[month - 1], month=month, year=year, day=day
+                ),
+            )
         ) from None

@@ -16,7 +16,8 @@ from sync.cells import CellValue, CellWrite
 from sync.dedupe import format_phone, value_text
 from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, Field, Kind
 from sync.long_text import shows_cut_of, too_long
-from sync.words import Language, choice, header, say
+from sync.values import choice
+from sync.words import Language, header, say
 
 MASTER_CELL_LIMIT = 10_000_000  # a Google spreadsheet holds at most 10 million cells
 

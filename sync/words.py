@@ -4,23 +4,21 @@ An agent's ``language`` (``en``, the default, or ``ar``) decides the headers ``i
 the dropdowns' values, the header notes, the Check tab's answers and the values of choices
 the sync writes (a Status, a Gender); reading stays bilingual whatever the setting
 (:mod:`sync.fields` and :mod:`sync.values` know both spellings). A text is looked up by
-its key; a key missing from a language falls back to English.
+its key; a key missing from a language falls back to English. Why a cell's value is
+refused is a :class:`Problem`: English where no language is known (logs, the command
+line), in the sheet's language in its Sync notes.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Literal
+from typing import Any, Literal
 
 from sync.fields import Field
-from sync.values import spellings
 
 Language = Literal["en", "ar"]
 LANGUAGES: tuple[Language, ...] = ("en", "ar")
 OTHER: dict[Language, Language] = {"en": "ar", "ar": "en"}
 """The other language (a dropdown offers both spellings of yes)."""
-
-_ARABIC = re.compile("[\u0600-\u06ff]")
 
 TEXTS: dict[str, dict[Language, str]] = {
     "shared_note": {
@@ -187,6 +185,84 @@ TEXTS: dict[str, dict[Language, str]] = {
         "en": "completed in the same cycle as a colleague: an admin decides the commission",
         "ar": "اكتمل في الدورة نفسها مع زميل: المشرف يقرر العمولة",
     },
+    "check_phone_unreadable": {"en": "Phone: {problem}", "ar": "الهاتف: {problem}"},
+    "possible_phone": {
+        "en": "{shown} is possible but not a valid number for {where}",
+        "ar": "{shown} رقم ممكن لكنه ليس رقمًا صحيحًا في {where}",
+    },
+    # -- why a typed value is refused (sync.values, sync.cells) ------------------------------
+    "formula_error": {
+        "en": "shows the formula error {value}: fix the formula or type the value",
+        "ar": "تعرض خطأ الصيغة {value}: صحّح الصيغة أو اكتب القيمة",
+    },
+    "formula_unsaved": {
+        "en": (
+            "is a formula saved without its value ({formula}): open and save the file in "
+            "Excel or LibreOffice, or type the value"
+        ),
+        "ar": (
+            "صيغة حُفظت بلا قيمتها ({formula}): افتح الملف واحفظه في Excel أو LibreOffice، "
+            "أو اكتب القيمة"
+        ),
+    },
+    "too_long_to_store": {
+        "en": (
+            "{length:,} characters, more than sheetsync keeps of one cell ({limit:,}): "
+            "shorten it, or keep the text in a document and link it"
+        ),
+        "ar": (
+            "{length} حرفًا، أكثر مما تحفظه المزامنة من خلية واحدة ({limit}): اختصره، أو "
+            "احفظ النص في مستند وضع رابطه"
+        ),
+    },
+    "not_a_choice": {
+        "en": "{shown} is not one of {choices}",
+        "ar": "{shown} ليست من الخيارات: {choices_ar}",
+    },
+    "not_a_number": {
+        "en": "could not read {shown} as a whole number",
+        "ar": "تعذرت قراءة {shown} عددًا صحيحًا",
+    },
+    "not_whole": {"en": "{shown} is not a whole number", "ar": "{shown} ليس عددًا صحيحًا"},
+    "out_of_range": {
+        "en": "{header} must be between {low} and {high}, not {number}",
+        "ar": "{header_ar} يجب أن يكون بين {low} و{high}، لا {number}",
+    },
+    "not_a_percentage": {
+        "en": "could not read {shown} as a percentage",
+        "ar": "تعذرت قراءة {shown} نسبةً مئوية",
+    },
+    "percentage_range": {
+        "en": "{shown} is not a percentage from 0 to 100",
+        "ar": "{shown} ليست نسبة مئوية من 0 إلى 100",
+    },
+    "not_a_date": {"en": "could not read {shown} as a date", "ar": "تعذرت قراءة {shown} تاريخًا"},
+    "not_a_date_because": {
+        "en": "could not read {shown} as a date: {why}",
+        "ar": "تعذرت قراءة {shown} تاريخًا: {why}",
+    },
+    "date_serial": {
+        "en": "numbers are read as spreadsheet date serials, from 1 to {top}",
+        "ar": "الأرقام تُقرأ أرقامًا تسلسلية للتواريخ، من 1 إلى {top}",
+    },
+    "date_no_month_in": {
+        "en": "neither {first} nor {second} can be a month",
+        "ar": "لا {first} ولا {second} يصلح شهرًا",
+    },
+    "date_incomplete": {
+        "en": "it needs a day, a month and a year",
+        "ar": "يلزمه يوم وشهر وسنة",
+    },
+    "date_time": {"en": "the time is not a time", "ar": "الوقت ليس وقتًا صحيحًا"},
+    "date_year": {
+        "en": "the year {year} is not between {low} and {high}",
+        "ar": "السنة {year} ليست بين {low} و{high}",
+    },
+    "date_month": {"en": "there is no month {month}", "ar": "لا يوجد شهر {month}"},
+    "date_day": {
+        "en": "{month_name} {year} has no day {day}",
+        "ar": "ليس في الشهر {month}/{year} يوم {day}",
+    },
     "no_customer_for_follow_up": {
         "en": "no customer with this Customer # or phone in your Customers tab; not synced",
         "ar": "لا عميل بهذا الرقم أو الهاتف في تبويب العملاء؛ لم يُزامَن",
@@ -195,18 +271,36 @@ TEXTS: dict[str, dict[Language, str]] = {
 
 
 def say(key: str, language: Language = "en", **values: object) -> str:
-    """The text ``key`` in ``language`` (English when it has none), filled with ``values``."""
+    """The text ``key`` in ``language`` (English when it has none), filled with ``values``
+    (a value that is a :class:`Problem` said in ``language`` too)."""
     texts = TEXTS[key]
-    return texts.get(language, texts["en"]).format(**values)
+    shown = {k: said_in(v, language) if isinstance(v, Problem) else v for k, v in values.items()}
+    return texts.get(language, texts["en"]).format(**shown)
+
+
+class Problem(str):
+    """Why a value is refused, in words: the text is English; :func:`said_in` says it in
+    another language. A ``str``, so messages built from it stay plain text."""
+
+    key: str
+    values: dict[str, Any]
+
+    def __new__(cls, key: str, **values: Any) -> Problem:
+        problem = super().__new__(cls, say(key, "en", **values))
+        problem.key, problem.values = key, values
+        return problem
+
+    def __getnewargs_ex__(self) -> tuple[tuple[str], dict[str, Any]]:
+        return (self.key,), self.values
+
+
+def said_in(text: str, language: Language) -> str:
+    """A message in ``language``: a :class:`Problem` said again in it, other text as is."""
+    if isinstance(text, Problem) and language != "en":
+        return say(text.key, language, **text.values)
+    return text
 
 
 def header(field: Field, language: Language = "en") -> str:
     """A field's header in ``language``."""
     return field.arabic if language == "ar" else field.header
-
-
-def choice(value: str, language: Language = "en") -> str:
-    """A canonical choice (``Completed``) as written in ``language`` (``مكتمل``)."""
-    if language != "ar":
-        return value
-    return next((s for s in spellings(value) if _ARABIC.search(s)), value)

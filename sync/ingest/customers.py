@@ -33,7 +33,7 @@ from sync.model import Customer, Tracking, utcnow
 from sync.phones import PhoneResult
 from sync.rows import Header, ParsedRow, parse_rows
 from sync.sheet_rows import TabRows, digest_shown, shown_parts
-from sync.words import say
+from sync.words import said_in, say
 
 _KEYS = tuple(f.key for f in CUSTOMER_FIELDS)
 
@@ -162,7 +162,8 @@ class CustomersTab(IngestBase):
                 continue  # bound by _keep_unchanged: nothing to decide
             row = rows[binding.index]
             if row.index in unreadable:
-                message = say("phone_unreadable", self.language, problem=unreadable[row.index])
+                problem = said_in(unreadable[row.index], self.language)
+                message = say("phone_unreadable", self.language, problem=problem)
                 self.flag(plan, row.index, message, "phone")
                 continue
             if binding.note:

@@ -105,3 +105,34 @@ def test_an_arabic_sheet_beside_an_english_one(engine, harness):
     )
     idle = world.cycle()
     assert (idle.agent_cells_written, idle.master_cells_written, idle.sources_read) == (0, 0, 0)
+
+
+def test_why_a_value_is_refused_is_said_in_the_sheets_language(engine, harness):
+    """A date or a status the sync cannot read: the Sync note says why in the sheet's
+    language (the same refusal in English in Ali's sheet), and the cell is left as typed."""
+    world = World(engine, harness=harness, languages={"sara": "ar"})
+    world.type_rows(
+        "sara",
+        [
+            {"الاسم": "Mona", "الهاتف": "01001234567", "المتابعة القادمة": "31/31/2026"},
+            {"الاسم": "Omar", "الهاتف": "01001234568", "الحالة": "maybe"},
+            {"الاسم": "Hind", "الهاتف": "01001234569", "المتابعة القادمة": "30/02/2026"},
+        ],
+    )
+    world.type_rows(
+        "ali", [{"Name": "Mona", "Phone": "01001234567", "Next follow-up": "31/31/2026"}]
+    )
+    world.cycle()
+    notes = {row["الاسم"]: row["ملاحظات المزامنة"] for row in world.rows("sara")}
+    assert notes["Mona"] == (
+        "المتابعة القادمة: تعذرت قراءة '31/31/2026' تاريخًا: لا 31 ولا 31 يصلح شهرًا؛ لم تُزامَن"
+    )
+    assert notes["Omar"].startswith("الحالة: 'maybe' ليست من الخيارات: محتمل، ")
+    assert notes["Hind"] == (
+        "المتابعة القادمة: تعذرت قراءة '30/02/2026' تاريخًا: ليس في الشهر 2/2026 يوم 30؛ لم تُزامَن"
+    )
+    assert world.rows("ali")[0]["Sync notes"] == (
+        "Next follow-up: could not read '31/31/2026' as a date: neither 31 nor 31 can be a "
+        "month; not synced"
+    )
+    assert world.rows("sara")[0]["المتابعة القادمة"] == "31/31/2026"  # left as typed
