@@ -105,6 +105,10 @@ class GoogleConfig(_Strict):
 class MasterConfig(_Strict):
     workbook: str = "master.xlsx"
     spreadsheet: str = ""  # Google spreadsheet id (backend "google")
+    # The language of the master: its headers, header notes, the Resolution words it offers
+    # and how to resolve, the choices it shows; right to left for Arabic. The admin's words
+    # are read in either language.
+    language: Literal["en", "ar"] = "en"
 
 
 AGENT_TAB_NAMES = (CUSTOMERS_TAB, FOLLOW_UPS_TAB, CHECK_TAB)

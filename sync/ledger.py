@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from sync.db import insert_once, insert_rows
 from sync.model import AuditEvent, Conflict, utcnow
+from sync.words import TEXTS, Language, say
 
 _EVENTS = cast(Table, AuditEvent.__table__)
 _CONFLICTS = cast(Table, Conflict.__table__)
@@ -117,23 +118,11 @@ _AUDIT_ORDER_LOCK = text(  # one lock per database and schema (two deployments n
 )
 
 
-HINTS = {  # conflict kind -> the words that resolve it (sync.admin.resolve reads them)
-    "shared_field": "keep | accept | value: … | dismiss",
-    "possible_duplicate": "merge into CUS-… | dismiss",
-    "identity_mismatch": "accept (the new phone) | dismiss; or fix the agent's row",
-    "completion_race": "value: <agent> | dismiss (each completion counts)",
-    "split_over_100": "fix Commission % in the Tracking tab | dismiss",
-    "quarantine": "accept (a mass removal) | dismiss; or fix the agent's tab",
-    "invalid_phone": "fix the agent's row | dismiss",
-    "duplicate_row": "fix the agent's rows | dismiss",
-    "deleted_customer": "accept (restore the customer) | dismiss; or the agent removes the row",
-}
-
-
-def hint(kind: str) -> str:
+def hint(kind: str, language: Language = "en") -> str:
     """The words that resolve a conflict of this kind (the master's Conflicts tab, and an
-    admin's resolution that does not fit it)."""
-    return HINTS.get(kind, "dismiss")
+    admin's resolution that does not fit it), in ``language``."""
+    key = f"hint_{kind}"
+    return say(key if key in TEXTS else "hint_other", language)
 
 
 def open_new(session: Session, conflict: Conflict) -> bool:

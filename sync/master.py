@@ -26,12 +26,14 @@ from sync.cells import CellValue, Grid
 from sync.counts import cells_written
 from sync.db import read, rows_in
 from sync.dedupe import format_phone, value_text
-from sync.fields import AGENT_KEYS, SHARED_KEYS, STATUSES
+from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, STATUSES, Kind
 from sync.ledger import hint
 from sync.master_layout import DUE_LIST_TAB, master_headers
 from sync.model import Agent, Conflict, Customer, FollowUp, SyncRun, Tracking
 from sync.reports import DELETED_CUSTOMERS, commission_rows
+from sync.values import choice
 from sync.views import MASTER_CELL_LIMIT
+from sync.words import Language, say
 
 SYNC_LOG_RUNS = 200
 STATUS_RANK = {s: i for i, s in enumerate(STATUSES)} | {"Lost": -1}
@@ -80,6 +82,9 @@ class MasterData:
     # the trackings that are due, with their customer's number, name and phone (the Due
     # follow-ups tab); None: not loaded (the tab is kept as written)
     due_list: Sequence[Any] | None = None
+    # the master's language (``[master] language``): its headers, and the choices,
+    # yes/no and how to resolve it shows
+    language: Language = "en"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -89,6 +94,14 @@ class MasterData:
     def gone(self) -> frozenset[int]:
         """The ids of the customers an admin deleted: their rows are in the Deleted tab alone."""
         return frozenset(c.id for c in self.deleted)
+
+    def said(self, value: object) -> CellValue:
+        """A choice (a Status) or a yes/no as the master's language writes it."""
+        if self.language == "en" or value is None:
+            return _cell(value)
+        if isinstance(value, bool):
+            return say("yes" if value else "no", self.language)
+        return choice(str(value), self.language)
 
     def __post_init__(self) -> None:
         if not self.phones:
@@ -112,6 +125,7 @@ def load_master(
     zone: str = "UTC",
     today: dt.date | None = None,
     due_list: bool = True,
+    language: Language = "en",
 ) -> MasterData:
     """What the master shows, from the database.
 
@@ -122,6 +136,7 @@ def load_master(
         today: the day the Due by agent tab counts up to (default: today in ``zone``).
         due_list: whether to load every due tracking, for the Due follow-ups tab (a
             partial load leaves it out when nothing it shows moved).
+        language: the master's (``[master] language``).
     """
     if today is None:
         today = dt.datetime.now(ZoneInfo(zone)).date()
@@ -208,6 +223,7 @@ def load_master(
         today=today,
         due=due_follow_ups(session, today),
         due_list=due_trackings(session, today) if due_list else None,
+        language=language,
     )
 
 
@@ -287,7 +303,7 @@ def render_master(
         resolutions: conflict ID -> what the admin typed in the Resolution column.
         errors: conflict ID -> why that resolution could not be applied.
     """
-    headers = master_headers(data.zone)
+    headers = master_headers(data.zone, data.language)
     grids: dict[str, Grid] = {
         "Customers": [_header_row(headers["Customers"]), *customer_rows(data)],
         "Tracking": [_header_row(headers["Tracking"]), *tracking_rows(data)],
@@ -331,12 +347,20 @@ def customer_rows(data: MasterData) -> Grid:
                 *(_cell(data.phones[c.id] if k == "phone" else getattr(c, k)) for k in SHARED_KEYS),
                 len(active),
                 ", ".join(name[t.agent_id] for t in active) or None,
-                f"{name[closest.agent_id]} ({closest.status or 'no status'})" if closest else None,
+                _closest(data, name[closest.agent_id], closest.status) if closest else None,
                 _time(c.created_at, zone),
                 None,  # the admin's: read back at the start of the next cycle
             ]
         )
     return rows
+
+
+def _closest(data: MasterData, agent: str, status: str | None) -> str:
+    """The Closest to completion cell: the agent and their Status (in the master's words)."""
+    return f"{agent} ({data.said(status) if status else say('no_status', data.language)})"
+
+
+_CHOICES = frozenset(k for k in AGENT_KEYS if FIELDS_BY_KEY[k].kind is Kind.ENUM)
 
 
 def tracking_rows(data: MasterData) -> Grid:
@@ -355,10 +379,13 @@ def tracking_rows(data: MasterData) -> Grid:
                 c.name,
                 data.phones[c.id],
                 name[t.agent_id],
-                *(_cell(getattr(t, k)) for k in AGENT_KEYS),
+                *(
+                    data.said(getattr(t, k)) if k in _CHOICES else _cell(getattr(t, k))
+                    for k in AGENT_KEYS
+                ),
                 t.commission_pct,
-                _cell(t.active),
-                _cell(t.lost_to_colleague),
+                data.said(t.active),
+                data.said(t.lost_to_colleague),
                 _time(t.tracked_since, zone),
                 _time(t.last_update, zone),
                 f"T{t.id}",
@@ -387,7 +414,7 @@ def follow_up_rows(data: MasterData) -> Grid:
                 f.method,
                 f.notes,
                 f.next_action,
-                _cell(f.active),
+                data.said(f.active),
             ]
         )
     return rows
@@ -401,7 +428,7 @@ def small_tabs(
     may have moved: :func:`sync.master_update.plan_update`)."""
     name = _names(data)
     zone = data.tz
-    headers = master_headers(data.zone)
+    headers = master_headers(data.zone, data.language)
     conflicts: Grid = [_header_row(headers["Conflicts"])]
     for k in data.conflicts:
         cid = f"C{k.id}"
@@ -417,7 +444,7 @@ def small_tabs(
                 k.proposed_value,
                 details,
                 _time(k.opened_at, zone),
-                hint(k.kind),
+                hint(k.kind, data.language),
                 resolutions.get(cid),
                 errors.get(cid) if resolutions.get(cid) else None,
             ]
@@ -503,7 +530,7 @@ def due_list_rows(data: MasterData, headers: Sequence[str]) -> Grid:
                 t.number,
                 t.name,
                 phone,
-                t.status,
+                data.said(t.status),
                 t.next_follow_up,
                 (data.today - t.next_follow_up).days,
             ]

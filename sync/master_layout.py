@@ -1,6 +1,7 @@
 """The master workbook's layout: its tabs, their headers (times named with the zone they
-are shown in), header notes, the admin's columns and what ``init`` sets up; and reading what
-the admin typed in those columns. Rendering the rows is :mod:`sync.master`."""
+are shown in; in English or Arabic, ``[master] language``), header notes, the admin's
+columns and what ``init`` sets up; and reading what the admin typed in those columns,
+under headers of either language. Rendering the rows is :mod:`sync.master`."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Any
 
 from sync.cells import CellValue, Grid, cell_text
 from sync.dedupe import value_text
-from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS
+from sync.fields import AGENT_KEYS, CUSTOMER_FIELDS, FIELDS_BY_KEY, SHARED_KEYS
 from sync.sheets import BlankHighlight
+from sync.words import Language, say
 
 MASTER_TABS = (
     "Customers",
@@ -28,47 +30,28 @@ DUE_LIST_TAB = "Due follow-ups"
 RESOLUTION = "Resolution"
 RESOLUTION_NOTE = "Resolution note"
 HOW_TO_RESOLVE = "How to resolve"
-RESOLUTION_HELP = (
-    "Type one of these words, then sync:\n"
-    "keep - the current value stays\n"
-    "accept - take the proposed value (a phone change: the new phone; a mass removal: "
-    "apply it)\n"
-    "value: TEXT - set this instead (a completion race: the agent who gets the commission)\n"
-    "merge into CUS-... - one person, two customers: merge the other into this one\n"
-    "dismiss - close it, change nothing\n"
-    "Each row's How to resolve column lists the words it takes. Words that cannot be "
-    "applied stay, with the reason in Resolution note."
-)
+RESOLUTION_HELP = say("master_resolution_help")
 """The note on the Conflicts tab's Resolution header (set by ``sheetsync init``)."""
-RESOLUTION_WORDS = ("keep", "accept", "dismiss", "merge")
+RESOLUTION_WORDS: dict[Language, tuple[str, ...]] = {
+    "en": ("keep", "accept", "dismiss", "merge"),
+    "ar": ("أبقِ", "اقبل", "تجاهل", "ادمج"),
+}
 """The Resolution dropdown: the words that need nothing after them (``value: …`` and
 ``merge into CUS-…`` are typed; the dropdown only warns)."""
-OPEN_CONFLICT = BlankHighlight(column=RESOLUTION, unless_column="ID")
-"""A conflict's Resolution cell shaded while the admin has not typed anything in it."""
-EDIT_NOTE = (
-    "Yours to correct: what you type here goes to every agent who tracks this customer "
-    "(audited as yours; `sheetsync undo` takes it back)."
-)
-COMMISSION_NOTE = (
-    "Yours to set: this agent's share, in percent, of the customer's commission (the "
-    "Commission tab and the agent's sheet show it)."
-)
+EDIT_NOTE = say("master_edit_note")
+COMMISSION_NOTE = say("master_commission_note")
 ADMIN_ACTION = "Admin action"
-DELETE_NOTE = (
-    "Type  delete: REASON  to delete this customer (every record is kept; it moves to the "
-    "Deleted tab and agents' rows for it stop syncing), then sync."
-)
-RESTORE_NOTE = "Type  restore  to bring this customer back everywhere, then sync."
-MASTER_NOTES = {
-    "Conflicts": {RESOLUTION: RESOLUTION_HELP},
+_NOTE_KEYS = {
+    "Conflicts": {RESOLUTION: "master_resolution_help"},
     "Customers": {
-        **{FIELDS_BY_KEY[k].header: EDIT_NOTE for k in SHARED_KEYS},
-        ADMIN_ACTION: DELETE_NOTE,
+        **{FIELDS_BY_KEY[k].header: "master_edit_note" for k in SHARED_KEYS},
+        ADMIN_ACTION: "master_delete_note",
     },
-    "Tracking": {FIELDS_BY_KEY["commission_pct"].header: COMMISSION_NOTE},
-    "Deleted": {ADMIN_ACTION: RESTORE_NOTE},
+    "Tracking": {FIELDS_BY_KEY["commission_pct"].header: "master_commission_note"},
+    "Deleted": {ADMIN_ACTION: "master_restore_note"},
 }
-"""The master's header notes: how to resolve, and the columns the admin may edit."""
+
+
 EDITABLE_COLOR = "D9EAD3"
 """The fill (light green) of the headers of the master's columns the admin may edit: the
 columns :data:`MASTER_NOTES` notes."""
@@ -174,12 +157,93 @@ TIME_HEADERS = ("Created", "Tracked since", "Last update", "Opened", "Started", 
 TIME_HEADERS_DELETED = ("Deleted at",)
 
 
-def master_headers(zone: str) -> dict[str, list[str]]:
-    """Every master tab's headers, its time columns named with the zone they are shown in
-    (``Created (Africa/Cairo)``)."""
+ARABIC_HEADERS = {
+    **{f.header: f.arabic for f in CUSTOMER_FIELDS if f.arabic},
+    "Agents": "عدد الوكلاء",
+    "Tracked by": "يتابعه",
+    "Closest to completion": "الأقرب إلى الإتمام",
+    "Created": "أُنشئ",
+    ADMIN_ACTION: "إجراء المشرف",
+    "Agent": "الوكيل",
+    "Active": "نشطة",
+    "Lost to colleague": "ذهب لزميل",
+    "Tracked since": "يتابعه منذ",
+    "Last update": "آخر تحديث",
+    TRACKING_ID: "معرّف المتابعة",
+    "Follow-up #": "رقم المتابعة",
+    "Date": "التاريخ",
+    "Type": "النوع",
+    "Method": "الطريقة",
+    "Next action": "الإجراء التالي",
+    "ID": "المعرّف",
+    "Kind": "نوع التعارض",
+    "Field": "الحقل",
+    "Current value": "القيمة الحالية",
+    "Proposed value": "القيمة المقترحة",
+    "Details": "التفاصيل",
+    "Opened": "فُتح",
+    HOW_TO_RESOLVE: "طريقة الحل",
+    RESOLUTION: "القرار",
+    RESOLUTION_NOTE: "ملاحظة القرار",
+    "Month": "الشهر",
+    "Completed": "المكتملون",
+    "Completed customers": "العملاء المكتملون",
+    "Commission (customers)": "العمولة (بالعملاء)",
+    "Run": "الدورة",
+    "Started": "بدأت",
+    "Finished": "انتهت",
+    "Rows read": "الصفوف المقروءة",
+    "Customers created": "عملاء أُنشئوا",
+    "Trackings added": "متابعات أُضيفت",
+    "Agent cells written": "خلايا الوكلاء المكتوبة",
+    "Conflicts opened": "تعارضات فُتحت",
+    "Agents failed": "وكلاء تعذرت مزامنتهم",
+    "Errors": "الأخطاء",
+    "Deleted by": "حذفه",
+    "Deleted at": "وقت الحذف",
+    "Reason": "السبب",
+    "Days overdue": "أيام التأخير",
+    "Overdue": "متأخرة",
+    "Due today": "مستحقة اليوم",
+    "Oldest due": "أقدم استحقاق",
+    "Most days overdue": "أكثر أيام التأخير",
+}
+"""The master's headers in Arabic, by their English names."""
+
+
+def master_look(zone: str, language: Language) -> str:
+    """What the master's cells depend on besides the data: the zone its times are shown in
+    and its language (one text, part of :func:`sync.marks.database_marker`)."""
+    return zone if language == "en" else f"{zone} ({language})"
+
+
+def header_in(header: str, language: Language) -> str:
+    """A master header (by its English name) as the master in ``language`` shows it."""
+    return ARABIC_HEADERS[header] if language == "ar" else header
+
+
+def master_notes(language: Language = "en") -> dict[str, dict[str, str]]:
+    """The master's header notes (how to resolve, the columns the admin may edit): tab ->
+    header in ``language`` -> note in ``language``."""
+    return {
+        tab: {header_in(h, language): say(key, language) for h, key in notes.items()}
+        for tab, notes in _NOTE_KEYS.items()
+    }
+
+
+MASTER_NOTES = master_notes()
+"""The master's header notes in English."""
+
+
+def master_headers(zone: str, language: Language = "en") -> dict[str, list[str]]:
+    """Every master tab's headers in ``language``, its time columns named with the zone
+    they are shown in (``Created (Africa/Cairo)``)."""
     timed = {*TIME_HEADERS, *TIME_HEADERS_DELETED}
     return {
-        tab: [f"{h} ({zone})" if h in timed else h for h in headers]
+        tab: [
+            f"{header_in(h, language)} ({zone})" if h in timed else header_in(h, language)
+            for h in headers
+        ]
         for tab, headers in MASTER_HEADERS.items()
     }
 
@@ -197,30 +261,50 @@ MASTER_HEADERS = {
 }
 
 
-def master_layout(zone: str, shown: str | None = None) -> dict[str, Any]:
+def master_layout(zone: str, shown: str | None = None, language: Language = "en") -> dict[str, Any]:
     """What ``init`` sets up in the master, as :meth:`Backend.ensure_layout`'s arguments:
-    the tabs, the header notes, the Resolution dropdown, the open conflicts' highlight.
+    the tabs, the header notes, the Resolution dropdown, the open conflicts' highlight, in
+    ``language`` (Arabic: right to left).
 
     Args:
         zone: the zone the master shows times in, named in their headers.
         shown: the zone the master's times are shown in now (the last cycle's): a time
             column named with it, or with none (an earlier version), is the same column,
-            renamed by the next cycle's render.
+            renamed by the next cycle's render. A column named in the other language is
+            the same column too.
     """
-    headers = master_headers(zone)
+    headers = master_headers(zone, language)
     timed = {*TIME_HEADERS, *TIME_HEADERS_DELETED}
+    aliases: dict[str, list[str]] = {}
+    for english in {h for names in MASTER_HEADERS.values() for h in names}:
+        names = [english, ARABIC_HEADERS[english]]
+        if english in timed:
+            zones = [zone, *([shown] if shown else [])]
+            names += [f"{name} ({z})" for name in names for z in zones]
+        new = f"{header_in(english, language)} ({zone})" if english in timed else None
+        new = new or header_in(english, language)
+        aliases[new] = [name for name in names if name != new]
+    notes = master_notes(language)
     return {
         "tabs": headers,
-        "aliases": {f"{h} ({zone})": [h, *([f"{h} ({shown})"] if shown else [])] for h in timed},
-        "notes": MASTER_NOTES,
+        "aliases": aliases,
+        "notes": notes,
         "dropdowns": {
-            "Conflicts": {RESOLUTION: list(RESOLUTION_WORDS)},
-            "Deleted": {ADMIN_ACTION: ["restore"]},
+            "Conflicts": {header_in(RESOLUTION, language): list(RESOLUTION_WORDS[language])},
+            "Deleted": {header_in(ADMIN_ACTION, language): [say("restore_word", language)]},
         },
-        "highlights": {"Conflicts": [OPEN_CONFLICT]},
+        "highlights": {  # a conflict's Resolution cell shaded while nothing is typed in it
+            "Conflicts": [
+                BlankHighlight(
+                    column=header_in(RESOLUTION, language),
+                    unless_column=header_in("ID", language),
+                )
+            ]
+        },
         "header_colors": {
-            tab: dict.fromkeys(notes, EDITABLE_COLOR) for tab, notes in MASTER_NOTES.items()
+            tab: dict.fromkeys(names, EDITABLE_COLOR) for tab, names in notes.items()
         },
+        "right_to_left": language == "ar",
     }
 
 
@@ -256,15 +340,21 @@ def read_actions(grid: Grid) -> dict[str, str]:
     return typed_in(grid, "Customer #", ADMIN_ACTION)
 
 
+def column_of(grid: Grid, header: str) -> int | None:
+    """The column of a master tab as read whose header is ``header`` (its English name) in
+    either language; None when it has none."""
+    if not grid:
+        return None
+    names = {header, ARABIC_HEADERS.get(header, header)}
+    return next((i for i, h in enumerate(grid[0]) if cell_text(h) in names), None)
+
+
 def typed_in(grid: Grid, key: str, column: str) -> dict[str, str]:
     """Row key -> the text typed in ``column``, for the rows of a tab as read that have
-    both (nothing when the tab lacks either header)."""
-    if not grid:
+    both (nothing when the tab lacks either header; headers in either language)."""
+    i, c = column_of(grid, key), column_of(grid, column)
+    if i is None or c is None:
         return {}
-    header = [cell_text(h) for h in grid[0]]
-    if key not in header or column not in header:
-        return {}
-    i, c = header.index(key), header.index(column)
     found = {}
     for row in grid[1:]:
         name = cell_text(row[i]) if i < len(row) else ""

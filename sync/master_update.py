@@ -52,6 +52,7 @@ from sync.master_layout import (
     MASTER_HEADERS,
     MASTER_TABS,
     ROW_TABS,
+    master_look,
     row_key,
 )
 from sync.model import Agent, AuditEvent, Customer, FollowUp, SheetState, Tracking
@@ -70,6 +71,7 @@ from sync.sheet_rows import (
 from sync.sheets import CellSet
 from sync.tab_state import TabSnapshot
 from sync.views import MASTER_CELL_LIMIT
+from sync.words import Language
 
 SMALL_TABS = tuple(tab for tab in MASTER_TABS if tab not in ROW_TABS)
 
@@ -124,12 +126,13 @@ def plan_update(
     source: str,
     states: Mapping[str, SheetState],
     version: str,
-    zone: str,
+    shown_as: tuple[str, Language],
     today: dt.date,
 ) -> RowUpdate | None:
     """The cells that bring the master (at ``version``) up to date, or None when it must
-    be rendered whole (see the module's docstring; ``zone``: the zone it shows times in,
-    which the whole render names in the headers)."""
+    be rendered whole (see the module's docstring; ``shown_as``: the zone it shows times
+    in, which the whole render names in the headers, and its language)."""
+    zone, language = shown_as
     snaps = {tab: st.tab_snapshot for tab, st in states.items()}
     if len(states) < len(MASTER_TABS) or any(st.version != version for st in states.values()):
         return None
@@ -139,7 +142,9 @@ def plan_update(
     since = meta.audit
     if not isinstance(since, int) or meta.team != team_digest(s) or meta.zone != zone:
         return None
-    marker = database_marker(s, exclude_run=None, runs=True, zone=zone)
+    if (meta.language or "en") != language:
+        return None  # shown in another language: every header and word moves
+    marker = database_marker(s, exclude_run=None, runs=True, zone=master_look(zone, language))
     audit = audit_position(s)
     dirty = _dirty_customers(s, since, audit)
     if dirty is None:
@@ -173,7 +178,7 @@ def plan_update(
     if len(dirty) > DIRTY_LIMIT:
         return None
 
-    data = load_master(s, only=dirty, zone=zone, today=today, due_list=due_moved)
+    data = load_master(s, only=dirty, zone=zone, today=today, due_list=due_moved, language=language)
     open_ids = {f"C{k.id}" for k in data.conflicts}
     resolutions = {c: t for c, t in meta.resolutions.items() if c in open_ids}
     errors = {c: why for c, why in meta.errors.items() if resolutions.get(c)}
@@ -187,7 +192,12 @@ def plan_update(
 
     update = RowUpdate(marker=marker)
     update.snapshot = TabSnapshot(
-        resolutions=resolutions, errors=errors, audit=audit, team=meta.team, zone=zone
+        resolutions=resolutions,
+        errors=errors,
+        audit=audit,
+        team=meta.team,
+        zone=zone,
+        language=meta.language,
     )
     bases = row_bases(data)
     rendered = {

@@ -64,7 +64,11 @@ def check(config: Config, backend: Backend) -> dict[str, Any]:
             language: agent_layout(language) for language in LANGUAGES
         }
         return check_google(
-            config, backend, layouts, master_layout(config.sync.timezone), aliases
+            config,
+            backend,
+            layouts,
+            master_layout(config.sync.timezone, language=config.master.language),
+            aliases,
         ).as_dict()
     sources = []
     targets = [(f"agent {a.key}", config.agent_source(a)) for a in config.agents]
@@ -136,7 +140,7 @@ def init(config: Config, engine: Engine, backend: Backend) -> InitReport:
         _set_up(report, config.agent_source(cfg), _agent_set_up(backend, cfg.language, aliases))
     with session_factory(engine)() as s:
         shown = shown_zone(s, config.master_source())
-    master = master_layout(config.sync.timezone, shown)
+    master = master_layout(config.sync.timezone, shown, config.master.language)
     _set_up(
         report,
         config.master_source(),

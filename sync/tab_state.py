@@ -50,6 +50,8 @@ class TabSnapshot:
         checks: an agent's Check tab: phone -> [``yes`` when it asked to add, then the
             answer as written (:meth:`sync.check.Answer.as_list`)].
         zone: the master's Conflicts tab: the zone its times were shown in.
+        language: the master's Conflicts tab: the language it was shown in (None: English,
+            or written before there was a choice).
         other: parts written by another version, kept as they are (a master's bases
             of an earlier version: ``shared``, ``commission``).
     """
@@ -67,6 +69,7 @@ class TabSnapshot:
     asked: dict[str, str] = field(default_factory=dict)
     checks: dict[str, list[str]] = field(default_factory=dict)
     zone: str | None = None
+    language: str | None = None
     other: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

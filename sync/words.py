@@ -263,6 +263,106 @@ TEXTS: dict[str, dict[Language, str]] = {
         "en": "{month_name} {year} has no day {day}",
         "ar": "ليس في الشهر {month}/{year} يوم {day}",
     },
+    # -- the master (``[master] language``) -------------------------------------------------
+    "master_resolution_help": {
+        "en": (
+            "Type one of these words, then sync:\n"
+            "keep - the current value stays\n"
+            "accept - take the proposed value (a phone change: the new phone; a mass removal: "
+            "apply it)\n"
+            "value: TEXT - set this instead (a completion race: the agent who gets the "
+            "commission)\n"
+            "merge into CUS-... - one person, two customers: merge the other into this one\n"
+            "dismiss - close it, change nothing\n"
+            "Each row's How to resolve column lists the words it takes. Words that cannot be "
+            "applied stay, with the reason in Resolution note."
+        ),
+        "ar": (
+            "اكتب إحدى هذه الكلمات ثم زامن:\n"
+            "أبقِ - تبقى القيمة الحالية\n"
+            "اقبل - تؤخذ القيمة المقترحة (تغيير هاتف: الهاتف الجديد؛ حذف جماعي: يُطبَّق)\n"
+            "قيمة: نص - تُضبط هذه القيمة بدلًا منهما (سباق إتمام: الوكيل الذي يأخذ العمولة)\n"
+            "ادمج في CUS-... - شخص واحد وعميلان: يُدمج الآخر في هذا\n"
+            "تجاهل - يُغلق دون تغيير شيء\n"
+            "عمود طريقة الحل في كل صف يذكر الكلمات التي يقبلها. الكلمات التي يتعذر تطبيقها "
+            "تبقى، والسبب في ملاحظة القرار. (الكلمات الإنجليزية مفهومة أيضًا.)"
+        ),
+    },
+    "master_edit_note": {
+        "en": (
+            "Yours to correct: what you type here goes to every agent who tracks this "
+            "customer (audited as yours; `sheetsync undo` takes it back)."
+        ),
+        "ar": (
+            "لك أن تصححه: ما تكتبه هنا يصل إلى كل وكيل يتابع هذا العميل (يُسجَّل باسمك؛ "
+            "`sheetsync undo` يتراجع عنه)."
+        ),
+    },
+    "master_commission_note": {
+        "en": (
+            "Yours to set: this agent's share, in percent, of the customer's commission (the "
+            "Commission tab and the agent's sheet show it)."
+        ),
+        "ar": (
+            "لك أن تضبطها: نصيب هذا الوكيل، بالنسبة المئوية، من عمولة العميل (يعرضها تبويب "
+            "العمولة وورقة الوكيل)."
+        ),
+    },
+    "master_delete_note": {
+        "en": (
+            "Type  delete: REASON  to delete this customer (every record is kept; it moves "
+            "to the Deleted tab and agents' rows for it stop syncing), then sync."
+        ),
+        "ar": (
+            "اكتب  حذف: السبب  لحذف هذا العميل (تُحفظ كل سجلاته؛ ينتقل إلى تبويب Deleted "
+            "وتتوقف مزامنة صفوف الوكلاء له)، ثم زامن."
+        ),
+    },
+    "master_restore_note": {
+        "en": "Type  restore  to bring this customer back everywhere, then sync.",
+        "ar": "اكتب  استعادة  لإعادة هذا العميل في كل مكان، ثم زامن.",
+    },
+    "hint_shared_field": {
+        "en": "keep | accept | value: … | dismiss",
+        "ar": "أبقِ | اقبل | قيمة: … | تجاهل",
+    },
+    "hint_possible_duplicate": {
+        "en": "merge into CUS-… | dismiss",
+        "ar": "ادمج في CUS-… | تجاهل",
+    },
+    "hint_identity_mismatch": {
+        "en": "accept (the new phone) | dismiss; or fix the agent's row",
+        "ar": "اقبل (الهاتف الجديد) | تجاهل؛ أو صحّح صف الوكيل",
+    },
+    "hint_completion_race": {
+        "en": "value: <agent> | dismiss (each completion counts)",
+        "ar": "قيمة: <الوكيل> | تجاهل (يُحسب كل إتمام)",
+    },
+    "hint_split_over_100": {
+        "en": "fix Commission % in the Tracking tab | dismiss",
+        "ar": "صحّح العمولة في تبويب Tracking | تجاهل",
+    },
+    "hint_quarantine": {
+        "en": "accept (a mass removal) | dismiss; or fix the agent's tab",
+        "ar": "اقبل (الحذف الجماعي) | تجاهل؛ أو صحّح تبويب الوكيل",
+    },
+    "hint_invalid_phone": {
+        "en": "fix the agent's row | dismiss",
+        "ar": "صحّح صف الوكيل | تجاهل",
+    },
+    "hint_duplicate_row": {
+        "en": "fix the agent's rows | dismiss",
+        "ar": "صحّح صفوف الوكيل | تجاهل",
+    },
+    "hint_deleted_customer": {
+        "en": "accept (restore the customer) | dismiss; or the agent removes the row",
+        "ar": "اقبل (استعادة العميل) | تجاهل؛ أو يحذف الوكيل الصف",
+    },
+    "hint_other": {"en": "dismiss", "ar": "تجاهل"},
+    "yes": {"en": "yes", "ar": "نعم"},
+    "restore_word": {"en": "restore", "ar": "استعادة"},
+    "no": {"en": "no", "ar": "لا"},
+    "no_status": {"en": "no status", "ar": "بلا حالة"},
     "no_customer_for_follow_up": {
         "en": "no customer with this Customer # or phone in your Customers tab; not synced",
         "ar": "لا عميل بهذا الرقم أو الهاتف في تبويب العملاء؛ لم يُزامَن",

@@ -170,7 +170,11 @@ class GoogleHarness:
             "timeout": 10.0,
             **self.google,
         }
-        raw["master"] = {"spreadsheet": emu.create_spreadsheet("sheetsync master")}
+        raw["master"] = {
+            **raw.get("master", {}),
+            "spreadsheet": emu.create_spreadsheet("sheetsync master"),
+        }
+        raw["master"].pop("workbook", None)
         for agent in raw.get("agents", []):
             agent.pop("workbook", None)
             sid = emu.create_spreadsheet(f"{agent.get('name', agent['key'])} customers")

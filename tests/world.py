@@ -116,7 +116,7 @@ class XlsxHarness:
         self.folder = folder
 
     def configure(self, raw: dict[str, Any]) -> dict[str, Any]:
-        raw = {**raw, "master": {"workbook": str(self.folder / "master.xlsx")}}
+        raw = {**raw, "master": {**raw["master"], "workbook": str(self.folder / "master.xlsx")}}
         raw["agents"] = [
             {**a, "workbook": str(self.folder / "agents" / f"{a['key']}.xlsx")}
             for a in raw["agents"]
@@ -135,6 +135,7 @@ class World:
         *,
         harness: Harness | None = None,
         languages: Mapping[str, str] | None = None,
+        master_language: str = "en",
         **sync: Any,
     ):
         self.engine = engine
@@ -142,7 +143,7 @@ class World:
         raw = {
             "database": {"url": "sqlite:///unused.db"},
             "sync": {"backend": "xlsx", **sync},
-            "master": {"workbook": "master.xlsx"},
+            "master": {"workbook": "master.xlsx", "language": master_language},
             "agents": [
                 {
                     "key": key,
@@ -277,7 +278,7 @@ class World:
             stored = state.snapshot or {}
             zone = self.config.sync.timezone
             today = cycle_base.today_in(zoneinfo.ZoneInfo(zone))  # as the cycles see it
-            data = load_master(s, zone=zone, today=today)
+            data = load_master(s, zone=zone, today=today, language=self.config.master.language)
             grids, _ = render_master(data, stored.get("resolutions", {}), stored.get("errors", {}))
             orders = written_orders(data, grids)
         found: dict[str, list[int]] = {}

@@ -39,6 +39,7 @@ from sync.master_layout import (
     ADMIN_ACTION,
     COMMISSION_PCT,
     TRACKING_ID,
+    column_of,
     read_actions,
     read_resolutions,
 )
@@ -125,27 +126,23 @@ def _actions(admin: Admin, tab: str, grid: Grid, result: MasterEdits) -> None:
             result.warnings.append(f"{where}: {exc.message}; the cell is cleared")
 
 
-def _columns(grid: Grid) -> dict[str, int]:
-    return {cell_text(h): i for i, h in enumerate(grid[0])} if grid else {}
-
-
 def _cell(row: list[CellValue], col: int) -> CellValue:
     return row[col] if col < len(row) else None
 
 
 def _customers(admin: Admin, grid: Grid, snap: Mapping[str, Any], result: MasterEdits) -> None:
     base: Mapping[str, Mapping[str, str]] = snap.get("shared") or {}
-    cols = _columns(grid)
-    if not base or "Customer #" not in cols:
+    numbers = column_of(grid, "Customer #")
+    if not base or numbers is None:
         return
     editable = [
-        (key, cols[FIELDS_BY_KEY[key].header])
+        (key, col)
         for key in SHARED_KEYS
-        if FIELDS_BY_KEY[key].header in cols
+        if (col := column_of(grid, FIELDS_BY_KEY[key].header)) is not None
     ]
     edits: dict[str, dict[str, CellValue]] = {}
     for row in grid[1:]:
-        number = cell_text(_cell(row, cols["Customer #"]))
+        number = cell_text(_cell(row, numbers))
         was = base.get(number)
         if was is None:
             continue
@@ -156,14 +153,14 @@ def _customers(admin: Admin, grid: Grid, snap: Mapping[str, Any], result: Master
                 edits.setdefault(number, {})[key] = raw
     if not edits:
         return
-    numbers = sorted(edits)
+    edited = sorted(edits)
     customers: dict[str, Customer] = {}
-    for i in range(0, len(numbers), CHUNK):
+    for i in range(0, len(edited), CHUNK):
         for customer in admin.s.execute(
-            select(Customer).where(Customer.number.in_(numbers[i : i + CHUNK]))
+            select(Customer).where(Customer.number.in_(edited[i : i + CHUNK]))
         ).scalars():
             customers[customer.number] = customer
-    for number in numbers:
+    for number in edited:
         found = customers.get(number)
         if found is None or found.merged_into_id is not None:
             continue
@@ -196,13 +193,13 @@ def _customers(admin: Admin, grid: Grid, snap: Mapping[str, Any], result: Master
 
 def _commission(admin: Admin, grid: Grid, snap: Mapping[str, Any], result: MasterEdits) -> None:
     base: Mapping[str, str] = snap.get("commission") or {}
-    cols = _columns(grid)
-    if not base or TRACKING_ID not in cols or COMMISSION_PCT not in cols:
+    ids, percents = column_of(grid, TRACKING_ID), column_of(grid, COMMISSION_PCT)
+    if not base or ids is None or percents is None:
         return
     spec = FIELDS_BY_KEY["commission_pct"]
     for row in grid[1:]:
-        tid = cell_text(_cell(row, cols[TRACKING_ID]))
-        raw = _cell(row, cols[COMMISSION_PCT])
+        tid = cell_text(_cell(row, ids))
+        raw = _cell(row, percents)
         if tid not in base or cell_text(raw) == base[tid]:
             continue
         where = f"master Tracking, {tid}, {COMMISSION_PCT}"

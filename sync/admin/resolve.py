@@ -47,11 +47,24 @@ _WORDS = {
     "proposed": "accept",
     "dismiss": "dismiss",
     "ignore": "dismiss",
+    # Arabic (the master's dropdown in an Arabic master), with and without the kasra
+    "أبقِ": "keep",
+    "أبق": "keep",
+    "ابق": "keep",
+    "إبقاء": "keep",
+    "اقبل": "accept",
+    "أقبل": "accept",
+    "قبول": "accept",
+    "تجاهل": "dismiss",
+    "أغلق": "dismiss",
 }
 _VALUE = re.compile(
-    r"^(?:new value|value|set to|set)(?:\s*[:=]\s*|\s+|$)(.*)$", re.IGNORECASE | re.DOTALL
+    r"^(?:new value|value|set to|set|قيمة|القيمة)(?:\s*[:=]\s*|\s+|$)(.*)$",
+    re.IGNORECASE | re.DOTALL,
 )
-_MERGE = re.compile(r"^merge(?:\s+into)?\s*[:]?\s*(.*)$", re.IGNORECASE)
+_MERGE = re.compile(
+    r"^(?:merge(?:\s+into)?|ادمج(?:\s+في)?|دمج(?:\s+في)?)\s*[:]?\s*(.*)$", re.IGNORECASE
+)
 
 NOT_UNDERSTOOD = (
     "not understood; type keep, accept, value: <new value>, merge into CUS-…, or dismiss"

@@ -17,6 +17,7 @@ from sync.cycle.report import CycleReport, Lease, Progress
 from sync.db import RETRY_ATTEMPTS, retrying, session_factory, transient
 from sync.errors import SourceError
 from sync.fields import CHECK_TAB
+from sync.master_layout import master_look
 from sync.model import SheetState
 from sync.rows import ParseOptions
 from sync.sheets import Backend
@@ -68,6 +69,9 @@ class CycleBase:
         self.options = ParseOptions(day_first=config.sync.day_first, extra_aliases=config.aliases)
         self.zone = zoneinfo.ZoneInfo(config.sync.timezone)
         self.zone_name = config.sync.timezone
+        self.master_language = config.master.language
+        # what the master shows depends on: the zone of its times, and its language
+        self.master_look = master_look(self.zone_name, self.master_language)
 
     def today(self) -> dt.date:
         """Today in ``sync.timezone`` (the year of new customer numbers, what is due)."""

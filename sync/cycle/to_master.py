@@ -119,7 +119,7 @@ class WriteMaster(CycleBase):
         source = self.config.master_source()
         with read_transaction(self.sessions) as s:
             versions = self._versions(s, source, MASTER_TABS)
-            marker = database_marker(s, exclude_run=run_id, runs=True, zone=self.zone_name)
+            marker = database_marker(s, exclude_run=run_id, runs=True, zone=self.master_look)
         if len(versions) < len(MASTER_TABS):
             return True
         version = self.backend.fingerprint(source)
@@ -132,7 +132,9 @@ class WriteMaster(CycleBase):
         with read_transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
             stored = states["Conflicts"].tab_snapshot
-            data = load_master(s, zone=self.zone_name, today=self.today())
+            data = load_master(
+                s, zone=self.zone_name, today=self.today(), language=self.master_language
+            )
         report.master_rendered += 1
         grids, _ = render_master(data, stored.resolutions, stored.errors)
         return not all(
@@ -167,7 +169,9 @@ class WriteMaster(CycleBase):
         with read_transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
             day = self.today()
-            plan = plan_update(s, source, states, version, self.zone_name, day)
+            plan = plan_update(
+                s, source, states, version, (self.zone_name, self.master_language), day
+            )
         if plan is None:
             return None
         report.master_rendered += 1
@@ -217,11 +221,11 @@ class WriteMaster(CycleBase):
         """Render the whole master, read it (unless ``read``) and write what differs."""
         source = self.config.master_source()
         with read_transaction(self.sessions) as s:
-            marker = database_marker(s, exclude_run=None, runs=True, zone=self.zone_name)
+            marker = database_marker(s, exclude_run=None, runs=True, zone=self.master_look)
             day = self.today()
             audit = audit_position(s)
             team = team_digest(s)
-            data = load_master(s, zone=self.zone_name, today=day)
+            data = load_master(s, zone=self.zone_name, today=day, language=self.master_language)
             states = self._states(s, source, MASTER_TABS)
         report.master_rendered += 1
         conflicts_state = states.get("Conflicts")
@@ -253,7 +257,7 @@ class WriteMaster(CycleBase):
             # A tab the master lacks (one a newer sheetsync shows, or one an admin deleted)
             # is set up first, as init would, then the master is read again.
             shown = conflicts_state.tab_snapshot.zone if conflicts_state else None
-            layout = master_layout(self.zone_name, shown)
+            layout = master_layout(self.zone_name, shown, self.master_language)
             added = self.backend.ensure_layout(**layout, source=source)
             report.warnings += [f"{source}: {change}" for change in added]
             snapshot = self.backend.read(source)
@@ -313,7 +317,11 @@ class WriteMaster(CycleBase):
                     else:
                         keys = keys_digest(row_keys)
                     if bases is None:  # the states moved meanwhile: loaded again
-                        bases = row_bases(load_master(s, zone=self.zone_name, today=day))
+                        bases = row_bases(
+                            load_master(
+                                s, zone=self.zone_name, today=day, language=self.master_language
+                            )
+                        )
                     save_whole(s, source, tab, row_keys, row_digests[tab][1:], bases.get(tab, {}))
                 snap = TabSnapshot(digest=digests[tab], rows=len(grid) - 1)
                 if tab in ROW_TABS:
@@ -323,6 +331,7 @@ class WriteMaster(CycleBase):
                 if tab == "Conflicts":
                     snap.resolutions, snap.errors = resolutions, errors
                     snap.audit, snap.team, snap.zone = audit, team, self.zone_name
+                    snap.language = None if self.master_language == "en" else self.master_language
                 self._master_state(state, version if exact else None, marker, snap, day)
         return written
 

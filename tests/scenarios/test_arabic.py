@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from sync import service
 from sync.cells import cell_text
-from sync.model import Tracking
+from sync.model import Customer, Tracking
 from tests.emulated import GoogleHarness
 from tests.world import Harness, MemoryHarness, World, XlsxHarness
 
@@ -21,9 +21,10 @@ def db_kind(setup: tuple[str, str]) -> str:
     return setup[1]
 
 
-def right_to_left(world: World, harness: Harness, agent: str, tab: str) -> bool:
-    """Whether the agent's tab is laid out right to left, as its backend keeps it."""
-    source = world.source(agent)
+def right_to_left(world: World, harness: Harness, agent: str | None, tab: str) -> bool:
+    """Whether the agent's tab (None: the master's) is laid out right to left, as its
+    backend keeps it."""
+    source = world.source(agent) if agent else world.master
     if isinstance(harness, MemoryHarness):
         return bool(world.backend.layouts[source][tab].get("right_to_left"))
     if isinstance(harness, XlsxHarness):
@@ -136,3 +137,81 @@ def test_why_a_value_is_refused_is_said_in_the_sheets_language(engine, harness):
         "month; not synced"
     )
     assert world.rows("sara")[0]["المتابعة القادمة"] == "31/31/2026"  # left as typed
+
+
+def type_in_master(world: World, tab: str, key: str, column: str, text: str) -> None:
+    """The admin types ``text`` in the master's ``tab``, in the row whose first cell is
+    ``key``, under the header ``column``."""
+    grid = world.backend.get_tab(world.master, tab)
+    header = [cell_text(h) for h in grid[0]]
+    row = next(r for r in grid[1:] if cell_text(r[0]) == key)
+    at = header.index(column)
+    row.extend([None] * (at + 1 - len(row)))
+    row[at] = text
+    world.backend.set_tab(world.master, tab, grid)
+
+
+def test_an_arabic_master(engine, harness):
+    """``[master] language = "ar"``: headers, notes' columns, the words it offers and the
+    choices it shows in Arabic, right to left; the admin's Arabic words are applied; the
+    master kept up to date row by row is the one rendered whole; idle cycles stay idle."""
+    world = World(engine, harness=harness, master_language="ar")
+    world.type_rows(
+        "ali",
+        [
+            {
+                "Name": "Ahmed",
+                "Phone": "01001234567",
+                "Email": "a@x.com",
+                "Status": "Contacted",
+                "Next follow-up": "2020-01-05",
+            },
+            {"Name": "Mona", "Phone": "01001234568"},
+        ],
+    )
+    world.type_rows("sara", [{"Name": "Ahmed", "Phone": "01001234567", "Email": "b@x.com"}])
+    world.cycle()
+    tab = world.backend.get_tab(world.master, "Customers")
+    assert [cell_text(h) for h in tab[0][:3]] == ["رقم العميل", "الاسم", "الهاتف"]
+    assert right_to_left(world, harness, None, "Conflicts")
+    number = {cell_text(r[1]): cell_text(r[0]) for r in tab[1:]}
+    tracking = world.backend.get_tab(world.master, "Tracking")
+    status = [cell_text(h) for h in tracking[0]].index("الحالة")
+    assert {cell_text(r[status]) for r in tracking[1:]} == {"تم التواصل", ""}
+    (due,) = world.backend.get_tab(world.master, "Due follow-ups")[1:]
+    assert [cell_text(v) for v in due[:5]] == [
+        "Ali Hassan",
+        number["Ahmed"],
+        "Ahmed",
+        "+20 10 01234567",
+        "تم التواصل",
+    ]
+    conflicts = world.backend.get_tab(world.master, "Conflicts")
+    header = [cell_text(h) for h in conflicts[0]]
+    (conflict,) = conflicts[1:]
+    assert cell_text(conflict[header.index("طريقة الحل")]) == "أبقِ | اقبل | قيمة: … | تجاهل"
+    assert world.master_differences() == {}
+    idle = world.cycle()
+    assert (idle.cells_written, idle.sources_read) == (0, 0)
+
+    # The admin accepts Sara's email and deletes Mona, in Arabic.
+    type_in_master(world, "Conflicts", cell_text(conflict[0]), "القرار", "اقبل")
+    type_in_master(world, "Customers", number["Mona"], "إجراء المشرف", "حذف: تجربة")
+    report = world.cycle()
+    assert report.warnings == []
+    with world.session() as s:
+        ahmed = s.execute(select(Customer).where(Customer.name == "Ahmed")).scalar_one()
+        mona = s.execute(select(Customer).where(Customer.name == "Mona")).scalar_one()
+        assert (ahmed.email, mona.deleted_at is not None) == ("b@x.com", True)
+    assert world.backend.get_tab(world.master, "Conflicts")[1:] == []
+    deleted = world.backend.get_tab(world.master, "Deleted")
+    assert [cell_text(v) for v in deleted[1][:2]] == [number["Mona"], "Mona"]
+    assert world.master_differences() == {}
+    # Row by row: an agent's edit reaches the Arabic master without a whole render.
+    world.edit("ali", {"Name": "Ahmed"}, {"Status": "Negotiating"})
+    world.cycle()
+    (due,) = world.backend.get_tab(world.master, "Due follow-ups")[1:]
+    assert cell_text(due[4]) == "تفاوض"
+    assert world.master_differences() == {}
+    idle = world.cycle()
+    assert (idle.cells_written, idle.sources_read) == (0, 0)
