@@ -26,6 +26,7 @@ import datetime as dt
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from typing import Any
 
 from sqlalchemy import BigInteger, cast, func, select, tuple_
@@ -68,7 +69,7 @@ from sync.sheet_rows import (
     tab_digest,
     updated_digest,
 )
-from sync.sheets import CellSet
+from sync.sheets import CellSet, RowMove
 from sync.tab_state import TabSnapshot
 from sync.views import MASTER_CELL_LIMIT
 from sync.words import Language
@@ -94,9 +95,15 @@ class RowUpdate:
         snapshot: what the Conflicts tab's state keeps besides its digest (resolutions,
             the audit position, the team), in a :class:`~sync.tab_state.TabSnapshot`.
         marker: :func:`~sync.marks.database_marker` as of the rendered data.
+        moves: rows inserted and deleted before the cells are set (small tabs whose rows
+            shifted: a row gone from the middle of the Due follow-ups).
+        origins: small tab whose rows moved -> for each row now, the 0-based index of the
+            row it was among the rows stored (None: a row put in).
     """
 
     cells: list[CellSet] = field(default_factory=list)
+    moves: list[RowMove] = field(default_factory=list)
+    origins: dict[str, list[int | None]] = field(default_factory=dict)
     changes: dict[str, list[RowChange]] = field(default_factory=dict)
     before: dict[str, int] = field(default_factory=dict)
     lengths: dict[str, int] = field(default_factory=dict)
@@ -310,24 +317,75 @@ def _place_rows(
 
 
 def _replace_small(update: RowUpdate, tab: str, written: WrittenTab, grid: Grid) -> None:
-    """A small tab rendered whole: set the rows that moved, clear the rows past its end."""
+    """A small tab rendered whole: set the rows that changed, clear the rows past its end.
+
+    Rows are matched by key with the rows stored (:func:`row_moves`): when a row gone from
+    the middle (or put in it) would shift :data:`MOVE_FROM` rows or more, the rows are
+    deleted (inserted) there and the rows below are left as they are; else every row
+    whose key or digest moved at its position is set.
+    """
     width = len(MASTER_HEADERS[tab])
     rows = grid[1:]
     keys = [row_key(tab, row) for row in rows]
     digests = [row_digest(row) for row in rows]
+    moves, origin = row_moves(tab, written.keys, keys)
+    if moves:
+        update.moves += moves
+        update.origins[tab] = origin
+    else:  # by position
+        origin = [at if at < len(written.keys) else None for at in range(len(rows))]
     changes: list[RowChange] = []
-    stored = list(zip(written.keys, written.digests, strict=True))
-    for at, (row, key, digest) in enumerate(zip(rows, keys, digests, strict=True), start=1):
-        if at > len(stored) or stored[at - 1] != (key, digest):
-            update.cells += row_cells(tab, at, row, width)
-            changes.append(RowChange(at, key, digest))
-    for at in range(len(rows) + 1, len(written.digests) + 1):
+    for at, (row, key, digest, was) in enumerate(zip(rows, keys, digests, origin, strict=True)):
+        if was is None or (written.keys[was], written.digests[was]) != (key, digest):
+            update.cells += row_cells(tab, at + 1, row, width)
+            changes.append(RowChange(at + 1, key, digest))
+    after_moves = len(written.digests) + sum(move.count for move in moves)
+    for at in range(len(rows) + 1, after_moves + 1):
         update.cells += row_cells(tab, at, [], width)
     update.changes[tab] = changes
     update.before[tab] = len(written.digests)
     update.lengths[tab] = len(rows)
     update.digests[tab] = tab_digest([row_digest(grid[0]), *digests])
     update.keys[tab] = keys_digest(keys)
+
+
+MOVE_FROM = 20
+"""A small tab's rows shift by deletions and insertions (:class:`~sync.sheets.RowMove`)
+when rewriting them in place would set this many rows or more."""
+
+
+def row_moves(
+    tab: str, before: Sequence[str], after: Sequence[str]
+) -> tuple[list[RowMove], list[int | None]]:
+    """The rows to delete and insert so that the rows kept (same key, same order) stay
+    where they are, and for each row after, the index of the row it was before (None: a
+    row put in, or one rewritten in place). No moves (and no origins) when shifting the
+    rows would rewrite fewer than :data:`MOVE_FROM` rows.
+
+    Rows are 0-based in ``before``/``after``; a move's ``at`` counts the header (row 0).
+    Changes after the last row kept are not moves: those rows are set, or cleared.
+    """
+    first = next((i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b), None)
+    if first is None:
+        first = min(len(before), len(after))
+    if min(len(before), len(after)) - first < MOVE_FROM:
+        return [], []
+    blocks = SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
+    last_kept = max((k for k, block in enumerate(blocks) if block[0] == "equal"), default=-1)
+    moves: list[RowMove] = []
+    origin: list[int | None] = [None] * len(after)
+    shift = 0
+    for k, (kind, i1, i2, j1, j2) in enumerate(blocks):
+        if kind == "equal":
+            origin[j1:j2] = range(i1, i2)
+            continue
+        if k > last_kept:
+            continue
+        common = min(i2 - i1, j2 - j1)
+        grown = (j2 - j1) - (i2 - i1)
+        moves.append(RowMove(tab, 1 + i1 + shift + common, grown))
+        shift += grown
+    return [move for move in moves if move.count], origin
 
 
 ORDER_MODULUS = 2_147_483_647

@@ -158,6 +158,14 @@ class RowChange:
     base: Any = None
 
 
+_UPDATE_AT = (
+    update(_TABLE)
+    .where(_TABLE.c.position == bindparam("at"))
+    .values(key=bindparam("new_key"), digest=bindparam("new_digest"))
+    .values(base=bindparam("new_base", type_=_TABLE.c.base.type))
+)
+
+
 def save_changed(
     s: Session, source: str, tab: str, before: int, changes: Sequence[RowChange], length: int
 ) -> None:
@@ -176,13 +184,7 @@ def save_changed(
         if c.position <= before
     ]
     if updates:
-        statement = (
-            update(_TABLE)
-            .where(mine, _TABLE.c.position == bindparam("at"))
-            .values(key=bindparam("new_key"), digest=bindparam("new_digest"))
-            .values(base=bindparam("new_base", type_=_TABLE.c.base.type))
-        )
-        s.connection().execute(statement, updates)
+        s.connection().execute(_UPDATE_AT.where(mine), updates)
     added = [
         {
             "source": source,
@@ -196,6 +198,57 @@ def save_changed(
         if c.position > before
     ]
     insert_rows(s, _TABLE, added)
+
+
+def save_moved(
+    s: Session, source: str, tab: str, origin: Sequence[int | None], changes: Sequence[RowChange]
+) -> None:
+    """Store a tab's rows after rows were deleted and inserted in it: the rows kept move
+    to their new positions (two statements, runs of rows at a time), the others are
+    forgotten, and the rows a cycle re-rendered are stored.
+
+    Args:
+        origin: for each row now (0-based), the 0-based index of the stored row it was
+            (None: a row put in).
+    """
+    mine = (_TABLE.c.source == source) & (_TABLE.c.tab == tab)
+    runs: list[list[int]] = []  # [first old position, last old position, offset]
+    for now, was in enumerate(origin):
+        if was is None:
+            continue
+        offset = now - was
+        if runs and runs[-1][1] == was and runs[-1][2] == offset:
+            runs[-1][1] = was + 1
+        else:
+            runs.append([was + 1, was + 1, offset])
+    gaps, low = [], 1
+    for first, last, _ in runs:
+        if first > low:
+            gaps.append({"low": low, "high": first - 1})
+        low = last + 1
+    position = _TABLE.c.position
+    s.execute(delete(_TABLE).where(mine, position >= low))
+    if gaps:
+        forget = delete(_TABLE).where(mine, position.between(bindparam("low"), bindparam("high")))
+        s.connection().execute(forget, gaps)
+    moving = [{"low": a, "high": b, "by": d} for a, b, d in runs if d]
+    if moving:  # through negative positions: a run never lands on one not moved yet
+        shift = (
+            update(_TABLE)
+            .where(mine, position.between(bindparam("low"), bindparam("high")))
+            .values(position=-(position + bindparam("by")))
+        )
+        s.connection().execute(shift, moving)
+        s.execute(update(_TABLE).where(mine, position < 0).values(position=-position))
+    kept = {now + 1 for now, was in enumerate(origin) if was is not None}
+    save_changed(s, source, tab, 0, [c for c in changes if c.position not in kept], len(origin))
+    updates = [
+        {"at": c.position, "new_key": c.key, "new_digest": c.digest, "new_base": c.base}
+        for c in changes
+        if c.position in kept
+    ]
+    if updates:
+        s.connection().execute(_UPDATE_AT.where(mine), updates)
 
 
 def row_cells(tab: str, position: int, row: Sequence[CellValue], width: int) -> list[CellSet]:

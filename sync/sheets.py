@@ -51,6 +51,7 @@ __all__ = [
     "NO_WIDTHS",
     "NO_TABS",
     "PROTECTED_NOTE",
+    "RowMove",
     "TabHeader",
     "column_width",
     "alias_folder",
@@ -58,10 +59,51 @@ __all__ = [
     "find_header_row",
     "find_tab",
     "finish_cells",
+    "move_rows",
+    "moved_row",
 ]
 
 CellSet = tuple[str, int, int, CellValue]
 """One cell to set: (tab title, 0-based row, 0-based column, value)."""
+
+
+@dataclass(frozen=True)
+class RowMove:
+    """Rows put in or taken out of a tab, the rows below moving with them: ``count`` blank
+    rows inserted before the 0-based row ``at`` when positive, ``-count`` rows deleted from
+    ``at`` on when negative. A list that shifts (a row gone from the middle of a sorted
+    tab) is a move and the cells of the rows that changed, not every row below rewritten.
+    """
+
+    tab: str
+    at: int
+    count: int
+
+
+def moved_row(row: int, moves: Iterable[RowMove]) -> int | None:
+    """Where a 0-based row of a tab is after ``moves`` (of that tab, in order); None when
+    one of them deletes it."""
+    for move in moves:
+        if row < move.at:
+            continue
+        if move.count > 0:
+            row += move.count
+        elif row < move.at - move.count:
+            return None
+        else:
+            row += move.count
+    return row
+
+
+def move_rows(grid: Grid, moves: Iterable[RowMove]) -> None:
+    """Apply ``moves`` (of this grid's tab, in order) to a grid, in place."""
+    for move in moves:
+        if move.at > len(grid):
+            continue  # past the last row: nothing there to move
+        if move.count > 0:
+            grid[move.at : move.at] = [[] for _ in range(move.count)]
+        else:
+            del grid[move.at : move.at - move.count]
 
 
 class CountedCells:
@@ -201,12 +243,23 @@ class Backend(Protocol):
         """
         ...
 
-    def set_cells(self, source: str, cells: Iterable[CellSet], *, version: str) -> str | None:
+    def set_cells(
+        self,
+        source: str,
+        cells: Iterable[CellSet],
+        *,
+        version: str,
+        moves: Sequence[RowMove] = (),
+    ) -> str | None:
         """Set these cells (tab, 0-based row, 0-based column, value) as they are, without
         reading the source, if it is still at ``version`` (what the caller last wrote).
 
         For sync-owned tabs whose contents the caller knows (the master): nobody changed
         them since, so there is nothing to compare the cells with. Cells are written RAW.
+        ``moves`` are applied first, in order; the cells' rows are where rows are after
+        them. (Merged cells, comments and the ranges of validations and conditional
+        formats are not moved: the tabs moved are the master's, which have none below
+        the header but whole-column ones.)
 
         Returns:
             The source's fingerprint after the write, or None when the source is no longer

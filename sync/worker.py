@@ -72,7 +72,7 @@ from sync.lease import (
 from sync.ledger import close, keep_open, open_new
 from sync.logs import safe_error
 from sync.model import Agent, Conflict, utcnow
-from sync.sheets import Backend, CellSet, CountedCells
+from sync.sheets import Backend, CellSet, CountedCells, RowMove
 
 HARD_STOP_AFTER = 2.0
 """Seconds after the grace period at which a stopping worker exits whatever it is doing."""
@@ -167,9 +167,16 @@ class ObservedBackend:
         self._wrote(source, result.applied, len(result.skipped))
         return result
 
-    def set_cells(self, source: str, cells: Iterable[CellSet], *, version: str) -> str | None:
+    def set_cells(
+        self,
+        source: str,
+        cells: Iterable[CellSet],
+        *,
+        version: str,
+        moves: Sequence[RowMove] = (),
+    ) -> str | None:
         counted = CountedCells(cells)
-        result = self.inner.set_cells(source, counted, version=version)
+        result = self.inner.set_cells(source, counted, version=version, moves=moves)
         if result is not None:  # None: nothing was written (the caller writes another way)
             self._wrote(source, counted.count, 0)
         return result

@@ -40,7 +40,7 @@ import itertools
 import posixpath
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from xml.sax.saxutils import escape
 
@@ -64,6 +64,7 @@ from sync.rezip import (
     rezip,
     segments_of,
 )
+from sync.sheets import RowMove, moved_row
 
 _SHEET = re.compile(rb"<sheet\b[^>]*?/>")
 _ATTR = re.compile(rb'([\w:]+)\s*=\s*"([^"]*)"')
@@ -366,7 +367,11 @@ def group_cells(cells: Iterable[tuple[str, int, int, CellValue]]) -> Grouped:
     return by_tab
 
 
-def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]] | Grouped) -> bytes:
+def patch_cells(
+    data: bytes,
+    cells: Iterable[tuple[str, int, int, CellValue]] | Grouped,
+    moves: Sequence[RowMove] = (),
+) -> bytes:
     """The workbook with these cells set, every other byte of every part kept.
 
     Args:
@@ -375,11 +380,16 @@ def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]] | 
             :func:`group_cells`. Strings are written as text (inline strings, never
             formulas); "" and None clear the value and keep the style; dates and datetimes
             get a date format unless the cell already shows dates.
+        moves: rows inserted or deleted first (:func:`move_sheet_rows`); the cells' rows
+            are where rows are after them.
 
     Raises:
         Unpatchable: the sheet cannot be patched safely (see the module's docstring).
     """
     by_tab = cells if isinstance(cells, dict) else group_cells(cells)
+    moved = {m.tab: [n for n in moves if n.tab == m.tab] for m in moves}
+    for title in moved:
+        by_tab.setdefault(title, {})
     if not by_tab:
         return data
     parts = _sheet_parts(data)
@@ -401,7 +411,15 @@ def patch_cells(data: bytes, cells: Iterable[tuple[str, int, int, CellValue]] | 
             raise Unpatchable(f"no worksheet part for tab {title!r}")
         # One tab alone may give up its rows' cells as they are written: with several, a
         # later one found unpatchable leaves the caller (falling back to openpyxl) the cells.
-        consume = len(by_tab) == 1
+        consume = len(by_tab) == 1 and not moved
+        if title in moved:  # rows move: the whole sheet is rewritten
+            xml = move_sheet_rows(_read(data, source, part), moved[title])
+            pieces, dropped = (
+                _patch_sheet(xml, rows, styles, epoch) if rows else (iter([xml]), False)
+            )
+            replaced[part] = _deflated(pieces)
+            dropped_formula = dropped_formula or dropped
+            continue
         info = source.getinfo(part)
         by_segments = _patch_segments(data, info, rows, styles, epoch, consume)
         if by_segments is not None:
@@ -612,6 +630,60 @@ def _without_calc_chain_rel(rels: bytes) -> bytes:
         return b"" if _CALC_CHAIN_TYPE in match.group(0) else match.group(0)
 
     return _RELATIONSHIP.sub(keep, rels)
+
+
+_CELL_ROW = re.compile(rb'(<c\b[^>]*?\sr="[A-Z]{1,3})\d+"')
+_ROW_NUMBER = re.compile(rb'(\sr=")\d+"')
+_UNMOVABLE = re.compile(rb"<mergeCell\b|<hyperlink\b")
+
+
+def move_sheet_rows(xml: bytes, moves: Sequence[RowMove]) -> bytes:
+    """A sheet's XML with rows inserted and deleted (:class:`~sync.sheets.RowMove`, in
+    order): the rows below renumbered, cell by cell, the deleted ones dropped; an inserted
+    row is a number no row has yet (blank). The rows above the first move are copied.
+
+    Raises:
+        Unpatchable: merged cells or hyperlinks (their references would not move), or a
+            formula in a row that moves (its references would not either).
+    """
+    if not moves:
+        return xml
+    if _UNMOVABLE.search(xml):
+        raise Unpatchable("merged cells or hyperlinks would not move with their rows")
+    data_start, open_end, empty = _sheet_data(xml)
+    if empty:
+        return xml
+    close = xml.rfind(b"</sheetData>")
+    first = min(m.at for m in moves)
+    span = _row_span(xml, first + 1, (open_end, close))
+    position = span[0] if span is not None else open_end
+    pieces: list[bytes | memoryview] = [memoryview(xml)[:position]]
+    for match in _ROW.finditer(xml, position, close):
+        element = match.group(0)
+        head = _START_TAG.match(element)
+        assert head is not None
+        ref = _attrs(head.group(0)).get("r")
+        if ref is None or not ref.isdigit():
+            raise Unpatchable("a row without its row number")
+        number = int(ref) - 1
+        if number < first:
+            continue  # copied with the stretch before the next row that moves
+        pieces.append(memoryview(xml)[position : match.start()])
+        position = match.end()
+        new = moved_row(number, moves)
+        if new is None:
+            continue  # deleted
+        if new != number:
+            if _FORMULA.search(element):
+                raise Unpatchable("a formula in a row that moves")
+            tag_end = head.end()
+            to = rb"\g<1>%d" % (new + 1) + b'"'
+            tag = _ROW_NUMBER.sub(to, element[:tag_end], 1)
+            body = _CELL_ROW.sub(to, element[tag_end:])
+            element = tag + body
+        pieces.append(element)
+    pieces.append(memoryview(xml)[position:])
+    return b"".join(pieces)
 
 
 def _patch_sheet(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sync.cells import CellValue, Grid, SourceSnapshot, WriteResult
@@ -23,6 +23,7 @@ from sync.config import Config
 from sync.google import GoogleBackend, backend_from_config
 from sync.google.emulated import share
 from sync.google.values import grid_from_api, quote, serial
+from sync.sheets import RowMove
 
 
 def typed_cell(value: CellValue) -> Any:
@@ -128,10 +129,12 @@ class EmulatedGoogleBackend(GoogleBackend):
             self.before_write(source)
         return super().write(source, writes, read_version=read_version)
 
-    def set_cells(self, source: str, cells: Any, *, version: str) -> str | None:
+    def set_cells(
+        self, source: str, cells: Any, *, version: str, moves: Sequence[RowMove] = ()
+    ) -> str | None:
         if self.before_write is not None:
             self.before_write(source)
-        return super().set_cells(source, cells, version=version)
+        return super().set_cells(source, cells, version=version, moves=moves)
 
 
 class GoogleHarness:

@@ -29,7 +29,7 @@ from sync.master_layout import ROW_TABS, row_key
 from sync.master_update import written_orders
 from sync.model import AuditEvent, Base, SheetState
 from sync.sheet_rows import grid_digest, keys_digest
-from sync.sheets import CellSet
+from sync.sheets import CellSet, RowMove
 from sync.xlsx_parts import patch_cells
 
 CUSTOMER_HEADERS = [f.header for f in CUSTOMER_FIELDS]
@@ -75,10 +75,17 @@ class EditableXlsxBackend(XlsxBackend):
             self.before_write(source)
         return super().write(source, writes, read_version=read_version)
 
-    def set_cells(self, source: str, cells: Iterable[CellSet], *, version: str) -> str | None:
+    def set_cells(
+        self,
+        source: str,
+        cells: Iterable[CellSet],
+        *,
+        version: str,
+        moves: Sequence[RowMove] = (),
+    ) -> str | None:
         if self.before_write is not None:
             self.before_write(source)
-        return super().set_cells(source, cells, version=version)
+        return super().set_cells(source, cells, version=version, moves=moves)
 
     def get_tab(self, source: str, tab: str) -> Grid:
         """The tab's values as sheetsync reads them; KeyError when missing."""

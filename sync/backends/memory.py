@@ -32,6 +32,7 @@ from sync.sheets import (
     Backend,
     CellSet,
     DueHighlight,
+    RowMove,
     TabHeader,
     alias_folder,
     apply_writes,
@@ -39,6 +40,7 @@ from sync.sheets import (
     find_header_row,
     find_tab,
     finish_cells,
+    move_rows,
 )
 
 log = logging.getLogger("sheetsync")
@@ -143,14 +145,23 @@ class MemoryBackend:
             concurrent=read_version is not None and before != read_version,
         )
 
-    def set_cells(self, source: str, cells: Iterable[CellSet], *, version: str) -> str | None:
+    def set_cells(
+        self,
+        source: str,
+        cells: Iterable[CellSet],
+        *,
+        version: str,
+        moves: Sequence[RowMove] = (),
+    ) -> str | None:
         self.calls["set_cells"] += 1
         tabs = self._existing(source)
         if self.before_write is not None:
             self.before_write(source)
         if f"v{self.versions.get(source, 0)}" != version:
             return None
-        changed = False
+        changed = bool(moves)
+        for title in dict.fromkeys(m.tab for m in moves):
+            move_rows(tabs.setdefault(title, []), [m for m in moves if m.tab == title])
         for title, row, col, value in fit_cells(cells, self.cell_limit):
             put_cell(tabs.setdefault(title, []), row, col, value)
             changed = True

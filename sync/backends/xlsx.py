@@ -64,6 +64,7 @@ from sync.sheets import (
     CellSet,
     DueHighlight,
     Fold,
+    RowMove,
     TabHeader,
     alias_folder,
     apply_writes,
@@ -468,7 +469,14 @@ class XlsxBackend:
             f"{source} kept changing while sheetsync was writing to it; skipped this cycle"
         )
 
-    def set_cells(self, source: str, cells: Iterable[CellSet], *, version: str) -> str | None:
+    def set_cells(
+        self,
+        source: str,
+        cells: Iterable[CellSet],
+        *,
+        version: str,
+        moves: Sequence[RowMove] = (),
+    ) -> str | None:
         path = self.path(source)
         if not path.exists():
             raise SourceError(f"{source} does not exist", hint="run init to create it")
@@ -478,24 +486,35 @@ class XlsxBackend:
             if _fingerprint_bytes(data) != version:
                 return None
             grouped = group_cells(fit_cells(cells, self.cell_limit))  # the cells, read once
-            if not grouped:
+            if not grouped and not moves:
                 return version
             self._refuse_unkeepable(source, data)
             self._read_cache.pop(str(path), None)
-            patched = self._patched(source, data, grouped)
+            patched = self._patched(source, data, grouped, moves)
             del grouped
             out = self._save_bytes(source, path, patched, data)
             return None if out is None else _fingerprint_bytes(out)
 
-    def _patched(self, source: str, data: bytes, cells: Sequence[CellSet] | Grouped) -> bytes:
-        """The workbook with ``cells`` set: patched in its sheet XML, or through openpyxl
-        when the patch would not be safe (see :mod:`sync.xlsx_parts`)."""
+    def _patched(
+        self,
+        source: str,
+        data: bytes,
+        cells: Sequence[CellSet] | Grouped,
+        moves: Sequence[RowMove] = (),
+    ) -> bytes:
+        """The workbook with ``moves`` made and ``cells`` set: patched in its sheet XML, or
+        through openpyxl when the patch would not be safe (see :mod:`sync.xlsx_parts`)."""
         grouped = cells if isinstance(cells, dict) else group_cells(cells)
         try:
-            return patch_cells(data, grouped)
+            return patch_cells(data, grouped, moves)
         except Unpatchable as why:
             log.info("%s: written through openpyxl (%s)", source, why)
         wb = self._load(source, data, read_only=False)
+        for move in moves:
+            if move.count > 0:
+                wb[move.tab].insert_rows(move.at + 1, move.count)
+            else:
+                wb[move.tab].delete_rows(move.at + 1, -move.count)
         for title, rows in grouped.items():
             for row, values in rows.items():
                 for col, value in values.items():

@@ -36,6 +36,7 @@ from sync.sheet_rows import (
     load_bases,
     row_digest,
     save_changed,
+    save_moved,
     save_whole,
     tab_digest,
 )
@@ -176,16 +177,23 @@ class WriteMaster(CycleBase):
             return None
         report.master_rendered += 1
         new_version: str | None = version
-        if plan.cells and self._stop_here(report):
+        if (plan.cells or plan.moves) and self._stop_here(report):
             return 0  # nothing written nor recorded: the next cycle renders it again
-        if plan.cells:
-            new_version = self.backend.set_cells(source, plan.cells, version=version)
+        if plan.cells or plan.moves:
+            new_version = self.backend.set_cells(
+                source, plan.cells, version=version, moves=plan.moves
+            )
             if new_version is None:
                 return None  # changed meanwhile: read and diff it instead
         with transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
             for tab in MASTER_TABS:
-                save_changed(s, source, tab, plan.before[tab], plan.changes[tab], plan.lengths[tab])
+                if tab in plan.origins:
+                    save_moved(s, source, tab, plan.origins[tab], plan.changes[tab])
+                else:
+                    save_changed(
+                        s, source, tab, plan.before[tab], plan.changes[tab], plan.lengths[tab]
+                    )
                 snap = dataclasses.replace(plan.snapshot) if tab == "Conflicts" else TabSnapshot()
                 snap.digest, snap.rows = plan.digests[tab], plan.lengths[tab]
                 if tab in ROW_TABS:

@@ -47,8 +47,10 @@ from sync.sheets import (
     NO_TABS,
     NO_WIDTHS,
     DueHighlight,
+    RowMove,
     apply_writes,
     find_tab,
+    move_rows,
 )
 
 log = logging.getLogger("sheetsync.google")
@@ -427,11 +429,14 @@ class GoogleBackend:
         read_version: str | None,
         fresh: dict[str, Grid] | None,
         placed: list[CellAt] | None = None,
+        *,
+        steps: int = 0,
     ) -> WriteResult:
         """:meth:`write`, from ``fresh`` (the target tabs just read) when given.
 
         ``placed``: the cells the first attempt sets, already placed on ``fresh`` (left as
         read) by the caller: positional writes, fitted, each a change (:meth:`set_cells`).
+        ``steps``: the changes the caller made since ``read_version`` (rows moved).
         """
         spec = self.spec(source)
         if placed is None:
@@ -439,7 +444,7 @@ class GoogleBackend:
         wanted = sorted(fresh or ()) if placed is not None else sorted({w.tab for w in writes})
         todo = writes
         skipped_all: list[tuple[CellWrite, str]] = []
-        attempt = steps = 0
+        attempt = 0
         troubled = False  # a retry or a move happened: report the write as concurrent
         while True:
             tabs = fresh if fresh is not None else self._current(source, spec, wanted, read_version)
@@ -500,21 +505,73 @@ class GoogleBackend:
             if not todo:
                 return self._result(spec, writes, skipped_all, read_version, steps, troubled)
 
-    def set_cells(self, source: str, cells: Iterable[CellAt], *, version: str) -> str | None:
+    def set_cells(
+        self,
+        source: str,
+        cells: Iterable[CellAt],
+        *,
+        version: str,
+        moves: Sequence[RowMove] = (),
+    ) -> str | None:
         """Google has no compare-and-set on a spreadsheet: the tabs the cells are in are
         read (or taken as read this cycle) and the cells go through :meth:`write`, cell by
-        cell compared with what is there. None when anything but these cells moved."""
+        cell compared with what is there. None when anything but these cells moved.
+        ``moves`` are one ``spreadsheets.batchUpdate`` of ``insertDimension`` and
+        ``deleteDimension`` requests, before the values."""
         spec = self.spec(source)
         cells = list(fit_cells(cells, self.cell_limit))
-        titles = sorted({c[0] for c in cells})
+        titles = sorted({c[0] for c in cells} | {m.tab for m in moves})
         tabs = self._current(source, spec, titles, version)
+        moved = 0
+        if moves:
+            if not all(m.tab in tabs for m in moves):
+                return None  # a tab is gone: read and diff instead
+            moved = self._move(source, spec, moves, tabs)
         writes = _PositionalWrites(cells, tabs)
         if not all(tab in tabs for tab in titles):
-            result = self._write(source, list(writes), version, tabs)  # a tab is gone
+            result = self._write(source, list(writes), version, tabs, steps=moved)
         else:
             placed = [c for c in cells if not identical_cell(_at(tabs[c[0]], c[1], c[2]), c[3])]
-            result = self._write(source, writes, version, tabs, placed)
+            result = self._write(source, writes, version, tabs, placed, steps=moved)
         return None if result.skipped or result.concurrent else result.version
+
+    def _move(
+        self, source: str, spec: SourceSpec, moves: Sequence[RowMove], tabs: dict[str, Grid]
+    ) -> int:
+        """Insert and delete rows in one ``spreadsheets.batchUpdate`` (the rows inserted
+        take the format of the row below them), and move the rows of ``tabs`` (as read)
+        the same way; returns the changes made (1)."""
+        sid = spec.spreadsheet
+        titles = self._titles.get(source, {})
+        if any(titles.get(m.tab, m.tab) not in self._sheet_ids.get(sid, {}) for m in moves):
+            self._list_tabs(spec)
+        ids = self._sheet_ids.get(sid, {})
+        sizes = self._grids.setdefault(sid, {})
+        requests: list[dict[str, Any]] = []
+        for move in moves:
+            title = titles.get(move.tab, move.tab)
+            span = {"sheetId": ids[title], "dimension": "ROWS", "startIndex": move.at}
+            if move.count > 0:
+                span["endIndex"] = move.at + move.count
+                requests.append({"insertDimension": {"range": span}})
+            else:
+                span["endIndex"] = move.at - move.count
+                requests.append({"deleteDimension": {"range": span}})
+            if title in sizes:
+                sizes[title] = (sizes[title][0] + move.count, sizes[title][1])
+            move_rows(tabs[move.tab], [move])
+        return self._batch_update(spec, requests)
+
+    def _batch_update(self, spec: SourceSpec, requests: list[dict[str, Any]]) -> int:
+        """One ``spreadsheets.batchUpdate`` (a change of the spreadsheet: returns 1)."""
+        self.api.call(
+            "sheets.spreadsheets.batchUpdate",
+            "POST",
+            f"{SHEETS}/{spec.spreadsheet}:batchUpdate",
+            body={"requests": requests},
+            where=spec.where,
+        )
+        return 1
 
     def _send(self, spec: SourceSpec, data: list[dict[str, Any]], *, check: bool) -> Any:
         """One RAW ``values.batchUpdate``; ``check`` asks for the written rows back and
@@ -597,16 +654,7 @@ class GoogleBackend:
                 requests.append(_append_dimension(sheet_id, "COLUMNS", cols - have_cols))
                 have_cols = cols
             sizes[title] = (have_rows, have_cols)
-        if not requests:
-            return 0
-        self.api.call(
-            "sheets.spreadsheets.batchUpdate",
-            "POST",
-            f"{SHEETS}/{sid}:batchUpdate",
-            body={"requests": requests},
-            where=spec.where,
-        )
-        return 1
+        return self._batch_update(spec, requests) if requests else 0
 
     # -- layout (init) and check ----------------------------------------------------------------
 

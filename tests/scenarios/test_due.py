@@ -10,6 +10,7 @@ import pytest
 from sync import master
 from sync.cells import cell_text
 from sync.cycle import base
+from sync.sheets import RowMove
 from tests.world import World
 
 TODAY = dt.date(2026, 3, 10)
@@ -192,3 +193,46 @@ def test_an_edit_with_nothing_due_leaves_the_due_list_unread(engine, harness, da
     assert loaded == [TODAY]
     assert due_list(world) == []
     assert world.master_differences() == {}
+
+
+def test_a_long_due_list_shifts_by_moving_rows_not_rewriting_them(engine, harness, day):
+    """A follow-up done near the top of a long list, and one come due in its middle: the
+    rows below are moved (a deletion, an insertion), not rewritten; the master is what a
+    whole render gives, and the next cycle is idle."""
+    world = World(engine, harness=harness)
+    rows = [
+        {
+            "Name": f"C{i}",
+            "Phone": f"0100123{i:04d}",
+            "Next follow-up": TODAY - dt.timedelta(days=60 - 2 * i),
+        }
+        for i in range(30)
+    ]
+    world.type_rows("ali", rows)
+    world.cycle()
+    assert [row[2] for row in due_list(world)] == [f"C{i}" for i in range(30)]
+    sent: list[tuple[int, list[RowMove]]] = []
+    set_cells = world.backend.set_cells
+
+    def recorded(source, cells, *, version, moves=()):
+        cells = list(cells)
+        sent.append((sum(1 for c in cells if c[0] == "Due follow-ups"), list(moves)))
+        return set_cells(source, cells, version=version, moves=moves)
+
+    world.backend.set_cells = recorded
+    world.edit("ali", {"Name": "C1"}, {"Status": "Completed"})
+    world.edit("ali", {"Name": "C28"}, {"Next follow-up": TODAY - dt.timedelta(days=31)})
+    world.cycle()
+    assert [row[2] for row in due_list(world)] == [
+        "C0",
+        *(f"C{i}" for i in range(2, 15)),
+        "C28",
+        *(f"C{i}" for i in range(15, 28)),
+        "C29",
+    ]
+    ((cells, moves),) = sent
+    assert [m.count for m in moves] == [-1, 1, -1]
+    assert cells <= 7  # C28's row, where it now is (the others are where they were)
+    assert world.master_differences() == {}
+    idle = world.cycle()
+    assert (idle.cells_written, idle.sources_read) == (0, 0)

@@ -27,6 +27,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from sync import rezip, xlsx_parts
 from sync.backends.xlsx import _grid_of, _set_cell, xlsx_values
 from sync.cells import CellValue, ErrorCell, UncalculatedFormula
+from sync.sheets import RowMove
 from sync.xlsx_parts import Unpatchable, group_cells, patch_cells, read_values
 
 TEXT = st.text(
@@ -583,3 +584,70 @@ def test_libreoffice_opens_a_sheet_patched_segment_by_segment(
     lines = _as_csv_by_libreoffice(data, tmp_path).splitlines()
     assert lines[60].split(",")[:3] == ["r60c0", "أحمد", "r60c2"]
     assert lines[119].startswith("r119c0") and lines[130].startswith("added")
+
+
+MOVES = st.lists(
+    st.builds(
+        RowMove,
+        st.just("Customers"),
+        st.integers(1, 8),
+        st.integers(-3, 3).filter(bool),
+    ),
+    max_size=3,
+)
+
+
+def _moved_by_openpyxl(data: bytes, moves: list[RowMove], cells: Patch) -> bytes:
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    for move in moves:
+        if move.count > 0:
+            wb[move.tab].insert_rows(move.at + 1, move.count)
+        else:
+            wb[move.tab].delete_rows(move.at + 1, -move.count)
+    for title, row, col, value in cells:
+        _set_cell(wb[title], row, col, value)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    workbook_specs().filter(lambda spec: "merged" not in spec["extras"]),  # type: ignore[operator]
+    MOVES,
+    PATCHES,
+)
+def test_rows_moved_in_the_xml_are_what_openpyxl_inserts_and_deletes(
+    spec: Spec, moves: list[RowMove], cells: Patch
+) -> None:
+    """Rows inserted and deleted, then cells set: values and styles as openpyxl's own
+    insert_rows/delete_rows leave them (neither moves validation ranges); a formula in a
+    row that moves is refused, for openpyxl to write."""
+    data = _workbook(spec)
+    try:
+        patched = patch_cells(data, cells, moves)
+    except Unpatchable as why:
+        assert "formula" in str(why) and "formula" in spec["extras"]  # type: ignore[operator]
+        return
+    assert _look(patched) == _look(_moved_by_openpyxl(data, moves, cells))
+
+
+def test_merged_cells_are_not_moved_in_the_xml() -> None:
+    data = _workbook({"cells": {}, "extras": ["merged"], "other tab": None})
+    with pytest.raises(Unpatchable, match="merged"):
+        patch_cells(data, [], [RowMove("Customers", 1, 1)])
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
+def test_libreoffice_opens_a_workbook_whose_rows_moved(tmp_path: Path) -> None:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Customers"
+    for r in range(1, 8):
+        ws.append([f"row {r}", r])
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    moves = [RowMove("Customers", 1, -2), RowMove("Customers", 3, 1)]
+    patched = patch_cells(buffer.getvalue(), [("Customers", 3, 0, "new")], moves)
+    lines = _as_csv_by_libreoffice(patched, tmp_path).splitlines()
+    assert lines == ["row 1,1", "row 4,4", "row 5,5", "new,", "row 6,6", "row 7,7"]

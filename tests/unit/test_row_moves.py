@@ -1,0 +1,78 @@
+"""A small master tab whose rows shift (a row gone from the middle of the Due follow-ups)
+is brought up to date by deleting and inserting rows, then setting the rows that changed:
+the rows kept land where they belong without being written."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sync.cells import Grid
+from sync.master_update import MOVE_FROM, row_moves
+from sync.sheets import RowMove, move_rows, moved_row
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> tuple[list[str], list[str]]:
+    """Rows before, and after some were removed, put in or moved (the keys as text)."""
+    before = list(range(draw(st.integers(0, 3 * MOVE_FROM))))
+    rng = random.Random(draw(st.integers(0, 2**16)))
+    gone = draw(st.floats(0, 0.3))
+    after = [k for k in before if rng.random() >= gone]
+    for key in range(1000, 1000 + draw(st.integers(0, 10))):
+        after.insert(rng.randint(0, len(after)), key)
+    for _ in range(draw(st.integers(0, 3))):  # a row whose sort key changed: moved
+        if after:
+            after.insert(rng.randint(0, len(after) - 1), after.pop(rng.randrange(len(after))))
+    return [f"k{k}" for k in before], [f"k{k}" for k in after]
+
+
+@settings(max_examples=300)
+@given(histories())
+def test_moves_then_the_rows_set_give_the_tab_after(history: tuple[list[str], list[str]]):
+    before, after = history
+    moves, origin = row_moves("T", before, after)
+    grid: Grid = [["header"], *([key] for key in before)]
+    move_rows(grid, moves)
+    if moves:
+        # Every row kept is already in its place after the moves: it is not written.
+        for now, was in enumerate(origin):
+            if was is not None:
+                assert before[was] == after[now] == grid[now + 1][0]
+    else:
+        origin = [at if at < len(before) else None for at in range(len(after))]
+    written = 0
+    for now, key in enumerate(after):
+        was = origin[now]
+        if was is None or before[was] != key:
+            while len(grid) <= now + 1:
+                grid.append([])
+            grid[now + 1] = [key]
+            written += 1
+    del grid[len(after) + 1 :]  # the rows past the end are cleared
+    assert grid == [["header"], *([key] for key in after)]
+    # Never more rows written than rewriting every row in place would.
+    in_place = sum(1 for at, key in enumerate(after) if at >= len(before) or before[at] != key)
+    assert written <= in_place
+
+
+def test_a_row_gone_from_the_top_of_a_long_tab_is_one_deletion():
+    before = [f"k{i}" for i in range(MOVE_FROM + 5)]
+    moves, origin = row_moves("T", before, before[1:])
+    assert moves == [RowMove("T", 1, -1)]
+    assert origin == list(range(1, len(before)))
+    assert row_moves("T", before[-MOVE_FROM + 1 :], before[-MOVE_FROM + 2 :]) == ([], [])
+
+
+@given(st.integers(0, 30), st.lists(st.tuples(st.integers(1, 30), st.integers(-5, 5)), max_size=4))
+def test_moved_row_follows_the_grid(row: int, raw: list[tuple[int, int]]):
+    moves = [RowMove("T", at, count) for at, count in raw if count]
+    grid: Grid = [[i] for i in range(31)]
+    move_rows(grid, moves)
+    where = moved_row(row, moves)
+    if where is None:
+        assert [row] not in grid
+    else:
+        assert grid[where] == [row]
