@@ -677,10 +677,13 @@ def move_sheet_rows(xml: bytes, moves: Sequence[RowMove]) -> bytes:
             if _FORMULA.search(element):
                 raise Unpatchable("a formula in a row that moves")
             tag_end = head.end()
-            to = rb"\g<1>%d" % (new + 1) + b'"'
-            tag = _ROW_NUMBER.sub(to, element[:tag_end], 1)
-            body = _CELL_ROW.sub(to, element[tag_end:])
-            element = tag + body
+            shown = b'%d"' % (new + 1)
+
+            def renumbered(found: re.Match[bytes], shown: bytes = shown) -> bytes:
+                return found.group(1) + shown
+
+            tag = _ROW_NUMBER.sub(renumbered, element[:tag_end], 1)
+            element = tag + _CELL_ROW.sub(renumbered, element[tag_end:])
         pieces.append(element)
     pieces.append(memoryview(xml)[position:])
     return b"".join(pieces)
