@@ -28,7 +28,7 @@ from sync.db import read, rows_in
 from sync.dedupe import format_phone, value_text
 from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, STATUSES, Kind
 from sync.ledger import hint
-from sync.master_layout import DUE_LIST_TAB, master_headers
+from sync.master_layout import DUE_LIST_TAB, master_headers, row_key
 from sync.model import Agent, Conflict, Customer, FollowUp, SyncRun, Tracking
 from sync.reports import DELETED_CUSTOMERS, commission_rows
 from sync.values import choice
@@ -258,10 +258,12 @@ def due_clauses(t: Any, today: dt.date) -> tuple[Any, ...]:
     )
 
 
-def due_trackings(session: Session, today: dt.date) -> Sequence[Any]:
+def due_trackings(
+    session: Session, today: dt.date, only: Sequence[int] | None = None
+) -> Sequence[Any]:
     """The trackings that are due (see :func:`due_follow_ups`), of customers shown in the
-    master, with their customer's number, name and phone (read through the index on the
-    next follow-up)."""
+    master (or of these customers alone), with their customer's number, name and phone
+    (read through the index on the next follow-up)."""
     t = Tracking.__table__.c
     c = Customer.__table__.c
     query = (
@@ -277,6 +279,8 @@ def due_trackings(session: Session, today: dt.date) -> Sequence[Any]:
         .join(Customer.__table__, c.id == t.customer_id)
         .where(*due_clauses(t, today), c.deleted_at.is_(None), c.merged_into_id.is_(None))
     )
+    if only is not None:
+        return rows_in(session, query, t.customer_id, only)
     return read(session, query).all()
 
 
@@ -515,12 +519,31 @@ def small_tabs(
 
 def due_list_rows(data: MasterData, headers: Sequence[str]) -> Grid:
     """The Due follow-ups tab: a row per due tracking, the most overdue first, then by
-    agent and Customer #."""
+    agent and Customer # (:func:`due_order`)."""
+    assert data.due_list is not None
+    rows = due_rows(data, data.due_list)
+    rows.sort(key=due_order)
+    return [_header_row(headers), *rows]
+
+
+def due_order(row: Sequence[CellValue]) -> tuple[str, str, str]:
+    """Where a row of the Due follow-ups tab sorts: by its next follow-up, agent, Customer
+    # (as text; from a row's key and date alone: :func:`due_order_of`)."""
+    return (value_text(row[5]), value_text(row[0]), value_text(row[1]))
+
+
+def due_order_of(key: str, date: str) -> tuple[str, str, str]:
+    """:func:`due_order` of a row stored by its key (``agent|Customer #``) and date."""
+    agent, _, number = key.rpartition("|")
+    return (date, agent, number)
+
+
+def due_rows(data: MasterData, trackings: Sequence[Any]) -> Grid:
+    """The Due follow-ups tab's rows of these due trackings (unsorted)."""
     name = _names(data)
     phones: dict[str, str] = {}
     rows: Grid = []
-    assert data.due_list is not None
-    for t in data.due_list:
+    for t in trackings:
         phone = phones.get(t.phone)
         if phone is None:
             phone = phones[t.phone] = format_phone(t.phone)
@@ -535,8 +558,7 @@ def due_list_rows(data: MasterData, headers: Sequence[str]) -> Grid:
                 (data.today - t.next_follow_up).days,
             ]
         )
-    rows.sort(key=lambda row: (row[5], row[0] or "", row[1]))
-    return [_header_row(headers), *rows]
+    return rows
 
 
 def details_in_words(details: Mapping[str, Any]) -> str | None:
@@ -612,4 +634,11 @@ def row_bases(data: MasterData) -> dict[str, dict[str, Any]]:
         for t in data.trackings
         if t.customer_id not in data.gone
     }
-    return {"Customers": shared, "Tracking": commission}
+    bases = {"Customers": shared, "Tracking": commission}
+    if data.due_list is not None:  # where a due row sorts: its date (with its key)
+        name = _names(data)
+        bases[DUE_LIST_TAB] = {
+            row_key(DUE_LIST_TAB, [name.get(t.agent_id), t.number]): t.next_follow_up.isoformat()
+            for t in data.due_list
+        }
+    return bases

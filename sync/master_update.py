@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import BigInteger, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 
-from sync.cells import Grid
+from sync.cells import CellValue, Grid
 from sync.db import read, rows_in
 from sync.marks import database_marker, team_digest
 from sync.master import (
@@ -40,6 +40,10 @@ from sync.master import (
     MasterData,
     customer_rows,
     due_clauses,
+    due_order,
+    due_order_of,
+    due_rows,
+    due_trackings,
     follow_up_rows,
     load_master,
     row_bases,
@@ -53,6 +57,7 @@ from sync.master_layout import (
     MASTER_HEADERS,
     MASTER_TABS,
     ROW_TABS,
+    master_headers,
     master_look,
     row_key,
 )
@@ -75,6 +80,11 @@ from sync.views import MASTER_CELL_LIMIT
 from sync.words import Language
 
 SMALL_TABS = tuple(tab for tab in MASTER_TABS if tab not in ROW_TABS)
+
+MOVE_FROM = 20
+"""A small tab's rows shift by deletions and insertions (:class:`~sync.sheets.RowMove`)
+when rewriting them in place would set this many rows or more."""
+
 
 DIRTY_LIMIT = 5000
 """Past this many changed customers (or new rows), the master is rendered whole."""
@@ -156,14 +166,13 @@ def plan_update(
     dirty = _dirty_customers(s, since, audit)
     if dirty is None:
         return None
-    due_moved = (
-        states[DUE_TAB].marker != today.isoformat()
-        or snaps[DUE_LIST_TAB].keys is None
-        or _due_touched(s, source, dirty, today)
-    )
-    rendered_small = SMALL_TABS if due_moved else tuple(t for t in SMALL_TABS if t != DUE_LIST_TAB)
-    small_tabs_written = load_written(s, source, rendered_small)
-    if any(len(small_tabs_written[tab].keys) != snaps[tab].rows for tab in rendered_small):
+    # The Due follow-ups: rendered whole on a new day; else the changed customers' rows
+    # alone, put among the rows stored, when they have a due follow-up or a row there.
+    new_day = states[DUE_TAB].marker != today.isoformat() or snaps[DUE_LIST_TAB].keys is None
+    touched = new_day or _due_touched(s, source, dirty, today)
+    loaded = SMALL_TABS if touched else tuple(t for t in SMALL_TABS if t != DUE_LIST_TAB)
+    small_tabs_written = load_written(s, source, loaded, bases=(DUE_LIST_TAB,))
+    if any(len(small_tabs_written[tab].keys) != snaps[tab].rows for tab in loaded):
         return None
     new_rows: dict[str, list[NewRow]] = {}
     for tab in ROW_TABS:
@@ -185,12 +194,13 @@ def plan_update(
     if len(dirty) > DIRTY_LIMIT:
         return None
 
-    data = load_master(s, only=dirty, zone=zone, today=today, due_list=due_moved, language=language)
+    data = load_master(s, only=dirty, zone=zone, today=today, due_list=new_day, language=language)
     open_ids = {f"C{k.id}" for k in data.conflicts}
     resolutions = {c: t for c, t in meta.resolutions.items() if c in open_ids}
     errors = {c: why for c, why in meta.errors.items() if resolutions.get(c)}
     small = small_tabs(data, resolutions, errors)
     sizes = {
+        DUE_LIST_TAB: (snaps[DUE_LIST_TAB].rows or 0) + len(dirty),  # at most, unless new_day
         **{tab: (snaps[tab].rows or 0) + len(new_rows[tab]) for tab in ROW_TABS},
         **{t: len(g) - 1 for t, g in small.items()},
     }
@@ -219,8 +229,12 @@ def plan_update(
         if not placed:
             return None
     for tab, grid in small.items():
-        _replace_small(update, tab, small_tabs_written[tab], grid)
-    if not due_moved:  # as written
+        _replace_small(update, tab, small_tabs_written[tab], grid, bases.get(tab, {}))
+    if touched and not new_day:
+        header = row_digest(master_headers(zone, language)[DUE_LIST_TAB])
+        if not _update_due_list(update, (s, data, dirty), small_tabs_written[DUE_LIST_TAB], header):
+            return None  # a row stored without its date (an earlier version): whole
+    if not touched:  # as written
         kept = snaps[DUE_LIST_TAB]
         assert kept.rows is not None and kept.digest is not None and kept.keys is not None
         update.changes[DUE_LIST_TAB] = []
@@ -316,51 +330,114 @@ def _place_rows(
     return True
 
 
-def _replace_small(update: RowUpdate, tab: str, written: WrittenTab, grid: Grid) -> None:
-    """A small tab rendered whole: set the rows that changed, clear the rows past its end.
-
-    Rows are matched by key with the rows stored (:func:`row_moves`): when a row gone from
-    the middle (or put in it) would shift :data:`MOVE_FROM` rows or more, the rows are
-    deleted (inserted) there and the rows below are left as they are; else every row
-    whose key or digest moved at its position is set.
-    """
-    width = len(MASTER_HEADERS[tab])
+def _replace_small(
+    update: RowUpdate, tab: str, written: WrittenTab, grid: Grid, bases: Mapping[str, Any]
+) -> None:
+    """A small tab rendered whole: set the rows that changed, clear the rows past its end
+    (:func:`_set_small`)."""
     rows = grid[1:]
     keys = [row_key(tab, row) for row in rows]
-    digests = [row_digest(row) for row in rows]
-    moves, origin = row_moves(tab, written.keys, keys)
+    placed = _set_small(
+        update,
+        (tab, written),
+        keys,
+        [row_digest(row) for row in rows],
+        dict(enumerate(rows)),
+        header=row_digest(grid[0]),
+        bases=[bases.get(key) for key in keys],
+    )
+    assert placed  # every row is at hand
+
+
+def _update_due_list(
+    update: RowUpdate,
+    loaded: tuple[Session, MasterData, set[int]],
+    written: WrittenTab,
+    header: str,
+) -> bool:
+    """The Due follow-ups tab on the day it was written: the due rows of the changed
+    customers rendered and put where they sort among the rows stored (by the key and
+    date stored with each, not read again), rows moved rather than rewritten
+    (:func:`_set_small`); False when a row is stored without its date."""
+    s, data, dirty = loaded
+    if any(not isinstance(date, str) for date in written.bases):
+        return False
+    numbers = {data.numbers[c] for c in dirty if c in data.numbers}
+    entries: list[tuple[tuple[str, str, str], str, str, list[CellValue] | None]] = [
+        (due_order_of(key, date), key, digest, None)
+        for key, digest, date in zip(written.keys, written.digests, written.bases, strict=True)
+        if key.rpartition("|")[2] not in numbers
+    ]
+    fresh = due_rows(data, due_trackings(s, data.today, sorted(dirty)))
+    entries += [(due_order(row), row_key(DUE_LIST_TAB, row), row_digest(row), row) for row in fresh]
+    entries.sort(key=lambda entry: entry[0])
+    keys = [key for _, key, _, _ in entries]
+    return _set_small(
+        update,
+        (DUE_LIST_TAB, written),
+        keys,
+        [digest for _, _, digest, _ in entries],
+        {at: row for at, (_, _, _, row) in enumerate(entries) if row is not None},
+        header=header,
+        bases=[order[0] for order, _, _, _ in entries],
+        # a changed customer's row is always put anew: only the others are kept in place
+        matched=[key if row is None else f"{key}\0" for _, key, _, row in entries],
+        move_from=1,
+    )
+
+
+def _set_small(
+    update: RowUpdate,
+    stored: tuple[str, WrittenTab],
+    keys: Sequence[str],
+    digests: Sequence[str],
+    rows: Mapping[int, Sequence[CellValue]],
+    *,
+    header: str,
+    bases: Sequence[Any],
+    matched: Sequence[str] | None = None,
+    move_from: int = MOVE_FROM,
+) -> bool:
+    """Bring a small tab from its rows stored to these rows (keys and digests; the rows
+    at hand by index): rows are matched by key (or ``matched``) with the rows stored
+    (:func:`row_moves`); when a row gone from the middle (or put in it) would shift
+    ``move_from`` rows or more, rows are deleted (inserted) there and the rows below are
+    left as they are; else every row whose key or digest moved at its position is set.
+    The rows past the end are cleared. False when a row to set is not at hand."""
+    tab, written = stored
+    width = len(MASTER_HEADERS[tab])
+    moves, origin = row_moves(tab, written.keys, matched or keys, move_from)
     if moves:
         update.moves += moves
         update.origins[tab] = origin
     else:  # by position
-        origin = [at if at < len(written.keys) else None for at in range(len(rows))]
+        origin = [at if at < len(written.keys) else None for at in range(len(keys))]
     changes: list[RowChange] = []
-    for at, (row, key, digest, was) in enumerate(zip(rows, keys, digests, origin, strict=True)):
+    for at, (key, digest, was) in enumerate(zip(keys, digests, origin, strict=True)):
         if was is None or (written.keys[was], written.digests[was]) != (key, digest):
+            row = rows.get(at)
+            if row is None:
+                return False
             update.cells += row_cells(tab, at + 1, row, width)
-            changes.append(RowChange(at + 1, key, digest))
+            changes.append(RowChange(at + 1, key, digest, bases[at]))
     after_moves = len(written.digests) + sum(move.count for move in moves)
-    for at in range(len(rows) + 1, after_moves + 1):
+    for at in range(len(keys) + 1, after_moves + 1):
         update.cells += row_cells(tab, at, [], width)
     update.changes[tab] = changes
     update.before[tab] = len(written.digests)
-    update.lengths[tab] = len(rows)
-    update.digests[tab] = tab_digest([row_digest(grid[0]), *digests])
+    update.lengths[tab] = len(keys)
+    update.digests[tab] = tab_digest([header, *digests])
     update.keys[tab] = keys_digest(keys)
-
-
-MOVE_FROM = 20
-"""A small tab's rows shift by deletions and insertions (:class:`~sync.sheets.RowMove`)
-when rewriting them in place would set this many rows or more."""
+    return True
 
 
 def row_moves(
-    tab: str, before: Sequence[str], after: Sequence[str]
+    tab: str, before: Sequence[str], after: Sequence[str], move_from: int = MOVE_FROM
 ) -> tuple[list[RowMove], list[int | None]]:
     """The rows to delete and insert so that the rows kept (same key, same order) stay
     where they are, and for each row after, the index of the row it was before (None: a
     row put in, or one rewritten in place). No moves (and no origins) when shifting the
-    rows would rewrite fewer than :data:`MOVE_FROM` rows.
+    rows would rewrite fewer than ``move_from`` rows.
 
     Rows are 0-based in ``before``/``after``; a move's ``at`` counts the header (row 0).
     Changes after the last row kept are not moves: those rows are set, or cleared.
@@ -368,7 +445,7 @@ def row_moves(
     first = next((i for i, (a, b) in enumerate(zip(before, after, strict=False)) if a != b), None)
     if first is None:
         first = min(len(before), len(after))
-    if min(len(before), len(after)) - first < MOVE_FROM:
+    if min(len(before), len(after)) - first < move_from:
         return [], []
     blocks = SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
     last_kept = max((k for k, block in enumerate(blocks) if block[0] == "equal"), default=-1)

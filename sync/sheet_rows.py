@@ -85,20 +85,30 @@ class WrittenTab:
 
     keys: list[str] = field(default_factory=list)
     digests: list[str] = field(default_factory=list)
+    bases: list[Any] = field(default_factory=list)
 
 
-def load_written(s: Session, source: str, tabs: Sequence[str]) -> dict[str, WrittenTab]:
-    """Keys and digests of the stored rows of these tabs (no bases), by position."""
+def load_written(
+    s: Session, source: str, tabs: Sequence[str], *, bases: Sequence[str] = ()
+) -> dict[str, WrittenTab]:
+    """Keys and digests of the stored rows of these tabs, by position (and their bases,
+    for the tabs in ``bases``)."""
     found: dict[str, WrittenTab] = {tab: WrittenTab() for tab in tabs}
-    rows = s.execute(
-        select(_TABLE.c.tab, _TABLE.c.key, _TABLE.c.digest)
-        .where(_TABLE.c.source == source, _TABLE.c.tab.in_(tabs))
-        .order_by(_TABLE.c.tab, _TABLE.c.position)
-    )
-    for tab, key, digest in rows:
-        written = found[tab]
-        written.keys.append(key)
-        written.digests.append(digest)
+    columns = (_TABLE.c.tab, _TABLE.c.key, _TABLE.c.digest)
+    for part, based in ((set(tabs) - set(bases), False), (set(tabs) & set(bases), True)):
+        if not part:
+            continue
+        rows = s.execute(
+            select(*columns, *((_TABLE.c.base,) if based else ()))
+            .where(_TABLE.c.source == source, _TABLE.c.tab.in_(sorted(part)))
+            .order_by(_TABLE.c.tab, _TABLE.c.position)
+        )
+        for tab, key, digest, *base in rows:
+            written = found[tab]
+            written.keys.append(key)
+            written.digests.append(digest)
+            if based:
+                written.bases.append(base[0])
     return found
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from sync import master
+from sync import master, master_update
 from sync.cells import cell_text
 from sync.cycle import base
 from sync.sheets import RowMove
@@ -179,18 +179,22 @@ def test_an_edit_with_nothing_due_leaves_the_due_list_unread(engine, harness, da
         ],
     )
     world.cycle()
-    loaded: list[dt.date] = []
+    loaded: list[str] = []  # whose due trackings were read: "all", or the customers'
     due_trackings = master.due_trackings
-    monkeypatch.setattr(
-        master, "due_trackings", lambda s, today: loaded.append(today) or due_trackings(s, today)
-    )
+
+    def read(s, today, only=None):
+        loaded.append("all" if only is None else f"{len(only)} customer(s)")
+        return due_trackings(s, today, only)
+
+    monkeypatch.setattr(master, "due_trackings", read)
+    monkeypatch.setattr(master_update, "due_trackings", read)
     world.edit("ali", {"Name": "F"}, {"Notes": "call back"})
     report = world.cycle()
     assert report.master_cells_written > 0  # the master was brought up to date...
     assert loaded == []  # ...without the due list
     world.edit("ali", {"Name": "A"}, {"Status": "Completed"})
     world.cycle()
-    assert loaded == [TODAY]
+    assert loaded == ["1 customer(s)"]  # A's alone: the others are as stored
     assert due_list(world) == []
     assert world.master_differences() == {}
 
