@@ -1,4 +1,8 @@
-"""The HTTP server: routing, auth, counters, faults, and the :class:`Emulator` facade."""
+"""The HTTP server: routing, auth, counters, faults, and the :class:`Emulator` facade.
+
+At this size because routing, the token check, the request counters and the injected
+faults all act on the one request handler and the store it serves; the APIs themselves
+are :mod:`sheets_emulator.spreadsheet_api`, ``values_api`` and ``drive_api``."""
 
 from __future__ import annotations
 

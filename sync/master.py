@@ -7,6 +7,10 @@ column, which is the admin's and is carried over by conflict ID. What the admin
 types elsewhere (shared fields in Customers, Commission % in Tracking) is read back
 by ``sync.admin.from_master`` against :func:`row_bases`, what was last written. The tabs'
 headers, notes and layout are :mod:`sync.master_layout`.
+
+At this size because the loading and the rendering of the nine tabs share one shape
+(:class:`MasterData`: what each query loads is what a tab renders); bringing the master up
+to date row by row is :mod:`sync.master_update`.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ Where each write lands is decided by the pure function :func:`apply_writes`, aga
 the source's contents *at write time*, so that a write never overwrites a cell that
 someone changed after the cycle read it, and never lands on the wrong row when rows
 were inserted, deleted or sorted, or columns reordered, in the meantime.
+
+At this size because the protocol and the landing rules are one contract that every
+backend keeps; the backends themselves live in :mod:`sync.backends` and :mod:`sync.google`.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ class TabSnapshot:
             (:func:`sync.sheet_rows.tab_digest`).
         rows: a master tab: how many rows under its header were written.
         order: a master row tab: what says its rows are still those written
-            (:class:`sync.master_update.RowOrder`).
+            (:class:`sync.row_order.RowOrder`).
         keys: a small master tab: the digest of its rows' keys, in order.
         resolutions: the master's Conflicts tab: the words the admin typed that are
             still to apply, by conflict id.

@@ -3,6 +3,10 @@ spellings), whole numbers, percents and dates, from what a spreadsheet cell hold
 
 Pure functions, no I/O. A cell that cannot be read raises ``ValueError`` with what it
 showed; :func:`sync.rows.parse_rows` makes that the row's :class:`~sync.rows.CellIssue`.
+
+One module at this size because it is the one table of what a typed cell means, kind by
+kind; the date reader (numeric, named-month and Arabic forms, checked against dateutil)
+is half of it.
 """
 
 from __future__ import annotations

@@ -26,8 +26,8 @@ from sync.db import session_factory
 from sync.fields import CUSTOMER_FIELDS, FOLLOW_UP_FIELDS
 from sync.master import load_master, render_master
 from sync.master_layout import ROW_TABS, row_key
-from sync.master_update import written_orders
 from sync.model import AuditEvent, Base, SheetState
+from sync.row_order import written_orders
 from sync.sheet_rows import grid_digest, keys_digest
 from sync.sheets import CellSet, RowMove
 from sync.xlsx_parts import patch_cells

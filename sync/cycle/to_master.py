@@ -28,8 +28,9 @@ from sync.master_layout import (
     read_resolutions,
     row_key,
 )
-from sync.master_update import audit_position, plan_update, written_orders
+from sync.master_update import audit_position, plan_update
 from sync.model import SheetState, utcnow
+from sync.row_order import written_orders
 from sync.sheet_rows import (
     grid_digest,
     keys_digest,
@@ -291,7 +292,7 @@ class WriteMaster(CycleBase):
 
         # The rows loaded are let go before the master is written (a cold master's peak);
         # what the admin may edit in them, the base of each row stored, is kept if needed,
-        # and what says the row tabs' rows are still those written (master_update.RowOrder).
+        # and what says the row tabs' rows are still those written (row_order.RowOrder).
         restore = any(stale(states.get(tab), tab) for tab in grids)
         bases = row_bases(data) if restore else None
         orders = written_orders(data, grids) if restore else {}

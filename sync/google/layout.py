@@ -7,6 +7,9 @@ header row and a filter on every tab, phone columns formatted as plain text, dro
 list validation that warns, as the .xlsx backend does), header notes, and sync/admin-owned
 columns protected (only the service account and the spreadsheet's owner may edit them).
 Data is never touched.
+
+One module at this size because ``init`` and ``check`` are one plan (what a spreadsheet
+lacks, from the same two reads): one applies it, the other reports it.
 """
 
 from __future__ import annotations

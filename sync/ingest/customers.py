@@ -1,6 +1,10 @@
 """The Customers tab: rows bound to customers by phone and Customer #, merged three ways
 against the row as last synced, then applied in bulk (new customers and trackings
-inserted with their fields, changes as one UPDATE per set of columns)."""
+inserted with their fields, changes as one UPDATE per set of columns).
+
+At this size because binding, the merge and the bulk apply fill one plan step by step,
+each step reading what the one before decided; the pure rules are :mod:`sync.dedupe`.
+"""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sync import collector, commission, master_update, service
+from sync import collector, commission, row_order, service
 from sync import cycle as cycle_module
 from sync.cells import cell_text
 from sync.cycle import Cycle
@@ -775,7 +775,7 @@ def test_the_row_order_check_sees_rows_swapped_with_their_count_unchanged(world)
     world.type_rows("ali", [{"Name": f"Person {i}", "Phone": f"0100123450{i}"} for i in range(3)])
     world.type_rows("sara", [{"Name": "Person 3", "Phone": "01001234503"}])
     world.cycle()
-    check = master_update.ROW_ORDERS["Tracking"]
+    check = row_order.ROW_ORDERS["Tracking"]
     with world.session() as s, s.begin():
         state = s.scalars(
             select(SheetState).where(
