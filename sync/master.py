@@ -543,18 +543,19 @@ def due_order_of(key: str, date: str) -> tuple[str, str, str]:
 
 
 def due_rows(data: MasterData, trackings: Sequence[Any]) -> Grid:
-    """The Due follow-ups tab's rows of these due trackings (unsorted)."""
+    """The Due follow-ups tab's rows of these due trackings (unsorted). The customers'
+    numbers and phones as the other tabs show them are shared, not made again (a cold
+    master holds 50,000 due rows beside 100,000 trackings)."""
     name = _names(data)
-    phones: dict[str, str] = {}
     rows: Grid = []
     for t in trackings:
-        phone = phones.get(t.phone)
+        phone = data.phones.get(t.customer_id)
         if phone is None:
-            phone = phones[t.phone] = format_phone(t.phone)
+            phone = data.phones[t.customer_id] = format_phone(t.phone)
         rows.append(
             [
                 name.get(t.agent_id),
-                t.number,
+                data.numbers.get(t.customer_id, t.number),
                 t.name,
                 phone,
                 data.said(t.status),
@@ -638,11 +639,13 @@ def row_bases(data: MasterData) -> dict[str, dict[str, Any]]:
         for t in data.trackings
         if t.customer_id not in data.gone
     }
-    bases = {"Customers": shared, "Tracking": commission}
-    if data.due_list is not None:  # where a due row sorts: its date (with its key)
-        name = _names(data)
-        bases[DUE_LIST_TAB] = {
-            row_key(DUE_LIST_TAB, [name.get(t.agent_id), t.number]): t.next_follow_up.isoformat()
-            for t in data.due_list
-        }
-    return bases
+    return {"Customers": shared, "Tracking": commission}
+
+
+def stored_bases(tab: str, rows: Sequence[Sequence[CellValue]]) -> dict[str, Any]:
+    """What is stored with each row of a small tab besides its key and digest: for the
+    Due follow-ups, where the row sorts (its date), so that a later cycle puts a changed
+    row among them without reading them; nothing for the others."""
+    if tab != DUE_LIST_TAB:
+        return {}
+    return {row_key(tab, row): value_text(row[5]) for row in rows}

@@ -46,6 +46,7 @@ from sync.master import (
     load_master,
     row_bases,
     small_tabs,
+    stored_bases,
     tracking_rows,
 )
 from sync.master_layout import (
@@ -226,7 +227,7 @@ def plan_update(
         if not placed:
             return None
     for tab, grid in small.items():
-        _replace_small(update, tab, small_tabs_written[tab], grid, bases.get(tab, {}))
+        _replace_small(update, tab, small_tabs_written[tab], grid, stored_bases(tab, grid[1:]))
     if touched and not new_day:
         header = row_digest(master_headers(zone, language)[DUE_LIST_TAB])
         if not _update_due_list(update, (s, data, dirty), small_tabs_written[DUE_LIST_TAB], header):

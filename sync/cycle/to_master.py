@@ -19,7 +19,7 @@ from sync.cycle.report import CycleReport
 from sync.db import read_transaction, retrying, transaction
 from sync.errors import SourceError
 from sync.marks import database_marker, team_digest
-from sync.master import load_master, render_master, row_bases
+from sync.master import load_master, render_master, row_bases, stored_bases
 from sync.master_layout import (
     DUE_TAB,
     MASTER_TABS,
@@ -331,7 +331,8 @@ class WriteMaster(CycleBase):
                                 s, zone=self.zone_name, today=day, language=self.master_language
                             )
                         )
-                    save_whole(s, source, tab, row_keys, row_digests[tab][1:], bases.get(tab, {}))
+                    based = bases.get(tab) or stored_bases(tab, rows)
+                    save_whole(s, source, tab, row_keys, row_digests[tab][1:], based)
                 snap = TabSnapshot(digest=digests[tab], rows=len(grid) - 1)
                 if tab in ROW_TABS:
                     snap.order = order
