@@ -174,7 +174,7 @@ class CustomersTab(IngestBase):
                 self.flag(plan, row.index, binding.note, "phone")
             phone = phones[row.index]
             if phone.warning and binding.outcome in ("bound", "new"):
-                self.flag(plan, row.index, phone.warning, "phone")
+                self.flag(plan, row.index, said_in(phone.warning, self.language), "phone")
             if binding.outcome not in ("invalid_phone", "mismatch", "duplicate"):
                 assert binding.phone is not None
                 existing = known.get(binding.number or "") if binding.number else None

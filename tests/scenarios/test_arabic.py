@@ -118,6 +118,7 @@ def test_why_a_value_is_refused_is_said_in_the_sheets_language(engine, harness):
             {"الاسم": "Mona", "الهاتف": "01001234567", "المتابعة القادمة": "31/31/2026"},
             {"الاسم": "Omar", "الهاتف": "01001234568", "الحالة": "maybe"},
             {"الاسم": "Hind", "الهاتف": "01001234569", "المتابعة القادمة": "30/02/2026"},
+            {"الاسم": "Sam", "الهاتف": "+1 200 555 0199"},  # possible, not valid
         ],
     )
     world.type_rows(
@@ -136,6 +137,7 @@ def test_why_a_value_is_refused_is_said_in_the_sheets_language(engine, harness):
         "Next follow-up: could not read '31/31/2026' as a date: neither 31 nor 31 can be a "
         "month; not synced"
     )
+    assert notes["Sam"] == "+1 200-555-0199 رقم ممكن لكنه ليس رقمًا صحيحًا في United States"
     assert world.rows("sara")[0]["المتابعة القادمة"] == "31/31/2026"  # left as typed
 
 
