@@ -10,11 +10,14 @@ one stored) and every change since then is an audit event naming a customer, the
    count and two sums over the rows up to the last one written, from the database,
    against the ones stored; else: whole render), and reads only the new rows;
 3. renders the dirty customers' rows (and the new ones) and the small tabs
-   (Conflicts, Commission, Sync log, Deleted, Due by agent) whole, and the Due follow-ups
-   tab whole when the day moved or a dirty customer has a due tracking or a row there;
+   (Conflicts, Commission, Sync log, Deleted, Due by agent) whole; the Due follow-ups tab
+   whole on a new day, else only the dirty customers' due rows, put where they sort among
+   the rows stored (each stored with its date), when they have a due row now or had one;
 4. sets the cells of every row whose digest differs from the one stored at its position
    (:meth:`~sync.sheets.Backend.set_cells`), without reading the workbook, and updates
-   each tab's digest from the changed rows alone (:func:`~sync.sheet_rows.updated_digest`).
+   each tab's digest from the changed rows alone (:func:`~sync.sheet_rows.updated_digest`);
+   where a small tab's rows shift (a row gone from the middle of a sorted list), rows are
+   deleted and inserted there (:func:`row_moves`) instead of every row below rewritten.
 
 Anything else (an admin's edit, a merge, an event naming no customer, the team renamed,
 the master trimmed to Google's limit) takes the whole path in :mod:`sync.cycle`.
@@ -356,11 +359,13 @@ def _update_due_list(
     """The Due follow-ups tab on the day it was written: the due rows of the changed
     customers rendered and put where they sort among the rows stored (by the key and
     date stored with each, not read again), rows moved rather than rewritten
-    (:func:`_set_small`); False when a row is stored without its date."""
+    (:func:`_set_small`); False (render it whole) when a row is stored without its date."""
     s, data, dirty = loaded
     if any(not isinstance(date, str) for date in written.bases):
         return False
-    numbers = {data.numbers[c] for c in dirty if c in data.numbers}
+    if any(c not in data.numbers for c in dirty):
+        return False  # a changed customer's stored rows could not be told apart
+    numbers = {data.numbers[c] for c in dirty}
     entries: list[tuple[tuple[str, str, str], str, str, list[CellValue] | None]] = [
         (due_order_of(key, date), key, digest, None)
         for key, digest, date in zip(written.keys, written.digests, written.bases, strict=True)
