@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import itertools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from sync.marks import database_marker, team_digest
 from sync.master import load_master, render_master, row_bases, stored_bases
 from sync.master_layout import (
     DUE_TAB,
+    MASTER_HEADERS,
     MASTER_TABS,
     ROW_TABS,
     master_layout,
@@ -281,12 +283,25 @@ class WriteMaster(CycleBase):
             digests = {tab: tab_digest(rows) for tab, rows in row_digests.items()}
         report.warnings += warnings
 
+        # A tab written is let go as soon as it is (what is stored of its rows is kept):
+        # the smallest tabs are written first, so the largest is written with the others
+        # already gone (a cold master's peak).
+        kept: dict[str, tuple[int, list[str], dict[str, Any]]] = {}
+
+        def release(tab: str) -> None:
+            rows = grids[tab][1:]
+            kept[tab] = (len(rows), [row_key(tab, row) for row in rows], stored_bases(tab, rows))
+            del grids[tab][1:]
+
+        def length(tab: str) -> int:
+            return kept[tab][0] if tab in kept else len(grids[tab]) - 1
+
         def stale(state: SheetState | None, tab: str) -> bool:
             """Whether a tab's rows must be stored anew (what it shows changed)."""
             before = state.tab_snapshot if state is not None else TabSnapshot()
             return (
                 before.digest != digests[tab]
-                or before.rows != len(grids[tab]) - 1
+                or before.rows != length(tab)
                 or (before.order if tab in ROW_TABS else before.keys) is None
             )
 
@@ -304,21 +319,23 @@ class WriteMaster(CycleBase):
             or state.version != snapshot.version
             or state.tab_snapshot.digest != digests[tab]
         ]
-        written_to = self._set_master(source, snapshot, grids, tabs, report)
+        tabs.sort(key=lambda tab: len(grids[tab]) * len(MASTER_HEADERS[tab]))
+        written_to = self._set_master(source, snapshot, grids, tabs, report, release)
         if written_to is None:
             return 0  # nothing written nor recorded: the next cycle renders it again
         version, written, exact = written_to
         with transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
-            for tab, grid in grids.items():
+            for tab in grids:
                 state = states.get(tab) or SheetState(source=source, tab=tab, snapshot={})
                 if state.id is None:
                     s.add(state)
                 before = state.tab_snapshot
                 order, keys = before.order, before.keys
                 if stale(state, tab):
-                    rows = grid[1:]
-                    row_keys = [row_key(tab, row) for row in rows]
+                    if tab not in kept:
+                        release(tab)
+                    _, row_keys, own_bases = kept[tab]
                     # A tab stale only now (another worker stored it meanwhile) has no
                     # order: the next cycle renders the master whole.
                     if tab in ROW_TABS:
@@ -331,9 +348,9 @@ class WriteMaster(CycleBase):
                                 s, zone=self.zone_name, today=day, language=self.master_language
                             )
                         )
-                    based = bases.get(tab) or stored_bases(tab, rows)
+                    based = bases.get(tab) or own_bases
                     save_whole(s, source, tab, row_keys, row_digests[tab][1:], based)
-                snap = TabSnapshot(digest=digests[tab], rows=len(grid) - 1)
+                snap = TabSnapshot(digest=digests[tab], rows=length(tab))
                 if tab in ROW_TABS:
                     snap.order = order
                 else:
@@ -352,8 +369,10 @@ class WriteMaster(CycleBase):
         grids: dict[str, Grid],
         tabs: list[str],
         report: CycleReport,
+        release: Callable[[str], None] = lambda _tab: None,
     ) -> tuple[str | None, int, bool] | None:
-        """Write the cells of these master tabs that differ from the master as read.
+        """Write the cells of these master tabs that differ from the master as read, in
+        this order (``release``: called with each tab once its cells are set).
 
         Returns:
             (the master's version after, cells written, whether it holds exactly what was
@@ -388,7 +407,8 @@ class WriteMaster(CycleBase):
                 break
             version, written = set_version, written + cells.count
             report.master_cells_written += cells.count
-            del groups[0]
+            for tab in groups.pop(0):
+                release(tab)
         if groups:  # the master moved since it was read: the rest compared cell by cell
             changes = [
                 change
