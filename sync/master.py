@@ -5,7 +5,7 @@
 rewritten by a positional cell diff, except the Conflicts tab's Resolution
 column, which is the admin's and is carried over by conflict ID. What the admin
 types elsewhere (shared fields in Customers, Commission % in Tracking) is read back
-by ``sync.admin.from_master`` against :func:`row_bases`, what was last written. The tabs'
+by ``sync.admin.from_master`` against :func:`stored_bases`, what was last written. The tabs'
 headers, notes and layout are :mod:`sync.master_layout`.
 
 At this size because the loading and the rendering of the nine tabs share one shape
@@ -32,7 +32,14 @@ from sync.db import read, rows_in
 from sync.dedupe import format_phone, value_text
 from sync.fields import AGENT_KEYS, FIELDS_BY_KEY, SHARED_KEYS, STATUSES, Kind
 from sync.ledger import hint
-from sync.master_layout import DUE_LIST_TAB, master_headers, row_key
+from sync.master_layout import (
+    COMMISSION_PCT,
+    DUE_LIST_TAB,
+    TRACKING_HEADERS,
+    TRACKING_ID,
+    master_headers,
+    row_key,
+)
 from sync.model import Agent, Conflict, Customer, FollowUp, SyncRun, Tracking
 from sync.reports import DELETED_CUSTOMERS, commission_rows
 from sync.values import choice
@@ -620,32 +627,24 @@ def _trim_to_limit(grids: dict[str, Grid]) -> list[str]:
     return warnings
 
 
-def row_bases(data: MasterData) -> dict[str, dict[str, Any]]:
-    """What the admin may edit in the master, as rendered: the base of a three-way merge.
-
-    Returns:
-        master tab -> row key -> base: ``Customers`` -> Customer # -> shared field ->
-        text; ``Tracking`` -> tracking ID -> Commission % as text.
-    """
-    shared: dict[str, Any] = {
-        c.number: {
-            k: value_text(data.phones[c.id] if k == "phone" else getattr(c, k)) for k in SHARED_KEYS
-        }
-        for c in data.customers
-        if shown(c)
-    }
-    commission: dict[str, Any] = {
-        f"T{t.id}": value_text(t.commission_pct)
-        for t in data.trackings
-        if t.customer_id not in data.gone
-    }
-    return {"Customers": shared, "Tracking": commission}
-
-
 def stored_bases(tab: str, rows: Sequence[Sequence[CellValue]]) -> dict[str, Any]:
-    """What is stored with each row of a small tab besides its key and digest: for the
-    Due follow-ups, where the row sorts (its date), so that a later cycle puts a changed
-    row among them without reading them; nothing for the others."""
-    if tab != DUE_LIST_TAB:
-        return {}
-    return {row_key(tab, row): value_text(row[5]) for row in rows}
+    """What is stored with each rendered row of a master tab besides its key and digest,
+    by row key: what the admin may edit in it, as rendered (the base of the three-way
+    merge of their edits: ``Customers`` -> shared field -> text, ``Tracking`` -> Commission
+    % as text); for the Due follow-ups, where the row sorts (its date), so that a later
+    cycle puts a changed row among them without reading them; nothing for the others.
+    Taken from the rows, so a whole write keeps nothing of the data it rendered."""
+    if tab == "Customers":
+        return {
+            value_text(row[0]): {k: value_text(row[i]) for i, k in enumerate(SHARED_KEYS, 1)}
+            for row in rows
+        }
+    if tab == "Tracking":
+        return {value_text(row[_TRACKING_ID]): value_text(row[_PERCENT]) for row in rows}
+    if tab == DUE_LIST_TAB:
+        return {row_key(tab, row): value_text(row[5]) for row in rows}
+    return {}
+
+
+_TRACKING_ID = TRACKING_HEADERS.index(TRACKING_ID)
+_PERCENT = TRACKING_HEADERS.index(COMMISSION_PCT)

@@ -47,7 +47,6 @@ from sync.master import (
     due_trackings,
     follow_up_rows,
     load_master,
-    row_bases,
     small_tabs,
     stored_bases,
     tracking_rows,
@@ -217,7 +216,6 @@ def plan_update(
         zone=zone,
         language=meta.language,
     )
-    bases = row_bases(data)
     rendered = {
         "Customers": customer_rows(data),
         "Tracking": tracking_rows(data),
@@ -225,7 +223,11 @@ def plan_update(
     }
     for tab in ROW_TABS:
         placed = _place_rows(
-            update, (s, source, tab, snaps[tab]), new_rows[tab], rendered[tab], bases.get(tab, {})
+            update,
+            (s, source, tab, snaps[tab]),
+            new_rows[tab],
+            rendered[tab],
+            stored_bases(tab, rendered[tab]),
         )
         if not placed:
             return None

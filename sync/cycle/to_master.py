@@ -20,7 +20,7 @@ from sync.cycle.report import CycleReport
 from sync.db import read_transaction, retrying, transaction
 from sync.errors import SourceError
 from sync.marks import database_marker, team_digest
-from sync.master import load_master, render_master, row_bases, stored_bases
+from sync.master import load_master, render_master, stored_bases
 from sync.master_layout import (
     DUE_TAB,
     MASTER_HEADERS,
@@ -305,11 +305,11 @@ class WriteMaster(CycleBase):
                 or (before.order if tab in ROW_TABS else before.keys) is None
             )
 
-        # The rows loaded are let go before the master is written (a cold master's peak);
-        # what the admin may edit in them, the base of each row stored, is kept if needed,
-        # and what says the row tabs' rows are still those written (row_order.RowOrder).
+        # The rows loaded are let go before the master is written (a cold master's peak),
+        # but what says the row tabs' rows are still those written (row_order.RowOrder);
+        # what is stored with each row (what the admin may edit in it) is taken from the
+        # rows rendered, as each tab is let go.
         restore = any(stale(states.get(tab), tab) for tab in grids)
-        bases = row_bases(data) if restore else None
         orders = written_orders(data, grids) if restore else {}
         del data
         tabs = [  # the tabs to write: not as written, or what they should show changed
@@ -342,14 +342,7 @@ class WriteMaster(CycleBase):
                         order = orders.get(tab)
                     else:
                         keys = keys_digest(row_keys)
-                    if bases is None:  # the states moved meanwhile: loaded again
-                        bases = row_bases(
-                            load_master(
-                                s, zone=self.zone_name, today=day, language=self.master_language
-                            )
-                        )
-                    based = bases.get(tab) or own_bases
-                    save_whole(s, source, tab, row_keys, row_digests[tab][1:], based)
+                    save_whole(s, source, tab, row_keys, row_digests[tab][1:], own_bases)
                 snap = TabSnapshot(digest=digests[tab], rows=length(tab))
                 if tab in ROW_TABS:
                     snap.order = order
