@@ -526,7 +526,13 @@ class GoogleBackend:
         if moves:
             if not all(m.tab in tabs for m in moves):
                 return None  # a tab is gone: read and diff instead
-            moved = self._move(source, spec, moves, tabs)
+            try:
+                moved = self._move(source, spec, moves, tabs)
+            except TransientFailure:
+                # Whether the rows moved is not known: the caller reads and diffs instead,
+                # at the version after whatever happened (not the one fetched before).
+                self._versions.pop(spec.spreadsheet, None)
+                return None
         writes = _PositionalWrites(cells, tabs)
         if not all(tab in tabs for tab in titles):
             result = self._write(source, list(writes), version, tabs, steps=moved)
@@ -540,7 +546,8 @@ class GoogleBackend:
     ) -> int:
         """Insert and delete rows in one ``spreadsheets.batchUpdate`` (the rows inserted
         take the format of the row below them), and move the rows of ``tabs`` (as read)
-        the same way; returns the changes made (1)."""
+        the same way; returns the changes made (1). Never resent: moving rows twice is
+        not moving them once (a transient failure is raised)."""
         sid = spec.spreadsheet
         titles = self._titles.get(source, {})
         if any(titles.get(m.tab, m.tab) not in self._sheet_ids.get(sid, {}) for m in moves):
@@ -549,20 +556,25 @@ class GoogleBackend:
         sizes = self._grids.setdefault(sid, {})
         requests: list[dict[str, Any]] = []
         for move in moves:
-            title = titles.get(move.tab, move.tab)
-            span = {"sheetId": ids[title], "dimension": "ROWS", "startIndex": move.at}
+            sheet_id = ids[titles.get(move.tab, move.tab)]
+            span = {"sheetId": sheet_id, "dimension": "ROWS", "startIndex": move.at}
             if move.count > 0:
                 span["endIndex"] = move.at + move.count
                 requests.append({"insertDimension": {"range": span}})
             else:
                 span["endIndex"] = move.at - move.count
                 requests.append({"deleteDimension": {"range": span}})
+        changed = self._batch_update(spec, requests, retry=False)
+        for move in moves:
+            title = titles.get(move.tab, move.tab)
             if title in sizes:
                 sizes[title] = (sizes[title][0] + move.count, sizes[title][1])
             move_rows(tabs[move.tab], [move])
-        return self._batch_update(spec, requests)
+        return changed
 
-    def _batch_update(self, spec: SourceSpec, requests: list[dict[str, Any]]) -> int:
+    def _batch_update(
+        self, spec: SourceSpec, requests: list[dict[str, Any]], *, retry: bool = True
+    ) -> int:
         """One ``spreadsheets.batchUpdate`` (a change of the spreadsheet: returns 1)."""
         self.api.call(
             "sheets.spreadsheets.batchUpdate",
@@ -570,6 +582,7 @@ class GoogleBackend:
             f"{SHEETS}/{spec.spreadsheet}:batchUpdate",
             body={"requests": requests},
             where=spec.where,
+            retry=retry,
         )
         return 1
 

@@ -9,6 +9,7 @@ honoured, bounded). Every test ends by comparing each row with what its agent ty
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,8 @@ import pytest
 from sqlalchemy import select
 
 from sheets_emulator import Emulator
-from sync.cells import CellWrite
+from sync.cells import CellWrite, cell_text
+from sync.cycle import base as cycle_base
 from sync.google import GoogleError
 from sync.google.values import quote
 from sync.model import Customer, Tracking
@@ -255,3 +257,48 @@ def test_a_master_write_whose_answer_is_lost_or_refused_lands_once(
     assert failure.hits == 1
     assert len(sent) == (1 if fault == "lost answer" else 2)
     assert world.master_differences() == {}
+
+
+@pytest.mark.parametrize("fault", ["lost answer", "refused"])
+def test_rows_moved_in_the_master_are_never_moved_twice(
+    world: World, emu: Emulator, fault: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A follow-up done near the top of a long Due follow-ups list is a row deleted in the
+    master: when the answer to that request is lost (the row is gone) or it is refused
+    (it is not), the request is not sent again; the master is read and brought up to date
+    cell by cell instead, and ends as a whole render makes it."""
+    today = dt.date(2026, 3, 10)
+    monkeypatch.setattr(cycle_base, "today_in", lambda _zone: today)
+    world.type_rows(
+        "ali",
+        [
+            {
+                "Name": f"C{i}",
+                "Phone": f"0100123{i:04d}",
+                "Next follow-up": today - dt.timedelta(days=60 - 2 * i),
+            }
+            for i in range(30)
+        ],
+    )
+    world.cycle()
+    master = world.backend.spec(world.master).spreadsheet
+    failure = emu.faults.add(
+        "sheets.spreadsheets.batchUpdate",
+        500,
+        times=1,
+        when="after" if fault == "lost answer" else "before",
+        match=lambda r: r.params.get("id") == master,
+    )
+    sent: list[int] = []
+    emu.before_request(
+        lambda _k, r: sent.append(1) if r.params.get("id") == master else None,
+        kind="sheets.spreadsheets.batchUpdate",
+    )
+    world.edit("ali", {"Name": "C1"}, {"Status": "Completed"})
+    world.cycle()
+    assert failure.hits == 1 and len(sent) == 1  # not resent
+    due = world.backend.get_tab(world.master, "Due follow-ups")
+    assert [cell_text(row[2]) for row in due[1:]] == ["C0", *(f"C{i}" for i in range(2, 30))]
+    assert world.master_differences() == {}
+    idle = world.cycle()
+    assert (idle.cells_written, idle.sources_read) == (0, 0)
