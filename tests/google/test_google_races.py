@@ -230,6 +230,26 @@ def test_a_write_that_keeps_failing_gives_up_after_the_bound(
     assert [r["Name"] for r in world.rows("ali")] == ["Ahmed"]
 
 
+def fail_once_on_master(
+    world: World, emu: Emulator, kind: str, fault: str
+) -> tuple[Any, list[int]]:
+    """The next request of this kind to the master fails once with a 500: its answer is
+    lost (it landed) or it is refused (it did not); and every such request sent is counted."""
+    master = world.backend.spec(world.master).spreadsheet
+    failure = emu.faults.add(
+        kind,
+        500,
+        times=1,
+        when="after" if fault == "lost answer" else "before",
+        match=lambda r: r.params.get("id") == master,
+    )
+    sent: list[int] = []
+    emu.before_request(
+        lambda _k, r: sent.append(1) if r.params.get("id") == master else None, kind=kind
+    )
+    return failure, sent
+
+
 @pytest.mark.parametrize("fault", ["lost answer", "refused"])
 def test_a_master_write_whose_answer_is_lost_or_refused_lands_once(
     world: World, emu: Emulator, fault: str
@@ -240,19 +260,7 @@ def test_a_master_write_whose_answer_is_lost_or_refused_lands_once(
     way the master shows the database within the cycle."""
     world.type_rows("ali", [FATIMA, OMAR, AHMED])
     world.type_rows("sara", [AHMED_SARA])
-    master = world.backend.spec(world.master).spreadsheet
-    failure = emu.faults.add(
-        "sheets.values.batchUpdate",
-        500,
-        times=1,
-        when="after" if fault == "lost answer" else "before",
-        match=lambda r: r.params.get("id") == master,
-    )
-    sent: list[int] = []
-    emu.before_request(
-        lambda _k, r: sent.append(1) if r.params.get("id") == master else None,
-        kind="sheets.values.batchUpdate",
-    )
+    failure, sent = fail_once_on_master(world, emu, "sheets.values.batchUpdate", fault)
     world.cycle()
     assert failure.hits == 1
     assert len(sent) == (1 if fault == "lost answer" else 2)
@@ -281,19 +289,7 @@ def test_rows_moved_in_the_master_are_never_moved_twice(
         ],
     )
     world.cycle()
-    master = world.backend.spec(world.master).spreadsheet
-    failure = emu.faults.add(
-        "sheets.spreadsheets.batchUpdate",
-        500,
-        times=1,
-        when="after" if fault == "lost answer" else "before",
-        match=lambda r: r.params.get("id") == master,
-    )
-    sent: list[int] = []
-    emu.before_request(
-        lambda _k, r: sent.append(1) if r.params.get("id") == master else None,
-        kind="sheets.spreadsheets.batchUpdate",
-    )
+    failure, sent = fail_once_on_master(world, emu, "sheets.spreadsheets.batchUpdate", fault)
     world.edit("ali", {"Name": "C1"}, {"Status": "Completed"})
     world.cycle()
     assert failure.hits == 1 and len(sent) == 1  # not resent
