@@ -64,7 +64,7 @@ from sync.rezip import (
     rezip,
     segments_of,
 )
-from sync.sheets import RowMove, moved_row
+from sync.sheets import RowMove
 
 _SHEET = re.compile(rb"<sheet\b[^>]*?/>")
 _ATTR = re.compile(rb'([\w:]+)\s*=\s*"([^"]*)"')
@@ -632,61 +632,99 @@ def _without_calc_chain_rel(rels: bytes) -> bytes:
     return _RELATIONSHIP.sub(keep, rels)
 
 
-_CELL_ROW = re.compile(rb'(<c\b[^>]*?\sr="[A-Z]{1,3})\d+"')
-_ROW_NUMBER = re.compile(rb'(\sr=")\d+"')
+_ROW_TAG = re.compile(rb"<row\b[^>]*?>")
+_ROW_NUMBER = re.compile(rb'(\sr=")(\d+)"')
+_ROW_OR_CELL_REF = re.compile(rb'(<(?:row|c)\b[^>]*?\sr="[A-Z]{0,3})(\d+)"')
 _UNMOVABLE = re.compile(rb"<mergeCell\b|<hyperlink\b")
 
 
 def move_sheet_rows(xml: bytes, moves: Sequence[RowMove]) -> bytes:
     """A sheet's XML with rows inserted and deleted (:class:`~sync.sheets.RowMove`, in
-    order): the rows below renumbered, cell by cell, the deleted ones dropped; an inserted
-    row is a number no row has yet (blank). The rows above the first move are copied.
+    order): the rows below renumbered, the deleted ones dropped; an inserted row is a
+    number no row has yet (blank). The rows above the first move are copied, and so is
+    every stretch of rows that ends where it began; each stretch that moves by the same
+    number of rows is renumbered in one pass (a row tag's and its cells' references).
 
     Raises:
         Unpatchable: merged cells or hyperlinks (their references would not move), or a
-            formula in a row that moves (its references would not either).
+            formula at or below the first move (its references would not either).
     """
     if not moves:
         return xml
     if _UNMOVABLE.search(xml):
         raise Unpatchable("merged cells or hyperlinks would not move with their rows")
-    data_start, open_end, empty = _sheet_data(xml)
+    _, open_end, empty = _sheet_data(xml)
     if empty:
         return xml
     close = xml.rfind(b"</sheetData>")
-    first = min(m.at for m in moves)
-    span = _row_span(xml, first + 1, (open_end, close))
-    position = span[0] if span is not None else open_end
-    pieces: list[bytes | memoryview] = [memoryview(xml)[:position]]
-    for match in _ROW.finditer(xml, position, close):
-        element = match.group(0)
-        head = _START_TAG.match(element)
-        assert head is not None
-        ref = _attrs(head.group(0)).get("r")
-        if ref is None or not ref.isdigit():
+    span = _row_span(xml, min(m.at for m in moves) + 1, (open_end, close))
+    start = span[0] if span is not None else open_end
+    if _FORMULA.search(xml, start, close):
+        raise Unpatchable("a formula in a row that may move")
+    ranges = row_offsets(moves)
+    firsts = [first for first, _, _ in ranges]
+    view = memoryview(xml)
+    pieces: list[bytes | memoryview] = [view[:start]]
+
+    def flush(begin: int, end: int, offset: int) -> None:
+        if offset == 0:
+            pieces.append(view[begin:end])
+            return
+
+        def renumbered(found: re.Match[bytes]) -> bytes:
+            return found.group(1) + b'%d"' % (int(found.group(2)) + offset)
+
+        pieces.append(_ROW_OR_CELL_REF.sub(renumbered, xml[begin:end]))
+
+    run, run_offset = start, 0
+    for match in _ROW_TAG.finditer(xml, start, close):
+        ref = _ROW_NUMBER.search(match.group(0))
+        if ref is None:
             raise Unpatchable("a row without its row number")
-        number = int(ref) - 1
-        if number < first:
-            continue  # copied with the stretch before the next row that moves
-        pieces.append(memoryview(xml)[position : match.start()])
-        position = match.end()
-        new = moved_row(number, moves)
-        if new is None:
-            continue  # deleted
-        if new != number:
-            if _FORMULA.search(element):
-                raise Unpatchable("a formula in a row that moves")
-            tag_end = head.end()
-            shown = b'%d"' % (new + 1)
-
-            def renumbered(found: re.Match[bytes], shown: bytes = shown) -> bytes:
-                return found.group(1) + shown
-
-            tag = _ROW_NUMBER.sub(renumbered, element[:tag_end], 1)
-            element = tag + _CELL_ROW.sub(renumbered, element[tag_end:])
-        pieces.append(element)
-    pieces.append(memoryview(xml)[position:])
+        number = int(ref.group(2)) - 1
+        at = bisect.bisect_right(firsts, number) - 1
+        kept = at >= 0 and number < ranges[at][1]
+        if not kept:  # deleted: the stretch before it is done, the row dropped
+            flush(run, match.start(), run_offset)
+            closed = match.group(0).endswith(b"/>")
+            run = match.end() if closed else xml.index(b"</row>", match.end()) + len(b"</row>")
+            run_offset = 0
+            continue
+        offset = ranges[at][2]
+        if offset != run_offset:
+            flush(run, match.start(), run_offset)
+            run, run_offset = match.start(), offset
+    flush(run, close, run_offset)
+    pieces.append(view[close:])
     return b"".join(pieces)
+
+
+def row_offsets(moves: Sequence[RowMove]) -> list[tuple[int, int, int]]:
+    """The rows ``moves`` keep, as (first, end, offset): the 0-based rows ``[first, end)``
+    of the tab before the moves are ``offset`` rows further after them; a row in no range
+    is deleted. The same as :func:`~sync.sheets.moved_row`, in ranges: one per move."""
+    parts = [(0, 1 << 40, 0)]  # rows [first, end) of the tab before, now from row ``now``
+    for move in moves:
+        moved: list[tuple[int, int, int]] = []
+        low, high = move.at, move.at - move.count  # the rows deleted, when count < 0
+        for first, end, now in parts:
+            size = end - first
+            if move.count > 0:
+                if now >= move.at:
+                    moved.append((first, end, now + move.count))
+                elif now + size <= move.at:
+                    moved.append((first, end, now))
+                else:
+                    cut = move.at - now
+                    moved += [(first, first + cut, now), (first + cut, end, move.at + move.count)]
+                continue
+            if now < low:
+                moved.append((first, first + min(size, low - now), now))
+            if now + size > high:
+                begin = max(now, high)
+                moved.append((first + begin - now, end, begin - (high - low)))
+        parts = moved
+    return sorted((first, end, now - first) for first, end, now in parts if first < end)
 
 
 def _patch_sheet(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sync.cells import Grid
 from sync.master_update import MOVE_FROM, row_moves
 from sync.sheets import RowMove, move_rows, moved_row
+from sync.xlsx_parts import row_offsets
 
 
 @st.composite
@@ -76,3 +77,16 @@ def test_moved_row_follows_the_grid(row: int, raw: list[tuple[int, int]]):
         assert [row] not in grid
     else:
         assert grid[where] == [row]
+
+
+@given(st.integers(0, 60), st.lists(st.tuples(st.integers(1, 40), st.integers(-6, 6)), max_size=6))
+def test_the_ranges_a_sheet_is_renumbered_by_agree_with_moved_row(
+    row: int, raw: list[tuple[int, int]]
+):
+    moves = [RowMove("T", at, count) for at, count in raw if count]
+    ranges = row_offsets(moves)
+    found = [offset for first, end, offset in ranges if first <= row < end]
+    assert len(found) <= 1
+    expected = moved_row(row, moves)
+    assert (None if not found else row + found[0]) == expected
+    assert len(ranges) <= len(moves) + 1

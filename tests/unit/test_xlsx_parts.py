@@ -604,6 +604,11 @@ def _moved_by_openpyxl(data: bytes, moves: list[RowMove], cells: Patch) -> bytes
             wb[move.tab].insert_rows(move.at + 1, move.count)
         else:
             wb[move.tab].delete_rows(move.at + 1, -move.count)
+    for ws in wb.worksheets:
+        # openpyxl's moves leave an empty, unstyled cell in every column of a row they move
+        # through: cells a file does not have (and that a value typed later would not find)
+        for place in [p for p, c in ws._cells.items() if c.value is None and not c.has_style]:
+            del ws._cells[place]
     for title, row, col, value in cells:
         _set_cell(wb[title], row, col, value)
     buffer = io.BytesIO()
