@@ -166,14 +166,6 @@ def plan_update(
     dirty = _dirty_customers(s, since, audit)
     if dirty is None:
         return None
-    # The Due follow-ups: rendered whole on a new day; else the changed customers' rows
-    # alone, put among the rows stored, when they have a due follow-up or a row there.
-    new_day = states[DUE_TAB].marker != today.isoformat() or snaps[DUE_LIST_TAB].keys is None
-    touched = new_day or _due_touched(s, source, dirty, today)
-    loaded = SMALL_TABS if touched else tuple(t for t in SMALL_TABS if t != DUE_LIST_TAB)
-    small_tabs_written = load_written(s, source, loaded, bases=(DUE_LIST_TAB,))
-    if any(len(small_tabs_written[tab].keys) != snaps[tab].rows for tab in loaded):
-        return None
     new_rows: dict[str, list[NewRow]] = {}
     for tab in ROW_TABS:
         stored = snaps[tab].order
@@ -192,6 +184,15 @@ def plan_update(
         return None
     dirty |= {row.customer for new in new_rows.values() for row in new}
     if len(dirty) > DIRTY_LIMIT:
+        return None
+    # The Due follow-ups: rendered whole on a new day; else the changed customers' rows
+    # alone (those of the new rows' too), put among the rows stored, when they have a due
+    # follow-up or a row there.
+    new_day = states[DUE_TAB].marker != today.isoformat() or snaps[DUE_LIST_TAB].keys is None
+    touched = new_day or _due_touched(s, source, dirty, today)
+    loaded = SMALL_TABS if touched else tuple(t for t in SMALL_TABS if t != DUE_LIST_TAB)
+    small_tabs_written = load_written(s, source, loaded, bases=(DUE_LIST_TAB,))
+    if any(len(small_tabs_written[tab].keys) != snaps[tab].rows for tab in loaded):
         return None
 
     data = load_master(s, only=dirty, zone=zone, today=today, due_list=new_day, language=language)
