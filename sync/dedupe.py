@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from sync.long_text import is_cut, whole_of
 from sync.phones import PhoneResult, format_phone, normalize_phone, normalize_phones, parse_phone
-from sync.words import Language, said_in, say
+from sync.words import Language, say
 
 __all__ = [
     "Binding",
@@ -169,7 +169,7 @@ def merge_fields(
                     "cell_not_synced",
                     language,
                     title=titles[key],
-                    problem=said_in(problems[key], language),
+                    problem=problems[key],
                 ),
             )
             continue

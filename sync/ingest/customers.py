@@ -166,8 +166,7 @@ class CustomersTab(IngestBase):
                 continue  # bound by _keep_unchanged: nothing to decide
             row = rows[binding.index]
             if row.index in unreadable:
-                problem = said_in(unreadable[row.index], self.language)
-                message = say("phone_unreadable", self.language, problem=problem)
+                message = say("phone_unreadable", self.language, problem=unreadable[row.index])
                 self.flag(plan, row.index, message, "phone")
                 continue
             if binding.note:

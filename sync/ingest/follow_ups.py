@@ -16,7 +16,7 @@ from sync.ingest.base import FOLLOW_UPS_TABLE, IngestBase
 from sync.ingest.plans import TabPlan
 from sync.model import Customer, FollowUp, Tracking, utcnow
 from sync.rows import ParsedRow
-from sync.words import said_in, say
+from sync.words import say
 
 
 class FollowUpsTab(IngestBase):
@@ -101,7 +101,7 @@ class FollowUpsTab(IngestBase):
                         "cell_not_synced",
                         self.language,
                         title=self.follow_up_titles[key],
-                        problem=said_in(issue.message, self.language),
+                        problem=issue.message,
                     ),
                     key,
                 )
