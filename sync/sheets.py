@@ -63,7 +63,7 @@ __all__ = [
     "find_tab",
     "finish_cells",
     "move_rows",
-    "moved_row",
+    "row_offsets",
 ]
 
 CellSet = tuple[str, int, int, CellValue]
@@ -83,21 +83,6 @@ class RowMove:
     count: int
 
 
-def moved_row(row: int, moves: Iterable[RowMove]) -> int | None:
-    """Where a 0-based row of a tab is after ``moves`` (of that tab, in order); None when
-    one of them deletes it."""
-    for move in moves:
-        if row < move.at:
-            continue
-        if move.count > 0:
-            row += move.count
-        elif row < move.at - move.count:
-            return None
-        else:
-            row += move.count
-    return row
-
-
 def move_rows(grid: Grid, moves: Iterable[RowMove]) -> None:
     """Apply ``moves`` (of this grid's tab, in order) to a grid, in place."""
     for move in moves:
@@ -107,6 +92,34 @@ def move_rows(grid: Grid, moves: Iterable[RowMove]) -> None:
             grid[move.at : move.at] = [[] for _ in range(move.count)]
         else:
             del grid[move.at : move.at - move.count]
+
+
+def row_offsets(moves: Sequence[RowMove]) -> list[tuple[int, int, int]]:
+    """The rows ``moves`` keep, as (first, end, offset): the 0-based rows ``[first, end)``
+    of the tab before the moves are ``offset`` rows further after them; a row in no range
+    is deleted. What :func:`move_rows` does to a grid, as ranges: one more per move."""
+    parts = [(0, 1 << 40, 0)]  # rows [first, end) of the tab before, now from row ``now``
+    for move in moves:
+        moved: list[tuple[int, int, int]] = []
+        low, high = move.at, move.at - move.count  # the rows deleted, when count < 0
+        for first, end, now in parts:
+            size = end - first
+            if move.count > 0:
+                if now >= move.at:
+                    moved.append((first, end, now + move.count))
+                elif now + size <= move.at:
+                    moved.append((first, end, now))
+                else:
+                    cut = move.at - now
+                    moved += [(first, first + cut, now), (first + cut, end, move.at + move.count)]
+                continue
+            if now < low:
+                moved.append((first, first + min(size, low - now), now))
+            if now + size > high:
+                begin = max(now, high)
+                moved.append((first + begin - now, end, begin - (high - low)))
+        parts = moved
+    return sorted((first, end, now - first) for first, end, now in parts if first < end)
 
 
 class CountedCells:

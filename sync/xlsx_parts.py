@@ -64,7 +64,7 @@ from sync.rezip import (
     rezip,
     segments_of,
 )
-from sync.sheets import RowMove
+from sync.sheets import RowMove, row_offsets
 
 _SHEET = re.compile(rb"<sheet\b[^>]*?/>")
 _ATTR = re.compile(rb'([\w:]+)\s*=\s*"([^"]*)"')
@@ -697,34 +697,6 @@ def move_sheet_rows(xml: bytes, moves: Sequence[RowMove]) -> bytes:
     flush(run, close, run_offset)
     pieces.append(view[close:])
     return b"".join(pieces)
-
-
-def row_offsets(moves: Sequence[RowMove]) -> list[tuple[int, int, int]]:
-    """The rows ``moves`` keep, as (first, end, offset): the 0-based rows ``[first, end)``
-    of the tab before the moves are ``offset`` rows further after them; a row in no range
-    is deleted. The same as :func:`~sync.sheets.moved_row`, in ranges: one per move."""
-    parts = [(0, 1 << 40, 0)]  # rows [first, end) of the tab before, now from row ``now``
-    for move in moves:
-        moved: list[tuple[int, int, int]] = []
-        low, high = move.at, move.at - move.count  # the rows deleted, when count < 0
-        for first, end, now in parts:
-            size = end - first
-            if move.count > 0:
-                if now >= move.at:
-                    moved.append((first, end, now + move.count))
-                elif now + size <= move.at:
-                    moved.append((first, end, now))
-                else:
-                    cut = move.at - now
-                    moved += [(first, first + cut, now), (first + cut, end, move.at + move.count)]
-                continue
-            if now < low:
-                moved.append((first, first + min(size, low - now), now))
-            if now + size > high:
-                begin = max(now, high)
-                moved.append((first + begin - now, end, begin - (high - low)))
-        parts = moved
-    return sorted((first, end, now - first) for first, end, now in parts if first < end)
 
 
 def _patch_sheet(
