@@ -18,7 +18,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from openpyxl.comments import Comment
 from openpyxl.styles import Font, PatternFill
@@ -494,6 +494,9 @@ SEGMENT_PATCHES = st.lists(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(st.integers(3, 40), SEGMENT_PATCHES)
+# A date, then a number, in one cell: the cell keeps its date format and shows a serial
+# calamine cannot place (read_values refuses it; the backend reads it through openpyxl).
+@example(rows=3, patches=[[(0, 0, dt.date(2000, 1, 1))], [(0, 0, 0)]])
 def test_a_sheet_patched_segment_by_segment_is_the_sheet_patched_whole(
     monkeypatch: pytest.MonkeyPatch, rows: int, patches: list[list[tuple[int, int, CellValue]]]
 ) -> None:
@@ -508,7 +511,7 @@ def test_a_sheet_patched_segment_by_segment_is_the_sheet_patched_whole(
         whole = _without_table(patch_cells(whole, cells))
         assert _sheet_xml(segmented) == _sheet_xml(whole)
         assert _table(segmented) is not None
-    assert read_values(segmented) == read_values(whole)
+    assert xlsx_values(segmented) == xlsx_values(whole)
 
 
 def test_a_patch_of_one_row_rewrites_only_its_segment_and_the_ends(
