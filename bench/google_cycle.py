@@ -45,12 +45,12 @@ from bench.generate import STATUSES, generate
 from bench.measure import hwm_mb, reset_hwm
 from sheets_emulator.client import gspread_client
 from sync import service
+from sync.backends.google.values import a1, quote
 from sync.cells import cell_text
 from sync.config import config_from_dict
 from sync.cycle import Cycle
 from sync.db import make_engine, session_factory, upgrade_schema
 from sync.fields import CUSTOMER_FIELDS, header_index, header_key
-from sync.google.values import a1, quote
 from sync.model import Customer
 from tests.emulated import typed_cell
 
@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _quota(kind: str) -> str | None:
-    from sync.google.api import quota_of
+    from sync.backends.google.api import quota_of
 
     return quota_of(kind)
 

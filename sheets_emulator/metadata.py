@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sheets_emulator import grid
+from sheets_emulator.a1 import Bounds
 from sheets_emulator.errors import bad_request
 from sheets_emulator.grid import Target
 from sheets_emulator.model import Sheet, Spreadsheet
@@ -250,7 +251,6 @@ def resolve_filter(
     cache = cache or Lookups(ss)
     locs = cache.locs
     out: list[Target] = []
-    from sheets_emulator.a1 import Bounds
 
     for mid in matches(ss, lookup, locs, cache):
         found, start, end = locs.get(mid, (None, None, None))

@@ -23,6 +23,7 @@ from sheets_emulator.api import ApiRequest, Options
 from sheets_emulator.errors import ApiError, error_body
 from sheets_emulator.faults import Fault, FaultInjector
 from sheets_emulator.model import Store
+from sheets_emulator.xlsx import dump_to_xlsx, seed_from_xlsx
 
 Handler = Callable[[Store, Options, ApiRequest], tuple[int, Any]]
 
@@ -503,12 +504,8 @@ class Emulator:
     ) -> str:
         """Create a spreadsheet from an .xlsx workbook (with the given id, if any); returns
         its id."""
-        from sheets_emulator.xlsx import seed_from_xlsx
-
-        return seed_from_xlsx(self, path, title, spreadsheet_id)
+        return seed_from_xlsx(self.store, path, title, spreadsheet_id)
 
     def dump_to_xlsx(self, spreadsheet_id: str, path: str | PathLike[str]) -> None:
         """Write a spreadsheet to an .xlsx workbook."""
-        from sheets_emulator.xlsx import dump_to_xlsx
-
-        dump_to_xlsx(self, spreadsheet_id, path)
+        dump_to_xlsx(self.store, spreadsheet_id, path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sheets_emulator import a1, grid, metadata
+from sheets_emulator import a1, grid, metadata, structure
 from sheets_emulator.api import ApiRequest, Options, get_spreadsheet
 from sheets_emulator.errors import bad_request
 from sheets_emulator.grid import Target
@@ -174,8 +174,6 @@ def values_append(store: Store, opts: Options, req: ApiRequest) -> Reply:
         start_r, start_c = bottom, left
     n_rows, n_cols, cells, end_r, end_c = grid.write_stats(start_r, start_c, rows)
     if req.q("insertDataOption") == "INSERT_ROWS" and end_r > start_r:
-        from sheets_emulator import structure
-
         structure.insert_rows(sheet, start_r, end_r - start_r, False)
     grow_rows = max(0, end_r - sheet.row_count)
     grow_cols = max(0, end_c - sheet.col_count)

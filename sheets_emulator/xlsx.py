@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from os import PathLike
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from sheets_emulator.cells import (
     EPOCH,
@@ -14,10 +15,7 @@ from sheets_emulator.cells import (
     normalize_number,
     to_serial,
 )
-from sheets_emulator.model import DEFAULT_COLUMNS, DEFAULT_ROWS, Sheet
-
-if TYPE_CHECKING:
-    from sheets_emulator.server import Emulator
+from sheets_emulator.model import DEFAULT_COLUMNS, DEFAULT_ROWS, Sheet, Store
 
 
 def _format_of(number_format: str, is_date: bool) -> dict[str, Any] | None:
@@ -31,7 +29,7 @@ def _format_of(number_format: str, is_date: bool) -> dict[str, Any] | None:
 
 
 def seed_from_xlsx(
-    emulator: Emulator,
+    store: Store,
     path: str | PathLike[str],
     title: str | None = None,
     spreadsheet_id: str | None = None,
@@ -41,12 +39,9 @@ def seed_from_xlsx(
     Args:
         spreadsheet_id: the new spreadsheet's id (default: a fresh one); it must be free.
     """
-    from pathlib import Path
-
-    import openpyxl
+    import openpyxl  # loaded when a workbook is seeded: the server starts without it
 
     wb = openpyxl.load_workbook(path, data_only=False)
-    store = emulator.store
     with store.lock:
         taken: set[int] = set()
         sheets = []
@@ -90,11 +85,10 @@ def seed_from_xlsx(
         return ss.spreadsheet_id
 
 
-def dump_to_xlsx(emulator: Emulator, spreadsheet_id: str, path: str | PathLike[str]) -> None:
+def dump_to_xlsx(store: Store, spreadsheet_id: str, path: str | PathLike[str]) -> None:
     """Write every sheet of a spreadsheet to an .xlsx workbook at ``path``."""
     import openpyxl
 
-    store = emulator.store
     with store.lock:
         ss = store.spreadsheets[spreadsheet_id]
         wb = openpyxl.Workbook()

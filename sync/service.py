@@ -41,7 +41,7 @@ def make_backend(config: Config) -> Backend:
     if config.sync.backend == "xlsx":
         return XlsxBackend()
     if config.sync.backend == "google":
-        from sync.google import backend_from_config
+        from sync.backends.google import backend_from_config
 
         return backend_from_config(config)
     raise ConfigError(f"unknown backend '{config.sync.backend}'", where="sync.backend")
@@ -56,8 +56,8 @@ def check(config: Config, backend: Backend) -> dict[str, Any]:
     every = {**FOLLOW_UP_FIELDS_BY_KEY, **FIELDS_BY_KEY}
     aliases = {every[key].header: names for key, names in config.aliases.items()}
     if config.sync.backend == "google":
-        from sync.google import GoogleBackend
-        from sync.google.audit import check_google
+        from sync.backends.google import GoogleBackend
+        from sync.backends.google.audit import check_google
 
         assert isinstance(backend, GoogleBackend)
         layouts: dict[str, Mapping[str, Any]] = {

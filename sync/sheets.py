@@ -1,6 +1,6 @@
 """Spreadsheet backends: the protocol the cycle talks to, and the rules every backend's
 writes land by (the backends themselves: :mod:`sync.backends.memory`,
-:mod:`sync.backends.xlsx`, :mod:`sync.google`).
+:mod:`sync.backends.xlsx`, :mod:`sync.backends.google`).
 
 A backend reads every tab of a source in one request and applies a batch of
 compare-and-set cell writes in one save (DESIGN.md "Data flow", promises 5 and 6).
@@ -10,7 +10,7 @@ someone changed after the cycle read it, and never lands on the wrong row when r
 were inserted, deleted or sorted, or columns reordered, in the meantime.
 
 At this size because the protocol and the landing rules are one contract that every
-backend keeps; the backends themselves live in :mod:`sync.backends` and :mod:`sync.google`.
+backend keeps; the backends themselves live in :mod:`sync.backends` and :mod:`sync.backends.google`.
 """
 
 from __future__ import annotations

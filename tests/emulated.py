@@ -1,6 +1,6 @@
 """The Google backend on the loopback emulator, with the sheet-editing helpers tests use.
 
-:class:`EmulatedGoogleBackend` is a real :class:`~sync.google.GoogleBackend` (gspread over
+:class:`EmulatedGoogleBackend` is a real :class:`~sync.backends.google.GoogleBackend` (gspread over
 HTTP to a :class:`~sheets_emulator.Emulator`) that also has the helpers
 :class:`~sync.backends.memory.MemoryBackend` has — ``get_tab``, ``set_tab``, ``delete_tab`` and
 ``before_write`` — which act as an agent typing in the sheet (direct emulator calls: not
@@ -18,11 +18,11 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sync.backends.google import GoogleBackend, backend_from_config
+from sync.backends.google.emulated import share
+from sync.backends.google.values import grid_from_api, quote, serial
 from sync.cells import CellValue, Grid, SourceSnapshot, WriteResult
 from sync.config import Config
-from sync.google import GoogleBackend, backend_from_config
-from sync.google.emulated import share
-from sync.google.values import grid_from_api, quote, serial
 from sync.sheets import RowMove
 
 

@@ -519,7 +519,7 @@ def emulator(
 
     Example: sheetsync emulator --seed-xlsx ali=agents/ali.xlsx --dump-xlsx out/
     """
-    from sync.google.emulated import serve_for_config
+    from sync.backends.google.emulated import serve_for_config
 
     config = state.config() if for_config else None
     serve_for_config(

@@ -16,6 +16,7 @@ import datetime as dt
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, Table, inspect, select, update
@@ -81,7 +82,6 @@ def has_schema(engine: Engine) -> bool:
         database = url.database or ""
         if database in ("", ":memory:"):
             return False
-        from pathlib import Path
 
         if not Path(database).exists():
             return False

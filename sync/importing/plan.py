@@ -19,6 +19,7 @@ read and written on the same plan as it goes.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 import unicodedata
 from collections import Counter
@@ -371,8 +372,6 @@ def new_agent(text: str, taken: set[str]) -> AgentRef:
     ascii_ = unicodedata.normalize("NFKD", base).encode("ascii", "ignore").decode().lower()
     key = re.sub(r"[^a-z0-9]+", "-", ascii_).strip("-")[:48]
     if not key or not key[0].isalnum():
-        import hashlib
-
         key = "agent-" + hashlib.sha1(text.encode()).hexdigest()[:6]
     candidate, n = key, 2
     while candidate in taken:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -130,14 +131,12 @@ def run_import(
         google: the Google backend a spreadsheet source is read with; None builds one
             from the configuration's ``[google]`` section when the source is Google.
     """
-    import time
-
     say = progress or (lambda _text: None)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     spec = classify(options.source, options.tab)
     if spec.kind == "google" and google is None:
-        from sync.google import backend_from_config
+        from sync.backends.google import backend_from_config
 
         google = backend_from_config(config)
     say("reading the sheet")

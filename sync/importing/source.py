@@ -313,7 +313,7 @@ def read_source(
             merged across rows before the sheet was exported).
         encoding: CSV only; None detects it (BOM, UTF-8, else charset-normalizer).
         delimiter: CSV only; None sniffs it.
-        google: Google only: the backend that reads the spreadsheet (``sync.google``).
+        google: Google only: the backend that reads the spreadsheet (``sync.backends.google``).
 
     Raises:
         SyncError: the source cannot be read (Google: no backend or no such tab).
@@ -426,7 +426,7 @@ def _first_with_header(
 
 
 class GoogleReader(Protocol):
-    """What an import needs of ``sync.google.GoogleBackend``: its sources and ``read``."""
+    """What an import needs of ``sync.backends.google.GoogleBackend``: its sources and ``read``."""
 
     sources: dict[str, Any]
 
@@ -445,7 +445,7 @@ def google_tabs(google: GoogleReader, spec: SourceSpec) -> list[tuple[str, Grid]
         SourceError: the spreadsheet cannot be read (Google's status and message kept).
         SyncError: the named tab does not exist.
     """
-    from sync.google import SourceSpec as GoogleSpec
+    from sync.backends.google import SourceSpec as GoogleSpec
 
     address = f"{spec.location}#import"
     google.sources[address] = GoogleSpec(

@@ -24,14 +24,10 @@ from sqlalchemy import select
 
 from sheets_emulator import Emulator
 from sync import agent_sheet, service
-from sync.cells import CellWrite, cell_text
-from sync.config import config_from_dict
-from sync.dedupe import normalize_phone
-from sync.errors import ConfigError, SourceError
-from sync.google import GoogleBackend, GoogleError, backend_from_config
-from sync.google.api import load_credentials
-from sync.google.emulated import share
-from sync.google.values import (
+from sync.backends.google import GoogleBackend, GoogleError, backend_from_config
+from sync.backends.google.api import load_credentials
+from sync.backends.google.emulated import share
+from sync.backends.google.values import (
     a1,
     column_letters,
     grid_size,
@@ -41,6 +37,10 @@ from sync.google.values import (
     to_api,
     value_ranges,
 )
+from sync.cells import CellWrite, cell_text
+from sync.config import config_from_dict
+from sync.dedupe import normalize_phone
+from sync.errors import ConfigError, SourceError
 from sync.importing import ImportOptions, run_import
 from sync.limits import RateLimiter, RetryPolicy, parse_retry_after
 from sync.long_text import GOOGLE_CELL_CHARS, shows_cut_of

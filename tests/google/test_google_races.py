@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import select
 
 from sheets_emulator import Emulator
+from sync.backends.google import GoogleError
+from sync.backends.google.values import quote
 from sync.cells import CellWrite, cell_text
 from sync.cycle import base as cycle_base
-from sync.google import GoogleError
-from sync.google.values import quote
 from sync.model import Customer, Tracking
 from tests.google import test_google
 from tests.google.test_google import (

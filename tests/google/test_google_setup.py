@@ -20,8 +20,8 @@ from openpyxl.utils import get_column_letter
 from sheets_emulator import Emulator
 from sheets_emulator.client import gspread_client
 from sync import agent_sheet, service
+from sync.backends.google.layout import protection_key
 from sync.config import config_from_dict
-from sync.google.layout import protection_key
 from tests.google import test_google
 from tests.google.test_google import (
     FakeTime,
@@ -298,9 +298,13 @@ def _ali_workbook(path: Path) -> Path:
 def test_seeded_from_xlsx_synced_and_dumped_back(tmp_path: Path, engine: Any) -> None:
     import openpyxl
 
+    from sync.backends.google import GoogleBackend, backend_from_config
+    from sync.backends.google.emulated import (
+        create_configured,
+        dump_spreadsheets,
+        seed_spreadsheets,
+    )
     from sync.cycle import Cycle
-    from sync.google import GoogleBackend, backend_from_config
-    from sync.google.emulated import create_configured, dump_spreadsheets, seed_spreadsheets
 
     workbook = _ali_workbook(tmp_path / "ali.xlsx")
     with Emulator(seed=3) as emulator:
@@ -339,8 +343,8 @@ def test_seeded_from_xlsx_synced_and_dumped_back(tmp_path: Path, engine: Any) ->
 
 
 def test_seed_xlsx_names_a_missing_file(tmp_path: Path) -> None:
+    from sync.backends.google.emulated import seed_spreadsheets
     from sync.errors import ConfigError
-    from sync.google.emulated import seed_spreadsheets
 
     with Emulator(seed=3) as emulator, pytest.raises(ConfigError, match="nope.xlsx does not"):
         seed_spreadsheets(emulator, _emulated_config(tmp_path), ["ali=nope.xlsx"])

@@ -60,9 +60,9 @@ def db_kind(setup: tuple[str, str]) -> str:
 
 
 def test_each_setup_runs_where_it_says(world: World, setup: tuple[str, str], harness: Harness):
+    from sync.backends.google import GoogleBackend
     from sync.backends.memory import MemoryBackend
     from sync.backends.xlsx import XlsxBackend
-    from sync.google import GoogleBackend
 
     world.type_rows("ali", [{"Name": "Ahmed Mohamed", "Phone": "01001234567"}])
     if isinstance(harness, GoogleHarness):

@@ -21,10 +21,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from sync.backends.google.api import DRIVE
+from sync.backends.google.backend import GoogleBackend
 from sync.config import Config
 from sync.errors import SourceError
-from sync.google.api import DRIVE
-from sync.google.backend import GoogleBackend
 
 _DRIFT = [
     (re.compile(r"^added tab (.+)$"), r"tab \1 is missing"),

@@ -12,11 +12,18 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from sync.backends.google.api import (
+    GoogleApi,
+    GoogleError,
+    identity_of,
+    load_credentials,
+    make_client,
+)
+from sync.backends.google.backend import GoogleBackend, SourceSpec
 from sync.config import Config
 from sync.fields import AGENT_TABS, CHECK_TAB
-from sync.google.api import GoogleApi, GoogleError, identity_of, load_credentials, make_client
-from sync.google.backend import GoogleBackend, SourceSpec
 from sync.limits import Limits, RetryPolicy
+from sync.master_layout import MASTER_TABS
 
 __all__ = [
     "GoogleApi",
@@ -32,8 +39,6 @@ B = TypeVar("B", bound=GoogleBackend)
 
 def source_specs(config: Config) -> dict[str, SourceSpec]:
     """Source address -> spec for every configured agent and the master."""
-    from sync.master_layout import MASTER_TABS
-
     specs = {
         config.agent_source(agent): SourceSpec(
             spreadsheet=agent.spreadsheet,

@@ -9,9 +9,11 @@ spreadsheets a configuration names, created and shared as an admin would, seeded
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from sync.config import Config
+from sync.errors import ConfigError
 
 
 def share(emulator: Any, spreadsheet: str, email: str, role: str = "writer") -> None:
@@ -72,10 +74,6 @@ def seed_spreadsheets(emulator: Any, config: Config | None, seeds: Iterable[str]
     Raises:
         ConfigError: a file does not exist.
     """
-    from pathlib import Path
-
-    from sync.errors import ConfigError
-
     named = _named(config)
     done = []
     for seed in seeds:
@@ -102,8 +100,6 @@ def dump_spreadsheets(emulator: Any, config: Config | None, directory: str) -> l
     Returns:
         The files written.
     """
-    from pathlib import Path
-
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)
     names = {sid: name for name, (sid, _, _) in _named(config).items()}

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+from sync.backends.google.values import CellAt, a1, from_api, range_start
 from sync.cells import CellValue, CellWrite, Grid, cell_text, is_blank, same_cell
 from sync.fields import header_key
-from sync.google.values import CellAt, a1, from_api, range_start
 from sync.sheets import TabHeader, apply_writes, find_tab
 
 MAX_PAYLOAD = 2_000_000

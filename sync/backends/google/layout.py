@@ -18,13 +18,14 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from openpyxl.utils import get_column_letter
 
+from sync.backends.google.api import SHEETS, GoogleApi, TransientFailure
+from sync.backends.google.spec import SourceSpec
+from sync.backends.google.values import quote
 from sync.cells import CellValue, Grid
-from sync.google.api import SHEETS, TransientFailure
-from sync.google.values import quote
 from sync.sheets import (
     CellSet,
     DueHighlight,
@@ -35,8 +36,16 @@ from sync.sheets import (
     find_tab,
 )
 
-if TYPE_CHECKING:
-    from sync.google.backend import GoogleBackend, SourceSpec
+
+class Spreadsheets(Protocol):
+    """What the layout work needs of the backend: its API and its cache of sheet ids."""
+
+    api: GoogleApi
+
+    def remember_sheets(self, sid: str, sheets: Sequence[Mapping[str, Any]]) -> None: ...
+
+    def forget(self, sid: str) -> None: ...
+
 
 NEW_TAB_ROWS = 1000
 PROBE_ROWS = 11  # header search looks at the first 10 rows, plus the first data row
@@ -300,7 +309,7 @@ def _filter(sheet_id: int, header_row: int) -> dict[str, Any]:
 
 
 def ensure_layout(
-    backend: GoogleBackend,
+    backend: Spreadsheets,
     spec: SourceSpec,
     tabs: Mapping[str, Sequence[str]],
     *,
@@ -364,7 +373,7 @@ def ensure_layout(
 
 
 def _plan(
-    backend: GoogleBackend,
+    backend: Spreadsheets,
     spec: SourceSpec,
     tabs: Mapping[str, Sequence[str]],
     text_columns: Mapping[str, Sequence[str]],

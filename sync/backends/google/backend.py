@@ -17,12 +17,13 @@ Request economy (DESIGN.md "Scale"; figures in docs/google.md):
   then one Drive ``files.get`` for the version our write produced, so it does not trigger
   a read next cycle. A grid too small for appended rows/columns costs one
   ``spreadsheets.batchUpdate`` first (rare).
-* Layout work happens only in :meth:`ensure_layout` (``init``), see :mod:`sync.google.layout`.
+* Layout work happens only in :meth:`ensure_layout` (``init``), see
+  :mod:`sync.backends.google.layout`.
 
 One module at this size because the protocol's operations over one API share its request
 economy: the fingerprints fetched once per cycle, the tabs and headers read, the
-re-validation before a write; layout and sharing are :mod:`sync.google.layout` and
-:mod:`sync.google.audit`.
+re-validation before a write; layout and sharing are :mod:`sync.backends.google.layout` and
+:mod:`sync.backends.google.audit`.
 """
 
 from __future__ import annotations
@@ -30,15 +31,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, overload
 
+from sync.backends.google.api import DRIVE, SHEETS, GoogleApi, GoogleError, TransientFailure
+from sync.backends.google.layout import ensure_layout
+from sync.backends.google.spec import SourceSpec
+from sync.backends.google.values import (
+    CellAt,
+    grid_from_api,
+    grid_size,
+    quote,
+    split_range,
+    value_ranges,
+)
+from sync.backends.google.writes import chunks, displaced, not_landed, rows_after
+from sync.backends.google.writes import written as written_cells
 from sync.cells import CellWrite, Grid, SourceSnapshot, WriteResult, identical_cell
 from sync.errors import SourceError
-from sync.google.api import DRIVE, SHEETS, GoogleApi, GoogleError, TransientFailure
-from sync.google.values import CellAt, grid_from_api, grid_size, quote, value_ranges
-from sync.google.writes import chunks, displaced, not_landed, rows_after
-from sync.google.writes import written as written_cells
 from sync.long_text import GOOGLE_CELL_CHARS, fit_cells, fit_writes
 from sync.sheets import (
     NO_DROPDOWNS,
@@ -53,37 +62,11 @@ from sync.sheets import (
     move_rows,
 )
 
-log = logging.getLogger("sheetsync.google")
+log = logging.getLogger("sheetsync.backends.google")
 
 ROW_MOVED = "row moved while writing"
 GROW_ROWS = 200
 """Rows added at least when a write needs a bigger grid (so growing stays rare)."""
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """What the backend knows of one source address.
-
-    Attributes:
-        spreadsheet: the Google spreadsheet id.
-        tabs: logical tab name ("Customers") -> title in this spreadsheet, when renamed.
-        expected: the logical tabs ``read`` fetches (empty: every tab of the spreadsheet).
-        label: how messages name the source ("agent ali", "master").
-    """
-
-    spreadsheet: str
-    tabs: Mapping[str, str] = field(default_factory=dict)
-    expected: tuple[str, ...] = ()
-    label: str = ""
-
-    def title(self, logical: str) -> str:
-        """The tab title a logical tab name has in this spreadsheet."""
-        return self.tabs.get(logical, logical)
-
-    @property
-    def where(self) -> str:
-        short = self.spreadsheet if len(self.spreadsheet) <= 16 else self.spreadsheet[:12] + "…"
-        return f"{self.label} (spreadsheet {short})" if self.label else f"spreadsheet {short}"
 
 
 def _newer(old: str | None, new: str) -> str:
@@ -699,8 +682,6 @@ class GoogleBackend:
         """Tabs, header cells, text formats, dropdowns, protected columns, header notes, due
         highlights and a frozen header row: two reads, and one ``spreadsheets.batchUpdate``
         when something is missing. ``dry_run`` only reports the drift (``sheetsync check``)."""
-        from sync.google.layout import ensure_layout
-
         return ensure_layout(
             self,
             self.spec(source),
@@ -723,6 +704,4 @@ def _append_dimension(sheet_id: int, dimension: str, length: int) -> dict[str, A
 
 
 def _split_title(echo: str) -> str:
-    from sync.google.values import split_range
-
     return split_range(echo)[0] if echo else ""
