@@ -131,6 +131,9 @@ ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
     ]
 ]
 
+# Google's read quota, as the emulator counts it. sync.backends.google.api keeps its own
+# list for its rate limiter: the emulator stands in for Google and shares no table with
+# the client it tests, so a wrong entry in one is caught by the other.
 READ_KINDS = {
     "sheets.spreadsheets.get",
     "sheets.values.get",

@@ -127,6 +127,22 @@ def _write_one(
     return {"spreadsheetId": ss.spreadsheet_id, **reply}
 
 
+def _commit(
+    store: Store,
+    work: Spreadsheet,
+    writes: list[tuple[int, int, int, int, int, int]],
+    responses: list[dict[str, Any]],
+) -> Reply:
+    """Put a batch's written copy in place of the spreadsheet and answer with its totals."""
+    store.spreadsheets[work.spreadsheet_id] = work
+    out = _batch_totals(work, writes)
+    if responses:
+        out["responses"] = responses
+    if writes:
+        store.touch(work.spreadsheet_id)
+    return 200, out
+
+
 def values_batch_update(store: Store, opts: Options, req: ApiRequest) -> Reply:
     """POST values:batchUpdate."""
     ss = get_spreadsheet(store, req.spreadsheet_id)
@@ -145,13 +161,7 @@ def values_batch_update(store: Store, opts: Options, req: ApiRequest) -> Reply:
         if body.get("includeValuesInResponse") and resp.get("updatedRange"):
             resp["updatedData"] = _updated_data(t.sheet, resp, _response_query(body))
         responses.append(resp)
-    store.spreadsheets[ss.spreadsheet_id] = work
-    out = _batch_totals(work, writes)
-    if responses:
-        out["responses"] = responses
-    if writes:
-        store.touch(ss.spreadsheet_id)
-    return 200, out
+    return _commit(store, work, writes, responses)
 
 
 def values_append(store: Store, opts: Options, req: ApiRequest) -> Reply:
@@ -276,10 +286,4 @@ def values_batch_update_by_data_filter(store: Store, opts: Options, req: ApiRequ
             if body.get("includeValuesInResponse") and resp.get("updatedRange"):
                 resp["updatedData"] = _updated_data(target.sheet, resp, _response_query(body))
             responses.append(resp)
-    store.spreadsheets[ss.spreadsheet_id] = work
-    out = _batch_totals(work, writes)
-    if responses:
-        out["responses"] = responses
-    if writes:
-        store.touch(ss.spreadsheet_id)
-    return 200, out
+    return _commit(store, work, writes, responses)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from sync.words import Problem
@@ -162,6 +163,18 @@ def identical_cell(a: CellValue, b: CellValue) -> bool:
     if is_blank(a) and is_blank(b):
         return True
     return type(a) is type(b) and a == b
+
+
+def cell_at(grid: Grid, row: int, col: int) -> CellValue:
+    """One cell of a grid; None past its rows or cells."""
+    if 0 <= row < len(grid) and 0 <= col < len(grid[row]):
+        return grid[row][col]
+    return None
+
+
+def copy_tabs(tabs: Mapping[str, Grid]) -> dict[str, Grid]:
+    """A copy of tabs' grids whose rows can be changed without changing the original's."""
+    return {title: [list(row) for row in grid] for title, grid in tabs.items()}
 
 
 def put_cell(grid: Grid, row: int, col: int, value: CellValue) -> None:

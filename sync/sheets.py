@@ -29,6 +29,7 @@ from sync.cells import (
     Grid,
     SourceSnapshot,
     WriteResult,
+    cell_at,
     cell_text,
     identical_cell,
     is_blank,
@@ -330,12 +331,6 @@ class Backend(Protocol):
 # ---------------------------------------------------------------------------------------------
 
 
-def _get(grid: Grid, row: int, col: int) -> CellValue:
-    if 0 <= row < len(grid) and 0 <= col < len(grid[row]):
-        return grid[row][col]
-    return None
-
-
 def _row_blank(cells: Sequence[CellValue]) -> bool:
     return all(is_blank(v) for v in cells)
 
@@ -480,7 +475,7 @@ class _AnchorIndex:
         if mapping is None:
             mapping = collections.defaultdict(list)
             for row in range(header_row + 1, len(grid)):
-                mapping[tuple(cell_text(_get(grid, row, c)) for c in cols)].append(row)
+                mapping[tuple(cell_text(cell_at(grid, row, c)) for c in cols)].append(row)
             self._maps[ident] = mapping
         return mapping.get(key, [])
 
@@ -571,7 +566,7 @@ def apply_writes(
         if w.anchor:
             cols = tuple(c for c in anchor_cols if c is not None)
             key = tuple(cell_text(v) for _, v in w.anchor)
-            here = tuple(cell_text(_get(grid, row, c)) for c in cols)
+            here = tuple(cell_text(cell_at(grid, row, c)) for c in cols)
             if row <= w.header_row or here != key:
                 candidates = anchors.rows(title, grid, w.header_row, cols, key)
                 if not candidates:
@@ -587,7 +582,7 @@ def apply_writes(
 
     for w, title, row, col in placed:
         grid = tabs[title]
-        current = _get(grid, row, col)
+        current = cell_at(grid, row, col)
         if not same_cell(current, w.old):
             skipped.append((w, CHANGED))
         elif not identical_cell(current, w.new):
@@ -620,7 +615,7 @@ def apply_writes(
             if col is None:
                 col = header.add(grid, w.column, cells, title)
             row = rows[title]
-            if not identical_cell(_get(grid, row, col), w.new):
+            if not identical_cell(cell_at(grid, row, col), w.new):
                 put_cell(grid, row, col, w.new)
                 cells.append((title, row, col, w.new))
     return cells, skipped

@@ -416,7 +416,7 @@ class Worker:
     def request_stop(self, reason: str = "stop requested") -> None:
         """Finish the cycle in flight (abandon it after the grace period), then stop."""
         if self._stop_at is None:
-            self._stop_at = time.monotonic()
+            self._stop_at = self._clock()
             busy = self._cycle_thread is not None and self._cycle_thread.is_alive()
             log.warning(
                 "%s: %s; a second signal exits at once",
@@ -431,14 +431,14 @@ class Worker:
 
     def should_stop(self) -> bool:
         """The cycle's hook: True once a stop was requested and the grace period is over."""
-        return self._stop_at is not None and time.monotonic() - self._stop_at >= self.options.grace
+        return self._stop_at is not None and self._clock() - self._stop_at >= self.options.grace
 
     def _past_hard_stop(self) -> bool:
         """Whether a cycle that was asked to stop still runs ``HARD_STOP_AFTER`` seconds
         after its grace period (one long source: a slow write, an API backing off)."""
         return (
             self._stop_at is not None
-            and time.monotonic() - self._stop_at >= self.options.grace + HARD_STOP_AFTER
+            and self._clock() - self._stop_at >= self.options.grace + HARD_STOP_AFTER
         )
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
@@ -474,7 +474,7 @@ class Worker:
         """Run one cycle now, in this thread; never raises for a cycle's error."""
         self.cycles += 1
         number = self.cycles
-        started, clock = time.time(), time.monotonic()
+        started, clock = time.time(), self._clock()
         self.backend.reset(cycle=number, worker=self.options.worker_id)
         report: CycleReport | None = None
         error: str | None = None
@@ -503,7 +503,7 @@ class Worker:
                 except Exception as exc:  # noqa: BLE001 - logged; the session ends anyway
                     error = error or safe_error(exc)
         outcome.report, outcome.error = report, error
-        outcome.duration = time.monotonic() - clock
+        outcome.duration = self._clock() - clock
         if report is not None and error is None:
             outcome.status = "stopped" if report.stopped else "partial" if report.failures else "ok"
         outcome.read = list(self.backend.read_keys)

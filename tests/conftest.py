@@ -39,7 +39,7 @@ PG_URL = os.environ.get("SHEETSYNC_TEST_PG_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def _pg_schema_url() -> Iterator[str]:
+def pg_schema_url() -> Iterator[str]:
     """A fresh PostgreSQL schema for one test, dropped afterwards."""
     schema = _create_pg_schema()
     try:
@@ -231,7 +231,7 @@ def db_url(db_kind: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-
     if db_kind == "sqlite":
         yield f"sqlite:///{tmp_path / 'sheetsync.db'}"
     else:
-        yield from _pg_schema_url()
+        yield from pg_schema_url()
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ from sync.cells import (
     SourceSnapshot,
     UncalculatedFormula,
     WriteResult,
+    copy_tabs,
     trim_grid,
 )
 from sync.errors import LayoutError, SourceError, SourceLocked
@@ -89,6 +90,12 @@ _UNKEEPABLE = (
     ("xl/slicers/", "slicers"),
     ("xl/timelines/", "timelines"),
 )
+
+
+SAVE_ROUNDS = 3
+"""Compare-and-set rounds of a write: a save that finds the file changed since it was read
+reads it again and decides again. Not a retry of a failure (those go through tenacity, in
+:mod:`sync.limits` and :mod:`sync.db`): each round starts from what the file now holds."""
 
 
 def xlsx_lock_files(path: Path) -> list[Path]:
@@ -169,11 +176,7 @@ def _shown_cell(cell: Any, saved: Any) -> CellValue:
     return _from_xlsx(value if kind == "f" else getattr(cell, "value", None))
 
 
-def _copy_tabs(tabs: Mapping[str, Grid]) -> dict[str, Grid]:
-    return {title: [list(row) for row in grid] for title, grid in tabs.items()}
-
-
-def _grid_of(rows: Iterable[Sequence[object]]) -> Grid:
+def grid_of(rows: Iterable[Sequence[object]]) -> Grid:
     return trim_grid([[_from_xlsx(v) for v in cells] for cells in rows])
 
 
@@ -232,7 +235,7 @@ def _cells_not_text(ws: Worksheet, col: int, first: int, last: int) -> list[Cell
     ]
 
 
-def _set_cell(ws: Worksheet, row: int, col: int, value: CellValue) -> None:
+def set_cell(ws: Worksheet, row: int, col: int, value: CellValue) -> None:
     """Set one cell; strings always stay text (promise 6), dates get a date format.
 
     A cell created here takes its column's style (e.g. the text format of a phone column),
@@ -441,13 +444,13 @@ class XlsxBackend:
         if not path.exists():
             raise SourceError(f"{source} does not exist", hint="run init to create it")
         with self._exclusive(source, path):
-            for _attempt in range(3):
+            for _round in range(SAVE_ROUNDS):
                 self._check_open(source, path)
                 data = self._bytes(source, path)
                 version = _fingerprint_bytes(data)
                 cached = self._read_cache.pop(str(path), None)
                 tabs = (
-                    _copy_tabs(cached[1])
+                    copy_tabs(cached[1])
                     if cached and cached[0] == version
                     else self._values(source, data)
                 )
@@ -518,7 +521,7 @@ class XlsxBackend:
         for title, rows in grouped.items():
             for row, values in rows.items():
                 for col, value in values.items():
-                    _set_cell(wb[title], row, col, value)
+                    set_cell(wb[title], row, col, value)
         buffer = io.BytesIO()
         wb.save(buffer)
         return buffer.getvalue()
@@ -541,7 +544,7 @@ class XlsxBackend:
         path = self.path(source)
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._exclusive(source, path):
-            for _attempt in range(3):
+            for _round in range(SAVE_ROUNDS):
                 self._check_open(source, path)
                 changes: list[str] = []
                 data: bytes | None = None
@@ -610,7 +613,7 @@ def _layout_tab(
         grid: Grid = []
     else:
         ws = wb[title]
-        grid = _grid_of(ws.iter_rows(values_only=True))
+        grid = grid_of(ws.iter_rows(values_only=True))
     row = find_header_row(grid, headers, source, title, fold)
     header = TabHeader(grid, row, fold)
     added: list[CellSet] = []

@@ -34,7 +34,7 @@ from sync.lease import PgAdvisoryLease, namespace_for
 from sync.ledger import Ledger
 from sync.master import load_master, tracking_rows
 from sync.model import Agent, Conflict, Customer, SyncRun, Tracking, utcnow
-from tests.conftest import _pg_schema_url
+from tests.conftest import pg_schema_url
 from tests.world import World
 
 PHONES = [f"010{n:08d}" for n in range(1234500, 1234530)]
@@ -118,7 +118,7 @@ def test_sync_by_hand_leaves_a_source_a_postgresql_worker_is_syncing_to_it(engin
 @pytest.fixture
 def pg_engine() -> Iterator[Engine]:
     """An engine on a fresh, migrated PostgreSQL schema (skipped without PostgreSQL)."""
-    urls = _pg_schema_url()
+    urls = pg_schema_url()
     eng = make_engine(next(urls))
     upgrade_schema(eng)
     yield eng

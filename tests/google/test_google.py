@@ -29,7 +29,6 @@ from sync.backends.google.api import load_credentials
 from sync.backends.google.emulated import share
 from sync.backends.google.values import (
     a1,
-    column_letters,
     grid_size,
     quote,
     range_start,
@@ -53,6 +52,7 @@ from sync.master_layout import (
     master_headers,
 )
 from sync.model import Conflict, Customer, Tracking
+from sync.rows import column_letter
 from tests.emulated import EmulatedGoogleBackend, GoogleHarness
 from tests.scenarios.test_cycle import AHMED_ALI, AHMED_SARA
 from tests.world import World
@@ -125,14 +125,6 @@ def row_of(world: World, agent: str, name: str) -> dict[str, str]:
 
 
 def test_a1_helpers() -> None:
-    assert [column_letters(i) for i in (0, 25, 26, 28, 701, 702)] == [
-        "A",
-        "Z",
-        "AA",
-        "AC",
-        "ZZ",
-        "AAA",
-    ]
     assert quote("Follow-ups") == "'Follow-ups'" and quote("I'm") == "'I''m'"
     assert a1("Customers", 4, 2) == "'Customers'!C5"
     assert a1("Customers", 1, 0, 3, 28) == "'Customers'!A2:AC4"
@@ -583,7 +575,7 @@ def test_a_lasting_outage_fails_the_source_then_the_next_cycle_catches_up(
 # ---------------------------------------------------------------------------------------------
 
 
-def _edit(world: World, emu: Emulator, how: str) -> None:
+def edit_cells(world: World, emu: Emulator, how: str) -> None:
     """What Ali does to his sheet while the cycle writes to it."""
     ali = sid(world, "ali")
     sheet = world.backend._sheet(world.source("ali"), "Customers")[1]
@@ -638,7 +630,7 @@ def test_edits_while_the_cycle_writes_never_land_on_the_wrong_row(
         def before_write(source: str) -> None:
             if source == world.source("ali"):
                 world.backend.before_write = None
-                _edit(world, emu, how)
+                edit_cells(world, emu, how)
 
         world.backend.before_write = before_write
     else:
@@ -647,7 +639,7 @@ def test_edits_while_the_cycle_writes_never_land_on_the_wrong_row(
         def hook(kind: str, request: Any) -> None:
             if request.params.get("id") == ali and not fired:
                 fired.append(1)
-                _edit(world, emu, how)
+                edit_cells(world, emu, how)
 
         emu.before_request(hook, kind="sheets.values.batchUpdate")
     world.cycle()
@@ -779,7 +771,7 @@ def test_formula_errors_typed_in_a_google_sheet_never_become_data(
     header = world.grid("ali")[0]
 
     def cell(name: str, row: int) -> str:
-        return f"Customers!{column_letters(header.index(name))}{row}"
+        return f"Customers!{column_letter(header.index(name))}{row}"
 
     # Sheets evaluates these and shows #NAME? and #DIV/0!, which the API reads back as text
     emu.set_values(ali, cell("Email", 2), [["=VLOOKUP(A2,Old!A:B,2,FALSE)"]], "USER_ENTERED")
@@ -862,14 +854,14 @@ def test_without_revalidation_a_changed_spreadsheet_costs_one_read(
 # ---------------------------------------------------------------------------------------------
 
 
-def _tab(emu: Emulator, spreadsheet: str, title: str, **kw: Any) -> dict[str, Any]:
+def read_tab(emu: Emulator, spreadsheet: str, title: str, **kw: Any) -> dict[str, Any]:
     data = emu.spreadsheet(spreadsheet, **kw)
     return next(s for s in data["sheets"] if s["properties"]["title"] == title)
 
 
 def test_init_sets_up_each_agent_spreadsheet(world: World, emu: Emulator) -> None:
     ali = sid(world, "ali")
-    customers = _tab(emu, ali, "Customers", grid_data=True)
+    customers = read_tab(emu, ali, "Customers", grid_data=True)
     assert customers["properties"]["gridProperties"]["frozenRowCount"] == 1
     rows = customers["data"][0]["rowData"]
     header = [c["formattedValue"] for c in rows[0]["values"]]
@@ -915,7 +907,7 @@ def test_init_notes_the_resolution_words_on_the_master_and_repairs_a_removed_not
     world: World, emu: Emulator
 ) -> None:
     master = world.config.master.spreadsheet
-    conflicts = _tab(emu, master, "Conflicts", grid_data=True)
+    conflicts = read_tab(emu, master, "Conflicts", grid_data=True)
     header = conflicts["data"][0]["rowData"][0]["values"]
     col = [c.get("formattedValue") for c in header].index(RESOLUTION)
     assert header[col]["note"] == RESOLUTION_HELP  # set by init (the world's set-up)
@@ -933,7 +925,7 @@ def test_init_notes_the_resolution_words_on_the_master_and_repairs_a_removed_not
     formula = rule["booleanRule"]["condition"]["values"][0]["userEnteredValue"]
     assert formula == f"=AND(LEN($A2)>0,LEN(TRIM(${letter}2))=0)"
     # the columns the admin may edit say so
-    customers = _tab(emu, master, "Customers", grid_data=True)
+    customers = read_tab(emu, master, "Customers", grid_data=True)
     notes = {
         c.get("formattedValue"): c.get("note") for c in customers["data"][0]["rowData"][0]["values"]
     }
@@ -974,7 +966,7 @@ def test_init_notes_the_resolution_words_on_the_master_and_repairs_a_removed_not
     )
     assert drift == [f"noted Conflicts/{RESOLUTION}"]
     assert service.init(world.config, world.engine, world.backend).changes == drift
-    header = _tab(emu, master, "Conflicts", grid_data=True)["data"][0]["rowData"][0]["values"]
+    header = read_tab(emu, master, "Conflicts", grid_data=True)["data"][0]["rowData"][0]["values"]
     assert header[col]["note"] == RESOLUTION_HELP
 
 
@@ -986,7 +978,7 @@ def test_layout_is_idempotent_and_drift_is_found_and_fixed(world: World, emu: Em
     assert world.backend.ensure_layout(source, layout["tabs"], **args) == []
     assert emu.counts == {"sheets.spreadsheets.get": 2}  # nothing written when nothing drifted
     ali = sid(world, "ali")
-    customers = _tab(emu, ali, "Customers")
+    customers = read_tab(emu, ali, "Customers")
     sheet_id = customers["properties"]["sheetId"]
     doomed = customers["protectedRanges"][0]
     emu.batch_update(
@@ -1027,7 +1019,7 @@ def test_layout_adds_missing_columns_without_touching_data(world: World, emu: Em
     assert grid[1] == ["Ahmed", "0100", "keep"]
     assert grid[0][:3] == ["Name", "رقم الجوال", "Notes"] and "Customer #" in grid[0]
     # a column added is sized to what it holds
-    customers = _tab(emu, sid(world, "ali"), "Customers", grid_data=True)
+    customers = read_tab(emu, sid(world, "ali"), "Customers", grid_data=True)
     sizes = [m["pixelSize"] for m in customers["data"][0]["columnMetadata"]]
     assert sizes[grid[0].index("Customer #")] == agent_sheet.COLUMN_WIDTHS["Customer #"] * 7 + 10
 

@@ -29,7 +29,7 @@ from tests.google.test_google import (
     FATIMA,
     OMAR,
     FakeTime,
-    _edit,
+    edit_cells,
     google_world,
     sid,
 )
@@ -133,7 +133,7 @@ def test_without_revalidation_an_edit_before_the_write_is_still_never_overwritte
     def before_write(source: str) -> None:
         if source == world.source("ali"):
             world.backend.before_write = None
-            _edit(world, emu, how)
+            edit_cells(world, emu, how)
 
     world.backend.before_write = before_write
     world.cycle()
@@ -172,7 +172,7 @@ def test_rows_moving_between_a_failed_write_and_its_check(
     def arm(_kind: str, request: Any) -> None:
         if request.params.get("id") == ali and failure.hits and not armed:
             armed.append(1)
-            _edit(world, emu, how)
+            edit_cells(world, emu, how)
 
     emu.before_request(arm, kind="sheets.values.batchGet")  # the check after the failure
     sent: list[int] = []

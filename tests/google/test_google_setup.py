@@ -25,7 +25,7 @@ from sync.config import config_from_dict
 from tests.google import test_google
 from tests.google.test_google import (
     FakeTime,
-    _tab,
+    read_tab,
     sid,
     tighten,
 )
@@ -120,7 +120,7 @@ def test_init_under_a_fault_sets_up_the_same_layout_once(
 def test_protected_columns_name_the_service_account_as_their_only_editor(
     world: World, emu: Emulator
 ) -> None:
-    customers = _tab(emu, sid(world, "ali"), "Customers")
+    customers = read_tab(emu, sid(world, "ali"), "Customers")
     mine = [
         p
         for p in customers["protectedRanges"]
@@ -148,7 +148,7 @@ def test_a_due_follow_up_is_highlighted_by_the_spreadsheet_on_the_agents_own_col
     emu.batch_update(own, [{"addSheet": {"properties": wide}}])
     emu.set_values(own, "'Customers'!A1", [["Status", *headers]])
     assert "highlighted due Customers/Next follow-up" in _set_up(world, own)
-    customers = _tab(emu, own, "Customers")
+    customers = read_tab(emu, own, "Customers")
     (rule,) = customers["conditionalFormats"]
     column = 1 + headers.index("Next follow-up")
     letter = get_column_letter(column + 1)
@@ -182,7 +182,7 @@ def test_a_tab_the_agent_made_gets_a_frozen_header_a_filter_and_header_notes_onc
     changes = _set_up(world, own)
     assert {"froze the header row of Customers", "added a filter to Customers"} <= set(changes)
     assert "noted Customers/Email" in changes and "noted Customers/Commission %" in changes
-    customers = _tab(emu, own, "Customers", grid_data=True)
+    customers = read_tab(emu, own, "Customers", grid_data=True)
     sheet_id = customers["properties"]["sheetId"]
     assert customers["properties"]["gridProperties"]["frozenRowCount"] == 2
     assert customers["basicFilter"]["range"] == {"sheetId": sheet_id, "startRowIndex": 1}
@@ -196,7 +196,7 @@ def test_a_tab_the_agent_made_gets_a_frozen_header_a_filter_and_header_notes_onc
     mine = {"sheetId": sheet_id, "startRowIndex": 1, "endColumnIndex": 3}
     emu.batch_update(own, [{"setBasicFilter": {"filter": {"range": mine}}}])
     assert _set_up(world, own) == []
-    assert _tab(emu, own, "Customers")["basicFilter"]["range"] == mine
+    assert read_tab(emu, own, "Customers")["basicFilter"]["range"] == mine
 
 
 def test_formulas_an_agent_typed_are_never_formulas_in_the_master_or_a_colleagues_sheet(

@@ -713,7 +713,7 @@ def test_a_real_spreadsheet_finds_exactly_the_due_follow_ups_with_the_highlights
     """LibreOffice evaluates the rule's formula (put in a cell of each row): today or
     earlier is due, unless the status is Completed or Lost in any case or in Arabic; a
     blank or a text is never due."""
-    from tests.unit.test_xlsx_parts import _as_csv_by_libreoffice
+    from tests.unit.test_xlsx_parts import as_csv_by_libreoffice
 
     today = dt.date.today()
     day = dt.timedelta(days=1)
@@ -736,7 +736,7 @@ def test_a_real_spreadsheet_finds_exactly_the_due_follow_ups_with_the_highlights
         ws.append([status, f"row {r}", when, due.formula("C", "A", r)])
     buffer = io.BytesIO()
     wb.save(buffer)
-    evaluated = _as_csv_by_libreoffice(buffer.getvalue(), tmp_path).splitlines()[1:]
+    evaluated = as_csv_by_libreoffice(buffer.getvalue(), tmp_path).splitlines()[1:]
     assert [line.rsplit(",", 1)[1] for line in evaluated] == [
         "TRUE" if expected else "FALSE" for *_, expected in rows
     ]

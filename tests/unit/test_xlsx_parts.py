@@ -25,7 +25,7 @@ from openpyxl.styles import Font, PatternFill
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from sync import rezip, xlsx_parts
-from sync.backends.xlsx import _grid_of, _set_cell, xlsx_values
+from sync.backends.xlsx import grid_of, set_cell, xlsx_values
 from sync.cells import CellValue, ErrorCell, UncalculatedFormula
 from sync.sheets import RowMove
 from sync.xlsx_parts import Unpatchable, group_cells, patch_cells, read_values
@@ -81,7 +81,7 @@ def _workbook(spec: Spec) -> bytes:
     cells = spec["cells"]
     assert isinstance(cells, dict)
     for (r, c), (value, look) in cells.items():
-        _set_cell(ws, r, c, value)
+        set_cell(ws, r, c, value)
         cell = ws.cell(row=r + 1, column=c + 1)
         if look == "bold red":
             cell.font = Font(bold=True, color="FFFF0000")
@@ -101,7 +101,7 @@ def _workbook(spec: Spec) -> bytes:
         ws.freeze_panes = "A2"
     other = wb.create_sheet("Follow-ups")
     other["A1"] = "Follow-up #"
-    _set_cell(other, 2, 1, spec["other tab"])  # type: ignore[arg-type]
+    set_cell(other, 2, 1, spec["other tab"])  # type: ignore[arg-type]
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
@@ -125,7 +125,7 @@ PATCHES = st.lists(
 def _by_openpyxl(data: bytes, cells: Patch) -> bytes:
     wb = openpyxl.load_workbook(io.BytesIO(data))
     for title, row, col, value in cells:
-        _set_cell(wb[title], row, col, value)
+        set_cell(wb[title], row, col, value)
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
@@ -178,7 +178,7 @@ def test_a_patched_workbook_is_what_openpyxl_would_save(spec: Spec, cells: Patch
     assert _look(patched) == _look(_by_openpyxl(data, cells))
     # The fast reader agrees with openpyxl's on the patched file.
     wb = openpyxl.load_workbook(io.BytesIO(patched), read_only=True)
-    expected = {ws.title: _grid_of(ws.iter_rows(values_only=True)) for ws in wb.worksheets}
+    expected = {ws.title: grid_of(ws.iter_rows(values_only=True)) for ws in wb.worksheets}
     got = xlsx_values(patched)
     for title, grid in expected.items():
         for r, row in enumerate(grid):
@@ -283,11 +283,11 @@ def test_libreoffice_opens_a_patched_workbook(tmp_path: Path) -> None:
             ("Customers", 1, 2, None),
         ],
     )
-    text = _as_csv_by_libreoffice(patched, tmp_path)
+    text = as_csv_by_libreoffice(patched, tmp_path)
     assert "أحمد" in text and "2026-01-15" in text and "12.5" in text
 
 
-def _as_csv_by_libreoffice(data: bytes, folder: Path) -> str:
+def as_csv_by_libreoffice(data: bytes, folder: Path) -> str:
     """The workbook's first sheet as LibreOffice reads it, in CSV (UTF-8)."""
     source = folder / "opened.xlsx"
     source.write_bytes(data)
@@ -571,7 +571,7 @@ def test_openpyxl_and_calamine_read_a_segmented_sheet(monkeypatch: pytest.Monkey
     data = _segmented_workbook(monkeypatch, 80)
     data = patch_cells(data, [("Customers", 40, 1, "أحمد"), ("Customers", 85, 0, "new")])
     wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
-    grid = _grid_of(wb["Customers"].iter_rows(values_only=True))
+    grid = grid_of(wb["Customers"].iter_rows(values_only=True))
     assert grid == read_values(data)["Customers"]
     assert grid[40][1] == "أحمد" and grid[85][0] == "new" and grid[79][2] == "r79c2"
 
@@ -584,7 +584,7 @@ def test_libreoffice_opens_a_sheet_patched_segment_by_segment(
     data = _segmented_workbook(monkeypatch, 120)
     data = patch_cells(data, [("Customers", 60, 1, "أحمد"), ("Customers", 130, 0, "added")])
     assert _table(data) is not None
-    lines = _as_csv_by_libreoffice(data, tmp_path).splitlines()
+    lines = as_csv_by_libreoffice(data, tmp_path).splitlines()
     assert lines[60].split(",")[:3] == ["r60c0", "أحمد", "r60c2"]
     assert lines[119].startswith("r119c0") and lines[130].startswith("added")
 
@@ -613,7 +613,7 @@ def _moved_by_openpyxl(data: bytes, moves: list[RowMove], cells: Patch) -> bytes
         for place in [p for p, c in ws._cells.items() if c.value is None and not c.has_style]:
             del ws._cells[place]
     for title, row, col, value in cells:
-        _set_cell(wb[title], row, col, value)
+        set_cell(wb[title], row, col, value)
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
@@ -657,5 +657,5 @@ def test_libreoffice_opens_a_workbook_whose_rows_moved(tmp_path: Path) -> None:
     wb.save(buffer)
     moves = [RowMove("Customers", 1, -2), RowMove("Customers", 3, 1)]
     patched = patch_cells(buffer.getvalue(), [("Customers", 3, 0, "new")], moves)
-    lines = _as_csv_by_libreoffice(patched, tmp_path).splitlines()
+    lines = as_csv_by_libreoffice(patched, tmp_path).splitlines()
     assert lines == ["row 1,1", "row 4,4", "row 5,5", "new,", "row 6,6", "row 7,7"]

@@ -58,7 +58,7 @@ from sync.worker import (
     next_start,
     parse_duration,
 )
-from tests.conftest import EngineFactory, _pg_schema_url
+from tests.conftest import EngineFactory, pg_schema_url
 from tests.world import MemoryHarness, World
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -290,7 +290,7 @@ def wait_for(
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    yield from _pg_schema_url()
+    yield from pg_schema_url()
 
 
 @pytest.fixture
@@ -963,24 +963,24 @@ def test_a_cycle_longer_than_the_interval_delays_the_next_and_says_so(engine, ca
         pause=pause,
     )
     starts: list[float] = []
-    real = worker.run_cycle
+    reset = worker.backend.reset
 
-    def slow_cycle():  # type: ignore[no-untyped-def]
+    def cycle_starts(**kw: Any) -> None:  # the worker resets its backend as a cycle starts
         starts.append(now[0])
-        outcome = real()
+        reset(**kw)
         if len(starts) == 1:
-            now[0] += 0.6  # overruns the 0.3 s interval
-            outcome.duration = 0.6
+            now[0] += 0.6  # the first cycle overruns the 0.3 s interval
         if len(starts) == 3:
             worker.request_stop("test")
-        return outcome
 
-    worker.run_cycle = slow_cycle  # type: ignore[method-assign]
+    worker.backend.reset = cycle_starts  # type: ignore[method-assign]
     with caplog.at_level(logging.INFO, logger="sheetsync.worker"), worker:
         worker.loop()
     assert len(starts) == 3
     overruns = [r for r in caplog.records if getattr(r, "event", None) == "overrun"]
     assert overruns and overruns[0].cycle == 1
+    assert overruns[0].late_s == pytest.approx(0.3)
+    assert "took 0.6s" in overruns[0].getMessage()  # the duration on the worker's clock
     assert starts[1] - starts[0] >= 0.6  # never overlapping: the next one starts late
     assert starts[2] - starts[1] >= 0.25  # then back on the interval, not sooner
     assert starts[2] - starts[1] == pytest.approx(0.3)  # ...and not later

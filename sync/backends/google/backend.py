@@ -46,7 +46,15 @@ from sync.backends.google.values import (
 )
 from sync.backends.google.writes import chunks, displaced, not_landed, rows_after
 from sync.backends.google.writes import written as written_cells
-from sync.cells import CellWrite, Grid, SourceSnapshot, WriteResult, identical_cell
+from sync.cells import (
+    CellWrite,
+    Grid,
+    SourceSnapshot,
+    WriteResult,
+    cell_at,
+    copy_tabs,
+    identical_cell,
+)
 from sync.errors import SourceError
 from sync.long_text import GOOGLE_CELL_CHARS, fit_cells, fit_writes
 from sync.sheets import (
@@ -89,16 +97,6 @@ def _follows(before: str | None, after: str, steps: int) -> bool:
         return False
 
 
-def _copy(tabs: Mapping[str, Grid]) -> dict[str, Grid]:
-    return {title: [list(row) for row in grid] for title, grid in tabs.items()}
-
-
-def _at(grid: Grid, row: int, col: int) -> Any:
-    if 0 <= row < len(grid) and 0 <= col < len(grid[row]):
-        return grid[row][col]
-    return None
-
-
 class _PositionalWrites(Sequence[CellWrite]):
     """Positional cells as the compare-and-set writes they stand for (the old value is the
     tabs' as read), each made only when looked at: a cold master sets millions of cells
@@ -118,7 +116,7 @@ class _PositionalWrites(Sequence[CellWrite]):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         tab, row, col, value = self.cells[index]
-        return CellWrite(tab, 0, "", row, _at(self.tabs.get(tab, []), row, col), value, col=col)
+        return CellWrite(tab, 0, "", row, cell_at(self.tabs.get(tab, []), row, col), value, col=col)
 
 
 class GoogleBackend:
@@ -370,7 +368,7 @@ class GoogleBackend:
         version = self._versions.get(spec.spreadsheet) or self._drive_version(spec)
         tabs = self._read_tabs(source, spec, spec.expected)
         if not self.revalidate:
-            self._snapshots[source] = (version, _copy(tabs))
+            self._snapshots[source] = (version, copy_tabs(tabs))
         return SourceSnapshot(source=source, version=version, tabs=tabs)
 
     # -- writing ------------------------------------------------------------------------------
@@ -386,7 +384,7 @@ class GoogleBackend:
                 and cached[0] == read_version
                 and self._drive_version(spec) == read_version
             ):
-                return {t: g for t, g in _copy(cached[1]).items() if t in tabs}
+                return {t: g for t, g in copy_tabs(cached[1]).items() if t in tabs}
         return self._read_tabs(source, spec, tabs)
 
     def write(
@@ -427,6 +425,9 @@ class GoogleBackend:
         wanted = sorted(fresh or ()) if placed is not None else sorted({w.tab for w in writes})
         todo = writes
         skipped_all: list[tuple[CellWrite, str]] = []
+        # Not tenacity's loop: a write whose answer was lost, or whose rows moved, is not sent
+        # again as it was; the tabs are read again and what has not landed is decided anew.
+        # The waits between rounds are the API's RetryPolicy (Retry-After honoured).
         attempt = 0
         troubled = False  # a retry or a move happened: report the write as concurrent
         while True:
@@ -435,7 +436,7 @@ class GoogleBackend:
             if placed is not None:  # nothing to decide: the tabs are as read
                 before, cells, placed = tabs, placed, None
             else:
-                before = _copy(tabs)
+                before = copy_tabs(tabs)
                 cells, skipped = apply_writes(tabs, todo)
             skipped_all += skipped
             if not cells:
@@ -520,7 +521,7 @@ class GoogleBackend:
         if not all(tab in tabs for tab in titles):
             result = self._write(source, list(writes), version, tabs, steps=moved)
         else:
-            placed = [c for c in cells if not identical_cell(_at(tabs[c[0]], c[1], c[2]), c[3])]
+            placed = [c for c in cells if not identical_cell(cell_at(tabs[c[0]], c[1], c[2]), c[3])]
             result = self._write(source, writes, version, tabs, placed, steps=moved)
         return None if result.skipped or result.concurrent else result.version
 

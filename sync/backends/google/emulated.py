@@ -32,14 +32,8 @@ def create_configured(emulator: Any, config: Config) -> list[str]:
         What was created, in words.
     """
     made = []
-    wanted: list[tuple[str, str, Iterable[str]]] = [
-        (config.master.spreadsheet, "sheetsync master", config.google.admins)
-    ]
-    wanted += [
-        (a.spreadsheet, f"{a.name} customers", [a.email] if a.email else []) for a in config.agents
-    ]
-    for sid, title, emails in wanted:
-        if not sid or sid in emulator.store.files:
+    for sid, title, emails in _named(config).values():
+        if sid in emulator.store.files:
             continue
         with emulator.store.lock:
             emulator.store.create_spreadsheet(title, file_id=sid)

@@ -329,7 +329,7 @@ def ensure_layout(
     The set-up request is not blindly resent when its answer is lost (adding a tab twice
     fails): the spreadsheet is looked at again and what is still missing is planned anew.
     """
-    attempt = 0
+    attempt = 0  # rounds re-planned from a fresh read (not tenacity's resend of one request)
     first: list[str] | None = None  # what this call set out to change
     while True:
         plan = _plan(

@@ -9,16 +9,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from openpyxl.utils.cell import column_index_from_string, get_column_letter
+from openpyxl.utils.cell import column_index_from_string
 
 from sync.cells import CellValue, Grid, shown_value
+from sync.rows import column_letter
 
 _CELL = re.compile(r"^\$?([A-Za-z]+)\$?(\d+)$")
-
-
-def column_letters(index: int) -> str:
-    """0-based column index -> letters (0 -> A, 26 -> AA)."""
-    return get_column_letter(index + 1)
 
 
 def column_index(letters: str) -> int:
@@ -35,10 +31,10 @@ def a1(
     title: str, row: int, col: int, last_row: int | None = None, last_col: int | None = None
 ) -> str:
     """``'Title'!B3`` or ``'Title'!B3:D5`` from 0-based, inclusive coordinates."""
-    start = f"{column_letters(col)}{row + 1}"
+    start = f"{column_letter(col)}{row + 1}"
     if last_row is None or last_col is None or (last_row, last_col) == (row, col):
         return f"{quote(title)}!{start}"
-    return f"{quote(title)}!{start}:{column_letters(last_col)}{last_row + 1}"
+    return f"{quote(title)}!{start}:{column_letter(last_col)}{last_row + 1}"
 
 
 def split_range(text: str) -> tuple[str, str]:

@@ -13,7 +13,16 @@ from dataclasses import replace
 from typing import Any
 
 from sync.backends.google.values import CellAt, a1, from_api, range_start
-from sync.cells import CellValue, CellWrite, Grid, cell_text, is_blank, same_cell
+from sync.cells import (
+    CellValue,
+    CellWrite,
+    Grid,
+    cell_at,
+    cell_text,
+    copy_tabs,
+    is_blank,
+    same_cell,
+)
 from sync.fields import header_key
 from sync.sheets import TabHeader, apply_writes, find_tab
 
@@ -23,16 +32,6 @@ and refuses more than 10 MB, so a large write is sent in several requests."""
 
 Written = dict[tuple[str, int], dict[int, Any]]
 """(logical tab, row) -> column -> value sent (API form)."""
-
-
-def _copy(tabs: Mapping[str, Grid]) -> dict[str, Grid]:
-    return {title: [list(row) for row in grid] for title, grid in tabs.items()}
-
-
-def _at(grid: Grid, row: int, col: int) -> CellValue:
-    if 0 <= row < len(grid) and 0 <= col < len(grid[row]):
-        return grid[row][col]
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,7 +168,7 @@ def displaced(
                 index[key][rest(values, skip, width)].append(k)
         found = [k for k in index[key].get(here, []) if k != row]
         if len(found) == 1:
-            restores += [(tab, row, c, _at(grid, found[0], c)) for c in sorted(cols)]
+            restores += [(tab, row, c, cell_at(grid, found[0], c)) for c in sorted(cols)]
         elif all(is_blank(now[c]) for c in range(len(now)) if c not in skip):
             restores += [(tab, row, c, None) for c in sorted(cols)]
         else:
@@ -206,7 +205,7 @@ def not_landed(tabs: Mapping[str, Grid], writes: Sequence[CellWrite]) -> list[Ce
         for w in placed
     ]
     origin = {id(p): w for p, w in zip(probes, placed, strict=True)}
-    _, missed = apply_writes(_copy(tabs), probes)
+    _, missed = apply_writes(copy_tabs(tabs), probes)
     redo = [origin[id(p)] for p, _ in missed]
     groups: dict[tuple[str, str | None], list[CellWrite]] = {}
     for w in writes:
@@ -226,7 +225,7 @@ def _row_with(grid: Grid, group: Sequence[CellWrite]) -> bool:
     cols = [w.col if w.col is not None else header.find(w.column) for w in group]
     for row in grid[group[0].header_row + 1 :]:
         if all(
-            c is not None and same_cell(_at([row], 0, c), w.new)
+            c is not None and same_cell(cell_at([row], 0, c), w.new)
             for w, c in zip(group, cols, strict=True)
         ):
             return True
