@@ -367,6 +367,21 @@ def _tab_finder(tabs: Mapping[str, Grid]) -> Callable[[str], str | None]:
 Fold = Callable[[str], str]
 
 
+@functools.lru_cache(maxsize=64)
+def _alias_table(aliases: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, str]:
+    """Folded spelling -> folded default header (one table per set of aliases: ``init``
+    folds every tab's headers with the same few)."""
+    more = dict(aliases)
+    table: dict[str, str] = {}
+    for f in (*CUSTOMER_FIELDS, *FOLLOW_UP_FIELDS, *CHECK_FIELDS):
+        for name in (f.key, *f.aliases, *more.get(f.header, ())):
+            table.setdefault(header_key(name), header_key(f.header))
+    for header, names in aliases:
+        for name in names:
+            table.setdefault(header_key(name), header_key(header))
+    return table
+
+
 def alias_folder(aliases: Mapping[str, Sequence[str]] = NO_TABS) -> Fold:
     """A header fold under which every alias of a known field equals its default header.
 
@@ -376,13 +391,7 @@ def alias_folder(aliases: Mapping[str, Sequence[str]] = NO_TABS) -> Fold:
         aliases: more spellings, default header -> other headers (from the configuration;
             for the master, the names its time columns had).
     """
-    table: dict[str, str] = {}
-    for f in (*CUSTOMER_FIELDS, *FOLLOW_UP_FIELDS, *CHECK_FIELDS):
-        for name in (f.key, *f.aliases, *aliases.get(f.header, ())):
-            table.setdefault(header_key(name), header_key(f.header))
-    for header, names in aliases.items():
-        for name in names:
-            table.setdefault(header_key(name), header_key(header))
+    table = _alias_table(tuple((header, tuple(names)) for header, names in aliases.items()))
 
     def fold(text: str) -> str:
         key = header_key(text)
