@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -20,13 +21,43 @@ FUTURE_TOLERANCE = 5.0
 clock of one database server does not go back by more, short of being set by hand)."""
 
 
+@dataclass
+class FailingSource:
+    """An agent's source that failed its last cycles (``sheetsync health``)."""
+
+    agent: str
+    failures_in_a_row: int
+    failing_since: str | None
+    last_error: str | None
+    flagged: bool  # an admin sees it in the master's Conflicts tab
+    cycles_until_retry: int
+
+
+@dataclass
+class Health:
+    """What ``sheetsync health`` reports (see :func:`health`); times in ISO 8601, UTC."""
+
+    ok: bool
+    last_cycle: str | None
+    lag_seconds: float | None
+    max_lag_seconds: float | None
+    heartbeat_ahead_seconds: float | None
+    last_success: str | None
+    last_run_status: str | None
+    failing_sources: list[FailingSource] = field(default_factory=list)
+    flagged_sources: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def health(
     engine: Engine,
     max_lag: float | None = None,
     *,
     max_backoff: int = DEFAULT_MAX_BACKOFF,
     recent: int = 50,
-) -> dict[str, Any]:
+) -> Health:
     """What a health check needs: when a cycle last completed, the lag, failing sources.
 
     ``last_cycle`` is the newest heartbeat of any worker (a cycle that changed nothing
@@ -59,29 +90,29 @@ def health(
     lag = (now - last_cycle).total_seconds() if last_cycle else None
     ahead = -lag if lag is not None and lag < -FUTURE_TOLERANCE else None
     ok = lag is not None and ahead is None and (max_lag is None or lag <= max_lag)
-    return {
-        "ok": ok,
-        "last_cycle": _iso(last_cycle),
-        "lag_seconds": round(max(lag, 0.0), 1) if lag is not None else None,
-        "max_lag_seconds": max_lag,
-        "heartbeat_ahead_seconds": round(ahead, 1) if ahead is not None else None,
-        "last_success": _iso(last_ok.finished_at) if last_ok else None,
-        "last_run_status": runs[0].status if runs else None,
-        "failing_sources": [
-            {
-                "agent": a.key,
-                "failures_in_a_row": a.failures_in_a_row,
-                "failing_since": _iso(a.failing_since or _first_failure(a, runs)),
-                "last_error": a.last_error,
-                "flagged": f"{SOURCE_FAILING}:{a.key}" in flags,
-                "cycles_until_retry": max(
+    return Health(
+        ok=ok,
+        last_cycle=_iso(last_cycle),
+        lag_seconds=round(max(lag, 0.0), 1) if lag is not None else None,
+        max_lag_seconds=max_lag,
+        heartbeat_ahead_seconds=round(ahead, 1) if ahead is not None else None,
+        last_success=_iso(last_ok.finished_at) if last_ok else None,
+        last_run_status=runs[0].status if runs else None,
+        failing_sources=[
+            FailingSource(
+                agent=a.key,
+                failures_in_a_row=a.failures_in_a_row,
+                failing_since=_iso(a.failing_since or _first_failure(a, runs)),
+                last_error=a.last_error,
+                flagged=f"{SOURCE_FAILING}:{a.key}" in flags,
+                cycles_until_retry=max(
                     0, backoff_cycles(a.failures_in_a_row, max_backoff) - a.backoff_skipped
                 ),
-            }
+            )
             for a in agents
         ],
-        "flagged_sources": len(flags),
-    }
+        flagged_sources=len(flags),
+    )
 
 
 def _first_failure(agent: Agent, runs: Sequence[SyncRun]) -> dt.datetime | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from sync.admin.identity import binding_maps
 from sync.agent_sheet import agent_layout
 from sync.backends.xlsx import XlsxBackend
 from sync.cells import SourceSnapshot
+from sync.checked import CheckReport, SourceCheck
 from sync.config import AgentConfig, Config
 from sync.cycle import Cycle, CycleReport, Progress
 from sync.db import open_existing, open_for_create, session_factory, transaction, upgrade_schema
@@ -28,6 +29,7 @@ from sync.fields import (
     FOLLOW_UP_FIELDS_BY_KEY,
     Owner,
 )
+from sync.health import health
 from sync.lease import PgAdvisoryLease, SqliteWorkerLock, WorkerLockHeld, namespace_for
 from sync.master_layout import master_layout
 from sync.master_update import shown_zone
@@ -47,11 +49,11 @@ def make_backend(config: Config) -> Backend:
     raise ConfigError(f"unknown backend '{config.sync.backend}'", where="sync.backend")
 
 
-def check(config: Config, backend: Backend) -> dict[str, Any]:
+def check(config: Config, backend: Backend) -> CheckReport:
     """`sheetsync check`: access to every source, layout drift, and (Google) a privacy audit.
 
     Returns:
-        A JSON-able report; ``problems`` counts everything that needs attention.
+        The report; its ``problems`` count everything that needs attention.
     """
     every = {**FOLLOW_UP_FIELDS_BY_KEY, **FIELDS_BY_KEY}
     aliases = {every[key].header: names for key, names in config.aliases.items()}
@@ -69,8 +71,8 @@ def check(config: Config, backend: Backend) -> dict[str, Any]:
             layouts,
             master_layout(config.sync.timezone, language=config.master.language),
             aliases,
-        ).as_dict()
-    sources = []
+        )
+    report = CheckReport(config.sync.backend, identity="")
     targets = [(f"agent {a.key}", config.agent_source(a)) for a in config.agents]
     for label, source in [*targets, ("master", config.master_source())]:
         try:
@@ -78,9 +80,8 @@ def check(config: Config, backend: Backend) -> dict[str, Any]:
             access = "ok" if found else "missing (run init)"
         except SyncError as exc:
             access = str(exc)
-        sources.append({"source": label, "spreadsheet": source, "access": access})
-    problems = sum(s["access"] != "ok" for s in sources)
-    return {"backend": config.sync.backend, "sources": sources, "problems": problems}
+        report.sources.append(SourceCheck(label, source, access=access))
+    return report
 
 
 def open_database(config: Config, *, create: bool = False) -> Engine:
@@ -398,7 +399,39 @@ def open_conflicts(session: Session, kind: str | None = None) -> list[dict[str, 
     ]
 
 
-def status(engine: Engine, limit: int = 10) -> dict[str, Any]:
+@dataclass
+class RunSummary:
+    """One recorded run, as ``sheetsync status`` lists it (times in ISO 8601)."""
+
+    id: int
+    started: str
+    finished: str | None
+    status: str
+    stats: dict[str, Any] | None
+    errors: dict[str, Any] | None
+    last_checked: str | None
+
+
+@dataclass
+class Status:
+    """What ``sheetsync status`` reports: recent runs, open conflicts by kind, failing
+    sources, how many customers and active trackings, and the workers' last heartbeat."""
+
+    last_cycle: str | None
+    lag_seconds: float | None
+    runs: list[RunSummary]
+    last_success: str | None
+    open_conflicts: dict[str, int]
+    failing_agents: list[dict[str, Any]]
+    customers: int
+    active_trackings: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def status(engine: Engine, limit: int = 10) -> Status:
+    """``sheetsync status``: the last ``limit`` runs and the state of the team's data."""
     with session_factory(engine)() as s:
         runs = list(s.execute(select(SyncRun).order_by(SyncRun.id.desc()).limit(limit)).scalars())
         by_kind = dict(
@@ -412,38 +445,35 @@ def status(engine: Engine, limit: int = 10) -> dict[str, Any]:
             {"agent": a.key, "failures_in_a_row": a.failures_in_a_row, "last_error": a.last_error}
             for a in s.execute(select(Agent).where(Agent.failures_in_a_row > 0)).scalars()
         ]
-        counts = {
-            "customers": s.scalar(select(func.count()).select_from(Customer)) or 0,
-            "active_trackings": s.scalar(
-                select(func.count()).select_from(Tracking).where(Tracking.active.is_(True))
-            )
-            or 0,
-        }
+        customers = s.scalar(select(func.count()).select_from(Customer)) or 0
+        active = (
+            s.scalar(select(func.count()).select_from(Tracking).where(Tracking.active.is_(True)))
+            or 0
+        )
     last_ok = next((r for r in runs if r.status == "ok"), None)
-    from sync.health import health  # the worker's view: heartbeats and lag
-
-    beat = health(engine)
-    return {
-        "last_cycle": beat.get("last_cycle"),
-        "lag_seconds": beat.get("lag_seconds"),
-        "runs": [
-            {
-                "id": r.id,
-                "started": r.started_at.isoformat(timespec="seconds"),
-                "finished": r.finished_at.isoformat(timespec="seconds") if r.finished_at else None,
-                "status": r.status,
-                "stats": r.stats,
-                "errors": r.errors,
-                "last_checked": r.last_checked_at.isoformat(timespec="seconds")
+    beat = health(engine)  # the worker's view: heartbeats and lag
+    return Status(
+        last_cycle=beat.last_cycle,
+        lag_seconds=beat.lag_seconds,
+        runs=[
+            RunSummary(
+                id=r.id,
+                started=r.started_at.isoformat(timespec="seconds"),
+                finished=r.finished_at.isoformat(timespec="seconds") if r.finished_at else None,
+                status=r.status,
+                stats=r.stats,
+                errors=r.errors,
+                last_checked=r.last_checked_at.isoformat(timespec="seconds")
                 if r.last_checked_at
                 else None,
-            }
+            )
             for r in runs
         ],
-        "last_success": last_ok.finished_at.isoformat(timespec="seconds")
+        last_success=last_ok.finished_at.isoformat(timespec="seconds")
         if last_ok and last_ok.finished_at
         else None,
-        "open_conflicts": by_kind,
-        "failing_agents": failing,
-        **counts,
-    }
+        open_conflicts=by_kind,
+        failing_agents=failing,
+        customers=customers,
+        active_trackings=active,
+    )

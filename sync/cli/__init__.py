@@ -197,7 +197,7 @@ def status(
     config = state.config()
     data = service.status(service.open_database(config), limit)
     if as_json:
-        out.print_json(json.dumps(data))
+        out.print_json(json.dumps(data.as_dict()))
         return
     table = Table(title="recent runs")
     for col in (
@@ -210,12 +210,12 @@ def status(
         "failed",
     ):
         table.add_column(col)
-    for run in data["runs"]:
-        st = run["stats"] or {}
+    for run in data.runs:
+        st = run.stats or {}
         table.add_row(
-            str(run["id"]),
-            run["started"],
-            run["status"],
+            str(run.id),
+            run.started,
+            run.status,
             str(st.get("rows_read", "")),
             cells_written_text(st) if st else "",
             str(st.get("conflicts_opened", "")),
@@ -223,12 +223,12 @@ def status(
         )
     out.print(table)
     out.print(
-        f"customers: {data['customers']}  active trackings: {data['active_trackings']}  "
-        f"last success: {data['last_success'] or 'never'}"
+        f"customers: {data.customers}  active trackings: {data.active_trackings}  "
+        f"last success: {data.last_success or 'never'}"
     )
-    kinds = ", ".join(f"{k}: {v}" for k, v in sorted(data["open_conflicts"].items())) or "none"
+    kinds = ", ".join(f"{k}: {v}" for k, v in sorted(data.open_conflicts.items())) or "none"
     out.print(f"open conflicts: {kinds}")
-    for agent in data["failing_agents"]:
+    for agent in data.failing_agents:
         out.print(
             f"[red]failing[/red] {agent['agent']} ({agent['failures_in_a_row']} in a row): "
             f"{agent['last_error']}"
@@ -415,28 +415,28 @@ def health(
         err.print(f"unhealthy: cannot read the database: {safe_error(exc)}", highlight=False)
         raise typer.Exit(EXIT_PARTIAL) from None
     if as_json:
-        out.print_json(json.dumps(data))
+        out.print_json(json.dumps(data.as_dict()))
     else:
-        state_text = "healthy" if data["ok"] else "[red]unhealthy[/red]"
-        lag = data["lag_seconds"]
+        state_text = "healthy" if data.ok else "[red]unhealthy[/red]"
+        lag = data.lag_seconds
         out.print(
-            f"{state_text}: last cycle {data['last_cycle'] or 'never'}"
+            f"{state_text}: last cycle {data.last_cycle or 'never'}"
             + (f" ({lag:.0f}s ago, limit {limit:g}s)" if lag is not None else "")
-            + f"; last success {data['last_success'] or 'never'}"
+            + f"; last success {data.last_success or 'never'}"
         )
-        if data["heartbeat_ahead_seconds"] is not None:
+        if data.heartbeat_ahead_seconds is not None:
             out.print(
-                f"[red]a heartbeat is {data['heartbeat_ahead_seconds']:.0f}s in the future[/red] "
+                f"[red]a heartbeat is {data.heartbeat_ahead_seconds:.0f}s in the future[/red] "
                 "of the database's clock: a worker's clock is ahead (an older sheetsync wrote "
                 "it), so the lag cannot be told; upgrade that worker and fix its clock"
             )
-        for src in data["failing_sources"]:
-            flag = " [red]flagged[/red]" if src["flagged"] else ""
+        for src in data.failing_sources:
+            flag = " [red]flagged[/red]" if src.flagged else ""
             out.print(
-                f"failing {src['agent']}: {src['failures_in_a_row']} in a row since "
-                f"{src['failing_since'] or '?'}{flag}: {src['last_error']}"
+                f"failing {src.agent}: {src.failures_in_a_row} in a row since "
+                f"{src.failing_since or '?'}{flag}: {src.last_error}"
             )
-    raise typer.Exit(EXIT_OK if data["ok"] else EXIT_PARTIAL)
+    raise typer.Exit(EXIT_OK if data.ok else EXIT_PARTIAL)
 
 
 # The import of the team's old shared sheet (day one).
@@ -459,26 +459,26 @@ def check(
     config = state.config()
     report = service.check(config, service.make_backend(config))
     if as_json:
-        typer.echo(json.dumps(report, indent=2, ensure_ascii=False))
-        raise typer.Exit(EXIT_PARTIAL if report["problems"] else EXIT_OK)
-    if report.get("identity"):
-        out.print(f"acting as: {report['identity']}", highlight=False)
-    table = Table(title=f"check ({report['backend']})")
+        typer.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        raise typer.Exit(EXIT_PARTIAL if report.problems else EXIT_OK)
+    if report.identity:
+        out.print(f"acting as: {report.identity}", highlight=False)
+    table = Table(title=f"check ({report.backend})")
     for col in ("source", "spreadsheet", "access", "layout (init repairs)", "also shared with"):
         table.add_column(col)
-    for entry in report["sources"]:
+    for entry in report.sources:
         table.add_row(
-            entry["source"],
-            entry.get("title") or entry["spreadsheet"],
-            entry["access"],
-            "\n".join(entry.get("drift", [])) or "none",
-            "\n".join(entry.get("sharing", [])) or "nobody else",
+            entry.source,
+            entry.title or entry.spreadsheet,
+            entry.access,
+            "\n".join(entry.drift) or "none",
+            "\n".join(entry.sharing) or "nobody else",
         )
     out.print(table)
-    for line in report.get("layout", []):
+    for line in report.layout:
         err.print(f"[yellow]not private[/yellow] {line}", highlight=False)
-    if report["problems"]:
-        err.print(f"{report['problems']} problem(s); `sheetsync init` repairs the layout drift")
+    if report.problems:
+        err.print(f"{report.problems} problem(s); `sheetsync init` repairs the layout drift")
         raise typer.Exit(EXIT_PARTIAL)
     out.print("check: everything is in order")
 

@@ -142,6 +142,25 @@ def test_sync_json_status_conflicts_and_lookup(deployment: Path):
     assert "private" not in json.dumps(found)
 
 
+def test_check_names_a_missing_workbook_and_exits_1_then_0_after_init(deployment: Path):
+    """``check`` on local workbooks: every source's access, the same JSON as on Google."""
+    fine = run(deployment, "check", "--json")
+    assert fine.code == 0, fine.err
+    report = json.loads(fine.out)
+    assert report["problems"] == 0 and report["backend"] == "xlsx"
+    assert [(s["source"], s["access"]) for s in report["sources"]] == [
+        ("agent ali", "ok"),
+        ("agent sara", "ok"),
+        ("master", "ok"),
+    ]
+    (deployment / "agents/sara.xlsx").unlink()
+    missing = run(deployment, "check")
+    assert missing.code == 1
+    assert "missing (run init)" in missing.out and "1 problem(s)" in missing.err
+    assert run(deployment, "init").code == 0
+    assert run(deployment, "check").code == 0
+
+
 def test_a_locked_workbook_is_skipped_with_a_message_and_exit_code_1(deployment: Path):
     type_row(deployment / "agents/sara.xlsx", {"Name": "Ahmed Mohamed", "Phone": "01001234567"})
     (deployment / "agents/.~lock.ali.xlsx#").write_text("user,host", encoding="utf-8")

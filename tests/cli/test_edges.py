@@ -274,7 +274,7 @@ def test_run_once_exits_1_while_a_source_backs_off_and_health_says_since_when(
     # A database from before failing_since was kept: found from the runs' errors.
     with session_factory(engine)() as s, s.begin():
         s.execute(update(Agent).values(failing_since=None))
-    (failing,) = health(engine)["failing_sources"]
+    (failing,) = health(engine).as_dict()["failing_sources"]
     assert failing["failing_since"] == first_run.started_at.replace(microsecond=0).isoformat() + "Z"
     engine.dispose()
 

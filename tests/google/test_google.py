@@ -1067,7 +1067,7 @@ def test_check_reports_access_drift_and_every_unwanted_share(
         },
         base_dir=tmp_path,
     )
-    report = service.check(config, world.backend)
+    report = service.check(config, world.backend).as_dict()
     by = {s["source"]: s for s in report["sources"]}
     assert by["agent ali"]["sharing"] == ["shared with outsider@gmail.com (reader)"]
     assert by["agent ali"]["drift"] == [] and by["agent ali"]["access"] == "ok"
@@ -1117,7 +1117,7 @@ def test_check_reports_a_tab_per_agent_layout_and_a_missing_spreadsheet(
         base_dir=tmp_path,
     )
     backend = backend_from_config(config)
-    report = service.check(config, backend)
+    report = service.check(config, backend).as_dict()
     assert len(report["layout"]) == 1 and "not private" in report["layout"][0]
     by = {s["source"]: s for s in report["sources"]}
     assert "not found" in by["agent nour"]["access"].lower()

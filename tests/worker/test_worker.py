@@ -871,7 +871,7 @@ def test_a_failing_source_backs_off_is_flagged_and_never_stops_the_others(
             r for r in s.execute(select(SyncRun)).scalars() if "sara" in (r.errors or {})
         ]
         assert len(failed_runs) == 3  # in the Sync log tab, one row per failed attempt
-    data = health(engine, max_lag=3600, max_backoff=4)
+    data = health(engine, max_lag=3600, max_backoff=4).as_dict()
     (failing,) = data["failing_sources"]
     assert failing["agent"] == "sara" and failing["flagged"] is True
     assert "locked" in failing["last_error"]
@@ -888,7 +888,7 @@ def test_a_failing_source_backs_off_is_flagged_and_never_stops_the_others(
         )
         (flag,) = s.execute(select(Conflict).where(Conflict.kind == SOURCE_FAILING)).scalars()
         assert flag.status == "resolved"
-    assert health(engine, max_lag=3600)["failing_sources"] == []
+    assert health(engine, max_lag=3600).as_dict()["failing_sources"] == []
 
 
 # -- health on the database's clock (SQLite and PostgreSQL) ------------------------------------
@@ -913,7 +913,7 @@ def test_a_worker_whose_clock_is_off_neither_hides_nor_invents_a_lag(engine, mon
         clock_off_by(skewed, offset)
         with Worker(world.config, engine, world.backend) as worker:
             assert worker.run_cycle().status == "ok"
-    data = health(engine, max_lag=900)
+    data = health(engine, max_lag=900).as_dict()
     assert data["ok"] is True, data  # a cycle ran just now, whatever that worker's clock says
     assert 0 <= data["lag_seconds"] < 60 and data["heartbeat_ahead_seconds"] is None, data
 
@@ -921,7 +921,7 @@ def test_a_worker_whose_clock_is_off_neither_hides_nor_invents_a_lag(engine, mon
     # 2 h behind turned it red while cycles ran. A check on a machine whose clock is off
     # reads the same: the times are the database's.
     clock_off_by(monkeypatch, -offset)
-    assert 0 <= health(engine, max_lag=900)["lag_seconds"] < 60
+    assert 0 <= health(engine, max_lag=900).as_dict()["lag_seconds"] < 60
 
 
 def test_a_heartbeat_in_the_future_is_flagged_not_taken_for_a_recent_cycle(engine):
@@ -933,7 +933,7 @@ def test_a_heartbeat_in_the_future_is_flagged_not_taken_for_a_recent_cycle(engin
         run = s.execute(select(SyncRun).order_by(SyncRun.id.desc())).scalars().first()
         assert run is not None
         run.last_checked_at = model.utcnow() + dt.timedelta(days=1)
-    data = health(engine, max_lag=900)
+    data = health(engine, max_lag=900).as_dict()
     assert data["ok"] is False
     assert 86_000 < data["heartbeat_ahead_seconds"] < 86_500, data
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sync.backends.google.api import DRIVE
 from sync.backends.google.backend import GoogleBackend
+from sync.checked import CheckReport, SourceCheck
 from sync.config import Config
 from sync.errors import SourceError
 
@@ -46,39 +46,6 @@ def drift_text(change: str) -> str:
         if pattern.match(change):
             return pattern.sub(text, change)
     return change
-
-
-@dataclass
-class SourceCheck:
-    """What ``check`` found for one spreadsheet."""
-
-    source: str
-    spreadsheet: str
-    title: str = ""
-    access: str = "ok"
-    drift: list[str] = field(default_factory=list)
-    sharing: list[str] = field(default_factory=list)
-
-    @property
-    def problems(self) -> int:
-        return (self.access != "ok") + len(self.drift) + len(self.sharing)
-
-
-@dataclass
-class CheckReport:
-    """Everything ``sheetsync check`` reports."""
-
-    backend: str
-    identity: str
-    sources: list[SourceCheck] = field(default_factory=list)
-    layout: list[str] = field(default_factory=list)  # privacy of the layout itself
-
-    @property
-    def problems(self) -> int:
-        return sum(s.problems for s in self.sources) + len(self.layout)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "problems": self.problems}
 
 
 def sharing_findings(
