@@ -377,24 +377,43 @@ def _text(value: object) -> str | None:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def open_conflicts(session: Session, kind: str | None = None) -> list[dict[str, Any]]:
+@dataclass
+class QueuedConflict:
+    """An open conflict as ``sheetsync conflicts`` lists it (the admin's queue)."""
+
+    id: str  # C12: what `conflicts resolve` takes
+    kind: str
+    customer: str | None  # its Customer #
+    agent: str | None
+    field: str | None
+    current: str | None
+    proposed: str | None
+    opened: str
+    details: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def open_conflicts(session: Session, kind: str | None = None) -> list[QueuedConflict]:
+    """The open conflicts (of one kind), oldest first."""
     agents = {a.id: a.key for a in session.execute(select(Agent)).scalars()}
     customers = dict(session.execute(select(Customer.id, Customer.number)).all())
     stmt = select(Conflict).where(Conflict.status == "open").order_by(Conflict.id)
     if kind:
         stmt = stmt.where(Conflict.kind == kind)
     return [
-        {
-            "id": f"C{c.id}",
-            "kind": c.kind,
-            "customer": customers.get(c.customer_id or -1),
-            "agent": agents.get(c.agent_id or -1),
-            "field": c.field,
-            "current": c.current_value,
-            "proposed": c.proposed_value,
-            "opened": c.opened_at.isoformat(timespec="seconds"),
-            "details": c.details or {},
-        }
+        QueuedConflict(
+            id=f"C{c.id}",
+            kind=c.kind,
+            customer=customers.get(c.customer_id or -1),
+            agent=agents.get(c.agent_id or -1),
+            field=c.field,
+            current=c.current_value,
+            proposed=c.proposed_value,
+            opened=c.opened_at.isoformat(timespec="seconds"),
+            details=c.details or {},
+        )
         for c in session.execute(stmt).scalars()
     ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from sync import commission
 from sync.admin.core import Admin, AdminError
 from sync.admin.delete import delete_customer, restore_customer
+from sync.admin.history import HistoryEvent
 from sync.admin.history import history as customer_history
 from sync.admin.merge import merge_customers, undo
 from sync.admin.resolve import Decision, resolve
@@ -116,7 +117,7 @@ def undo_event(config: Config, engine: Engine, event_id: int) -> str:
     return _as_admin(config, engine, lambda admin: undo(admin, event_id))
 
 
-def history(engine: Engine, number: str) -> list[dict[str, Any]]:
+def history(engine: Engine, number: str) -> list[HistoryEvent]:
     with session_factory(engine)() as s:
         return customer_history(s, number)
 

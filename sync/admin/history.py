@@ -6,6 +6,7 @@ For admins only: it shows every agent's tracking changes side by side.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -17,12 +18,31 @@ from sync.model import Agent, AuditEvent, Customer, FollowUp, Tracking
 CHUNK = 500
 
 
-def history(session: Session, number: str) -> list[dict[str, Any]]:
-    """Every audit event about a customer (and customers merged into it), oldest first.
+@dataclass
+class HistoryEvent:
+    """One audit event as ``sheetsync history`` shows it.
 
-    Each item: ``id``, ``at``, ``actor``, ``action``, ``entity`` (customer, tracking,
-    follow_up, conflict, audit_event), ``entity_id``, ``agent`` (whose tracking or
-    follow-up, when it is one), ``changes`` (field, before, after).
+    Attributes:
+        entity: customer, tracking, follow_up, conflict or audit_event (an undo).
+        agent: whose tracking or follow-up, when it is one.
+        changes: field, before, after, for each field the event changed.
+    """
+
+    id: int
+    at: str
+    actor: str
+    action: str
+    entity: str
+    entity_id: int | None
+    agent: str | None
+    changes: list[dict[str, Any]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def history(session: Session, number: str) -> list[HistoryEvent]:
+    """Every audit event about a customer (and customers merged into it), oldest first.
 
     Raises:
         AdminError: no customer with that number.
@@ -88,16 +108,16 @@ def history(session: Session, number: str) -> list[dict[str, Any]]:
         return agents.get(tracking.agent_id) if tracking is not None else None
 
     return [
-        {
-            "id": e.id,
-            "at": e.at.isoformat(sep=" ", timespec="seconds"),
-            "actor": e.actor,
-            "action": e.action,
-            "entity": e.entity,
-            "entity_id": e.entity_id,
-            "agent": agent_of(e),
-            "changes": changes(e.before, e.after),
-        }
+        HistoryEvent(
+            id=e.id,
+            at=e.at.isoformat(sep=" ", timespec="seconds"),
+            actor=e.actor,
+            action=e.action,
+            entity=e.entity,
+            entity_id=e.entity_id,
+            agent=agent_of(e),
+            changes=changes(e.before, e.after),
+        )
         for e in sorted(events.values(), key=lambda e: e.id)
     ]
 

@@ -73,20 +73,20 @@ def register(app: typer.Typer, config: Callable[[], Config], out: Console) -> No
         with db.session_factory(service.open_database(cfg))() as s:
             items = service.open_conflicts(s, kind)
         if as_json:
-            out.print_json(json.dumps(items))
+            out.print_json(json.dumps([c.as_dict() for c in items]))
             return
         table = Table(title=f"open conflicts ({len(items)})")
         for col in ("id", "kind", "customer", "agent", "field", "current", "proposed"):
             table.add_column(col)
         for c in items:
             table.add_row(
-                c["id"],
-                c["kind"],
-                c["customer"] or "",
-                c["agent"] or "",
-                c["field"] or "",
-                c["current"] or "",
-                c["proposed"] or "",
+                c.id,
+                c.kind,
+                c.customer or "",
+                c.agent or "",
+                c.field or "",
+                c.current or "",
+                c.proposed or "",
             )
         out.print(table)
 
@@ -198,16 +198,14 @@ def register(app: typer.Typer, config: Callable[[], Config], out: Console) -> No
         """
         events = commands.history(_engine(config), customer)
         if as_json:
-            out.print_json(json.dumps(events, default=str))
+            out.print_json(json.dumps([e.as_dict() for e in events], default=str))
             return
         table = Table(title=f"history of {customer.upper()} ({len(events)} events)")
         for col in ("id", "when", "who", "action", "what", "before → after"):
             table.add_column(col, overflow="fold")
         for e in events:
-            what = e["entity"] + (f" ({e['agent']})" if e["agent"] else "")
-            table.add_row(
-                str(e["id"]), e["at"], e["actor"], e["action"], what, _changes(e["changes"])
-            )
+            what = e.entity + (f" ({e.agent})" if e.agent else "")
+            table.add_row(str(e.id), e.at, e.actor, e.action, what, _changes(e.changes))
         out.print(table)
 
     @report.command("commission")

@@ -348,8 +348,8 @@ def test_merge_keeps_every_tracking_and_is_reversible(world, via):
 
     [merge] = admin_events(world, "merge_customers")
     assert merge.actor == "boss@company.com"
-    assert merge.id in {e["id"] for e in commands.history(world.engine, first)}
-    assert merge.id in {e["id"] for e in commands.history(world.engine, second)}
+    assert merge.id in {e.id for e in commands.history(world.engine, first)}
+    assert merge.id in {e.id for e in commands.history(world.engine, second)}
     commands.undo_event(world.config, world.engine, merge.id)
     world.cycle()
 
@@ -618,12 +618,12 @@ def test_history_shows_every_change_with_who_and_when(world):
     world.cycle()
 
     events = commands.history(world.engine, number)
-    got = [(e["actor"], e["action"], e["agent"]) for e in events]
+    got = [(e.actor, e.action, e.agent) for e in events]
     assert ("agent:ali", "create_customer", None) in got
     assert ("agent:sara", "update_tracking", "sara") in got
     assert ("boss@company.com", "admin_update_customer", None) in got
-    status = [e for e in events if e["action"] == "update_tracking" and e["agent"] == "sara"][-1]
-    assert {"field": "status", "before": "", "after": "Completed"} in status["changes"]
+    status = [e for e in events if e.action == "update_tracking" and e.agent == "sara"][-1]
+    assert {"field": "status", "before": "", "after": "Completed"} in status.changes
     with pytest.raises(AdminError, match="no customer"):
         commands.history(world.engine, "CUS-1999-00001")
 

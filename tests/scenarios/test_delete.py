@@ -140,7 +140,7 @@ def test_delete_keeps_everything_and_restore_undoes_it(engine, harness):
             if e.action in ("delete_customer", "restore_customer")
         ]
     assert actions == ["delete_customer", "restore_customer"]
-    history = [e["action"] for e in commands.history(world.engine, number)]
+    history = [e.action for e in commands.history(world.engine, number)]
     assert "delete_customer" in history and "restore_customer" in history
     assert world.rows("nour", "Check")[0]["Result"] == (
         f"Already in your Customers: {number} Ahmed Mohamed"
