@@ -12,7 +12,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from sync.admin.delete import deleted_words
-from sync.admin.identity import binding_maps
+from sync.admin.identity import binding_maps, trackers_of
 from sync.agent_sheet import agent_layout
 from sync.backends.xlsx import XlsxBackend
 from sync.cells import SourceSnapshot
@@ -340,35 +340,25 @@ def lookup(engine: Engine, raw_phone: str, default_region: str) -> Lookup:
         return Lookup(None, f"'{raw_phone}' is not a valid phone number", None, [])
     with session_factory(engine)() as s:
         # A merged customer's phone means the customer it was merged into.
-        known = binding_maps(s, (), [parsed.e164]).by_phone.get(parsed.e164)
-        customer = (
-            s.execute(select(Customer).where(Customer.number == known.number)).scalar_one()
-            if known is not None
-            else None
-        )
-        if customer is None:
+        maps = binding_maps(s, (), [parsed.e164])
+        known = maps.by_phone.get(parsed.e164)
+        if known is None:
             return Lookup(parsed.e164, parsed.warning, None, [])
-        trackers = s.execute(
-            select(Agent.name, Tracking.tracked_since)
-            .join(Agent, Agent.id == Tracking.agent_id)
-            .where(Tracking.customer_id == customer.id, Tracking.active.is_(True))
-            .order_by(Tracking.tracked_since)
-        ).all()
-        shared = {
-            f.header: _text(getattr(customer, f.key))
-            for f in FIELDS_BY_KEY.values()
-            if f.owner is Owner.SHARED
-        }
-        shared["Phone"] = format_phone(customer.phone)
-        return Lookup(
-            parsed.e164,
-            parsed.warning,
-            {"Customer #": customer.number, **shared},
-            [{"agent": name, "since": since.date().isoformat()} for name, since in trackers],
-            deleted_words(customer.deleted_at, customer.delete_reason)
-            if customer.deleted_at
-            else None,
-        )
+        customer = maps.known[known.number]
+        trackers = trackers_of(s, [customer.id]).get(customer.id, [])
+    shared = {
+        f.header: _text(getattr(customer, f.key))
+        for f in FIELDS_BY_KEY.values()
+        if f.owner is Owner.SHARED
+    }
+    shared["Phone"] = format_phone(customer.phone)
+    return Lookup(
+        parsed.e164,
+        parsed.warning,
+        {"Customer #": customer.number, **shared},
+        [{"agent": t.name, "since": t.since.date().isoformat()} for t in trackers],
+        deleted_words(customer.deleted_at, customer.delete_reason) if customer.deleted_at else None,
+    )
 
 
 def _text(value: object) -> str | None:

@@ -7,16 +7,18 @@ customer it was merged into. These helpers give ingest the maps it binds rows wi
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from sync.db import rows_in
 from sync.dedupe import KnownCustomer
-from sync.model import Customer, CustomerPhone
+from sync.model import Agent, Customer, CustomerPhone, Tracking
 
 MAX_CHAIN = 64
 _CUSTOMERS = cast(Table, Customer.__table__)
@@ -95,6 +97,32 @@ def binding_maps(session: Session, numbers: Iterable[str], phones: Iterable[str]
             primary[alias.phone] = add(_final(session, owner))
     maps.by_phone = {p: KnownCustomer(c.number, c.phone) for p, c in primary.items()}
     return maps
+
+
+class Tracker(NamedTuple):
+    """An agent who tracks a customer: what checking a phone may show of them."""
+
+    agent_id: int
+    name: str
+    since: dt.datetime
+
+
+def trackers_of(session: Session, customer_ids: Iterable[int]) -> dict[int, list[Tracker]]:
+    """Customer id -> the agents whose tracking of it is active, oldest first (names and
+    since-dates: nothing of the tracking itself)."""
+    query = (
+        select(Tracking.customer_id, Tracking.agent_id, Agent.name, Tracking.tracked_since)
+        .join(Agent, Agent.id == Tracking.agent_id)
+        .where(Tracking.active.is_(True))
+    )
+    found: dict[int, list[Tracker]] = defaultdict(list)
+    for customer_id, agent_id, name, since in rows_in(
+        session, query, Tracking.customer_id, sorted(set(customer_ids))
+    ):
+        found[customer_id].append(Tracker(agent_id, name, since))
+    for trackers in found.values():
+        trackers.sort(key=lambda t: (t.since, t.name))
+    return dict(found)
 
 
 def merged_keys(

@@ -10,25 +10,24 @@ neither.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sync.admin.delete import deleted_words
-from sync.admin.identity import binding_maps
+from sync.admin.identity import binding_maps, trackers_of
 from sync.cells import CellWrite, Grid
 from sync.check import CheckRow, Found, answer, read_rows, row_values
 from sync.config import AgentConfig
 from sync.cycle.reading import Reading
 from sync.cycle.report import CycleReport
-from sync.db import read_transaction, rows_in, transaction
+from sync.db import read_transaction, transaction
 from sync.errors import LayoutError
 from sync.fields import AGENT_TABS, CHECK_FIELDS, CHECK_FIELDS_BY_KEY, CHECK_TAB, YES
 from sync.ingest import CheckPlan
 from sync.marks import AgentMarks, team_digest
-from sync.model import Agent, SheetState, Tracking
+from sync.model import SheetState
 from sync.rows import find_header
 from sync.tab_state import TabSnapshot
 from sync.views import CoTracker, RowPlan, plan_writes
@@ -180,23 +179,18 @@ def _found(
         return {}  # a Check tab with no phone typed (most of them): nothing to ask
     maps = binding_maps(s, (), phones)  # a merged customer's phone means the one it went into
     customers = {phone: maps.known[known.number] for phone, known in maps.by_phone.items()}
-    trackers = select(Tracking.customer_id, Tracking.agent_id, Agent.name, Tracking.tracked_since)
-    trackers = trackers.join(Agent, Agent.id == Tracking.agent_id).where(Tracking.active.is_(True))
-    mine: set[int] = set()
-    others: dict[int, list[CoTracker]] = defaultdict(list)
-    for customer_id, tracker, name, since in rows_in(
-        s, trackers, Tracking.customer_id, [c.id for c in customers.values()]
-    ):
-        if tracker == agent_id:
-            mine.add(customer_id)
-        else:
-            others[customer_id].append(CoTracker(name, since.date()))
+    trackers = trackers_of(s, (c.id for c in customers.values()))
+
+    def colleagues(customer_id: int) -> tuple[CoTracker, ...]:
+        found = trackers.get(customer_id, [])
+        return tuple(CoTracker(t.name, t.since.date()) for t in found if t.agent_id != agent_id)
+
     return {
         phone: Found(
             c.number,
             c.name or "",
-            c.id in mine,
-            tuple(others[c.id]),
+            any(t.agent_id == agent_id for t in trackers.get(c.id, [])),
+            colleagues(c.id),
             deleted_words(c.deleted_at, c.delete_reason, language) if c.deleted_at else None,
         )
         for phone, c in customers.items()
