@@ -26,7 +26,7 @@ import requests
 from sync.errors import ConfigError, SourceError
 from sync.limits import RETRY_STATUSES, Limits, RetryPolicy, Transient, parse_retry_after
 
-log = logging.getLogger("sheetsync.backends.google")
+log = logging.getLogger("sheetsync.google")
 
 SHEETS = "https://sheets.googleapis.com/v4/spreadsheets"
 DRIVE = "https://www.googleapis.com/drive/v3"

@@ -70,7 +70,7 @@ from sync.sheets import (
     move_rows,
 )
 
-log = logging.getLogger("sheetsync.backends.google")
+log = logging.getLogger("sheetsync.google")
 
 ROW_MOVED = "row moved while writing"
 GROW_ROWS = 200
