@@ -2,8 +2,10 @@
 
 The tables are computed by pure functions over model objects (the master's
 Commission tab uses them too); ``*_report`` functions load what they need from a
-session the caller passes in. CSV goes through :mod:`csv`; the chart is drawn with
-matplotlib's Agg canvas (no display, no global pyplot state).
+session the caller passes in. CSV goes through :mod:`csv`; the charts are drawn with
+matplotlib's Agg canvas (no display, no global pyplot state), the commission chart from a
+pandas table of months by agents. matplotlib and pandas are the ``reports`` extra: the
+master's Commission tab, which every cycle renders, groups without them.
 """
 
 from __future__ import annotations
@@ -288,19 +290,71 @@ COLORS = {
 }
 
 
-def can_chart() -> None:
-    """Raise, before anything is written, when the chart's library is not installed.
+def can_chart(chart: str = "pipeline", without: str = "leave out --out") -> None:
+    """Raise, before anything is written, when a chart's libraries are not installed.
+
+    Args:
+        chart: which chart, as the message names it; ``commission`` needs pandas too.
+        without: how to run the command without the chart, as the hint says it.
 
     Raises:
-        ConfigError: matplotlib (the ``reports`` extra) is missing.
+        ConfigError: matplotlib or pandas (the ``reports`` extra) is missing.
     """
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ConfigError(
-            "the pipeline chart needs matplotlib, which is not installed",
-            hint="pip install 'sheetsync[reports]', or leave out --out to print the table",
-        ) from None
+    needed = ("matplotlib", "pandas") if chart == "commission" else ("matplotlib",)
+    for name in needed:
+        try:
+            __import__(name)
+        except ImportError:
+            raise ConfigError(
+                f"the {chart} chart needs {name}, which is not installed",
+                hint=f"pip install 'sheetsync[reports]', or {without} to print the table",
+            ) from None
+
+
+def commission_by_month(rows: Sequence[CommissionRow]) -> Any:
+    """Commission (in customers) per month and agent: a pandas DataFrame, a row per month
+    (oldest first), a column per agent (by name), 0 where an agent completed nothing.
+
+    Raises:
+        ConfigError: pandas (the ``reports`` extra) is missing.
+    """
+    can_chart("commission", "leave out --chart")
+    import pandas as pd
+
+    frame = pd.DataFrame(
+        [(r.month, r.name, r.commission) for r in rows], columns=["month", "agent", "commission"]
+    )
+    return frame.pivot_table(
+        index="month", columns="agent", values="commission", aggfunc="sum", fill_value=0.0
+    ).sort_index()
+
+
+def write_commission_chart(rows: Sequence[CommissionRow], path: Path, title: str = "") -> None:
+    """A PNG: each month's commission per agent, side by side (:func:`commission_by_month`).
+
+    Raises:
+        ConfigError: matplotlib or pandas (the ``reports`` extra) is missing.
+    """
+    table = commission_by_month(rows)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    months, agents = list(table.index), list(table.columns)
+    fig = Figure(figsize=(max(6.0, 1.2 * len(months) + 3), 4.5), dpi=100)
+    FigureCanvasAgg(fig)
+    axis = fig.subplots()
+    width = 0.8 / max(1, len(agents))
+    for k, agent in enumerate(agents):
+        xs = [m + (k - (len(agents) - 1) / 2) * width for m in range(len(months))]
+        axis.bar(xs, list(table[agent]), width=width, label=agent)
+    axis.set_xticks(range(len(months)), months)
+    axis.set_ylabel("commission (customers)")
+    axis.set_title(title or "Commission per agent and month")
+    axis.spines[["top", "right"]].set_visible(False)
+    if agents:
+        axis.legend(fontsize=8, frameon=False, ncol=min(4, len(agents)))
+    fig.tight_layout()
+    fig.savefig(path, format="png")
 
 
 def write_pipeline_chart(rows: Sequence[PipelineRow], path: Path, title: str = "") -> None:

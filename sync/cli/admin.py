@@ -215,12 +215,23 @@ def register(app: typer.Typer, config: Callable[[], Config], out: Console) -> No
         ] = None,
         as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+        chart: Annotated[
+            Path | None,
+            typer.Option(
+                help="Also draw each month's commission per agent into this PNG "
+                "(needs the reports extra: matplotlib and pandas)."
+            ),
+        ] = None,
     ) -> None:
         """Completed customers and commission per agent (by completion month).
 
         Example: sheetsync report commission --month 2026-01 --csv
         """
+        if chart is not None:
+            reports.can_chart("commission", "leave out --chart")  # before the database
         rows = commands.commission_table(_engine(config), month)
+        if chart is not None:
+            reports.write_commission_chart(rows, chart, f"Commission{f' {month}' if month else ''}")
         if as_json:
             out.print_json(json.dumps([r.as_dict() for r in rows]))
         elif as_csv:
@@ -239,6 +250,8 @@ def register(app: typer.Typer, config: Callable[[], Config], out: Console) -> No
                     str(r.lost_to_colleague),
                 )
             out.print(table)
+            if chart is not None:
+                out.print(f"wrote {chart}")
 
     @report.command("pipeline")
     def pipeline_report(

@@ -20,9 +20,11 @@ from sync.errors import ConfigError
 from sync.model import Agent, FollowUp, Tracking
 from sync.reports import (
     PIPELINE_COLUMNS,
+    commission_by_month,
     commission_rows,
     completion_month,
     pipeline_rows,
+    write_commission_chart,
     write_commission_csv,
     write_pipeline_chart,
     write_pipeline_csv,
@@ -99,6 +101,38 @@ def test_commission_rows_per_agent_and_month():
         "commission": "1.70",
         "lost_to_colleague": "0",
     }
+
+
+def test_commission_per_month_and_agent_is_a_table_and_a_chart(tmp_path: Path):
+    """The commission chart's table (pandas): a row per month, oldest first, a column per
+    agent, 0 where an agent completed nothing that month."""
+    jan, feb = dt.datetime(2026, 1, 10), dt.date(2026, 2, 1)
+    trackings = [
+        tracking(1, 1, 10, "Completed", completed_at=jan, commission_pct=100.0),
+        tracking(2, 1, 11, "Completed", completed_at=jan, commission_pct=70.0),
+        tracking(3, 2, 11, "Completed", completed_at=jan, commission_pct=30.0),
+        tracking(4, 2, 12, "Completed", completed_on=feb, commission_pct=50.0),
+    ]
+    rows = commission_rows(agents(), {}, trackings)
+    table = commission_by_month(rows)
+    assert list(table.index) == ["2026-01", "2026-02"]
+    assert list(table.columns) == ["Ali Hassan", "Sara Ahmed"]
+    assert table.loc["2026-01"].round(2).tolist() == [1.7, 0.3]
+    assert table.loc["2026-02"].round(2).tolist() == [0.0, 0.5]
+    write_commission_chart(rows, tmp_path / "commission.png")
+    write_commission_chart([], tmp_path / "empty.png")
+    drawn, empty = (_ink(tmp_path / name) for name in ("commission.png", "empty.png"))
+    assert drawn > empty + 0.005
+
+
+def test_the_commission_chart_without_pandas_names_the_extra_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setitem(sys.modules, "pandas", None)  # what an install without it gives
+    with pytest.raises(ConfigError, match="the commission chart needs pandas") as refused:
+        write_commission_chart([], tmp_path / "commission.png")
+    assert "sheetsync[reports]" in str(refused.value.hint)
+    assert refused.value.exit_code == 2 and not (tmp_path / "commission.png").exists()
 
 
 def pipeline() -> list:
@@ -307,6 +341,10 @@ def test_the_admins_week_from_the_command_line(tmp_path: Path, cli: Callable[...
     assert cli("report", "commission", "--month", "2025-12", "--json").json()[0]["completed"] == 0
     bad = cli("report", "commission", "--month", "Jan")
     assert bad.code == 2 and "not a month" in bad.stderr
+    chart = cli("report", "commission", "--chart", str(tmp_path / "commission.png"))
+    assert chart.code == 0, chart.stderr
+    assert "Ali Hassan" in chart.stdout and "commission.png" in chart.stdout
+    assert _ink(tmp_path / "commission.png") > 0.01
 
     out = tmp_path / "reports"
     pipe = cli("report", "pipeline", "--out", str(out))
