@@ -2,7 +2,6 @@
 
     .venv/bin/python bench/google_cycle.py                    # 50 agents x 2,000 rows
     .venv/bin/python bench/google_cycle.py --agents 5 --rows 200 --json
-    .venv/bin/python bench/google_cycle.py --prefetch          # one Drive changes.list per cycle
     .venv/bin/python bench/google_cycle.py --no-revalidate     # trust Drive versions on write
 
 The emulator runs in its own process (python -m sheets_emulator), so the figures of the sync
@@ -181,7 +180,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "agents": args.agents,
         "rows_per_agent": args.rows,
         "expected_customers": data.distinct_phones,
-        "prefetch": args.prefetch,
         "revalidate": not args.no_revalidate,
     }
     try:
@@ -195,7 +193,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         upgrade_schema(engine)
         backend = service.make_backend(config)
         counts: Counter[str] = backend.api.counts  # type: ignore[attr-defined]
-        sources = [config.agent_source(a) for a in config.agents] + [config.master_source()]
         phases: dict[str, Any] = {}
 
         def phase(name: str, job: Any) -> Any:
@@ -226,8 +223,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             return result
 
         def cycle() -> Any:
-            if args.prefetch:
-                backend.prefetch_fingerprints(sources)  # type: ignore[attr-defined]
             return Cycle(config, engine, backend).run()
 
         def profiled_cycle() -> Any:
@@ -274,7 +269,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--edit-agents", type=int, default=5)
     parser.add_argument("--edit-rows", type=int, default=3)
-    parser.add_argument("--prefetch", action="store_true", help="prefetch fingerprints per cycle")
     parser.add_argument("--no-revalidate", action="store_true", help="google.revalidate = false")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument(
@@ -288,7 +282,7 @@ def main() -> None:
         return
     print(
         f"\n{out['agents']} agents x {out['rows_per_agent']} rows: {out['customers']} customers "
-        f"(expected {out['expected_customers']}); prefetch={out['prefetch']}, "
+        f"(expected {out['expected_customers']}); "
         f"revalidate={out['revalidate']}"
     )
     print(

@@ -2,7 +2,7 @@
 
     .venv/bin/pip install -e '.[bench]'                   # dlt[duckdb], google-api-python-client
     .venv/bin/python bench/peer_dlt.py                    # 50 agents x 2,000 rows
-    .venv/bin/python bench/peer_dlt.py --agents 5 --rows 200 --prefetch --json
+    .venv/bin/python bench/peer_dlt.py --agents 5 --rows 200 --json
 
 The same agents' spreadsheets as ``bench/google_cycle.py`` (its ``seed_agents`` and
 ``bench_config``) are seeded into one emulator; then, back to back in one process tree:
@@ -292,7 +292,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "expected_customers": data.distinct_phones,
         "customer_rows": data.rows,
         "follow_up_rows": data.follow_up_rows,
-        "prefetch": args.prefetch,
         "revalidate": not args.no_revalidate,
     }
     try:
@@ -305,7 +304,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         engine = make_engine(config.database_url())
         upgrade_schema(engine)
         backend = service.make_backend(config)
-        sources = [config.agent_source(a) for a in config.agents] + [config.master_source()]
         phases: dict[str, Any] = {}
 
         def record(name: str, wall: float, cpu: float, before: Any, extra: Any) -> None:
@@ -337,8 +335,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             record(name, wall, cpu, before, {"peak_rss_mb": hwm_mb()})
 
         def cycle() -> Any:
-            if args.prefetch:
-                backend.prefetch_fingerprints(sources)  # type: ignore[attr-defined]
             return Cycle(config, engine, backend).run()
 
         phase("init", lambda: service.init(config, engine, backend))
@@ -403,7 +399,6 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--overlap", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--prefetch", action="store_true", help="prefetch fingerprints per cycle")
     parser.add_argument("--no-revalidate", action="store_true", help="google.revalidate = false")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--serve-emulator", action="store_true", help=argparse.SUPPRESS)
@@ -423,7 +418,7 @@ def main() -> None:
         return
     print(
         f"\n{out['agents']} agents x {out['rows_per_agent']} rows ({out['customer_rows']} "
-        f"customer rows, {out['follow_up_rows']} follow-up rows); prefetch={out['prefetch']}, "
+        f"customer rows, {out['follow_up_rows']} follow-up rows); "
         f"revalidate={out['revalidate']}; requests counted by the emulator"
     )
     print(
