@@ -25,7 +25,7 @@ from sync.backends.xlsx import XlsxBackend
 from sync.cells import CellValue, CellWrite, Grid, cell_text
 from sync.errors import LayoutError, SourceError, SourceLocked
 from sync.master_layout import master_headers
-from sync.sheets import PROTECTED_NOTE, DueHighlight, apply_writes
+from sync.sheets import PROTECTED_NOTE, DueHighlight, alias_folder, apply_writes
 
 MASTER = master_headers("Africa/Cairo")
 
@@ -1112,3 +1112,15 @@ def test_memory_header_notes_are_set_once() -> None:
     notes = {"Conflicts": MASTER_NOTES["Conflicts"]}
     assert backend.ensure_layout("m", MASTER, notes=notes) == ["noted Conflicts/Resolution"]
     assert backend.ensure_layout("m", MASTER, notes=notes) == []
+
+
+def test_each_set_of_aliases_folds_headers_its_own_way() -> None:
+    """The alias table is made once per set of aliases: a set seen before gives the same
+    folding, another set its own (a cache keyed wrongly would mix them up)."""
+    plain, arabic = alias_folder(), alias_folder({"Phone": ["رقم الجوال"]})
+    client = alias_folder({"Name": ["Client"], "Phone": ["Tel."]})
+    assert arabic("رقم الجوال") == plain("Phone") == client("Tel.") == "phone"
+    assert plain("رقم الجوال") != "phone" and client("رقم الجوال") != "phone"
+    assert client("Client") == "name" and arabic("Client") == plain("Client") == "client"
+    assert alias_folder({"Phone": ["رقم الجوال"]})("رقم الجوال") == "phone"  # the same set again
+    assert plain("الاسم") == client("الاسم") == "name"  # a built-in spelling, in every set
