@@ -131,6 +131,10 @@ ROUTES: list[tuple[str, re.Pattern[str], str, Handler]] = [
     ]
 ]
 
+STOP_POLL = 0.01
+"""Seconds between the server loop's looks at a stop request: ``stop`` waits up to this
+long (a test suite starts and stops an emulator for every Google test)."""
+
 # Google's read quota, as the emulator counts it. sync.backends.google.api keeps its own
 # list for its rate limiter: the emulator stands in for Google and shares no table with
 # the client it tests, so a wrong entry in one is caught by the other.
@@ -263,7 +267,10 @@ class Emulator:
         self._server = server
         self.port = server.server_address[1]
         self._thread = threading.Thread(
-            target=server.serve_forever, args=(0.05,), name="sheets-emulator", daemon=True
+            target=server.serve_forever,
+            args=(STOP_POLL,),
+            name="sheets-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self
