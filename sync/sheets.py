@@ -10,7 +10,7 @@ someone changed after the cycle read it, and never lands on the wrong row when r
 were inserted, deleted or sorted, or columns reordered, in the meantime.
 
 At this size because the protocol and the landing rules are one contract that every
-backend keeps; the backends themselves live in :mod:`sync.backends` and :mod:`sync.backends.google`.
+backend keeps; the backends themselves live in :mod:`sync.backends`.
 """
 
 from __future__ import annotations
