@@ -25,6 +25,8 @@ the master trimmed to Google's limit) takes the whole path in :mod:`sync.cycle`.
 
 from __future__ import annotations
 
+import bisect
+import collections
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -359,37 +361,87 @@ def _update_due_list(
     written: WrittenTab,
     header: str,
 ) -> bool:
-    """The Due follow-ups tab on the day it was written: the due rows of the changed
-    customers rendered and put where they sort among the rows stored (by the key and
-    date stored with each, not read again), rows moved rather than rewritten
-    (:func:`_set_small`); False (render it whole) when a row is stored without its date."""
+    """The Due follow-ups tab on the day it was written: the stored rows of the changed
+    customers taken out, their due rows rendered and put where they sort among the rows
+    stored (found by bisection on the key and date stored with each, not read again), rows
+    moved rather than rewritten; in proportion to the change but for copying the stored
+    lists. False (render it whole) when a row is stored without its date."""
     s, data, dirty = loaded
-    if any(not isinstance(date, str) for date in written.bases):
-        return False
     if any(c not in data.numbers for c in dirty):
         return False  # a changed customer's stored rows could not be told apart
     numbers = {data.numbers[c] for c in dirty}
-    entries: list[tuple[tuple[str, str, str], str, str, list[CellValue] | None]] = [
-        (due_order_of(key, date), key, digest, None)
-        for key, digest, date in zip(written.keys, written.digests, written.bases, strict=True)
-        if key.rpartition("|")[2] not in numbers
-    ]
+    keys, digests, dates = written.keys, written.digests, written.bases
+    gone = [at for at, key in enumerate(keys) if key.rpartition("|")[2] in numbers]
+    if any(not isinstance(date, str) for date in dates):
+        return False
+
+    def order(at: int) -> tuple[str, str, str]:
+        return due_order_of(keys[at], dates[at])
+
     fresh = due_rows(data, due_trackings(s, data.today, sorted(dirty)))
-    entries += [(due_order(row), row_key(DUE_LIST_TAB, row), row_digest(row), row) for row in fresh]
-    entries.sort(key=lambda entry: entry[0])
-    keys = [key for _, key, _, _ in entries]
-    return _set_small(
+    fresh.sort(key=due_order)
+    # where each fresh row goes among the rows stored: before the first that sorts after it
+    places = [bisect.bisect_left(range(len(keys)), due_order(row), key=order) for row in fresh]
+    blocks = merge_blocks(len(keys), gone, places)
+    new_keys: list[str] = []
+    new_digests: list[str] = []
+    new_dates: list[Any] = []
+    origin: list[int | None] = []
+    put: dict[int, Sequence[CellValue]] = {}
+    taken = 0
+    for kind, i1, i2, j1, j2 in blocks:
+        if kind == "equal":
+            new_keys += keys[i1:i2]
+            new_digests += digests[i1:i2]
+            new_dates += dates[i1:i2]
+            origin += range(i1, i2)
+            continue
+        for at in range(j1, j2):
+            row = fresh[taken]
+            taken += 1
+            put[at] = row
+            new_keys.append(row_key(DUE_LIST_TAB, row))
+            new_digests.append(row_digest(row))
+            new_dates.append(due_order(row)[0])
+            origin.append(None)
+    moves, origin = block_moves(DUE_LIST_TAB, blocks, origin, len(keys), len(new_keys), 1)
+    return _set_rows(
         update,
         (DUE_LIST_TAB, written),
-        keys,
-        [digest for _, _, digest, _ in entries],
-        {at: row for at, (_, _, _, row) in enumerate(entries) if row is not None},
-        header=header,
-        bases=[order[0] for order, _, _, _ in entries],
-        # a changed customer's row is always put anew: only the others are kept in place
-        matched=[key if row is None else f"{key}\0" for _, key, _, row in entries],
-        move_from=1,
+        (new_keys, new_digests, new_dates),
+        (moves, origin, put),
+        header,
+        kept_as_stored=True,
     )
+
+
+def merge_blocks(
+    before: int, gone: Sequence[int], places: Sequence[int]
+) -> list[tuple[str, int, int, int, int]]:
+    """The blocks (as :meth:`difflib.SequenceMatcher.get_opcodes` gives them) that take a
+    sorted list of ``before`` rows to the list without the rows at ``gone`` and with new
+    rows put before the rows at ``places`` (sorted; ``before``: at the end)."""
+    blocks: list[tuple[str, int, int, int, int]] = []
+    events = sorted({*gone, *places})
+    removed = set(gone)
+    put = collections.Counter(places)
+    i = j = 0
+    for at in events:
+        if at > i:
+            blocks.append(("equal", i, at, j, j + at - i))
+            j += at - i
+            i = at
+        # at ``at``: the new rows put before it, then the row itself taken out (or kept)
+        count = put.get(at, 0)
+        end = at + 1 if at in removed else at
+        if count or end > at:
+            kind = "replace" if count and end > at else "insert" if count else "delete"
+            blocks.append((kind, at, end, j, j + count))
+            j += count
+            i = end
+    if i < before:
+        blocks.append(("equal", i, before, j, j + before - i))
+    return blocks
 
 
 def _set_small(
@@ -401,25 +453,48 @@ def _set_small(
     *,
     header: str,
     bases: Sequence[Any],
-    matched: Sequence[str] | None = None,
     move_from: int = MOVE_FROM,
 ) -> bool:
     """Bring a small tab from its rows stored to these rows (keys and digests; the rows
-    at hand by index): rows are matched by key (or ``matched``) with the rows stored
-    (:func:`row_moves`); when a row gone from the middle (or put in it) would shift
-    ``move_from`` rows or more, rows are deleted (inserted) there and the rows below are
-    left as they are; else every row whose key or digest moved at its position is set.
-    The rows past the end are cleared. False when a row to set is not at hand."""
+    at hand by index): rows are matched by key with the rows stored (:func:`row_moves`);
+    when a row gone from the middle (or put in it) would shift ``move_from`` rows or more,
+    rows are deleted (inserted) there and the rows below are left as they are; else every
+    row whose key or digest moved at its position is set. The rows past the end are
+    cleared. False when a row to set is not at hand."""
     tab, written = stored
+    moves, origin = row_moves(tab, written.keys, keys, move_from)
+    return _set_rows(update, stored, (keys, digests, bases), (moves, origin, rows), header)
+
+
+def _set_rows(
+    update: RowUpdate,
+    stored: tuple[str, WrittenTab],
+    now: tuple[Sequence[str], Sequence[str], Sequence[Any]],
+    moved: tuple[list[RowMove], list[int | None], Mapping[int, Sequence[CellValue]]],
+    header: str,
+    *,
+    kept_as_stored: bool = False,
+) -> bool:
+    """:func:`_set_small` once the moves are known: the rows now (keys, digests, bases),
+    the moves, for each row now the index of the stored row moved there (empty: no moves,
+    rows compared by position) and the rows at hand; with ``kept_as_stored``, a row moved
+    is known to be the one stored (only the others are compared)."""
+    tab, written = stored
+    keys, digests, bases = now
+    moves, origin, rows = moved
     width = len(MASTER_HEADERS[tab])
-    moves, origin = row_moves(tab, written.keys, matched or keys, move_from)
     if moves:
         update.moves += moves
         update.origins[tab] = origin
     else:  # by position
+        kept_as_stored = False
         origin = [at if at < len(written.keys) else None for at in range(len(keys))]
+    check = (
+        [at for at, was in enumerate(origin) if was is None] if kept_as_stored else range(len(keys))
+    )
     changes: list[RowChange] = []
-    for at, (key, digest, was) in enumerate(zip(keys, digests, origin, strict=True)):
+    for at in check:
+        key, digest, was = keys[at], digests[at], origin[at]
         if was is None or (written.keys[was], written.digests[was]) != (key, digest):
             row = rows.get(at)
             if row is None:
@@ -454,13 +529,31 @@ def row_moves(
     if min(len(before), len(after)) - first < move_from:
         return [], []
     blocks = SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
+    origin: list[int | None] = [None] * len(after)
+    for kind, i1, i2, j1, j2 in blocks:
+        if kind == "equal":
+            origin[j1:j2] = range(i1, i2)
+    return block_moves(tab, blocks, origin, len(before), len(after), move_from)
+
+
+def block_moves(
+    tab: str,
+    blocks: Sequence[tuple[str, int, int, int, int]],
+    origin: list[int | None],
+    before: int,
+    after: int,
+    move_from: int,
+) -> tuple[list[RowMove], list[int | None]]:
+    """:func:`row_moves` from the blocks that take the rows before to the rows after
+    (``origin``: for each row after, the index of the row kept there, or None)."""
+    first = next((i1 for kind, i1, _, _, _ in blocks if kind != "equal"), min(before, after))
+    if min(before, after) - first < move_from:
+        return [], []
     last_kept = max((k for k, block in enumerate(blocks) if block[0] == "equal"), default=-1)
     moves: list[RowMove] = []
-    origin: list[int | None] = [None] * len(after)
     shift = 0
     for k, (kind, i1, i2, j1, j2) in enumerate(blocks):
         if kind == "equal":
-            origin[j1:j2] = range(i1, i2)
             continue
         if k > last_kept:
             continue

@@ -632,7 +632,6 @@ def _without_calc_chain_rel(rels: bytes) -> bytes:
     return _RELATIONSHIP.sub(keep, rels)
 
 
-_ROW_TAG = re.compile(rb"<row\b[^>]*?>")
 _ROW_NUMBER = re.compile(rb'(\sr=")(\d+)"')
 _ROW_OR_CELL_REF = re.compile(rb'(<(?:row|c)\b[^>]*?\sr="[A-Z]{0,3})(\d+)"')
 _UNMOVABLE = re.compile(rb"<mergeCell\b|<hyperlink\b")
@@ -640,10 +639,11 @@ _UNMOVABLE = re.compile(rb"<mergeCell\b|<hyperlink\b")
 
 def move_sheet_rows(xml: bytes, moves: Sequence[RowMove]) -> bytes:
     """A sheet's XML with rows inserted and deleted (:class:`~sync.sheets.RowMove`, in
-    order): the rows below renumbered, the deleted ones dropped; an inserted row is a
-    number no row has yet (blank). The rows above the first move are copied, and so is
-    every stretch of rows that ends where it began; each stretch that moves by the same
-    number of rows is renumbered in one pass (a row tag's and its cells' references).
+    order): the rows below renumbered, the deleted ones dropped, and an inserted row there
+    as an empty ``<row>`` (so that the cells set in it are found by its number, not by a
+    walk through every row). The rows above the first move are copied; each row below is
+    renumbered by byte replacement when its number shows only in its references, else by
+    a regex over its tag and cells.
 
     Raises:
         Unpatchable: merged cells or hyperlinks (their references would not move), or a
@@ -663,40 +663,62 @@ def move_sheet_rows(xml: bytes, moves: Sequence[RowMove]) -> bytes:
         raise Unpatchable("a formula in a row that may move")
     ranges = row_offsets(moves)
     firsts = [first for first, _, _ in ranges]
-    view = memoryview(xml)
-    pieces: list[bytes | memoryview] = [view[:start]]
-
-    def flush(begin: int, end: int, offset: int) -> None:
-        if offset == 0:
-            pieces.append(view[begin:end])
-            return
-
-        def renumbered(found: re.Match[bytes]) -> bytes:
-            return found.group(1) + b'%d"' % (int(found.group(2)) + offset)
-
-        pieces.append(_ROW_OR_CELL_REF.sub(renumbered, xml[begin:end]))
-
-    run, run_offset = start, 0
-    for match in _ROW_TAG.finditer(xml, start, close):
-        ref = _ROW_NUMBER.search(match.group(0))
-        if ref is None:
-            raise Unpatchable("a row without its row number")
-        number = int(ref.group(2)) - 1
+    blanks = _put_in(ranges)
+    rows = xml[start:close].split(b"<row ")
+    if xml.count(b"<row", start, close) != len(rows) - 1:
+        raise Unpatchable("a row tag this patcher does not read")
+    pieces: list[bytes | memoryview] = [memoryview(xml)[:start], rows[0]]
+    blank = 0
+    for row in rows[1:]:
+        quote = row.find(b'"', 3)
+        if not row.startswith(b'r="') or quote < 0 or not row[3:quote].isdigit():
+            ref = _ROW_NUMBER.search(row[: row.find(b">") + 1])
+            if ref is None:
+                raise Unpatchable("a row without its row number")
+            number = int(ref.group(2)) - 1
+        else:
+            number = int(row[3:quote]) - 1
         at = bisect.bisect_right(firsts, number) - 1
-        kept = at >= 0 and number < ranges[at][1]
-        if not kept:  # deleted: the stretch before it is done, the row dropped
-            flush(run, match.start(), run_offset)
-            closed = match.group(0).endswith(b"/>")
-            run = match.end() if closed else xml.index(b"</row>", match.end()) + len(b"</row>")
-            run_offset = 0
-            continue
-        offset = ranges[at][2]
-        if offset != run_offset:
-            flush(run, match.start(), run_offset)
-            run, run_offset = match.start(), offset
-    flush(run, close, run_offset)
-    pieces.append(view[close:])
+        if at < 0 or number >= ranges[at][1]:
+            continue  # deleted
+        now = number + ranges[at][2]
+        while blank < len(blanks) and blanks[blank] < now:
+            pieces.append(b'<row r="%d"/>' % (blanks[blank] + 1))
+            blank += 1
+        pieces.append(b"<row ")
+        pieces.append(row if now == number else _renumbered(row, number + 1, now + 1))
+    pieces.append(memoryview(xml)[close:])
     return b"".join(pieces)
+
+
+def _put_in(ranges: Sequence[tuple[int, int, int]]) -> list[int]:
+    """The 0-based rows that moves put in, from what they keep (:func:`row_offsets`): the
+    rows between one kept range's end and the next one's start, once moved."""
+    put: list[int] = []
+    end = 0
+    for first, last, offset in ranges:
+        put += range(end, first + offset)
+        end = last + offset
+    return put
+
+
+def _renumbered(row: bytes, number: int, now: int) -> bytes:
+    """A row's XML (after ``<row ``) renumbered from the 1-based ``number`` to ``now``.
+
+    Byte replacement when ``number"`` shows exactly once in the row's tag and once in each
+    cell's reference (every cell's ``r`` comes first, and no other attribute or text holds
+    it: a ``<`` in text is always escaped, so ``<c r="`` is a cell); else a regex over the
+    references alone."""
+    old = b'%d"' % number
+    cells = row.count(b'<c r="')
+    if row.startswith(b'r="' + old) and row.count(b"<c ") == cells and row.count(old) == cells + 1:
+        return row.replace(old, b'%d"' % now)
+    offset = now - number
+
+    def renumbered(found: re.Match[bytes]) -> bytes:
+        return found.group(1) + b'%d"' % (int(found.group(2)) + offset)
+
+    return _ROW_OR_CELL_REF.sub(renumbered, b"<row " + row)[len(b"<row ") :]
 
 
 def _patch_sheet(

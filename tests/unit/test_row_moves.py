@@ -4,13 +4,14 @@ the rows kept land where they belong without being written."""
 
 from __future__ import annotations
 
+import bisect
 import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync.cells import Grid
-from sync.master_update import MOVE_FROM, row_moves
+from sync.master_update import MOVE_FROM, block_moves, merge_blocks, row_moves
 from sync.sheets import RowMove, move_rows, row_offsets
 
 
@@ -56,6 +57,56 @@ def test_moves_then_the_rows_set_give_the_tab_after(history: tuple[list[str], li
     # Never more rows written than rewriting every row in place would.
     in_place = sum(1 for at, key in enumerate(after) if at >= len(before) or before[at] != key)
     assert written <= in_place
+
+
+@st.composite
+def sorted_changes(draw: st.DrawFn) -> tuple[list[int], list[int], list[int]]:
+    """A sorted list, the indices of the rows taken out of it and new values to put in."""
+    before = sorted(draw(st.lists(st.integers(0, 200), max_size=3 * MOVE_FROM, unique=True)))
+    gone = sorted(draw(st.sets(st.integers(0, max(len(before) - 1, 0)), max_size=8)))
+    gone = [at for at in gone if at < len(before)]
+    fresh = sorted(draw(st.lists(st.integers(0, 200), max_size=8, unique=True)))
+    return before, gone, fresh
+
+
+@settings(max_examples=300)
+@given(sorted_changes(), st.integers(1, MOVE_FROM))
+def test_rows_taken_out_of_a_sorted_tab_and_put_in_by_place_give_the_sorted_tab(
+    change: tuple[list[int], list[int], list[int]], move_from: int
+):
+    """What the Due follow-ups do (rows found by bisection, no diff of the whole list):
+    the blocks take the rows kept and the new ones to the sorted list, and their moves
+    leave every row kept in its place, as :func:`row_moves` does."""
+    before, gone, fresh = change
+    places = [bisect.bisect_left(before, value) for value in fresh]
+    blocks = merge_blocks(len(before), gone, places)
+    after: list[str] = []
+    origin: list[int | None] = []
+    new = iter(fresh)
+    for kind, i1, i2, j1, j2 in blocks:
+        assert j1 == len(after)
+        if kind == "equal":
+            after += (f"k{v}" for v in before[i1:i2])
+            origin += range(i1, i2)
+        else:
+            after += (f"n{next(new)}" for _ in range(j1, j2))
+            origin += [None] * (j2 - j1)
+    kept = [v for at, v in enumerate(before) if at not in set(gone)]
+    assert [int(key[1:]) for key in after] == sorted(kept + fresh)
+    moves, origin = block_moves("T", blocks, origin, len(before), len(after), move_from)
+    grid: Grid = [["header"], *([f"k{v}"] for v in before)]
+    move_rows(grid, moves)
+    if not moves:
+        origin = [at if at < len(before) else None for at in range(len(after))]
+    for now, was in enumerate(origin):
+        if was is not None and moves:
+            assert grid[now + 1] == [after[now]]  # in its place, not written
+        if was is None or f"k{before[was]}" != after[now]:
+            while len(grid) <= now + 1:
+                grid.append([])
+            grid[now + 1] = [after[now]]
+    del grid[len(after) + 1 :]
+    assert grid == [["header"], *([key] for key in after)]
 
 
 def test_a_row_gone_from_the_top_of_a_long_tab_is_one_deletion():

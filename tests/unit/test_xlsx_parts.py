@@ -640,6 +640,34 @@ def test_rows_moved_in_the_xml_are_what_openpyxl_inserts_and_deletes(
     assert _look(patched) == _look(_moved_by_openpyxl(data, moves, cells))
 
 
+def test_a_row_whose_number_shows_in_its_text_or_styles_is_renumbered_by_its_references():
+    """A row is renumbered by replacing its number's bytes only when they show nowhere
+    but in its references: text (inline, with a quote after the number) and a style index
+    equal to the row number are left as they were, the cells put in land where they go."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Customers"
+    for r in range(1, 16):
+        ws.append([f"row {r}", r])
+    ws.cell(row=13, column=2).font = Font(bold=True)  # some style index in row 13
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    data = patch_cells(buffer.getvalue(), [("Customers", 11, 0, 'Screen 12" wide 12"')])
+    moves = [RowMove("Customers", 2, -1), RowMove("Customers", 6, 2)]
+    patched = patch_cells(data, [("Customers", 6, 0, "new A"), ("Customers", 7, 0, "new B")], moves)
+    got = [list(row) for row in openpyxl.load_workbook(io.BytesIO(patched))["Customers"].values]
+    expected = [[f"row {r}", r] for r in range(1, 16)]
+    expected[11][0] = 'Screen 12" wide 12"'
+    del expected[2]
+    expected[6:6] = [["new A", None], ["new B", None]]
+    assert got == expected
+    assert _look(patched) == _look(
+        _moved_by_openpyxl(
+            data, moves, [("Customers", 6, 0, "new A"), ("Customers", 7, 0, "new B")]
+        )
+    )
+
+
 def test_merged_cells_are_not_moved_in_the_xml() -> None:
     data = _workbook({"cells": {}, "extras": ["merged"], "other tab": None})
     with pytest.raises(Unpatchable, match="merged"):
