@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -24,6 +24,13 @@ from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, SyncRun,
 
 DIRTY_LIMIT = 2000
 """Past this many changed customers, an agent's whole view is rendered at once."""
+
+BATCH_LIMIT = 50_000
+"""Past this many (agent, changed customer) pairs, each agent's changes are asked alone."""
+
+_TOO_MANY: dict[int, set[int]] = {}
+"""What :meth:`AgentMarks._changed_since` gives past :data:`BATCH_LIMIT` (compared by
+identity)."""
 
 
 @dataclass
@@ -37,6 +44,8 @@ class AgentMarks:
 
     audit_id: int
     digests: dict[int, str]
+    # audit position -> what changed since (:meth:`_changed_since`), asked once per cycle
+    _since: dict[int, dict[int, set[int]] | None] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, s: Session) -> AgentMarks:
@@ -90,6 +99,9 @@ class AgentMarks:
     def dirty_customers(self, s: Session, agent_id: int, stored: str | None) -> set[int] | None:
         """The customers whose rows in the agent's view may differ from the ones written
         under ``stored``: an empty set when none, None when any may (re-render them all).
+
+        The views written at the same audit position (after a cycle, every one) are
+        answered from one query for all agents (:meth:`_changed_since`), not one each.
         """
         if not stored or ":" not in stored:
             return None
@@ -99,21 +111,55 @@ class AgentMarks:
         since = int(audit)
         if since >= self.audit_id:
             return set()
-        # An event that names no customer could concern anyone.
+        if since not in self._since:
+            self._since[since] = self._changed_since(s, since)
+        changed = self._since[since]
+        if changed is None:
+            return None  # an event that names no customer could concern anyone
+        if changed is _TOO_MANY:
+            return self._dirty_of(s, agent_id, since)
+        dirty = changed.get(agent_id, set())
+        return None if len(dirty) > DIRTY_LIMIT else set(dirty)
+
+    def _changed_since(self, s: Session, since: int) -> dict[int, set[int]] | None:
+        """Agent id -> the customers it tracks that audit events after ``since`` (up to the
+        marks' position: later ones are the next cycle's) name; None when an event names no
+        customer; :data:`_TOO_MANY` past :data:`BATCH_LIMIT` pairs (asked agent by agent)."""
+        window = (AuditEvent.id > since, AuditEvent.id <= self.audit_id)
         anonymous = s.execute(
-            select(AuditEvent.id)
-            .where(AuditEvent.id > since, AuditEvent.customer_id.is_(None))
-            .limit(1)
+            select(AuditEvent.id).where(*window, AuditEvent.customer_id.is_(None)).limit(1)
         ).first()
         if anonymous is not None:
             return None
+        pairs = s.execute(
+            select(Tracking.agent_id, AuditEvent.customer_id)
+            .distinct()
+            .join(Tracking, Tracking.customer_id == AuditEvent.customer_id)
+            .where(*window)
+            .limit(BATCH_LIMIT + 1)
+        ).all()
+        if len(pairs) > BATCH_LIMIT:
+            return _TOO_MANY
+        found: dict[int, set[int]] = defaultdict(set)
+        for agent_id, customer_id in pairs:
+            if customer_id is not None:
+                found[agent_id].add(customer_id)
+        return found
+
+    def _dirty_of(self, s: Session, agent_id: int, since: int) -> set[int] | None:
+        """:meth:`dirty_customers` of one agent, by its own query (a change too big to be
+        asked for every agent at once)."""
         dirty: set[int] = {
             customer_id
             for customer_id in s.execute(
                 select(AuditEvent.customer_id)
                 .distinct()
                 .join(Tracking, Tracking.customer_id == AuditEvent.customer_id)
-                .where(AuditEvent.id > since, Tracking.agent_id == agent_id)
+                .where(
+                    AuditEvent.id > since,
+                    AuditEvent.id <= self.audit_id,
+                    Tracking.agent_id == agent_id,
+                )
                 .limit(DIRTY_LIMIT + 1)
             ).scalars()
             if customer_id is not None

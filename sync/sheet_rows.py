@@ -241,15 +241,18 @@ def save_moved(
     if gaps:
         forget = delete(_TABLE).where(mine, position.between(bindparam("low"), bindparam("high")))
         s.connection().execute(forget, gaps)
-    moving = [{"low": a, "high": b, "by": d} for a, b, d in runs if d]
-    if moving:  # through negative positions: a run never lands on one not moved yet
+    # A run never lands on rows not moved yet: the runs moving up go first, from the top
+    # (a run lands above its old place, where the runs above it already left), then the
+    # runs moving down, from the bottom (likewise below). One update of each row moved.
+    up = [{"low": a, "high": b, "by": d} for a, b, d in runs if d < 0]
+    down = [{"low": a, "high": b, "by": d} for a, b, d in reversed(runs) if d > 0]
+    if up or down:
         shift = (
             update(_TABLE)
             .where(mine, position.between(bindparam("low"), bindparam("high")))
-            .values(position=-(position + bindparam("by")))
+            .values(position=position + bindparam("by"))
         )
-        s.connection().execute(shift, moving)
-        s.execute(update(_TABLE).where(mine, position < 0).values(position=-position))
+        s.connection().execute(shift, up + down)
     kept = {now + 1 for now, was in enumerate(origin) if was is not None}
     save_changed(s, source, tab, 0, [c for c in changes if c.position not in kept], len(origin))
     updates = [

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sync import collector, commission, row_order, service
+from sync import collector, commission, marks, row_order, service
 from sync import cycle as cycle_module
 from sync.cells import cell_text
 from sync.cycle import Cycle
@@ -638,8 +638,14 @@ def test_a_run_left_running_by_a_killed_cycle_is_marked_interrupted(world):
     assert statuses[:2] == ["interrupted", "interrupted"] and "running" not in statuses
 
 
-def test_an_edit_marks_dirty_only_the_sheets_that_show_the_changed_customer(world):
-    """A change to a customer re-renders the sheets of the agents tracking it, no other."""
+@pytest.mark.parametrize("together", [True, False], ids=["all agents at once", "agent by agent"])
+def test_an_edit_marks_dirty_only_the_sheets_that_show_the_changed_customer(
+    world, monkeypatch, together
+):
+    """A change to a customer re-renders the sheets of the agents tracking it, no other
+    (asked for all agents in one query, or agent by agent when that would be too many)."""
+    if not together:
+        monkeypatch.setattr(marks, "BATCH_LIMIT", 0)
     omar = {"Name": "Omar Said", "Phone": "0111 222 3344", "Status": "Prospect"}
     world.type_rows("ali", [AHMED_ALI, omar])
     world.type_rows("sara", [AHMED_SARA])
