@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,7 +41,7 @@ from sync.master_layout import (
     row_key,
 )
 from sync.model import Agent, Conflict, Customer, FollowUp, SyncRun, Tracking
-from sync.reports import DELETED_CUSTOMERS, commission_rows
+from sync.reports import DELETED_CUSTOMERS, CommissionRow, commission_rows
 from sync.values import choice
 from sync.views import MASTER_CELL_LIMIT
 from sync.words import Language, say
@@ -129,6 +129,32 @@ ROW_ORDER: dict[str, tuple[Any, ...]] = {
 """The order of the rows of the row tabs (what ``sync.master_update`` checks positions by)."""
 
 
+_TRACKINGS = Tracking.__table__.c
+
+COMPLETIONS = (
+    select(
+        _TRACKINGS.id,
+        _TRACKINGS.customer_id,
+        _TRACKINGS.agent_id,
+        _TRACKINGS.active,
+        _TRACKINGS.status,
+        _TRACKINGS.completed_on,
+        _TRACKINGS.completed_at,
+        _TRACKINGS.commission_pct,
+        _TRACKINGS.lost_to_colleague,
+        Customer.number.label("customer_number"),
+    )
+    .join(Customer, Customer.id == _TRACKINGS.customer_id)
+    .where(
+        _TRACKINGS.active.is_(True),
+        (_TRACKINGS.status == "Completed") | _TRACKINGS.lost_to_colleague.is_(True),
+        Customer.deleted_at.is_(None),
+    )
+)
+"""What the Commission tab counts: active trackings completed or lost to a colleague, of
+customers not deleted, with each customer's number."""
+
+
 def load_master(
     session: Session,
     only: set[int] | None = None,
@@ -137,6 +163,7 @@ def load_master(
     today: dt.date | None = None,
     due_list: bool = True,
     language: Language = "en",
+    counted: bool = True,
 ) -> MasterData:
     """What the master shows, from the database.
 
@@ -148,6 +175,10 @@ def load_master(
         due_list: whether to load every due tracking, for the Due follow-ups tab (a
             partial load leaves it out when nothing it shows moved).
         language: the master's (``[master] language``).
+        counted: with ``only``, whether to load every completion and open conflict (the
+            Commission and Conflicts tabs rendered whole); False: the open conflicts of
+            these customers and those that name no customer alone, no completions
+            (:mod:`sync.master_update` updates those tabs row by row).
     """
     if today is None:
         today = dt.datetime.now(ZoneInfo(zone)).date()
@@ -172,38 +203,22 @@ def load_master(
         trackings = rows_in(session, trackings_q, tracking_table.c.customer_id, ids)
         follow_ups = rows_in(session, follow_ups_q, Tracking.customer_id, ids)
         # What the Commission tab counts, with each customer's number (not every number).
-        completions = read(
-            session,
-            select(
-                tracking_table.c.id,
-                tracking_table.c.customer_id,
-                tracking_table.c.agent_id,
-                tracking_table.c.active,
-                tracking_table.c.status,
-                tracking_table.c.completed_on,
-                tracking_table.c.completed_at,
-                tracking_table.c.commission_pct,
-                tracking_table.c.lost_to_colleague,
-                Customer.number.label("customer_number"),
-            )
-            .join(Customer, Customer.id == tracking_table.c.customer_id)
-            .where(
-                tracking_table.c.active.is_(True),
-                (tracking_table.c.status == "Completed")
-                | tracking_table.c.lost_to_colleague.is_(True),
-                Customer.deleted_at.is_(None),
-            ),
-        ).all()
+        completions = read(session, COMPLETIONS).all() if counted else []
         numbers = {t.customer_id: t.customer_number for t in completions}
         numbers.update({c.id: c.number for c in customers})
     conflict_table = Conflict.__table__
-    conflicts = read(
-        session,
+    open_conflicts = (
         select(conflict_table, Customer.number.label("customer_number"))
         .outerjoin(Customer, Customer.id == conflict_table.c.customer_id)
         .where(conflict_table.c.status == "open")
-        .order_by(conflict_table.c.id),
-    ).all()
+        .order_by(conflict_table.c.id)
+    )
+    if only is None or counted:
+        conflicts = read(session, open_conflicts).all()
+    else:  # these customers' and those that name no customer (they change unaudited)
+        conflicts = rows_in(session, open_conflicts, conflict_table.c.customer_id, sorted(only))
+        nobody = conflict_table.c.customer_id.is_(None)
+        conflicts += read(session, open_conflicts.where(nobody)).all()
     if only is not None:
         numbers.update({k.customer_id: k.customer_number for k in conflicts if k.customer_id})
     deleted = read(
@@ -436,48 +451,28 @@ def follow_up_rows(data: MasterData) -> Grid:
 
 
 def small_tabs(
-    data: MasterData, resolutions: Mapping[str, str], errors: Mapping[str, str]
+    data: MasterData,
+    resolutions: Mapping[str, str],
+    errors: Mapping[str, str],
+    *,
+    whole: bool = True,
 ) -> dict[str, Grid]:
     """Conflicts, Commission, Sync log, Deleted, Due by agent and (when ``data`` holds
     them) Due follow-ups: rendered whole (the Due follow-ups tab only when what it shows
-    may have moved: :func:`sync.master_update.plan_update`)."""
+    may have moved: :func:`sync.master_update.plan_update`); with ``whole`` False, the
+    Conflicts and Commission tabs are left to the caller (brought up to date row by row
+    from data loaded with ``counted=False``)."""
     name = _names(data)
     zone = data.tz
     headers = master_headers(data.zone, data.language)
     conflicts: Grid = [_header_row(headers["Conflicts"])]
-    for k in data.conflicts:
-        cid = f"C{k.id}"
-        details = details_in_words(k.details or {})
-        conflicts.append(
-            [
-                cid,
-                k.kind,
-                data.numbers.get(k.customer_id) if k.customer_id else None,
-                name.get(k.agent_id) if k.agent_id else None,
-                k.field,
-                k.current_value,
-                k.proposed_value,
-                details,
-                _time(k.opened_at, zone),
-                hint(k.kind, data.language),
-                resolutions.get(cid),
-                errors.get(cid) if resolutions.get(cid) else None,
-            ]
-        )
-
     commission: Grid = [_header_row(headers["Commission"])]
-    counted = data.trackings if data.completions is None else data.completions
-    counted = [t for t in counted if t.customer_id not in data.gone]
-    for row in commission_rows(data.agents.values(), data.numbers, counted):
-        commission.append(
-            [
-                row.month,
-                row.name,
-                row.completed,
-                ", ".join(row.customers),
-                round(row.commission, 2),
-                row.lost_to_colleague,
-            ]
+    if whole:
+        conflicts += conflict_rows(data, data.conflicts, resolutions, errors)
+        counted = data.trackings if data.completions is None else data.completions
+        counted = [t for t in counted if t.customer_id not in data.gone]
+        commission += commission_tab_rows(
+            commission_rows(data.agents.values(), data.numbers, counted)
         )
 
     log: Grid = [_header_row(headers["Sync log"])]
@@ -517,8 +512,7 @@ def small_tabs(
     ):
         due.append([name.get(agent_id), overdue, today, oldest, (data.today - oldest).days])
     tabs = {
-        "Conflicts": conflicts,
-        "Commission": commission,
+        **({"Conflicts": conflicts, "Commission": commission} if whole else {}),
         "Sync log": log,
         "Deleted": deleted,
         "Due by agent": due,
@@ -526,6 +520,54 @@ def small_tabs(
     if data.due_list is not None:
         tabs[DUE_LIST_TAB] = due_list_rows(data, headers[DUE_LIST_TAB])
     return tabs
+
+
+def conflict_rows(
+    data: MasterData,
+    conflicts: Iterable[Any],
+    resolutions: Mapping[str, str],
+    errors: Mapping[str, str],
+) -> Grid:
+    """The Conflicts tab's rows of these open conflicts (rows of the conflicts table, each
+    with its customer's number), in their order."""
+    name = _names(data)
+    zone = data.tz
+    rows: Grid = []
+    for k in conflicts:
+        cid = f"C{k.id}"
+        number = data.numbers.get(k.customer_id) or getattr(k, "customer_number", None)
+        rows.append(
+            [
+                cid,
+                k.kind,
+                number if k.customer_id else None,
+                name.get(k.agent_id) if k.agent_id else None,
+                k.field,
+                k.current_value,
+                k.proposed_value,
+                details_in_words(k.details or {}),
+                _time(k.opened_at, zone),
+                hint(k.kind, data.language),
+                resolutions.get(cid),
+                errors.get(cid) if resolutions.get(cid) else None,
+            ]
+        )
+    return rows
+
+
+def commission_tab_rows(rows: Iterable[CommissionRow]) -> Grid:
+    """The Commission tab's rows: per month and agent, the newest month first."""
+    return [
+        [
+            row.month,
+            row.name,
+            row.completed,
+            ", ".join(row.customers),
+            round(row.commission, 2),
+            row.lost_to_colleague,
+        ]
+        for row in rows
+    ]
 
 
 def due_list_rows(data: MasterData, headers: Sequence[str]) -> Grid:
@@ -632,7 +674,9 @@ def stored_bases(tab: str, rows: Sequence[Sequence[CellValue]]) -> dict[str, Any
     by row key: what the admin may edit in it, as rendered (the base of the three-way
     merge of their edits: ``Customers`` -> shared field -> text, ``Tracking`` -> Commission
     % as text); for the Due follow-ups, where the row sorts (its date), so that a later
-    cycle puts a changed row among them without reading them; nothing for the others.
+    cycle puts a changed row among them without reading them; for the Commission, the
+    customers it counts as completed (which rows a changed customer was counted in);
+    nothing for the others.
     Taken from the rows, so a whole write keeps nothing of the data it rendered."""
     if tab == "Customers":
         return {
@@ -643,6 +687,8 @@ def stored_bases(tab: str, rows: Sequence[Sequence[CellValue]]) -> dict[str, Any
         return {value_text(row[_TRACKING_ID]): value_text(row[_PERCENT]) for row in rows}
     if tab == DUE_LIST_TAB:
         return {row_key(tab, row): value_text(row[5]) for row in rows}
+    if tab == "Commission":
+        return {row_key(tab, row): value_text(row[3]) for row in rows}
     return {}
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import bisect
 import collections
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from typing import Any
@@ -40,7 +40,10 @@ from sync.cells import CellValue, Grid
 from sync.db import rows_in
 from sync.marks import database_marker, team_digest
 from sync.master import (
+    COMPLETIONS,
     MasterData,
+    commission_tab_rows,
+    conflict_rows,
     customer_rows,
     due_clauses,
     due_order,
@@ -63,7 +66,8 @@ from sync.master_layout import (
     master_look,
     row_key,
 )
-from sync.model import Agent, AuditEvent, Customer, SheetState, Tracking
+from sync.model import Agent, AuditEvent, Conflict, Customer, SheetState, Tracking
+from sync.reports import commission_order, commission_rows, completion_month
 from sync.row_order import ROW_ORDERS, NewRow
 from sync.sheet_rows import (
     RowChange,
@@ -193,22 +197,25 @@ def plan_update(
     new_day = states[DUE_TAB].marker != today.isoformat() or snaps[DUE_LIST_TAB].keys is None
     touched = new_day or _due_touched(s, source, dirty, today)
     loaded = SMALL_TABS if touched else tuple(t for t in SMALL_TABS if t != DUE_LIST_TAB)
-    small_tabs_written = load_written(s, source, loaded, bases=(DUE_LIST_TAB,))
+    small_tabs_written = load_written(s, source, loaded, bases=(DUE_LIST_TAB, "Commission"))
     if any(len(small_tabs_written[tab].keys) != snaps[tab].rows for tab in loaded):
         return None
 
-    data = load_master(s, only=dirty, zone=zone, today=today, due_list=new_day, language=language)
-    open_ids = {f"C{k.id}" for k in data.conflicts}
+    data = load_master(
+        s,
+        only=dirty,
+        zone=zone,
+        today=today,
+        due_list=new_day,
+        language=language,
+        counted=False,
+    )
+    open_conflicts = dict(
+        s.execute(select(Conflict.id, Conflict.customer_id).where(Conflict.status == "open")).all()
+    )
+    open_ids = {f"C{k}" for k in open_conflicts}
     resolutions = {c: t for c, t in meta.resolutions.items() if c in open_ids}
     errors = {c: why for c, why in meta.errors.items() if resolutions.get(c)}
-    small = small_tabs(data, resolutions, errors)
-    sizes = {
-        DUE_LIST_TAB: (snaps[DUE_LIST_TAB].rows or 0) + len(dirty),  # at most, unless new_day
-        **{tab: (snaps[tab].rows or 0) + len(new_rows[tab]) for tab in ROW_TABS},
-        **{t: len(g) - 1 for t, g in small.items()},
-    }
-    if sum((n + 1) * len(MASTER_HEADERS[tab]) for tab, n in sizes.items()) > MASTER_CELL_LIMIT:
-        return None  # the whole render trims the longest tabs
 
     update = RowUpdate(marker=marker)
     update.snapshot = TabSnapshot(
@@ -234,12 +241,30 @@ def plan_update(
         )
         if not placed:
             return None
+    small = small_tabs(data, resolutions, errors, whole=False)
     for tab, grid in small.items():
         _replace_small(update, tab, small_tabs_written[tab], grid, stored_bases(tab, grid[1:]))
+    headers = {tab: row_digest(row) for tab, row in master_headers(zone, language).items()}
+    loaded_data = (s, data, dirty)
+    kept_as_they_are = [
+        _update_conflicts(
+            update,
+            loaded_data,
+            (small_tabs_written["Conflicts"], headers["Conflicts"]),
+            (open_conflicts, resolutions, errors),
+        ),
+        _update_commission(
+            update, loaded_data, (small_tabs_written["Commission"], headers["Commission"])
+        ),
+    ]
     if touched and not new_day:
-        header = row_digest(master_headers(zone, language)[DUE_LIST_TAB])
-        if not _update_due_list(update, (s, data, dirty), small_tabs_written[DUE_LIST_TAB], header):
-            return None  # a row stored without its date (an earlier version): whole
+        kept_as_they_are.append(
+            _update_due_list(
+                update, loaded_data, (small_tabs_written[DUE_LIST_TAB], headers[DUE_LIST_TAB])
+            )
+        )
+    if not all(kept_as_they_are):
+        return None  # what was stored cannot say where the changed rows go: whole
     if not touched:  # as written
         kept = snaps[DUE_LIST_TAB]
         assert kept.rows is not None and kept.digest is not None and kept.keys is not None
@@ -247,6 +272,9 @@ def plan_update(
         update.before[DUE_LIST_TAB] = update.lengths[DUE_LIST_TAB] = kept.rows
         update.digests[DUE_LIST_TAB] = kept.digest
         update.keys[DUE_LIST_TAB] = kept.keys
+    cells = sum((update.lengths[tab] + 1) * len(MASTER_HEADERS[tab]) for tab in MASTER_TABS)
+    if cells > MASTER_CELL_LIMIT:
+        return None  # the whole render trims the longest tabs
     return update
 
 
@@ -358,60 +386,215 @@ def _replace_small(
 def _update_due_list(
     update: RowUpdate,
     loaded: tuple[Session, MasterData, set[int]],
-    written: WrittenTab,
-    header: str,
+    stored: tuple[WrittenTab, str],
 ) -> bool:
     """The Due follow-ups tab on the day it was written: the stored rows of the changed
-    customers taken out, their due rows rendered and put where they sort among the rows
-    stored (found by bisection on the key and date stored with each, not read again), rows
-    moved rather than rewritten; in proportion to the change but for copying the stored
-    lists. False (render it whole) when a row is stored without its date."""
+    customers taken out, their due rows put where they sort among the others (by the key
+    and date stored with each, not read again: :func:`_update_sorted`). False (render it
+    whole) when a row is stored without its date."""
     s, data, dirty = loaded
+    written, header = stored
     if any(c not in data.numbers for c in dirty):
         return False  # a changed customer's stored rows could not be told apart
-    numbers = {data.numbers[c] for c in dirty}
-    keys, digests, dates = written.keys, written.digests, written.bases
-    gone = [at for at, key in enumerate(keys) if key.rpartition("|")[2] in numbers]
-    if any(not isinstance(date, str) for date in dates):
+    if any(not isinstance(date, str) for date in written.bases):
         return False
-
-    def order(at: int) -> tuple[str, str, str]:
-        return due_order_of(keys[at], dates[at])
-
+    numbers = {data.numbers[c] for c in dirty}
+    keys, dates = written.keys, written.bases
+    gone = [at for at, key in enumerate(keys) if key.rpartition("|")[2] in numbers]
     fresh = due_rows(data, due_trackings(s, data.today, sorted(dirty)))
-    fresh.sort(key=due_order)
-    # where each fresh row goes among the rows stored: before the first that sorts after it
-    places = [bisect.bisect_left(range(len(keys)), due_order(row), key=order) for row in fresh]
+    return _update_sorted(
+        update,
+        (DUE_LIST_TAB, written, header),
+        gone,
+        fresh,
+        (lambda at: due_order_of(keys[at], dates[at]), due_order),
+    )
+
+
+def _update_conflicts(
+    update: RowUpdate,
+    loaded: tuple[Session, MasterData, set[int]],
+    stored: tuple[WrittenTab, str],
+    conflicts: tuple[Mapping[int, int | None], Mapping[str, str], Mapping[str, str]],
+) -> bool:
+    """The Conflicts tab: the rows of conflicts closed since, of the changed customers'
+    conflicts and of those that name no customer (a sheet's duplicate rows: they change
+    without an audit event) taken out; those open conflicts (loaded alone) put in by ID.
+    False (render it whole) when an open conflict is neither stored nor among them
+    (opened without an audit event naming its customer)."""
+    _, data, dirty = loaded
+    written, header = stored
+    open_conflicts, resolutions, errors = conflicts
+    ids: list[int] = []
+    for key in written.keys:
+        if not (key.startswith("C") and key[1:].isdigit()):
+            return False
+        ids.append(int(key[1:]))
+    gone = [
+        at
+        for at, cid in enumerate(ids)
+        if cid not in open_conflicts or open_conflicts[cid] in dirty or open_conflicts[cid] is None
+    ]
+    fresh = conflict_rows(data, data.conflicts, resolutions, errors)
+    shown = set(ids) - {ids[at] for at in gone}
+    shown |= {k.id for k in data.conflicts}
+    if shown != set(open_conflicts):
+        return False
+    return _update_sorted(
+        update,
+        ("Conflicts", written, header),
+        gone,
+        fresh,
+        (lambda at: ids[at], lambda row: int(str(row[0])[1:])),
+    )
+
+
+def _update_commission(
+    update: RowUpdate,
+    loaded: tuple[Session, MasterData, set[int]],
+    stored: tuple[WrittenTab, str],
+) -> bool:
+    """The Commission tab: the rows (month, agent) a changed customer is or was counted in
+    (:func:`_counted_in`) are counted again, from those agents' completions alone, and put
+    back in their order; the others are kept as stored. False (render it whole) when a
+    stored row does not say which customers it counts, or two agents share a name (rows
+    name agents)."""
+    s, data, dirty = loaded
+    written, header = stored
+    agent_of = {a.name: a for a in data.agents.values()}
+    if len(agent_of) != len(data.agents) or any(b is None for b in written.bases):
+        return False
+    if any(c not in data.numbers for c in dirty):
+        return False
+    places: list[tuple[str, int]] = []  # (month, agent id) of each stored row
+    for key in written.keys:
+        month, _, name = key.partition("|")
+        if name not in agent_of:
+            return False
+        places.append((month, agent_of[name].id))
+    touched = _counted_in(s, data, dirty, (places, written.bases))
+    fresh: Grid = []
+    if touched:
+        t = Tracking.__table__.c
+        agents = sorted({agent for _, agent in touched})
+        counted = rows_in(s, COMPLETIONS, t.agent_id, agents)
+        lost = sorted({c.customer_id for c in counted if c.lost_to_colleague})
+        others = COMPLETIONS.where(t.agent_id.not_in(agents))  # when the lost ones were won
+        counted += rows_in(s, others, t.customer_id, lost)
+        names = {c.customer_id: c.customer_number for c in counted}
+        fresh = [
+            row
+            for row in commission_tab_rows(commission_rows(data.agents.values(), names, counted))
+            if (str(row[0]), agent_of[str(row[1])].id) in touched
+        ]
+
+    def order(month: str, agent: int) -> tuple[tuple[int, int], str]:
+        return commission_order(month, data.agents[agent].key)
+
+    return _update_sorted(
+        update,
+        ("Commission", written, header),
+        [at for at, place in enumerate(places) if place in touched],
+        fresh,
+        (lambda at: order(*places[at]), lambda row: order(str(row[0]), agent_of[str(row[1])].id)),
+    )
+
+
+def _counted_in(
+    s: Session,
+    data: MasterData,
+    dirty: set[int],
+    rows: tuple[Sequence[tuple[str, int]], Sequence[Any]],
+) -> set[tuple[str, int]]:
+    """The Commission rows (month, agent id) whose counts these customers may move: where
+    each was counted as completed when the tab was written (the customers a stored row
+    names) and is now, and the first of those months for its colleagues lost to it
+    (before: every agent that tracks it; now: those marked lost)."""
+    places, counted = rows
+    number_of = {data.numbers[c]: c for c in dirty}
+    touched: set[tuple[str, int]] = set()
+    first: dict[int, str] = {}  # customer -> the month it was first counted, as written
+    for place, names in zip(places, counted, strict=True):
+        for number in set(str(names).split(", ")) & number_of.keys():
+            touched.add(place)
+            customer = number_of[number]
+            first[customer] = min(first.get(customer, place[0]), place[0])
+    t = Tracking.__table__.c
+    query = select(
+        t.customer_id,
+        t.agent_id,
+        t.active,
+        t.status,
+        t.completed_on,
+        t.completed_at,
+        t.lost_to_colleague,
+    )
+    trackings = rows_in(s, query, t.customer_id, sorted(dirty))
+    won: dict[int, str] = {}  # customer -> the month it is first counted now
+    for tracking in trackings:
+        if tracking.customer_id in data.gone or not tracking.active:
+            continue
+        month = completion_month(tracking) if tracking.status == "Completed" else None
+        if month is not None:
+            touched.add((month, tracking.agent_id))
+            won[tracking.customer_id] = min(won.get(tracking.customer_id, month), month)
+    for tracking in trackings:
+        if tracking.customer_id in first:
+            touched.add((first[tracking.customer_id], tracking.agent_id))
+        if tracking.lost_to_colleague and tracking.customer_id in won:
+            touched.add((won[tracking.customer_id], tracking.agent_id))
+    return touched
+
+
+def _update_sorted(
+    update: RowUpdate,
+    stored: tuple[str, WrittenTab, str],
+    gone: Sequence[int],
+    fresh: Sequence[Sequence[CellValue]],
+    orders: tuple[Callable[[int], Any], Callable[[Sequence[CellValue]], Any]],
+) -> bool:
+    """Bring a sorted small tab up to date from its rows stored: the rows at ``gone``
+    taken out, the ``fresh`` rows put before the first stored row that sorts after them
+    (found by bisection: ``orders`` gives where the stored row at an index sorts, and
+    where a rendered row does), rows moved rather than rewritten. In proportion to the
+    change, but for copying the stored lists."""
+    tab, written, header = stored
+    order_at, order_of = orders
+    keys, digests = written.keys, written.digests
+    bases = written.bases or [None] * len(keys)
+    fresh = sorted(fresh, key=order_of)
+    places = [bisect.bisect_left(range(len(keys)), order_of(row), key=order_at) for row in fresh]
     blocks = merge_blocks(len(keys), gone, places)
+    based = stored_bases(tab, fresh)
     new_keys: list[str] = []
     new_digests: list[str] = []
-    new_dates: list[Any] = []
+    new_bases: list[Any] = []
     origin: list[int | None] = []
     put: dict[int, Sequence[CellValue]] = {}
-    taken = 0
     for kind, i1, i2, j1, j2 in blocks:
         if kind == "equal":
             new_keys += keys[i1:i2]
             new_digests += digests[i1:i2]
-            new_dates += dates[i1:i2]
+            new_bases += bases[i1:i2]
             origin += range(i1, i2)
             continue
         for at in range(j1, j2):
-            row = fresh[taken]
-            taken += 1
+            row = fresh[len(put)]
             put[at] = row
-            new_keys.append(row_key(DUE_LIST_TAB, row))
+            key = row_key(tab, row)
+            new_keys.append(key)
             new_digests.append(row_digest(row))
-            new_dates.append(due_order(row)[0])
-            origin.append(None)
-    moves, origin = block_moves(DUE_LIST_TAB, blocks, origin, len(keys), len(new_keys), 1)
+            new_bases.append(based.get(key))
+            # a row put where one was taken out is set in its place, unless it is the same
+            origin.append(i1 + at - j1 if at - j1 < i2 - i1 else None)
+    moves, origin = block_moves(tab, blocks, origin, len(keys), len(new_keys), 1)
     return _set_rows(
         update,
-        (DUE_LIST_TAB, written),
-        (new_keys, new_digests, new_dates),
+        (tab, written),
+        (new_keys, new_digests, new_bases),
         (moves, origin, put),
         header,
-        kept_as_stored=True,
+        check=sorted(put),
     )
 
 
@@ -473,12 +656,12 @@ def _set_rows(
     moved: tuple[list[RowMove], list[int | None], Mapping[int, Sequence[CellValue]]],
     header: str,
     *,
-    kept_as_stored: bool = False,
+    check: Sequence[int] | None = None,
 ) -> bool:
     """:func:`_set_small` once the moves are known: the rows now (keys, digests, bases),
-    the moves, for each row now the index of the stored row moved there (empty: no moves,
-    rows compared by position) and the rows at hand; with ``kept_as_stored``, a row moved
-    is known to be the one stored (only the others are compared)."""
+    the moves, for each row now the index of the stored row there (empty: no moves, rows
+    compared by position) and the rows at hand; with ``check``, the rows that may differ
+    from the stored row there (with moves, the others are known to be the ones stored)."""
     tab, written = stored
     keys, digests, bases = now
     moves, origin, rows = moved
@@ -487,13 +670,10 @@ def _set_rows(
         update.moves += moves
         update.origins[tab] = origin
     else:  # by position
-        kept_as_stored = False
+        check = None
         origin = [at if at < len(written.keys) else None for at in range(len(keys))]
-    check = (
-        [at for at, was in enumerate(origin) if was is None] if kept_as_stored else range(len(keys))
-    )
     changes: list[RowChange] = []
-    for at in check:
+    for at in range(len(keys)) if check is None else check:
         key, digest, was = keys[at], digests[at], origin[at]
         if was is None or (written.keys[was], written.digests[was]) != (key, digest):
             row = rows.get(at)

@@ -111,12 +111,14 @@ def commission_rows(
             row(month, agent_id)
     for r in rows.values():
         r.customers.sort()
-    return sorted(rows.values(), key=lambda r: (_desc(r.month), r.agent))
+    return sorted(rows.values(), key=lambda r: commission_order(r.month, r.agent))
 
 
-def _desc(month: str) -> tuple[int, int]:
+def commission_order(month: str, agent: str) -> tuple[tuple[int, int], str]:
+    """Where a row of :func:`commission_rows` sorts: the newest month first, then by the
+    agent's key."""
     year, _, mon = month.partition("-")
-    return (-int(year), -int(mon))
+    return ((-int(year), -int(mon)), agent)
 
 
 DELETED_CUSTOMERS = select(Customer.id).where(Customer.deleted_at.is_not(None))

@@ -33,6 +33,7 @@ from sync.model import (
     Tracking,
     utcnow,
 )
+from sync.sheets import RowMove
 from tests.emulated import GoogleHarness
 from tests.world import Harness, World, XlsxHarness
 
@@ -741,6 +742,107 @@ def test_the_master_is_brought_up_to_date_row_by_row_without_reading_it(world, m
     assert master_calls()[0] > reads
     assert world.master_differences() == {}
     assert world.cycle().cells_written == 0
+
+
+def test_commission_and_conflicts_are_kept_row_by_row_by_the_customers_they_count(world):
+    """An edit that completes one customer and takes back another's completion re-counts
+    only the months and agents those customers are (or were) counted in: the Commission
+    rows of the others are neither rendered nor written; a conflict closed from the middle
+    of the Conflicts tab is a row taken out, not every row below rewritten. The master
+    is what a whole render gives, and it was not read."""
+    done = {"Status": "Completed"}
+    world.type_rows(
+        "ali",
+        [
+            {"Name": "A", "Phone": "01001230001", **done, "Completed on": "2026-10-05"},
+            {"Name": "B", "Phone": "01001230002", **done, "Completed on": "2026-11-03"},
+            {"Name": "C", "Phone": "01001230003", "Status": "Prospect"},
+            {"Name": "F", "Phone": "01001230006", "Status": "Prospect"},
+            *(
+                {"Name": f"P{i}", "Phone": f"0100124{i:04d}", "Email": f"ali{i}@example.com"}
+                for i in range(3)
+            ),
+        ],
+    )
+    world.type_rows(
+        "sara",
+        [
+            {"Name": "A", "Phone": "01001230001"},  # lost to Ali's completion: October's
+            {"Name": "E", "Phone": "01001230005", **done, "Completed on": "2026-11-09"},
+            {"Name": "F", "Phone": "01001230006", "Status": "Prospect"},
+            *(
+                {"Name": f"P{i}", "Phone": f"0100124{i:04d}", "Email": f"sara{i}@example.com"}
+                for i in range(3)
+            ),
+        ],
+    )
+    world.cycle()
+    assert world.master_differences() == {}
+    number = {r["Name"]: r["Customer #"] for r in world.rows("ali") + world.rows("sara")}
+
+    def commission() -> list[list[str]]:
+        grid = world.backend.get_tab(world.master, "Commission")
+        return [[cell_text(v) for v in row[:4]] + [cell_text(row[5])] for row in grid[1:]]
+
+    assert commission() == [
+        ["2026-11", "Ali Hassan", "1", number["B"], "0"],
+        ["2026-11", "Sara Ahmed", "1", number["E"], "0"],
+        ["2026-10", "Ali Hassan", "1", number["A"], "0"],
+        ["2026-10", "Sara Ahmed", "0", "", "1"],
+    ]
+    # One Email proposal per customer P0..P2; the one on P1 is withdrawn below.
+    conflicts = world.backend.get_tab(world.master, "Conflicts")[1:]
+    assert [cell_text(r[2]) for r in conflicts] == [number[f"P{i}"] for i in range(3)]
+    proposer = "ali" if cell_text(conflicts[1][3]) == "Ali Hassan" else "sara"
+    agreed = "sara1@example.com" if proposer == "ali" else "ali1@example.com"
+    sent: list[tuple[list[tuple[str, int]], list[RowMove]]] = []
+    backend = world.backend
+    read, set_cells = backend.read, backend.set_cells
+
+    def recorded(source, cells, *, version, moves=()):
+        cells = list(cells)
+        if source == world.master:
+            sent.append((sorted({(c[0], c[1]) for c in cells}), list(moves)))
+        return set_cells(source, cells, version=version, moves=moves)
+
+    def unread(source, *args, **kwargs):
+        assert source != world.master, "the master is read"
+        return read(source, *args, **kwargs)
+
+    backend.set_cells, backend.read = recorded, unread
+    world.edit("ali", {"Name": "C"}, {"Status": "Completed", "Completed on": "2026-09-20"})
+    world.edit("sara", {"Name": "E"}, {"Status": "In progress"})
+    world.edit(proposer, {"Name": "P1"}, {"Email": agreed})
+    world.cycle()
+    assert commission() == [
+        ["2026-11", "Ali Hassan", "1", number["B"], "0"],
+        ["2026-10", "Ali Hassan", "1", number["A"], "0"],
+        ["2026-10", "Sara Ahmed", "0", "", "1"],
+        ["2026-09", "Ali Hassan", "1", number["C"], "0"],
+    ]
+    conflicts = world.backend.get_tab(world.master, "Conflicts")[1:]
+    assert [cell_text(r[2]) for r in conflicts] == [number["P0"], number["P2"]]
+    ((rows, moves),) = sent
+    assert [row for tab, row in rows if tab == "Commission"] == [4]  # September's alone
+    assert [row for tab, row in rows if tab == "Conflicts"] == []
+    assert [m for m in moves if m.tab in ("Commission", "Conflicts")] == [
+        RowMove("Conflicts", 2, -1),  # P1's row taken out
+        RowMove("Commission", 2, -1),  # Sara's November
+    ]
+    assert world.master_differences() == {}
+    assert world.cycle().cells_written == 0
+
+    # Ali takes back A's completion: Sara was lost to it in October, and is no more. Sara
+    # completes F, which Ali tracks too: Ali is lost to her in November.
+    world.edit("ali", {"Name": "A"}, {"Status": "In progress"})
+    world.edit("sara", {"Name": "F"}, {**done, "Completed on": "2026-11-15"})
+    world.cycle()
+    assert commission() == [
+        ["2026-11", "Ali Hassan", "1", number["B"], "1"],
+        ["2026-11", "Sara Ahmed", "1", number["F"], "0"],
+        ["2026-09", "Ali Hassan", "1", number["C"], "0"],
+    ]
+    assert world.master_differences() == {}
 
 
 def test_master_rows_removed_or_moved_above_the_end_are_not_set_by_their_old_places(world):
