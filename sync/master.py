@@ -175,10 +175,9 @@ def load_master(
         due_list: whether to load every due tracking, for the Due follow-ups tab (a
             partial load leaves it out when nothing it shows moved).
         language: the master's (``[master] language``).
-        counted: with ``only``, whether to load every completion and open conflict (the
-            Commission and Conflicts tabs rendered whole); False: the open conflicts of
-            these customers and those that name no customer alone, no completions
-            (:mod:`sync.master_update` updates those tabs row by row).
+        counted: with ``only``, whether to load every completion (the Commission tab
+            rendered whole); False: none (:mod:`sync.master_update` counts the rows a
+            change names).
     """
     if today is None:
         today = dt.datetime.now(ZoneInfo(zone)).date()
@@ -213,12 +212,8 @@ def load_master(
         .where(conflict_table.c.status == "open")
         .order_by(conflict_table.c.id)
     )
-    if only is None or counted:
-        conflicts = read(session, open_conflicts).all()
-    else:  # these customers' and those that name no customer (they change unaudited)
-        conflicts = rows_in(session, open_conflicts, conflict_table.c.customer_id, sorted(only))
-        nobody = conflict_table.c.customer_id.is_(None)
-        conflicts += read(session, open_conflicts.where(nobody)).all()
+    # all of them: a conflict's details (the row it is on) move with no audit event
+    conflicts = read(session, open_conflicts).all()
     if only is not None:
         numbers.update({k.customer_id: k.customer_number for k in conflicts if k.customer_id})
     deleted = read(
@@ -460,15 +455,17 @@ def small_tabs(
     """Conflicts, Commission, Sync log, Deleted, Due by agent and (when ``data`` holds
     them) Due follow-ups: rendered whole (the Due follow-ups tab only when what it shows
     may have moved: :func:`sync.master_update.plan_update`); with ``whole`` False, the
-    Conflicts and Commission tabs are left to the caller (brought up to date row by row
-    from data loaded with ``counted=False``)."""
+    Commission tab is left to the caller (brought up to date row by row from data loaded
+    with ``counted=False``)."""
     name = _names(data)
     zone = data.tz
     headers = master_headers(data.zone, data.language)
-    conflicts: Grid = [_header_row(headers["Conflicts"])]
+    conflicts: Grid = [
+        _header_row(headers["Conflicts"]),
+        *conflict_rows(data, data.conflicts, resolutions, errors),
+    ]
     commission: Grid = [_header_row(headers["Commission"])]
     if whole:
-        conflicts += conflict_rows(data, data.conflicts, resolutions, errors)
         counted = data.trackings if data.completions is None else data.completions
         counted = [t for t in counted if t.customer_id not in data.gone]
         commission += commission_tab_rows(
@@ -512,7 +509,8 @@ def small_tabs(
     ):
         due.append([name.get(agent_id), overdue, today, oldest, (data.today - oldest).days])
     tabs = {
-        **({"Conflicts": conflicts, "Commission": commission} if whole else {}),
+        "Conflicts": conflicts,
+        **({"Commission": commission} if whole else {}),
         "Sync log": log,
         "Deleted": deleted,
         "Due by agent": due,
@@ -535,12 +533,11 @@ def conflict_rows(
     rows: Grid = []
     for k in conflicts:
         cid = f"C{k.id}"
-        number = data.numbers.get(k.customer_id) or getattr(k, "customer_number", None)
         rows.append(
             [
                 cid,
                 k.kind,
-                number if k.customer_id else None,
+                data.numbers.get(k.customer_id) if k.customer_id else None,
                 name.get(k.agent_id) if k.agent_id else None,
                 k.field,
                 k.current_value,

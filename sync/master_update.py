@@ -10,9 +10,11 @@ one stored) and every change since then is an audit event naming a customer, the
    count and two sums over the rows up to the last one written, from the database,
    against the ones stored; else: whole render), and reads only the new rows;
 3. renders the dirty customers' rows (and the new ones) and the small tabs
-   (Conflicts, Commission, Sync log, Deleted, Due by agent) whole; the Due follow-ups tab
-   whole on a new day, else only the dirty customers' due rows, put where they sort among
-   the rows stored (each stored with its date), when they have a due row now or had one;
+   (Conflicts, Sync log, Deleted, Due by agent) whole; counts again the Commission rows
+   (month, agent) a dirty customer is or was counted in (each row stored with the
+   customers it counts); renders the Due follow-ups tab whole on a new day, else only the
+   dirty customers' due rows, put where they sort among the rows stored (each stored with
+   its date), when they have a due row now or had one;
 4. sets the cells of every row whose digest differs from the one stored at its position
    (:meth:`~sync.sheets.Backend.set_cells`), without reading the workbook, and updates
    each tab's digest from the changed rows alone (:func:`~sync.sheet_rows.updated_digest`);
@@ -43,7 +45,6 @@ from sync.master import (
     COMPLETIONS,
     MasterData,
     commission_tab_rows,
-    conflict_rows,
     customer_rows,
     due_clauses,
     due_order,
@@ -66,7 +67,7 @@ from sync.master_layout import (
     master_look,
     row_key,
 )
-from sync.model import Agent, AuditEvent, Conflict, Customer, SheetState, Tracking
+from sync.model import Agent, AuditEvent, Customer, SheetState, Tracking
 from sync.reports import commission_order, commission_rows, completion_month
 from sync.row_order import ROW_ORDERS, NewRow
 from sync.sheet_rows import (
@@ -210,10 +211,7 @@ def plan_update(
         language=language,
         counted=False,
     )
-    open_conflicts = dict(
-        s.execute(select(Conflict.id, Conflict.customer_id).where(Conflict.status == "open")).all()
-    )
-    open_ids = {f"C{k}" for k in open_conflicts}
+    open_ids = {f"C{k.id}" for k in data.conflicts}
     resolutions = {c: t for c, t in meta.resolutions.items() if c in open_ids}
     errors = {c: why for c, why in meta.errors.items() if resolutions.get(c)}
 
@@ -247,15 +245,9 @@ def plan_update(
     headers = {tab: row_digest(row) for tab, row in master_headers(zone, language).items()}
     loaded_data = (s, data, dirty)
     kept_as_they_are = [
-        _update_conflicts(
-            update,
-            loaded_data,
-            (small_tabs_written["Conflicts"], headers["Conflicts"]),
-            (open_conflicts, resolutions, errors),
-        ),
         _update_commission(
             update, loaded_data, (small_tabs_written["Commission"], headers["Commission"])
-        ),
+        )
     ]
     if touched and not new_day:
         kept_as_they_are.append(
@@ -408,44 +400,6 @@ def _update_due_list(
         gone,
         fresh,
         (lambda at: due_order_of(keys[at], dates[at]), due_order),
-    )
-
-
-def _update_conflicts(
-    update: RowUpdate,
-    loaded: tuple[Session, MasterData, set[int]],
-    stored: tuple[WrittenTab, str],
-    conflicts: tuple[Mapping[int, int | None], Mapping[str, str], Mapping[str, str]],
-) -> bool:
-    """The Conflicts tab: the rows of conflicts closed since, of the changed customers'
-    conflicts and of those that name no customer (a sheet's duplicate rows: they change
-    without an audit event) taken out; those open conflicts (loaded alone) put in by ID.
-    False (render it whole) when an open conflict is neither stored nor among them
-    (opened without an audit event naming its customer)."""
-    _, data, dirty = loaded
-    written, header = stored
-    open_conflicts, resolutions, errors = conflicts
-    ids: list[int] = []
-    for key in written.keys:
-        if not (key.startswith("C") and key[1:].isdigit()):
-            return False
-        ids.append(int(key[1:]))
-    gone = [
-        at
-        for at, cid in enumerate(ids)
-        if cid not in open_conflicts or open_conflicts[cid] in dirty or open_conflicts[cid] is None
-    ]
-    fresh = conflict_rows(data, data.conflicts, resolutions, errors)
-    shown = set(ids) - {ids[at] for at in gone}
-    shown |= {k.id for k in data.conflicts}
-    if shown != set(open_conflicts):
-        return False
-    return _update_sorted(
-        update,
-        ("Conflicts", written, header),
-        gone,
-        fresh,
-        (lambda at: ids[at], lambda row: int(str(row[0])[1:])),
     )
 
 
