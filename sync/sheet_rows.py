@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, Text, bindparam, delete, select, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from sync.cells import CellValue
@@ -98,17 +99,17 @@ def load_written(
     for part, based in ((set(tabs) - set(bases), False), (set(tabs) & set(bases), True)):
         if not part:
             continue
-        rows = s.execute(
-            select(*columns, *((_TABLE.c.base,) if based else ()))
-            .where(_TABLE.c.source == source, _TABLE.c.tab.in_(sorted(part)))
-            .order_by(_TABLE.c.tab, _TABLE.c.position)
-        )
-        for tab, key, digest, *base in rows:
+        for tab in sorted(part):  # a tab at a time, its columns as lists
+            rows = s.execute(
+                select(*columns[1:], *((sql_cast(_TABLE.c.base, Text),) if based else ()))
+                .where(_TABLE.c.source == source, _TABLE.c.tab == tab)
+                .order_by(_TABLE.c.position)
+            ).all()
             written = found[tab]
-            written.keys.append(key)
-            written.digests.append(digest)
-            if based:
-                written.bases.append(base[0])
+            written.keys = [row[0] for row in rows]
+            written.digests = [row[1] for row in rows]
+            if based:  # JSON as text, parsed by orjson (the JSON type's own: 3 times slower)
+                written.bases = [None if row[2] is None else orjson.loads(row[2]) for row in rows]
     return found
 
 

@@ -353,23 +353,20 @@ class WriteBack(CheckAnswers):
         # ORM objects (a team has thousands of open conflicts; a view needs a few).
         pending: dict[int, set[str]] = defaultdict(set)
         proposals: dict[int, dict[str, str]] = defaultdict(dict)
-        for customer_id, key, proposed in s.execute(
-            select(Conflict.customer_id, Conflict.field, Conflict.proposed_value).where(
-                Conflict.status == "open",
-                Conflict.kind == "shared_field",
-                Conflict.agent_id == agent.id,
-            )
-        ):
+        # (of the customers rendered, when they are a few: a team has thousands open)
+        own = select(Conflict.customer_id, Conflict.field, Conflict.proposed_value).where(
+            Conflict.status == "open",
+            Conflict.kind == "shared_field",
+            Conflict.agent_id == agent.id,
+        )
+        for customer_id, key, proposed in _of_customers(s, own, only, Conflict.customer_id):
             if key:
                 pending[customer_id or 0].add(key)
                 proposals[customer_id or 0][key] = proposed or ""
-        races = set(
-            s.execute(
-                select(Conflict.customer_id).where(
-                    Conflict.status == "open", Conflict.kind == "completion_race"
-                )
-            ).scalars()
+        open_races = select(Conflict.customer_id).where(
+            Conflict.status == "open", Conflict.kind == "completion_race"
         )
+        races = {row[0] for row in _of_customers(s, open_races, only, Conflict.customer_id)}
         rows = {}
         for m in mine:
             customer_id, number, commission_pct = m[:3]
@@ -761,11 +758,14 @@ def _shown(
     }
 
 
-def _of_customers(s: Session, query: Select, only: set[int] | None) -> list[Any]:
-    """The query's rows, limited to the trackings of these customers (None: all of them)."""
+def _of_customers(
+    s: Session, query: Select, only: set[int] | None, column: Any = Tracking.customer_id
+) -> list[Any]:
+    """The query's rows, limited to these customers' (by ``column``: their trackings by
+    default; None: all of them)."""
     if only is None:
         return list(read(s, query).all())
-    return rows_in(s, query, Tracking.customer_id, only)
+    return rows_in(s, query, column, only)
 
 
 def _layout(header: Header) -> Layout:
