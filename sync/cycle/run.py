@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from sync import commission
@@ -23,7 +23,7 @@ from sync.errors import SourceError
 from sync.fields import AGENT_TABS
 from sync.ingest import AgentPlan
 from sync.marks import AgentMarks
-from sync.model import Agent, SyncRun, utcnow
+from sync.model import Agent, AuditEvent, SyncRun, utcnow
 from sync.rows import count_rows
 from sync.sheet_rows import forget_tab_rows
 
@@ -53,6 +53,32 @@ class Cycle(WriteBack, WriteMaster):
             return self._run(mine, report, master=self.lease.acquire_master())
         finally:
             self.lease.release()
+
+    def _answer_checks_again(
+        self,
+        agents: list[AgentConfig],
+        report: CycleReport,
+        marks: AgentMarks,
+        given_up: set[str],
+    ) -> None:
+        """Answer again the Check tabs a write-back of this cycle moved: a write-back may
+        change the database (a sheet read after a merge no longer shows a tracking, which
+        is archived), after the Check tabs of the agents before it were answered. Nothing
+        but one query when no write-back did (an idle cycle)."""
+        with read_transaction(self.sessions) as s:
+            if (s.execute(select(func.max(AuditEvent.id))).scalar() or 0) <= marks.audit_id:
+                return
+            later = AgentMarks.load(s)
+        due = self._checks_due(later)
+        for agent_cfg in agents:
+            if agent_cfg.key in report.failures or agent_cfg.key in given_up:
+                continue
+            if self.config.agent_source(agent_cfg) not in due or self._stop_here(report):
+                continue
+            try:
+                self._refresh_checks(agent_cfg, report, later)
+            except SourceError as exc:
+                self._fail(agent_cfg, exc, report)
 
     def _run(self, agents: list[AgentConfig], report: CycleReport, *, master: bool) -> CycleReport:
         run_id = self._start_run()
@@ -109,6 +135,7 @@ class Cycle(WriteBack, WriteMaster):
             except SourceError as exc:
                 self._fail(agent_cfg, exc, report)
         plans.clear()  # sheets not written back (a stop): read again next cycle
+        self._answer_checks_again(agents, report, marks, given_up)
 
         # The Sync log tab shows finished runs, so a cycle that did something is
         # recorded before the master is rendered. An idle cycle writes the master only

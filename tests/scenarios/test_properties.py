@@ -604,6 +604,28 @@ def check_commission_privacy(world: World) -> None:
 
 
 @on_each_database(PROPERTY_SETTINGS, history=admin_histories, rule=st.sampled_from(RULES))
+# A merge after Ali checked (and added) a phone that Mohamed tracks: Mohamed's write-back
+# archives his tracking after Ali's Check tab was answered; it is answered again.
+@example(
+    history=[
+        Add("ali", 2, 0, 13, 37),
+        Add("ali", 3, 0, 39, 42),
+        Add("ali", 4, 0, 18, 36),
+        Add("ali", 2, 0, 34, 0),
+        Add("mohamed", 3, 0, 22, 34),
+        Cycle(),
+        Sort("ali", False),
+        Complete("ali", 48),
+        Merge(16, 32),
+        EditPrivate("ali", 46, 0),
+        Merge(14, 27),
+        CheckPhone("ali", 0, 0, True),
+        AdminEdit(6, 37),
+        Cycle(),
+        Merge(8, 23),
+    ],
+    rule="first_to_complete",
+)
 def test_promises_hold_when_the_admin_resolves_edits_and_merges(engine_factory, history, rule):
     world = World(engine_factory(), agents=AGENTS, mass_removal_min_rows=50, commission_rule=rule)
     player = AdminPlayer(world)
