@@ -460,10 +460,25 @@ def small_tabs(
     name = _names(data)
     zone = data.tz
     headers = master_headers(data.zone, data.language)
-    conflicts: Grid = [
-        _header_row(headers["Conflicts"]),
-        *conflict_rows(data, data.conflicts, resolutions, errors),
-    ]
+    conflicts: Grid = [_header_row(headers["Conflicts"])]
+    for k in data.conflicts:
+        cid = f"C{k.id}"
+        conflicts.append(
+            [
+                cid,
+                k.kind,
+                data.numbers.get(k.customer_id) if k.customer_id else None,
+                name.get(k.agent_id) if k.agent_id else None,
+                k.field,
+                k.current_value,
+                k.proposed_value,
+                details_in_words(k.details or {}),
+                _time(k.opened_at, zone),
+                hint(k.kind, data.language),
+                resolutions.get(cid),
+                errors.get(cid) if resolutions.get(cid) else None,
+            ]
+        )
     commission: Grid = [_header_row(headers["Commission"])]
     if whole:
         counted = data.trackings if data.completions is None else data.completions
@@ -518,38 +533,6 @@ def small_tabs(
     if data.due_list is not None:
         tabs[DUE_LIST_TAB] = due_list_rows(data, headers[DUE_LIST_TAB])
     return tabs
-
-
-def conflict_rows(
-    data: MasterData,
-    conflicts: Iterable[Any],
-    resolutions: Mapping[str, str],
-    errors: Mapping[str, str],
-) -> Grid:
-    """The Conflicts tab's rows of these open conflicts (rows of the conflicts table, each
-    with its customer's number), in their order."""
-    name = _names(data)
-    zone = data.tz
-    rows: Grid = []
-    for k in conflicts:
-        cid = f"C{k.id}"
-        rows.append(
-            [
-                cid,
-                k.kind,
-                data.numbers.get(k.customer_id) if k.customer_id else None,
-                name.get(k.agent_id) if k.agent_id else None,
-                k.field,
-                k.current_value,
-                k.proposed_value,
-                details_in_words(k.details or {}),
-                _time(k.opened_at, zone),
-                hint(k.kind, data.language),
-                resolutions.get(cid),
-                errors.get(cid) if resolutions.get(cid) else None,
-            ]
-        )
-    return rows
 
 
 def commission_tab_rows(rows: Iterable[CommissionRow]) -> Grid:

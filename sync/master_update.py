@@ -211,6 +211,8 @@ def plan_update(
         language=language,
         counted=False,
     )
+    if any(c not in data.numbers for c in dirty):
+        return None  # a changed customer's stored rows could not be told apart
     open_ids = {f"C{k.id}" for k in data.conflicts}
     resolutions = {c: t for c, t in meta.resolutions.items() if c in open_ids}
     errors = {c: why for c, why in meta.errors.items() if resolutions.get(c)}
@@ -386,8 +388,6 @@ def _update_due_list(
     whole) when a row is stored without its date."""
     s, data, dirty = loaded
     written, header = stored
-    if any(c not in data.numbers for c in dirty):
-        return False  # a changed customer's stored rows could not be told apart
     if any(not isinstance(date, str) for date in written.bases):
         return False
     numbers = {data.numbers[c] for c in dirty}
@@ -417,8 +417,6 @@ def _update_commission(
     written, header = stored
     agent_of = {a.name: a for a in data.agents.values()}
     if len(agent_of) != len(data.agents) or any(b is None for b in written.bases):
-        return False
-    if any(c not in data.numbers for c in dirty):
         return False
     places: list[tuple[str, int]] = []  # (month, agent id) of each stored row
     for key in written.keys:

@@ -95,13 +95,13 @@ def load_written(
     """Keys and digests of the stored rows of these tabs, by position (and their bases,
     for the tabs in ``bases``)."""
     found: dict[str, WrittenTab] = {tab: WrittenTab() for tab in tabs}
-    columns = (_TABLE.c.tab, _TABLE.c.key, _TABLE.c.digest)
+    columns = (_TABLE.c.key, _TABLE.c.digest)
     for part, based in ((set(tabs) - set(bases), False), (set(tabs) & set(bases), True)):
         if not part:
             continue
         for tab in sorted(part):  # a tab at a time, its columns as lists
             rows = s.execute(
-                select(*columns[1:], *((sql_cast(_TABLE.c.base, Text),) if based else ()))
+                select(*columns, *((sql_cast(_TABLE.c.base, Text),) if based else ()))
                 .where(_TABLE.c.source == source, _TABLE.c.tab == tab)
                 .order_by(_TABLE.c.position)
             ).all()
