@@ -543,6 +543,10 @@ class XlsxBackend:
     ) -> list[str]:
         path = self.path(source)
         path.parent.mkdir(parents=True, exist_ok=True)
+        layout = repr(
+            (tabs, text_columns, dropdowns, protected, aliases, notes, highlights, widths)
+            + (header_colors, right_to_left)
+        )
         with self._exclusive(source, path):
             for _round in range(SAVE_ROUNDS):
                 self._check_open(source, path)
@@ -551,6 +555,10 @@ class XlsxBackend:
                 if path.exists():
                     data = self._bytes(source, path)
                     wb = self._load(source, data, read_only=False)
+                elif (made := _NEW_WORKBOOKS.get(layout)) is not None:
+                    if self._save_bytes(source, path, made[0], None) is not None:
+                        return [f"created {source}", *made[1]]
+                    continue  # made meanwhile: set up what is there
                 else:
                     wb = openpyxl.Workbook()
                     changes.append(f"created {source}")
@@ -577,11 +585,27 @@ class XlsxBackend:
                     return []
                 if data is not None:
                     self._refuse_unkeepable(source, data)
-                if self._save(source, path, wb, data) is not None:
+                if (out := self._save(source, path, wb, data)) is not None:
+                    if data is None:
+                        _keep_new_workbook(layout, out, changes[1:])
                     return changes
         raise SourceError(
             f"{source} kept changing while sheetsync was setting it up; skipped this cycle"
         )
+
+
+_NEW_WORKBOOKS: dict[str, tuple[bytes, list[str]]] = {}
+"""A layout (the repr of ``ensure_layout``'s arguments) -> a new workbook made to it: its
+bytes and what was set up. ``init`` gives every agent of a team a workbook of one layout:
+openpyxl makes it once (about 30 ms a workbook), each agent's is a copy of its bytes."""
+
+_NEW_WORKBOOKS_KEPT = 8
+
+
+def _keep_new_workbook(layout: str, data: bytes, changes: list[str]) -> None:
+    if len(_NEW_WORKBOOKS) >= _NEW_WORKBOOKS_KEPT:
+        del _NEW_WORKBOOKS[next(iter(_NEW_WORKBOOKS))]  # the oldest
+    _NEW_WORKBOOKS[layout] = (data, changes)
 
 
 def _layout_tab(

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from openpyxl.chart import BarChart, Reference
 
 from sync import agent_sheet
+from sync.backends import xlsx as xlsx_backend
 from sync.backends.memory import MemoryBackend
 from sync.backends.xlsx import XlsxBackend
 from sync.cells import CellValue, CellWrite, Grid, cell_text
@@ -562,6 +563,41 @@ def test_xlsx_ensure_layout_creates_and_is_idempotent(xlsx: XlsxBackend, tmp_pat
     (dv,) = ws.data_validations.dataValidation
     assert dv.type == "list" and dv.formula1 == '"Prospect,Completed,Lost"'
     assert "D2" in dv.sqref and "D5000" in dv.sqref and "D1" not in dv.sqref
+
+
+def test_xlsx_workbooks_of_one_layout_are_made_once_and_each_is_whole(
+    xlsx: XlsxBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``init`` gives a team's agents one layout: openpyxl makes it once, and each agent's
+    workbook is that workbook, in its own file; another layout is made to its own."""
+    monkeypatch.setattr(xlsx_backend, "_NEW_WORKBOOKS", {})
+    made: list[object] = []
+    workbook = openpyxl.Workbook
+    monkeypatch.setattr(openpyxl, "Workbook", lambda: made.append(1) or workbook())
+    other = {**FORMATS, "dropdowns": {"Customers": {"Status": ["Prospect", "Lost"]}}}
+
+    assert xlsx.ensure_layout("agents/ali.xlsx", LAYOUT, **FORMATS) == [  # type: ignore[arg-type]
+        "created agents/ali.xlsx",
+        "added tab Customers",
+        "added tab Follow-ups",
+    ]
+    assert xlsx.ensure_layout("agents/sara.xlsx", LAYOUT, **FORMATS) == [  # type: ignore[arg-type]
+        "created agents/sara.xlsx",
+        "added tab Customers",
+        "added tab Follow-ups",
+    ]
+    xlsx.ensure_layout("agents/omar.xlsx", LAYOUT, **other)  # type: ignore[arg-type]
+    assert len(made) == 2  # ali's layout once, omar's once
+
+    ali, sara = (tmp_path / "agents" / f"{k}.xlsx" for k in ("ali", "sara"))
+    assert sara.read_bytes() == ali.read_bytes()
+    assert xlsx.ensure_layout("agents/sara.xlsx", LAYOUT, **FORMATS) == []  # type: ignore[arg-type]
+    for key, choices in (("sara", '"Prospect,Completed,Lost"'), ("omar", '"Prospect,Lost"')):
+        ws = openpyxl.load_workbook(tmp_path / "agents" / f"{key}.xlsx")["Customers"]
+        assert [c.value for c in ws[1]] == LAYOUT["Customers"]
+        assert ws["A1"].comment.text == PROTECTED_NOTE
+        (dv,) = ws.data_validations.dataValidation
+        assert dv.formula1 == choices
 
 
 def test_xlsx_ensure_layout_adds_missing_parts_without_touching_data(
