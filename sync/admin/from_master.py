@@ -57,12 +57,18 @@ class MasterEdits:
     Attributes:
         applied: what was applied, in words.
         errors: conflict ID -> why the resolution typed for it was not applied.
-        warnings: edits that were not applied (their cells are put back).
+        refused: the cell of an edit that was not applied (``master <tab>, <row>,
+            <column>``) -> why, and that its cell is put back (or cleared).
     """
 
     applied: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> list[str]:
+        """The edits not applied, one line each (where: why)."""
+        return [f"{where}: {why}" for where, why in self.refused.items()]
 
 
 def apply_master(
@@ -123,7 +129,7 @@ def _actions(admin: Admin, tab: str, grid: Grid, result: MasterEdits) -> None:
                     restore_customer(admin, customer)
             result.applied.append(f"{number}: {action}d by the admin")
         except AdminError as exc:
-            result.warnings.append(f"{where}: {exc.message}; the cell is cleared")
+            result.refused[where] = f"{exc.message}; the cell is cleared"
 
 
 def _cell(row: list[CellValue], col: int) -> CellValue:
@@ -186,9 +192,8 @@ def _customers(admin: Admin, grid: Grid, snap: Mapping[str, Any], result: Master
                         admin.set_shared(customer, key, admin.parse(key, cell_text(raw)), WHY)
                 result.applied.append(f"{number}: {header} set by the admin")
             except AdminError as exc:
-                result.warnings.append(
-                    f"master Customers, {number}, {header}: {exc}; the cell is put back"
-                )
+                where = f"master Customers, {number}, {header}"
+                result.refused[where] = f"{exc}; the cell is put back"
 
 
 def _commission(admin: Admin, grid: Grid, snap: Mapping[str, Any], result: MasterEdits) -> None:
@@ -204,15 +209,15 @@ def _commission(admin: Admin, grid: Grid, snap: Mapping[str, Any], result: Maste
             continue
         where = f"master Tracking, {tid}, {COMMISSION_PCT}"
         if admin.rule != "split":
-            result.warnings.append(
-                f"{where}: commission is decided by the {admin.rule} rule (set "
+            result.refused[where] = (
+                f"commission is decided by the {admin.rule} rule (set "
                 'sync.commission_rule = "split" to set percentages by hand); the cell is put back'
             )
             continue
         try:
             pct = parse_value(spec, raw, admin.options)
         except ValueError as exc:
-            result.warnings.append(f"{where}: {exc}; the cell is put back")
+            result.refused[where] = f"{exc}; the cell is put back"
             continue
         tracking = admin.s.get(Tracking, int(tid.removeprefix("T")))
         if tracking is None:

@@ -85,6 +85,10 @@ class CycleReport(Counters):
         views_rendered: agents' views rendered from the database (an agent whose sheet
             is as written and whose customers did not change is not rendered).
         master_rendered: times the master, or its changed rows, were rendered.
+        failures: source -> why it failed this cycle.
+        refused: the admin's edits in the master that were not applied: the cell
+            (``master <tab>, <row>, <column>``) -> why. The run keeps them with its
+            failures (:meth:`run_errors`): the master's Sync log shows them to the admin.
     """
 
     run_id: int | None = None
@@ -102,6 +106,7 @@ class CycleReport(Counters):
     agents_leased_elsewhere: int = 0
     stopped: bool = False
     failures: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     def absorb(self, counters: Counters) -> None:
@@ -120,6 +125,11 @@ class CycleReport(Counters):
     def stats(self) -> dict[str, int]:
         """The counts a run keeps (``SyncRun.stats``)."""
         return {k: v for k, v in self.as_dict().items() if isinstance(v, int)}
+
+    def run_errors(self) -> dict[str, str]:
+        """What the run keeps as its errors (``SyncRun.errors``): the sources that failed,
+        and the admin's edits in the master that were not applied."""
+        return {**self.failures, **self.refused}
 
     @property
     def idle(self) -> bool:

@@ -205,7 +205,7 @@ class Cycle(WriteBack, WriteMaster):
             run.last_checked_at = run.finished_at
             run.status = "partial" if report.failures else "ok"
             run.stats = report.stats()
-            run.errors = dict(report.failures)
+            run.errors = report.run_errors()
 
     def _record_counts(self, run_id: int, report: CycleReport) -> None:
         """Keep the run's final counts, the master's cells and read included (known only
@@ -217,9 +217,9 @@ class Cycle(WriteBack, WriteMaster):
                 return
             if run.stats != report.stats():
                 run.stats = report.stats()
-            if run.errors != dict(report.failures):
+            if run.errors != report.run_errors():
                 run.status = "partial" if report.failures else "ok"
-                run.errors = dict(report.failures)
+                run.errors = report.run_errors()
 
     def _drop_idle_run(self, run_id: int, report: CycleReport) -> None:
         """An idle cycle leaves no row behind (promise 4), only a heartbeat on the last run

@@ -96,6 +96,7 @@ class WriteMaster(CycleBase):
         report.customers_updated += len(admin.customers_updated)
         report.trackings_updated += len(admin.trackings_updated)
         report.admin_changes += len(edits.applied)
+        report.refused.update(edits.refused)
         report.warnings += edits.warnings
         for line in edits.applied:
             log.info("master: %s", line)

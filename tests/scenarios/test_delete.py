@@ -199,6 +199,14 @@ def test_the_admin_deletes_and_restores_in_the_master(engine, harness):
     )
     assert number in master_numbers(world, "Customers")
     assert world.master_differences() == {}  # the cell is cleared
+    # The admin, who typed it in the master, reads why there: in that run's Sync log row.
+    log = world.backend.get_tab(world.master, "Sync log")
+    newest = dict(zip([cell_text(h) for h in log[0]], map(cell_text, log[1]), strict=False))
+    assert newest["Run"] == str(report.run_id) and newest["Status"] == "ok"
+    assert newest["Errors"] == (
+        f"master Customers, {number}, Admin action: 'remove it' is not an admin action (type  "
+        "delete: REASON  or  restore); the cell is cleared"
+    )
 
     type_action(world, "Customers", number, "Delete: a test entry")
     report = world.cycle()
