@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync.cells import Grid
-from sync.master_update import MOVE_FROM, block_moves, merge_blocks, row_moves
+from sync.row_moves import MOVE_FROM, block_moves, merge_blocks, row_moves
 from sync.sheets import RowMove, move_rows, row_offsets
 
 
