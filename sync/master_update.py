@@ -1,8 +1,12 @@
-"""Bring the master up to date row by row, when its workbook is as the last cycle wrote it.
+"""Bring the master up to date row by row, when its workbook holds the rows the last cycle
+wrote there.
 
 A cycle that changed a few customers should not re-render, read and diff a master of
 100,000 rows. When nobody touched the master since it was written (its fingerprint is the
-one stored) and every change since then is an audit event naming a customer, the cycle:
+one stored), or an admin typed in it but its rows are still the ones written, in place
+(the master as read this cycle, compared row by row with the digests stored: the rows
+typed over are set again, with the customers they show), and every change since then is
+an audit event naming a customer, the cycle:
 
 1. takes the customers named by the audit events since the master was written (dirty);
 2. checks that the rows of the Customers, Tracking and Follow-ups tabs are the ones
@@ -21,8 +25,10 @@ one stored) and every change since then is an audit event naming a customer, the
    where a small tab's rows shift (a row gone from the middle of a sorted list), rows are
    deleted and inserted there (:func:`row_moves`) instead of every row below rewritten.
 
-Anything else (an admin's edit, a merge, an event naming no customer, the team renamed,
-the master trimmed to Google's limit) takes the whole path in :mod:`sync.cycle`.
+Anything else (rows an admin sorted, put in or took out, a cell typed past a tab's columns
+or in a row of the Commission or Due follow-ups tabs that is not rendered again, a merge,
+an event naming no customer, the team renamed, the master trimmed to Google's limit) takes
+the whole path in :mod:`sync.cycle`.
 
 At this size because each tab's update (the row tabs, the small tabs, the Commission and
 Due follow-ups rows) fills one :class:`RowUpdate` from the same partial load and the same
@@ -33,16 +39,19 @@ rows stored; where moved rows go (pure, lists of keys in and moves out) is
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from sync.cells import CellValue, Grid
+from sync.cells import CellValue, Grid, SourceSnapshot
 from sync.db import rows_in
+from sync.dedupe import value_text
 from sync.marks import database_marker, team_digest
 from sync.master import (
     COMPLETIONS,
@@ -68,9 +77,10 @@ from sync.master_layout import (
     ROW_TABS,
     master_headers,
     master_look,
+    read_resolutions,
     row_key,
 )
-from sync.model import Agent, AuditEvent, Customer, SheetState, Tracking
+from sync.model import Agent, AuditEvent, Customer, FollowUp, SheetState, Tracking
 from sync.reports import commission_order, commission_rows, completion_month
 from sync.row_moves import MOVE_FROM, block_moves, merge_blocks, row_moves
 from sync.row_order import ROW_ORDERS, NewRow
@@ -151,14 +161,28 @@ def plan_update(
     version: str,
     shown_as: tuple[str, Language],
     today: dt.date,
+    read: tuple[SourceSnapshot, Mapping[str, str]] | None = None,
 ) -> RowUpdate | None:
     """The cells that bring the master (at ``version``) up to date, or None when it must
     be rendered whole (see the module's docstring; ``shown_as``: the zone it shows times
-    in, which the whole render names in the headers, and its language)."""
+    in, which the whole render names in the headers, and its language).
+
+    Args:
+        read: the master as read this cycle (an admin typed in it, at ``version``) and why
+            resolutions typed there were not applied. Its rows must be the ones stored,
+            in place: a row that shows something else is set again (what the admin typed
+            and was applied shows as the database has it; the rest is put back).
+    """
     zone, language = shown_as
     snaps = {tab: st.tab_snapshot for tab, st in states.items()}
-    if len(states) < len(MASTER_TABS) or any(st.version != version for st in states.values()):
+    if len(states) < len(MASTER_TABS):
         return None
+    if read is None and any(st.version != version for st in states.values()):
+        return None
+    if read is not None and (
+        read[0].version != version or any(st.version is None for st in states.values())
+    ):
+        return None  # typed in again since it was read, or not as written before that
     if any(snap.rows is None or snap.digest is None for snap in snaps.values()):
         return None  # written before rows were stored: rendered whole once
     meta = snaps["Conflicts"]
@@ -172,6 +196,14 @@ def plan_update(
     dirty = _dirty_customers(s, since, audit)
     if dirty is None:
         return None
+    headers = {tab: row_digest(row) for tab, row in master_headers(zone, language).items()}
+    shown: dict[str, dict[int, tuple[str, str]]] = {}
+    if read is not None:
+        as_read = _as_shown(s, source, read[0].tabs, headers)
+        if as_read is None:
+            return None
+        shown = as_read
+        dirty |= _customers_shown(s, shown)
     new_rows: dict[str, list[NewRow]] = {}
     for tab in ROW_TABS:
         stored = snaps[tab].order
@@ -213,8 +245,13 @@ def plan_update(
     if any(c not in data.numbers for c in dirty):
         return None  # a changed customer's stored rows could not be told apart
     open_ids = {f"C{k.id}" for k in data.conflicts}
-    resolutions = {c: t for c, t in meta.resolutions.items() if c in open_ids}
-    errors = {c: why for c, why in meta.errors.items() if resolutions.get(c)}
+    typed, not_applied = (
+        (meta.resolutions, meta.errors)
+        if read is None
+        else (read_resolutions(read[0].tabs["Conflicts"]), read[1])
+    )
+    resolutions = {c: t for c, t in typed.items() if c in open_ids}
+    errors = {c: why for c, why in not_applied.items() if resolutions.get(c)}
 
     update = RowUpdate(marker=marker)
     update.snapshot = TabSnapshot(
@@ -237,13 +274,21 @@ def plan_update(
             new_rows[tab],
             rendered[tab],
             stored_bases(tab, rendered[tab]),
+            {at: digest for at, (_, digest) in shown.get(tab, {}).items()},
         )
         if not placed:
             return None
     small = small_tabs(data, resolutions, errors, whole=False)
+    if any(shown.get(tab) for tab in SMALL_TABS if tab not in small):
+        return None  # a row typed over in a tab kept row by row by key: rendered whole
     for tab, grid in small.items():
-        _replace_small(update, tab, small_tabs_written[tab], grid, stored_bases(tab, grid[1:]))
-    headers = {tab: row_digest(row) for tab, row in master_headers(zone, language).items()}
+        written = small_tabs_written[tab]
+        if shown.get(tab):  # compared with what the rows show, not with what was written
+            digests = list(written.digests)
+            for at, (_, digest) in shown[tab].items():
+                digests[at - 1] = digest
+            written = dataclasses.replace(written, digests=digests)
+        _replace_small(update, tab, written, grid, stored_bases(tab, grid[1:]))
     loaded_data = (s, data, dirty)
     kept_as_they_are = [
         _update_commission(
@@ -319,10 +364,13 @@ def _place_rows(
     new_rows: Sequence[NewRow],
     rows: Sequence[Sequence[Any]],
     bases: Mapping[str, Any],
+    shown: Mapping[int, str] = MappingProxyType({}),
 ) -> bool:
     """Put the re-rendered rows of a row tab at their stored positions (the new rows past
-    the end), comparing them with the stored digests of those positions alone; False when
-    one has no position or a new row was not rendered (the whole render decides)."""
+    the end), comparing them with the stored digests of those positions alone (and with
+    what the rows at ``shown`` positions show instead, where that differs); False when
+    one has no position, a new row or a row in ``shown`` was not rendered (the whole
+    render decides)."""
     s, source, tab, snap = stored
     assert snap.rows is not None and snap.digest is not None and snap.order is not None
     before = snap.rows
@@ -338,6 +386,8 @@ def _place_rows(
         placed[at] = (key, row)
     if any(at not in placed for at in range(before + 1, before + len(new_rows) + 1)):
         return False
+    if any(at not in placed for at in shown):
+        return False
     old = {at: digest for at, digest in found.values()}
     width = len(MASTER_HEADERS[tab])
     changes: list[RowChange] = []
@@ -345,7 +395,7 @@ def _place_rows(
     for at, (key, row) in sorted(placed.items()):
         digest = row_digest(row)
         was = old.get(at)
-        if was != digest:
+        if was != digest or shown.get(at, digest) != digest:
             moved.append((at, was, digest))
             update.cells += row_cells(tab, at, row, width)
             changes.append(RowChange(at, key, digest, bases.get(key)))
@@ -355,6 +405,54 @@ def _place_rows(
     update.digests[tab] = updated_digest(snap.digest, moved)
     update.orders[tab] = ROW_ORDERS[tab].extended(snap.order, new_rows)
     return True
+
+
+def _as_shown(
+    s: Session, source: str, tabs: Mapping[str, Grid], headers: Mapping[str, str]
+) -> dict[str, dict[int, tuple[str, str]]] | None:
+    """Where the master as read (``tabs``) shows something else than the rows stored: tab
+    -> position (1: the row under the header) -> (the key stored there, the digest of the
+    row shown). None when its rows cannot be taken for the stored ones, position by
+    position: a header changed, a row put in, taken out or moved (a key not the one
+    stored there), a cell typed past a tab's columns, or more rows than DIRTY_LIMIT."""
+    written = load_written(s, source, MASTER_TABS)
+    shown: dict[str, dict[int, tuple[str, str]]] = {}
+    count = 0
+    for tab in MASTER_TABS:
+        grid = tabs.get(tab)
+        if not grid or row_digest(grid[0]) != headers[tab]:
+            return None
+        stored, width = written[tab], len(MASTER_HEADERS[tab])
+        if len(grid) - 1 != len(stored.keys):
+            return None
+        for at, (row, key, digest) in enumerate(
+            zip(grid[1:], stored.keys, stored.digests, strict=True), start=1
+        ):
+            if row_key(tab, row) != key:
+                return None
+            now = row_digest(row)
+            if now == digest:
+                continue
+            if any(value_text(cell) for cell in row[width:]):
+                return None  # the row path sets a tab's columns alone
+            shown.setdefault(tab, {})[at] = (key, now)
+            count += 1
+            if count > DIRTY_LIMIT:
+                return None
+    return shown
+
+
+def _customers_shown(s: Session, shown: Mapping[str, Mapping[int, tuple[str, str]]]) -> set[int]:
+    """The customers of the rows of the row tabs that show something else than stored
+    (rendered again, to be set as they should be)."""
+    c, t, f = Customer.__table__.c, Tracking.__table__.c, FollowUp.__table__.c
+    keys = {tab: [key for key, _ in shown.get(tab, {}).values()] for tab in ROW_TABS}
+    found = [row[0] for row in rows_in(s, select(c.id), c.number, keys["Customers"])]
+    ids = [int(key[1:]) for key in keys["Tracking"] if key[1:].isdigit()]
+    found += [row[0] for row in rows_in(s, select(t.customer_id), t.id, ids)]
+    follow_ups = select(t.customer_id).join(FollowUp.__table__, f.tracking_id == t.id)
+    found += [row[0] for row in rows_in(s, follow_ups, f.number, keys["Follow-ups"])]
+    return set(found)
 
 
 def _replace_small(

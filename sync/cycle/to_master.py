@@ -159,14 +159,17 @@ class WriteMaster(CycleBase):
             read: the master as read at the start of this cycle, and the reasons
                 resolutions typed there were not applied (then it is not read again).
         """
-        if read is None:
-            written = self._update_master_rows(report)
-            if written is not None:
-                return written
+        written = self._update_master_rows(report, read)
+        if written is not None:
+            return written
         return self._write_whole_master(report, read)
 
-    def _update_master_rows(self, report: CycleReport) -> int | None:
-        """Set the cells of the master's changed rows; None when it must be rendered whole."""
+    def _update_master_rows(
+        self, report: CycleReport, read: tuple[SourceSnapshot, dict[str, str]] | None = None
+    ) -> int | None:
+        """Set the cells of the master's changed rows (and of the rows an admin typed over,
+        when ``read``: see :func:`~sync.master_update.plan_update`); None when it must be
+        rendered whole."""
         source = self.config.master_source()
         version = self.backend.fingerprint(source)
         if version is None:
@@ -175,7 +178,7 @@ class WriteMaster(CycleBase):
             states = self._states(s, source, MASTER_TABS)
             day = self.today()
             plan = plan_update(
-                s, source, states, version, (self.zone_name, self.master_language), day
+                s, source, states, version, (self.zone_name, self.master_language), day, read
             )
         if plan is None:
             return None
