@@ -428,11 +428,11 @@ def _as_shown(
         for at, (row, key, digest) in enumerate(
             zip(grid[1:], stored.keys, stored.digests, strict=True), start=1
         ):
-            if row_key(tab, row) != key:
-                return None
             now = row_digest(row)
             if now == digest:
-                continue
+                continue  # the row written (its key with it)
+            if row_key(tab, row) != key:
+                return None
             if any(value_text(cell) for cell in row[width:]):
                 return None  # the row path sets a tab's columns alone
             shown.setdefault(tab, {})[at] = (key, now)
