@@ -184,7 +184,7 @@ class WriteBack(CheckAnswers):
                     snapshot.tabs[CUSTOMERS_TAB],
                     view,
                     stored[CUSTOMERS_TAB],
-                    left,
+                    (left, plan.check.added if plan.check is not None else set()),
                     language,
                 )
                 writes += w
@@ -598,7 +598,7 @@ class WriteBack(CheckAnswers):
         grid: Grid,
         view: dict[str, AgentRow],
         stored: TabRows,
-        left: set[str],
+        numbers: tuple[set[str], set[str]],
         language: Language,
     ) -> tuple[list[CellWrite], TabRows]:
         """The writes and the rows as written of an ingested Customers tab.
@@ -606,8 +606,12 @@ class WriteBack(CheckAnswers):
         Args:
             grid: the tab as read; its unchanged rows (``plan.unchanged``) are parsed
                 here, unless ``left`` alone.
-            left: the numbers of unchanged rows not to render (:meth:`_left_alone`).
+            numbers: ``left``, the numbers of unchanged rows not to render
+                (:meth:`_left_alone`), and ``added``, those of the customers the Check
+                tab added in this read (their rows are appended, whether or not the
+                sheet showed them before).
         """
+        left, added = numbers
         header = plan.header
         assert header is not None
         titles = header.titles
@@ -657,7 +661,7 @@ class WriteBack(CheckAnswers):
         appended = [
             (f"new:{n}", render_new_agent_row(row))
             for n, row in sorted(view.items())
-            if n not in present and n not in base_rows and row.removed is None
+            if n not in present and (n not in base_rows or n in added) and row.removed is None
         ]
         for n, values in appended:
             number = n.removeprefix("new:")

@@ -57,22 +57,23 @@ class CheckTab(CustomersTab):
         for row in rows:
             if wants_adding(row, asked) and row.phone is not None:
                 wanted.setdefault(row.phone, row)
-        added: set[str] = set()
+        added: dict[str, str] = {}
         waiting: set[str] = set()
         if wanted and customers.header is None:
             waiting = set(wanted)
         elif wanted:
             added, waiting = self._add_my_tracking(wanted)
-        return CheckPlan(header, rows, next_asked(rows, asked, added, waiting), language)
+        asked_now = next_asked(rows, asked, set(added), waiting)
+        return CheckPlan(header, rows, asked_now, language, set(added.values()))
 
-    def _add_my_tracking(self, wanted: Mapping[str, CheckRow]) -> tuple[set[str], set[str]]:
+    def _add_my_tracking(self, wanted: Mapping[str, CheckRow]) -> tuple[dict[str, str], set[str]]:
         """Attach this agent's tracking to the customers of these phones (created with the
         typed name when new; an archived tracking comes back).
 
         Returns:
-            The phones whose tracking was added (the others were tracked already, or are
-            waiting), and those of customers an admin deleted: not added, their ``yes``
-            is acted on once the customer is restored.
+            Phone -> Customer # of the customers whose tracking was added (the others were
+            tracked already, or are waiting), and the phones of customers an admin
+            deleted: not added, their ``yes`` is acted on once the customer is restored.
         """
         maps = binding_maps(self.s, (), wanted)  # a merged customer's phone: the one it went into
         existing = {
@@ -88,7 +89,7 @@ class CheckTab(CustomersTab):
             [(phone, _typed(row)) for phone, row in wanted.items() if phone not in existing]
         )
         trackings = self._trackings_by_customer()
-        added: set[str] = set()
+        added: dict[str, str] = {}
         fresh: list[tuple[dict[str, Any], FieldsDecision]] = []
         back: list[dict[str, Any]] = []
         for phone, customer in {**existing, **created}.items():
@@ -101,7 +102,7 @@ class CheckTab(CustomersTab):
                 back.append(customer)
             else:
                 continue
-            added.add(phone)
+            added[phone] = customer["number"]
         self._reactivate(back, trackings)
         self._insert_trackings(fresh, utcnow())
         self._write_changes()

@@ -109,12 +109,16 @@ class CheckPlan:
     Attributes:
         asked: phone -> what the sync did with its ``yes`` (:func:`sync.check.next_asked`),
             stored with the tab's state by the ingest's transaction.
+        added: the Customer # of each customer whose tracking this read added (its row
+            is appended to the Customers tab by this cycle's write-back, even when the
+            agent took it out of that tab since the last cycle).
     """
 
     header: Header
     rows: list[CheckRow]
     asked: dict[str, str] = field(default_factory=dict)
     language: Language = "en"  # the agent's: what the answers are written in
+    added: set[str] = field(default_factory=set)
 
 
 @dataclass
