@@ -123,7 +123,8 @@ class MasterData:
 
 ROW_ORDER: dict[str, tuple[Any, ...]] = {
     "Customers": (Customer.number,),
-    "Tracking": (Tracking.customer_id, Tracking.agent_id),
+    # a merge leaves an agent two trackings of one customer: the id orders them
+    "Tracking": (Tracking.customer_id, Tracking.agent_id, Tracking.id),
     "Follow-ups": (FollowUp.number,),
 }
 """The order of the rows of the row tabs (what ``sync.master_update`` checks positions by)."""

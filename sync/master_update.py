@@ -81,7 +81,7 @@ from sync.master_layout import (
     row_key,
 )
 from sync.model import Agent, AuditEvent, Customer, FollowUp, SheetState, Tracking
-from sync.reports import commission_order, commission_rows, completion_month
+from sync.reports import commission_order, commission_rows
 from sync.row_moves import MOVE_FROM, block_moves, merge_blocks, row_moves
 from sync.row_order import ROW_ORDERS, NewRow
 from sync.sheet_rows import (
@@ -203,17 +203,29 @@ def plan_update(
         if as_read is None:
             return None
         shown = as_read
-        dirty |= _customers_shown(s, shown)
+        dirty |= _customers_of(
+            s, {tab: [key for key, _ in rows.values()] for tab, rows in shown.items()}
+        )
     new_rows: dict[str, list[NewRow]] = {}
+    moved_rows: dict[str, _Reordered] = {}
     for tab in ROW_TABS:
         stored = snaps[tab].order
         rows = snaps[tab].rows
-        if (
-            not isinstance(stored, dict)
-            or rows is None
-            or not ROW_ORDERS[tab].holds(s, stored, rows)
-        ):
-            return None  # a row inserted or removed above the end: positions moved
+        if not isinstance(stored, dict) or rows is None:
+            return None
+        if not ROW_ORDERS[tab].holds(s, stored, rows):
+            # A row put in, taken out or moved above the end (a merge, a delete, a
+            # restore): the rows kept are moved, the others set.
+            reordered = _reordered(s, source, tab, MASTER_CELL_LIMIT // len(MASTER_HEADERS[tab]))
+            if reordered is None or shown.get(tab):
+                return None
+            moved_rows[tab] = reordered
+            new_rows[tab] = []
+            dirty |= {reordered.rows[at].customer for at in reordered.changed}
+            # the customers of the rows gone (a customer merged into another is named by
+            # its merge's audit event only as the one merged into)
+            dirty |= _customers_of(s, {tab: reordered.gone})
+            continue
         found = ROW_ORDERS[tab].rows_after(s, stored.get("last"), DIRTY_LIMIT + 1)
         if len(found) > DIRTY_LIMIT:
             return None
@@ -268,6 +280,10 @@ def plan_update(
         "Follow-ups": follow_up_rows(data),
     }
     for tab in ROW_TABS:
+        if tab in moved_rows:
+            if not _move_rows(update, moved_rows[tab], rendered[tab], headers[tab], dirty):
+                return None
+            continue
         placed = _place_rows(
             update,
             (s, source, tab, snaps[tab]),
@@ -407,6 +423,83 @@ def _place_rows(
     return True
 
 
+@dataclass
+class _Reordered:
+    """A row tab whose rows moved: its rows stored, its rows now (in order), the moves that
+    take the first to the second (:func:`~sync.row_moves.row_moves`) and the rows now that
+    are not the stored row there (put in or moved: set again)."""
+
+    tab: str
+    written: WrittenTab
+    rows: list[NewRow]
+    moves: list[RowMove]
+    origin: list[int | None]
+    changed: list[int]
+    gone: list[str]
+
+
+def _reordered(s: Session, source: str, tab: str, limit: int) -> _Reordered | None:
+    """The rows of a row tab whose rows moved since it was written, and where they were;
+    None past ``limit`` rows or DIRTY_LIMIT rows to set (rendered whole)."""
+    rows = ROW_ORDERS[tab].rows_after(s, None, limit + 1)
+    if len(rows) > limit:
+        return None
+    written = load_written(s, source, (tab,))[tab]
+    keys = [row.key for row in rows]
+    moves, origin = row_moves(tab, written.keys, keys)
+    if not moves:  # by position
+        origin = [at if at < len(written.keys) else None for at in range(len(keys))]
+    changed = [at for at, was in enumerate(origin) if was is None or written.keys[was] != keys[at]]
+    now = set(keys)
+    gone = [key for key in written.keys if key not in now]
+    if len(changed) + len(gone) > DIRTY_LIMIT:
+        return None
+    return _Reordered(tab, written, rows, moves, origin, changed, gone)
+
+
+def _move_rows(
+    update: RowUpdate,
+    moved: _Reordered,
+    rendered: Sequence[Sequence[CellValue]],
+    header: str,
+    dirty: set[int],
+) -> bool:
+    """Bring a row tab whose rows moved up to date: the rows kept are moved (or left in
+    place), the rows put in or moved and the rows of the changed customers are set from
+    ``rendered``; False when one of those was not rendered."""
+    tab, written = moved.tab, moved.written
+    by_key = {row_key(tab, row): row for row in rendered}
+    bases = stored_bases(tab, rendered)
+    changed = set(moved.changed)
+    digests: list[str] = []
+    row_bases: list[Any] = []
+    at_hand: dict[int, Sequence[CellValue]] = {}
+    for at, row in enumerate(moved.rows):
+        was = moved.origin[at]
+        if was is not None and at not in changed and row.customer not in dirty:
+            digests.append(written.digests[was])  # the row stored there, as it was
+            row_bases.append(None)  # (stored already)
+            continue
+        shown = by_key.get(row.key)
+        if shown is None:
+            return False
+        at_hand[at] = shown
+        digests.append(row_digest(shown))
+        row_bases.append(bases.get(row.key))
+    keys = [row.key for row in moved.rows]
+    moves_made = (moved.moves, moved.origin if moved.moves else [], at_hand)
+    placed = _set_rows(
+        update,
+        (tab, written),
+        (keys, digests, row_bases),
+        moves_made,
+        header,
+        check=sorted(at_hand),
+    )
+    update.orders[tab] = ROW_ORDERS[tab].extended({"last": None, "sums": [0, 0]}, moved.rows)
+    return placed
+
+
 def _as_shown(
     s: Session, source: str, tabs: Mapping[str, Grid], headers: Mapping[str, str]
 ) -> dict[str, dict[int, tuple[str, str]]] | None:
@@ -442,11 +535,10 @@ def _as_shown(
     return shown
 
 
-def _customers_shown(s: Session, shown: Mapping[str, Mapping[int, tuple[str, str]]]) -> set[int]:
-    """The customers of the rows of the row tabs that show something else than stored
-    (rendered again, to be set as they should be)."""
+def _customers_of(s: Session, rows: Mapping[str, Sequence[str]]) -> set[int]:
+    """The customers of these rows of the row tabs (tab -> the rows' keys)."""
     c, t, f = Customer.__table__.c, Tracking.__table__.c, FollowUp.__table__.c
-    keys = {tab: [key for key, _ in shown.get(tab, {}).values()] for tab in ROW_TABS}
+    keys = {tab: list(rows.get(tab, ())) for tab in ROW_TABS}
     found = [row[0] for row in rows_in(s, select(c.id), c.number, keys["Customers"])]
     ids = [int(key[1:]) for key in keys["Tracking"] if key[1:].isdigit()]
     found += [row[0] for row in rows_in(s, select(t.customer_id), t.id, ids)]
@@ -505,15 +597,15 @@ def _update_commission(
     loaded: tuple[Session, MasterData, set[int]],
     stored: tuple[WrittenTab, str],
 ) -> bool:
-    """The Commission tab: the rows (month, agent) a changed customer is or was counted in
-    (:func:`_counted_in`) are counted again, from those agents' completions alone, and put
-    back in their order; the others are kept as stored. False (render it whole) when a
-    stored row does not say which customers it counts, or two agents share a name (rows
-    name agents)."""
+    """The Commission tab: the rows of the agents who track a changed customer (or did:
+    a tracking is never deleted, and a merge or its undo moves it between two changed
+    customers) are counted again, from those agents' completions alone, and put back in
+    their order; the others are kept as stored. False (render it whole) when two agents
+    share a name (rows name agents)."""
     s, data, dirty = loaded
     written, header = stored
     agent_of = {a.name: a for a in data.agents.values()}
-    if len(agent_of) != len(data.agents) or any(b is None for b in written.bases):
+    if len(agent_of) != len(data.agents):
         return False
     places: list[tuple[str, int]] = []  # (month, agent id) of each stored row
     for key in written.keys:
@@ -521,11 +613,11 @@ def _update_commission(
         if name not in agent_of:
             return False
         places.append((month, agent_of[name].id))
-    touched = _counted_in(s, data, dirty, (places, written.bases))
+    t = Tracking.__table__.c
+    recounted = {row[0] for row in rows_in(s, select(t.agent_id), t.customer_id, dirty)}
+    agents = sorted(recounted)
     fresh: Grid = []
-    if touched:
-        t = Tracking.__table__.c
-        agents = sorted({agent for _, agent in touched})
+    if agents:
         counted = rows_in(s, COMPLETIONS, t.agent_id, agents)
         lost = sorted({c.customer_id for c in counted if c.lost_to_colleague})
         others = COMPLETIONS.where(t.agent_id.not_in(agents))  # when the lost ones were won
@@ -534,7 +626,7 @@ def _update_commission(
         fresh = [
             row
             for row in commission_tab_rows(commission_rows(data.agents.values(), names, counted))
-            if (str(row[0]), agent_of[str(row[1])].id) in touched
+            if agent_of[str(row[1])].id in recounted
         ]
 
     def order(month: str, agent: int) -> tuple[tuple[int, int], str]:
@@ -543,56 +635,10 @@ def _update_commission(
     return _update_sorted(
         update,
         ("Commission", written, header),
-        [at for at, place in enumerate(places) if place in touched],
+        [at for at, (_, agent) in enumerate(places) if agent in recounted],
         fresh,
         (lambda at: order(*places[at]), lambda row: order(str(row[0]), agent_of[str(row[1])].id)),
     )
-
-
-def _counted_in(
-    s: Session,
-    data: MasterData,
-    dirty: set[int],
-    rows: tuple[Sequence[tuple[str, int]], Sequence[Any]],
-) -> set[tuple[str, int]]:
-    """The Commission rows (month, agent id) whose counts these customers may move: where
-    each was counted as completed when the tab was written (the customers a stored row
-    names) and is now, and the first of those months for its colleagues lost to it
-    (before: every agent that tracks it; now: those marked lost)."""
-    places, counted = rows
-    number_of = {data.numbers[c]: c for c in dirty}
-    touched: set[tuple[str, int]] = set()
-    first: dict[int, str] = {}  # customer -> the month it was first counted, as written
-    for place, names in zip(places, counted, strict=True):
-        for number in set(str(names).split(", ")) & number_of.keys():
-            touched.add(place)
-            customer = number_of[number]
-            first[customer] = min(first.get(customer, place[0]), place[0])
-    t = Tracking.__table__.c
-    query = select(
-        t.customer_id,
-        t.agent_id,
-        t.active,
-        t.status,
-        t.completed_on,
-        t.completed_at,
-        t.lost_to_colleague,
-    )
-    trackings = rows_in(s, query, t.customer_id, sorted(dirty))
-    won: dict[int, str] = {}  # customer -> the month it is first counted now
-    for tracking in trackings:
-        if tracking.customer_id in data.gone or not tracking.active:
-            continue
-        month = completion_month(tracking) if tracking.status == "Completed" else None
-        if month is not None:
-            touched.add((month, tracking.agent_id))
-            won[tracking.customer_id] = min(won.get(tracking.customer_id, month), month)
-    for tracking in trackings:
-        if tracking.customer_id in first:
-            touched.add((first[tracking.customer_id], tracking.agent_id))
-        if tracking.lost_to_colleague and tracking.customer_id in won:
-            touched.add((won[tracking.customer_id], tracking.agent_id))
-    return touched
 
 
 def _update_sorted(
@@ -611,7 +657,16 @@ def _update_sorted(
     order_at, order_of = orders
     keys, digests = written.keys, written.digests
     bases = written.bases or [None] * len(keys)
-    fresh = sorted(fresh, key=order_of)
+    # A row taken out and rendered again as it was stays where it is (same key, same place).
+    again = {row_key(tab, row): row for row in fresh}
+    same = {
+        at
+        for at in gone
+        if (row := again.get(keys[at])) is not None and row_digest(row) == digests[at]
+    }
+    gone = [at for at in gone if at not in same]
+    kept = {keys[at] for at in same}
+    fresh = sorted((row for row in fresh if row_key(tab, row) not in kept), key=order_of)
     places = [bisect.bisect_left(range(len(keys)), order_of(row), key=order_at) for row in fresh]
     blocks = merge_blocks(len(keys), gone, places)
     based = stored_bases(tab, fresh)

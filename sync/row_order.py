@@ -65,6 +65,8 @@ class RowOrder:
         last, sums = stored.get("last"), stored.get("sums")
         if not isinstance(sums, list) or len(sums) != 2 or (last is None) != (rows == 0):
             return False
+        if last is not None and (not isinstance(last, list) or len(last) != len(self.order)):
+            return False  # stored by a version that ordered the rows by other columns
         if last is None:
             return True
         h = self._hash()
@@ -134,7 +136,7 @@ def written_orders(data: MasterData, grids: Mapping[str, Grid]) -> dict[str, dic
     written = {
         "Customers": (((c.id,), [c.number], c.number) for c in data.customers if shown(c)),
         "Tracking": (
-            ((t.id, t.customer_id, t.agent_id), [t.customer_id, t.agent_id], f"T{t.id}")
+            ((t.id, t.customer_id, t.agent_id), [t.customer_id, t.agent_id, t.id], f"T{t.id}")
             for t in data.trackings
             if t.customer_id not in data.gone
         ),
