@@ -12,23 +12,27 @@ an audit event naming a customer, the cycle:
 2. checks that the rows of the Customers, Tracking and Follow-ups tabs are the ones
    stored, in the same order, at most with new rows at the end (:class:`RowOrder`: the
    count and two sums over the rows up to the last one written, from the database,
-   against the ones stored; else: whole render), and reads only the new rows;
+   against the ones stored), and reads only the new rows; a tab whose rows moved (a
+   merge, its undo, a delete or a restore put rows in, took them out or moved them) has
+   its keys read in order and matched with the keys stored (:func:`_reordered`): the
+   rows kept are moved, the others rendered (their customers, and those of the rows
+   gone, are dirty);
 3. renders the dirty customers' rows (and the new ones) and the small tabs
    (Conflicts, Sync log, Deleted, Due by agent) whole; counts again the Commission rows
-   (month, agent) a dirty customer is or was counted in (each row stored with the
-   customers it counts); renders the Due follow-ups tab whole on a new day, else only the
-   dirty customers' due rows, put where they sort among the rows stored (each stored with
-   its date), when they have a due row now or had one;
+   of the agents who track a dirty customer; renders the Due follow-ups tab whole on a
+   new day, else only the dirty customers' due rows, put where they sort among the rows
+   stored (each stored with its date), when they have a due row now or had one (a row
+   rendered again as it was stays where it is);
 4. sets the cells of every row whose digest differs from the one stored at its position
    (:meth:`~sync.sheets.Backend.set_cells`), without reading the workbook, and updates
    each tab's digest from the changed rows alone (:func:`~sync.sheet_rows.updated_digest`);
-   where a small tab's rows shift (a row gone from the middle of a sorted list), rows are
-   deleted and inserted there (:func:`row_moves`) instead of every row below rewritten.
+   where a tab's rows shift (a row gone from the middle of a sorted list), rows are
+   deleted and inserted there (:mod:`sync.row_moves`) instead of every row below rewritten.
 
 Anything else (rows an admin sorted, put in or took out, a cell typed past a tab's columns
-or in a row of the Commission or Due follow-ups tabs that is not rendered again, a merge,
-an event naming no customer, the team renamed, the master trimmed to Google's limit) takes
-the whole path in :mod:`sync.cycle`.
+or in a row of the Commission or Due follow-ups tabs that is not rendered again, an event
+naming no customer, the team renamed, the master trimmed to Google's limit) takes the
+whole path in :mod:`sync.cycle`.
 
 At this size because each tab's update (the row tabs, the small tabs, the Commission and
 Due follow-ups rows) fills one :class:`RowUpdate` from the same partial load and the same
