@@ -27,6 +27,7 @@ from sync.admin.resolve import parse_resolution
 from sync.cells import Grid, cell_text
 from sync.commission import RULES
 from sync.dedupe import normalize_phone, value_text
+from sync.master_layout import MASTER_TABS
 from sync.model import (
     Agent,
     AuditEvent,
@@ -484,8 +485,20 @@ class Percent:
     value: int
 
 
+@dataclass(frozen=True)
+class Scribble:
+    """The admin types ``scribbled`` over any cell of a master tab (a key, a header, a
+    count, a cell past the tab's columns, or one the admin may edit: a Name is applied,
+    anything else is put back or noted)."""
+
+    tab: int
+    row: int
+    column: int
+
+
 admin_step = st.one_of(
     st.builds(Resolve, small, small, st.booleans()),
+    st.builds(Scribble, small, st.integers(0, 6), st.integers(0, 16)),
     st.builds(AdminEdit, small, small),
     st.builds(Merge, small, small),
     st.just(Undo()),
@@ -519,6 +532,8 @@ class AdminPlayer(Player):
             self.complete(s)
         elif isinstance(s, Percent):
             self.type_percent(s)
+        elif isinstance(s, Scribble):
+            self.scribble(s)
         else:
             super().play(s)
             if isinstance(s, Cycle):
@@ -586,6 +601,15 @@ class AdminPlayer(Player):
         row.extend([None] * (col + 1 - len(row)))
         row[col] = "Completed"
         w.backend.set_tab(w.source(s.agent), "Customers", grid)
+
+    def scribble(self, s: Scribble) -> None:
+        w = self.world
+        tab = MASTER_TABS[s.tab % len(MASTER_TABS)]
+        grid = w.backend.get_tab(w.master, tab)
+        row = grid[s.row % len(grid)]
+        row.extend([None] * (s.column + 1 - len(row)))
+        row[s.column] = "scribbled"
+        w.backend.set_tab(w.master, tab, grid)
 
     def type_percent(self, s: Percent) -> None:
         w = self.world
