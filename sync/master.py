@@ -655,9 +655,7 @@ def stored_bases(tab: str, rows: Sequence[Sequence[CellValue]]) -> dict[str, Any
     by row key: what the admin may edit in it, as rendered (the base of the three-way
     merge of their edits: ``Customers`` -> shared field -> text, ``Tracking`` -> Commission
     % as text); for the Due follow-ups, where the row sorts (its date), so that a later
-    cycle puts a changed row among them without reading them; for the Commission, the
-    customers it counts as completed (which rows a changed customer was counted in);
-    nothing for the others.
+    cycle puts a changed row among them without reading them; nothing for the others.
     Taken from the rows, so a whole write keeps nothing of the data it rendered."""
     if tab == "Customers":
         return {
@@ -668,8 +666,6 @@ def stored_bases(tab: str, rows: Sequence[Sequence[CellValue]]) -> dict[str, Any
         return {value_text(row[_TRACKING_ID]): value_text(row[_PERCENT]) for row in rows}
     if tab == DUE_LIST_TAB:
         return {row_key(tab, row): value_text(row[5]) for row in rows}
-    if tab == "Commission":
-        return {row_key(tab, row): value_text(row[3]) for row in rows}
     return {}
 
 

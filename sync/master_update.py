@@ -245,7 +245,7 @@ def plan_update(
     new_day = states[DUE_TAB].marker != today.isoformat() or snaps[DUE_LIST_TAB].keys is None
     touched = new_day or _due_touched(s, source, dirty, today)
     loaded = SMALL_TABS if touched else tuple(t for t in SMALL_TABS if t != DUE_LIST_TAB)
-    small_tabs_written = load_written(s, source, loaded, bases=(DUE_LIST_TAB, "Commission"))
+    small_tabs_written = load_written(s, source, loaded, bases=(DUE_LIST_TAB,))
     if any(len(small_tabs_written[tab].keys) != snaps[tab].rows for tab in loaded):
         return None
 
@@ -484,11 +484,11 @@ def _move_rows(
             digests.append(written.digests[was])  # the row stored there, as it was
             row_bases.append(None)  # (stored already)
             continue
-        shown = by_key.get(row.key)
-        if shown is None:
+        now = by_key.get(row.key)
+        if now is None:
             return False
-        at_hand[at] = shown
-        digests.append(row_digest(shown))
+        at_hand[at] = now
+        digests.append(row_digest(now))
         row_bases.append(bases.get(row.key))
     keys = [row.key for row in moved.rows]
     moves_made = (moved.moves, moved.origin if moved.moves else [], at_hand)
