@@ -343,8 +343,8 @@ TEXTS: dict[str, dict[Language, str]] = {
         "ar": "صحّح العمولة في تبويب Tracking | تجاهل",
     },
     "hint_quarantine": {
-        "en": "accept (a mass removal) | dismiss; or fix the agent's tab",
-        "ar": "اقبل (الحذف الجماعي) | تجاهل؛ أو صحّح تبويب الوكيل",
+        "en": "accept (a mass removal) | dismiss (a tab missing or broken); or fix the agent's tab",
+        "ar": "اقبل (الحذف الجماعي) | تجاهل (تبويب مفقود أو معطوب)؛ أو صحّح تبويب الوكيل",
     },
     "hint_invalid_phone": {
         "en": "fix the agent's row | dismiss",

@@ -235,9 +235,16 @@ def _completion_race(admin: Admin, conflict: Conflict, decision: Decision) -> st
 
 
 def _quarantine(admin: Admin, conflict: Conflict, decision: Decision) -> str:
+    details = conflict.details or {}
+    if decision.action == "dismiss" and details.get("reason") == "mass_removal":
+        # Dismissed, the tab would stay held with nothing to say so: the agent's sheet
+        # would lack rows the agent still tracks, from then on.
+        raise AdminError(
+            "a mass removal is not dismissed: accept it to apply the removal, or have the "
+            "rows put back in the agent's tab (`sheetsync init` rebuilds a lost workbook)"
+        )
     if decision.action == "dismiss":
         return _dismiss(admin, conflict, decision)
-    details = conflict.details or {}
     if decision.action != "accept" or details.get("reason") != "mass_removal":
         raise AdminError(
             "only a mass removal can be accepted; fix the agent's tab, or dismiss"

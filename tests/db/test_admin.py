@@ -607,6 +607,27 @@ def test_accepting_a_mass_removal_archives_the_rows(engine, via):
     assert_idle(world)
 
 
+def test_a_mass_removal_is_not_dismissed_and_stays_held(engine):
+    """Dismissed, the tab would be held with nothing to say so: the agent's sheet without
+    customers the agent still tracks, from then on."""
+    world = World(engine, mass_removal_threshold=0.5, mass_removal_min_rows=3)
+    world.type_rows("ali", [{"Name": f"C{i}", "Phone": f"0100123450{i}"} for i in range(6)])
+    world.cycle()
+    world.backend.set_tab(world.source("ali"), "Customers", world.grid("ali")[:2])
+    world.cycle()
+    [quarantine] = open_conflicts(world, "quarantine")
+
+    with pytest.raises(AdminError, match="a mass removal is not dismissed"):
+        resolve(world, "cli", quarantine.id, "dismiss")
+    resolve(world, "master", quarantine.id, "dismiss")
+
+    assert [c.id for c in open_conflicts(world, "quarantine")] == [quarantine.id]
+    rows = {r["ID"]: r for r in master_rows(world, "Conflicts")}
+    assert "not dismissed" in rows[f"C{quarantine.id}"]["Resolution note"]
+    with world.session() as s:
+        assert all(t.active for t in s.execute(select(Tracking)).scalars())
+
+
 def test_history_shows_every_change_with_who_and_when(world):
     world.type_rows("ali", [ALI_ROW])
     world.type_rows("sara", [SARA_ROW])

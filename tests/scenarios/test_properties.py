@@ -730,6 +730,13 @@ def check_commission_privacy(world: World) -> None:
     ],
     rule="first_to_complete",
 )
+# Ali takes out his only row: his tab is held (a mass removal). The admin types dismiss
+# over it in the master: refused, the tab stays held and says so (dismissed, it was held
+# with nothing to say it, his sheet without the customer he still tracks).
+@example(
+    history=[Add("ali", 0, 0, 0, 0), Cycle(), Remove("ali", 0), Cycle(), Resolve(0, 0, True)],
+    rule="first_to_complete",
+)
 def test_promises_hold_when_the_admin_resolves_edits_and_merges(engine_factory, history, rule):
     world = World(engine_factory(), agents=AGENTS, mass_removal_min_rows=50, commission_rule=rule)
     player = AdminPlayer(world)
