@@ -96,6 +96,9 @@ class MasterData:
     # the master's language (``[master] language``): its headers, and the choices,
     # yes/no and how to resolve it shows
     language: Language = "en"
+    # Commission row key -> the ids of the customers it counts, filled when the tab is
+    # rendered whole (stored with each row: :func:`stored_bases`)
+    counted: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -484,9 +487,9 @@ def small_tabs(
     if whole:
         counted = data.trackings if data.completions is None else data.completions
         counted = [t for t in counted if t.customer_id not in data.gone]
-        commission += commission_tab_rows(
-            commission_rows(data.agents.values(), data.numbers, counted)
-        )
+        rows = commission_rows(data.agents.values(), data.numbers, counted)
+        commission += commission_tab_rows(rows)
+        data.counted = commission_counted(commission[1:], rows)
 
     log: Grid = [_header_row(headers["Sync log"])]
     for run in data.runs:
@@ -549,6 +552,17 @@ def commission_tab_rows(rows: Iterable[CommissionRow]) -> Grid:
         ]
         for row in rows
     ]
+
+
+def commission_counted(
+    grid: Sequence[Sequence[CellValue]], rows: Sequence[CommissionRow]
+) -> dict[str, list[int]]:
+    """Row key -> the ids of the customers a Commission row counts, completed or lost
+    (``grid``: :func:`commission_tab_rows` of ``rows``)."""
+    return {
+        row_key("Commission", shown): sorted(row.counted)
+        for shown, row in zip(grid, rows, strict=True)
+    }
 
 
 def due_list_rows(data: MasterData, headers: Sequence[str]) -> Grid:
@@ -650,13 +664,20 @@ def _trim_to_limit(grids: dict[str, Grid]) -> list[str]:
     return warnings
 
 
-def stored_bases(tab: str, rows: Sequence[Sequence[CellValue]]) -> dict[str, Any]:
+def stored_bases(
+    tab: str,
+    rows: Sequence[Sequence[CellValue]],
+    counted: Mapping[str, list[int]] = {},  # noqa: B006 (read only)
+) -> dict[str, Any]:
     """What is stored with each rendered row of a master tab besides its key and digest,
     by row key: what the admin may edit in it, as rendered (the base of the three-way
     merge of their edits: ``Customers`` -> shared field -> text, ``Tracking`` -> Commission
     % as text); for the Due follow-ups, where the row sorts (its date), so that a later
-    cycle puts a changed row among them without reading them; nothing for the others.
-    Taken from the rows, so a whole write keeps nothing of the data it rendered."""
+    cycle puts a changed row among them without reading them; for the Commission, the ids
+    of the customers it counts (``counted``: :func:`commission_counted`), so that a later
+    cycle counts again only the agents a changed customer was or is counted for; nothing
+    for the others. Taken from the rows (and ``counted``), so a whole write keeps nothing
+    of the data it rendered."""
     if tab == "Customers":
         return {
             value_text(row[0]): {k: value_text(row[i]) for i, k in enumerate(SHARED_KEYS, 1)}
@@ -666,6 +687,8 @@ def stored_bases(tab: str, rows: Sequence[Sequence[CellValue]]) -> dict[str, Any
         return {value_text(row[_TRACKING_ID]): value_text(row[_PERCENT]) for row in rows}
     if tab == DUE_LIST_TAB:
         return {row_key(tab, row): value_text(row[5]) for row in rows}
+    if tab == "Commission":
+        return {key: counted.get(key) for key in (row_key(tab, row) for row in rows)}
     return {}
 
 

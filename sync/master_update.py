@@ -19,7 +19,8 @@ an audit event naming a customer, the cycle:
    gone, are dirty);
 3. renders the dirty customers' rows (and the new ones) and the small tabs
    (Conflicts, Sync log, Deleted, Due by agent) whole; counts again the Commission rows
-   of the agents who track a dirty customer; renders the Due follow-ups tab whole on a
+   of the agents a dirty customer is counted for, or was (each row stored with the
+   customers it counts); renders the Due follow-ups tab whole on a
    new day, else only the dirty customers' due rows, put where they sort among the rows
    stored (each stored with its date), when they have a due row now or had one (a row
    rendered again as it was stays where it is);
@@ -60,6 +61,7 @@ from sync.marks import database_marker, team_digest
 from sync.master import (
     COMPLETIONS,
     MasterData,
+    commission_counted,
     commission_tab_rows,
     customer_rows,
     due_clauses,
@@ -245,7 +247,7 @@ def plan_update(
     new_day = states[DUE_TAB].marker != today.isoformat() or snaps[DUE_LIST_TAB].keys is None
     touched = new_day or _due_touched(s, source, dirty, today)
     loaded = SMALL_TABS if touched else tuple(t for t in SMALL_TABS if t != DUE_LIST_TAB)
-    small_tabs_written = load_written(s, source, loaded, bases=(DUE_LIST_TAB,))
+    small_tabs_written = load_written(s, source, loaded, bases=(DUE_LIST_TAB, "Commission"))
     if any(len(small_tabs_written[tab].keys) != snaps[tab].rows for tab in loaded):
         return None
 
@@ -601,11 +603,13 @@ def _update_commission(
     loaded: tuple[Session, MasterData, set[int]],
     stored: tuple[WrittenTab, str],
 ) -> bool:
-    """The Commission tab: the rows of the agents who track a changed customer (or did:
-    a tracking is never deleted, and a merge or its undo moves it between two changed
-    customers) are counted again, from those agents' completions alone, and put back in
-    their order; the others are kept as stored. False (render it whole) when two agents
-    share a name (rows name agents)."""
+    """The Commission tab: the rows of the agents a changed customer is counted for (a
+    tracking of theirs is completed or lost) or was (a stored row counts it) are counted
+    again, from those agents' completions alone, and put back in their order; the others
+    are kept as stored. An agent's rows count only their own trackings, and where a lost
+    one is counted only moves with a tracking of its customer (which is then changed). A
+    row stored without the customers it counts stands for all its agent's trackings. False
+    (render it whole) when two agents share a name (rows name agents)."""
     s, data, dirty = loaded
     written, header = stored
     agent_of = {a.name: a for a in data.agents.values()}
@@ -618,20 +622,36 @@ def _update_commission(
             return False
         places.append((month, agent_of[name].id))
     t = Tracking.__table__.c
-    recounted = {row[0] for row in rows_in(s, select(t.agent_id), t.customer_id, dirty)}
+    was = {
+        agent
+        for (_, agent), counted in zip(places, written.bases, strict=True)
+        if isinstance(counted, list) and not dirty.isdisjoint(counted)
+    }
+    unknown = {
+        agent
+        for (_, agent), counted in zip(places, written.bases, strict=True)
+        if not isinstance(counted, list)
+    }
+    tracking = {row[0] for row in rows_in(s, select(t.agent_id), t.customer_id, dirty)}
+    now = {row.agent_id for row in rows_in(s, COMPLETIONS, t.customer_id, dirty)}
+    recounted = now | was | (tracking & unknown)
     agents = sorted(recounted)
     fresh: Grid = []
+    counted_by: dict[str, list[int]] = {}
     if agents:
         counted = rows_in(s, COMPLETIONS, t.agent_id, agents)
         lost = sorted({c.customer_id for c in counted if c.lost_to_colleague})
         others = COMPLETIONS.where(t.agent_id.not_in(agents))  # when the lost ones were won
         counted += rows_in(s, others, t.customer_id, lost)
         names = {c.customer_id: c.customer_number for c in counted}
-        fresh = [
+        keys = {data.agents[agent].key for agent in recounted}
+        rows = [
             row
-            for row in commission_tab_rows(commission_rows(data.agents.values(), names, counted))
-            if agent_of[str(row[1])].id in recounted
+            for row in commission_rows(data.agents.values(), names, counted)
+            if row.agent in keys
         ]
+        fresh = commission_tab_rows(rows)
+        counted_by = commission_counted(fresh, rows)
 
     def order(month: str, agent: int) -> tuple[tuple[int, int], str]:
         return commission_order(month, data.agents[agent].key)
@@ -642,6 +662,7 @@ def _update_commission(
         [at for at, (_, agent) in enumerate(places) if agent in recounted],
         fresh,
         (lambda at: order(*places[at]), lambda row: order(str(row[0]), agent_of[str(row[1])].id)),
+        counted_by,
     )
 
 
@@ -651,29 +672,34 @@ def _update_sorted(
     gone: Sequence[int],
     fresh: Sequence[Sequence[CellValue]],
     orders: tuple[Callable[[int], Any], Callable[[Sequence[CellValue]], Any]],
+    fresh_bases: Mapping[str, Any] | None = None,
 ) -> bool:
     """Bring a sorted small tab up to date from its rows stored: the rows at ``gone``
     taken out, the ``fresh`` rows put before the first stored row that sorts after them
     (found by bisection: ``orders`` gives where the stored row at an index sorts, and
     where a rendered row does), rows moved rather than rewritten. In proportion to the
-    change, but for copying the stored lists."""
+    change, but for copying the stored lists. ``fresh_bases``: what to store with each
+    fresh row, by key (default: :func:`~sync.master.stored_bases`)."""
     tab, written, header = stored
     order_at, order_of = orders
     keys, digests = written.keys, written.digests
     bases = written.bases or [None] * len(keys)
-    # A row taken out and rendered again as it was stays where it is (same key, same place).
+    based = stored_bases(tab, fresh) if fresh_bases is None else fresh_bases
+    # A row taken out and rendered again as it was, with what is stored with it, stays
+    # where it is (same key, same place).
     again = {row_key(tab, row): row for row in fresh}
     same = {
         at
         for at in gone
-        if (row := again.get(keys[at])) is not None and row_digest(row) == digests[at]
+        if (row := again.get(keys[at])) is not None
+        and row_digest(row) == digests[at]
+        and based.get(keys[at]) == bases[at]
     }
     gone = [at for at in gone if at not in same]
     kept = {keys[at] for at in same}
     fresh = sorted((row for row in fresh if row_key(tab, row) not in kept), key=order_of)
     places = [bisect.bisect_left(range(len(keys)), order_of(row), key=order_at) for row in fresh]
     blocks = merge_blocks(len(keys), gone, places)
-    based = stored_bases(tab, fresh)
     new_keys: list[str] = []
     new_digests: list[str] = []
     new_bases: list[Any] = []

@@ -50,6 +50,9 @@ class CommissionRow:
             completions (1.0 is one customer's full commission).
         lost_to_colleague: this agent's trackings marked *lost to colleague* on customers
             first completed (by a colleague) that month.
+        counted: the ids of the customers the row counts, completed or lost (not
+            reported: the master's row-by-row update finds by them the rows a changed
+            customer was counted in).
     """
 
     month: str
@@ -59,9 +62,11 @@ class CommissionRow:
     customers: list[str] = field(default_factory=list)
     commission: float = 0.0
     lost_to_colleague: int = 0
+    counted: set[int] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["counted"]
         data["commission"] = round(self.commission, 2)
         return data
 
@@ -100,12 +105,15 @@ def commission_rows(
             continue
         r = row(when, t.agent_id)
         r.completed += 1
+        r.counted.add(t.customer_id)
         r.customers.append(numbers.get(t.customer_id, str(t.customer_id)))
         r.commission += (t.commission_pct or 0.0) / 100
     for t in every:
         when = first.get(t.customer_id)
         if t.lost_to_colleague and when is not None and (month is None or when == month):
-            row(when, t.agent_id).lost_to_colleague += 1
+            r = row(when, t.agent_id)
+            r.lost_to_colleague += 1
+            r.counted.add(t.customer_id)
     if month is not None:
         for agent_id in by_id:
             row(month, agent_id)

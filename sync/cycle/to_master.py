@@ -294,7 +294,8 @@ class WriteMaster(CycleBase):
 
         def release(tab: str) -> None:
             rows = grids[tab][1:]
-            kept[tab] = (len(rows), [row_key(tab, row) for row in rows], stored_bases(tab, rows))
+            keys = [row_key(tab, row) for row in rows]
+            kept[tab] = (len(rows), keys, stored_bases(tab, rows, counted))
             del grids[tab][1:]
 
         def length(tab: str) -> int:
@@ -315,6 +316,7 @@ class WriteMaster(CycleBase):
         # rows rendered, as each tab is let go.
         restore = any(stale(states.get(tab), tab) for tab in grids)
         orders = written_orders(data, grids) if restore else {}
+        counted = data.counted
         del data
         tabs = [  # the tabs to write: not as written, or what they should show changed
             tab

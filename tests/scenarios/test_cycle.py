@@ -13,7 +13,7 @@ import gc
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from sync import collector, commission, marks, row_order, service
@@ -28,6 +28,7 @@ from sync.model import (
     Conflict,
     Customer,
     FollowUp,
+    SheetRow,
     SheetState,
     SyncRun,
     Tracking,
@@ -839,6 +840,36 @@ def test_commission_and_conflicts_are_kept_row_by_row_by_the_customers_they_coun
         ["2026-09", "Ali Hassan", "1", number["C"], "0"],
     ]
     assert world.master_differences() == {}
+
+
+def test_commission_rows_stored_without_the_customers_they_count_are_counted_by_agent(world):
+    """A Commission row stored without the customers it counts (by an earlier sheetsync)
+    stands for all its agent's trackings: a customer that agent tracks changing has the
+    agent's rows counted again, and from then on they say what they count."""
+    done = {"Status": "Completed"}
+    world.type_rows("ali", [{"Name": "B", "Phone": "01001230002", **done}])
+    world.type_rows("sara", [{"Name": "E", "Phone": "01001230005", **done}])
+    world.cycle()
+    with world.session() as s, s.begin():
+        s.execute(update(SheetRow).where(SheetRow.tab == "Commission").values(base=None))
+
+    # Nothing stored says Ali's row counts B, and B is no longer counted for anyone.
+    world.edit("ali", {"Name": "B"}, {"Status": "In progress"})
+    world.cycle()
+    assert world.master_differences() == {}
+    with world.session() as s:
+        query = select(SheetRow.key, SheetRow.base).where(SheetRow.tab == "Commission")
+        bases = {key: base for key, base in s.execute(query)}
+    assert len(bases) == 1 and list(bases.values()) == [None]  # Sara's, not counted again
+
+    world.edit("ali", {"Name": "B"}, done)
+    world.cycle()
+    assert world.master_differences() == {}
+    with world.session() as s:
+        query = select(SheetRow.key, SheetRow.base).where(SheetRow.tab == "Commission")
+        bases = {key: base for key, base in s.execute(query)}
+        b = s.scalars(select(Customer.id).where(Customer.name == "B")).one()
+    assert sorted(bases.values(), key=str) == [None, [b]]
 
 
 def test_master_rows_removed_or_moved_above_the_end_are_not_set_by_their_old_places(world):
