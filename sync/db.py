@@ -538,9 +538,15 @@ def _bind_processor(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
     ):
         return convert
 
+    last: list[Any] = [None, None]  # the last time converted, and its text
+
     def as_text(value: Any, convert: Callable[[Any], Any] = convert) -> Any:
+        if value is last[0]:  # a batch's rows share their times: the same object
+            return last[1]
         if type(value) is dt.datetime and value.tzinfo is None:
-            return value.isoformat(" ", "microseconds")
+            text = value.isoformat(" ", "microseconds")
+            last[:] = value, text
+            return text
         return convert(value)
 
     return as_text

@@ -16,6 +16,7 @@ import all write them through here, so the rules are the same everywhere:
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -49,11 +50,16 @@ class Ledger:
         customer_id: int | None,
         before: dict[str, Any] | None,
         after: dict[str, Any] | None,
+        at: dt.datetime | None = None,
     ) -> None:
-        """Record one change; :meth:`write` inserts the recorded events, in order."""
+        """Record one change; :meth:`write` inserts the recorded events, in order.
+
+        Args:
+            at: when it was made (default: now), for the changes a batch applied at once.
+        """
         self.events.append(
             {
-                "at": utcnow(),
+                "at": at or utcnow(),
                 "actor": self.actor,
                 "action": action,
                 "entity": entity,

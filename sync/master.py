@@ -58,6 +58,13 @@ def _time(value: dt.datetime | None, zone: ZoneInfo) -> CellValue:
     """A time the database holds (UTC) as the master shows it: in ``zone``, to the second."""
     if value is None:
         return None
+    return _shown_time(value, zone)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shown_time(value: dt.datetime, zone: ZoneInfo) -> str:
+    """:func:`_time` of a time, remembered: the rows a cycle inserts share a few times (a
+    cold master shows 300,000 of them, converted between zones one by one otherwise)."""
     local = value.replace(tzinfo=dt.UTC).astimezone(zone)
     return local.replace(tzinfo=None, microsecond=0).isoformat(sep=" ")
 

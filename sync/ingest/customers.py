@@ -549,7 +549,7 @@ class CustomersTab(IngestBase):
             return {phone: self._create_customer(phone, row) for phone, row in wanted}
         for customer_id, values in zip(ids, rows, strict=True):
             values["id"] = customer_id
-            self._created(values)
+            self._created(values, now)
         return {values["phone"]: values for values in rows}
 
     def _create_customer(self, phone: str, row: ParsedRow) -> dict[str, Any]:
@@ -572,7 +572,7 @@ class CustomersTab(IngestBase):
         self._created(values)
         return values
 
-    def _created(self, customer: dict[str, Any]) -> None:
+    def _created(self, customer: dict[str, Any], at: dt.datetime | None = None) -> None:
         self.counters.customers_created += 1
         self.touched_customers.add(customer["id"])
         self.ledger.audit(
@@ -590,6 +590,7 @@ class CustomersTab(IngestBase):
                     if k != "phone" and customer.get(k) is not None
                 },
             },
+            at,
         )
 
     def _insert_trackings(
@@ -631,6 +632,7 @@ class CustomersTab(IngestBase):
                 customer["id"],
                 None,
                 {"agent": self.agent.key, "customer": customer["number"]},
+                now,
             )
             if decision.after:
                 self.counters.trackings_updated += 1
@@ -641,6 +643,7 @@ class CustomersTab(IngestBase):
                     customer["id"],
                     decision.before,
                     decision.after,
+                    now,
                 )
 
 
