@@ -176,8 +176,9 @@ def database_marker(
 ) -> str:
     """A digest of what can change the master without its sheet changing: every audited
     change (customers, trackings, follow-ups, admin actions, commission), how many
-    customers, trackings and follow-ups there are, the conflicts, the agents' names and,
-    for the master, the runs (the Sync log).
+    customers, trackings and follow-ups there are, the open conflicts (the master shows
+    no other: a conflict closing leaves them, and what a closed one decides is audited),
+    the agents' names and, for the master, the runs (the Sync log).
 
     Args:
         exclude_run: a run in progress that an idle cycle will drop again.
@@ -197,7 +198,9 @@ def database_marker(
             Conflict.proposed_value,
             Conflict.resolution,
             Conflict.details,
-        ).order_by(Conflict.id)
+        )
+        .where(Conflict.status == "open")
+        .order_by(Conflict.id)
     ).all()
     agents = s.execute(select(Agent.key, Agent.name, Agent.active).order_by(Agent.key)).all()
     logged = (
