@@ -622,19 +622,17 @@ def _update_commission(
             return False
         places.append((month, agent_of[name].id))
     t = Tracking.__table__.c
-    was = {
-        agent
-        for (_, agent), counted in zip(places, written.bases, strict=True)
-        if isinstance(counted, list) and not dirty.isdisjoint(counted)
-    }
-    unknown = {
-        agent
-        for (_, agent), counted in zip(places, written.bases, strict=True)
-        if not isinstance(counted, list)
-    }
-    tracking = {row[0] for row in rows_in(s, select(t.agent_id), t.customer_id, dirty)}
+    was: set[int] = set()  # agents a stored row of whom counts a changed customer
+    unknown: set[int] = set()  # agents with a row stored without what it counts
+    for (_, agent), counted in zip(places, written.bases, strict=True):
+        if not isinstance(counted, list):
+            unknown.add(agent)
+        elif not dirty.isdisjoint(counted):
+            was.add(agent)
     now = {row.agent_id for row in rows_in(s, COMPLETIONS, t.customer_id, dirty)}
-    recounted = now | was | (tracking & unknown)
+    recounted = now | was
+    if unknown:  # those rows stand for all their agent's trackings
+        recounted |= unknown & {r[0] for r in rows_in(s, select(t.agent_id), t.customer_id, dirty)}
     agents = sorted(recounted)
     fresh: Grid = []
     counted_by: dict[str, list[int]] = {}
