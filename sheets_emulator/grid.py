@@ -136,23 +136,39 @@ def read(
     """Render a closed rectangle, dropping trailing empty cells and rows as Google does."""
     r1 = min(r1, len(sheet.rows), sheet.row_count)
     c1 = min(c1, sheet.col_count)
-    grid: list[list[Value]] = []
-    fmts: list[list[dict[str, Any] | None]] = []
-    for r in range(r0, r1):
-        row = sheet.rows[r]
-        vals = row.values[c0:c1]
-        grid.append(vals)
-        fmts.append([row.fmt(c) for c in range(c0, c0 + len(vals))] if row.formats else [])
+    while r1 > r0 and all(v is None for v in sheet.rows[r1 - 1].values[c0:c1]):
+        r1 -= 1  # empty rows at the end are not answered
     if major == "COLUMNS":
+        grid: list[list[Value]] = []
+        fmts: list[list[dict[str, Any] | None]] = []
+        for r in range(r0, r1):
+            row = sheet.rows[r]
+            vals = row.values[c0:c1]
+            grid.append(vals)
+            fmts.append([row.fmt(c) for c in range(c0, c0 + len(vals))] if row.formats else [])
         width = max((len(v) for v in grid), default=0)
-        cols: list[list[Any]] = []
+        out: list[list[Any]] = []
         for j in range(width):
             col = [grid[i][j] if j < len(grid[i]) else None for i in range(len(grid))]
             col_fmt = [fmts[i][j] if j < len(fmts[i]) else None for i in range(len(grid))]
-            cols.append(_render_line(col, col_fmt, option, date_option))
-        out = cols
+            out.append(_render_line(col, col_fmt, option, date_option))
     else:
-        out = [_render_line(v, f, option, date_option) for v, f in zip(grid, fmts, strict=True)]
+        # Row by row, looking up a format only for the cells that hold a value (a sheet's
+        # rows carry the formats and rules of whole columns, most of them past its data).
+        out = []
+        for r in range(r0, r1):
+            row = sheet.rows[r]
+            vals = row.values[c0:c1]
+            end = len(vals)
+            while end and vals[end - 1] is None:
+                end -= 1
+            formats = row.formats
+            out.append(
+                [
+                    render(vals[i], formats.get(c0 + i) if formats else None, option, date_option)
+                    for i in range(end)
+                ]
+            )
     while out and not out[-1]:
         out.pop()
     return out

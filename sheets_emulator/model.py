@@ -126,9 +126,10 @@ class Sheet:
 
     def row(self, index: int) -> Row:
         """The row at ``index``, materialising rows up to it."""
-        while len(self.rows) <= index:
-            self.rows.append(Row())
-        return self.rows[index]
+        rows = self.rows
+        if len(rows) <= index:
+            rows.extend([Row() for _ in range(index + 1 - len(rows))])
+        return rows[index]
 
     def peek(self, index: int) -> Row | None:
         """The row at ``index`` if materialised."""
