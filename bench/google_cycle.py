@@ -48,9 +48,10 @@ from sync.backends.google.values import a1, quote
 from sync.cells import cell_text
 from sync.config import config_from_dict
 from sync.cycle import Cycle
-from sync.db import make_engine, session_factory, upgrade_schema
+from sync.db import make_engine, session_factory
 from sync.fields import CUSTOMER_FIELDS, header_index, header_key
 from sync.model import Customer
+from sync.schema import upgrade_schema
 from tests.emulated import typed_cell
 
 _err = sys.stderr

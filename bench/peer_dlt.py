@@ -280,7 +280,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from sheets_emulator.client import gspread_client
     from sync import service
     from sync.cycle import Cycle
-    from sync.db import make_engine, upgrade_schema
+    from sync.db import make_engine
+    from sync.schema import upgrade_schema
 
     work = Path(tempfile.mkdtemp(prefix="sheetsync-peer-dlt-"))
     data = generate(args.agents, args.rows, args.overlap, args.seed)

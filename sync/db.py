@@ -1,4 +1,4 @@
-"""Database plumbing: engines, schema upgrades (Alembic), sessions and number sequences.
+"""Database plumbing: engines, the schema's revision, sessions and number sequences.
 
 At this size because engines, transactions and retries, and the bulk writes and lookups every
 phase uses, all turn on the same dialect checks (SQLite or PostgreSQL).
@@ -15,10 +15,6 @@ from pathlib import Path
 from typing import Any, TypeVar, TypeVarTuple
 
 import orjson
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import (
     ARRAY,
     JSON,
@@ -33,12 +29,13 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     select,
     update,
 )
 from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
 from sqlalchemy.engine import URL, Result, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -50,7 +47,9 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from sync.errors import ConfigError, SyncError
 from sync.model import NumberSequence
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+SCHEMA_REVISION = "0009"
+"""The schema revision this code works on: the newest migration's (a test keeps them equal)."""
+VERSION_TABLE = "alembic_version"
 INIT_HINT = "run `sheetsync init` first"
 
 
@@ -159,10 +158,11 @@ def check_schema(engine: Engine, url: str | None = None) -> None:
         DatabaseUnreachable: the database cannot be reached (exit 1).
     """
     url = url or engine.url.render_as_string(hide_password=True)
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     try:
         with engine.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
+            current = None
+            if inspect(conn).has_table(VERSION_TABLE):
+                current = conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar()
     except DBAPIError as exc:
         raise unreachable(exc, url) from None
     if current is None:
@@ -171,9 +171,9 @@ def check_schema(engine: Engine, url: str | None = None) -> None:
             where="database.url",
             hint=INIT_HINT,
         )
-    if current != head:
+    if current != SCHEMA_REVISION:
         raise ConfigError(
-            f"the database schema is at revision {current}, this sheetsync needs {head}",
+            f"the database schema is at revision {current}, this sheetsync needs {SCHEMA_REVISION}",
             where="database.url",
             hint="run `sheetsync init`; it is safe while workers run",
         )
@@ -228,25 +228,6 @@ def make_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True, **JSON_CODEC)
     except Exception as exc:  # noqa: BLE001 - turned into one clean message
         raise ConfigError(f"cannot use database URL: {exc}", where="database.url") from None
-
-
-def alembic_config() -> AlembicConfig:
-    """Alembic's configuration for this project's migrations."""
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    return cfg
-
-
-def upgrade_schema(engine: Engine, revision: str = "head") -> None:
-    """Create or upgrade the schema to the newest Alembic revision, or to ``revision``
-    (idempotent)."""
-    cfg = alembic_config()
-    try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-    except OperationalError as exc:
-        raise unreachable(exc, engine.url.render_as_string(hide_password=False)) from None
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

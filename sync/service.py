@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from sync.cells import SourceSnapshot
 from sync.checked import CheckReport, SourceCheck
 from sync.config import AgentConfig, Config
 from sync.cycle import Cycle, CycleReport, Progress
-from sync.db import open_existing, open_for_create, session_factory, transaction, upgrade_schema
+from sync.db import open_existing, open_for_create, session_factory, transaction
 from sync.dedupe import format_phone, parse_phone
 from sync.errors import ConfigError, SourceError, SourceLocked, SyncError
 from sync.fields import (
@@ -30,6 +30,7 @@ from sync.fields import (
     Owner,
 )
 from sync.health import health
+from sync.lazy import lazy_module
 from sync.lease import PgAdvisoryLease, SqliteWorkerLock, WorkerLockHeld, namespace_for
 from sync.master_layout import master_layout
 from sync.master_update import shown_zone
@@ -37,6 +38,11 @@ from sync.model import Agent, Conflict, Customer, SheetState, SyncRun, Tracking
 from sync.rows import ParseOptions, count_rows
 from sync.sheets import Backend
 from sync.words import LANGUAGES, Language
+
+if TYPE_CHECKING:
+    from sync import schema
+else:  # Alembic is loaded by the commands that migrate (init), not by every cycle
+    schema = lazy_module("sync.schema")
 
 
 def make_backend(config: Config) -> Backend:
@@ -127,7 +133,7 @@ def init(config: Config, engine: Engine, backend: Backend) -> InitReport:
     beside a working team and its workers. Last, an agent sheet that lost its rows is
     rebuilt from the database (:func:`rebuild_lost_sheets`).
     """
-    upgrade_schema(engine)
+    schema.upgrade_schema(engine)
     report = InitReport()
     with transaction(session_factory(engine)) as s:
         known = {a.key: a for a in s.execute(select(Agent)).scalars()}

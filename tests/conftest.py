@@ -31,9 +31,10 @@ from hypothesis.control import current_build_context
 from hypothesis.errors import InvalidArgument
 from sqlalchemy import Engine, create_engine, text
 
-from sync.db import make_engine, upgrade_schema
+from sync.db import make_engine
 from sync.lease import namespace_for, presence_namespace
 from sync.model import Base
+from sync.schema import upgrade_schema
 
 PG_URL = os.environ.get("SHEETSYNC_TEST_PG_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"

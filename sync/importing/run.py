@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from sync.collector import fewer_collections
 from sync.config import Config
-from sync.db import session_factory, upgrade_schema
+from sync.db import session_factory
 from sync.importing.apply import (
     ChunkHook,
     apply_plan,
@@ -32,6 +32,7 @@ from sync.importing.plan import (
 )
 from sync.importing.source import GoogleReader, SourceRead, classify, read_source
 from sync.rows import ParseOptions
+from sync.schema import upgrade_schema
 
 Progress = Callable[[str], None]
 

@@ -169,7 +169,8 @@ def _disk_failure_mid_savepoint(url: str) -> BaseException:
 
     from sqlalchemy.exc import OperationalError
 
-    from sync.db import make_engine, session_factory, transaction, upgrade_schema
+    from sync.db import make_engine, session_factory, transaction
+    from sync.schema import upgrade_schema
 
     engine = make_engine(url)
     upgrade_schema(engine)

@@ -27,13 +27,13 @@ from sync.db import (
     session_factory,
     transaction,
     transient,
-    upgrade_schema,
 )
 from sync.dedupe import normalize_phone
 from sync.lease import PgAdvisoryLease, namespace_for
 from sync.ledger import Ledger
 from sync.master import load_master, tracking_rows
 from sync.model import Agent, Conflict, Customer, SyncRun, Tracking, utcnow
+from sync.schema import upgrade_schema
 from tests.conftest import pg_schema_url
 from tests.world import World
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from sheets_emulator import Emulator
 from sync.cells import cell_text
-from sync.db import make_engine, upgrade_schema
+from sync.db import make_engine
 from sync.dedupe import format_phone, normalize_phone, value_text
 from sync.errors import ConfigError, LayoutError, SyncError
 from sync.importing import ImportOptions, ImportOutcome, run_import
@@ -35,6 +35,7 @@ from sync.importing.plan import (
 from sync.importing.report import detail_lines, summary_lines, write_report
 from sync.importing.source import SourceSpec, classify
 from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, Tracking
+from sync.schema import upgrade_schema
 from tests.commands import run
 from tests.emulated import GoogleHarness
 from tests.fixtures.legacy.legacy_sheet import (

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import warnings
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
-from sync.db import alembic_config, upgrade_schema
+from sync.db import SCHEMA_REVISION, DatabaseMissing, check_schema
+from sync.errors import ConfigError
 from sync.ingest import BY_EMAIL, BY_NAME, DUPLICATE_LOOKUP
 from sync.model import Base, SheetRow, SheetState
+from sync.schema import alembic_config, head_revision, upgrade_schema
 from sync.sheet_rows import load_tab_rows
 from tests.scenarios.test_cycle import AHMED_ALI, AHMED_SARA
 from tests.world import World
@@ -48,6 +51,28 @@ def test_possible_duplicates_are_looked_up_on_the_folded_indexes(engine):
                 explained = conn.exec_driver_sql(f"EXPLAIN {compiled}", params)
                 plan = " ".join(row[0] for row in explained)
             assert index in plan, plan
+
+
+def test_a_cycle_checks_the_newest_revision_without_alembic(engine):
+    assert head_revision() == SCHEMA_REVISION
+    check_schema(engine)  # at the newest revision
+    with engine.connect() as conn:
+        assert MigrationContext.configure(conn).get_current_revision() == SCHEMA_REVISION
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0008")
+    with pytest.raises(ConfigError, match="at revision 0008, this sheetsync needs 0009"):
+        check_schema(engine)
+    upgrade_schema(engine)
+    check_schema(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE alembic_version RENAME TO kept_version")
+    with pytest.raises(DatabaseMissing, match="has no sheetsync tables yet"):
+        check_schema(engine)
+    with engine.begin() as conn:  # as it was, for the next test that takes this database
+        conn.exec_driver_sql("ALTER TABLE kept_version RENAME TO alembic_version")
+    check_schema(engine)
 
 
 def test_upgrade_is_idempotent(engine):

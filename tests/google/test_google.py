@@ -491,7 +491,8 @@ def end_state(world: World) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The end state of the scenario without any fault."""
-    from sync.db import make_engine, upgrade_schema
+    from sync.db import make_engine
+    from sync.schema import upgrade_schema
 
     path = tmp_path_factory.mktemp("reference")
     engine = make_engine(f"sqlite:///{path / 'ref.db'}")

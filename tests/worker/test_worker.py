@@ -36,7 +36,7 @@ from sync.backends.xlsx import XlsxBackend
 from sync.cells import CellWrite, SourceSnapshot, WriteResult, cell_text
 from sync.config import Config, load_config
 from sync.cycle import Cycle
-from sync.db import make_engine, session_factory, upgrade_schema
+from sync.db import make_engine, session_factory
 from sync.health import health
 from sync.lease import (
     AllLease,
@@ -48,6 +48,7 @@ from sync.lease import (
 )
 from sync.logs import JsonFormatter, safe_error
 from sync.model import Agent, Conflict, Customer, SyncRun, Tracking
+from sync.schema import upgrade_schema
 from sync.worker import (
     REBALANCE_WAIT,
     SOURCE_FAILING,
