@@ -63,7 +63,7 @@ from tests.conftest import EngineFactory, pg_schema_url
 from tests.world import MemoryHarness, World
 
 ROOT = Path(__file__).resolve().parents[2]
-AGENTS = 20
+AGENTS = 12
 
 
 # -- a deployment on disk ---------------------------------------------------------------------
@@ -357,16 +357,17 @@ def test_two_workers_split_the_sources_and_make_what_one_worker_makes(
             )
     reference = reference_cycles()
     # `sheetsync init` while the workers run: schema check and workbook layout, no harm.
-    init = subprocess.run(
+    init = subprocess.Popen(
         [sys.executable, "-m", "sync", "--config", str(dep.config_path), "init"],
         cwd=dep.root,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=60,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert init.returncode == 0, init.stderr
     wait_for("round 2 to be synced", converged, 90, workers)
+    _, init_errors = init.communicate(timeout=60)
+    assert init.returncode == 0, init_errors
     reference.join()
     done = {w.name: len(w.cycles()) for w in workers}
     wait_for(
@@ -772,18 +773,23 @@ def test_a_second_sqlite_worker_refuses_to_start_or_waits(
     workers.append(first)
     wait_for("the first cycle", lambda: bool(first.cycles()), 60, [first])
 
-    # Another `run --once` (cron overlapping the worker) and a `sync` by hand both refuse.
-    for args in (["run", "--once"], ["sync"]):
-        refused = subprocess.run(
+    # Another `run --once` (cron overlapping the worker) and a `sync` by hand both refuse
+    # (started together: each is a process of its own).
+    refusing = {
+        args: subprocess.Popen(
             [sys.executable, "-m", "sync", "--config", str(dep.config_path), *args],
             cwd=tmp_path,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=60,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
+        for args in (("run", "--once"), ("sync",))
+    }
+    for args, refused in refusing.items():
+        _, stderr = refused.communicate(timeout=60)
         assert refused.returncode == 2, args
-        assert "sheetsync.db.worker.lock" in refused.stderr.replace("\n", ""), args
+        assert "sheetsync.db.worker.lock" in stderr.replace("\n", ""), args
 
     waiting = WorkerProcess(dep, "waiting", "--once", "--wait")
     workers.append(waiting)
