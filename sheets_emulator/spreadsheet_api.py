@@ -55,7 +55,13 @@ THEME: dict[str, Any] = {
 }
 
 
-def _cell_data(sheet: Sheet, r: int, c: int) -> dict[str, Any]:
+def _cell_data(
+    sheet: Sheet, r: int, c: int, memo: dict[int, Any], effective: dict[int, Any]
+) -> dict[str, Any]:
+    """One cell's ``CellData``. ``memo`` (``copy.deepcopy``'s, one per answer) holds the
+    copies made of stored formats and rules, and ``effective`` the effective formats, by the
+    stored format's id: cells that share a stored format (a column's) share its copies in
+    the answer, which is JSON once sent."""
     row = sheet.peek(r)
     if row is None:
         return {}
@@ -67,13 +73,15 @@ def _cell_data(sheet: Sheet, r: int, c: int) -> dict[str, Any]:
         out["effectiveValue"] = extended_value(value, formula=False)
         out["formattedValue"] = render(value, fmt)
     if fmt:
-        out["userEnteredFormat"] = copy.deepcopy(fmt)
-        eff = copy.deepcopy(DEFAULT_FORMAT)
-        eff.update(copy.deepcopy(fmt))
+        out["userEnteredFormat"] = copy.deepcopy(fmt, memo)
+        eff = effective.get(id(fmt))
+        if eff is None:
+            eff = effective[id(fmt)] = copy.deepcopy(DEFAULT_FORMAT)
+            eff.update(copy.deepcopy(fmt))
         out["effectiveFormat"] = eff
     rule = row.rule(c)
     if rule:
-        out["dataValidation"] = copy.deepcopy(rule)
+        out["dataValidation"] = copy.deepcopy(rule, memo)
     note = row.note(c)
     if note:
         out["note"] = note
@@ -90,8 +98,10 @@ def grid_data(ss: Spreadsheet, sheet: Sheet, bounds: Any, locs: dict[int, Any]) 
         out["startColumn"] = c0
     last = min(r1, len(sheet.rows))
     row_data = []
+    memo: dict[int, Any] = {}
+    effective: dict[int, Any] = {}
     for r in range(r0, last):
-        values = [_cell_data(sheet, r, c) for c in range(c0, c1)]
+        values = [_cell_data(sheet, r, c, memo, effective) for c in range(c0, c1)]
         while values and not values[-1]:
             values.pop()
         row_data.append({"values": values} if values else {})
