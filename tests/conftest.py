@@ -64,6 +64,11 @@ def _create_pg_schema() -> str:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            if not _SESSION_OPTIONS:
+                superuser = conn.execute(
+                    text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+                ).scalar()
+                _SESSION_OPTIONS.append(f"%20-c{DEADLOCK_TIMEOUT}" if superuser else "")
     except Exception as exc:  # noqa: BLE001 - the reason is shown in the skip/fail message
         message = (
             f"PostgreSQL at SHEETSYNC_TEST_PG_URL is unreachable: {exc.__class__.__name__}: {exc}"
@@ -85,9 +90,17 @@ def _drop_pg_schema(schema: str) -> None:
         admin.dispose()
 
 
+DEADLOCK_TIMEOUT = "deadlock_timeout%3D100ms"
+"""The tests' sessions look for a deadlock after 0.1 s instead of PostgreSQL's 1 s: the tests
+that make one (to see it retried) wait for the database to break it. Set when the test user
+may set it (a superuser, as in CI)."""
+_SESSION_OPTIONS: list[str] = []  # [the options added to a schema's URL], once known
+
+
 def _schema_url(schema: str) -> str:
     sep = "&" if "?" in PG_URL else "?"
-    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    extra = _SESSION_OPTIONS[0] if _SESSION_OPTIONS else ""
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}{extra}"
 
 
 class _Migrated:
