@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar, TypeVarTuple
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 import orjson
 from sqlalchemy import (
@@ -45,7 +45,13 @@ from sqlalchemy.sql.sqltypes import NullType
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from sync.errors import ConfigError, SyncError
+from sync.lazy import lazy_module
 from sync.model import NumberSequence
+
+if TYPE_CHECKING:
+    from sync import schema
+else:  # Alembic, loaded when a schema is migrated or found at an unexpected revision
+    schema = lazy_module("sync.schema")
 
 SCHEMA_REVISION = "0009"
 """The schema revision this code works on: the newest migration's (a test keeps them equal)."""
@@ -172,11 +178,23 @@ def check_schema(engine: Engine, url: str | None = None) -> None:
             hint=INIT_HINT,
         )
     if current != SCHEMA_REVISION:
+        if not schema.known_revision(current):
+            raise newer_schema(current, SCHEMA_REVISION)
         raise ConfigError(
             f"the database schema is at revision {current}, this sheetsync needs {SCHEMA_REVISION}",
             where="database.url",
             hint="run `sheetsync init`; it is safe while workers run",
         )
+
+
+def newer_schema(current: str, known: str) -> ConfigError:
+    """The error for a database a newer sheetsync migrated (this one cannot use it)."""
+    return ConfigError(
+        f"the database schema is at revision {current}, which this sheetsync (up to {known}) "
+        "does not know: a newer sheetsync migrated it",
+        where="database.url",
+        hint="run that newer sheetsync, or restore the database from before the upgrade",
+    )
 
 
 def _json_dumps(value: Any) -> str:

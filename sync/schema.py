@@ -11,11 +11,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from sync.db import unreachable
+from sync.db import SCHEMA_REVISION, newer_schema, unreachable
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -32,12 +34,27 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
+def known_revision(revision: str) -> bool:
+    """Whether ``revision`` is one of this code's migrations (not a newer sheetsync's)."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 def upgrade_schema(engine: Engine, revision: str = "head") -> None:
     """Create or upgrade the schema to the newest Alembic revision, or to ``revision``
-    (idempotent)."""
+    (idempotent).
+
+    Raises:
+        ConfigError: the schema is at a revision a newer sheetsync made (exit 2).
+    """
     cfg = alembic_config()
     try:
         with engine.begin() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+            if current is not None and not known_revision(current):
+                raise newer_schema(current, SCHEMA_REVISION)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     except OperationalError as exc:

@@ -8,6 +8,7 @@ every scenario without anyone listing it here. Commands are run in-process throu
 from __future__ import annotations
 
 import re
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,19 @@ def test_a_database_without_tables_says_run_init(tmp_path):
     (root / "sheetsync.db").write_bytes(b"")  # e.g. made by an older sheetsync's status
     line = one_error_line(run(root, "status"))
     assert "has no sheetsync tables yet (run `sheetsync init` first)" in line
+
+
+def test_a_database_a_newer_sheetsync_migrated_is_refused_in_one_line(tmp_path):
+    root = deployment(tmp_path)
+    assert run(root, "init").code == 0
+    with sqlite3.connect(root / "sheetsync.db") as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    for command in ("sync", "init", "status"):
+        ran = run(root, command)
+        line = one_error_line(ran)
+        assert ran.code == 2, command
+        assert "at revision 9999, which this sheetsync (up to " in line, command
+        assert "a newer sheetsync migrated it (run that newer sheetsync" in line, command
 
 
 # -- one line each: encodings, folders, full disks, patterns, help -------------------------
