@@ -44,6 +44,7 @@ class AgentMarks:
 
     audit_id: int
     digests: dict[int, str]
+    ids: dict[str, int] = field(default_factory=dict)  # agent key -> id, as the marks saw them
     # audit position -> what changed since (:meth:`_changed_since`), asked once per cycle
     _since: dict[int, dict[int, set[int]] | None] = field(default_factory=dict, repr=False)
 
@@ -82,11 +83,12 @@ class AgentMarks:
             .group_by(Tracking.agent_id)
         ):
             parts[agent_id].append(("follow-ups", count, last))
-        agent_ids = s.execute(select(Agent.id)).scalars()
+        ids = {key: agent_id for agent_id, key in s.execute(select(Agent.id, Agent.key))}
         digests = {
-            agent_id: _hash(repr((team, races, parts.get(agent_id, [])))) for agent_id in agent_ids
+            agent_id: _hash(repr((team, races, parts.get(agent_id, []))))
+            for agent_id in ids.values()
         }
-        return cls(audit_id, digests)
+        return cls(audit_id, digests, ids)
 
     def marker(self, agent_id: int) -> str:
         """The marker to store with a view of this agent written from now on."""

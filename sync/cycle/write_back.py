@@ -108,20 +108,22 @@ class WriteBack(CheckAnswers):
         source = self.config.agent_source(agent_cfg)
         language = agent_cfg.language
         with read_transaction(self.sessions) as s:
-            agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
-            marker = marks.marker(agent.id)
+            agent_id = marks.ids.get(agent_cfg.key)  # an agent's id never changes
+            if agent_id is None:
+                found = s.execute(select(Agent.id).where(Agent.key == agent_cfg.key))
+                agent_id = found.scalar_one()
+            marker = marks.marker(agent_id)
             dirty: set[int] | None = None  # the customers whose rows may have changed; None: all
             if planned is None:
                 versions = self._versions(s, source, tuple(AGENT_TABS))
                 if len(versions) == len(AGENT_TABS) and all(
                     v is not None for v, _ in versions.values()
                 ):
-                    dirty = marks.dirty_customers(s, agent.id, versions[CUSTOMERS_TAB][1])
+                    dirty = marks.dirty_customers(s, agent_id, versions[CUSTOMERS_TAB][1])
                     if dirty is not None and not dirty:
                         return False  # nothing the view is made of changed since it was written
         with read_transaction(self.sessions) as s:
-            agent = s.execute(select(Agent).where(Agent.key == agent_cfg.key)).scalar_one()
-            agent_id = agent.id
+            agent = s.get_one(Agent, agent_id)
             view = self._agent_rows(s, agent, dirty, language)
             follow_ups = self._agent_follow_ups(s, agent, dirty)
             report.views_rendered += 1
