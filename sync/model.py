@@ -5,7 +5,7 @@ customer and agent (unique constraint), follow-ups under trackings, a keyed
 ``Conflict`` queue, an ``AuditEvent`` for every change to canonical data,
 ``SheetState`` (per tab: the version last written and what concerns the whole tab),
 ``SheetRow`` (per row of a tab: what it held as last synced, the base of three-way
-merges) and ``SyncRun``. Schema changes go through Alembic (``migrations/``);
+merges) and ``SyncRun``. Schema changes go through Alembic (``sync/migrations/``);
 ``tests/db/test_migrations.py`` checks that the two agree.
 """
 

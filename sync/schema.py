@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from sync.db import SCHEMA_REVISION, newer_schema, unreachable
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def alembic_config() -> AlembicConfig:

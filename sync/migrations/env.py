@@ -1,9 +1,10 @@
-"""Alembic environment: the connection is passed in by sync.db.upgrade_schema (or built from -x url=...)."""
+"""Alembic environment: the connection is passed in by sync.schema.upgrade_schema (or built
+from -x url=...)."""
 
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
+from sqlalchemy import Connection, create_engine
 
 from sync.model import Base
 
@@ -18,11 +19,13 @@ def run_migrations() -> None:
     url = context.get_x_argument(as_dictionary=True).get("url") or context.config.get_main_option(
         "sqlalchemy.url"
     )
+    if not url:
+        raise SystemExit("alembic: give the database as -x url=... (or sqlalchemy.url)")
     with create_engine(url).begin() as conn:
         _run(conn)
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
