@@ -51,10 +51,11 @@ class AgentMarks:
     @classmethod
     def load(cls, s: Session) -> AgentMarks:
         audit_id = s.execute(select(func.max(AuditEvent.id))).scalar() or 0
-        team = [
-            tuple(a)
-            for a in s.execute(select(Agent.key, Agent.name, Agent.active).order_by(Agent.key))
-        ]
+        agents = s.execute(
+            select(Agent.id, Agent.key, Agent.name, Agent.active).order_by(Agent.key)
+        ).all()
+        team = [(key, name, active) for _, key, name, active in agents]
+        ids = {key: agent_id for agent_id, key, _, _ in agents}
         parts: dict[int, list[object]] = defaultdict(list)
         races = sorted(
             s.execute(
@@ -83,7 +84,6 @@ class AgentMarks:
             .group_by(Tracking.agent_id)
         ):
             parts[agent_id].append(("follow-ups", count, last))
-        ids = {key: agent_id for agent_id, key in s.execute(select(Agent.id, Agent.key))}
         digests = {
             agent_id: _hash(repr((team, races, parts.get(agent_id, []))))
             for agent_id in ids.values()
