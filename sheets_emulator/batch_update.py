@@ -378,9 +378,7 @@ def repeat_cell(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     paths = fields.update_paths(body.get("fields") or "*")
     cell = body.get("cell") or {}
     made: dict[int, tuple[Any, bool, Any]] = {}
-    if r0 < r1:
-        sheet.row(r1 - 1)  # materialise the rows at once
-    for row in sheet.rows[r0:r1]:
+    for row in sheet.rows_between(r0, r1):
         for c in range(c0, c1):
             _apply_cell(row, c, cell, paths, made)
     return {}
@@ -415,10 +413,8 @@ def set_data_validation(ctx: Context, body: dict[str, Any]) -> dict[str, Any]:
     # One copy shared by every cell of the range: stored rules are never changed in place
     # (a cell's rule is replaced whole, and answers copy it out).
     rule = copy.deepcopy(body.get("rule")) or None
-    if r0 < r1:
-        sheet.row(r1 - 1)  # materialise the rows at once
     cols = range(c0, c1)
-    for row in sheet.rows[r0:r1]:
+    for row in sheet.rows_between(r0, r1):
         if rule is None:
             for c in cols:
                 row.set_rule(c, None)

@@ -131,6 +131,12 @@ class Sheet:
             rows.extend([Row() for _ in range(index + 1 - len(rows))])
         return rows[index]
 
+    def rows_between(self, r0: int, r1: int) -> list[Row]:
+        """The rows ``r0`` to ``r1`` (excluded), materialised at once."""
+        if r0 < r1:
+            self.row(r1 - 1)
+        return self.rows[r0:r1]
+
     def peek(self, index: int) -> Row | None:
         """The row at ``index`` if materialised."""
         return self.rows[index] if index < len(self.rows) else None
