@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import sys
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -532,10 +533,17 @@ def emulator(
     )
 
 
+@cache
+def _command() -> Any:
+    """The click command typer builds from ``app``: built once (a process that runs
+    commands again and again, as the tests do, rebuilt it from every signature each time)."""
+    return typer.main.get_command(app)
+
+
 def main() -> None:
     try:
         # With standalone_mode off, click returns the code of a typer.Exit instead of raising it.
-        code = app(standalone_mode=False)
+        code = _command()(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else EXIT_OK)
     except SyncError as exc:
         _print_error(str(exc))
