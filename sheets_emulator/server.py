@@ -6,6 +6,7 @@ are :mod:`sheets_emulator.spreadsheet_api`, ``values_api`` and ``drive_api``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -175,6 +176,30 @@ class _HTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     emulator: Emulator
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open: set[socket.socket] = set()  # connections a client keeps alive
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End the connections clients keep open: each one's thread waits for the next
+        request and, with it, would keep the emulator and its spreadsheets alive."""
+        with self._open_lock:
+            still_open = list(self._open)
+        for request in still_open:
+            with contextlib.suppress(OSError):  # already closed by the client
+                request.shutdown(socket.SHUT_RDWR)
+
 
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -280,6 +305,7 @@ class Emulator:
         self._stopping.set()
         if self._server is not None:
             self._server.shutdown()
+            self._server.close_connections()
             self._server.server_close()
             self._server = None
         if self._thread is not None:

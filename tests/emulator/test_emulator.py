@@ -717,6 +717,21 @@ def test_request_counters(emu: Emulator, gc: Any) -> None:
 # ---------------------------------------------------------------- persistence, xlsx, CLI
 
 
+def test_a_stopped_emulator_ends_the_connections_clients_keep_alive() -> None:
+    """A client keeps its connection open for its next request; the thread that serves it
+    waits for one. Stopping must end those threads: each held the emulator, its
+    spreadsheets with it, for as long as the process lived."""
+    before = set(threading.enumerate())
+    with Emulator(seed=1) as emu:
+        gc = gspread_client(emu.url)
+        gc.create("kept alive").sheet1.update([["a"]], "A1")
+        serving = [t for t in set(threading.enumerate()) - before if t.name != "sheets-emulator"]
+        assert serving, "the client's connection is served by a thread of its own"
+    for thread in serving:
+        thread.join(timeout=5)
+    assert not [t for t in serving if t.is_alive()]
+
+
 def test_state_persists_across_restarts(tmp_path: Path) -> None:
     with Emulator(tmp_path, seed=1) as emu:
         gc = gspread_client(emu.url)
