@@ -539,7 +539,8 @@ def _mb(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main_parser() -> argparse.ArgumentParser:
+    """The command line's parser (bench/edit_ratio.py sets its teams up through it)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--agents", type=int, default=50, help="agent workbooks (default 50)")
     p.add_argument("--rows", type=int, default=2000, help="customer rows per agent (default 2000)")
@@ -584,6 +585,11 @@ def main(argv: list[str] | None = None) -> int:
         default="cold",
         help="the cycle --profile profiles (default cold)",
     )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = main_parser()
     args = p.parse_args(argv)
     if args.agents < 1 or args.rows < 1 or not 0 <= args.overlap <= 1:
         p.error("--agents and --rows must be positive, --overlap between 0 and 1")
