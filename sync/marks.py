@@ -17,7 +17,7 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, SyncRun, Tracking
@@ -31,6 +31,59 @@ BATCH_LIMIT = 50_000
 _TOO_MANY: dict[int, set[int]] = {}
 """What :meth:`AgentMarks._changed_since` gives past :data:`BATCH_LIMIT` (compared by
 identity)."""
+
+
+# The statements of a cycle's marks, built once (each cycle runs every one of them; building
+# a statement and its cache key cost more than running it on a small team).
+_NEWEST_EVENT = select(func.max(AuditEvent.id))
+_TEAM = select(Agent.key, Agent.name, Agent.active).order_by(Agent.key)
+_AGENTS = select(Agent.id, Agent.key, Agent.name, Agent.active).order_by(Agent.key)
+_OPEN_RACES = select(Conflict.customer_id).where(
+    Conflict.status == "open", Conflict.kind == "completion_race"
+)
+_OPEN_PROPOSALS = (
+    select(Conflict.agent_id, Conflict.customer_id, Conflict.field, Conflict.proposed_value)
+    .where(Conflict.status == "open", Conflict.kind == "shared_field")
+    .order_by(Conflict.id)
+)
+_TRACKINGS_PER_AGENT = (
+    select(Tracking.agent_id, func.count(Tracking.id), func.max(Tracking.id))
+    .where(Tracking.active.is_(True))
+    .group_by(Tracking.agent_id)
+)
+_FOLLOW_UPS_PER_AGENT = (
+    select(Tracking.agent_id, func.count(FollowUp.id), func.max(FollowUp.id))
+    .join(Tracking, Tracking.id == FollowUp.tracking_id)
+    .where(Tracking.active.is_(True), FollowUp.active.is_(True))
+    .group_by(Tracking.agent_id)
+)
+_WINDOW = (AuditEvent.id > bindparam("since"), AuditEvent.id <= bindparam("upto"))
+_ANONYMOUS_EVENT = select(AuditEvent.id).where(*_WINDOW, AuditEvent.customer_id.is_(None)).limit(1)
+_CHANGED_PAIRS = (
+    select(Tracking.agent_id, AuditEvent.customer_id)
+    .distinct()
+    .join(Tracking, Tracking.customer_id == AuditEvent.customer_id)
+    .where(*_WINDOW)
+    .limit(BATCH_LIMIT + 1)
+)
+_ROWS = [
+    select(func.count(model.id), func.max(model.id)) for model in (Customer, Tracking, FollowUp)
+]
+_OPEN_CONFLICTS = (
+    select(
+        Conflict.id,
+        Conflict.status,
+        Conflict.current_value,
+        Conflict.proposed_value,
+        Conflict.resolution,
+        Conflict.details,
+    )
+    .where(Conflict.status == "open")
+    .order_by(Conflict.id)
+)
+_RUNS = select(func.count(SyncRun.id), func.max(SyncRun.id), func.max(SyncRun.finished_at)).where(
+    SyncRun.id != bindparam("exclude")
+)
 
 
 @dataclass
@@ -50,39 +103,17 @@ class AgentMarks:
 
     @classmethod
     def load(cls, s: Session) -> AgentMarks:
-        audit_id = s.execute(select(func.max(AuditEvent.id))).scalar() or 0
-        agents = s.execute(
-            select(Agent.id, Agent.key, Agent.name, Agent.active).order_by(Agent.key)
-        ).all()
+        audit_id = audit_position(s)
+        agents = s.execute(_AGENTS).all()
         team = [(key, name, active) for _, key, name, active in agents]
         ids = {key: agent_id for agent_id, key, _, _ in agents}
         parts: dict[int, list[object]] = defaultdict(list)
-        races = sorted(
-            s.execute(
-                select(Conflict.customer_id).where(
-                    Conflict.status == "open", Conflict.kind == "completion_race"
-                )
-            ).scalars(),
-            key=lambda c: c or 0,
-        )
-        for agent_id, customer_id, key, proposed in s.execute(
-            select(Conflict.agent_id, Conflict.customer_id, Conflict.field, Conflict.proposed_value)
-            .where(Conflict.status == "open", Conflict.kind == "shared_field")
-            .order_by(Conflict.id)
-        ):
+        races = sorted(s.execute(_OPEN_RACES).scalars(), key=lambda c: c or 0)
+        for agent_id, customer_id, key, proposed in s.execute(_OPEN_PROPOSALS):
             parts[agent_id or 0].append(("proposal", customer_id, key, proposed))
-        for agent_id, count, last in s.execute(
-            select(Tracking.agent_id, func.count(Tracking.id), func.max(Tracking.id))
-            .where(Tracking.active.is_(True))
-            .group_by(Tracking.agent_id)
-        ):
+        for agent_id, count, last in s.execute(_TRACKINGS_PER_AGENT):
             parts[agent_id].append(("trackings", count, last))
-        for agent_id, count, last in s.execute(
-            select(Tracking.agent_id, func.count(FollowUp.id), func.max(FollowUp.id))
-            .join(Tracking, Tracking.id == FollowUp.tracking_id)
-            .where(Tracking.active.is_(True), FollowUp.active.is_(True))
-            .group_by(Tracking.agent_id)
-        ):
+        for agent_id, count, last in s.execute(_FOLLOW_UPS_PER_AGENT):
             parts[agent_id].append(("follow-ups", count, last))
         digests = {
             agent_id: _hash(repr((team, races, parts.get(agent_id, []))))
@@ -127,19 +158,10 @@ class AgentMarks:
         """Agent id -> the customers it tracks that audit events after ``since`` (up to the
         marks' position: later ones are the next cycle's) name; None when an event names no
         customer; :data:`_TOO_MANY` past :data:`BATCH_LIMIT` pairs (asked agent by agent)."""
-        window = (AuditEvent.id > since, AuditEvent.id <= self.audit_id)
-        anonymous = s.execute(
-            select(AuditEvent.id).where(*window, AuditEvent.customer_id.is_(None)).limit(1)
-        ).first()
-        if anonymous is not None:
+        window = {"since": since, "upto": self.audit_id}
+        if s.execute(_ANONYMOUS_EVENT, window).first() is not None:
             return None
-        pairs = s.execute(
-            select(Tracking.agent_id, AuditEvent.customer_id)
-            .distinct()
-            .join(Tracking, Tracking.customer_id == AuditEvent.customer_id)
-            .where(*window)
-            .limit(BATCH_LIMIT + 1)
-        ).all()
+        pairs = s.execute(_CHANGED_PAIRS, window).all()
         if len(pairs) > BATCH_LIMIT:
             return _TOO_MANY
         found: dict[int, set[int]] = defaultdict(set)
@@ -187,35 +209,13 @@ def database_marker(
         runs: include the runs (the master shows them; the agents' sheets don't).
         zone: the zone the master shows times in (another one changes every time shown).
     """
-    audit = s.execute(select(func.max(AuditEvent.id))).scalar()
-    rows = [  # rows a tool inserted without an audit event still count
-        tuple(s.execute(select(func.count(model.id), func.max(model.id))).one())
-        for model in (Customer, Tracking, FollowUp)
-    ]
-    conflicts = s.execute(
-        select(
-            Conflict.id,
-            Conflict.status,
-            Conflict.current_value,
-            Conflict.proposed_value,
-            Conflict.resolution,
-            Conflict.details,
-        )
-        .where(Conflict.status == "open")
-        .order_by(Conflict.id)
-    ).all()
-    agents = s.execute(select(Agent.key, Agent.name, Agent.active).order_by(Agent.key)).all()
-    logged = (
-        tuple(
-            s.execute(
-                select(
-                    func.count(SyncRun.id), func.max(SyncRun.id), func.max(SyncRun.finished_at)
-                ).where(SyncRun.id != (exclude_run if exclude_run is not None else -1))
-            ).one()
-        )
-        if runs
-        else ()
-    )
+    audit = s.execute(_NEWEST_EVENT).scalar()
+    # rows a tool inserted without an audit event still count
+    rows = [tuple(s.execute(query).one()) for query in _ROWS]
+    conflicts = s.execute(_OPEN_CONFLICTS).all()
+    agents = s.execute(_TEAM).all()
+    excluded = {"exclude": exclude_run if exclude_run is not None else -1}
+    logged = tuple(s.execute(_RUNS, excluded).one()) if runs else ()
     text = repr(
         (
             audit,
@@ -229,9 +229,14 @@ def database_marker(
     return _hash(text)
 
 
+def audit_position(s: Session) -> int:
+    """The newest audit event's id: a sheet rendered now has seen every event up to it."""
+    return s.execute(_NEWEST_EVENT).scalar() or 0
+
+
 def team_digest(s: Session) -> str:
     """A digest of the team's keys, names and whether each is active (rows show names)."""
-    team = s.execute(select(Agent.key, Agent.name, Agent.active).order_by(Agent.key)).all()
+    team = s.execute(_TEAM).all()
     return _hash(repr([tuple(a) for a in team]))
 
 

@@ -51,13 +51,13 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sync.cells import CellValue, Grid, SourceSnapshot
 from sync.db import rows_in
 from sync.dedupe import value_text
-from sync.marks import database_marker, team_digest
+from sync.marks import audit_position, database_marker, team_digest
 from sync.master import (
     COMPLETIONS,
     MasterData,
@@ -153,11 +153,6 @@ def shown_zone(s: Session, source: str) -> str | None:
         select(SheetState).where(SheetState.source == source, SheetState.tab == "Conflicts")
     ).scalar_one_or_none()
     return state.tab_snapshot.zone if state is not None else None
-
-
-def audit_position(s: Session) -> int:
-    """The newest audit event's id: a master rendered now has seen every event up to it."""
-    return s.execute(select(func.max(AuditEvent.id))).scalar() or 0
 
 
 def plan_update(

@@ -8,7 +8,7 @@ import zoneinfo
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,16 @@ _T = TypeVar("_T")
 def today_in(zone: zoneinfo.ZoneInfo) -> dt.date:
     """Today's date in ``zone`` (one place to ask, for the tests that pin the day)."""
     return dt.datetime.now(zone).date()
+
+
+_OF_TABS = (
+    SheetState.source == bindparam("source"),
+    SheetState.tab.in_(bindparam("tabs", expanding=True)),
+)
+# Built once: every source is checked once or twice a cycle, and building the statement
+# (and its cache key) each time cost more than running it on a small team.
+_VERSIONS = select(SheetState.tab, SheetState.version, SheetState.marker).where(*_OF_TABS)
+_STATES = select(SheetState).where(*_OF_TABS)
 
 
 class CycleBase:
@@ -92,17 +102,11 @@ class CycleBase:
         self, s: Session, source: str, tabs: tuple[str, ...]
     ) -> dict[str, tuple[str | None, str | None]]:
         """Tab -> (version, marker) as last written; never loads the snapshots."""
-        rows = s.execute(
-            select(SheetState.tab, SheetState.version, SheetState.marker).where(
-                SheetState.source == source, SheetState.tab.in_(tabs)
-            )
-        )
+        rows = s.execute(_VERSIONS, {"source": source, "tabs": list(tabs)})
         return {tab: (version, marker) for tab, version, marker in rows}
 
     def _states(self, s: Session, source: str, tabs: tuple[str, ...]) -> dict[str, SheetState]:
-        rows = s.execute(
-            select(SheetState).where(SheetState.source == source, SheetState.tab.in_(tabs))
-        )
+        rows = s.execute(_STATES, {"source": source, "tabs": list(tabs)})
         return {state.tab: state for state in rows.scalars()}
 
     def _keep_check_state(

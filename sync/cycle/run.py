@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from sync import commission
@@ -22,8 +22,8 @@ from sync.db import database_now, read_transaction, retrying, transaction
 from sync.errors import SourceError
 from sync.fields import AGENT_TABS
 from sync.ingest import AgentPlan
-from sync.marks import AgentMarks
-from sync.model import Agent, AuditEvent, SyncRun, utcnow
+from sync.marks import AgentMarks, audit_position
+from sync.model import Agent, SyncRun, utcnow
 from sync.rows import count_rows
 from sync.sheet_rows import forget_tab_rows
 
@@ -66,7 +66,7 @@ class Cycle(WriteBack, WriteMaster):
         is archived), after the Check tabs of the agents before it were answered. Nothing
         but one query when no write-back did (an idle cycle)."""
         with read_transaction(self.sessions) as s:
-            if (s.execute(select(func.max(AuditEvent.id))).scalar() or 0) <= marks.audit_id:
+            if audit_position(s) <= marks.audit_id:
                 return
             later = AgentMarks.load(s)
         due = self._checks_due(later)

@@ -19,7 +19,7 @@ from sync.cycle.base import CycleBase
 from sync.cycle.report import CycleReport
 from sync.db import read_transaction, retrying, transaction
 from sync.errors import SourceError
-from sync.marks import database_marker, team_digest
+from sync.marks import audit_position, database_marker, team_digest
 from sync.master import load_master, render_master, stored_bases
 from sync.master_layout import (
     DUE_TAB,
@@ -30,7 +30,7 @@ from sync.master_layout import (
     read_resolutions,
     row_key,
 )
-from sync.master_update import audit_position, plan_update
+from sync.master_update import plan_update
 from sync.model import SheetState, utcnow
 from sync.row_order import written_orders
 from sync.sheet_rows import (
