@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
@@ -381,8 +381,11 @@ IN_CHUNK = 500
 statement)."""
 
 
-def read(session: Session, query: Select[*_Columns]) -> Result[*_Columns]:
-    """The rows of a query of columns (not of ORM objects), read on the session's connection.
+def read(
+    session: Session, query: Select[*_Columns], params: Mapping[str, Any] | None = None
+) -> Result[*_Columns]:
+    """The rows of a query of columns (not of ORM objects), read on the session's connection
+    (``params``: the values of its bound parameters).
 
     ``session.execute`` passes such a query's rows through the ORM's loading, which costs
     more than the database's own work per row (views and the master read every row of the
@@ -390,13 +393,53 @@ def read(session: Session, query: Select[*_Columns]) -> Result[*_Columns]:
     ``execute`` would.
     """
     session.flush()
-    return session.connection().execute(query)
+    return session.connection().execute(query, params or {})
+
+
+_WANTED = "wanted_values"
+
+
+class InQuery:
+    """A query of columns whose ``column`` must be one of many values, built once (a
+    module's constant, its other values bound parameters): the statements that add the
+    values are made once for each kind of database, not at each call (building a statement
+    and its cache key cost more than running it on a small team). See :func:`rows_of`."""
+
+    def __init__(self, query: Any, column: Any) -> None:
+        self.query = query
+        self.column = column
+        self._made: dict[bool, Select[Any]] = {}
+
+    def statement(self, array: bool) -> Select[Any]:
+        """The query with ``column = ANY(:values)`` (``array``) or ``column IN (:values)``."""
+        made = self._made.get(array)
+        if made is None:
+            column = self.column
+            if array:
+                kind = Text() if isinstance(column.type, NullType) else column.type
+                made = self.query.where(column == any_(bindparam(_WANTED, type_=ARRAY(kind))))
+            else:
+                made = self.query.where(column.in_(bindparam(_WANTED, expanding=True)))
+            self._made[array] = made
+        return made
 
 
 def rows_in(
     session: Session, query: Select[*_Columns], column: Any, values: Iterable[Any]
 ) -> list[Any]:
-    """The rows of a query of columns whose ``column`` is one of ``values``.
+    """The rows of a query of columns whose ``column`` is one of ``values`` (see
+    :func:`rows_of`, for a query built once)."""
+    return rows_of(session, InQuery(query, column), values)
+
+
+def rows_of(
+    session: Session,
+    query: InQuery,
+    values: Iterable[Any],
+    params: Mapping[str, Any] | None = None,
+) -> list[Any]:
+    """The rows of ``query`` whose column is one of ``values`` (``params``: the values of
+    its other bound parameters).
 
     PostgreSQL: one query, the values one array parameter (``= ANY``): psycopg parses the
     statement once whatever their number, and it is one round trip. Elsewhere one query
@@ -405,14 +448,14 @@ def rows_in(
     wanted = sorted(set(values))
     if not wanted:
         return []
+    given = dict(params or {})
     if session.get_bind().dialect.name == "postgresql":
-        kind = Text() if isinstance(column.type, NullType) else column.type
-        values_param = bindparam(None, wanted, type_=ARRAY(kind))
-        return list(read(session, query.where(column == any_(values_param))))
+        return list(read(session, query.statement(True), {**given, _WANTED: wanted}))
+    statement = query.statement(False)
     return [
         row
         for start in range(0, len(wanted), IN_CHUNK)
-        for row in read(session, query.where(column.in_(wanted[start : start + IN_CHUNK])))
+        for row in read(session, statement, {**given, _WANTED: wanted[start : start + IN_CHUNK]})
     ]
 
 

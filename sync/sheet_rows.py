@@ -23,13 +23,32 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from sync.cells import CellValue
-from sync.db import insert_rows, rows_in
+from sync.db import InQuery, insert_rows, read, rows_of
 from sync.dedupe import value_text
 from sync.model import SheetRow, SheetState
 from sync.sheets import CellSet
 from sync.tab_state import Layout
 
 _TABLE = cast(Table, SheetRow.__table__)
+
+# The statements every write-back runs, built once (see sync.db.InQuery): a tab's rows are
+# those of one (source, tab), its parameters.
+_OF_TAB = (_TABLE.c.source == bindparam("source"), _TABLE.c.tab == bindparam("tab"))
+_WRITTEN = select(_TABLE.c.key, _TABLE.c.digest).where(*_OF_TAB).order_by(_TABLE.c.position)
+_WRITTEN_BASED = (
+    select(_TABLE.c.key, _TABLE.c.digest, sql_cast(_TABLE.c.base, Text))
+    .where(*_OF_TAB)
+    .order_by(_TABLE.c.position)
+)
+_PLACED = InQuery(
+    select(_TABLE.c.key, _TABLE.c.position, _TABLE.c.digest).where(*_OF_TAB), _TABLE.c.key
+)
+_TAB_ROWS = InQuery(
+    select(_TABLE.c.key, _TABLE.c.position, _TABLE.c.base).where(*_OF_TAB), _TABLE.c.key
+)
+_STORED_DIGESTS = InQuery(
+    select(_TABLE.c.id, _TABLE.c.key, _TABLE.c.digest).where(*_OF_TAB), _TABLE.c.key
+)
 
 
 def row_digest(row: Sequence[CellValue]) -> str:
@@ -95,16 +114,12 @@ def load_written(
     """Keys and digests of the stored rows of these tabs, by position (and their bases,
     for the tabs in ``bases``)."""
     found: dict[str, WrittenTab] = {tab: WrittenTab() for tab in tabs}
-    columns = (_TABLE.c.key, _TABLE.c.digest)
     for part, based in ((set(tabs) - set(bases), False), (set(tabs) & set(bases), True)):
         if not part:
             continue
         for tab in sorted(part):  # a tab at a time, its columns as lists
-            rows = s.execute(
-                select(*columns, *((sql_cast(_TABLE.c.base, Text),) if based else ()))
-                .where(_TABLE.c.source == source, _TABLE.c.tab == tab)
-                .order_by(_TABLE.c.position)
-            ).all()
+            query = _WRITTEN_BASED if based else _WRITTEN
+            rows = s.execute(query, {"source": source, "tab": tab}).all()
             written = found[tab]
             written.keys = [row[0] for row in rows]
             written.digests = [row[1] for row in rows]
@@ -117,12 +132,8 @@ def load_placed(
     s: Session, source: str, tab: str, keys: Iterable[str]
 ) -> dict[str, tuple[int, str]]:
     """Key -> (position, digest) of the stored rows of a tab that show these keys."""
-    query = select(_TABLE.c.key, _TABLE.c.position, _TABLE.c.digest).where(
-        _TABLE.c.source == source, _TABLE.c.tab == tab
-    )
-    return {
-        key: (position, digest) for key, position, digest in rows_in(s, query, _TABLE.c.key, keys)
-    }
+    placed = rows_of(s, _PLACED, keys, {"source": source, "tab": tab})
+    return {key: (position, digest) for key, position, digest in placed}
 
 
 def load_bases(s: Session, source: str, tab: str) -> dict[str, Any]:
@@ -354,10 +365,7 @@ def _typed(cell: CellValue) -> str:
 def load_tab_rows(s: Session, source: str, tab: str, keys: Iterable[str] | None = None) -> TabRows:
     """An agent tab's stored rows (all, or those of these numbers)."""
     found = TabRows()
-    query = select(_TABLE.c.key, _TABLE.c.position, _TABLE.c.base).where(
-        _TABLE.c.source == source, _TABLE.c.tab == tab
-    )
-    for key, position, base in _keyed(s, query, keys):
+    for key, position, base in _keyed(s, _TAB_ROWS, (source, tab), keys):
         base = base or {}
         found.rows[key] = base.get("row", {})
         for part in ("notes", "leave", "shown"):
@@ -402,14 +410,11 @@ def save_tab_rows(
         text = orjson.dumps([position, base], option=orjson.OPT_SORT_KEYS)
         digest = hashlib.blake2b(text, digest_size=12).hexdigest()
         wanted[key] = (position, digest, base)
-    query = select(_TABLE.c.id, _TABLE.c.key, _TABLE.c.digest).where(
-        _TABLE.c.source == source, _TABLE.c.tab == tab
-    )
     gone: list[int] = []
     seen: set[str] = set()
     changed: list[dict[str, Any]] = []
     kept = set(left)
-    for row_id, key, digest in _keyed(s, query, keys):
+    for row_id, key, digest in _keyed(s, _STORED_DIGESTS, (source, tab), keys):
         if key in kept and key not in wanted and key not in seen:
             seen.add(key)
             continue
@@ -454,6 +459,10 @@ def forget_tab_rows(s: Session, source: str, tab: str) -> None:
     s.execute(delete(_TABLE).where(_TABLE.c.source == source, _TABLE.c.tab == tab))
 
 
-def _keyed(s: Session, query: Any, keys: Iterable[str] | None) -> list[Any]:
-    """The query's rows, for these keys alone (None: all), in chunks."""
-    return list(s.execute(query)) if keys is None else rows_in(s, query, _TABLE.c.key, keys)
+def _keyed(
+    s: Session, query: InQuery, of: tuple[str, str], keys: Iterable[str] | None
+) -> list[Any]:
+    """The query's rows of a tab (``of``: its source and name), for these keys alone (None:
+    all), in chunks."""
+    params = {"source": of[0], "tab": of[1]}
+    return list(read(s, query.query, params)) if keys is None else rows_of(s, query, keys, params)

@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable, Mapping
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from sync.admin.delete import removed_note
@@ -28,7 +28,7 @@ from sync.config import AgentConfig
 from sync.cycle.base import source_retrying
 from sync.cycle.check_tab import CheckAnswers
 from sync.cycle.report import CycleReport
-from sync.db import read, read_transaction, rows_in, transaction
+from sync.db import InQuery, read, read_transaction, rows_in, rows_of, transaction
 from sync.dedupe import format_phone, value_text
 from sync.errors import LayoutError
 from sync.fields import (
@@ -326,49 +326,22 @@ class WriteBack(CheckAnswers):
         # once and rendered (a RowMapping lookup per field cost as much as the query).
         shared_at = slice(3, 3 + len(SHARED_KEYS))
         tracking_at = slice(shared_at.stop, shared_at.stop + len(AGENT_KEYS))
-        query = (
-            select(
-                Customer.id,
-                Customer.number,
-                Tracking.commission_pct,
-                *(getattr(Customer, k) for k in SHARED_KEYS),
-                *(getattr(Tracking, k) for k in AGENT_KEYS),
-                Tracking.lost_to_colleague,
-                Customer.deleted_at,
-                Customer.delete_reason,
-            )
-            .join(Customer, Customer.id == Tracking.customer_id)
-            .where(Tracking.agent_id == agent.id, Tracking.active.is_(True))
-        )
-        mine = [tuple(row) for row in _of_customers(s, query, only)]
+        agent_id = {"agent": agent.id}
+        mine = [tuple(row) for row in _of_customers(s, _AGENT_ROWS, only, agent_id)]
         ids = [m[0] for m in mine]
         co: dict[int, list[CoTracker]] = defaultdict(list)
-        others = (
-            select(Tracking.customer_id, Agent.name, Tracking.tracked_since)
-            .join(Agent, Agent.id == Tracking.agent_id)
-            .where(Tracking.agent_id != agent.id, Tracking.active.is_(True))
-            .order_by(Tracking.id)  # within a query: a customer's rows are all in one
-        )
-        for tracked, name, since in rows_in(s, others, Tracking.customer_id, ids):
+        for tracked, name, since in rows_of(s, _CO_TRACKERS, ids, agent_id):
             co[tracked].append(CoTracker(name, since.date()))
         # The agent's own open proposals, and the open completion races: columns only, not
         # ORM objects (a team has thousands of open conflicts; a view needs a few).
         pending: dict[int, set[str]] = defaultdict(set)
         proposals: dict[int, dict[str, str]] = defaultdict(dict)
         # (of the customers rendered, when they are a few: a team has thousands open)
-        own = select(Conflict.customer_id, Conflict.field, Conflict.proposed_value).where(
-            Conflict.status == "open",
-            Conflict.kind == "shared_field",
-            Conflict.agent_id == agent.id,
-        )
-        for customer_id, key, proposed in _of_customers(s, own, only, Conflict.customer_id):
+        for customer_id, key, proposed in _of_customers(s, _OWN_PROPOSALS, only, agent_id):
             if key:
                 pending[customer_id or 0].add(key)
                 proposals[customer_id or 0][key] = proposed or ""
-        open_races = select(Conflict.customer_id).where(
-            Conflict.status == "open", Conflict.kind == "completion_race"
-        )
-        races = {row[0] for row in _of_customers(s, open_races, only, Conflict.customer_id)}
+        races = {row[0] for row in _of_customers(s, _OPEN_RACES, only)}
         rows = {}
         for m in mine:
             customer_id, number, commission_pct = m[:3]
@@ -399,19 +372,7 @@ class WriteBack(CheckAnswers):
     def _agent_follow_ups(
         self, s: Session, agent: Agent, only: set[int] | None = None
     ) -> dict[str, dict[str, object]]:
-        query = (
-            select(
-                FollowUp.number,
-                Customer.number,
-                Customer.phone,
-                *(getattr(FollowUp, k) for k in FOLLOW_UP_KEYS),
-            )
-            .join(Tracking, Tracking.id == FollowUp.tracking_id)
-            .join(Customer, Customer.id == Tracking.customer_id)
-            .where(
-                Tracking.agent_id == agent.id, Tracking.active.is_(True), FollowUp.active.is_(True)
-            )
-        )
+        follow_ups = _of_customers(s, _AGENT_FOLLOW_UPS, only, {"agent": agent.id})
         return {
             number: {
                 "follow_up_number": number,
@@ -419,7 +380,7 @@ class WriteBack(CheckAnswers):
                 "phone": phone,
                 **dict(zip(FOLLOW_UP_KEYS, rest, strict=True)),
             }
-            for number, customer_number, phone, *rest in _of_customers(s, query, only)
+            for number, customer_number, phone, *rest in follow_ups
         }
 
     def _view_moved(
@@ -765,13 +726,63 @@ def _shown(
 
 
 def _of_customers(
-    s: Session, query: Select, only: set[int] | None, column: Any = Tracking.customer_id
+    s: Session, query: InQuery, only: set[int] | None, params: dict[str, Any] | None = None
 ) -> list[Any]:
-    """The query's rows, limited to these customers' (by ``column``: their trackings by
-    default; None: all of them)."""
+    """The query's rows, limited to these customers' (None: all of them)."""
     if only is None:
-        return list(read(s, query).all())
-    return rows_in(s, query, column, only)
+        return list(read(s, query.query, params).all())
+    return rows_of(s, query, only, params)
+
+
+# What an agent's view is made of, built once (see sync.db.InQuery); the agent is the
+# parameter ``agent``, the customers (when a few are rendered) the column's values.
+_AGENT: Any = bindparam("agent")
+_AGENT_ROWS = InQuery(
+    select(
+        Customer.id,
+        Customer.number,
+        Tracking.commission_pct,
+        *(getattr(Customer, k) for k in SHARED_KEYS),
+        *(getattr(Tracking, k) for k in AGENT_KEYS),
+        Tracking.lost_to_colleague,
+        Customer.deleted_at,
+        Customer.delete_reason,
+    )
+    .join(Customer, Customer.id == Tracking.customer_id)
+    .where(Tracking.agent_id == _AGENT, Tracking.active.is_(True)),
+    Tracking.customer_id,
+)
+_CO_TRACKERS = InQuery(
+    select(Tracking.customer_id, Agent.name, Tracking.tracked_since)
+    .join(Agent, Agent.id == Tracking.agent_id)
+    .where(Tracking.agent_id != _AGENT, Tracking.active.is_(True))
+    .order_by(Tracking.id),  # within a query: a customer's rows are all in one
+    Tracking.customer_id,
+)
+_OWN_PROPOSALS = InQuery(
+    select(Conflict.customer_id, Conflict.field, Conflict.proposed_value).where(
+        Conflict.status == "open", Conflict.kind == "shared_field", Conflict.agent_id == _AGENT
+    ),
+    Conflict.customer_id,
+)
+_OPEN_RACES = InQuery(
+    select(Conflict.customer_id).where(
+        Conflict.status == "open", Conflict.kind == "completion_race"
+    ),
+    Conflict.customer_id,
+)
+_AGENT_FOLLOW_UPS = InQuery(
+    select(
+        FollowUp.number,
+        Customer.number,
+        Customer.phone,
+        *(getattr(FollowUp, k) for k in FOLLOW_UP_KEYS),
+    )
+    .join(Tracking, Tracking.id == FollowUp.tracking_id)
+    .join(Customer, Customer.id == Tracking.customer_id)
+    .where(Tracking.agent_id == _AGENT, Tracking.active.is_(True), FollowUp.active.is_(True)),
+    Tracking.customer_id,
+)
 
 
 def _layout(header: Header) -> Layout:
