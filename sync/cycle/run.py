@@ -36,6 +36,7 @@ class Cycle(WriteBack, WriteMaster):
     @fewer_collections()
     def run(self) -> CycleReport:
         report = CycleReport()
+        self._master_seen = None
         agents = sorted(self.config.agents, key=lambda a: a.key)
         with transaction(self.sessions) as s:
             self._ensure_agents(s, agents)

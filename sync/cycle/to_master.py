@@ -53,6 +53,18 @@ log = logging.getLogger("sheetsync")
 class WriteMaster(CycleBase):
     """Phase 3 of a cycle (see the module)."""
 
+    _master_seen: tuple[str | None] | None = None  # the master's fingerprint, this cycle
+
+    def _master_fingerprint(self, source: str) -> str | None:
+        """The master's fingerprint, taken once a cycle (a big team's workbook is read and
+        hashed for it: 20 MB at 50 agents x 2,000 rows, twice a cycle before). What changes
+        the master after that is found by the write's compare-and-set, or by the next
+        cycle's look, as what changes it after any look is; a write of this cycle forgets it.
+        """
+        if self._master_seen is None:
+            self._master_seen = (self.backend.fingerprint(source),)
+        return self._master_seen[0]
+
     def _apply_master(
         self, run_id: int, report: CycleReport, touched: set[int]
     ) -> tuple[SourceSnapshot, dict[str, str]] | None:
@@ -69,7 +81,7 @@ class WriteMaster(CycleBase):
             return None  # never written: nothing an admin could have edited yet
         # (A tab a newer sheetsync added has no state yet: what the admin typed in the
         # others is read all the same, before the whole render that sets it up.)
-        version = self.backend.fingerprint(source)
+        version = self._master_fingerprint(source)
         if version is None or all(v == version for v, _ in versions.values()):
             return None
         snapshot = self.backend.read(source)
@@ -127,7 +139,7 @@ class WriteMaster(CycleBase):
             marker = database_marker(s, exclude_run=run_id, runs=True, zone=self.master_look)
         if len(versions) < len(MASTER_TABS):
             return True
-        version = self.backend.fingerprint(source)
+        version = self._master_fingerprint(source)
         if version is None:
             raise SourceError("master workbook not found; run `sheetsync init`", where=source)
         if all(v == version for v, _ in versions.values()) and versions["Conflicts"][1] == marker:
@@ -171,7 +183,7 @@ class WriteMaster(CycleBase):
         when ``read``: see :func:`~sync.master_update.plan_update`); None when it must be
         rendered whole."""
         source = self.config.master_source()
-        version = self.backend.fingerprint(source)
+        version = self._master_fingerprint(source)
         if version is None:
             raise SourceError("master workbook not found; run `sheetsync init`", where=source)
         with read_transaction(self.sessions) as s:
@@ -187,6 +199,7 @@ class WriteMaster(CycleBase):
         if (plan.cells or plan.moves) and self._stop_here(report):
             return 0  # nothing written nor recorded: the next cycle renders it again
         if plan.cells or plan.moves:
+            self._master_seen = None
             new_version = self.backend.set_cells(
                 source, plan.cells, version=version, moves=plan.moves
             )
@@ -252,7 +265,7 @@ class WriteMaster(CycleBase):
             grids, warnings = render_master(data, stored.resolutions, stored.errors)
             row_digests = {tab: [row_digest(row) for row in grid] for tab, grid in grids.items()}
             digests = {tab: tab_digest(rows) for tab, rows in row_digests.items()}
-            version = self.backend.fingerprint(source)
+            version = self._master_fingerprint(source)
             if version is None:
                 raise SourceError("master workbook not found; run `sheetsync init`", where=source)
             if len(states) == len(MASTER_TABS) and all(
@@ -273,6 +286,7 @@ class WriteMaster(CycleBase):
             # is set up first, as init would, then the master is read again.
             shown = conflicts_state.tab_snapshot.zone if conflicts_state else None
             layout = master_layout(self.zone_name, shown, self.master_language)
+            self._master_seen = None
             added = self.backend.ensure_layout(**layout, source=source)
             report.warnings += [f"{source}: {change}" for change in added]
             snapshot = self.backend.read(source)
@@ -397,6 +411,7 @@ class WriteMaster(CycleBase):
             if not written and self._stop_here(report):
                 return None
             cells = CountedCells(itertools.chain([first], made))
+            self._master_seen = None
             set_version = self.backend.set_cells(
                 source,
                 cells if self.backend.sets_cells_atomically else list(cells),
@@ -414,6 +429,7 @@ class WriteMaster(CycleBase):
                 for tab in (tab for group in groups for tab in group)
                 for change in grid_changes(tab, snapshot.tabs.get(tab, []), grids[tab])
             ]
+            self._master_seen = None
             result = self.backend.write(
                 source, plan_grid_writes(changes), read_version=snapshot.version
             )

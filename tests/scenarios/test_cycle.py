@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -618,6 +619,24 @@ def test_an_idle_cycle_renders_nothing_until_the_database_changes(world):
     master = world.backend.get_tab(world.master, "Customers")
     assert master[1][master[0].index("City/Region")] == "Giza"
     assert world.cycle().views_rendered == 0
+
+
+def test_an_idle_cycle_looks_at_each_sheet_once(world, monkeypatch):
+    """An idle cycle's cost is a look at each sheet: the master's (a big team's workbook is
+    read and hashed for it) is taken once, though two phases ask whether it changed."""
+    world.type_rows("ali", [AHMED_ALI])
+    world.type_rows("sara", [AHMED_SARA])
+    world.cycle()
+    looked: Counter[str] = Counter()
+    fingerprint = world.backend.fingerprint
+
+    def counted(source):
+        looked[source] += 1
+        return fingerprint(source)
+
+    monkeypatch.setattr(world.backend, "fingerprint", counted)
+    assert world.cycle().cells_written == 0
+    assert looked == Counter({world.source("ali"): 1, world.source("sara"): 1, world.master: 1})
 
 
 def test_a_run_left_running_by_a_killed_cycle_is_marked_interrupted(world):
