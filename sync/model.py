@@ -148,11 +148,16 @@ class Tracking(Base):
     """One agent's private work on one customer."""
 
     __tablename__ = "trackings"
-    __table_args__ = (UniqueConstraint("customer_id", "agent_id"),)
+    __table_args__ = (
+        UniqueConstraint("customer_id", "agent_id"),
+        # Every cycle counts each agent's active trackings (sync.marks): read from the
+        # index alone, not from every row of the table.
+        Index("ix_trackings_agent_active", "agent_id", "active", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
-    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
     desired_university: Mapped[str | None] = mapped_column(Text)
     desired_college: Mapped[str | None] = mapped_column(Text)
     desired_program: Mapped[str | None] = mapped_column(Text)
@@ -188,10 +193,13 @@ class Tracking(Base):
 
 class FollowUp(Base):
     __tablename__ = "follow_ups"
+    # Every cycle counts each agent's active follow-ups through their trackings
+    # (sync.marks): the index answers for a tracking without its rows.
+    __table_args__ = (Index("ix_follow_ups_tracking_active", "tracking_id", "active", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
-    tracking_id: Mapped[int] = mapped_column(ForeignKey("trackings.id"), index=True)
+    tracking_id: Mapped[int] = mapped_column(ForeignKey("trackings.id"))
     date: Mapped[dt.date | None] = mapped_column(Date)
     type: Mapped[str | None] = mapped_column(String(16))
     method: Mapped[str | None] = mapped_column(Text)
