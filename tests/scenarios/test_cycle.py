@@ -621,6 +621,20 @@ def test_an_idle_cycle_renders_nothing_until_the_database_changes(world):
     assert world.cycle().views_rendered == 0
 
 
+def test_a_customer_a_tool_inserted_without_an_audit_event_is_shown_next_cycle(world):
+    """The master's marker counts the rows: a customer another tool put in the database,
+    with no audit event, still makes the next cycle show it."""
+    world.type_rows("ali", [AHMED_ALI])
+    world.cycle()
+    assert world.cycle().cells_written == 0
+    with world.session() as s, s.begin():
+        s.add(Customer(number="CUS-2026-09999", phone="+201001112233", name="Put In By A Tool"))
+    assert world.cycle().master_cells_written > 0
+    master = world.backend.get_tab(world.master, "Customers")
+    assert "CUS-2026-09999" in [row[master[0].index("Customer #")] for row in master[1:]]
+    assert world.cycle().cells_written == 0
+
+
 def test_an_idle_cycle_looks_at_each_sheet_once(world, monkeypatch):
     """An idle cycle's cost is a look at each sheet: the master's (a big team's workbook is
     read and hashed for it) is taken once, though two phases ask whether it changed."""
