@@ -19,6 +19,7 @@ from sqlalchemy import (
     ARRAY,
     JSON,
     ColumnElement,
+    Connection,
     DateTime,
     Engine,
     Select,
@@ -166,9 +167,7 @@ def check_schema(engine: Engine, url: str | None = None) -> None:
     url = url or engine.url.render_as_string(hide_password=True)
     try:
         with engine.connect() as conn:
-            current = None
-            if inspect(conn).has_table(VERSION_TABLE):
-                current = conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar()
+            current = schema_revision(conn)
     except DBAPIError as exc:
         raise unreachable(exc, url) from None
     if current is None:
@@ -185,6 +184,15 @@ def check_schema(engine: Engine, url: str | None = None) -> None:
             where="database.url",
             hint="run `sheetsync init`; it is safe while workers run",
         )
+
+
+def schema_revision(conn: Connection) -> str | None:
+    """The revision the database's schema is at (None: no sheetsync tables yet), read from
+    Alembic's version table without loading Alembic."""
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    revision = conn.exec_driver_sql(f"SELECT version_num FROM {VERSION_TABLE}").scalar()
+    return None if revision is None else str(revision)
 
 
 def newer_schema(current: str, known: str) -> ConfigError:
@@ -448,7 +456,7 @@ def rows_of(
     wanted = sorted(set(values))
     if not wanted:
         return []
-    given = dict(params or {})
+    given = params or {}
     if session.get_bind().dialect.name == "postgresql":
         return list(read(session, query.statement(True), {**given, _WANTED: wanted}))
     statement = query.statement(False)

@@ -11,13 +11,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
-from sync.db import SCHEMA_REVISION, newer_schema, unreachable
+from sync.db import SCHEMA_REVISION, newer_schema, schema_revision, unreachable
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -52,7 +51,7 @@ def upgrade_schema(engine: Engine, revision: str = "head") -> None:
     cfg = alembic_config()
     try:
         with engine.begin() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
+            current = schema_revision(conn)
             if current == SCHEMA_REVISION and revision in ("head", SCHEMA_REVISION):
                 # Nothing to do: reading the migration scripts to learn it would cost more
                 # than the rest of an `init` of a small team (a test keeps the constant the
