@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sheets_emulator import a1
 from sheets_emulator.cells import Value, parse_raw, parse_user_entered, render
 from sheets_emulator.errors import ApiError, bad_request, invalid_value
-from sheets_emulator.model import Sheet, Spreadsheet
+from sheets_emulator.model import Row, Sheet, Spreadsheet
 
 CELL_CHARS = 50_000
 """The most characters Sheets takes in one cell; a longer value fails the whole request."""
@@ -151,38 +152,34 @@ def read(
         for j in range(width):
             col = [grid[i][j] if j < len(grid[i]) else None for i in range(len(grid))]
             col_fmt = [fmts[i][j] if j < len(fmts[i]) else None for i in range(len(grid))]
-            out.append(_render_line(col, col_fmt, option, date_option))
+            out.append(_render_line(col, col_fmt.__getitem__, option, date_option))
     else:
         # Row by row, looking up a format only for the cells that hold a value (a sheet's
         # rows carry the formats and rules of whole columns, most of them past its data).
-        out = []
-        for r in range(r0, r1):
-            row = sheet.rows[r]
-            vals = row.values[c0:c1]
-            end = len(vals)
-            while end and vals[end - 1] is None:
-                end -= 1
-            formats = row.formats
-            out.append(
-                [
-                    render(vals[i], formats.get(c0 + i) if formats else None, option, date_option)
-                    for i in range(end)
-                ]
-            )
+        def fmt_at(row: Row) -> Callable[[int], dict[str, Any] | None]:
+            return lambda i: row.fmt(c0 + i)
+
+        out = [
+            _render_line(row.values[c0:c1], fmt_at(row), option, date_option)
+            for row in sheet.rows[r0:r1]
+        ]
     while out and not out[-1]:
         out.pop()
     return out
 
 
 def _render_line(
-    vals: list[Value], fmts: list[dict[str, Any] | None], option: str, date_option: str
+    vals: list[Value],
+    fmt_at: Callable[[int], dict[str, Any] | None],
+    option: str,
+    date_option: str,
 ) -> list[Any]:
+    """A row's or column's values as answered, trailing empty cells dropped (``fmt_at``: the
+    format of the value at an index, asked only for the cells kept)."""
     end = len(vals)
     while end and vals[end - 1] is None:
         end -= 1
-    return [
-        render(vals[i], fmts[i] if i < len(fmts) else None, option, date_option) for i in range(end)
-    ]
+    return [render(vals[i], fmt_at(i), option, date_option) for i in range(end)]
 
 
 def value_range(target: Target, query: dict[str, Any]) -> dict[str, Any]:
