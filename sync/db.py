@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 else:  # Alembic, loaded when a schema is migrated or found at an unexpected revision
     schema = lazy_module("sync.schema")
 
-SCHEMA_REVISION = "0010"
+SCHEMA_REVISION = "0011"
 """The schema revision this code works on: the newest migration's (a test keeps them equal)."""
 VERSION_TABLE = "alembic_version"
 INIT_HINT = "run `sheetsync init` first"

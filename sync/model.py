@@ -92,7 +92,7 @@ class Customer(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     # Set when an admin merged this customer into another (sync/admin/merge.py); the row
     # is kept so that the merge can be undone from the audit log.
-    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     # An admin's soft delete (sheetsync delete; restore clears them): every record is kept.
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     deleted_by: Mapped[str | None] = mapped_column(String(255))
@@ -125,6 +125,27 @@ def fold(text: str) -> str:
 # it asks for, not a read of the whole table (names repeat: a name's with its birth date).
 Index("ix_customers_email_folded", folded(Customer.email))
 Index("ix_customers_name_folded", folded(Customer.name), Customer.date_of_birth)
+
+
+def _where(clause: Any) -> dict[str, Any]:
+    return {"sqlite_where": clause, "postgresql_where": clause}
+
+
+# Partial indexes (migration 0011): most customers are neither merged nor deleted, so an
+# index on either column holds the few that are (a lookup of a customer's merged ones, or
+# of the deleted ones that reports leave out), and the numbers of the customers shown are
+# indexed apart, for the master's check of its rows in order (sync.row_order).
+Index(
+    "ix_customers_merged_into_id",
+    Customer.merged_into_id,
+    **_where(Customer.merged_into_id.is_not(None)),
+)
+Index("ix_customers_deleted_at", Customer.deleted_at, **_where(Customer.deleted_at.is_not(None)))
+Index(
+    "ix_customers_shown",
+    Customer.number,
+    **_where(Customer.merged_into_id.is_(None) & Customer.deleted_at.is_(None)),
+)
 
 
 class CustomerPhone(Base):

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, cast, func, select, tuple_
+from sqlalchemy import BigInteger, Select, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from sync.cells import Grid
@@ -69,18 +69,34 @@ class RowOrder:
             return False  # stored by a version that ordered the rows by other columns
         if last is None:
             return True
+        count, first, second = s.execute(self.check_query(last)).one()
+        found = [first % ORDER_MODULUS, (second or 0) % ORDER_MODULUS]
+        return bool(count == rows and found == sums)
+
+    def check_query(self, last: list[Any]) -> Select[*tuple[Any, ...]]:
+        """The count and the two sums of the rows that sort up to ``last``."""
         h = self._hash()
-        query = (
+        return (
             select(func.count(), func.coalesce(func.sum(h), 0), func.sum(h * h % ORDER_MODULUS))
             .select_from(self.source)
             .where(*self.where, self._sort_key() <= self._literal(last))
         )
-        count, first, second = s.execute(query).one()
-        found = [first % ORDER_MODULUS, (second or 0) % ORDER_MODULUS]
-        return bool(count == rows and found == sums)
 
     def rows_after(self, s: Session, last: list[Any] | None, limit: int) -> list[NewRow]:
         """The rows that sort after ``last`` (all when None), in order, at most ``limit``."""
+        width = len(self.identity)
+        return [
+            NewRow(
+                self._key_text(row[0]),
+                row[1],
+                tuple(row[2 : 2 + width]),
+                list(row[2 + width :]),
+            )
+            for row in read(s, self.after_query(last, limit))
+        ]
+
+    def after_query(self, last: list[Any] | None, limit: int) -> Select[*tuple[Any, ...]]:
+        """The rows of :meth:`rows_after`."""
         query = (
             select(self.key, self.customer, *self.identity, *self.order)
             .select_from(self.source)
@@ -90,16 +106,7 @@ class RowOrder:
         )
         if last is not None:
             query = query.where(self._sort_key() > self._literal(last))
-        width = len(self.identity)
-        return [
-            NewRow(
-                self._key_text(row[0]),
-                row[1],
-                tuple(row[2 : 2 + width]),
-                list(row[2 + width :]),
-            )
-            for row in read(s, query)
-        ]
+        return query
 
     def extended(self, stored: Mapping[str, Any], new_rows: Sequence[NewRow]) -> dict[str, Any]:
         """What is stored once the new rows are written after the stored ones."""

@@ -14,6 +14,7 @@ from sync.db import SCHEMA_REVISION, DatabaseMissing, check_schema
 from sync.errors import ConfigError
 from sync.ingest import BY_EMAIL, BY_NAME, DUPLICATE_LOOKUP
 from sync.model import Base, SheetRow, SheetState
+from sync.row_order import ROW_ORDERS
 from sync.schema import alembic_config, head_revision, upgrade_schema
 from sync.sheet_rows import load_tab_rows
 from tests.scenarios.test_cycle import AHMED_ALI, AHMED_SARA
@@ -37,20 +38,39 @@ def test_possible_duplicates_are_looked_up_on_the_folded_indexes(engine):
     with engine.connect() as conn:
         lookups = (BY_EMAIL.in_(["a", "b"]), BY_NAME.in_(["a", "b"]))
         for lookup, index in zip(lookups, FOLDED, strict=True):
-            # compiled as a query runs: its values bound, not written into the SQL
-            compiled = DUPLICATE_LOOKUP.where(lookup).compile(
-                conn, compile_kwargs={"render_postcompile": True}
-            )
-            params = compiled.construct_params()
-            if engine.dialect.name == "sqlite":
-                values = tuple(params[name] for name in compiled.positiontup or ())
-                explained = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", values)
-                plan = " ".join(str(row[-1]) for row in explained)
-            else:
-                conn.exec_driver_sql("SET enable_seqscan = off")  # an empty table: no choice
-                explained = conn.exec_driver_sql(f"EXPLAIN {compiled}", params)
-                plan = " ".join(row[0] for row in explained)
+            plan = _plan(conn, DUPLICATE_LOOKUP.where(lookup))
             assert index in plan, plan
+
+
+def test_the_master_checks_its_rows_from_the_indexes_of_the_customers_shown(engine):
+    """The check that the master's row tabs hold the rows written, and the read of the
+    rows past the last one, find the customers shown and the deleted ones by their partial
+    indexes (migration 0011), never by reading every customer: an edit cycle at 50 agents
+    spent 0.2 s there."""
+    customers = ROW_ORDERS["Customers"]
+    with engine.connect() as conn:
+        for query in (customers.check_query(["C-0001"]), customers.after_query(["C-0001"], 9)):
+            plan = _plan(conn, query)
+            assert "ix_customers_shown" in plan, plan
+        for tab, last in (("Tracking", [1, 1, 1]), ("Follow-ups", ["F-0001"])):
+            plan = _plan(conn, ROW_ORDERS[tab].check_query(last))
+            assert "ix_customers_deleted_at" in plan, plan
+        assert "ix_customers_merged_into_id" not in _plan(conn, customers.check_query(["C-1"]))
+
+
+def _plan(conn, query) -> str:
+    """The database's plan for ``query`` as it runs (its values bound, not written into
+    the SQL); on PostgreSQL, with sequential scans off (the tables are empty: any plan
+    would do)."""
+    compiled = query.compile(conn, compile_kwargs={"render_postcompile": True})
+    params = compiled.construct_params()
+    if conn.dialect.name == "sqlite":
+        values = tuple(params[name] for name in compiled.positiontup or ())
+        explained = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", values)
+        return " ".join(str(row[-1]) for row in explained)
+    conn.exec_driver_sql("SET enable_seqscan = off")
+    explained = conn.exec_driver_sql(f"EXPLAIN {compiled}", params)
+    return " ".join(row[0] for row in explained)
 
 
 def test_a_cycle_checks_the_newest_revision_without_alembic(engine):
