@@ -290,8 +290,22 @@ class XlsxBackend:
         self.lock_timeout = lock_timeout
         # path -> (fingerprint, values) of the last read, reused by the next write
         self._read_cache: dict[str, tuple[str, dict[str, Grid]]] = {}
+        # path -> (bytes, fingerprint) last seen: the same bytes again are not hashed again
+        self._seen: dict[str, tuple[bytes, str]] = {}
 
     # -- helpers ------------------------------------------------------------------------------
+
+    def _fingerprint(self, path: Path, data: bytes) -> str:
+        """:func:`_fingerprint_bytes` of a file's bytes, remembered with them: a cycle looks
+        at a workbook, reads it and writes it (a big master is 20 MB: hashing it is most of
+        an idle cycle's look), and a loop's next cycle looks at what the last one wrote. The
+        same bytes (compared whole: any change shows) give the same fingerprint."""
+        seen = self._seen.get(str(path))
+        if seen is not None and seen[0] == data:
+            return seen[1]
+        version = _fingerprint_bytes(data)
+        self._seen[str(path)] = (data, version)
+        return version
 
     def path(self, source: str) -> Path:
         """The file a source names."""
@@ -410,7 +424,8 @@ class XlsxBackend:
     def fingerprint(self, source: str) -> str | None:
         """``<size>:<sha256[:16]>`` of the file's bytes (a copy keeps it); None when missing."""
         try:
-            return _fingerprint_bytes(self.path(source).read_bytes())
+            path = self.path(source)
+            return self._fingerprint(path, path.read_bytes())
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -421,7 +436,7 @@ class XlsxBackend:
         self._check_open(source, path)
         data = self._bytes(source, path)
         tabs = self._values(source, data)
-        version = _fingerprint_bytes(data)
+        version = self._fingerprint(path, data)
         # The write-back of this cycle starts from the same bytes: it reuses these values
         # instead of parsing the workbook again.
         self._read_cache[str(path)] = (version, tabs)
@@ -447,7 +462,7 @@ class XlsxBackend:
             for _round in range(SAVE_ROUNDS):
                 self._check_open(source, path)
                 data = self._bytes(source, path)
-                version = _fingerprint_bytes(data)
+                version = self._fingerprint(path, data)
                 cached = self._read_cache.pop(str(path), None)
                 tabs = (
                     copy_tabs(cached[1])
@@ -466,7 +481,7 @@ class XlsxBackend:
                 self._refuse_unkeepable(source, data)
                 out = self._save_bytes(source, path, self._patched(source, data, cells), data)
                 if out is not None:
-                    result.version = _fingerprint_bytes(out)
+                    result.version = self._fingerprint(path, out)
                     return result
         raise SourceError(
             f"{source} kept changing while sheetsync was writing to it; skipped this cycle"
@@ -486,7 +501,7 @@ class XlsxBackend:
         with self._exclusive(source, path):
             self._check_open(source, path)
             data = self._bytes(source, path)
-            if _fingerprint_bytes(data) != version:
+            if self._fingerprint(path, data) != version:
                 return None
             grouped = group_cells(fit_cells(cells, self.cell_limit))  # the cells, read once
             if not grouped and not moves:
@@ -496,7 +511,7 @@ class XlsxBackend:
             patched = self._patched(source, data, grouped, moves)
             del grouped
             out = self._save_bytes(source, path, patched, data)
-            return None if out is None else _fingerprint_bytes(out)
+            return None if out is None else self._fingerprint(path, out)
 
     def _patched(
         self,

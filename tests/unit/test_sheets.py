@@ -1070,6 +1070,39 @@ def test_xlsx_fingerprint_changes_iff_content_changes(xlsx: XlsxBackend, tmp_pat
     assert xlsx.fingerprint("agents/ali.xlsx") == second
 
 
+def test_xlsx_hashes_the_same_bytes_once(
+    xlsx: XlsxBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cycle looks at a workbook, reads it and writes it, and a loop's next cycle looks
+    at what it wrote: the same bytes are hashed once (a big master is 20 MB), and any
+    change to them, of the same size too, gives another fingerprint."""
+    path = make_workbook(xlsx)
+    hashed: list[int] = []
+    fingerprint_bytes = xlsx_backend._fingerprint_bytes
+
+    def counted(data: bytes) -> str:
+        hashed.append(len(data))
+        return fingerprint_bytes(data)
+
+    monkeypatch.setattr(xlsx_backend, "_fingerprint_bytes", counted)
+    first = xlsx.fingerprint("agents/ali.xlsx")
+    assert xlsx.read("agents/ali.xlsx").version == first
+    assert xlsx.fingerprint("agents/ali.xlsx") == first
+    assert len(hashed) <= 1  # (0: the bytes its layout wrote)
+    written = xlsx.write(
+        "agents/ali.xlsx",
+        [CellWrite("Customers", 0, "Notes", 1, None, "n", (("Customer #", "CUS-1"),))],
+    ).version
+    count = len(hashed)
+    assert xlsx.fingerprint("agents/ali.xlsx") == written != first
+    assert len(hashed) == count
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1  # another program's change of the same size
+    path.write_bytes(bytes(data))
+    changed = xlsx.fingerprint("agents/ali.xlsx")
+    assert changed not in (first, written) and changed == fingerprint_bytes(bytes(data))
+
+
 def test_xlsx_read_copes_with_a_wrong_dimension_and_gaps(xlsx: XlsxBackend, tmp_path: Path) -> None:
     wb = openpyxl.Workbook()
     ws = wb.active
