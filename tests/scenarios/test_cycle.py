@@ -953,6 +953,12 @@ def test_the_row_order_check_sees_rows_swapped_with_their_count_unchanged(world)
         stored, rows = state.snapshot["order"], state.snapshot["rows"]
         assert rows == 4 and check.holds(s, stored, rows)
         assert check.rows_after(s, stored["last"], 10) == []
+        # the database's sums are the ones stored, for each row tab
+        for tab in ("Customers", "Follow-ups"):
+            snap = s.scalars(
+                select(SheetState).where(SheetState.source == world.master, SheetState.tab == tab)
+            ).one()
+            assert row_order.ROW_ORDERS[tab].holds(s, snap.snapshot["order"], snap.snapshot["rows"])
     with world.session() as s, s.begin():
         first, *_, last = s.scalars(select(Tracking).order_by(Tracking.customer_id)).all()
         first.customer_id, last.customer_id = last.customer_id, first.customer_id
