@@ -153,22 +153,22 @@ def unsettled(session: Session, rule: str) -> set[int]:
     """
     if rule == "split":
         return set()
-    racing = select(Conflict.customer_id).where(
-        Conflict.kind == "completion_race",
-        Conflict.status == "open",
-        Conflict.customer_id.is_not(None),
-    )
-    return set(
-        session.scalars(
-            select(Tracking.customer_id).where(
-                Tracking.active.is_(True),
-                Tracking.status == "Completed",
-                Tracking.commission_pct.is_(None),
-                Tracking.completed_at.is_not(None),
-                Tracking.customer_id.not_in(racing),
-            )
-        )
-    )
+    return set(session.scalars(UNSETTLED))
+
+
+_RACING = select(Conflict.customer_id).where(
+    Conflict.kind == "completion_race",
+    Conflict.status == "open",
+    Conflict.customer_id.is_not(None),
+)
+UNSETTLED = select(Tracking.customer_id).where(
+    Tracking.status == "Completed",
+    Tracking.commission_pct.is_(None),  # (with the status: ix_trackings_status_commission)
+    Tracking.active.is_(True),
+    Tracking.completed_at.is_not(None),
+    Tracking.customer_id.not_in(_RACING),
+)
+"""The customers of :func:`unsettled` (built once: every cycle asks)."""
 
 
 class _Known:

@@ -174,10 +174,14 @@ class Tracking(Base):
         # Every cycle counts each agent's active trackings (sync.marks): read from the
         # index alone, not from every row of the table.
         Index("ix_trackings_agent_active", "agent_id", "active", "id"),
+        # Every cycle looks for completions whose commission was never settled
+        # (sync.commission.unsettled): the few Completed ones without a percentage.
+        Index("ix_trackings_status_commission", "status", "commission_pct"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    # (looked up by the unique index on (customer, agent), which starts with it)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id"))
     desired_university: Mapped[str | None] = mapped_column(Text)
     desired_college: Mapped[str | None] = mapped_column(Text)

@@ -1,4 +1,5 @@
-"""customers partial indexes: the customers shown, merged and deleted, each from its index
+"""cycle lookups indexed: the customers shown, merged and deleted, and the completions left
+unsettled, each from its index
 
 Revision ID: 0011
 Revises: 0010
@@ -19,6 +20,11 @@ these took 0.2 s of an edit cycle.
 - ``ix_customers_merged_into_id`` holds the merged customers alone: a lookup of the
   customers merged into one still uses it, and a query of the customers not merged no
   longer does.
+- ``ix_trackings_status_commission``: every cycle, the idle one too, looks for Completed
+  trackings whose commission was never settled (a killed cycle's); it read every
+  tracking (45 ms at 50 agents on a slow day, 6 ms from this index).
+- ``ix_trackings_customer_id`` goes: the unique index on (customer, agent) starts with the
+  customer and answers the same lookups; a cold cycle no longer fills two.
 """
 
 from __future__ import annotations
@@ -49,9 +55,13 @@ def upgrade() -> None:
     _partial("ix_customers_merged_into_id", ["merged_into_id"], _MERGED)
     _partial("ix_customers_deleted_at", ["deleted_at"], _DELETED)
     _partial("ix_customers_shown", ["number"], _SHOWN)
+    op.create_index("ix_trackings_status_commission", "trackings", ["status", "commission_pct"])
+    op.drop_index("ix_trackings_customer_id", table_name="trackings")
 
 
 def downgrade() -> None:
+    op.create_index("ix_trackings_customer_id", "trackings", ["customer_id"])
+    op.drop_index("ix_trackings_status_commission", table_name="trackings")
     op.drop_index("ix_customers_shown", table_name="customers")
     op.drop_index("ix_customers_deleted_at", table_name="customers")
     op.drop_index("ix_customers_merged_into_id", table_name="customers")
