@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from sync.admin.core import Admin
@@ -149,15 +150,39 @@ class WriteMaster(CycleBase):
         with read_transaction(self.sessions) as s:
             states = self._states(s, source, MASTER_TABS)
             stored = states["Conflicts"].tab_snapshot
+            rendered_from = database_marker(s, exclude_run=run_id, runs=True, zone=self.master_look)
             data = load_master(
                 s, zone=self.zone_name, today=self.today(), language=self.master_language
             )
         report.master_rendered += 1
         grids, _ = render_master(data, stored.resolutions, stored.errors)
-        return not all(
+        stale = not all(
             st.version == version and st.tab_snapshot.digest == grid_digest(grids[st.tab])
             for st in states.values()
         )
+        if not stale:
+            # What changed shows nowhere in the master: it is what this data renders. Its
+            # marker says so from now on, or every idle cycle would render it whole again
+            # (at 50 agents x 2,000 rows, 15 s each).
+            retrying(
+                lambda: self._keep_master_marker(source, versions["Conflicts"][1], rendered_from),
+                "master",
+            )
+        return stale
+
+    def _keep_master_marker(self, source: str, was: str | None, marker: str) -> None:
+        """Store ``marker`` as what the master was rendered from, unless another cycle
+        wrote the master since its marker was ``was``."""
+        with transaction(self.sessions) as s:
+            s.execute(
+                update(SheetState)
+                .where(
+                    SheetState.source == source,
+                    SheetState.tab == "Conflicts",
+                    SheetState.marker == was,
+                )
+                .values(marker=marker)
+            )
 
     def _write_master(
         self, report: CycleReport, read: tuple[SourceSnapshot, dict[str, str]] | None = None

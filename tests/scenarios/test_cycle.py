@@ -635,6 +635,24 @@ def test_a_customer_a_tool_inserted_without_an_audit_event_is_shown_next_cycle(w
     assert world.cycle().cells_written == 0
 
 
+def test_a_change_the_master_does_not_show_is_checked_once(world):
+    """A change that moves what the master is rendered from but nothing it shows (here a
+    conflict's details, which a tool rewrote) is checked by one whole render; the cycles
+    after it are idle again, the master not rendered (each rendered it whole before)."""
+    world.type_rows("ali", [AHMED_ALI])
+    world.cycle()
+    world.type_rows("sara", [{**AHMED_SARA, "Email": "ahmed.m@example.com"}])
+    world.cycle()
+    with world.session() as s, s.begin():
+        conflict = s.execute(select(Conflict).where(Conflict.status == "open")).scalars().first()
+        assert conflict is not None
+        conflict.details = {**(conflict.details or {}), "seen_by": "a tool"}
+    first = world.cycle()
+    assert (first.cells_written, first.views_rendered) == (0, 0)
+    again = world.cycle()
+    assert (again.master_rendered, again.cells_written, again.views_rendered) == (0, 0, 0)
+
+
 def test_an_idle_cycle_looks_at_each_sheet_once(world, monkeypatch):
     """An idle cycle's cost is a look at each sheet: the master's (a big team's workbook is
     read and hashed for it) is taken once, though two phases ask whether it changed."""
