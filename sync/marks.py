@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from sync.db import read
 from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, SyncRun, Tracking
 
 DIRTY_LIMIT = 2000
@@ -114,21 +115,25 @@ class AgentMarks:
     @classmethod
     def load(cls, s: Session) -> AgentMarks:
         audit_id = audit_position(s)
-        agents = s.execute(_AGENTS).all()
+        agents = read(s, _AGENTS).all()
         team = [(key, name, active) for _, key, name, active in agents]
         ids = {key: agent_id for agent_id, key, _, _ in agents}
         parts: dict[int, list[object]] = defaultdict(list)
-        races = sorted(s.execute(_OPEN_RACES).scalars(), key=lambda c: c or 0)
-        for agent_id, customer_id, key, proposed in s.execute(_OPEN_PROPOSALS):
+        races = sorted(read(s, _OPEN_RACES).scalars(), key=lambda c: c or 0)
+        for agent_id, customer_id, key, proposed in read(s, _OPEN_PROPOSALS):
             parts[agent_id or 0].append(("proposal", customer_id, key, proposed))
-        for agent_id, count, last in s.execute(_TRACKINGS_PER_AGENT):
+        for agent_id, count, last in read(s, _TRACKINGS_PER_AGENT):
             parts[agent_id].append(("trackings", count, last))
-        for agent_id, count, last in s.execute(_FOLLOW_UPS_PER_AGENT):
+        for agent_id, count, last in read(s, _FOLLOW_UPS_PER_AGENT):
             parts[agent_id].append(("follow-ups", count, last))
-        digests = {
-            agent_id: _hash(repr((team, races, parts.get(agent_id, []))))
-            for agent_id in ids.values()
-        }
+        # Each digest is of repr((team, races, the agent's parts)); the team and the races,
+        # the same for every agent, are hashed once.
+        shared = hashlib.sha256(f"({team!r}, {races!r}, ".encode())
+        digests = {}
+        for agent_id in ids.values():
+            digest = shared.copy()
+            digest.update(f"{parts.get(agent_id, [])!r})".encode())
+            digests[agent_id] = digest.hexdigest()
         return cls(audit_id, digests, ids)
 
     def marker(self, agent_id: int) -> str:
@@ -223,7 +228,7 @@ def database_marker(
     # rows a tool inserted without an audit event still count
     counted = tuple(s.execute(_ROWS).one())
     rows = [counted[at : at + 2] for at in (0, 2, 4)]
-    conflicts = s.execute(_OPEN_CONFLICTS).all()
+    conflicts = read(s, _OPEN_CONFLICTS).all()
     agents = s.execute(_TEAM).all()
     excluded = {"exclude": exclude_run if exclude_run is not None else -1}
     logged = tuple(s.execute(_RUNS, excluded).one()) if runs else ()

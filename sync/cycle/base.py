@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from sync.config import Config
 from sync.cycle.report import CycleReport, Lease, Progress
-from sync.db import RETRY_ATTEMPTS, retrying, session_factory, transient
+from sync.db import RETRY_ATTEMPTS, read, retrying, session_factory, transient
 from sync.errors import SourceError
 from sync.fields import CHECK_TAB
 from sync.master_layout import master_look
@@ -102,7 +102,7 @@ class CycleBase:
         self, s: Session, source: str, tabs: tuple[str, ...]
     ) -> dict[str, tuple[str | None, str | None]]:
         """Tab -> (version, marker) as last written; never loads the snapshots."""
-        rows = s.execute(_VERSIONS, {"source": source, "tabs": list(tabs)})
+        rows = read(s, _VERSIONS, {"source": source, "tabs": list(tabs)})  # (no ORM: per source)
         return {tab: (version, marker) for tab, version, marker in rows}
 
     def _states(self, s: Session, source: str, tabs: tuple[str, ...]) -> dict[str, SheetState]:
