@@ -107,6 +107,11 @@ def xlsx_lock_files(path: Path) -> list[Path]:
     return [path.with_name(c) for c in candidates]
 
 
+REMEMBER_FROM = 1 << 20
+"""A workbook this big (bytes) or bigger is not hashed again while its bytes stay the same
+(:meth:`XlsxBackend._fingerprint`)."""
+
+
 def _fingerprint_bytes(data: bytes) -> str:
     return f"{len(data)}:{hashlib.sha256(data).hexdigest()[:16]}"
 
@@ -290,21 +295,28 @@ class XlsxBackend:
         self.lock_timeout = lock_timeout
         # path -> (fingerprint, values) of the last read, reused by the next write
         self._read_cache: dict[str, tuple[str, dict[str, Grid]]] = {}
-        # path -> (bytes, fingerprint) last seen: the same bytes again are not hashed again
+        # path -> (bytes, fingerprint) last seen of a big workbook: not hashed again
         self._seen: dict[str, tuple[bytes, str]] = {}
+        self.remember_from = REMEMBER_FROM
 
     # -- helpers ------------------------------------------------------------------------------
 
     def _fingerprint(self, path: Path, data: bytes) -> str:
-        """:func:`_fingerprint_bytes` of a file's bytes, remembered with them: a cycle looks
-        at a workbook, reads it and writes it (a big master is 20 MB: hashing it is most of
-        an idle cycle's look), and a loop's next cycle looks at what the last one wrote. The
-        same bytes (compared whole: any change shows) give the same fingerprint."""
+        """:func:`_fingerprint_bytes` of a file's bytes, remembered with them when they are
+        :attr:`remember_from` bytes or more: a cycle looks at a workbook, reads it and
+        writes it (a big master is 20 MB: hashing it three times cost more than patching
+        it), and a loop's next cycle looks at what the last one wrote. The same bytes
+        (compared whole: any change shows) give the same fingerprint. An agent's workbook
+        is hashed each time: kept, 50 of them would add to the cold cycle's peak memory
+        what hashing them saves in time."""
         seen = self._seen.get(str(path))
         if seen is not None and seen[0] == data:
             return seen[1]
         version = _fingerprint_bytes(data)
-        self._seen[str(path)] = (data, version)
+        if len(data) >= self.remember_from:
+            self._seen[str(path)] = (data, version)
+        else:
+            self._seen.pop(str(path), None)
         return version
 
     def path(self, source: str) -> Path:

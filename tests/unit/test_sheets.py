@@ -1074,11 +1074,16 @@ def test_xlsx_hashes_the_same_bytes_once(
     xlsx: XlsxBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A cycle looks at a workbook, reads it and writes it, and a loop's next cycle looks
-    at what it wrote: the same bytes are hashed once (a big master is 20 MB), and any
-    change to them, of the same size too, gives another fingerprint."""
+    at what it wrote: the same bytes of a big workbook are hashed once (a master is 20 MB
+    at 50 agents), and any change to them, of the same size too, gives another
+    fingerprint."""
     path = make_workbook(xlsx)
     hashed: list[int] = []
     fingerprint_bytes = xlsx_backend._fingerprint_bytes
+    assert len(path.read_bytes()) < xlsx.remember_from  # a small workbook: hashed each time
+    xlsx.fingerprint("agents/ali.xlsx")
+    assert xlsx._seen == {}
+    xlsx.remember_from = 0  # as big workbooks are
 
     def counted(data: bytes) -> str:
         hashed.append(len(data))
