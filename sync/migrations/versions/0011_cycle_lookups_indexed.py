@@ -43,9 +43,7 @@ _SHOWN = sa.text("merged_into_id IS NULL AND deleted_at IS NULL")
 
 
 def _partial(name: str, columns: list[str], where: sa.TextClause) -> None:
-    op.create_index(
-        name, "customers", columns, sqlite_where=where, postgresql_where=where
-    )
+    op.create_index(name, "customers", columns, sqlite_where=where, postgresql_where=where)
 
 
 def upgrade() -> None:
