@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -456,23 +458,39 @@ def follow_up_rows(data: MasterData) -> Grid:
     return rows
 
 
+def conflicts_source(
+    data: MasterData, resolutions: Mapping[str, str], errors: Mapping[str, str]
+) -> str:
+    """A digest of what the Conflicts tab's rows are rendered from: the open conflicts
+    (each with its customer's number and its agent's name), the resolutions typed and why
+    they were not applied, the zone and the language. The same digest, the same rows: a
+    cycle that finds it as stored keeps the tab as written instead of rendering 6,000
+    conflicts again."""
+    name = _names(data)
+    rows = [(*k, name.get(k.agent_id) if k.agent_id else None) for k in data.conflicts]
+    shown = (rows, sorted(resolutions.items()), sorted(errors.items()), data.zone, data.language)
+    return hashlib.sha256(orjson.dumps(shown)).hexdigest()
+
+
 def small_tabs(
     data: MasterData,
     resolutions: Mapping[str, str],
     errors: Mapping[str, str],
     *,
     whole: bool = True,
+    conflicts_too: bool = True,
 ) -> dict[str, Grid]:
     """Conflicts, Commission, Sync log, Deleted, Due by agent and (when ``data`` holds
     them) Due follow-ups: rendered whole (the Due follow-ups tab only when what it shows
     may have moved: :func:`sync.master_update.plan_update`); with ``whole`` False, the
     Commission tab is left to the caller (brought up to date row by row from data loaded
-    with ``counted=False``)."""
+    with ``counted=False``); with ``conflicts_too`` False, the Conflicts tab (kept as
+    written: what it is rendered from did not move, :func:`conflicts_source`)."""
     name = _names(data)
     zone = data.tz
     headers = master_headers(data.zone, data.language)
     conflicts: Grid = [_header_row(headers["Conflicts"])]
-    for k in data.conflicts:
+    for k in data.conflicts if conflicts_too else ():
         cid = f"C{k.id}"
         conflicts.append(
             [
@@ -535,7 +553,7 @@ def small_tabs(
     ):
         due.append([name.get(agent_id), overdue, today, oldest, (data.today - oldest).days])
     tabs = {
-        "Conflicts": conflicts,
+        **({"Conflicts": conflicts} if conflicts_too else {}),
         **({"Commission": commission} if whole else {}),
         "Sync log": log,
         "Deleted": deleted,

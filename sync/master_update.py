@@ -63,6 +63,7 @@ from sync.master import (
     MasterData,
     commission_counted,
     commission_tab_rows,
+    conflicts_source,
     customer_rows,
     due_clauses,
     due_order,
@@ -241,10 +242,6 @@ def plan_update(
     # follow-up or a row there.
     new_day = states[DUE_TAB].marker != today.isoformat() or snaps[DUE_LIST_TAB].keys is None
     touched = new_day or _due_touched(s, source, dirty, today)
-    loaded = SMALL_TABS if touched else tuple(t for t in SMALL_TABS if t != DUE_LIST_TAB)
-    small_tabs_written = load_written(s, source, loaded, bases=(DUE_LIST_TAB, "Commission"))
-    if any(len(small_tabs_written[tab].keys) != snaps[tab].rows for tab in loaded):
-        return None
 
     data = load_master(
         s,
@@ -266,7 +263,20 @@ def plan_update(
     resolutions = {c: t for c, t in typed.items() if c in open_ids}
     errors = {c: why for c, why in not_applied.items() if resolutions.get(c)}
 
+    # The Conflicts tab is kept as written while what it shows did not move (a cycle that
+    # opened or closed no conflict): at 50 agents it lists 6,000 of them.
+    rendered_from = conflicts_source(data, resolutions, errors)
+    keep_conflicts = meta.rendered_from == rendered_from and not shown.get("Conflicts")
+    kept = {DUE_LIST_TAB} if not touched else set()
+    kept |= {"Conflicts"} if keep_conflicts else set()
+    loaded = tuple(tab for tab in SMALL_TABS if tab not in kept)
+    small_tabs_written = load_written(s, source, loaded, bases=(DUE_LIST_TAB, "Commission"))
+    if any(len(small_tabs_written[tab].keys) != snaps[tab].rows for tab in loaded):
+        return None
+
     update = RowUpdate(marker=marker)
+    for tab in kept:
+        _as_written(update, tab, snaps[tab])
     update.snapshot = TabSnapshot(
         resolutions=resolutions,
         errors=errors,
@@ -274,6 +284,7 @@ def plan_update(
         team=meta.team,
         zone=zone,
         language=meta.language,
+        rendered_from=rendered_from,
     )
     rendered = {
         "Customers": customer_rows(data),
@@ -295,7 +306,7 @@ def plan_update(
         )
         if not placed:
             return None
-    small = small_tabs(data, resolutions, errors, whole=False)
+    small = small_tabs(data, resolutions, errors, whole=False, conflicts_too=not keep_conflicts)
     if any(shown.get(tab) for tab in SMALL_TABS if tab not in small):
         return None  # a row typed over in a tab kept row by row by key: rendered whole
     for tab, grid in small.items():
@@ -320,17 +331,19 @@ def plan_update(
         )
     if not all(kept_as_they_are):
         return None  # what was stored cannot say where the changed rows go: whole
-    if not touched:  # as written
-        kept = snaps[DUE_LIST_TAB]
-        assert kept.rows is not None and kept.digest is not None and kept.keys is not None
-        update.changes[DUE_LIST_TAB] = []
-        update.before[DUE_LIST_TAB] = update.lengths[DUE_LIST_TAB] = kept.rows
-        update.digests[DUE_LIST_TAB] = kept.digest
-        update.keys[DUE_LIST_TAB] = kept.keys
     cells = sum((update.lengths[tab] + 1) * len(MASTER_HEADERS[tab]) for tab in MASTER_TABS)
     if cells > MASTER_CELL_LIMIT:
         return None  # the whole render trims the longest tabs
     return update
+
+
+def _as_written(update: RowUpdate, tab: str, kept: TabSnapshot) -> None:
+    """A small tab kept as written: no row set, its digests as stored."""
+    assert kept.rows is not None and kept.digest is not None and kept.keys is not None
+    update.changes[tab] = []
+    update.before[tab] = update.lengths[tab] = kept.rows
+    update.digests[tab] = kept.digest
+    update.keys[tab] = kept.keys
 
 
 def _due_touched(s: Session, source: str, dirty: set[int], today: dt.date) -> bool:

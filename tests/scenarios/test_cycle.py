@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from sync import collector, commission, marks, row_order, service
+from sync import collector, commission, marks, master_update, row_order, service
 from sync import cycle as cycle_module
 from sync.cells import cell_text
 from sync.cycle import Cycle
@@ -792,6 +792,60 @@ def test_the_master_is_brought_up_to_date_row_by_row_without_reading_it(world, m
     reads, _ = master_calls()
     world.cycle()
     assert master_calls()[0] > reads
+    assert world.master_differences() == {}
+    assert world.cycle().cells_written == 0
+
+
+def test_the_conflicts_tab_is_rendered_again_only_when_what_it_shows_moved(world, monkeypatch):
+    """An edit that opens, closes and changes no conflict keeps the master's Conflicts tab
+    as written: not rendered again (at 50 agents it lists 6,000 conflicts), no cell of it
+    set. An edit that changes what a conflict proposes has it rendered again. Either way
+    the master is what a whole render gives."""
+    world.type_rows(
+        "ali",
+        [
+            {"Name": "P", "Phone": "01001240001", "Email": "ali@example.com"},
+            {"Name": "Q", "Phone": "01001240002", "Status": "Prospect"},
+        ],
+    )
+    world.type_rows("sara", [{"Name": "P", "Phone": "01001240001", "Email": "sara@example.com"}])
+    world.cycle()
+    conflicts = world.backend.get_tab(world.master, "Conflicts")[1:]
+    assert [cell_text(row[6]) for row in conflicts] in (
+        ["sara@example.com"],
+        ["ali@example.com"],
+    )
+    rendered: list[bool] = []
+    small_tabs = master_update.small_tabs
+
+    def recorded(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        tabs = small_tabs(*args, **kwargs)
+        rendered.append("Conflicts" in tabs)
+        return tabs
+
+    monkeypatch.setattr(master_update, "small_tabs", recorded)
+    set_cells = world.backend.set_cells
+    tabs_set: list[set[str]] = []
+
+    def counted(source, cells, **kwargs):
+        cells = list(cells)
+        if source == world.master:
+            tabs_set.append({cell[0] for cell in cells})
+        return set_cells(source, cells, **kwargs)
+
+    monkeypatch.setattr(world.backend, "set_cells", counted)
+
+    world.edit("ali", {"Name": "Q"}, {"Status": "Negotiating", "Notes": "call Sunday"})
+    world.cycle()
+    assert rendered == [False]  # the master brought up to date row by row, Conflicts kept
+    assert tabs_set and "Conflicts" not in set().union(*tabs_set)
+    assert world.master_differences() == {}
+
+    # What the conflict proposes moves: the tab is rendered again and shows it.
+    world.edit("sara", {"Name": "P"}, {"Email": "sara.ahmed@example.com"})
+    world.edit("ali", {"Name": "P"}, {"Email": "ali.hassan@example.com"})
+    world.cycle()
+    assert rendered[1:] == [True]
     assert world.master_differences() == {}
     assert world.cycle().cells_written == 0
 
