@@ -43,7 +43,7 @@ from sync.master_layout import (
     row_key,
 )
 from sync.model import Agent, Conflict, Customer, FollowUp, SyncRun, Tracking
-from sync.reports import DELETED_CUSTOMERS, CommissionRow, commission_rows
+from sync.reports import DELETED_CUSTOMERS, CommissionRow, Share, commission_rows
 from sync.values import choice
 from sync.views import MASTER_CELL_LIMIT
 from sync.words import Language, say
@@ -105,9 +105,9 @@ class MasterData:
     # the master's language (``[master] language``): its headers, and the choices,
     # yes/no and how to resolve it shows
     language: Language = "en"
-    # Commission row key -> the ids of the customers it counts, filled when the tab is
-    # rendered whole (stored with each row: :func:`stored_bases`)
-    counted: dict[str, list[int]] = field(default_factory=dict)
+    # Commission row key -> what each customer it counts adds to it, filled when the tab
+    # is rendered whole (stored with each row: :func:`stored_bases`)
+    counted: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -581,13 +581,25 @@ def commission_tab_rows(rows: Iterable[CommissionRow]) -> Grid:
 
 def commission_counted(
     grid: Sequence[Sequence[CellValue]], rows: Sequence[CommissionRow]
-) -> dict[str, list[int]]:
-    """Row key -> the ids of the customers a Commission row counts, completed or lost
-    (``grid``: :func:`commission_tab_rows` of ``rows``)."""
+) -> dict[str, dict[str, Any]]:
+    """Row key -> what is stored with a Commission row: ``{"shares": [[customer id,
+    *share], ...]}``, what each customer it counts adds to it
+    (:data:`~sync.reports.Share`), by id (``grid``: :func:`commission_tab_rows` of
+    ``rows``). Rows stored by an earlier sheetsync hold the ids alone, or nothing."""
     return {
-        row_key("Commission", shown): sorted(row.counted)
+        row_key("Commission", shown): {
+            "shares": [[customer, *share] for customer, share in sorted(row.shares.items())]
+        }
         for shown, row in zip(grid, rows, strict=True)
     }
+
+
+def stored_shares(base: Any) -> dict[int, Share] | None:
+    """The shares stored with a Commission row (:func:`commission_counted`); None when it
+    was stored without them."""
+    if not isinstance(base, dict) or not isinstance(base.get("shares"), list):
+        return None
+    return {customer: share for customer, *share in base["shares"]}
 
 
 def due_list_rows(data: MasterData, headers: Sequence[str]) -> Grid:
@@ -692,15 +704,15 @@ def _trim_to_limit(grids: dict[str, Grid]) -> list[str]:
 def stored_bases(
     tab: str,
     rows: Sequence[Sequence[CellValue]],
-    counted: Mapping[str, list[int]] = {},  # noqa: B006 (read only)
+    counted: Mapping[str, dict[str, Any]] = {},  # noqa: B006 (read only)
 ) -> dict[str, Any]:
     """What is stored with each rendered row of a master tab besides its key and digest,
     by row key: what the admin may edit in it, as rendered (the base of the three-way
     merge of their edits: ``Customers`` -> shared field -> text, ``Tracking`` -> Commission
     % as text); for the Due follow-ups, where the row sorts (its date), so that a later
-    cycle puts a changed row among them without reading them; for the Commission, the ids
-    of the customers it counts (``counted``: :func:`commission_counted`), so that a later
-    cycle counts again only the agents a changed customer was or is counted for; nothing
+    cycle puts a changed row among them without reading them; for the Commission, what
+    each customer it counts adds to it (``counted``: :func:`commission_counted`), so that a
+    later cycle makes again only the rows a changed customer was or is counted in; nothing
     for the others. Taken from the rows (and ``counted``), so a whole write keeps nothing
     of the data it rendered."""
     if tab == "Customers":

@@ -74,6 +74,7 @@ from sync.master import (
     load_master,
     small_tabs,
     stored_bases,
+    stored_shares,
     tracking_rows,
 )
 from sync.master_layout import (
@@ -88,7 +89,7 @@ from sync.master_layout import (
     row_key,
 )
 from sync.model import Agent, AuditEvent, Customer, FollowUp, SheetState, Tracking
-from sync.reports import commission_order, commission_rows
+from sync.reports import CommissionRow, commission_order, commission_rows
 from sync.row_moves import MOVE_FROM, block_moves, merge_blocks, row_moves
 from sync.row_order import ROW_ORDERS, NewRow
 from sync.sheet_rows import (
@@ -611,12 +612,13 @@ def _update_commission(
     loaded: tuple[Session, MasterData, set[int]],
     stored: tuple[WrittenTab, str],
 ) -> bool:
-    """The Commission tab: the rows of the agents a changed customer is counted for (a
-    tracking of theirs is completed or lost) or was (a stored row counts it) are counted
-    again, from those agents' completions alone, and put back in their order; the others
-    are kept as stored. An agent's rows count only their own trackings, and where a lost
-    one is counted only moves with a tracking of its customer (which is then changed). A
-    row stored without the customers it counts stands for all its agent's trackings. False
+    """The Commission tab: each row a changed customer is counted in (a tracking of theirs
+    is completed or lost) or was (a stored row counts it) is made again from its shares
+    stored (:func:`~sync.master.commission_counted`), the changed customers' replaced by
+    what they add now (what a customer adds depends on its own trackings alone); the other
+    rows are kept as stored. An agent with a row stored without its shares (by an earlier
+    sheetsync) has all its rows counted again from its completions, as before; a row stored
+    without even the customers it counts stands for all its agent's trackings. False
     (render it whole) when two agents share a name (rows name agents)."""
     s, data, dirty = loaded
     written, header = stored
@@ -630,34 +632,58 @@ def _update_commission(
             return False
         places.append((month, agent_of[name].id))
     t = Tracking.__table__.c
-    was: set[int] = set()  # agents a stored row of whom counts a changed customer
-    unknown: set[int] = set()  # agents with a row stored without what it counts
-    for (_, agent), counted in zip(places, written.bases, strict=True):
-        if not isinstance(counted, list):
+    shares = [stored_shares(base) for base in written.bases]
+    legacy: set[int] = set()  # agents with a row stored without its shares
+    was: set[int] = set()  # those of them a row of whom counts a changed customer
+    unknown: set[int] = set()  # those with a row stored without what it counts
+    for (_, agent), had, base in zip(places, shares, written.bases, strict=True):
+        if had is not None:
+            continue
+        legacy.add(agent)
+        if not isinstance(base, list):
             unknown.add(agent)
-        elif not dirty.isdisjoint(counted):
+        elif not dirty.isdisjoint(base):
             was.add(agent)
-    now = {row.agent_id for row in rows_in(s, COMPLETIONS, t.customer_id, dirty)}
-    recounted = now | was
+    changed = rows_in(s, COMPLETIONS, t.customer_id, dirty)  # every agent's
+    whole = (legacy & {c.agent_id for c in changed}) | was  # counted again, all months
     if unknown:  # those rows stand for all their agent's trackings
-        recounted |= unknown & {r[0] for r in rows_in(s, select(t.agent_id), t.customer_id, dirty)}
-    agents = sorted(recounted)
-    fresh: Grid = []
-    counted_by: dict[str, list[int]] = {}
-    if agents:
+        whole |= unknown & {r[0] for r in rows_in(s, select(t.agent_id), t.customer_id, dirty)}
+    fresh_rows: list[CommissionRow] = []
+    if whole:
+        agents = sorted(whole)
         counted = rows_in(s, COMPLETIONS, t.agent_id, agents)
         lost = sorted({c.customer_id for c in counted if c.lost_to_colleague})
         others = COMPLETIONS.where(t.agent_id.not_in(agents))  # when the lost ones were won
         counted += rows_in(s, others, t.customer_id, lost)
         names = {c.customer_id: c.customer_number for c in counted}
-        keys = {data.agents[agent].key for agent in recounted}
-        rows = [
+        keys = {data.agents[agent].key for agent in whole}
+        fresh_rows += [
             row
             for row in commission_rows(data.agents.values(), names, counted)
             if row.agent in keys
         ]
-        fresh = commission_tab_rows(rows)
-        counted_by = commission_counted(fresh, rows)
+    # The other agents' rows, one by one: the changed customers' shares replaced.
+    agent_of_key = {a.key: a for a in data.agents.values()}
+    now = {
+        (row.month, agent_of_key[row.agent].id): row.shares
+        for row in commission_rows(
+            data.agents.values(), {c.customer_id: c.customer_number for c in changed}, changed
+        )
+    }
+    remade = {place for place in now if place[1] not in whole}
+    remade |= {
+        place
+        for place, had in zip(places, shares, strict=True)
+        if had is not None and place[1] not in whole and not dirty.isdisjoint(had)
+    }
+    kept = dict(zip(places, shares, strict=True))
+    for month, agent in remade:
+        row_shares = {c: sh for c, sh in (kept.get((month, agent)) or {}).items() if c not in dirty}
+        row_shares.update(now.get((month, agent), {}))
+        if row_shares:
+            fresh_rows.append(CommissionRow.of_shares(month, data.agents[agent], row_shares))
+    fresh_rows.sort(key=lambda row: commission_order(row.month, row.agent))
+    fresh = commission_tab_rows(fresh_rows)
 
     def order(month: str, agent: int) -> tuple[tuple[int, int], str]:
         return commission_order(month, data.agents[agent].key)
@@ -665,10 +691,10 @@ def _update_commission(
     return _update_sorted(
         update,
         ("Commission", written, header),
-        [at for at, (_, agent) in enumerate(places) if agent in recounted],
+        [at for at, place in enumerate(places) if place[1] in whole or place in remade],
         fresh,
         (lambda at: order(*places[at]), lambda row: order(str(row[0]), agent_of[str(row[1])].id)),
-        counted_by,
+        commission_counted(fresh, fresh_rows),
     )
 
 

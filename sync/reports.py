@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -41,6 +42,12 @@ def completion_month(tracking: Tracking) -> str | None:
 # -- commission -----------------------------------------------------------------------------------
 
 
+Share = list[Any]
+"""What one customer adds to a :class:`CommissionRow`: ``[Customer #, [the Commission %
+of each completion counted (0.0 when not set)], how many trackings are lost to a
+colleague]`` (a list: stored as JSON with the master's row, and compared as read back)."""
+
+
 @dataclass
 class CommissionRow:
     """One agent's completions in one month.
@@ -50,9 +57,10 @@ class CommissionRow:
             completions (1.0 is one customer's full commission).
         lost_to_colleague: this agent's trackings marked *lost to colleague* on customers
             first completed (by a colleague) that month.
-        counted: the ids of the customers the row counts, completed or lost (not
-            reported: the master's row-by-row update finds by them the rows a changed
-            customer was counted in).
+        counted: the ids of the customers the row counts, completed or lost.
+        shares: customer id -> what that customer adds to the row (:data:`Share`). Not
+            reported: the master's row-by-row update stores them with the row, and makes
+            a row again from its shares with a changed customer's replaced.
     """
 
     month: str
@@ -63,10 +71,28 @@ class CommissionRow:
     commission: float = 0.0
     lost_to_colleague: int = 0
     counted: set[int] = field(default_factory=set)
+    shares: dict[int, Share] = field(default_factory=dict)
+
+    @classmethod
+    def of_shares(cls, month: str, agent: Agent, shares: dict[int, Share]) -> CommissionRow:
+        """The row of these shares: whatever order they were counted in, the same row (the
+        commission is summed exactly, :func:`math.fsum`)."""
+        pcts = [pct for _, counted, _ in shares.values() for pct in counted]
+        return cls(
+            month,
+            agent.key,
+            agent.name,
+            completed=len(pcts),
+            customers=sorted(number for number, counted, _ in shares.values() for _ in counted),
+            commission=math.fsum(pct / 100 for pct in pcts),
+            lost_to_colleague=sum(lost for _, _, lost in shares.values()),
+            counted=set(shares),
+            shares=shares,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        del data["counted"]
+        del data["counted"], data["shares"]
         data["commission"] = round(self.commission, 2)
         return data
 
@@ -79,6 +105,10 @@ def commission_rows(
 ) -> list[CommissionRow]:
     """Completed customers and commission per agent and month.
 
+    What a customer adds to a row depends on that customer's trackings alone: its
+    completions, in their month, and its trackings lost to a colleague, in the month it
+    was first completed (by any agent: ``trackings`` holds all of a customer's or none).
+
     Args:
         numbers: customer id -> Customer #.
         month: ``YYYY-MM`` for one month (every agent gets a row, zeros included);
@@ -86,14 +116,15 @@ def commission_rows(
     """
     by_id = {a.id: a for a in agents}
     every = [t for t in trackings if t.active and t.agent_id in by_id]
-    rows: dict[tuple[str, int], CommissionRow] = {}
+    shares: dict[tuple[str, int], dict[int, Share]] = {}
 
-    def row(when: str, agent_id: int) -> CommissionRow:
-        agent = by_id[agent_id]
-        key = (when, agent_id)
-        if key not in rows:
-            rows[key] = CommissionRow(when, agent.key, agent.name)
-        return rows[key]
+    def share(when: str, t: Tracking) -> Share:
+        of_row = shares.setdefault((when, t.agent_id), {})
+        found = of_row.get(t.customer_id)
+        if found is None:
+            number = numbers.get(t.customer_id, str(t.customer_id))
+            found = of_row[t.customer_id] = [number, [], 0]
+        return found
 
     first: dict[int, str] = {}
     for t in every:
@@ -103,22 +134,18 @@ def commission_rows(
         first[t.customer_id] = min(first.get(t.customer_id, when), when)
         if month is not None and when != month:
             continue
-        r = row(when, t.agent_id)
-        r.completed += 1
-        r.counted.add(t.customer_id)
-        r.customers.append(numbers.get(t.customer_id, str(t.customer_id)))
-        r.commission += (t.commission_pct or 0.0) / 100
+        share(when, t)[1].append(t.commission_pct or 0.0)
     for t in every:
         when = first.get(t.customer_id)
         if t.lost_to_colleague and when is not None and (month is None or when == month):
-            r = row(when, t.agent_id)
-            r.lost_to_colleague += 1
-            r.counted.add(t.customer_id)
+            share(when, t)[2] += 1
+    rows = {
+        (when, agent): CommissionRow.of_shares(when, by_id[agent], of_row)
+        for (when, agent), of_row in shares.items()
+    }
     if month is not None:
-        for agent_id in by_id:
-            row(month, agent_id)
-    for r in rows.values():
-        r.customers.sort()
+        for agent_id, agent in by_id.items():
+            rows.setdefault((month, agent_id), CommissionRow(month, agent.key, agent.name))
     return sorted(rows.values(), key=lambda r: commission_order(r.month, r.agent))
 
 
