@@ -191,8 +191,14 @@ def format_phone(e164: str) -> str:
     Raises:
         ValueError: ``e164`` is not a ``+``-prefixed phone number.
     """
-    number = _from_e164(e164)
-    if number is None:
+    parts = _e164_parts(e164)
+    if parts is not None:
+        code, national = parts
+        formats = _international_formats(code)
+        if formats is not None:
+            return f"+{code} {_formatted(national, formats)}"
+        number = PhoneNumber(country_code=code, national_number=int(national))
+    else:
         try:
             number = phonenumbers.parse(e164, None)
         except NumberParseException as exc:
@@ -200,10 +206,58 @@ def format_phone(e164: str) -> str:
     return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
 
 
+_Format = tuple["re.Pattern[str] | None", "re.Pattern[str]", str]
+
+
+@functools.cache
+def _international_formats(country_code: int) -> tuple[_Format, ...] | None:
+    """A country code's international formats as libphonenumber chooses among them
+    (``_format_nsn``: the international ones when it has any, else the national ones):
+    (the last leading-digits pattern, the number's pattern, the format), compiled once.
+    libphonenumber compiles them again for every number it formats (through re's cache),
+    which is most of its time. None: a code without formats of its own."""
+    region = phonenumbers.region_code_for_country_code(country_code)
+    if region == phonenumbers.UNKNOWN_REGION:
+        return None
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
+        country_code, region.upper()
+    )
+    if metadata is None:
+        return None
+    available = metadata.intl_number_format or metadata.number_format
+    return tuple(
+        (
+            re.compile(f.leading_digits_pattern[-1]) if f.leading_digits_pattern else None,
+            re.compile(f.pattern),
+            f.format,
+        )
+        for f in available
+        if f.pattern is not None and f.format is not None
+    )
+
+
+def _formatted(national: str, formats: tuple[_Format, ...]) -> str:
+    """A national significant number in the first format whose leading digits and pattern
+    it matches (``_choose_formatting_pattern_for_number``), as libphonenumber substitutes
+    it; as it is when none does."""
+    for leading, pattern, rule in formats:
+        if (leading is None or leading.match(national)) and pattern.fullmatch(national):
+            return pattern.sub(rule, national)
+    return national
+
+
 def _from_e164(e164: str) -> PhoneNumber | None:
     """The number an E.164 text names, built without a parse (twice as slow as the
     formatting): None unless it is what ``phonenumbers.parse`` would give, i.e. a known
     country code and a national number that has nothing libphonenumber would strip."""
+    parts = _e164_parts(e164)
+    if parts is None:
+        return None
+    return PhoneNumber(country_code=parts[0], national_number=int(parts[1]))
+
+
+def _e164_parts(e164: str) -> tuple[int, str] | None:
+    """The country code and national number of :func:`_from_e164`'s number, or None."""
     digits = e164[1:]
     if not (e164.startswith("+") and digits.isdigit() and digits.isascii()):
         return None
@@ -216,7 +270,7 @@ def _from_e164(e164: str) -> PhoneNumber | None:
     prefix = _national_prefix(int(code))
     if prefix is not None and prefix.match(national):
         return None
-    return PhoneNumber(country_code=int(code), national_number=int(national))
+    return int(code), national
 
 
 def clear_caches() -> None:

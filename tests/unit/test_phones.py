@@ -609,7 +609,10 @@ def test_fast_path_leaves_what_it_cannot_tell_to_the_full_reading() -> None:
 @settings(max_examples=300)
 @given(
     digits=st.text(alphabet="0123456789", min_size=1, max_size=18),
-    lead=st.sampled_from(["", "1", "20", "44", "39", "966", "7", "55", "54"]),
+    lead=st.one_of(
+        st.sampled_from(["", "1", "20", "44", "39", "966", "7", "55", "54"]),
+        st.sampled_from(sorted(map(str, phonenumbers.COUNTRY_CODE_TO_REGION_CODE))),
+    ),
 )
 def test_format_phone_without_a_parse_formats_as_libphonenumber_does(
     digits: str, lead: str
@@ -635,7 +638,7 @@ def test_format_phone_without_a_parse_for_every_example_number() -> None:
             number = phones._from_e164(e164)
             if number is not None:
                 built += 1
-                assert phonenumbers.format_number(
-                    number, PhoneNumberFormat.INTERNATIONAL
-                ) == phonenumbers.format_number(example, PhoneNumberFormat.INTERNATIONAL), e164
+                shown = phonenumbers.format_number(example, PhoneNumberFormat.INTERNATIONAL)
+                assert phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL) == shown
+                assert format_phone(e164) == shown, e164
     assert built > 500  # the check above means something only if the fast way is common
