@@ -18,9 +18,11 @@ an audit event naming a customer, the cycle:
    rows kept are moved, the others rendered (their customers, and those of the rows
    gone, are dirty);
 3. renders the dirty customers' rows (and the new ones) and the small tabs
-   (Conflicts, Sync log, Deleted, Due by agent) whole; counts again the Commission rows
-   of the agents a dirty customer is counted for, or was (each row stored with the
-   customers it counts); renders the Due follow-ups tab whole on a
+   (Conflicts, Sync log, Deleted, Due by agent) whole, but the Conflicts tab while what
+   it is rendered from did not move (:func:`~sync.master.conflicts_source`); makes again
+   the Commission rows a dirty customer is counted in, or was, from what each customer
+   a row counts adds to it (stored with the row), the dirty ones' replaced by what they
+   add now; renders the Due follow-ups tab whole on a
    new day, else only the dirty customers' due rows, put where they sort among the rows
    stored (each stored with its date), when they have a due row now or had one (a row
    rendered again as it was stays where it is);
@@ -267,7 +269,9 @@ def plan_update(
     # The Conflicts tab is kept as written while what it shows did not move (a cycle that
     # opened or closed no conflict): at 50 agents it lists 6,000 of them.
     rendered_from = conflicts_source(data, resolutions, errors)
-    keep_conflicts = meta.rendered_from == rendered_from and not shown.get("Conflicts")
+    keep_conflicts = (
+        meta.rendered_from == rendered_from and meta.keys is not None and not shown.get("Conflicts")
+    )
     kept = {DUE_LIST_TAB} if not touched else set()
     kept |= {"Conflicts"} if keep_conflicts else set()
     loaded = tuple(tab for tab in SMALL_TABS if tab not in kept)
