@@ -469,7 +469,8 @@ def conflicts_source(
     name = _names(data)
     rows = [(*k, name.get(k.agent_id) if k.agent_id else None) for k in data.conflicts]
     shown = (rows, sorted(resolutions.items()), sorted(errors.items()), data.zone, data.language)
-    return hashlib.sha256(orjson.dumps(shown)).hexdigest()
+    text = orjson.dumps(shown, default=repr, option=orjson.OPT_NON_STR_KEYS)
+    return hashlib.sha256(text).hexdigest()
 
 
 def small_tabs(
