@@ -24,7 +24,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -322,3 +322,17 @@ def engine_factory(db_kind: str) -> Iterator[EngineFactory]:
     factory = EngineFactory(db_kind)
     yield factory
     factory.close()
+
+
+def analyze_counts(engine: Engine, tables: Sequence[str]) -> dict[str, int]:
+    """How many times each of these tables of the engine's schema was analyzed by an
+    ``ANALYZE`` (autovacuum's own count apart: it may run at any moment)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT relname, analyze_count FROM pg_stat_user_tables "
+                "WHERE schemaname = current_schema()"
+            )
+        ).all()
+    counts = dict(rows)
+    return {table: counts.get(table, 0) for table in tables}

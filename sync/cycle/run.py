@@ -18,7 +18,14 @@ from sync.cycle.base import source_retrying
 from sync.cycle.report import STALE_RUN, CycleReport
 from sync.cycle.to_master import WriteMaster
 from sync.cycle.write_back import WriteBack
-from sync.db import database_now, read_transaction, retrying, transaction
+from sync.db import (
+    SHEET_TABLES,
+    database_now,
+    read_transaction,
+    refresh_statistics,
+    retrying,
+    transaction,
+)
 from sync.errors import SourceError
 from sync.fields import AGENT_TABS
 from sync.ingest import AgentPlan
@@ -118,6 +125,10 @@ class Cycle(WriteBack, WriteMaster):
             del result  # the last sheet read goes with the others, once written back
 
         report.conflicts_opened += retrying(lambda: self._settle(touched, run_id), "commission")
+        # A cycle that filled the tables (the first one) has them analyzed before the views
+        # and the master are read from them, and the sheets' rows it stored after.
+        added = report.customers_created + report.trackings_added + report.follow_ups_created
+        retrying(lambda: refresh_statistics(self.sessions, added), "statistics")
         with read_transaction(self.sessions) as s:
             marks = AgentMarks.load(s)
         checks_due = self._checks_due(marks)
@@ -166,6 +177,7 @@ class Cycle(WriteBack, WriteMaster):
             self._drop_idle_run(run_id, report)
         else:
             self._record_counts(run_id, report)
+            retrying(lambda: refresh_statistics(self.sessions, added, SHEET_TABLES), "statistics")
         return report
 
     def _settle(self, touched: set[int], run_id: int) -> int:

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from sync.collector import fewer_collections
 from sync.config import Config
-from sync.db import session_factory
+from sync.db import refresh_statistics, session_factory
 from sync.importing.apply import (
     ChunkHook,
     apply_plan,
@@ -201,6 +201,8 @@ def run_import(
             today=today,
             on_chunk=on_chunk,
         )
+        added = counts.customers_created + counts.trackings_created + counts.follow_ups_created
+        refresh_statistics(session_factory(engine), added)  # the next cycle reads them
         timings["apply_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - start
     return ImportOutcome(read, plan, counts, options.dry_run, existing.agents, timings)

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from sheets_emulator import Emulator
+from sync import db
 from sync.cells import cell_text
 from sync.db import make_engine
 from sync.dedupe import format_phone, normalize_phone, value_text
@@ -37,6 +38,7 @@ from sync.importing.source import SourceSpec, classify
 from sync.model import Agent, AuditEvent, Conflict, Customer, FollowUp, Tracking
 from sync.schema import upgrade_schema
 from tests.commands import run
+from tests.conftest import analyze_counts
 from tests.emulated import GoogleHarness
 from tests.fixtures.legacy.legacy_sheet import (
     HEADER,
@@ -231,6 +233,22 @@ def test_nothing_in_the_source_is_lost(world, tmp_path, kind):
                 assert row.cells[header] in tracking.notes, (number, header)
         assert set(customers) == expected_customers
     assert outcome.counts.rows_imported + outcome.counts.rows_rejected == outcome.counts.rows_read
+
+
+def test_an_import_that_filled_the_tables_has_postgresql_take_their_statistics(
+    world, legacy_csv, monkeypatch
+):
+    """An import that added ANALYZE_FROM rows or more has PostgreSQL analyze the tables it
+    wrote, so that the cycle after it is not planned for empty tables."""
+    if world.engine.dialect.name != "postgresql":
+        pytest.skip("statistics are taken on PostgreSQL; SQLite plans without them")
+    monkeypatch.setattr(db, "ANALYZE_FROM", 1)
+    before = analyze_counts(world.engine, db.INGESTED_TABLES)
+    assert do_import(world, legacy_csv, dry_run=True).counts.customers_created > 0
+    assert analyze_counts(world.engine, db.INGESTED_TABLES) == before  # a dry run writes nothing
+    assert do_import(world, legacy_csv).counts.customers_created > 0
+    after = analyze_counts(world.engine, db.INGESTED_TABLES)
+    assert all(after[table] > before[table] for table in db.INGESTED_TABLES), (before, after)
 
 
 def test_a_rerun_is_a_no_op(world, legacy_csv):
