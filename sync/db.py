@@ -503,10 +503,11 @@ def refresh_statistics(
     """
     if added < ANALYZE_FROM:
         return False
-    with factory() as session, session.begin():
+    with factory() as session:
         if session.get_bind().dialect.name != "postgresql":
-            return False
-        session.execute(text(f"ANALYZE {', '.join(tables)}"))  # names of ours, not input
+            return False  # before a transaction begins (SQLite's takes the write lock)
+        with session.begin():
+            session.execute(text(f"ANALYZE {', '.join(tables)}"))  # names of ours, not input
     return True
 
 
