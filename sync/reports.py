@@ -57,10 +57,10 @@ class CommissionRow:
             completions (1.0 is one customer's full commission).
         lost_to_colleague: this agent's trackings marked *lost to colleague* on customers
             first completed (by a colleague) that month.
-        counted: the ids of the customers the row counts, completed or lost.
-        shares: customer id -> what that customer adds to the row (:data:`Share`). Not
-            reported: the master's row-by-row update stores them with the row, and makes
-            a row again from its shares with a changed customer's replaced.
+        shares: customer id -> what that customer adds to the row (:data:`Share`), for
+            each customer it counts, completed or lost. Not reported: the master's
+            row-by-row update stores them with the row, and makes a row again from its
+            shares with a changed customer's replaced.
     """
 
     month: str
@@ -70,7 +70,6 @@ class CommissionRow:
     customers: list[str] = field(default_factory=list)
     commission: float = 0.0
     lost_to_colleague: int = 0
-    counted: set[int] = field(default_factory=set)
     shares: dict[int, Share] = field(default_factory=dict)
 
     @classmethod
@@ -86,13 +85,12 @@ class CommissionRow:
             customers=sorted(number for number, counted, _ in shares.values() for _ in counted),
             commission=math.fsum(pct / 100 for pct in pcts),
             lost_to_colleague=sum(lost for _, _, lost in shares.values()),
-            counted=set(shares),
             shares=shares,
         )
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        del data["counted"], data["shares"]
+        del data["shares"]
         data["commission"] = round(self.commission, 2)
         return data
 
