@@ -268,9 +268,11 @@ def plan_update(
 
     # The Conflicts tab is kept as written while what it shows did not move (a cycle that
     # opened or closed no conflict): at 50 agents it lists 6,000 of them.
-    rendered_from = conflicts_source(data, resolutions, errors)
+    conflicts_from = conflicts_source(data, resolutions, errors)
     keep_conflicts = (
-        meta.rendered_from == rendered_from and meta.keys is not None and not shown.get("Conflicts")
+        meta.conflicts_from == conflicts_from
+        and meta.keys is not None
+        and not shown.get("Conflicts")
     )
     kept = {DUE_LIST_TAB} if not touched else set()
     kept |= {"Conflicts"} if keep_conflicts else set()
@@ -289,7 +291,7 @@ def plan_update(
         team=meta.team,
         zone=zone,
         language=meta.language,
-        rendered_from=rendered_from,
+        conflicts_from=conflicts_from,
     )
     rendered = {
         "Customers": customer_rows(data),

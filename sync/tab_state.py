@@ -52,7 +52,7 @@ class TabSnapshot:
         zone: the master's Conflicts tab: the zone its times were shown in.
         language: the master's Conflicts tab: the language it was shown in (None: English,
             or written before there was a choice).
-        rendered_from: the master's Conflicts tab: the digest of what its rows were
+        conflicts_from: the master's Conflicts tab: the digest of what its rows were
             rendered from (:func:`sync.master.conflicts_source`; None: not known).
         other: parts written by another version, kept as they are (a master's bases
             of an earlier version: ``shared``, ``commission``).
@@ -72,7 +72,7 @@ class TabSnapshot:
     checks: dict[str, list[str]] = field(default_factory=dict)
     zone: str | None = None
     language: str | None = None
-    rendered_from: str | None = None
+    conflicts_from: str | None = None
     other: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -325,7 +325,7 @@ class WriteMaster(CycleBase):
             row_digests = {tab: [row_digest(row) for row in grid] for tab, grid in grids.items()}
             digests = {tab: tab_digest(rows) for tab, rows in row_digests.items()}
         report.warnings += warnings
-        rendered_from = conflicts_source(data, resolutions, errors)
+        conflicts_from = conflicts_source(data, resolutions, errors)
 
         # A tab written is let go as soon as it is (what is stored of its rows is kept):
         # the smallest tabs are written first, so the largest is written with the others
@@ -397,7 +397,7 @@ class WriteMaster(CycleBase):
                 if tab == "Conflicts":
                     snap.resolutions, snap.errors = resolutions, errors
                     snap.audit, snap.team, snap.zone = audit, team, self.zone_name
-                    snap.rendered_from = rendered_from
+                    snap.conflicts_from = conflicts_from
                     snap.language = None if self.master_language == "en" else self.master_language
                 self._master_state(state, version if exact else None, marker, snap, day)
         return written
