@@ -192,13 +192,10 @@ def format_phone(e164: str) -> str:
         ValueError: ``e164`` is not a ``+``-prefixed phone number.
     """
     parts = _e164_parts(e164)
-    if parts is not None:
-        code, national = parts
-        formats = _international_formats(code)
-        if formats is not None:
-            return f"+{code} {_formatted(national, formats)}"
-        number = PhoneNumber(country_code=code, national_number=int(national))
-    else:
+    if parts is not None and (formats := _international_formats(parts[0])) is not None:
+        return f"+{parts[0]} {_formatted(parts[1], formats)}"
+    number = _from_e164(e164)  # (a code without formats of its own: rare)
+    if number is None:
         try:
             number = phonenumbers.parse(e164, None)
         except NumberParseException as exc:
