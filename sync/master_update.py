@@ -355,7 +355,10 @@ def _as_written(update: RowUpdate, tab: str, kept: TabSnapshot) -> None:
 
 def _due_touched(s: Session, source: str, dirty: set[int], today: dt.date) -> bool:
     """Whether the Due follow-ups tab may show something else for these customers: one of
-    their trackings is due, or has a row there (its follow-up was due when written)."""
+    their trackings is due, or a row there shows one of them (its follow-up was due when
+    written). A row is looked for under every agent's name with the customer's number, not
+    through the customer's trackings: a customer merged into another has none left, and its
+    row must go."""
     if not dirty:
         return False
     t, c = Tracking.__table__.c, Customer.__table__.c
@@ -363,13 +366,9 @@ def _due_touched(s: Session, source: str, dirty: set[int], today: dt.date) -> bo
     due = select(t.id).where(*due_clauses(t, today))
     if rows_in(s, due, t.customer_id, ids):
         return True
-    shown = (
-        select(Agent.name, c.number)
-        .select_from(Tracking.__table__)
-        .join(Customer.__table__, c.id == t.customer_id)
-        .join(Agent, Agent.id == t.agent_id)
-    )
-    keys = {row_key(DUE_LIST_TAB, row) for row in rows_in(s, shown, t.customer_id, ids)}
+    numbers = [number for (number,) in rows_in(s, select(c.number), c.id, ids)]
+    names = s.execute(select(Agent.name)).scalars().all()
+    keys = {row_key(DUE_LIST_TAB, (name, number)) for name in names for number in numbers}
     return bool(load_placed(s, source, DUE_LIST_TAB, keys))
 
 

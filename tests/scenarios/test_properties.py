@@ -854,6 +854,24 @@ put_back_histories = st.builds(
         PutBack("sara", 0),
     ]
 )
+# A customer merged into another leaves its due row in the master's Due follow-ups: found
+# by hypothesis (the merged customer has no tracking left to find its row by).
+@example(
+    history=[
+        Add("sara", 3, 0, 0, 29),
+        Add("ali", 2, 0, 42, 46),
+        Add("ali", 1, 0, 23, 20),
+        Add("sara", 0, 0, 30, 36),
+        Add("ali", 2, 0, 32, 40),
+        Cycle(),
+        Add("ali", 4, 0, 40, 41),
+        Percent(11, 0),
+        Cycle(),
+        Merge(19, 27),
+        Merge(39, 0),
+        Merge(0, 32),
+    ]
+)
 def test_unchanged_rows_left_unparsed_end_as_if_every_row_was_parsed(engine_factory, history):
     skipping = World(engine_factory(), agents=AGENTS, mass_removal_min_rows=50)
     parsing = World(engine_factory(), agents=AGENTS, mass_removal_min_rows=50)
