@@ -33,7 +33,7 @@ import openpyxl
 from sqlalchemy import func, select
 
 from bench.generate import STATUSES, Dataset, generate, write_xlsx
-from bench.measure import hwm_mb, measure
+from bench.measure import SqlStatements, hwm_mb, measure
 from sync import service
 from sync.backends.memory import MemoryBackend
 from sync.backends.xlsx import XlsxBackend
@@ -278,6 +278,7 @@ def _run(args: argparse.Namespace, seed: int, work: Path, db_url: str, out: dict
     del data.raw_phones[:]  # not needed any more; keep the process's memory about the cycles
 
     engine = service.open_database(config, create=True)
+    sql = SqlStatements(engine)
     _, figures = measure(lambda: service.init(config, engine, backend), trace=False)
     out["init_s"] = figures["wall_s"]
     before = db_counts(engine)
@@ -294,6 +295,7 @@ def _run(args: argparse.Namespace, seed: int, work: Path, db_url: str, out: dict
     def cycle(label: str) -> CycleReport:
         say(f"{label} cycle ...")
         calls_before = dict(getattr(backend, "calls", {}))
+        sql_before = sql.mark()
         if args.profile and label == args.profile_phase:
             profiler = cProfile.Profile()
             report, figures = measure(
@@ -306,6 +308,7 @@ def _run(args: argparse.Namespace, seed: int, work: Path, db_url: str, out: dict
             report, figures = measure(
                 lambda: service.sync_once(config, engine, backend, progress), trace
             )
+        figures.update(sql.since(sql_before))
         figures.update({name: getattr(report, name) for name in REPORT_FIELDS})
         if isinstance(backend, MemoryBackend):
             figures["backend_calls"] = {
@@ -495,6 +498,7 @@ def table(out: dict[str, Any]) -> str:
         ("rss peak MB", 12),
         ("maxrss MB", 10),
         ("rows_read", 10),
+        ("sql", 7),
         ("cells_written", 14),
         ("sources_read", 13),
         ("customers_created", 18),
@@ -509,6 +513,7 @@ def table(out: dict[str, Any]) -> str:
             _mb(f["rss_peak_mb"]),
             _mb(f["maxrss_mb"]),
             f["rows_read"],
+            f["sql_statements"],
             f["cells_written"],
             f["sources_read"],
             f["customers_created"],

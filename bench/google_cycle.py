@@ -6,7 +6,8 @@
 
 The emulator runs in its own process (python -m sheets_emulator), so the figures of the sync
 process (time, peak memory) are its own, and gspread talks to it over real HTTP. Requests
-are counted by the backend (per kind; retries included) for each cycle kind:
+are counted by the backend (per kind; retries included) and by spreadsheet (the master's,
+and the most any agent's spreadsheet took) for each cycle kind:
 
 * cold: every agent sheet typed, nothing synced yet (the first ``sync`` after ``init``);
 * idle: nothing changed since (promise 4: no Sheets request at all);
@@ -41,7 +42,7 @@ if __package__ in (None, ""):  # run as a script: make `sync` and `bench` import
 from sqlalchemy import func, select
 
 from bench.generate import STATUSES, generate
-from bench.measure import hwm_mb, reset_hwm
+from bench.measure import SqlStatements, hwm_mb, reset_hwm
 from sheets_emulator.client import gspread_client
 from sync import service
 from sync.backends.google.values import a1, quote
@@ -192,14 +193,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         config = bench_config(work, url, agents, master, revalidate=not args.no_revalidate)
         engine = make_engine(config.database_url())
         upgrade_schema(engine)
+        sql = SqlStatements(engine)
         backend = service.make_backend(config)
         counts: Counter[str] = backend.api.counts  # type: ignore[attr-defined]
+        by_sheet = count_by_spreadsheet(backend.api)  # type: ignore[attr-defined]
         phases: dict[str, Any] = {}
 
         def phase(name: str, job: Any) -> Any:
             collect()
             reset_hwm()
-            before = Counter(counts)
+            before, sheets_before, sql_before = Counter(counts), Counter(by_sheet), sql.mark()
             t0, c0 = time.perf_counter(), time.process_time()
             result = job()
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -207,6 +210,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             reads = sum(v for k, v in delta.items() if _quota(k) == "read")
             writes = sum(v for k, v in delta.items() if _quota(k) == "write")
             drive = sum(v for k, v in delta.items() if k.startswith(("drive.", "oauth.")))
+            sheets = by_sheet - sheets_before
+            agents_took = [
+                (sheets[a["spreadsheet"], "read"], sheets[a["spreadsheet"], "write"])
+                for a in agents
+            ]
             phases[name] = {
                 "wall_s": round(wall, 2),
                 "cpu_s": round(cpu, 2),
@@ -214,6 +222,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "sheets_reads": reads,
                 "sheets_writes": writes,
                 "drive_requests": drive,
+                "master_reads": sheets[master, "read"],
+                "master_writes": sheets[master, "write"],
+                "agent_sheet_most_reads": max(r for r, _ in agents_took),
+                "agent_sheet_most_writes": max(w for _, w in agents_took),
+                **sql.since(sql_before),
                 "at_google_quota_min": round(max(reads, writes) / 60, 1),
                 "requests": dict(sorted(delta.items())),
             }
@@ -256,6 +269,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def count_by_spreadsheet(api: Any) -> Counter[tuple[str, str]]:
+    """Counts, from now on, the Sheets requests ``api`` sends by (spreadsheet id, quota
+    "read" or "write"): a wrapper of its ``call`` (each call once, whatever its retries)."""
+    counted: Counter[tuple[str, str]] = Counter()
+    call = api.call
+
+    def counting(kind: str, method: str, url: str, **kwargs: Any) -> Any:
+        quota = _quota(kind)
+        found = SPREADSHEET.search(url)
+        if quota is not None and found:
+            counted[found[1], quota] += 1
+        return call(kind, method, url, **kwargs)
+
+    api.call = counting
+    return counted
+
+
+SPREADSHEET = re.compile(r"/v4/spreadsheets/([^/:?]+)")
+
+
 def _quota(kind: str) -> str | None:
     from sync.backends.google.api import quota_of
 
@@ -287,16 +320,25 @@ def main() -> None:
         f"revalidate={out['revalidate']}"
     )
     print(
-        f"{'cycle':<16}{'time s':>8}{'peak MB':>9}{'reads':>7}{'writes':>7}{'drive':>7}"
+        f"{'cycle':<16}{'time s':>8}{'cpu s':>8}{'peak MB':>9}{'sql':>7}{'cells':>9}"
+        f"{'reads':>7}{'writes':>7}{'drive':>7}{'master r/w':>12}{'agent r/w':>11}"
         f"{'@60/min':>9}  requests"
     )
     for name, p in out["phases"].items():
         detail = ", ".join(f"{k.split('.', 1)[1]} {v}" for k, v in p["requests"].items())
+        master = f"{p['master_reads']}/{p['master_writes']}"
+        agent = f"{p['agent_sheet_most_reads']}/{p['agent_sheet_most_writes']}"
+        cells = p.get("report", {}).get("cells_written", "-")  # init makes no report
         print(
-            f"{name:<16}{p['wall_s']:>8.1f}{p['peak_rss_mb'] or 0:>9.0f}{p['sheets_reads']:>7}"
-            f"{p['sheets_writes']:>7}{p['drive_requests']:>7}{p['at_google_quota_min']:>8.1f}m"
-            f"  {detail}"
+            f"{name:<16}{p['wall_s']:>8.1f}{p['cpu_s']:>8.1f}{p['peak_rss_mb'] or 0:>9.0f}"
+            f"{p['sql_statements']:>7}{cells:>9}"
+            f"{p['sheets_reads']:>7}{p['sheets_writes']:>7}{p['drive_requests']:>7}"
+            f"{master:>12}{agent:>11}{p['at_google_quota_min']:>8.1f}m  {detail}"
         )
+    print(
+        "master r/w: Sheets reads and writes of the master's spreadsheet; agent r/w: the most "
+        "any one agent's spreadsheet took"
+    )
     print(f"emulator process peak RSS: {out['emulator_peak_rss_mb'] or 0:.0f} MB")
 
 

@@ -1,4 +1,5 @@
-"""How the benchmarks measure one step: wall and CPU time, peak memory (figures, never asserts)."""
+"""How the benchmarks measure one step: wall and CPU time, peak memory, SQL statements
+(figures, never asserts)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import time
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 
 def reset_hwm() -> bool:
@@ -63,3 +67,34 @@ def measure(fn: Callable[[], Any], trace: bool) -> tuple[Any, dict[str, Any]]:
         "rss_peak_mb": round(hwm, 1) if hwm is not None else None,
         "maxrss_mb": round(maxrss_mb(), 1),
     }
+
+
+class SqlStatements:
+    """Counts the SQL statements an engine sends, from when it is made on.
+
+    An executemany is one statement with many parameter sets (``parameter_sets`` counts
+    them). A PostgreSQL ``COPY``, which the cycle sends on the driver's own connection, is
+    not seen here (``sync.db.insert_rows`` uses it from ``COPY_FROM`` rows on).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.statements = 0
+        self.parameter_sets = 0
+        event.listen(engine, "before_cursor_execute", self._count)
+
+    def _count(
+        self, _conn: Any, _cursor: Any, _sql: str, params: Any, _ctx: Any, many: bool
+    ) -> None:
+        self.statements += 1
+        self.parameter_sets += len(params) if many else 1
+
+    def mark(self) -> tuple[int, int]:
+        """The counts now, to take :meth:`since` from."""
+        return self.statements, self.parameter_sets
+
+    def since(self, mark: tuple[int, int]) -> dict[str, int]:
+        """Statements and parameter sets sent since ``mark``."""
+        return {
+            "sql_statements": self.statements - mark[0],
+            "sql_parameter_sets": self.parameter_sets - mark[1],
+        }
