@@ -20,7 +20,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from sync.admin.delete import removed_note
 from sync.cells import CellValue, CellWrite, Grid, SourceSnapshot, cell_text
@@ -328,9 +328,15 @@ class WriteBack(CheckAnswers):
         tracking_at = slice(shared_at.stop, shared_at.stop + len(AGENT_KEYS))
         agent_id = {"agent": agent.id}
         mine = [tuple(row) for row in _of_customers(s, _AGENT_ROWS, only, agent_id)]
-        ids = [m[0] for m in mine]
         co: dict[int, list[CoTracker]] = defaultdict(list)
-        for tracked, name, since in rows_of(s, _CO_TRACKERS, ids, agent_id):
+        # A whole view's colleagues through a join with the agent's trackings, not with
+        # their thousands of customer ids sent back to the database.
+        trackers = (
+            read(s, _ALL_CO_TRACKERS, agent_id)
+            if only is None
+            else rows_of(s, _CO_TRACKERS, [m[0] for m in mine], agent_id)
+        )
+        for tracked, name, since in trackers:
             co[tracked].append(CoTracker(name, since.date()))
         # The agent's own open proposals, and the open completion races: columns only, not
         # ORM objects (a team has thousands of open conflicts; a view needs a few).
@@ -758,6 +764,11 @@ _CO_TRACKERS = InQuery(
     .where(Tracking.agent_id != _AGENT, Tracking.active.is_(True))
     .order_by(Tracking.id),  # within a query: a customer's rows are all in one
     Tracking.customer_id,
+)
+# The colleagues of every customer the agent tracks (a whole view).
+_OWN = aliased(Tracking)
+_ALL_CO_TRACKERS = _CO_TRACKERS.query.join(_OWN, _OWN.customer_id == Tracking.customer_id).where(
+    _OWN.agent_id == _AGENT, _OWN.active.is_(True)
 )
 _OWN_PROPOSALS = InQuery(
     select(Conflict.customer_id, Conflict.field, Conflict.proposed_value).where(

@@ -48,10 +48,14 @@ class FollowUpsTab(IngestBase):
             by_number.setdefault(number, of_customer[customer_id])
         for phone_, customer_id in merged_phones.items():
             by_phone.setdefault(phone_, of_customer[customer_id])
+        # The follow-ups of the trackings above, through a join (not an IN of their
+        # thousands of ids, each one a parameter of the statement).
         mine = {
             f.number: f
             for f in self.s.execute(
-                select(FollowUp).where(FollowUp.tracking_id.in_(list(trackings) or [-1]))
+                select(FollowUp)
+                .join(Tracking, Tracking.id == FollowUp.tracking_id)
+                .where(Tracking.agent_id == self.agent.id, Tracking.active.is_(True))
             ).scalars()
         }
         numbers_in_sheet = {cell_text(r.raw.get("follow_up_number")) for r in plan.rows}
