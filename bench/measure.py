@@ -70,7 +70,7 @@ def measure(fn: Callable[[], Any], trace: bool) -> tuple[Any, dict[str, Any]]:
 
 
 class SqlStatements:
-    """Counts the SQL statements an engine sends, from when it is made on.
+    """Counts the SQL statements an engine sends from the moment this counter is made.
 
     An executemany is one statement with many parameter sets (``parameter_sets`` counts
     them). A PostgreSQL ``COPY``, which the cycle sends on the driver's own connection, is
