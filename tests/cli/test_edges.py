@@ -302,7 +302,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 def readme_usages() -> list[str]:
     """The command syntax of the README's command table (its first column)."""
     text = README.read_text(encoding="utf-8")
-    table = text[text.index("## Commands") : text.index("## Documentation")]
+    start = text.index("## Commands")
+    table = text[start : text.index("\n## ", start)]  # to the next section
     spans: list[str] = []
     for line in table.splitlines():
         if line.startswith("| `"):
