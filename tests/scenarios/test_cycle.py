@@ -411,6 +411,44 @@ def test_follow_ups_get_numbers_and_stay_with_their_agent(world):
     assert world.cycle().cells_written == 0
 
 
+def test_an_edited_follow_up_is_found_through_its_own_tracking(world):
+    """A follow-up typed over is matched to the follow-ups of the agent's trackings. Here
+    Sara's tracking ids are not her customers' ids (Ali typed the first customers), so a
+    lookup that mixed them up would take her follow-up for another one."""
+    world.type_rows("ali", [AHMED_ALI, {"Name": "Mona", "Phone": "01112223334"}])
+    world.cycle()
+    world.type_rows("sara", [{"Name": "Omar", "Phone": "01223334445"}, AHMED_SARA])
+    for agent, phone in (("ali", "01112223334"), ("sara", "01223334445"), ("sara", "01001234567")):
+        world.type_rows(
+            agent, [{"Phone": phone, "Type": "call", "Notes": f"{agent} {phone}"}], "Follow-ups"
+        )
+    world.cycle()
+    with world.session() as s:
+        before = {
+            f.notes: (f.id, f.number, f.tracking_id) for f in s.execute(select(FollowUp)).scalars()
+        }
+        trackings = {t.id: t.customer_id for t in s.execute(select(Tracking)).scalars()}
+    edited = before["sara 01001234567"][2]
+    assert trackings[edited] != edited  # the case this test is about
+
+    world.edit("sara", {"Notes": "sara 01001234567"}, {"Notes": "asked for the fees"}, "Follow-ups")
+    report = world.cycle()
+
+    assert not report.problems
+    with world.session() as s:
+        after = {
+            f.notes: (f.id, f.number, f.tracking_id, f.active)
+            for f in s.execute(select(FollowUp)).scalars()
+        }
+    assert after["asked for the fees"] == (*before["sara 01001234567"], True)
+    assert len(after) == 3 and all(f[3] for f in after.values())
+    assert [r["Notes"] for r in world.rows("sara", "Follow-ups")] == [
+        "sara 01223334445",
+        "asked for the fees",
+    ]
+    assert world.cycle().cells_written == 0
+
+
 def test_unreadable_cell_is_noted_and_the_stored_value_kept(world):
     world.type_rows("ali", [{**AHMED_ALI, "Next follow-up": "15/01/2026"}])
     world.cycle()
