@@ -142,6 +142,8 @@ class _Migrated:
         self._made.add(schema)
         eng = make_engine(_schema_url(schema))
         upgrade_schema(eng)
+        with eng.begin() as conn:
+            conn.exec_driver_sql(_empty_schema_sql(conn))  # ids staggered from the first test
         eng.dispose()
         return schema, eng
 
@@ -214,9 +216,23 @@ def _empty_schema_sql(conn) -> str:  # type: ignore[no-untyped-def]
             )
         ]
         deletes = [f'DELETE FROM "{t.name}"' for t in reversed(Base.metadata.sorted_tables)]
-        restarts = [f'ALTER SEQUENCE "{name}" RESTART' for name in sequences]
-        _EMPTY_SQL.append("; ".join([*deletes, *restarts]))
+        _EMPTY_SQL.append("; ".join([*deletes, _staggered_sql(sequences)]))
     return _EMPTY_SQL[0]
+
+
+ID_STAGGER = 1000
+"""On PostgreSQL each table's ids start this far from the previous table's, in the order of
+the sequences' names (agents at 1, audit events at 1001, ...), so that a query that takes
+one table's id for another's (a tracking id for a customer id) finds nothing or the wrong
+row, instead of the row that happens to have the same number in a small test."""
+
+
+def _staggered_sql(sequences: Sequence[str]) -> str:
+    """Statements that restart each id sequence at its own start (:data:`ID_STAGGER`)."""
+    return "; ".join(
+        f'ALTER SEQUENCE "{name}" RESTART WITH {1 + ID_STAGGER * i}'
+        for i, name in enumerate(sorted(sequences))
+    )
 
 
 _MIGRATED = _Migrated()
