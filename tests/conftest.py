@@ -11,7 +11,8 @@ costs about 0.1 s on SQLite and 0.25 s on PostgreSQL, and the suite makes more t
 thousand databases (every hypothesis example makes its own). On SQLite it is a file the
 migrations made once per test process, copied again over the one the last test used; on
 PostgreSQL a schema the migrations made once, emptied after the test that used it (every
-row deleted, every id sequence restarted). Either comes with the engine the last test
+row deleted, every id sequence restarted, each table's 1,000 from the previous one's:
+:data:`ID_STAGGER`). Either comes with the engine the last test
 used, which has compiled the statements of a cycle already. ``db_url`` stays a database
 with nothing in it, for the tests of the migrations themselves and of commands that create
 the schema.
