@@ -12,10 +12,9 @@ thousand databases (every hypothesis example makes its own). On SQLite it is a f
 migrations made once per test process, copied again over the one the last test used; on
 PostgreSQL a schema the migrations made once, emptied after the test that used it (every
 row deleted, every id sequence restarted, each table's 1,000 from the previous one's:
-:data:`ID_STAGGER`). Either comes with the engine the last test
-used, which has compiled the statements of a cycle already. ``db_url`` stays a database
-with nothing in it, for the tests of the migrations themselves and of commands that create
-the schema.
+:data:`ID_STAGGER`). Either comes with the engine the last test used, which has compiled
+the statements of a cycle already. ``db_url`` stays a database with nothing in it, for the
+tests of the migrations themselves and of commands that create the schema.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from sync import service
 from sync.admin import commands
@@ -417,10 +417,10 @@ def test_merge_errors(world):
     commands.merge(world.config, world.engine, second, first)
     with pytest.raises(AdminError, match="already merged"):
         commands.merge(world.config, world.engine, second, first)
-    with world.session() as s:  # the first event, written by a cycle
-        first = s.execute(select(AuditEvent.id).order_by(AuditEvent.id).limit(1)).scalar_one()
+    with world.session() as s:  # written by a cycle
+        first_event = s.execute(select(func.min(AuditEvent.id))).scalar_one()
     with pytest.raises(AdminError, match="cannot be undone"):
-        commands.undo_event(world.config, world.engine, first)
+        commands.undo_event(world.config, world.engine, first_event)
 
 
 @pytest.mark.parametrize("via", ["master", "cli"])
