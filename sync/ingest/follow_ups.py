@@ -30,12 +30,13 @@ class FollowUpsTab(IngestBase):
         header = plan.header
         assert header is not None
 
+        own = (Tracking.agent_id == self.agent.id, Tracking.active.is_(True))  # its trackings
         trackings = {
             t.id: t
             for t in self.s.execute(
                 select(Tracking.id, Tracking.customer_id, Customer.number, Customer.phone)
                 .join(Customer, Customer.id == Tracking.customer_id)
-                .where(Tracking.agent_id == self.agent.id, Tracking.active.is_(True))
+                .where(*own)
             )
         }
         by_number = {t.number: t for t in trackings.values()}
@@ -53,9 +54,7 @@ class FollowUpsTab(IngestBase):
         mine = {
             f.number: f
             for f in self.s.execute(
-                select(FollowUp)
-                .join(Tracking, Tracking.id == FollowUp.tracking_id)
-                .where(Tracking.agent_id == self.agent.id, Tracking.active.is_(True))
+                select(FollowUp).join(Tracking, Tracking.id == FollowUp.tracking_id).where(*own)
             ).scalars()
         }
         numbers_in_sheet = {cell_text(r.raw.get("follow_up_number")) for r in plan.rows}
