@@ -19,8 +19,11 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import orjson
 import pytest
 from google.auth import _exponential_backoff
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 
@@ -38,6 +41,7 @@ from sync.backends.google.values import (
     to_api,
     value_ranges,
 )
+from sync.backends.google.writes import chunks, written
 from sync.cells import CellWrite, cell_text
 from sync.config import config_from_dict
 from sync.dedupe import normalize_phone
@@ -160,6 +164,42 @@ def test_value_ranges_group_cells_and_leave_the_holes_alone() -> None:
         {"range": "'T'!A2:E2", "majorDimension": "ROWS", "values": [["a", None, "", None, None]]}
     ]
     assert to_api("=IMPORTXML(1)") == "=IMPORTXML(1)" and to_api(5.0) == 5
+
+
+API_VALUES = st.one_of(st.none(), st.text(max_size=12), st.integers(-(10**9), 10**9), st.booleans())
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    tabs=st.lists(
+        st.tuples(
+            st.sampled_from(["T", "Customers", "عملاء"]),
+            st.integers(0, 4),
+            st.integers(0, 3),
+            st.lists(st.lists(API_VALUES, min_size=1, max_size=6), min_size=1, max_size=30),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    budget=st.integers(10, 300),
+)
+def test_chunks_keep_every_cell_where_it_was_within_the_budget(
+    tabs: list[tuple[str, int, int, list[list[Any]]]], budget: int
+) -> None:
+    ranges = [
+        {
+            "range": a1(title, top, left, top + len(rows) - 1, left + max(map(len, rows)) - 1),
+            "majorDimension": "ROWS",
+            "values": rows,
+        }
+        for title, top, left, rows in tabs
+    ]
+    requests = chunks(ranges, budget)
+    sent = [vr for request in requests for vr in request]
+    assert written(sent, {}) == written(ranges, {})  # in order: the last value given wins
+    for request in requests:
+        size = sum(len(orjson.dumps(vr["values"])) for vr in request)
+        assert size <= budget or (len(request) == 1 and len(request[0]["values"]) == 1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -442,8 +442,7 @@ class GoogleBackend:
             if not cells:
                 return self._result(spec, writes, skipped_all, read_version, steps, troubled)
             refused = {id(w) for w, _ in skipped}
-            titled = self._titled(source, cells)
-            logical = {title: tab for (title, *_), (tab, *_) in zip(titled, cells, strict=True)}
+            titled, logical = self._titled(source, cells)
             widths = {
                 t: max((len(r) for r in before[tab]), default=0) for t, tab in logical.items()
             }
@@ -474,7 +473,7 @@ class GoogleBackend:
                         spec.where,
                         len(restores),
                     )
-                    self._send(spec, value_ranges(self._titled(source, restores)), check=False)
+                    self._send(spec, value_ranges(self._titled(source, restores)[0]), check=False)
                     steps += 1
                     if attempt >= self.api.retry.max_retries:
                         raise GoogleError("rows kept moving while writing", where=spec.where)
@@ -611,11 +610,19 @@ class GoogleBackend:
             concurrent=troubled or not _follows(read_version, version, steps),
         )
 
-    def _titled(self, source: str, cells: Sequence[CellAt]) -> list[CellAt]:
-        """Cells with logical tab names mapped to the tab titles in the spreadsheet."""
+    def _titled(
+        self, source: str, cells: Sequence[CellAt]
+    ) -> tuple[Sequence[CellAt], dict[str, str]]:
+        """Cells with logical tab names mapped to the tab titles in the spreadsheet (the
+        same cells when no tab is renamed: a cold master's are millions), and title ->
+        logical name."""
         titles = self._titles.get(source, {})
         spec = self.spec(source)
-        return [(titles.get(t, spec.title(t)), r, c, v) for t, r, c, v in cells]
+        title_of = {tab: titles.get(tab, spec.title(tab)) for tab in {c[0] for c in cells}}
+        logical = {title: tab for tab, title in title_of.items()}
+        if all(tab == title for tab, title in title_of.items()):
+            return cells, logical
+        return [(title_of[t], r, c, v) for t, r, c, v in cells], logical
 
     def _grow(self, spec: SourceSpec, cells: Sequence[CellAt]) -> int:
         """Make the grids big enough for ``cells`` (one ``spreadsheets.batchUpdate``, rarely)."""

@@ -148,27 +148,35 @@ def value_ranges(
             width, ``null`` where nothing is written), so that a write asked to return
             its values shows each row entirely (see ``GoogleBackend.write``).
     """
-    by_tab: dict[str, dict[int, dict[int, Any]]] = defaultdict(lambda: defaultdict(dict))
+    # A row is a list (``null`` where nothing is written): a cold master's 2.9 million
+    # cells in dicts by column took several times the memory.
+    by_tab: dict[str, dict[int, list[Any]]] = defaultdict(dict)
     for title, row, col, value in cells:
-        by_tab[title][row][col] = to_api(value)
+        rows = by_tab[title]
+        line = rows.get(row)
+        if line is None:
+            line = rows[row] = []
+        if col >= len(line):
+            line.extend([None] * (col + 1 - len(line)))
+        line[col] = to_api(value)
     out: list[dict[str, Any]] = []
     for title, rows in by_tab.items():
         spans: list[tuple[int, int, int, list[Any]]] = []  # (row, first col, last col, values)
         width = (widths or {}).get(title)
         for row in sorted(rows):
-            cols = sorted(rows[row])
+            line = rows[row]
             if width is not None:
-                end = max(width, cols[-1] + 1) - 1
-                spans.append((row, 0, end, [rows[row].get(c) for c in range(end + 1)]))
+                line.extend([None] * (width - len(line)))
+                spans.append((row, 0, len(line) - 1, line))
                 continue
+            cols = [c for c, value in enumerate(line) if value is not None]
             start = prev = cols[0]
             following: list[int | None] = [*cols[1:], None]
             for nxt in following:
                 if nxt is not None and nxt - prev <= gap:
                     prev = nxt
                     continue
-                values = [rows[row].get(c) for c in range(start, prev + 1)]
-                spans.append((row, start, prev, values))
+                spans.append((row, start, prev, line[start : prev + 1]))
                 if nxt is not None:
                     start = prev = nxt
         block: list[tuple[int, int, int, list[Any]]] = []

@@ -6,11 +6,12 @@ Pure functions over grids and ``ValueRange`` dicts (no requests), used by
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
+
+import orjson
 
 from sync.backends.google.values import CellAt, a1, from_api, range_start
 from sync.cells import (
@@ -27,8 +28,9 @@ from sync.fields import header_key
 from sync.sheets import TabHeader, apply_writes, find_tab
 
 MAX_PAYLOAD = 2_000_000
-"""Bytes of values per ``values.batchUpdate``: Google recommends at most 2 MB per request
-and refuses more than 10 MB, so a large write is sent in several requests."""
+"""Bytes of values per ``values.batchUpdate``: Google recommends at most 2 MB a request (it
+sets no hard limit, but what stands between may refuse a big request: its users report
+refusals past 10 MB), so a large write is sent in several requests."""
 
 Written = dict[tuple[str, int], dict[int, Any]]
 """(logical tab, row) -> column -> value sent (API form)."""
@@ -42,29 +44,39 @@ Written = dict[tuple[str, int], dict[int, Any]]
 def chunks(
     ranges: Sequence[dict[str, Any]], budget: int = MAX_PAYLOAD
 ) -> list[list[dict[str, Any]]]:
-    """ValueRanges packed into requests of at most ``budget`` bytes (big ranges split by rows)."""
+    """ValueRanges packed into requests of at most ``budget`` bytes of values (big ranges
+    split between rows; a row bigger than ``budget`` goes alone).
+
+    Sizes are those sent (``orjson``, as ``GoogleApi.call`` sends bodies), measured row by
+    row: a whole cold master encoded at once held its 56 MB and several times that in the
+    encoder's pieces."""
     pieces: list[tuple[int, dict[str, Any]]] = []
     for vr in ranges:
-        size = len(json.dumps(vr["values"], ensure_ascii=False))
         rows = vr["values"]
+        sizes = [len(orjson.dumps(row)) + 1 for row in rows]  # and a comma or the closing "]"
+        size = sum(sizes) + 1
         if size <= budget or len(rows) == 1:
             pieces.append((size, vr))
             continue
         title, top, left = range_start(vr["range"])
         right = left + max(len(r) for r in rows) - 1
-        step = max(1, budget * len(rows) // size)
-        for start in range(0, len(rows), step):
-            part = rows[start : start + step]
+        start = 0
+        while start < len(rows):
+            end, part = start + 1, 1 + sizes[start]
+            while end < len(rows) and part + sizes[end] <= budget:
+                part += sizes[end]
+                end += 1
             pieces.append(
                 (
-                    len(json.dumps(part, ensure_ascii=False)),
+                    part,
                     {
-                        "range": a1(title, top + start, left, top + start + len(part) - 1, right),
+                        "range": a1(title, top + start, left, top + end - 1, right),
                         "majorDimension": "ROWS",
-                        "values": part,
+                        "values": rows[start:end],
                     },
                 )
             )
+            start = end
     out: list[list[dict[str, Any]]] = []
     total = budget + 1
     for size, vr in pieces:
