@@ -717,6 +717,47 @@ def test_edits_while_the_cycle_writes_never_land_on_the_wrong_row(
         assert rows[name]["Also tracked by"] == "" and rows[name]["Email"] == ""
 
 
+@pytest.mark.parametrize("how", EDITS[:3])
+def test_rows_moved_between_the_parts_of_a_big_write_are_put_back(
+    world: World, emu: Emulator, how: str
+) -> None:
+    # A write past max_payload (2 MB; a cold master's 56 MB) goes in parts: rows that move
+    # after the first part are caught by the next part's answer like any other move.
+    typed = [FATIMA, OMAR, AHMED] + [
+        {"Name": f"Customer {n}", "Phone": f"0100 555 00{n:02}", "Notes": f"n{n}"} for n in range(5)
+    ]
+    world.type_rows("ali", typed)
+    world.backend.max_payload = 120  # Ali's write-back goes in several parts
+    ali = sid(world, "ali")
+    parts: list[int] = []
+
+    def hook(kind: str, request: Any) -> None:
+        if request.params.get("id") == ali:
+            parts.append(1)
+            if len(parts) == 2:
+                edit_cells(world, emu, how)
+
+    entry = emu.before_request(hook, kind="sheets.values.batchUpdate")
+    world.cycle()
+    assert len(parts) > 2  # the first write-back was sent in parts
+    emu.faults.remove(entry)
+    world.cycle()
+    world.cycle()
+
+    rows = {r["Name"]: r for r in world.rows("ali")}
+    gone = {"delete a row above": "Fatima Ali"}.get(how)
+    assert set(rows) == {t["Name"] for t in typed} - {gone}
+    with world.session() as s:
+        phones = dict(s.execute(select(Customer.number, Customer.phone)).all())
+    for row in rows.values():  # every row keeps its own values and its own customer
+        mine = next(t for t in typed if t["Name"] == row["Name"])
+        assert (row["Phone"], row["Notes"]) == (mine["Phone"], mine["Notes"])
+        assert phones[row["Customer #"]].endswith(mine["Phone"].replace(" ", "")[1:])
+    emu.reset_counts()
+    world.cycle()
+    assert not any(k.startswith("sheets.") for k in emu.counts)  # idle: all was ours
+
+
 # ---------------------------------------------------------------------------------------------
 # promise 6: formula injection
 # ---------------------------------------------------------------------------------------------

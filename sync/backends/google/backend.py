@@ -44,7 +44,13 @@ from sync.backends.google.values import (
     split_range,
     value_ranges,
 )
-from sync.backends.google.writes import chunks, displaced, not_landed, rows_after
+from sync.backends.google.writes import (
+    MAX_PAYLOAD,
+    chunks,
+    displaced,
+    not_landed,
+    rows_after,
+)
 from sync.backends.google.writes import written as written_cells
 from sync.cells import (
     CellWrite,
@@ -136,6 +142,8 @@ class GoogleBackend:
 
     name = "google"
     cell_limit: int | None = GOOGLE_CELL_CHARS
+    max_payload = MAX_PAYLOAD
+    """Bytes of values a ``values.batchUpdate`` holds at most (a bigger write is parts)."""
     sets_cells_atomically = False  # no compare-and-set: set_cells reads the tabs it sets
 
     def __init__(
@@ -391,7 +399,7 @@ class GoogleBackend:
         self, source: str, writes: Sequence[CellWrite], *, read_version: str | None = None
     ) -> WriteResult:
         """Re-validate against the current contents, then write in one ``values.batchUpdate``
-        (several only past ~2 MB of values, see ``writes.MAX_PAYLOAD``).
+        (several only past ~2 MB of values: :attr:`max_payload`).
 
         The write asks for the written rows back (whole rows, so no extra request): a row
         whose untouched cells are no longer what the re-validation read saw had moved
@@ -448,7 +456,7 @@ class GoogleBackend:
             }
             steps += self._grow(spec, titled)
             again = False
-            for data in chunks(value_ranges(titled, widths=widths)):
+            for data in chunks(value_ranges(titled, widths=widths), self.max_payload):
                 try:
                     answer = self._send(spec, data, check=True)
                 except TransientFailure as failure:
