@@ -144,6 +144,8 @@ class GoogleHarness:
         emulator: a started :class:`~sheets_emulator.Emulator`.
         google: more ``[google]`` settings (e.g. quotas for a fault test).
         share: share each agent's spreadsheet with the agent (as Google would be set up).
+        one_spreadsheet: all agents in one spreadsheet, each with tabs of its own titles
+            (``tabs = {Customers = "<name>", ...}``; not private, see docs/google.md).
         options: keyword arguments for ``backend_from_config`` (``sleep``, ``clock``...).
     """
 
@@ -152,11 +154,13 @@ class GoogleHarness:
         emulator: Any,
         *,
         share: bool = True,
+        one_spreadsheet: bool = False,
         options: dict[str, Any] | None = None,
         **google: Any,
     ) -> None:
         self.emulator = emulator
         self.share = share
+        self.one_spreadsheet = one_spreadsheet
         self.google = google
         self.options = options or {}
 
@@ -178,10 +182,14 @@ class GoogleHarness:
             "spreadsheet": emu.create_spreadsheet("sheetsync master"),
         }
         raw["master"].pop("workbook", None)
+        team = emu.create_spreadsheet("team customers") if self.one_spreadsheet else None
         for agent in raw.get("agents", []):
             agent.pop("workbook", None)
-            sid = emu.create_spreadsheet(f"{agent.get('name', agent['key'])} customers")
+            name = agent.get("name", agent["key"])
+            sid = team or emu.create_spreadsheet(f"{name} customers")
             agent["spreadsheet"] = sid
+            if team:
+                agent["tabs"] = {"Customers": name, "Follow-ups": f"{name} follow-ups"}
             if self.share and agent.get("email"):
                 share(emu, sid, agent["email"])
         return raw

@@ -547,6 +547,26 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         return end_state(world)
 
 
+def test_agents_sharing_one_spreadsheet_end_where_agents_with_their_own_end(
+    engine: Any, emu: Emulator, tmp_path: Path, reference: dict[str, Any]
+) -> None:
+    # Each agent's tabs have titles of their own ("Ali", "Ali follow-ups", "Ali check"):
+    # every read and write goes to the agent's titles, never to another agent's tabs.
+    world = google_world(
+        engine,
+        emu,
+        FakeTime(),
+        credentials_file=str(_service_account_file(tmp_path)),
+        one_spreadsheet=True,
+        share=False,
+    )
+    assert len({sid(world, a) for a in ("ali", "sara")}) == 1
+    scenario(world)
+    assert end_state(world) == reference
+    titles = {s["properties"]["title"] for s in emu.spreadsheet(sid(world, "ali"))["sheets"]}
+    assert "Customers" not in titles
+
+
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_fault_on_every_request_kind_loses_nothing(
     engine: Any,
