@@ -169,7 +169,7 @@ class Cycle(WriteBack, WriteMaster):
         self.progress("master")
         try:
             if master_due:
-                self._write_master(report, master_read)
+                self._write_master(report, master_read, run_id)
         except SourceError as exc:
             report.failures["master"] = str(exc)
             report.warnings.append(str(exc))

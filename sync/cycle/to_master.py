@@ -87,6 +87,14 @@ class WriteMaster(CycleBase):
             return None
         snapshot = self.backend.read(source)
         report.sources_read += 1
+        return snapshot, self._apply_edits(snapshot, run_id, report, touched)
+
+    def _apply_edits(
+        self, snapshot: SourceSnapshot, run_id: int, report: CycleReport, touched: set[int]
+    ) -> dict[str, str]:
+        """Apply what the admin typed in the master as read; returns, per conflict ID, why
+        its resolution was not applied."""
+        source = self.config.master_source()
 
         def apply() -> tuple[Admin, MasterEdits]:
             with transaction(self.sessions) as s:
@@ -113,7 +121,7 @@ class WriteMaster(CycleBase):
         report.warnings += edits.warnings
         for line in edits.applied:
             log.info("master: %s", line)
-        return snapshot, edits.errors
+        return edits.errors
 
     def _master_bases(
         self, s: Session, source: str, states: dict[str, SheetState]
@@ -185,7 +193,10 @@ class WriteMaster(CycleBase):
             )
 
     def _write_master(
-        self, report: CycleReport, read: tuple[SourceSnapshot, dict[str, str]] | None = None
+        self,
+        report: CycleReport,
+        read: tuple[SourceSnapshot, dict[str, str]] | None,
+        run_id: int,
     ) -> int:
         """Bring the master workbook up to date; returns the cells written.
 
@@ -195,11 +206,12 @@ class WriteMaster(CycleBase):
         Args:
             read: the master as read at the start of this cycle, and the reasons
                 resolutions typed there were not applied (then it is not read again).
+            run_id: this cycle's run (what an admin typed meanwhile is applied in it).
         """
         written = self._update_master_rows(report, read)
         if written is not None:
             return written
-        return self._write_whole_master(report, read)
+        return self._write_whole_master(report, read, run_id)
 
     def _update_master_rows(
         self, report: CycleReport, read: tuple[SourceSnapshot, dict[str, str]] | None = None
@@ -269,7 +281,10 @@ class WriteMaster(CycleBase):
             state.synced_at = utcnow()
 
     def _write_whole_master(
-        self, report: CycleReport, read: tuple[SourceSnapshot, dict[str, str]] | None
+        self,
+        report: CycleReport,
+        read: tuple[SourceSnapshot, dict[str, str]] | None,
+        run_id: int,
     ) -> int:
         """Render the whole master, read it (unless ``read``) and write what differs."""
         source = self.config.master_source()
@@ -303,6 +318,12 @@ class WriteMaster(CycleBase):
                 return 0
             snapshot = self.backend.read(source)
             report.sources_read += 1
+            if any(st.version != snapshot.version for st in states.values()):
+                # Changed since this cycle looked at it (else it was read then, and given
+                # here): what an admin typed meanwhile is applied first, as at the start of
+                # a cycle, so that the render shows it rather than overwrite it.
+                errors = self._apply_edits(snapshot, run_id, report, set())
+                return self._write_whole_master(report, (snapshot, errors), run_id)
             errors = stored.errors
         else:
             snapshot, errors = read

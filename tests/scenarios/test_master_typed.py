@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sync.cells import CellValue, Grid, cell_text
 from sync.master_layout import MASTER_HEADERS
 from sync.model import Conflict, Customer
+from tests.scenarios.test_cycle import AHMED_ALI
 from tests.world import World
 
 CONFLICTS = 25  # more rows below the one resolved than a row move is made for
@@ -118,3 +119,49 @@ def test_what_the_rows_alone_cannot_put_back_is_put_back_by_the_whole_render(
     for tab, width in MASTER_HEADERS.items():
         grid = team.backend.get_tab(team.master, tab)
         assert all(not any(cell_text(c) for c in row[len(width) :]) for row in grid), tab
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("Email", "admin@example.com"), ("City/Region", "Alexandria")],
+    ids=["a cell the cycle leaves", "a cell the cycle sets"],
+)
+def test_what_the_admin_types_while_a_cycle_runs_is_applied_never_overwritten(
+    world: World, column: str, value: str
+):
+    """Promise 5 in the master: the admin types after the cycle looked at the master and
+    before it writes its rows (Ali's new City/Region). The cycle finds the master changed,
+    applies what the admin typed, as at the start of a cycle, then writes: the master shows
+    the admin's value, never the render's over it."""
+    world.type_rows("ali", [AHMED_ALI])
+    world.cycle()
+    with world.session() as s:
+        number = s.execute(select(Customer.number)).scalar_one()
+    world.edit("ali", {"Name": AHMED_ALI["Name"]}, {"City/Region": "Giza"})
+    fired: list[str] = []
+
+    def admin_types(source: str) -> None:
+        if source == world.master and not fired:
+            fired.append(source)
+            typed(world, "Customers", number, column, value)
+
+    world.backend.before_write = admin_types
+    report = world.cycle()
+    world.backend.before_write = None
+
+    assert fired and report.admin_changes == 1
+    with world.session() as s:
+        ahmed = s.execute(select(Customer)).scalar_one()
+        assert (ahmed.email, ahmed.city) == (
+            (value, "Giza") if column == "Email" else ("ahmed@example.com", value)
+        )
+    assert cell(world, "Customers", number, column) == value
+    assert world.master_differences() == {}
+    world.cycle()  # Ali's sheet was written back before the admin typed: now it shows it
+    assert world.rows("ali")[0][column] == value
+    assert team_idle(world)
+
+
+def team_idle(world: World) -> bool:
+    report = world.cycle()
+    return (report.cells_written, report.sources_read) == (0, 0)

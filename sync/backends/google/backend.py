@@ -382,15 +382,22 @@ class GoogleBackend:
     # -- writing ------------------------------------------------------------------------------
 
     def _current(
-        self, source: str, spec: SourceSpec, tabs: Sequence[str], read_version: str | None
+        self,
+        source: str,
+        spec: SourceSpec,
+        tabs: Sequence[str],
+        read_version: str | None,
+        *,
+        checked: bool = False,
     ) -> dict[str, Grid]:
-        """The target tabs as they are now (re-read), or as read when trusted unchanged."""
+        """The target tabs as they are now (re-read), or as read when trusted unchanged
+        (``checked``: Drive just said the version is ``read_version``)."""
         if not self.revalidate and read_version is not None:
             cached = self._snapshots.get(source)
             if (
                 cached is not None
                 and cached[0] == read_version
-                and self._drive_version(spec) == read_version
+                and (checked or self._drive_version(spec) == read_version)
             ):
                 return {t: g for t, g in copy_tabs(cached[1]).items() if t in tabs}
         return self._read_tabs(source, spec, tabs)
@@ -504,15 +511,20 @@ class GoogleBackend:
         version: str,
         moves: Sequence[RowMove] = (),
     ) -> str | None:
-        """Google has no compare-and-set on a spreadsheet: the tabs the cells are in are
-        read (or taken as read this cycle) and the cells go through :meth:`write`, cell by
-        cell compared with what is there. None when anything but these cells moved.
+        """Google has no compare-and-set on a spreadsheet. Drive is asked for its version
+        first: None, nothing written, when it is no longer ``version`` (someone changed the
+        spreadsheet since the caller read it, and these cells would overwrite that: the
+        caller compares cell by cell instead). Then the tabs the cells are in are read (or
+        taken as read this cycle) and the cells go through :meth:`write`, cell by cell
+        compared with what is there. None when anything but these cells moved meanwhile.
         ``moves`` are one ``spreadsheets.batchUpdate`` of ``insertDimension`` and
         ``deleteDimension`` requests, before the values."""
         spec = self.spec(source)
+        if self._drive_version(spec) != version:
+            return None  # changed since the caller read it: the cells would overwrite that
         cells = list(fit_cells(cells, self.cell_limit))
         titles = sorted({c[0] for c in cells} | {m.tab for m in moves})
-        tabs = self._current(source, spec, titles, version)
+        tabs = self._current(source, spec, titles, version, checked=True)
         moved = 0
         if moves:
             if not all(m.tab in tabs for m in moves):
