@@ -496,8 +496,18 @@ class Scribble:
     column: int
 
 
+@dataclass(frozen=True)
+class EditWhileWriting:
+    """Two cycles; in the first the admin types an email into the master's Customers tab
+    when the cycle comes to write the master (after it looked at it)."""
+
+    row: int
+    value: int
+
+
 admin_step = st.one_of(
     st.builds(Resolve, small, small, st.booleans()),
+    st.builds(EditWhileWriting, small, small),
     st.builds(Scribble, small, st.integers(0, 6), st.integers(0, 16)),
     st.builds(AdminEdit, small, small),
     st.builds(Merge, small, small),
@@ -526,6 +536,8 @@ class AdminPlayer(Player):
             self.resolve(s)
         elif isinstance(s, AdminEdit):
             self.edit_master(s)
+        elif isinstance(s, EditWhileWriting):
+            self.edit_while_writing(s)
         elif isinstance(s, Merge | Undo):
             self.reshape(s)
         elif isinstance(s, Complete):
@@ -578,17 +590,63 @@ class AdminPlayer(Player):
                 return True
         return False
 
-    def edit_master(self, s: AdminEdit) -> None:
+    def edit_master(self, s: AdminEdit | EditWhileWriting) -> tuple[str, str] | None:
+        """Types the email; returns (the row's Customer #, the email typed)."""
         w = self.world
         grid = w.backend.get_tab(w.master, "Customers")
         if len(grid) < 2:
-            return
+            return None
         header = [cell_text(h) for h in grid[0]]
         row = grid[1 + s.row % (len(grid) - 1)]
         col = header.index("Email")
         row.extend([None] * (col + 1 - len(row)))
-        row[col] = f"admin{s.value % 3}@example.com"
+        row[col] = email = f"admin{s.value % 3}@example.com"
         w.backend.set_tab(w.master, "Customers", grid)
+        return cell_text(row[header.index("Customer #")]), email
+
+    def edit_while_writing(self, s: EditWhileWriting) -> None:
+        """Two cycles: in the first the admin types as the master is written. What was
+        typed is never overwritten: applied in that cycle, or still in the master to be
+        applied by the next one."""
+        w = self.world
+        typed: list[tuple[str, str] | None] = []
+
+        def admin_types(source: str) -> None:
+            if source == w.master and not typed:
+                typed.append(self.edit_master(s))
+
+        w.backend.before_write = admin_types
+        try:
+            w.cycle()
+        finally:
+            w.backend.before_write = None
+        if not typed or typed[0] is None:
+            return  # the cycle wrote nothing to the master
+        number, email = typed[0]
+        if self.email_of(number) is not None:
+            master = w.backend.get_tab(w.master, "Customers")
+            header = [cell_text(h) for h in master[0]]
+            shown = next(
+                (
+                    cell_text(row[header.index("Email")])
+                    for row in master[1:]
+                    if cell_text(row[0]) == number
+                ),
+                "",
+            )
+            assert email in (self.email_of(number), shown), f"{email} typed for {number} lost"
+        w.cycle()
+        assert self.email_of(number) in (None, email), f"{email} typed for {number} not applied"
+
+    def email_of(self, number: str) -> str | None:
+        """The email of a live customer (None: merged away, or gone)."""
+        with self.world.session() as session:
+            found = session.execute(
+                select(Customer.email).where(
+                    Customer.number == number, Customer.merged_into_id.is_(None)
+                )
+            ).first()
+        return None if found is None else (found[0] or "")
 
     def complete(self, s: Complete) -> None:
         w = self.world
@@ -670,6 +728,18 @@ def check_commission_privacy(world: World) -> None:
 
 
 @on_each_database(PROPERTY_SETTINGS, history=admin_histories, rule=st.sampled_from(RULES))
+# The admin types in the master as a cycle writes a colleague's change into it: the row path
+# finds the master changed, and the whole render read it again and overwrote the email.
+@example(
+    history=[
+        Add("ali", 0, 0, 0, 0),
+        Add("ali", 1, 0, 0, 0),
+        Cycle(),
+        EditShared("ali", 1, 1),
+        EditWhileWriting(0, 1),
+    ],
+    rule="first_to_complete",
+)
 # A merge after Ali checked (and added) a phone that Mohamed tracks: Mohamed's write-back
 # archives his tracking after Ali's Check tab was answered; it is answered again.
 @example(
