@@ -59,6 +59,7 @@ from sync.master_layout import (
 )
 from sync.model import Conflict, Customer, Tracking
 from sync.rows import column_letter
+from sync.sheets import RowMove
 from tests.emulated import EmulatedGoogleBackend, GoogleHarness
 from tests.scenarios.test_cycle import AHMED_ALI, AHMED_SARA
 from tests.world import World
@@ -363,6 +364,44 @@ def test_appending_past_the_grid_grows_it_once(world: World, emu: Emulator) -> N
     assert emu.counts["sheets.spreadsheets.batchUpdate"] == 1  # appendDimension
     assert emu.counts["sheets.values.batchUpdate"] == 1
     assert [r["Name"] for r in world.rows("ali")[-3:]] == ["New 0", "New 1", "New 2"]
+
+
+def test_a_cell_past_the_grids_columns_grows_them_first(world: World, emu: Emulator) -> None:
+    source = world.source("ali")
+    world.type_rows("ali", [FATIMA])
+    snapshot = world.backend.read(source)
+    props = world.backend._sheet(source, "Customers")[1]
+    assert props is not None
+    columns = props["gridProperties"]["columnCount"]
+    emu.reset_counts()
+    version = world.backend.set_cells(
+        source, [("Customers", 1, columns + 1, "past the grid")], version=snapshot.version
+    )
+    assert version is not None
+    assert emu.counts["sheets.spreadsheets.batchUpdate"] == 1  # appendDimension COLUMNS
+    assert world.backend.get_tab(source, "Customers")[1][columns + 1] == "past the grid"
+    grown = world.backend._sheet(source, "Customers")[1]
+    assert grown is not None and grown["gridProperties"]["columnCount"] == columns + 2
+
+
+def test_rows_deleted_then_a_cell_at_the_old_last_row_grows_the_grid(
+    world: World, emu: Emulator
+) -> None:
+    # The grid is 1,000 rows; one row taken out leaves 999: a cell set in the 1,000th row
+    # after that needs the grid grown first (what is kept of its size follows the move).
+    source = world.source("ali")
+    world.type_rows("ali", [{"Name": f"C{i}", "Phone": f"0100{i:07d}"} for i in range(999)])
+    snapshot = world.backend.read(source)
+    version = world.backend.set_cells(
+        source,
+        [("Customers", 999, 1, "the last row")],
+        version=snapshot.version,
+        moves=[RowMove("Customers", 1, -1)],
+    )
+    assert version is not None
+    rows = world.backend.get_tab(source, "Customers")
+    assert cell_text(rows[1][1]) == "C1"  # C0's row was taken out
+    assert rows[999][1] == "the last row"
 
 
 # ---------------------------------------------------------------------------------------------
