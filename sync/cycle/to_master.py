@@ -318,13 +318,16 @@ class WriteMaster(CycleBase):
                 return 0
             snapshot = self.backend.read(source)
             report.sources_read += 1
-            if any(st.version != snapshot.version for st in states.values()):
-                # Changed since this cycle looked at it (else it was read then, and given
-                # here): what an admin typed meanwhile is applied first, as at the start of
-                # a cycle, so that the render shows it rather than overwrite it.
-                errors = self._apply_edits(snapshot, run_id, report, set())
-                return self._write_whole_master(report, (snapshot, errors), run_id)
             errors = stored.errors
+            if states:
+                # What an admin typed after this cycle looked at the master (it was not read
+                # then, else it would be given here) is applied first, as at the start of a
+                # cycle, so that the render shows it rather than overwrite it. Not by the
+                # version: a Google snapshot bears the version of the cycle's look.
+                applied = report.admin_changes
+                errors = self._apply_edits(snapshot, run_id, report, set())
+                if report.admin_changes != applied:
+                    return self._write_whole_master(report, (snapshot, errors), run_id)
         else:
             snapshot, errors = read
         if any(find_tab(snapshot.tabs, tab) is None for tab in MASTER_TABS):

@@ -5,11 +5,13 @@ master is left as it is, and what was not applied is put back."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from sync.cells import CellValue, Grid, cell_text
+from sync.cycle import to_master
 from sync.master_layout import MASTER_HEADERS
 from sync.model import Conflict, Customer
 from tests.scenarios.test_cycle import AHMED_ALI
@@ -160,6 +162,38 @@ def test_what_the_admin_types_while_a_cycle_runs_is_applied_never_overwritten(
     world.cycle()  # Ali's sheet was written back before the admin typed: now it shows it
     assert world.rows("ali")[0][column] == value
     assert team_idle(world)
+
+
+def test_what_the_admin_types_as_a_whole_render_reads_the_master_is_applied(
+    world: World, monkeypatch: pytest.MonkeyPatch
+):
+    """The master rendered whole (here forced) is read after the cycle looked at it; the
+    admin types just before that read. What the read shows is applied before the render
+    is written over it (a Google snapshot bears the version of the cycle's look, so the
+    version cannot tell that the master changed)."""
+    world.type_rows("ali", [AHMED_ALI])
+    world.cycle()
+    with world.session() as s:
+        number = s.execute(select(Customer.number)).scalar_one()
+    world.edit("ali", {"Name": AHMED_ALI["Name"]}, {"City/Region": "Giza"})
+    monkeypatch.setattr(to_master, "plan_update", lambda *args, **kwargs: None)
+    fired: list[str] = []
+    read = world.backend.read
+
+    def admin_types_then_read(source: str) -> Any:
+        if source == world.master and not fired:
+            fired.append(source)
+            typed(world, "Customers", number, "Email", "admin@example.com")
+        return read(source)
+
+    monkeypatch.setattr(world.backend, "read", admin_types_then_read)
+    report = world.cycle()
+
+    assert fired and report.admin_changes == 1
+    with world.session() as s:
+        assert s.execute(select(Customer.email)).scalar_one() == "admin@example.com"
+    assert cell(world, "Customers", number, "Email") == "admin@example.com"
+    assert cell(world, "Customers", number, "City/Region") == "Giza"
 
 
 def team_idle(world: World) -> bool:
