@@ -161,7 +161,8 @@ def test_what_the_admin_types_while_a_cycle_runs_is_applied_never_overwritten(
     assert world.master_differences() == {}
     world.cycle()  # Ali's sheet was written back before the admin typed: now it shows it
     assert world.rows("ali")[0][column] == value
-    assert team_idle(world)
+    idle = world.cycle()
+    assert (idle.cells_written, idle.sources_read) == (0, 0)
 
 
 def test_what_the_admin_types_as_a_whole_render_reads_the_master_is_applied(
@@ -194,8 +195,3 @@ def test_what_the_admin_types_as_a_whole_render_reads_the_master_is_applied(
         assert s.execute(select(Customer.email)).scalar_one() == "admin@example.com"
     assert cell(world, "Customers", number, "Email") == "admin@example.com"
     assert cell(world, "Customers", number, "City/Region") == "Giza"
-
-
-def team_idle(world: World) -> bool:
-    report = world.cycle()
-    return (report.cells_written, report.sources_read) == (0, 0)
